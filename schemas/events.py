@@ -1,0 +1,175 @@
+"""The typed events of Vigil: the one source of truth for every topic's contract.
+
+Timestamps are UTC epoch milliseconds. Every event carries ``schema_version``. Ids are
+restricted to a safe alphabet, since the evidence sink builds file paths from them.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION: Literal[1] = 1
+
+# Ids end up in Kafka keys, Redis keys and file paths: letters, digits, '.', '_', '-' only,
+# never starting with a dot.
+SafeId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")]
+EpochMs = Annotated[int, Field(ge=0, description="UTC epoch milliseconds")]
+Score = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class Event(BaseModel):
+    """Base of every JSON event: frozen, unknown fields rejected."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Action(StrEnum):
+    ALLOW = "allow"
+    LOCK_SCREEN = "lock_screen"
+    SIGN_OUT = "sign_out"
+    BLOCK = "block"
+
+
+class Reason(StrEnum):
+    OK = "ok"
+    NO_FACE = "no_face"
+    SPOOF = "spoof"
+    WRONG_USER = "wrong_user"
+    PHONE = "phone"
+    MULTIPLE_FACES = "multiple_faces"
+    INCOMPLETE = "incomplete"
+
+
+class FrameHeaders(Event):
+    """Metadata of one frame on the ``frames`` topic, carried in Kafka headers.
+
+    The message value is the JPEG itself.
+    """
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    frame_id: SafeId
+    client_id: SafeId
+    session_id: SafeId
+    seq: int = Field(ge=0, description="Client's frame number (server numbers from 1 if absent)")
+    captured_at: EpochMs = Field(description="When the client captured the frame")
+    received_at: EpochMs = Field(description="When the gateway received the frame")
+    content_type: Literal["image/jpeg"] = "image/jpeg"
+
+
+class FrameRef(Event):
+    """Where a frame lives in Kafka, so a sink or an auditor can fetch that exact frame."""
+
+    topic: str = Field(min_length=1)
+    partition: int = Field(ge=0)
+    offset: int = Field(ge=0)
+
+
+class Box(Event):
+    """An axis-aligned box in frame pixels."""
+
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+
+
+class FrameEvent(Event):
+    """Fields shared by every per-frame result."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    frame_id: SafeId
+    client_id: SafeId
+    session_id: SafeId
+    seq: int = Field(ge=0)
+    frame: FrameRef
+    captured_at: EpochMs
+    received_at: EpochMs
+
+
+class Face(Event):
+    """One detected face with what the face chain found about it."""
+
+    box: Box
+    score: Score = Field(description="Detector probability")
+    landmarks: list[tuple[float, float]] = Field(
+        default_factory=list, max_length=5, description="Eyes, nose, mouth corners"
+    )
+    liveness: Score | None = Field(None, description="Real-face score; None if not computed")
+    distance: float | None = Field(
+        None, ge=0.0, description="L2 distance to the nearest enrolled embedding"
+    )
+
+
+class FaceResult(FrameEvent):
+    """Output of the face processor for one frame."""
+
+    processed_at: EpochMs
+    faces: list[Face] = Field(default_factory=list)
+    live: bool = Field(description="The main face passed the liveness threshold")
+    match: bool = Field(description="The main face is the enrolled user")
+    enrolled: bool = Field(description="The client had enrolled embeddings to compare with")
+    error: str | None = Field(None, description="Why the frame could not be processed")
+    device: str = Field(description="cpu or cuda")
+
+
+class PhoneDetection(Event):
+    box: Box
+    confidence: Score
+
+
+class PhoneResult(FrameEvent):
+    """Output of the phone processor for one frame."""
+
+    processed_at: EpochMs
+    phones: list[PhoneDetection] = Field(default_factory=list)
+    phone: bool = Field(description="A phone above the threshold was seen")
+    error: str | None = None
+    device: str
+
+
+class Decision(FrameEvent):
+    """The action for one frame, sent to the client and kept for auditors."""
+
+    decided_at: EpochMs
+    action: Action
+    reason: Reason
+    scores: dict[str, float] = Field(default_factory=dict)
+    missing: list[Literal["face", "phone"]] = Field(
+        default_factory=list, description="Halves absent when the deadline passed"
+    )
+    policy_version: str = Field(min_length=1)
+    gateway_id: SafeId | None = Field(None, description="Gateway holding the client's socket")
+
+
+class ControlKind(StrEnum):
+    ENROLLED = "enrolled"
+    BLOCKED = "blocked"
+    PAUSED = "paused"
+    RESUMED = "resumed"
+    POLICY_CHANGED = "policy-changed"
+    TOKEN_ISSUED = "token-issued"
+    TOKEN_REVOKED = "token-revoked"
+
+
+class ControlEvent(Event):
+    """A change of a client's state or of the policy, from the control plane."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    event_id: SafeId
+    client_id: SafeId
+    kind: ControlKind
+    reason: str = Field("", max_length=500)
+    at: EpochMs
+    actor: str = Field("cli", max_length=100, description="Who made the change")
+
+
+EXPORTED_MODELS: tuple[type[Event], ...] = (
+    FrameHeaders,
+    FaceResult,
+    PhoneResult,
+    Decision,
+    ControlEvent,
+)

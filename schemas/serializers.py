@@ -1,0 +1,129 @@
+"""One serializer per topic: validates on the way in and out, one domain error on bad bytes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from pydantic import ValidationError
+
+from schemas.events import ControlEvent, Decision, Event, FaceResult, FrameHeaders, PhoneResult
+
+E = TypeVar("E", bound=Event)
+
+JPEG_MAGIC = b"\xff\xd8\xff"
+KafkaHeaders = Sequence[tuple[str, bytes | str | None]]
+
+
+class ContractError(ValueError):
+    """Bytes or headers that do not match a topic's contract."""
+
+
+@dataclass(frozen=True)
+class JsonSerializer(Generic[E]):
+    """UTF-8 JSON for one event model."""
+
+    model: type[E]
+
+    def dumps(self, event: E) -> bytes:
+        if not isinstance(event, self.model):
+            raise ContractError(f"expected {self.model.__name__}, got {type(event).__name__}")
+        return event.model_dump_json().encode()
+
+    def loads(self, data: bytes | None) -> E:
+        if not data:
+            raise ContractError(f"empty {self.model.__name__} message")
+        try:
+            return self.model.model_validate_json(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "message"
+            raise ContractError(f"bad {self.model.__name__}: {where}: {first['msg']}") from None
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A frame as it travels on the ``frames`` topic: JPEG bytes plus typed headers."""
+
+    headers: FrameHeaders
+    jpeg: bytes
+
+
+class FrameSerializer:
+    """The ``frames`` topic: the value is the JPEG, the metadata are Kafka headers."""
+
+    def dumps(self, frame: Frame) -> tuple[bytes, list[tuple[str, bytes]]]:
+        check_jpeg(frame.jpeg)
+        headers = [
+            (name, str(value).encode())
+            for name, value in frame.headers.model_dump(mode="json").items()
+        ]
+        return frame.jpeg, headers
+
+    def loads(self, value: bytes | None, headers: KafkaHeaders | None) -> Frame:
+        parsed = self.headers_from_kafka(headers)
+        check_jpeg(value)
+        assert value is not None
+        return Frame(parsed, value)
+
+    @staticmethod
+    def headers_from_kafka(headers: KafkaHeaders | None) -> FrameHeaders:
+        raw: dict[str, str] = {}
+        for name, value in headers or ():
+            if isinstance(value, bytes):
+                try:
+                    raw[name] = value.decode()
+                except UnicodeDecodeError:
+                    raise ContractError(f"frame header {name!r} is not UTF-8") from None
+            elif value is not None:
+                raw[name] = value
+        known = set(FrameHeaders.model_fields)
+        fields: dict[str, object] = {k: v for k, v in raw.items() if k in known}
+        version = raw.get("schema_version", "")
+        if version.isdigit():  # a Literal[1] field takes no string, even "1"
+            fields["schema_version"] = int(version)
+        try:
+            return FrameHeaders.model_validate(fields)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ContractError(f"bad frame headers: {where}: {first['msg']}") from None
+
+
+def check_jpeg(data: bytes | None) -> None:
+    """Raise ContractError unless the bytes start like a JPEG (full decoding is the models')."""
+    if not data:
+        raise ContractError("empty frame")
+    if not data.startswith(JPEG_MAGIC):
+        raise ContractError("frame is not a JPEG (bad magic bytes)")
+
+
+def header_value(headers: Iterable[tuple[str, bytes | str | None]] | None, name: str) -> str | None:
+    """The value of one Kafka header as text, or None."""
+    for key, value in headers or ():
+        if key == name:
+            return value.decode(errors="replace") if isinstance(value, bytes) else value
+    return None
+
+
+FACE_RESULTS = JsonSerializer(FaceResult)
+PHONE_RESULTS = JsonSerializer(PhoneResult)
+DECISIONS = JsonSerializer(Decision)
+CONTROL = JsonSerializer(ControlEvent)
+FRAMES = FrameSerializer()
+
+# Topic base name (without the namespace) -> its serializer.
+TOPIC_SERIALIZERS: dict[str, object] = {
+    "frames": FRAMES,
+    "face-results": FACE_RESULTS,
+    "phone-results": PHONE_RESULTS,
+    "decisions": DECISIONS,
+    "control": CONTROL,
+}
+
+
+def dumps_json(value: object) -> bytes:
+    """Compact JSON for small non-event payloads (Redis values, replies)."""
+    return json.dumps(value, separators=(",", ":")).encode()

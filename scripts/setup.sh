@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# One idempotent setup step for a fresh machine, called by both README commands.
+#   1. a virtual environment outside the clone, keyed by the lock file's hash, with every
+#      Python dependency (uv keeps a package cache, so a second clone links instead of
+#      downloading); .venv in the repo is a link to it;
+#   2. the Apache Kafka broker jars from Maven Central (infra/kafka/pom.xml), in a cache folder;
+#   3. redis-server from Debian when it is missing.
+# A second run only checks stamps and takes a second or two.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CACHE=${VIGIL_CACHE:-$HOME/.cache/vigil}
+mkdir -p "$CACHE"
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+ensure_uv() {
+  if command -v uv >/dev/null 2>&1; then UV=$(command -v uv); return; fi
+  UV="$CACHE/bootstrap/bin/uv"
+  if [ ! -x "$UV" ]; then
+    log "installing uv into $CACHE/bootstrap"
+    python3.11 -m venv "$CACHE/bootstrap" 2>/dev/null || python3 -m venv "$CACHE/bootstrap"
+    "$CACHE/bootstrap/bin/pip" install -q 'uv>=0.5'
+  fi
+}
+
+python_env() {
+  ensure_uv
+  local key
+  key=$(cat "$ROOT/uv.lock" "$ROOT/pyproject.toml" | sha256sum | cut -c1-16)
+  local venv="$CACHE/venvs/$key"
+  if [ ! -f "$venv/.vigil-ready" ]; then
+    log "creating the Python environment in $venv (first run downloads torch: several minutes)"
+    UV_PROJECT_ENVIRONMENT="$venv" "$UV" sync --project "$ROOT" --frozen --python 3.11 --no-install-project
+    touch "$venv/.vigil-ready"
+  fi
+  # The project itself is installed editable from this clone (seconds); the environment is
+  # shared by every clone with the same lock file.
+  if ! grep -qs "$ROOT" "$venv"/lib/python3.11/site-packages/_vigil*.pth "$venv"/lib/python3.11/site-packages/__editable__*vigil* 2>/dev/null; then
+    UV_PROJECT_ENVIRONMENT="$venv" "$UV" sync --project "$ROOT" --frozen --python 3.11 -q
+  fi
+  ln -sfn "$venv" "$ROOT/.venv"
+}
+
+kafka_jars() {
+  local version
+  version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$ROOT/infra/kafka/pom.xml")
+  local home="$CACHE/kafka-$version-$(sha256sum "$ROOT/infra/kafka/pom.xml" | cut -c1-8)"
+  if [ ! -f "$home/.vigil-ready" ]; then
+    command -v mvn >/dev/null || { log "Maven (mvn) is needed to fetch the Kafka jars: apt-get install maven"; exit 1; }
+    log "fetching Apache Kafka $version jars from Maven Central into $home/libs"
+    rm -rf "$home/libs"
+    mvn -q -B -f "$ROOT/infra/kafka/pom.xml" dependency:copy-dependencies \
+      -DoutputDirectory="$home/libs" -DincludeScope=runtime
+    touch "$home/.vigil-ready"
+  fi
+}
+
+redis() {
+  if command -v redis-server >/dev/null 2>&1; then return; fi
+  log "installing redis-server from Debian"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server >/dev/null
+  # Debian's package starts a system-wide server on 6379; Vigil runs its own on its own port.
+}
+
+python_env
+kafka_jars
+redis
+log "ready: $ROOT/.venv -> $(readlink "$ROOT/.venv")"

@@ -1,0 +1,125 @@
+"""Session fixtures: a real Kafka broker and Redis, and per-test settings.
+
+Where the broker and Redis come from, in order:
+1. ``VIGIL_KAFKA_BOOTSTRAP`` and ``VIGIL_REDIS_URL`` in the environment: used as given;
+2. a Docker engine that answers: testcontainers starts Apache Kafka and Redis;
+3. otherwise the local servers of ``vigil infra`` are started on free ports in a temporary
+   state folder, and stopped at the end of the session.
+
+Every test gets its own namespace (so its own topics and Redis keys) and its own group id.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from vigil.settings import Settings, load_settings
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("VIGIL_SHARED", REPO.parent / "shared"))
+SHARED_WEIGHTS = SHARED / "weights"
+TESTDATA = SHARED / "testdata"
+
+
+@dataclass(frozen=True)
+class Infra:
+    kafka_bootstrap: str
+    redis_url: str
+    source: str  # "environment", "testcontainers" or "local"
+    state_dir: Path | None = None  # the local servers' state folder, when started here
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker  # installed with testcontainers
+
+        docker.from_env(timeout=3).ping()
+    except Exception:  # no engine, no socket, no permission: all mean "not available"
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
+    bootstrap = os.environ.get("VIGIL_KAFKA_BOOTSTRAP")
+    redis_url = os.environ.get("VIGIL_REDIS_URL")
+    if bootstrap and redis_url:
+        yield Infra(bootstrap, redis_url, "environment")
+        return
+    if _docker_answers():
+        from testcontainers.kafka import KafkaContainer
+        from testcontainers.redis import RedisContainer
+
+        with KafkaContainer().with_kraft() as kafka, RedisContainer() as redis:
+            host, port = redis.get_container_host_ip(), redis.get_exposed_port(6379)
+            yield Infra(kafka.get_bootstrap_server(), f"redis://{host}:{port}/0",
+                        "testcontainers")
+        return
+
+    from vigil import infra as local
+
+    state = tmp_path_factory.mktemp("infra")
+    settings = load_settings(
+        state_dir=state,
+        kafka_bootstrap=f"127.0.0.1:{local.free_port()}",
+        kafka_controller_port=local.free_port(),
+        redis_url=f"redis://127.0.0.1:{local.free_port()}/0",
+    )
+    try:
+        local.infra_up(settings)
+        yield Infra(settings.kafka_bootstrap, settings.redis_url, "local", state)
+    finally:
+        local.infra_down(settings)
+
+
+@pytest.fixture
+def namespace() -> str:
+    """A namespace of this test alone: its own topics and Redis keys."""
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def group_id(namespace: str) -> str:
+    return f"{namespace}-group"
+
+
+@pytest.fixture(scope="session")
+def weights_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One folder of fetched model files for the whole session (see vision tests)."""
+    return tmp_path_factory.mktemp("weights")
+
+
+def make_settings(infra: Infra, namespace: str, state_dir: Path, weights_dir: Path,
+                  **overrides: object) -> Settings:
+    """Settings for a test: its infra endpoints, namespace and folders, plus overrides."""
+    values: dict[str, object] = {
+        "kafka_bootstrap": infra.kafka_bootstrap,
+        "redis_url": infra.redis_url,
+        "namespace": namespace,
+        "state_dir": state_dir,
+        "partitions": 4,
+        "weights_dir": weights_dir,
+        "weights_mirror": SHARED_WEIGHTS if SHARED_WEIGHTS.is_dir() else None,
+    }
+    values.update(overrides)
+    return load_settings(**values)
+
+
+@pytest.fixture
+def settings(infra: Infra, namespace: str, tmp_path: Path, weights_dir: Path) -> Settings:
+    return make_settings(infra, namespace, tmp_path / "state", weights_dir)
+
+
+@pytest.fixture
+def topics(settings: Settings) -> Settings:
+    """The test's settings after every topic of ARCHITECTURE.md was created."""
+    from vigil.topics import create_topics
+
+    create_topics(settings)
+    return settings

@@ -1,0 +1,131 @@
+"""The foundation against a real broker: keyed partitioning, headers, groups, restarts."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+
+from vigil.kafka import make_consumer, make_producer
+from vigil.settings import Settings
+from vigil.topics import FRAMES, TOPICS, create_topics
+
+pytestmark = pytest.mark.integration
+MEMBER = Path(__file__).with_name("group_member.py")
+
+
+def produce(settings: Settings, topic: str, records: list[tuple[str, str]],
+            headers: list[tuple[str, bytes]] | None = None) -> None:
+    producer = make_producer(settings)
+    failures: list[str] = []
+    for key, value in records:
+        producer.produce(topic, key=key, value=value, headers=headers,
+                         on_delivery=lambda err, _m: failures.append(str(err)) if err else None)
+    assert producer.flush(30) == 0
+    assert failures == []
+
+
+def consume_all(consumer: Consumer, expected: int, timeout_s: float = 30.0) -> list:
+    got = []
+    deadline = time.monotonic() + timeout_s
+    while len(got) < expected and time.monotonic() < deadline:
+        msg = consumer.poll(0.5)
+        if msg is not None and not msg.error():
+            got.append(msg)
+    return got
+
+
+def test_topics_create_is_idempotent_and_namespaced(settings: Settings) -> None:
+    first = create_topics(settings, partitions=3)
+    second = create_topics(settings, partitions=3)
+    assert [r.name for r in first] == [f"{settings.namespace}.{t}" for t in TOPICS]
+    assert all(r.created for r in first)
+    assert not any(r.created for r in second)
+    assert {r.partitions for r in second} == {3}
+
+
+def test_keyed_records_keep_partition_and_headers(topics: Settings, group_id: str) -> None:
+    topic = topics.topic(FRAMES)
+    keys = [f"client-{i}" for i in range(8)]
+    headers = [("frame_id", b"f-1"), ("seq", b"7"), ("content_type", b"image/jpeg")]
+    produce(topics, topic, [(k, f"{k}:{n}") for n in range(3) for k in keys], headers)
+
+    consumer = make_consumer(topics, group_id)
+    consumer.subscribe([topic])
+    try:
+        messages = consume_all(consumer, 24)
+    finally:
+        consumer.close()
+    assert len(messages) == 24
+    partition_of: dict[str, set[int]] = {}
+    for msg in messages:
+        partition_of.setdefault(msg.key().decode(), set()).add(msg.partition())
+        assert msg.headers() == headers
+    # Every record of one key is in one partition, and keys spread over 2+ partitions.
+    assert all(len(parts) == 1 for parts in partition_of.values())
+    assert len(set().union(*partition_of.values())) >= 2
+    # Per-key order is kept.
+    for key in keys:
+        values = [m.value().decode() for m in messages if m.key().decode() == key]
+        assert values == [f"{key}:{n}" for n in range(3)]
+
+
+def _start_member(settings: Settings, group: str, topic: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, str(MEMBER), "--bootstrap", settings.kafka_bootstrap,
+         "--group", group, "--topic", topic, "--idle", "6", "--max-seconds", "60"],
+        stdout=subprocess.PIPE, text=True,
+    )
+
+
+def _events(proc: subprocess.Popen[str]) -> list[dict]:
+    out, _ = proc.communicate(timeout=90)
+    assert proc.returncode == 0
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def test_group_of_two_processes_splits_partitions_and_resumes(
+    topics: Settings, group_id: str
+) -> None:
+    topic = topics.topic(FRAMES)
+    first_batch = [(f"c{i}", f"a{i}") for i in range(40)]
+    produce(topics, topic, first_batch)
+
+    members = [_start_member(topics, group_id, topic) for _ in range(2)]
+    events = [_events(m) for m in members]
+    records = [[e for e in ev if "key" in e] for ev in events]
+    finals = [[e["assigned"] for e in ev if "assigned" in e][-1] for ev in events]
+
+    # Both members got a share of the 4 partitions at the end, and the shares don't overlap.
+    assert all(finals), finals
+    assert set(finals[0]).isdisjoint(finals[1])
+    assert sorted(finals[0] + finals[1]) == [0, 1, 2, 3]
+    seen = sorted(r["value"] for rs in records for r in rs)
+    assert set(seen) == {v for _, v in first_batch}
+    assert all(records), "each process consumed some records"
+
+    # After both stop, a restarted member resumes from the committed offsets: new data only.
+    second_batch = [(f"c{i}", f"b{i}") for i in range(20)]
+    produce(topics, topic, second_batch)
+    again = [e for e in _events(_start_member(topics, group_id, topic)) if "key" in e]
+    assert sorted(r["value"] for r in again) == sorted(v for _, v in second_batch)
+
+
+def test_committed_offsets_are_what_the_group_reports(topics: Settings, group_id: str) -> None:
+    topic = topics.topic(FRAMES)
+    produce(topics, topic, [("one-key", str(n)) for n in range(5)])
+    consumer = make_consumer(topics, group_id)
+    consumer.subscribe([topic])
+    try:
+        messages = consume_all(consumer, 5)
+        consumer.commit(message=messages[-1], asynchronous=False)
+        part = messages[-1].partition()
+        committed = consumer.committed([TopicPartition(topic, part)], timeout=10)
+    finally:
+        consumer.close()
+    assert committed[0].offset == messages[-1].offset() + 1

@@ -1,0 +1,53 @@
+"""Kafka client configuration shared by every stage (confluent-kafka)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from confluent_kafka import Consumer, Producer
+
+from vigil.settings import Settings
+
+# The Java client's partitioner: every producer of every stage uses it, so a client's frames,
+# results and decisions land in partitions with the same number.
+PARTITIONER = "murmur2_random"
+
+
+def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
+    """Durable, idempotent producer settings (acks=all, no duplicates on retry)."""
+    return {
+        "bootstrap.servers": settings.kafka_bootstrap,
+        "partitioner": PARTITIONER,
+        "acks": "all",
+        "enable.idempotence": True,
+        "linger.ms": 5,
+        "client.id": f"{settings.namespace}-producer",
+        **overrides,
+    }
+
+
+def consumer_config(settings: Settings, group_id: str, **overrides: Any) -> dict[str, Any]:
+    """At-least-once consumer settings: offsets are committed by the caller after its work."""
+    return {
+        "bootstrap.servers": settings.kafka_bootstrap,
+        "group.id": group_id,
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        "partition.assignment.strategy": "cooperative-sticky",
+        "session.timeout.ms": 10_000,
+        "heartbeat.interval.ms": 1_000,
+        **overrides,
+    }
+
+
+def make_producer(settings: Settings, **overrides: Any) -> Producer:
+    return Producer(producer_config(settings, **overrides))
+
+
+def make_consumer(settings: Settings, group_id: str, **overrides: Any) -> Consumer:
+    return Consumer(consumer_config(settings, group_id, **overrides))
+
+
+def group_name(settings: Settings, stage: str) -> str:
+    """The consumer group of a stage under the namespace, e.g. ``vigil-face``."""
+    return f"{settings.namespace}-{stage}"

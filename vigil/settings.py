@@ -1,0 +1,274 @@
+"""One validated, immutable settings object per process.
+
+Read from environment variables with the ``VIGIL_`` prefix and, optionally, a TOML file named by
+``VIGIL_CONFIG`` (or passed to :func:`load_settings`). Environment variables win over the file.
+Unknown keys, in the file or in the environment, are an error naming the key.
+
+The seed's names map as: ``MaxClientPerPipeline`` -> ``max_clients_per_pipeline``,
+``MaxPipeline`` -> ``max_pipelines``, ``NAMESPACE`` -> ``namespace``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Mapping
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+ENV_PREFIX = "VIGIL_"
+# VIGIL_ variables that are read by tools rather than by this object.
+NON_SETTING_ENV = frozenset({"VIGIL_CONFIG", "VIGIL_CACHE"})
+# The TOML file of the settings being loaded (set by load_settings, else VIGIL_CONFIG).
+_CONFIG_FILE: ContextVar[Path | None] = ContextVar("_CONFIG_FILE", default=None)
+
+
+class SettingsError(ValueError):
+    """A settings value or key is wrong; the message names the key and what is allowed."""
+
+
+class Settings(BaseSettings):
+    """Every tunable of a Vigil process. Each field documents itself and its range."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="forbid", frozen=True, validate_default=True
+    )
+
+    # --- deployment -------------------------------------------------------------------------
+    namespace: str = Field(
+        "vigil",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,48}$",
+        description="Prefix of every topic name and Redis key, so deployments can share a "
+        "cluster (the seed's NAMESPACE).",
+    )
+    state_dir: Path = Field(
+        Path(".state"),
+        description="Folder for local broker and Redis data, logs, the user database, "
+        "evidence and fetched weights. Ignored by git.",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Logging level of every Vigil process."
+    )
+
+    # --- Kafka ------------------------------------------------------------------------------
+    kafka_bootstrap: str = Field(
+        "127.0.0.1:9092",
+        min_length=3,
+        description="Kafka bootstrap servers, comma-separated host:port. The local broker "
+        "started by `vigil infra up` listens on the port of the first entry.",
+    )
+    kafka_controller_port: int = Field(
+        9093, ge=1024, le=65535, description="KRaft controller port of the local broker."
+    )
+    partitions: int = Field(
+        12, ge=1, le=1000, description="Partition count of every topic (bounds parallelism)."
+    )
+    replication_factor: int = Field(
+        1, ge=1, le=7, description="Replication factor of every topic (1 on one machine)."
+    )
+    startup_timeout_s: float = Field(
+        60.0, gt=0, le=600, description="How long `vigil infra up` waits for each server."
+    )
+
+    # --- Redis ------------------------------------------------------------------------------
+    redis_url: str = Field(
+        "redis://127.0.0.1:6390/0",
+        pattern=r"^rediss?://",
+        description="Redis URL. The local server started by `vigil infra up` listens on its "
+        "port (6390 by default, away from a system Redis on 6379).",
+    )
+
+    # --- capacity (the seed's Pipeline Manager) ---------------------------------------------
+    max_clients_per_pipeline: int = Field(
+        4, ge=1, le=1000, description="Clients one processing pipeline serves (the seed's "
+        "MaxClientPerPipeline)."
+    )
+    max_pipelines: int = Field(
+        1, ge=1, le=1000, description="Processing pipelines available (the seed's MaxPipeline)."
+    )
+
+    # --- weights ----------------------------------------------------------------------------
+    weights_dir: Path | None = Field(
+        None,
+        description="Where fetched model files live; defaults to STATE_DIR/weights.",
+    )
+    weights_mirror: Path | None = Field(
+        None,
+        description="Offline mirror folder holding the model files (tests and CI point it "
+        "at ../shared/weights). Used by `vigil weights fetch` before any download.",
+    )
+
+    # --- vision -----------------------------------------------------------------------------
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto",
+        description="Where the models run. auto: CUDA when available with enough free memory "
+        "(fp16 there), otherwise CPU.",
+    )
+    cuda_min_free_mb: int = Field(
+        2048, ge=0, le=1_000_000, description="Free GPU memory needed to choose CUDA in auto."
+    )
+    torch_threads: int = Field(
+        0, ge=0, le=256, description="CPU threads for torch; 0 keeps torch's default."
+    )
+    face_min_size: int = Field(
+        60,
+        ge=10,
+        le=1000,
+        description="Smallest face side in pixels that MTCNN looks for. Webcam faces are large; "
+        "a larger value is faster and ignores faces in the background.",
+    )
+    face_detect_threshold: float = Field(
+        0.9, ge=0.0, le=1.0, description="Minimum MTCNN face probability to keep a face."
+    )
+    verify_threshold: float = Field(
+        1.1,
+        gt=0.0,
+        le=4.0,
+        description="Largest L2 distance between unit-length FaceNet embeddings that counts as "
+        "the same person.",
+    )
+    liveness_threshold: float = Field(
+        0.5, ge=0.0, le=1.0, description="Smallest MiniFASNet real-face score counted as live."
+    )
+    phone_threshold: float = Field(
+        0.3, ge=0.0, le=1.0, description="Smallest YOLO confidence counted as a phone."
+    )
+    embedder_weights: str = Field(
+        "facenet-casia-webface-20180408-102900.pt",
+        description="FaceNet state_dict file name (from weights/manifest.toml).",
+    )
+    liveness_weights: tuple[str, ...] = Field(
+        ("2.7_80x80_MiniFASNetV2.pth", "4_0_0_80x80_MiniFASNetV1SE.pth"),
+        min_length=1,
+        description="MiniFASNet weight files whose softmax outputs are averaged.",
+    )
+    phone_weights: str = Field(
+        "yolov8n_int8.tflite",
+        description="Ultralytics YOLO file (.pt, .onnx or .tflite) for phone detection.",
+    )
+    max_image_pixels: int = Field(
+        4096 * 4096,
+        ge=64 * 64,
+        le=100_000_000,
+        description="Decoded frames larger than this many pixels are refused.",
+    )
+
+    # --- secrets ----------------------------------------------------------------------------
+    secret_key: SecretStr | None = Field(
+        None,
+        description="Base64 32-byte key for encryption at rest. Without it a key file is "
+        "created with mode 0600 in STATE_DIR on first use. Never put it in the repo.",
+    )
+
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _check_bootstrap(cls, value: str) -> str:
+        for server in value.split(","):
+            host, sep, port = server.strip().rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"expected host:port[,host:port...], got {server!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _check_weights_dir(self) -> Settings:
+        if self.weights_dir is None:
+            object.__setattr__(self, "weights_dir", self.state_dir / "weights")
+        return self
+
+    # --- derived values ---------------------------------------------------------------------
+    @property
+    def capacity(self) -> int:
+        """Sessions the system serves at once: max_pipelines x max_clients_per_pipeline."""
+        return self.max_pipelines * self.max_clients_per_pipeline
+
+    @property
+    def weights_path(self) -> Path:
+        """The folder of fetched model files (never None after validation)."""
+        assert self.weights_dir is not None
+        return self.weights_dir
+
+    def topic(self, name: str) -> str:
+        """The full name of one of ARCHITECTURE.md's topics under the namespace."""
+        return f"{self.namespace}.{name}"
+
+    @property
+    def kafka_port(self) -> int:
+        return int(self.kafka_bootstrap.split(",")[0].rsplit(":", 1)[1])
+
+    @property
+    def redis_port(self) -> int:
+        from urllib.parse import urlparse
+
+        return urlparse(self.redis_url).port or 6379
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = _CONFIG_FILE.get() or os.environ.get("VIGIL_CONFIG")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml_file)))
+        return tuple(sources)
+
+
+def reject_unknown_env(environ: Mapping[str, str]) -> None:
+    """Raise SettingsError for a ``VIGIL_`` variable that names no setting."""
+    known = {f"{ENV_PREFIX}{name}".upper() for name in Settings.model_fields}
+    for key in environ:
+        upper = key.upper()
+        if upper.startswith(ENV_PREFIX) and upper not in known | NON_SETTING_ENV:
+            hint = difflib.get_close_matches(upper, sorted(known), n=1)
+            also = f" (did you mean {hint[0]}?)" if hint else ""
+            raise SettingsError(f"unknown setting {key}{also}")
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    key = ".".join(str(part) for part in error.get("loc", ())) or "settings"
+    field = Settings.model_fields.get(str(error.get("loc", ("",))[0]))
+    if error.get("type") == "extra_forbidden":
+        return f"unknown setting {key!r}"
+    allowed = ""
+    if field is not None:
+        bounds = [
+            f"{name} {getattr(m, name)}"
+            for m in field.metadata
+            for name in ("ge", "gt", "le", "lt")
+            if getattr(m, name, None) is not None
+        ]
+        allowed = f" (allowed: {', '.join(bounds)})" if bounds else ""
+    return f"setting {key}={error.get('input')!r}: {error.get('msg')}{allowed}"
+
+
+def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Settings:
+    """Build the settings from the environment, an optional TOML file and overrides.
+
+    Raises SettingsError naming the bad key and its allowed range.
+    """
+    reject_unknown_env(os.environ)
+    path = Path(config_file) if config_file is not None else None
+    env_path = os.environ.get("VIGIL_CONFIG")
+    for candidate in (path, Path(env_path) if env_path else None):
+        if candidate is not None and not candidate.is_file():
+            raise SettingsError(f"settings file {candidate} does not exist")
+    token = _CONFIG_FILE.set(path)
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError("; ".join(_describe(e) for e in exc.errors())) from None
+    finally:
+        _CONFIG_FILE.reset(token)
