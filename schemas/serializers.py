@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -14,7 +14,7 @@ from schemas.events import ControlEvent, Decision, Event, FaceResult, FrameHeade
 E = TypeVar("E", bound=Event)
 
 JPEG_MAGIC = b"\xff\xd8\xff"
-KafkaHeaders = Sequence[tuple[str, bytes | str | None]]
+KafkaHeaders = Sequence[tuple[str, bytes | str | None]] | Mapping[str, bytes | str | None]
 
 
 class ContractError(ValueError):
@@ -71,7 +71,8 @@ class FrameSerializer:
     @staticmethod
     def headers_from_kafka(headers: KafkaHeaders | None) -> FrameHeaders:
         raw: dict[str, str] = {}
-        for name, value in headers or ():
+        pairs = headers.items() if isinstance(headers, Mapping) else headers or ()
+        for name, value in pairs:
             if isinstance(value, bytes):
                 try:
                     raw[name] = value.decode()

@@ -95,6 +95,25 @@ def weights_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("weights")
 
 
+@pytest.fixture(scope="session")
+def fetched_weights(weights_dir: Path) -> Path:
+    """The session's weights folder once every manifest file is fetched from the mirror."""
+    if not SHARED_WEIGHTS.is_dir():
+        pytest.skip(f"model weights mirror {SHARED_WEIGHTS} is absent")
+    from vigil.weights import fetch_weights
+
+    fetch_weights(load_settings(weights_dir=weights_dir, weights_mirror=SHARED_WEIGHTS),
+                  progress=False)
+    return weights_dir
+
+
+def require_testdata() -> Path:
+    """The shared test images, or a skip saying they are absent."""
+    if not TESTDATA.is_dir():
+        pytest.skip(f"test images {TESTDATA} are absent")
+    return TESTDATA
+
+
 def make_settings(infra: Infra, namespace: str, state_dir: Path, weights_dir: Path,
                   **overrides: object) -> Settings:
     """Settings for a test: its infra endpoints, namespace and folders, plus overrides."""

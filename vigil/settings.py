@@ -108,6 +108,19 @@ class Settings(BaseSettings):
     )
 
     # --- vision -----------------------------------------------------------------------------
+    # Which plug-in serves each role (processors/vision/registry.py maps the name to the code).
+    face_detector: Literal["mtcnn"] = Field(
+        "mtcnn", description="Face detector plug-in: mtcnn (facenet-pytorch MTCNN)."
+    )
+    face_embedder: Literal["facenet"] = Field(
+        "facenet", description="Face embedder plug-in: facenet (InceptionResnetV1, 512-d)."
+    )
+    liveness_model: Literal["minifasnet"] = Field(
+        "minifasnet", description="Liveness plug-in: minifasnet (MiniFASNetV2 + V1SE)."
+    )
+    phone_detector: Literal["yolo"] = Field(
+        "yolo", description="Phone detector plug-in: yolo (Ultralytics, COCO class 67)."
+    )
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto",
         description="Where the models run. auto: CUDA when available with enough free memory "
@@ -134,7 +147,9 @@ class Settings(BaseSettings):
         gt=0.0,
         le=4.0,
         description="Largest L2 distance between unit-length FaceNet embeddings that counts as "
-        "the same person.",
+        "the same person. Calibrated on ../shared/testdata/faces (CASIA FaceNet, MTCNN crops): "
+        "same-person pairs reach 1.02 (1.04 as 640x480 q60 webcam frames), different people "
+        "start at 1.18 apart except the known look-alike pair at 0.98-1.00; 1.1 sits midway.",
     )
     liveness_threshold: float = Field(
         0.5, ge=0.0, le=1.0, description="Smallest MiniFASNet real-face score counted as live."
@@ -162,11 +177,106 @@ class Settings(BaseSettings):
         description="Decoded frames larger than this many pixels are refused.",
     )
 
+    # --- model processors ------------------------------------------------------------------
+    face_batch_size: int = Field(
+        8, ge=1, le=256, description="Most frames the face processor runs as one batch."
+    )
+    phone_batch_size: int = Field(
+        8, ge=1, le=256, description="Most frames the phone processor runs as one batch."
+    )
+    batch_deadline_ms: int = Field(
+        100,
+        ge=1,
+        le=10_000,
+        description="Longest a processor waits to fill a batch before running what it has.",
+    )
+
+    # --- observability ---------------------------------------------------------------------
+    metrics_host: str = Field(
+        "127.0.0.1", description="Address the /metrics and /healthz servers bind to."
+    )
+    metrics_port_base: int = Field(
+        9400,
+        ge=0,
+        le=65000,
+        description="`vigil up` gives its processes metrics ports from here on (gateway, face, "
+        "phone, decide, evidence, audit, replies); 0 turns metrics off.",
+    )
+
     # --- secrets ----------------------------------------------------------------------------
     secret_key: SecretStr | None = Field(
         None,
         description="Base64 32-byte key for encryption at rest. Without it a key file is "
         "created with mode 0600 in STATE_DIR on first use. Never put it in the repo.",
+    )
+
+    # --- sinks ------------------------------------------------------------------------------
+    evidence_retention_days: int = Field(
+        30,
+        ge=1,
+        le=3650,
+        description="Days evidence (frame + decision) is kept under STATE_DIR/evidence before "
+        "the evidence sink or `vigil evidence purge` deletes it.",
+    )
+    evidence_purge_interval_s: float = Field(
+        3600.0, ge=1.0, le=86400.0, description="How often the evidence sink purges old items."
+    )
+    frame_fetch_timeout_s: float = Field(
+        5.0,
+        gt=0,
+        le=120.0,
+        description="How long the evidence sink waits for one frame fetched from `frames` by "
+        "offset before recording the decision alone.",
+    )
+    audit_log: Path | None = Field(
+        None, description="The hash-chained audit log; defaults to STATE_DIR/audit/audit.log."
+    )
+    reply_dedupe_ttl_s: int = Field(
+        3600,
+        ge=1,
+        le=7 * 86400,
+        description="How long the replies sink remembers a frame it replied to, so a replayed "
+        "decision sends no second reply.",
+    )
+    sink_batch_size: int = Field(
+        32, ge=1, le=10_000, description="Messages one sink handles (and commits) per batch."
+    )
+
+    # --- decide -----------------------------------------------------------------------------
+    decide_deadline_ms: int = Field(
+        3000,
+        ge=100,
+        le=600_000,
+        description="How long the decide stage waits for the second half (face or phone "
+        "result) of a frame before deciding `incomplete` with the missing half named.",
+    )
+    policy_file: Path | None = Field(
+        None,
+        description="The decision policy (YAML: thresholds, actions, debounce, escalation); "
+        "defaults to processors/decide/policy.yaml. Reloaded without a restart when it "
+        "changes.",
+    )
+    policy_check_interval_s: float = Field(
+        1.0, ge=0.0, le=60.0, description="How often the decide stage checks the policy file's "
+        "modification time (0: on every event)."
+    )
+    decided_frames_ttl_s: int = Field(
+        1800,
+        ge=10,
+        le=7 * 86400,
+        description="How long the decide stage remembers a decided frame_id, so a replayed or "
+        "late result makes no second decision.",
+    )
+    decided_sweep_interval_s: float = Field(
+        60.0, ge=0.5, le=3600.0, description="How often the decide stage forgets decided "
+        "frame_ids older than decided_frames_ttl_s."
+    )
+    decide_web_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="Port of the decide worker's Faust web server on 127.0.0.1; 0 turns it off. "
+        "Each worker on one machine needs its own.",
     )
 
     @field_validator("kafka_bootstrap")

@@ -1,0 +1,82 @@
+"""The small interface every vision plug-in implements: load, warm up, batched infer.
+
+Two shapes of plug-in exist. A :class:`FramePlugin` looks at whole frames (face detector,
+phone detector). A :class:`FacePlugin` looks at the faces already found in each frame
+(embedder, liveness) and returns one value per face. Both take a batch of decoded BGR frames
+and return one result per frame, in order.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import ClassVar, Generic, TypeVar
+
+import numpy as np
+
+from processors.vision.device import DeviceChoice
+from processors.vision.imaging import Frame
+from processors.vision.results import BoxXYXY
+from vigil.settings import Settings
+
+log = logging.getLogger(__name__)
+
+R = TypeVar("R")
+WARM_UP_SHAPE = (480, 640, 3)  # a webcam frame
+
+
+class VisionPlugin(ABC):
+    """Base of every plug-in: holds settings and the device chosen at startup."""
+
+    name: ClassVar[str]
+
+    def __init__(self, settings: Settings, device: DeviceChoice) -> None:
+        self.settings = settings
+        self.device = device
+        self.loaded = False
+
+    @abstractmethod
+    def load(self) -> None:
+        """Load the weights (verified) onto the device; raise naming anything missing."""
+
+    @abstractmethod
+    def _warm_up_once(self) -> None:
+        """Run one representative inference so the first real batch is not slow."""
+
+    def warm_up(self) -> float:
+        """Run a warm-up inference; return the seconds it took (logged)."""
+        start = time.perf_counter()
+        self._warm_up_once()
+        elapsed = time.perf_counter() - start
+        log.info("warmed up plugin=%s device=%s seconds=%.3f", self.name, self.device.kind,
+                 elapsed)
+        return elapsed
+
+    def _require_loaded(self) -> None:
+        if not self.loaded:
+            raise RuntimeError(f"plugin {self.name} used before load()")
+
+
+class FramePlugin(VisionPlugin, Generic[R]):
+    """A plug-in over whole frames: one result per frame."""
+
+    @abstractmethod
+    def infer(self, frames: Sequence[Frame]) -> list[R]:
+        """Run on a batch of BGR uint8 frames; one result per frame, in order."""
+
+    def _warm_up_once(self) -> None:
+        self.infer([np.zeros(WARM_UP_SHAPE, dtype=np.uint8)])
+
+
+class FacePlugin(VisionPlugin, Generic[R]):
+    """A plug-in over the faces of each frame: per frame, one value per given box."""
+
+    @abstractmethod
+    def infer(self, frames: Sequence[Frame], boxes: Sequence[Sequence[BoxXYXY]]) -> list[list[R]]:
+        """Run on every box of every frame as one batch; results grouped per frame."""
+
+    def _warm_up_once(self) -> None:
+        frame = np.zeros(WARM_UP_SHAPE, dtype=np.uint8)
+        self.infer([frame], [[(240.0, 140.0, 400.0, 340.0)]])

@@ -1,0 +1,88 @@
+"""The face chain: detect -> embed -> liveness for every face of a batch of frames.
+
+The face processor and the enrollment command call this. Detection runs once over the batch
+(same-size frames stacked), then the embedder and the liveness models each run once over all
+faces of all frames, so a batch of 32 frames costs three model passes, not 96.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import cast
+
+import numpy as np
+
+from processors.vision.base import FacePlugin, FramePlugin
+from processors.vision.device import DeviceChoice, select_device
+from processors.vision.imaging import BadImageError, Frame, decode_frame
+from processors.vision.registry import load_plugin
+from processors.vision.results import AnalyzedFace, BoxXYXY, FaceDetections, FrameFaces
+from vigil.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class FaceChain:
+    """Loaded face detector, embedder and liveness models, run as one batched chain."""
+
+    def __init__(self, settings: Settings, detector: FramePlugin[FaceDetections],
+                 embedder: FacePlugin[np.ndarray], liveness: FacePlugin[float],
+                 device: DeviceChoice) -> None:
+        self.settings = settings
+        self.detector = detector
+        self.embedder = embedder
+        self.liveness = liveness
+        self.device = device
+
+    @classmethod
+    def load(cls, settings: Settings, device: DeviceChoice | None = None) -> FaceChain:
+        """Choose the device (unless given), then load and warm up the three plug-ins."""
+        device = device or select_device(settings)
+        return cls(
+            settings,
+            cast(FramePlugin[FaceDetections], load_plugin("face_detector", settings, device)),
+            cast(FacePlugin[np.ndarray], load_plugin("face_embedder", settings, device)),
+            cast(FacePlugin[float], load_plugin("liveness_model", settings, device)),
+            device,
+        )
+
+    def run(self, frames: Sequence[Frame]) -> list[FrameFaces]:
+        """Every face of every frame with box, score, landmarks, embedding and liveness."""
+        detections = self.detector.infer(frames)
+        boxes: list[list[BoxXYXY]] = [[f.box for f in d.faces] for d in detections]
+        embeddings = self.embedder.infer(frames, boxes)
+        scores = self.liveness.infer(frames, boxes)
+        threshold = self.settings.liveness_threshold
+        results = []
+        for found, frame_embeddings, frame_scores in zip(detections, embeddings, scores,
+                                                         strict=True):
+            results.append(FrameFaces(tuple(
+                AnalyzedFace(face.box, face.score, face.landmarks, emb, score, score >= threshold)
+                for face, emb, score in zip(found.faces, frame_embeddings, frame_scores,
+                                            strict=True)
+            )))
+        return results
+
+    def run_encoded(self, images: Sequence[bytes], *, require_jpeg: bool = True
+                    ) -> list[FrameFaces]:
+        """Decode then run; a bad image gets a result with ``error`` set, the rest go on."""
+        decoded: list[Frame] = []
+        positions: list[int] = []
+        results = [FrameFaces() for _ in images]
+        for index, data in enumerate(images):
+            try:
+                decoded.append(decode_frame(data, max_pixels=self.settings.max_image_pixels,
+                                            require_jpeg=require_jpeg))
+                positions.append(index)
+            except BadImageError as exc:
+                log.info("bad image index=%d code=%s", index, exc.code)
+                results[index] = FrameFaces(error=str(exc))
+        for index, result in zip(positions, self.run(decoded), strict=True):
+            results[index] = result
+        return results
+
+
+def l2_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """L2 distance between two unit embeddings (same person when <= verify_threshold)."""
+    return float(np.linalg.norm(np.asarray(a, dtype=np.float32) - np.asarray(b, np.float32)))

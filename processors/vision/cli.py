@@ -1,0 +1,74 @@
+"""CLI subcommands of the vision area: `vigil weights fetch|verify` and `vigil bench models`.
+
+``vigil/cli.py`` calls :func:`register` with its top-level subparsers. The ``bench`` parser
+gets its own subparsers; other areas add to it (e.g. ``bench e2e``) through
+:func:`bench_subparsers` after :func:`register` ran, or by calling :func:`register_bench` on
+a ``bench`` subparsers object they own. Handlers return an exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from vigil.settings import load_settings
+
+log = logging.getLogger(__name__)
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `weights` to the top-level subparsers (`bench models`: see register_bench)."""
+    weights = subparsers.add_parser("weights", help="fetch or verify the model weight files")
+    weights.add_argument("action", choices=["fetch", "verify"],
+                         help="fetch: copy from the mirror or download; verify: check sha256")
+    weights.add_argument("--no-progress", action="store_true", help="no progress bar")
+    weights.set_defaults(handler=weights_command)
+
+
+def register_bench(bench_sub: argparse._SubParsersAction) -> None:
+    """Add `models` to a `bench` subparsers object."""
+    models = bench_sub.add_parser("models", help="ms/frame and fps of every vision plug-in")
+    models.add_argument("--batches", default="1,8,32",
+                        help="comma-separated batch sizes (default 1,8,32)")
+    models.add_argument("--repeats", type=int, default=2,
+                        help="timed runs per case; the best is kept (default 2)")
+    models.add_argument("--quick", action="store_true", help="batches 1,8 and one repeat")
+    models.add_argument("--image", type=Path, default=None,
+                        help="photo with one face (default: shared testdata spoof/image_T1.jpg)")
+    models.add_argument("--no-phone", action="store_true", help="skip the phone detector")
+    models.set_defaults(handler=bench_models_command)
+
+
+def weights_command(args: argparse.Namespace) -> int:
+    """`vigil weights fetch|verify`."""
+    from vigil.weights import fetch_weights, verify_weights
+
+    settings = load_settings(getattr(args, "config", None))
+    if args.action == "fetch":
+        for status in fetch_weights(settings, progress=not args.no_progress):
+            print(f"ok      {status.name}: {status.detail}")
+        print(f"weights folder: {settings.weights_path}")
+        return 0
+    statuses = verify_weights(settings)
+    for status in statuses:
+        print(f"{'ok' if status.ok else 'BAD':<7} {status.name}: {status.detail}")
+    if not all(s.ok for s in statuses):
+        print("run `vigil weights fetch` to repair the files marked BAD")
+        return 1
+    return 0
+
+
+def bench_models_command(args: argparse.Namespace) -> int:
+    """`vigil bench models`."""
+    from processors.vision.bench import DEFAULT_IMAGE, format_table, run_benchmark
+
+    settings = load_settings(getattr(args, "config", None))
+    batches = (1, 8) if args.quick else tuple(int(b) for b in args.batches.split(",") if b)
+    if not batches or min(batches) < 1:
+        raise ValueError(f"--batches must be positive integers, got {args.batches!r}")
+    device_line, rows = run_benchmark(
+        settings, image=args.image or DEFAULT_IMAGE, batches=batches,
+        repeats=1 if args.quick else max(1, args.repeats), include_phone=not args.no_phone,
+    )
+    print(format_table(device_line, rows))
+    return 0

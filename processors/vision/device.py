@@ -1,0 +1,62 @@
+"""Choosing where the models run, once, at startup (the seed's "GPU check -> CPU fallback").
+
+CUDA is chosen when it is available and has at least ``cuda_min_free_mb`` free (models then
+run in fp16); otherwise the CPU. The choice is logged and kept on every plug-in as
+``plugin.device`` so the face and phone processors can export it as a metric.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import torch
+
+from vigil.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DeviceChoice:
+    """The device in use: ``kind`` is "cpu" or "cuda"; ``half`` means fp16 inference."""
+
+    kind: str
+    torch_device: str
+    half: bool
+    reason: str
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The floating-point type model inputs are cast to."""
+        return torch.float16 if self.half else torch.float32
+
+
+def _cuda_free_mb() -> int:
+    free, _total = torch.cuda.mem_get_info()
+    return int(free // (1 << 20))
+
+
+def select_device(settings: Settings) -> DeviceChoice:
+    """Pick the device from settings.device and what the machine has; log the choice."""
+    if settings.torch_threads:
+        torch.set_num_threads(settings.torch_threads)
+    choice: DeviceChoice
+    if settings.device == "cpu":
+        choice = DeviceChoice("cpu", "cpu", False, "device=cpu in settings")
+    elif not torch.cuda.is_available():
+        if settings.device == "cuda":
+            raise RuntimeError("device=cuda in settings but torch sees no CUDA device")
+        choice = DeviceChoice("cpu", "cpu", False, "no CUDA device")
+    else:
+        free = _cuda_free_mb()
+        if free >= settings.cuda_min_free_mb or settings.device == "cuda":
+            choice = DeviceChoice("cuda", "cuda:0", True, f"{free} MiB free on cuda:0")
+        else:
+            choice = DeviceChoice(
+                "cpu", "cpu", False,
+                f"only {free} MiB free on cuda:0 (< cuda_min_free_mb={settings.cuda_min_free_mb})",
+            )
+    log.info("vision device=%s half=%s threads=%d reason=%s", choice.kind, choice.half,
+             torch.get_num_threads(), choice.reason)
+    return choice

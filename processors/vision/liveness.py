@@ -1,0 +1,136 @@
+"""Liveness plug-in: MiniFASNetV2 (box scale 2.7) and MiniFASNetV1SE (box scale 4.0).
+
+As upstream's predictor (minivision-ai/Silent-Face-Anti-Spoofing, test.py): each model sees
+the face box scaled about its centre by the scale in its file name (``CropImage._get_new_box``:
+capped so it fits, shifted back inside the frame), cut and resized to 80x80, BGR, float
+0-255. The softmax outputs of the models are averaged; class 1 is "real". The real-face score
+is that averaged probability, in [0, 1].
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from processors.vision import minifasnet
+from processors.vision.base import FacePlugin
+from processors.vision.imaging import Frame
+from processors.vision.results import BoxXYXY
+from vigil.weights import require_weight
+
+log = logging.getLogger(__name__)
+
+INPUT_SIZE = (80, 80)  # height, width
+REAL_CLASS = 1
+
+
+@dataclass(frozen=True)
+class ModelName:
+    """What upstream's parse_model_name reads from a weight file name."""
+
+    scale: float
+    height: int
+    width: int
+    model_type: str
+
+
+def parse_model_name(file_name: str) -> ModelName:
+    """``2.7_80x80_MiniFASNetV2.pth`` -> scale 2.7, 80x80, MiniFASNetV2 (upstream rules)."""
+    parts = file_name.split("_")[:-1]
+    height, width = parts[-1].split("x")
+    model_type = file_name.split(".pth")[0].split("_")[-1]
+    return ModelName(float(parts[0]), int(height), int(width), model_type)
+
+
+def crop_box(src_w: int, src_h: int, box: BoxXYXY, scale: float) -> tuple[int, int, int, int]:
+    """Upstream CropImage._get_new_box for an (x1, y1, x2, y2) detector box."""
+    x, y = int(box[0]), int(box[1])
+    box_w, box_h = max(int(box[2] - box[0] + 1), 1), max(int(box[3] - box[1] + 1), 1)
+    scale = min((src_h - 1) / box_h, min((src_w - 1) / box_w, scale))
+    new_w, new_h = box_w * scale, box_h * scale
+    center_x, center_y = box_w / 2 + x, box_h / 2 + y
+    left, top = center_x - new_w / 2, center_y - new_h / 2
+    right, bottom = center_x + new_w / 2, center_y + new_h / 2
+    if left < 0:
+        right -= left
+        left = 0
+    if top < 0:
+        bottom -= top
+        top = 0
+    if right > src_w - 1:
+        left -= right - src_w + 1
+        right = src_w - 1
+    if bottom > src_h - 1:
+        top -= bottom - src_h + 1
+        bottom = src_h - 1
+    return int(left), int(top), int(right), int(bottom)
+
+
+def liveness_crop(frame_bgr: Frame, box: BoxXYXY, scale: float) -> npt.NDArray[np.uint8]:
+    """The 80x80 BGR patch one MiniFASNet model sees (upstream CropImage.crop)."""
+    src_h, src_w = frame_bgr.shape[:2]
+    left, top, right, bottom = crop_box(src_w, src_h, box, scale)
+    patch = frame_bgr[max(top, 0) : bottom + 1, max(left, 0) : right + 1]
+    if patch.size == 0:
+        return np.zeros((*INPUT_SIZE, 3), dtype=np.uint8)
+    resized = cv2.resize(patch, (INPUT_SIZE[1], INPUT_SIZE[0]))
+    return np.asarray(resized, dtype=np.uint8)
+
+
+class MiniFasNetLiveness(FacePlugin[float]):
+    """Real-face score in [0, 1] per face; live when >= liveness_threshold."""
+
+    name = "minifasnet"
+
+    def load(self) -> None:
+        """Build each configured MiniFASNet and load its verified weights with strict=True."""
+        self._models: list[tuple[float, torch.nn.Module]] = []
+        for file_name in self.settings.liveness_weights:
+            path = require_weight(self.settings, file_name)
+            spec = parse_model_name(file_name)
+            model = minifasnet.build(spec.model_type,
+                                     minifasnet.conv6_kernel(spec.height, spec.width))
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            # Upstream saved some models from DataParallel: drop its "module." prefix.
+            state = {k.removeprefix("module."): v for k, v in state.items()}
+            model.load_state_dict(state, strict=True)
+            model = model.eval().to(self.device.torch_device)
+            self._models.append((spec.scale, model.half() if self.device.half else model))
+            log.info("loaded liveness weights=%s scale=%.1f", file_name, spec.scale)
+        self.loaded = True
+
+    def infer(self, frames: Sequence[Frame], boxes: Sequence[Sequence[BoxXYXY]]
+              ) -> list[list[float]]:
+        """Score every box of every frame; each model runs once over all faces of the batch."""
+        self._require_loaded()
+        pairs = [(frame, box) for frame, frame_boxes in zip(frames, boxes, strict=True)
+                 for box in frame_boxes]
+        scores = self.score_faces(pairs)
+        out: list[list[float]] = []
+        start = 0
+        for frame_boxes in boxes:
+            out.append([float(s) for s in scores[start : start + len(frame_boxes)]])
+            start += len(frame_boxes)
+        return out
+
+    def score_faces(self, pairs: Sequence[tuple[Frame, BoxXYXY]]) -> npt.NDArray[np.float32]:
+        """Averaged real-class probability for each (frame, box)."""
+        if not pairs:
+            return np.zeros(0, dtype=np.float32)
+        total = torch.zeros(len(pairs))
+        for scale, model in self._models:
+            patches = np.stack([liveness_crop(frame, box, scale) for frame, box in pairs])
+            # Float 0-255, not divided by 255: upstream's ToTensor keeps the raw range.
+            batch = torch.from_numpy(patches).permute(0, 3, 1, 2)
+            batch = batch.to(self.device.torch_device, self.device.dtype)
+            with torch.inference_mode():
+                probs = torch.softmax(model(batch).float(), dim=1)
+            total += probs[:, REAL_CLASS].cpu()
+        result: npt.NDArray[np.float32] = (total / len(self._models)).numpy()
+        return result

@@ -1,0 +1,84 @@
+"""The explicit registry from a configured name to a vision plug-in.
+
+No import-time discovery: a plug-in's module is imported only when it is created, and its
+third-party dependencies are checked first, so a missing package fails loudly at startup,
+naming the package and the plug-in that needs it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from dataclasses import dataclass
+from typing import Literal
+
+from processors.vision.base import VisionPlugin
+from processors.vision.device import DeviceChoice
+from vigil.settings import Settings
+
+Role = Literal["face_detector", "face_embedder", "liveness_model", "phone_detector"]
+
+
+class MissingDependencyError(RuntimeError):
+    """A plug-in's Python package is not installed."""
+
+
+@dataclass(frozen=True)
+class PluginSpec:
+    """Where a plug-in lives and which importable packages it needs."""
+
+    module: str
+    cls: str
+    requires: tuple[str, ...]
+
+
+REGISTRY: dict[Role, dict[str, PluginSpec]] = {
+    "face_detector": {
+        "mtcnn": PluginSpec("processors.vision.detector", "MtcnnFaceDetector",
+                            ("torch", "facenet_pytorch")),
+    },
+    "face_embedder": {
+        "facenet": PluginSpec("processors.vision.embedder", "FaceNetEmbedder",
+                              ("torch", "facenet_pytorch")),
+    },
+    "liveness_model": {
+        "minifasnet": PluginSpec("processors.vision.liveness", "MiniFasNetLiveness", ("torch",)),
+    },
+    "phone_detector": {
+        "yolo": PluginSpec("processors.vision.phone", "YoloPhoneDetector", ("ultralytics",)),
+    },
+}
+
+
+def configured_name(settings: Settings, role: Role) -> str:
+    """The plug-in name the settings choose for a role."""
+    name: str = getattr(settings, role)
+    return name
+
+
+def create_plugin(role: Role, settings: Settings, device: DeviceChoice,
+                  name: str | None = None) -> VisionPlugin:
+    """Instantiate (not load) the plug-in configured for ``role``."""
+    name = name or configured_name(settings, role)
+    specs = REGISTRY[role]
+    spec = specs.get(name)
+    if spec is None:
+        raise KeyError(f"no {role} plug-in named {name!r}; known: {', '.join(sorted(specs))}")
+    for package in spec.requires:
+        if importlib.util.find_spec(package) is None:
+            raise MissingDependencyError(
+                f"{role} plug-in {name!r} needs the Python package {package!r}, which is not "
+                "installed (run scripts/setup.sh)"
+            )
+    plugin_cls = getattr(importlib.import_module(spec.module), spec.cls)
+    plugin: VisionPlugin = plugin_cls(settings, device)
+    return plugin
+
+
+def load_plugin(role: Role, settings: Settings, device: DeviceChoice,
+                name: str | None = None) -> VisionPlugin:
+    """Create, load and warm up the plug-in configured for ``role``."""
+    plugin = create_plugin(role, settings, device, name)
+    plugin.load()
+    plugin.warm_up()
+    return plugin

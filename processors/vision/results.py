@@ -1,0 +1,71 @@
+"""Typed per-frame results of the vision plug-ins (never positional tuples).
+
+Boxes are (x1, y1, x2, y2) in the pixels of the frame they came from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+BoxXYXY = tuple[float, float, float, float]
+Point = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class DetectedFace:
+    """One face from the detector: box, probability and 5 landmarks (eyes, nose, mouth)."""
+
+    box: BoxXYXY
+    score: float
+    landmarks: tuple[Point, ...]
+
+    @property
+    def size(self) -> float:
+        """The shorter side of the box in pixels."""
+        return min(self.box[2] - self.box[0], self.box[3] - self.box[1])
+
+
+@dataclass(frozen=True)
+class FaceDetections:
+    """The detector's result for one frame, faces largest first."""
+
+    faces: tuple[DetectedFace, ...] = ()
+
+
+@dataclass(frozen=True)
+class PhoneBox:
+    """One COCO "cell phone" (class 67) detection."""
+
+    box: BoxXYXY
+    confidence: float
+
+
+@dataclass(frozen=True)
+class PhoneDetections:
+    """The phone detector's result for one frame; ``phone`` is any box over phone_threshold."""
+
+    phones: tuple[PhoneBox, ...] = ()
+    phone: bool = False
+
+
+@dataclass(frozen=True)
+class AnalyzedFace:
+    """A face after the whole chain: detection, 512-d unit embedding and real-face score."""
+
+    box: BoxXYXY
+    score: float
+    landmarks: tuple[Point, ...]
+    embedding: npt.NDArray[np.float32]
+    liveness: float
+    live: bool
+
+
+@dataclass(frozen=True)
+class FrameFaces:
+    """The face chain's result for one frame; ``error`` set when the frame was unusable."""
+
+    faces: tuple[AnalyzedFace, ...] = field(default_factory=tuple)
+    error: str | None = None

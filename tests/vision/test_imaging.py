@@ -1,0 +1,104 @@
+"""decode_frame refuses bad bytes with a typed error; letterbox and webcam encoding."""
+
+from __future__ import annotations
+
+import struct
+
+import cv2
+import numpy as np
+import pytest
+
+from processors.vision.imaging import (
+    BadImageError,
+    decode_frame,
+    encode_jpeg,
+    jpeg_dimensions,
+    letterbox,
+    webcam_jpeg,
+)
+
+
+def _photo(height: int = 240, width: int = 320) -> np.ndarray:
+    """A smooth colour gradient: JPEG keeps it close, so a decode can be compared."""
+    ys, xs = np.mgrid[0:height, 0:width]
+    blue, green = xs * 255 // max(width - 1, 1), ys * 255 // max(height - 1, 1)
+    return np.dstack([blue, green, 255 - blue]).astype(np.uint8)
+
+
+def huge_jpeg_header(width: int = 10000, height: int = 10000) -> bytes:
+    """A small valid JPEG whose frame header claims ``width`` x ``height``."""
+    data = bytearray(encode_jpeg(_photo(64, 64)))
+    _w, _h, _scan = jpeg_dimensions(bytes(data))
+    pos = 2
+    while data[pos + 1] not in (0xC0, 0xC2):
+        pos += 2 + struct.unpack(">H", data[pos + 2 : pos + 4])[0]
+    data[pos + 5 : pos + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
+def test_decodes_a_jpeg_to_bgr() -> None:
+    image = _photo()
+    frame = decode_frame(encode_jpeg(image, 95))
+    assert frame.shape == (240, 320, 3) and frame.dtype == np.uint8
+    assert np.abs(frame.astype(int) - image.astype(int)).mean() < 3
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        (b"", "empty"),
+        (b"\xff\xd8\xff", "truncated"),
+        (b"GIF89a" + b"\x00" * 100, "not_jpeg"),
+    ],
+)
+def test_refuses_bad_bytes(data: bytes, code: str) -> None:
+    with pytest.raises(BadImageError) as info:
+        decode_frame(data)
+    assert info.value.code == code
+
+
+def test_truncated_jpeg_is_refused() -> None:
+    data = encode_jpeg(_photo())
+    with pytest.raises(BadImageError) as info:
+        decode_frame(data[: len(data) // 2])
+    assert info.value.code == "truncated"
+
+
+def test_png_is_refused_as_jpeg_but_accepted_for_enrollment() -> None:
+    ok, png = cv2.imencode(".png", _photo())
+    assert ok
+    with pytest.raises(BadImageError) as info:
+        decode_frame(png.tobytes())
+    assert info.value.code == "not_jpeg"
+    assert decode_frame(png.tobytes(), require_jpeg=False).shape == (240, 320, 3)
+
+
+def test_one_pixel_image_is_too_small() -> None:
+    with pytest.raises(BadImageError) as info:
+        decode_frame(encode_jpeg(np.zeros((1, 1, 3), np.uint8)))
+    assert info.value.code == "too_small"
+
+
+def test_huge_image_is_refused_from_its_header() -> None:
+    data = huge_jpeg_header()
+    assert jpeg_dimensions(data)[:2] == (10000, 10000)
+    with pytest.raises(BadImageError) as info:
+        decode_frame(data, max_pixels=4096 * 4096)
+    assert info.value.code == "too_large"
+    assert "10000x10000" in str(info.value)
+
+
+def test_letterbox_keeps_aspect_and_pads() -> None:
+    tall = np.full((640, 480, 3), 200, np.uint8)  # portrait, like the spoof samples
+    boxed = letterbox(tall)
+    assert boxed.shape == (480, 640, 3)
+    columns = boxed[240].mean(axis=1)
+    assert columns[:50].max() == 0 and columns[320] == 200  # black bars, picture centred
+    assert (columns > 0).sum() == 360  # 480 * (480 / 640) columns of picture
+
+
+def test_webcam_jpeg_is_a_640x480_jpeg() -> None:
+    data = webcam_jpeg(_photo(427, 640))
+    assert data[:2] == b"\xff\xd8"
+    assert jpeg_dimensions(data)[:2] == (640, 480)
+    assert decode_frame(data).shape == (480, 640, 3)

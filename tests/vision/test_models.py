@@ -1,0 +1,114 @@
+"""The real models on real photos: faces, verification, liveness and phones.
+
+Each check runs on the images as stored ("original") and as a webcam client sends them
+("webcam": letterboxed to 640x480, JPEG quality 60).
+"""
+
+from __future__ import annotations
+
+import itertools
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from processors.vision.chain import FaceChain, l2_distance
+from processors.vision.phone import YoloPhoneDetector
+from processors.vision.results import FrameFaces
+from tests.vision.conftest import FACES, OBJECTS, SPOOF, VARIANTS, needs_testdata
+
+pytestmark = needs_testdata
+variants = pytest.mark.parametrize("variant", sorted(VARIANTS))
+
+
+def identity(path: Path) -> str:
+    """``obama_2.jpg`` -> ``obama``; ``paul_rudd.jpg`` -> ``paul_rudd``."""
+    stem = path.stem
+    head, _, tail = stem.rpartition("_")
+    return head if tail.isdigit() else stem
+
+
+@cache
+def _run(chain: FaceChain, variant: str, paths: tuple[Path, ...]) -> tuple[FrameFaces, ...]:
+    # One chain call for the whole list: frames of different sizes in one batch.
+    return tuple(chain.run([VARIANTS[variant](p) for p in paths]))
+
+
+def face_images() -> tuple[Path, ...]:
+    return tuple(sorted(FACES.iterdir()))
+
+
+@variants
+def test_one_face_per_portrait_and_none_on_the_table(chain: FaceChain, variant: str) -> None:
+    paths = face_images() + tuple(sorted(SPOOF.glob("*.jpg")))
+    counts = {p.name: len(r.faces) for p, r in zip(paths, _run(chain, variant, paths),
+                                                  strict=True)}
+    assert counts == dict.fromkeys(counts, 1), counts
+    (table,) = _run(chain, variant, (OBJECTS / "tflite_examples_table.jpg",))
+    assert table.faces == ()
+    face = _run(chain, variant, paths)[0].faces[0]
+    assert len(face.landmarks) == 5 and face.embedding.shape == (512,)
+    assert abs(float((face.embedding**2).sum()) - 1.0) < 1e-4
+
+
+@variants
+def test_verification_threshold_separates_people(chain: FaceChain, variant: str) -> None:
+    paths = face_images()
+    embeddings = {p: r.faces[0].embedding for p, r in zip(paths, _run(chain, variant, paths),
+                                                         strict=True)}
+    threshold = chain.settings.verify_threshold
+    wrong: list[str] = []
+    print(f"\n{variant}: L2 distances (threshold {threshold})")
+    for a, b in itertools.combinations(paths, 2):
+        same = identity(a) == identity(b)
+        distance = l2_distance(embeddings[a], embeddings[b])
+        accepted = distance <= threshold
+        flag = "" if accepted == same else "  <-- wrong"
+        print(f"  {'same' if same else 'diff'} {distance:.3f} {a.stem} / {b.stem}{flag}")
+        if accepted != same:
+            wrong.append(f"{a.stem}/{b.stem} {distance:.3f} ({'same' if same else 'diff'})")
+    # Every same-person pair accepted; at most the known close pair of two people wrongly
+    # accepted (angelina_jolie / kate_siegel, about 1.0 apart).
+    assert len(wrong) <= 1 and all("angelina_jolie/kate_siegel" in w for w in wrong), wrong
+
+
+@variants
+def test_liveness_tells_live_face_from_photo_and_screen(chain: FaceChain, variant: str) -> None:
+    names = ("image_T1.jpg", "image_F1.jpg", "image_F2.jpg")
+    results = _run(chain, variant, tuple(SPOOF / n for n in names))
+    scores = {n: r.faces[0].liveness for n, r in zip(names, results, strict=True)}
+    print(f"\n{variant}: liveness {scores}")
+    assert results[0].faces[0].live, scores
+    assert not results[1].faces[0].live and not results[2].faces[0].live, scores
+    assert all(0.0 <= s <= 1.0 for s in scores.values())
+
+
+PHONE_CASES = [
+    ("coco_train2017_000000001655_phone.jpg", "original", True),
+    ("coco_val2017_000000001296_face_phone.jpg", "webcam", True),
+    ("tflite_examples_table.jpg", "original", False),
+    ("tflite_examples_table.jpg", "webcam", False),
+    ("bus.jpg", "original", False),
+    ("bus.jpg", "webcam", False),
+    ("zidane.jpg", "original", False),
+    ("zidane.jpg", "webcam", False),
+    pytest.param(
+        "coco_train2017_000000001655_phone.jpg", "webcam", True,
+        marks=pytest.mark.xfail(strict=True, reason=(
+            "measured: the int8 YOLOv8n scores this phone 0.41 letterboxed but 0.13 once "
+            "re-encoded at JPEG quality 60 (0.40 at q80); a model limit, not a pipeline bug")),
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "variant", "expected"), PHONE_CASES)
+def test_phone_detection(phone: YoloPhoneDetector, name: str, variant: str,
+                         expected: bool) -> None:
+    (result,) = phone.infer([VARIANTS[variant](OBJECTS / name)])
+    print(f"\n{name} {variant}: {[round(p.confidence, 3) for p in result.phones]}")
+    assert result.phone is expected
+    if expected:
+        best = result.phones[0]
+        assert best.confidence >= 0.3
+        x1, y1, x2, y2 = best.box
+        assert 0 <= x1 < x2 and 0 <= y1 < y2
