@@ -1,0 +1,152 @@
+"""The face processor: consumer group ``{ns}-face`` on ``frames``, FaceResult out.
+
+Runs the face chain (detect -> embed -> liveness) on each batch and compares every face with
+the client's enrolled embeddings. Enrolled embeddings are cached per client and dropped when a
+``control`` event names the client (re-enrolled, blocked, ...), so a change is seen at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+
+import numpy as np
+import numpy.typing as npt
+
+from processors.frames import DecodedFrame, FrameStage, common_fields, now_ms
+from processors.vision.chain import FaceChain
+from processors.vision.results import FrameFaces
+from schemas.events import Box, Event, Face, FaceResult
+from schemas.serializers import CONTROL, FACE_RESULTS, ContractError
+from vigil import metrics
+from vigil.kafka import group_name, make_consumer, make_producer
+from vigil.settings import Settings
+from vigil.stream import StageLoop
+from vigil.topics import CONTROL as CONTROL_TOPIC
+from vigil.topics import FACE_RESULTS as FACE_TOPIC
+from vigil.topics import FRAMES
+
+log = logging.getLogger(__name__)
+
+Embeddings = npt.NDArray[np.float32]  # (k, 512), unit rows
+EmbeddingLoader = Callable[[str], Embeddings | None]
+CACHE_TTL_S = 60.0  # a safety net: control events are the normal way entries go stale
+
+
+class EnrolledCache:
+    """Per-client enrolled embeddings, loaded on first use and dropped on control events."""
+
+    def __init__(self, load: EmbeddingLoader, ttl_s: float = CACHE_TTL_S) -> None:
+        self._load = load
+        self._ttl_s = ttl_s
+        self._entries: dict[str, tuple[float, Embeddings | None]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, client_id: str) -> Embeddings | None:
+        with self._lock:
+            entry = self._entries.get(client_id)
+        if entry is not None and time.monotonic() - entry[0] < self._ttl_s:
+            return entry[1]
+        embeddings = self._load(client_id)
+        with self._lock:
+            self._entries[client_id] = (time.monotonic(), embeddings)
+        return embeddings
+
+    def forget(self, client_id: str) -> None:
+        with self._lock:
+            self._entries.pop(client_id, None)
+
+
+def watch_control(settings: Settings, cache: EnrolledCache, stop: threading.Event) -> None:
+    """Drop a client's cached embeddings whenever a control event names it (own thread).
+
+    Every face process must see every event, so each uses its own throw-away group reading
+    from the end of the topic, and commits nothing.
+    """
+    consumer = make_consumer(settings, f"{group_name(settings, 'face-control')}-{uuid.uuid4().hex}",
+                             **{"auto.offset.reset": "latest"})
+    consumer.subscribe([settings.topic(CONTROL_TOPIC)])
+    try:
+        while not stop.is_set():
+            msg = consumer.poll(0.5)
+            if msg is None or msg.error():
+                continue
+            try:
+                event = CONTROL.loads(msg.value())
+            except ContractError as exc:
+                log.warning("ignoring bad control event: %s", exc)
+                continue
+            cache.forget(event.client_id)
+            log.info("control event=%s client_id=%s: enrolled embeddings reloaded on next frame",
+                     event.kind, event.client_id)
+    finally:
+        consumer.close()
+
+
+def to_face_result(frame: DecodedFrame, found: FrameFaces, enrolled: Embeddings | None,
+                   settings: Settings, device: str, processed_at: int) -> FaceResult:
+    """One frame's FaceResult: every face, with its distance to the nearest enrolled face."""
+    faces = []
+    for face in found.faces:
+        distance = None
+        if enrolled is not None and len(enrolled):
+            distance = float(np.min(np.linalg.norm(enrolled - face.embedding, axis=1)))
+        faces.append(Face(
+            box=Box(x1=face.box[0], y1=face.box[1], x2=face.box[2], y2=face.box[3]),
+            score=min(1.0, max(0.0, face.score)),
+            landmarks=[(float(x), float(y)) for x, y in face.landmarks],
+            liveness=min(1.0, max(0.0, face.liveness)),
+            distance=distance,
+        ))
+    main = faces[0] if faces else None  # the detector orders faces largest first
+    return FaceResult(
+        **common_fields(frame),  # type: ignore[arg-type]
+        processed_at=processed_at,
+        faces=faces,
+        live=bool(main is not None and main.liveness is not None
+                  and main.liveness >= settings.liveness_threshold),
+        match=bool(main is not None and main.distance is not None
+                   and main.distance <= settings.verify_threshold),
+        enrolled=enrolled is not None and len(enrolled) > 0,
+        error=found.error,
+        device=device,
+    )
+
+
+class FaceInference:
+    """Frames in, FaceResult events out."""
+
+    def __init__(self, settings: Settings, cache: EnrolledCache) -> None:
+        self.settings = settings
+        self.chain = FaceChain.load(settings)
+        self.cache = cache
+        self.device = self.chain.device.kind
+        metrics.DEVICE.labels("face", self.device).set(1)
+
+    def __call__(self, frames: list[DecodedFrame]) -> list[Event]:
+        found = self.chain.run([f.image for f in frames])
+        processed = now_ms()
+        return [
+            to_face_result(frame, faces, self.cache.get(frame.headers.client_id),
+                           self.settings, self.device, processed)
+            for frame, faces in zip(frames, found, strict=True)
+        ]
+
+
+def face_loop(settings: Settings, load_embeddings: EmbeddingLoader,
+              stop: threading.Event | None = None) -> tuple[StageLoop, str]:
+    """The face stage's consumer loop (and its control watcher thread), and its device."""
+    stop = stop or threading.Event()
+    cache = EnrolledCache(load_embeddings)
+    threading.Thread(target=watch_control, args=(settings, cache, stop), name="control-watch",
+                     daemon=True).start()
+    infer = FaceInference(settings, cache)
+    stage = FrameStage(settings, "face", settings.topic(FACE_TOPIC), FACE_RESULTS,  # type: ignore[arg-type]
+                       infer, make_producer(settings))
+    loop = StageLoop(settings, "face", [settings.topic(FRAMES)], group_name(settings, "face"),
+                     stage.handle, batch_size=settings.face_batch_size,
+                     batch_deadline_s=settings.batch_deadline_ms / 1000, stop=stop)
+    return loop, infer.device

@@ -1,0 +1,102 @@
+"""What the face and phone processors share: a batch of frames in, one result each out.
+
+Each processor is a consumer group on ``frames``. For a batch it parses the headers, decodes
+the JPEGs (a frame that fails either goes to ``frames.dlq`` with the error in a header), runs
+its model on every good frame at once, produces one result per frame, flushes the producer and
+only then lets the loop commit the offsets.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from confluent_kafka import KafkaException, Message, Producer
+
+from processors.vision.imaging import BadImageError, Frame, decode_frame
+from schemas.events import Event, FrameHeaders, FrameRef
+from schemas.serializers import FRAMES, ContractError, JsonSerializer
+from vigil.settings import Settings
+from vigil.stream import dead_letter, where
+
+log = logging.getLogger(__name__)
+
+FLUSH_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class DecodedFrame:
+    """A frame ready for a model: its headers, where it lives in Kafka, and its pixels."""
+
+    headers: FrameHeaders
+    ref: FrameRef
+    image: Frame
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def common_fields(frame: DecodedFrame) -> dict[str, object]:
+    """The fields every per-frame result copies from its frame."""
+    h = frame.headers
+    return {
+        "frame_id": h.frame_id, "client_id": h.client_id, "session_id": h.session_id,
+        "seq": h.seq, "frame": frame.ref, "captured_at": h.captured_at,
+        "received_at": h.received_at,
+    }
+
+
+def decode_batch(
+    messages: Sequence[Message], settings: Settings, producer: Producer, stage: str
+) -> list[DecodedFrame]:
+    """The decodable frames of a batch; the others are dead-lettered (not yet flushed)."""
+    frames = []
+    for msg in messages:
+        try:
+            headers = FRAMES.headers_from_kafka(msg.headers())
+            image = decode_frame(msg.value() or b"", max_pixels=settings.max_image_pixels)
+        except (ContractError, BadImageError) as exc:
+            dead_letter(producer, settings, msg, str(exc), stage)
+            continue
+        ref = FrameRef(topic=str(msg.topic()), partition=int(msg.partition() or 0),
+                       offset=int(msg.offset() or 0))
+        frames.append(DecodedFrame(headers, ref, image))
+    return frames
+
+
+@dataclass
+class FrameStage:
+    """One model processor: ``infer`` turns decoded frames into one result event each."""
+
+    settings: Settings
+    stage: str
+    out_topic: str
+    serializer: JsonSerializer[Event]
+    infer: Callable[[list[DecodedFrame]], list[Event]]
+    producer: Producer
+
+    def handle(self, messages: list[Message]) -> None:
+        frames = decode_batch(messages, self.settings, self.producer, self.stage)
+        results = self.infer(frames) if frames else []
+        if len(results) != len(frames):
+            raise RuntimeError(f"{self.stage}: {len(results)} results for {len(frames)} frames")
+        failures: list[str] = []
+
+        def delivered(err: object, _msg: object) -> None:
+            if err is not None:
+                failures.append(str(err))
+
+        for frame, result in zip(frames, results, strict=True):
+            self.producer.produce(self.out_topic, key=frame.headers.client_id,
+                                  value=self.serializer.dumps(result), on_delivery=delivered)
+        # The loop commits after this returns: every result and dead letter must be on the
+        # broker first. A failure raises, so the batch is not committed and is seen again.
+        remaining = self.producer.flush(FLUSH_TIMEOUT_S)
+        if remaining or failures:
+            raise KafkaException(
+                f"{self.stage}: {remaining} results undelivered, failures {failures[:3]} "
+                f"(batch from {where(messages[0])}); not committing"
+            )

@@ -1,0 +1,66 @@
+"""The phone processor: consumer group ``{ns}-phone`` on ``frames``, PhoneResult out.
+
+Runs the phone detector (Ultralytics YOLO, COCO class 67) on each batch of frames.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import cast
+
+from processors.frames import DecodedFrame, FrameStage, common_fields, now_ms
+from processors.vision.base import FramePlugin
+from processors.vision.device import select_device
+from processors.vision.registry import load_plugin
+from processors.vision.results import PhoneDetections
+from schemas.events import Box, Event, PhoneDetection, PhoneResult
+from schemas.serializers import PHONE_RESULTS
+from vigil import metrics
+from vigil.kafka import group_name, make_producer
+from vigil.settings import Settings
+from vigil.stream import StageLoop
+from vigil.topics import FRAMES
+from vigil.topics import PHONE_RESULTS as PHONE_TOPIC
+
+log = logging.getLogger(__name__)
+
+
+class PhoneInference:
+    """Frames in, PhoneResult events out."""
+
+    def __init__(self, settings: Settings) -> None:
+        device = select_device(settings)
+        self.detector = cast(FramePlugin[PhoneDetections],
+                             load_plugin("phone_detector", settings, device))
+        self.device = device.kind
+        metrics.DEVICE.labels("phone", self.device).set(1)
+
+    def __call__(self, frames: list[DecodedFrame]) -> list[Event]:
+        detections = self.detector.infer([f.image for f in frames])
+        processed = now_ms()
+        return [
+            PhoneResult(
+                **common_fields(frame),  # type: ignore[arg-type]
+                processed_at=processed,
+                phones=[PhoneDetection(box=Box(x1=p.box[0], y1=p.box[1], x2=p.box[2],
+                                               y2=p.box[3]), confidence=p.confidence)
+                        for p in found.phones],
+                phone=found.phone,
+                device=self.device,
+            )
+            for frame, found in zip(frames, detections, strict=True)
+        ]
+
+
+def phone_loop(settings: Settings,
+               stop: threading.Event | None = None) -> tuple[StageLoop, str]:
+    """The phone stage's consumer loop, ready to run, and its device."""
+    infer = PhoneInference(settings)
+    stage = FrameStage(settings, "phone", settings.topic(PHONE_TOPIC), PHONE_RESULTS,  # type: ignore[arg-type]
+                       infer, make_producer(settings))
+    loop = StageLoop(settings, "phone", [settings.topic(FRAMES)], group_name(settings, "phone"),
+                     stage.handle, batch_size=settings.phone_batch_size,
+                     batch_deadline_s=settings.batch_deadline_ms / 1000,
+                     stop=stop or threading.Event())
+    return loop, infer.device

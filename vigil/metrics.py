@@ -1,0 +1,83 @@
+"""Prometheus metrics and /healthz for every Vigil process, each on its own port.
+
+The metric objects are module-level (prometheus_client's registry is per process); each stage
+labels them with its own name. ``serve_metrics`` starts a small HTTP server on 127.0.0.1 by
+default: ``/metrics`` in the Prometheus text format and ``/healthz`` answering 200 while the
+process's health check passes, 503 otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+
+log = logging.getLogger(__name__)
+
+# Latencies in seconds: webcam decisions should come back within a couple of seconds.
+LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30)
+
+FRAMES_IN = Counter("vigil_frames_in_total", "Frames received by the gateway", ["client_id"])
+FRAMES_DROPPED = Counter(
+    "vigil_frames_dropped_total", "Frames dropped, by stage and reason", ["stage", "reason"]
+)
+MESSAGES_PROCESSED = Counter(
+    "vigil_messages_processed_total", "Messages a stage finished and committed", ["stage"]
+)
+DEAD_LETTERS = Counter("vigil_dead_letters_total", "Messages sent to the DLQ", ["stage"])
+DECISIONS = Counter("vigil_decisions_total", "Decisions by action and reason", ["action", "reason"])
+STAGE_LATENCY = Histogram(
+    "vigil_stage_latency_seconds", "Time a stage spent on one batch", ["stage"],
+    buckets=LATENCY_BUCKETS,
+)
+END_TO_END_LATENCY = Histogram(
+    "vigil_end_to_end_latency_seconds", "received_at to decided_at of each decision",
+    buckets=LATENCY_BUCKETS,
+)
+BATCH_SIZE = Histogram(
+    "vigil_batch_size", "Messages per batch", ["stage"], buckets=(1, 2, 4, 8, 16, 32, 64, 128)
+)
+CONSUMER_LAG = Gauge(
+    "vigil_consumer_lag", "Messages behind the end of the partition", ["stage", "partition"]
+)
+DEVICE = Gauge("vigil_device_info", "1 for the device the models run on", ["stage", "device"])
+SINK_OUTPUTS = Counter(
+    "vigil_sink_outputs_total", "Items a sink made durable or delivered (evidence files, "
+    "audit lines, replies)", ["stage", "kind"],
+)
+
+
+def serve_metrics(
+    port: int, host: str = "127.0.0.1", healthy: Callable[[], bool] = lambda: True
+) -> ThreadingHTTPServer | None:
+    """Serve /metrics and /healthz on a daemon thread; port 0 turns the server off."""
+    if port == 0:
+        return None
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path.startswith("/metrics"):
+                self._send(200, generate_latest(), CONTENT_TYPE_LATEST)
+            elif self.path.startswith("/healthz"):
+                ok = healthy()
+                self._send(200 if ok else 503, b"ok\n" if ok else b"unhealthy\n", "text/plain")
+            else:
+                self._send(404, b"not found\n", "text/plain")
+
+        def _send(self, code: int, body: bytes, content_type: str) -> None:
+            self.send_response(code)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            return  # scrapes every few seconds would drown the process log
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+    log.info("metrics on http://%s:%d/metrics", host, server.server_address[1])
+    return server

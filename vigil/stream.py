@@ -1,0 +1,138 @@
+"""The at-least-once consumer loop every processor and sink runs.
+
+Poll up to a batch size or a batch deadline, hand the batch to the stage, and commit the
+offsets only after the stage returns — the stage makes its output durable first (produced and
+flushed, fsynced, published). A crash in between means the batch is seen again, which every
+downstream stage tolerates because events carry ``frame_id``.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+
+from vigil import metrics
+from vigil.kafka import make_consumer
+from vigil.settings import Settings
+from vigil.topics import FRAMES_DLQ
+
+log = logging.getLogger(__name__)
+
+BatchHandler = Callable[[list[Message]], None]
+LAG_EVERY_S = 5.0
+
+
+def where(msg: Message) -> str:
+    """topic[partition]@offset, the way every log line names a message."""
+    return f"{msg.topic()}[{msg.partition()}]@{msg.offset()}"
+
+
+def next_offsets(messages: Sequence[Message]) -> list[TopicPartition]:
+    """The offsets to commit after a batch: one past the last message of each partition."""
+    last: dict[tuple[str, int], int] = {}
+    for msg in messages:
+        key = (str(msg.topic()), int(msg.partition() or 0))
+        last[key] = max(last.get(key, -1), int(msg.offset() or 0))
+    return [TopicPartition(t, p, o + 1) for (t, p), o in sorted(last.items())]
+
+
+def dead_letter(
+    producer: Producer, settings: Settings, msg: Message, error: str, stage: str
+) -> None:
+    """Send a message as received to the DLQ with the error in a header (caller flushes)."""
+    original = msg.headers() or []
+    headers: list[tuple[str, str | bytes | None]] = (
+        list(original.items()) if isinstance(original, dict) else list(original)
+    )
+    headers += [("error", error.encode()), ("stage", stage.encode()),
+                ("source", where(msg).encode())]
+    producer.produce(settings.topic(FRAMES_DLQ), key=msg.key(), value=msg.value(),
+                     headers=headers)
+    metrics.DEAD_LETTERS.labels(stage).inc()
+    log.warning("dead-lettered %s stage=%s error=%s", where(msg), stage, error)
+
+
+@dataclass
+class StageLoop:
+    """One consumer-group member of a stage, running ``handle`` on each batch."""
+
+    settings: Settings
+    stage: str
+    topics: list[str]
+    group_id: str
+    handle: BatchHandler
+    batch_size: int = 8
+    batch_deadline_s: float = 0.2
+    stop: threading.Event = field(default_factory=threading.Event)
+    consumer_overrides: dict[str, object] = field(default_factory=dict)
+    _last_lag: float = 0.0
+
+    def run(self) -> None:
+        consumer = make_consumer(self.settings, self.group_id, **self.consumer_overrides)
+        consumer.subscribe(self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
+        log.info("stage=%s group=%s topics=%s batch=%d deadline=%.3fs", self.stage,
+                 self.group_id, self.topics, self.batch_size, self.batch_deadline_s)
+        try:
+            while not self.stop.is_set():
+                self.step(consumer)
+        finally:
+            consumer.close()
+            log.info("stage=%s stopped", self.stage)
+
+    def step(self, consumer: Consumer) -> int:
+        """Poll one batch, handle it, commit it. Returns the number of messages handled."""
+        polled = consumer.consume(num_messages=self.batch_size, timeout=self.batch_deadline_s)
+        batch = []
+        for msg in polled:
+            err = msg.error()
+            if err is None:
+                batch.append(msg)
+            elif err.code() != KafkaError._PARTITION_EOF:
+                log.error("stage=%s consumer error: %s", self.stage, err)
+        if batch:
+            started = time.perf_counter()
+            self.handle(batch)
+            consumer.commit(offsets=next_offsets(batch), asynchronous=False)
+            metrics.STAGE_LATENCY.labels(self.stage).observe(time.perf_counter() - started)
+            metrics.BATCH_SIZE.labels(self.stage).observe(len(batch))
+            metrics.MESSAGES_PROCESSED.labels(self.stage).inc(len(batch))
+        if time.monotonic() - self._last_lag > LAG_EVERY_S:
+            self._record_lag(consumer)
+        return len(batch)
+
+    def _record_lag(self, consumer: Consumer) -> None:
+        self._last_lag = time.monotonic()
+        for tp in consumer.assignment():
+            try:
+                position = consumer.position([tp])[0].offset
+                _low, high = consumer.get_watermark_offsets(tp, timeout=1, cached=False)
+            except Exception as exc:  # KafkaException while rebalancing: try again later
+                log.debug("lag of %s[%d] unavailable: %s", tp.topic, tp.partition, exc)
+                continue
+            if position >= 0:
+                metrics.CONSUMER_LAG.labels(self.stage, str(tp.partition)).set(high - position)
+
+    def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        log.info("stage=%s assigned %s", self.stage,
+                 [f"{p.topic}[{p.partition}]" for p in partitions])
+
+    def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        log.info("stage=%s revoked %s", self.stage,
+                 [f"{p.topic}[{p.partition}]" for p in partitions])
+
+
+def stop_on_signals(stop: threading.Event) -> None:
+    """SIGTERM and SIGINT end the loop after the current batch (committed, nothing lost)."""
+
+    def _stop(signum: int, _frame: object) -> None:
+        log.info("signal %d: stopping after the current batch", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
