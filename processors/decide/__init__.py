@@ -1,0 +1,1 @@
+"""The decide stage: a Faust app joining face and phone results into one Decision per frame."""

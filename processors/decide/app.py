@@ -1,0 +1,210 @@
+"""The Faust wiring of the decide stage: topics, tables, agents and timers.
+
+- One agent reads ``face-results`` and ``phone-results`` (keyed by client_id, same partition
+  count) and joins them by frame_id in the ``pending`` table (memory store, changelog topic
+  ``{ns}-decide-pending-changelog``; a restart recovers it from there).
+- Faust forbids table writes outside an agent (``Cannot modify table outside of
+  agent/stream``), and each changelog record must go to the partition of its client. So the
+  deadline timer does not decide by itself: it sends a tick to the internal topic
+  ``{ns}-decide-ticks`` *into the partition* holding an overdue frame, and a second agent
+  decides that partition's overdue frames while handling the tick. The decided-frames sweep
+  works the same way, on its own slower timer.
+- Decisions go to ``{ns}.decisions`` keyed by client_id (aiokafka's default partitioner is the
+  Java murmur2, the same as every other producer's).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import faust
+
+from processors.decide.blocking import block_client
+from processors.decide.decider import Decider, Outcome
+from processors.decide.policy_file import PolicyReloader, policy_path
+from processors.decide.topics import TABLES, app_id, changelog_topic, ticks_topic
+from schemas.serializers import DECISIONS, FACE_RESULTS, PHONE_RESULTS, ContractError
+from vigil import metrics
+from vigil.settings import Settings
+from vigil.topics import CONTROL, FRAMES_DLQ
+from vigil.topics import DECISIONS as DECISIONS_TOPIC
+from vigil.topics import FACE_RESULTS as FACE_TOPIC
+from vigil.topics import PHONE_RESULTS as PHONE_TOPIC
+
+log = logging.getLogger(__name__)
+
+STAGE = "decide"
+TICK_RESEND_S = 5.0  # a tick not handled within this long (lost in a rebalance) is sent again
+
+
+class DecideStage:
+    """The decide app of one worker process, built from the settings."""
+
+    def __init__(self, settings: Settings, web_port: int = 0) -> None:
+        self.settings = settings
+        self.policy = PolicyReloader(policy_path(settings), settings,
+                                     settings.policy_check_interval_s)
+        self.app = self._make_app(settings, web_port)
+        self.face_topic = settings.topic(FACE_TOPIC)
+        self.phone_topic = settings.topic(PHONE_TOPIC)
+        self.sources = self._raw_topic(self.face_topic, self.phone_topic)
+        self.decisions = self._raw_topic(settings.topic(DECISIONS_TOPIC))
+        self.control = self._raw_topic(settings.topic(CONTROL))
+        self.dlq = self._raw_topic(settings.topic(FRAMES_DLQ))
+        self.ticks = self.app.topic(ticks_topic(settings), internal=True,
+                                    partitions=settings.partitions, key_serializer="raw",
+                                    value_serializer="json")
+        tables = {
+            name: self.app.Table(name, partitions=settings.partitions,
+                                 schema=faust.Schema(key_serializer="json",
+                                                     value_serializer="json"))
+            for name in TABLES
+        }
+        for name, table in tables.items():  # topics.py pre-creates them under these names
+            if table.changelog_topic.get_topic_name() != changelog_topic(settings, name):
+                raise RuntimeError(f"unexpected changelog topic name for table {name}")
+        self.decider = Decider(tables["pending"], tables["decided"], tables["clients"],
+                               self.policy.current, settings.decide_deadline_ms)
+        self._tick_sent: dict[int, float] = {}
+        self.app.agent(self.sources, name=f"{STAGE}-results")(self._results_agent)
+        self.app.agent(self.ticks, name=f"{STAGE}-ticks")(self._ticks_agent)
+        self.app.task(self._log_start)
+        interval = min(1.0, max(0.1, settings.decide_deadline_ms / 4000))
+        self.app.timer(interval, name=f"{STAGE}-deadline")(self._deadline_timer)
+        self.app.timer(settings.decided_sweep_interval_s, name=f"{STAGE}-sweep")(
+            self._sweep_timer)
+
+    @staticmethod
+    def _make_app(settings: Settings, web_port: int) -> faust.App:
+        brokers = [f"kafka://{server.strip()}" for server in settings.kafka_bootstrap.split(",")]
+        datadir = settings.state_dir / "decide"
+        datadir.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
+        return faust.App(
+            app_id(settings),
+            broker=brokers,
+            store="memory://",
+            datadir=str(datadir),
+            autodiscover=False,
+            topic_partitions=settings.partitions,
+            topic_replication_factor=settings.replication_factor,
+            table_standby_replicas=0,  # the memory store recovers from the changelog anyway
+            broker_session_timeout=10.0,
+            broker_heartbeat_interval=1.0,
+            consumer_auto_offset_reset="earliest",
+            web_enabled=web_port > 0,
+            web_bind="127.0.0.1",
+            web_host="127.0.0.1",
+            web_port=web_port if web_port > 0 else 6066,
+        )
+
+    def _raw_topic(self, *names: str) -> Any:
+        """An existing topic of the flow, bytes in and out (the serializers validate)."""
+        return self.app.topic(*names, key_serializer="raw", value_serializer="raw")
+
+    def healthy(self) -> bool:
+        """For /healthz: the app started and has not crashed."""
+        return bool(self.app.started and not self.app.crashed)
+
+    def _active_partitions(self) -> set[int]:
+        return {tp.partition for tp in self.app.consumer.assignment()
+                if tp.topic == self.face_topic}
+
+    async def _log_start(self) -> None:
+        log.info("decide stage started app_id=%s policy=%s version=%s deadline_ms=%d "
+                 "partitions=%d", app_id(self.settings), self.policy.path,
+                 self.policy.current().version, self.settings.decide_deadline_ms,
+                 self.settings.partitions)
+
+    # --- agents (table writes happen only here) -------------------------------------------
+    async def _results_agent(self, stream: Any) -> None:
+        async for event in stream.events():
+            msg = event.message
+            try:
+                await self._on_result(msg.topic, msg.partition, msg.offset, msg.key,
+                                      event.value)
+            except Exception:
+                log.exception("decide failed on %s[%d]@%d", msg.topic, msg.partition,
+                              msg.offset)
+                raise
+
+    async def _on_result(
+        self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes
+    ) -> None:
+        where = f"{topic}[{partition}]@{offset}"
+        try:
+            if topic == self.face_topic:
+                outcome = self.decider.on_result("face", FACE_RESULTS.loads(value), partition)
+            else:
+                outcome = self.decider.on_result("phone", PHONE_RESULTS.loads(value), partition)
+        except ContractError as exc:
+            await self.dlq.send(key=key, value=value, headers=[
+                ("error", str(exc).encode()), ("stage", STAGE.encode()),
+                ("source", where.encode())])
+            metrics.DEAD_LETTERS.labels(STAGE).inc()
+            log.warning("dead-lettered %s stage=%s error=%s", where, STAGE, exc)
+            return
+        metrics.MESSAGES_PROCESSED.labels(STAGE).inc()
+        if outcome is not None:
+            await self._publish(outcome)
+
+    async def _ticks_agent(self, stream: Any) -> None:
+        async for event in stream.events():
+            partition = event.message.partition
+            self._tick_sent.pop(partition, None)
+            try:
+                await self._on_tick(partition, (event.value or {}).get("kind"))
+            except Exception:
+                log.exception("decide failed on %s[%d]@%d", event.message.topic, partition,
+                              event.message.offset)
+                raise
+
+    async def _on_tick(self, partition: int, kind: str | None) -> None:
+        for outcome in self.decider.on_deadline(partition):
+            await self._publish(outcome)
+        if kind == "sweep":
+            forgotten = self.decider.sweep(self.settings.decided_frames_ttl_s * 1000, partition)
+            log.info("decided frames swept partition=%d forgotten=%d", partition, forgotten)
+
+    async def _publish(self, outcome: Outcome) -> None:
+        decision = outcome.decision
+        await self.decisions.send(key=decision.client_id.encode(),
+                                  value=DECISIONS.dumps(decision))
+        metrics.DECISIONS.labels(decision.action.value, decision.reason.value).inc()
+        metrics.END_TO_END_LATENCY.observe(
+            max(0, decision.decided_at - decision.received_at) / 1000)
+        log.info("decision frame_id=%s client_id=%s action=%s reason=%s missing=%s policy=%s",
+                 decision.frame_id, decision.client_id, decision.action.value,
+                 decision.reason.value, ",".join(decision.missing) or "-",
+                 decision.policy_version)
+        if outcome.block:
+            reason = (f"escalation: {decision.reason.value} on frame {decision.frame_id}, "
+                      f"policy {decision.policy_version}")
+            await block_client(self.control, decision.client_id, reason, decision.decided_at)
+
+    # --- timers (read-only on tables; they send ticks) ------------------------------------
+    async def _deadline_timer(self) -> None:
+        try:
+            self.policy.current()  # picks up a policy edit even while no results arrive
+            if self.app.rebalancing:
+                return
+            now = time.monotonic()
+            for partition in self.decider.overdue_partitions() & self._active_partitions():
+                if now - self._tick_sent.get(partition, float("-inf")) < TICK_RESEND_S:
+                    continue
+                self._tick_sent[partition] = now
+                await self.ticks.send(key=b"deadline", value={"kind": "deadline"},
+                                      partition=partition)
+        except Exception:  # a timer that raises stops for good; log and try next time
+            log.exception("deadline timer failed stage=%s", STAGE)
+
+    async def _sweep_timer(self) -> None:
+        try:
+            if self.app.rebalancing:
+                return
+            ttl_ms = self.settings.decided_frames_ttl_s * 1000
+            for partition in self.decider.expired_partitions(ttl_ms) & self._active_partitions():
+                await self.ticks.send(key=b"sweep", value={"kind": "sweep"}, partition=partition)
+        except Exception:
+            log.exception("sweep timer failed stage=%s", STAGE)

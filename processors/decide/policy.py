@@ -1,0 +1,179 @@
+"""The decision policy as pure functions: no broker, no clock, no files.
+
+The seed's security decision flow, checked in this order on the main face (the largest box):
+
+1. a half missing (deadline passed) or failed (``error`` set) -> ``incomplete``
+2. no face                                   -> ``no_face``
+3. not live (liveness < threshold)           -> ``spoof``
+4. not the enrolled user (distance > verify threshold, or nothing enrolled) -> ``wrong_user``
+5. a phone (confidence >= threshold)         -> ``phone``
+6. more than one face                        -> ``multiple_faces``
+7. otherwise                                 -> ``ok`` (always ``allow``)
+
+A result whose ``error`` is set counts as a missing half: the stage that produced it could not
+judge the frame, so the decision is ``incomplete`` naming that half, with the action the policy
+gives ``incomplete`` (``lock_screen`` by default) — never ``allow`` on half the evidence.
+
+Debounce: a reason acts only after ``debounce[reason]`` consecutive frames of one client with
+that reason. Before that the decision is ``allow`` carrying the observed reason, with
+``streak`` and ``streak_needed`` in its scores, so clients and auditors see what is building up.
+
+Escalation: ``escalation.sign_outs`` sign-outs of one client within ``escalation.window_s``
+seconds turn the action into ``block`` (and the caller blocks the client in the control plane).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from schemas.events import Action, Face, FaceResult, PhoneResult, Reason
+
+Half = Literal["face", "phone"]
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """``sign_outs`` sign-outs within ``window_s`` seconds escalate to ``block``."""
+
+    sign_outs: int = 3
+    window_s: float = 600.0
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A resolved, validated policy (see policy_file.py for where it comes from)."""
+
+    version: str
+    liveness_threshold: float
+    verify_threshold: float
+    phone_threshold: float
+    actions: dict[Reason, Action]
+    debounce: dict[Reason, int]
+    escalation: Escalation = field(default_factory=Escalation)
+
+    def action_for(self, reason: Reason) -> Action:
+        return Action.ALLOW if reason is Reason.OK else self.actions[reason]
+
+    def frames_needed(self, reason: Reason) -> int:
+        return 1 if reason is Reason.OK else self.debounce.get(reason, 1)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What one frame shows, before debounce and escalation."""
+
+    reason: Reason
+    scores: dict[str, float]
+    missing: list[Half] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Streak:
+    """Consecutive frames of one client with the same reason."""
+
+    reason: Reason
+    count: int
+
+
+def main_face(faces: Sequence[Face]) -> Face | None:
+    """The largest face by box area (the person at the keyboard), or None."""
+    if not faces:
+        return None
+    return max(faces, key=lambda f: (f.box.x2 - f.box.x1) * (f.box.y2 - f.box.y1))
+
+
+def scores_of(face: FaceResult | None, phone: PhoneResult | None) -> dict[str, float]:
+    """liveness and distance of the main face, the best phone confidence, the face count."""
+    scores: dict[str, float] = {}
+    if face is not None and face.error is None:
+        scores["faces"] = float(len(face.faces))
+        main = main_face(face.faces)
+        if main is not None and main.liveness is not None:
+            scores["liveness"] = main.liveness
+        if main is not None and main.distance is not None:
+            scores["distance"] = main.distance
+    if phone is not None and phone.error is None:
+        scores["phone"] = max((p.confidence for p in phone.phones), default=0.0)
+    return scores
+
+
+def missing_halves(face: FaceResult | None, phone: PhoneResult | None) -> list[Half]:
+    """The halves that are absent or carry an ``error``, face first."""
+    missing: list[Half] = []
+    if face is None or face.error is not None:
+        missing.append("face")
+    if phone is None or phone.error is not None:
+        missing.append("phone")
+    return missing
+
+
+def is_live(face: FaceResult, main: Face, policy: Policy) -> bool:
+    # The processor's own flag only when it computed no score for the main face.
+    if main.liveness is None:
+        return face.live
+    return main.liveness >= policy.liveness_threshold
+
+
+def is_enrolled_user(face: FaceResult, main: Face, policy: Policy) -> bool:
+    if not face.enrolled:
+        return False
+    if main.distance is None:
+        return face.match
+    return main.distance <= policy.verify_threshold
+
+
+def evaluate(face: FaceResult | None, phone: PhoneResult | None, policy: Policy) -> Verdict:
+    """The reason for one frame, in the seed's order (see the module docstring)."""
+    scores = scores_of(face, phone)
+    missing = missing_halves(face, phone)
+    if missing:
+        return Verdict(Reason.INCOMPLETE, scores, missing)
+    assert face is not None and phone is not None
+    main = main_face(face.faces)
+    if main is None:
+        reason = Reason.NO_FACE
+    elif not is_live(face, main, policy):
+        reason = Reason.SPOOF
+    elif not is_enrolled_user(face, main, policy):
+        reason = Reason.WRONG_USER
+    elif any(p.confidence >= policy.phone_threshold for p in phone.phones):
+        reason = Reason.PHONE
+    elif len(face.faces) > 1:
+        reason = Reason.MULTIPLE_FACES
+    else:
+        reason = Reason.OK
+    return Verdict(reason, scores)
+
+
+def next_streak(previous: Streak | None, reason: Reason) -> Streak:
+    """The client's streak after a frame with ``reason``."""
+    if previous is not None and previous.reason is reason:
+        return Streak(reason, previous.count + 1)
+    return Streak(reason, 1)
+
+
+def debounced_action(streak: Streak, policy: Policy) -> Action:
+    """The policy's action once the streak is long enough, ``allow`` before that."""
+    if streak.count >= policy.frames_needed(streak.reason):
+        return policy.action_for(streak.reason)
+    return Action.ALLOW
+
+
+def escalate(
+    sign_outs: Sequence[int], action: Action, now_ms: int, policy: Policy
+) -> tuple[Action, list[int]]:
+    """Apply escalation to an action; returns the final action and the kept sign-out times.
+
+    Only sign-outs inside the window are kept. On reaching the count the action becomes
+    ``block`` and the history starts again, so the next block needs a fresh run of sign-outs.
+    """
+    window_start = now_ms - int(policy.escalation.window_s * 1000)
+    kept = [t for t in sign_outs if t > window_start]
+    if action is not Action.SIGN_OUT:
+        return action, kept
+    kept.append(now_ms)
+    if len(kept) >= policy.escalation.sign_outs:
+        return Action.BLOCK, []
+    return action, kept

@@ -1,0 +1,197 @@
+"""The policy file: YAML parsing, validation, versioning, and reloading without a restart.
+
+The file (``settings.policy_file``, default ``processors/decide/policy.yaml``) holds::
+
+    version: "1"                 # required, names this edition of the policy
+    thresholds: {liveness: 0.5, verify: 1.1, phone: 0.3}   # each optional: settings' value
+    actions:    {no_face: lock_screen, spoof: sign_out, ...} # per reason except ok
+    debounce:   {spoof: 2, ...}  # consecutive frames before acting, per reason (default 1)
+    escalation: {sign_outs: 3, window_s: 600}
+
+The version in each Decision is ``"{version}@{hash}"``: the file's ``version`` and the first 8
+hex digits of the SHA-256 of the resolved policy (thresholds filled in from the settings), so a
+change of the file or of a threshold setting shows even when nobody bumped ``version``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from processors.decide.policy import Escalation, Policy
+from schemas.events import Action, Reason
+from vigil.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_POLICY_FILE = Path(__file__).with_name("policy.yaml")
+
+
+class PolicyError(ValueError):
+    """A policy file that cannot be used; the message names the file and the key."""
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ThresholdsSpec(_Spec):
+    liveness: float | None = Field(default=None, ge=0.0, le=1.0)
+    verify: float | None = Field(default=None, gt=0.0, le=4.0)
+    phone: float | None = Field(default=None, ge=0.0, le=1.0)
+
+
+class ActionsSpec(_Spec):
+    no_face: Action = Action.LOCK_SCREEN
+    spoof: Action = Action.SIGN_OUT
+    wrong_user: Action = Action.LOCK_SCREEN
+    phone: Action = Action.SIGN_OUT
+    multiple_faces: Action = Action.LOCK_SCREEN
+    incomplete: Action = Action.LOCK_SCREEN
+
+
+class DebounceSpec(_Spec):
+    no_face: int = Field(default=1, ge=1, le=1000)
+    spoof: int = Field(default=1, ge=1, le=1000)
+    wrong_user: int = Field(default=1, ge=1, le=1000)
+    phone: int = Field(default=1, ge=1, le=1000)
+    multiple_faces: int = Field(default=1, ge=1, le=1000)
+    incomplete: int = Field(default=1, ge=1, le=1000)
+
+
+class EscalationSpec(_Spec):
+    sign_outs: int = Field(default=3, ge=1, le=1000)
+    window_s: float = Field(default=600.0, gt=0.0, le=30 * 86400)
+
+
+class PolicySpec(_Spec):
+    version: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
+    thresholds: ThresholdsSpec = Field(default_factory=ThresholdsSpec)
+    actions: ActionsSpec = Field(default_factory=ActionsSpec)
+    debounce: DebounceSpec = Field(default_factory=DebounceSpec)
+    escalation: EscalationSpec = Field(default_factory=EscalationSpec)
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _number_is_text(cls, value: object) -> object:
+        # `version: 2` in YAML is an int; accept it as the text "2".
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)
+        return value
+
+
+def _version_hash(policy: Policy) -> str:
+    resolved = asdict(policy)
+    resolved.pop("version")
+    canonical = json.dumps(resolved, sort_keys=True, default=str).encode()
+    return hashlib.sha256(canonical).hexdigest()[:8]
+
+
+def parse_policy(text: str, settings: Settings, source: str = "<policy>") -> Policy:
+    """Validate policy YAML and resolve it against the settings' thresholds.
+
+    Raises PolicyError naming ``source`` and the first bad key.
+    """
+    try:
+        raw: Any = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"policy file {source}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise PolicyError(f"policy file {source}: expected a mapping with at least `version`")
+    try:
+        spec = PolicySpec.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(p) for p in first["loc"]) or "policy"
+        raise PolicyError(
+            f"policy file {source}: {key}={first.get('input')!r}: {first['msg']}"
+        ) from None
+    t = spec.thresholds
+    policy = Policy(
+        version=spec.version,
+        liveness_threshold=settings.liveness_threshold if t.liveness is None else t.liveness,
+        verify_threshold=settings.verify_threshold if t.verify is None else t.verify,
+        phone_threshold=settings.phone_threshold if t.phone is None else t.phone,
+        actions={Reason(k): Action(v) for k, v in spec.actions.model_dump().items()},
+        debounce={Reason(k): int(v) for k, v in spec.debounce.model_dump().items()},
+        escalation=Escalation(spec.escalation.sign_outs, spec.escalation.window_s),
+    )
+    label = f"{spec.version}@{_version_hash(policy)}"
+    return Policy(**{**policy.__dict__, "version": label})
+
+
+def load_policy(path: Path, settings: Settings) -> Policy:
+    """Read and parse a policy file; PolicyError if it is missing or bad."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PolicyError(f"policy file {path}: cannot read: {exc.strerror}") from None
+    return parse_policy(text, settings, str(path))
+
+
+class PolicyReloader:
+    """The current policy, re-read when the file's mtime or size changes.
+
+    The stat is done at most once per ``check_interval_s``, so calling ``current()`` per
+    event is cheap. A bad file at construction raises PolicyError (a clear startup error); a
+    bad file on reload is logged once and the previous policy stays in force.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        settings: Settings,
+        check_interval_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.path = path
+        self._settings = settings
+        self._interval = check_interval_s
+        self._clock = clock
+        self._stamp = self._stat()
+        self._policy = load_policy(path, settings)
+        self._checked = clock()
+        log.info("policy loaded path=%s version=%s", path, self._policy.version)
+
+    def _stat(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return st.st_mtime_ns, st.st_size
+
+    def current(self) -> Policy:
+        """The policy in force, after a reload if the file changed since the last check."""
+        now = self._clock()
+        if now - self._checked < self._interval:
+            return self._policy
+        self._checked = now
+        stamp = self._stat()
+        if stamp == self._stamp:
+            return self._policy
+        self._stamp = stamp  # a bad edit is reported once, not every second
+        try:
+            policy = load_policy(self.path, self._settings)
+        except PolicyError as exc:
+            log.error("policy reload failed, keeping version=%s: %s", self._policy.version, exc)
+            return self._policy
+        if policy.version != self._policy.version:
+            log.info("policy reloaded path=%s version=%s previous=%s", self.path,
+                     policy.version, self._policy.version)
+        self._policy = policy
+        return policy
+
+
+def policy_path(settings: Settings) -> Path:
+    """The policy file the settings name, or the one shipped with the stage."""
+    return settings.policy_file if settings.policy_file is not None else DEFAULT_POLICY_FILE

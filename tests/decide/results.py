@@ -1,0 +1,50 @@
+"""Builders of FaceResult and PhoneResult for the decide tests (no broker needed)."""
+
+from __future__ import annotations
+
+import time
+
+from schemas.events import Box, Face, FaceResult, FrameRef, PhoneDetection, PhoneResult
+
+BIG = Box(x1=100, y1=80, x2=300, y2=330)
+SMALL = Box(x1=500, y1=50, x2=560, y2=120)
+
+
+def face(
+    liveness: float | None = 0.9, distance: float | None = 0.5, box: Box = BIG
+) -> Face:
+    """One detected face; the defaults pass every check."""
+    return Face(box=box, score=0.99, liveness=liveness, distance=distance)
+
+
+def frame_fields(frame_id: str, client_id: str, seq: int = 1) -> dict[str, object]:
+    now = int(time.time() * 1000)
+    return {
+        "frame_id": frame_id, "client_id": client_id, "session_id": f"s-{client_id}",
+        "seq": seq, "frame": FrameRef(topic="t.frames", partition=0, offset=seq),
+        "captured_at": now - 20, "received_at": now - 10,
+    }
+
+
+def face_result(
+    frame_id: str, client_id: str = "c1", faces: list[Face] | None = None, *,
+    enrolled: bool = True, error: str | None = None, seq: int = 1,
+) -> FaceResult:
+    faces = [face()] if faces is None else faces
+    return FaceResult(
+        **frame_fields(frame_id, client_id, seq),  # type: ignore[arg-type]
+        processed_at=int(time.time() * 1000), faces=faces, live=True, match=True,
+        enrolled=enrolled, error=error, device="cpu",
+    )
+
+
+def phone_result(
+    frame_id: str, client_id: str = "c1", confidences: tuple[float, ...] = (), *,
+    error: str | None = None, seq: int = 1,
+) -> PhoneResult:
+    phones = [PhoneDetection(box=SMALL, confidence=c) for c in confidences]
+    return PhoneResult(
+        **frame_fields(frame_id, client_id, seq),  # type: ignore[arg-type]
+        processed_at=int(time.time() * 1000), phones=phones, phone=bool(phones),
+        error=error, device="cpu",
+    )

@@ -1,0 +1,80 @@
+"""A decide worker killed between the two halves of a frame recovers the first from the
+changelog: exactly one Decision, with both halves, after the restart."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+
+from processors.decide.topics import app_id
+from schemas.events import Action, Reason
+from tests.decide.harness import DecideWorker, DecisionReader, TopicReader, produce_results
+from tests.decide.results import face_result, phone_result
+from vigil.settings import Settings
+from vigil.topics import FACE_RESULTS
+
+pytestmark = pytest.mark.integration
+
+
+def committed_total(settings: Settings, topic: str) -> int:
+    """Offsets the decide group committed on a topic, over all partitions."""
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap,
+                         "group.id": app_id(settings), "enable.auto.commit": False})
+    try:
+        parts = [TopicPartition(topic, p) for p in range(settings.partitions)]
+        return sum(max(tp.offset, 0) for tp in consumer.committed(parts, timeout=10))
+    finally:
+        consumer.close()
+
+
+def wait_for(condition: object, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+
+
+def test_sigkill_between_halves_recovers_the_pending_half(
+    topics: Settings, tmp_path: Path
+) -> None:
+    # A deadline far away: the frame can only be decided by the second half arriving.
+    settings = topics.model_copy(update={"decide_deadline_ms": 120_000})
+    frame_id, client = f"f-{uuid.uuid4().hex[:8]}", "c-restart"
+    worker = DecideWorker(settings, tmp_path / "worker.log").start()
+    try:
+        produce_results(settings, [face_result(frame_id, client)])
+        changelog = TopicReader(settings, f"{app_id(settings)}-pending-changelog")
+        try:
+            assert changelog.wait_until(
+                lambda: any(json.loads(m.key()) == frame_id for m in changelog.messages), 60
+            ), "the face half never reached the pending changelog"
+        finally:
+            changelog.close()
+        # With the offset committed, a restart cannot re-read the face half from its topic:
+        # it can only come back from the changelog.
+        wait_for(lambda: committed_total(settings, settings.topic(FACE_RESULTS)) >= 1, 30,
+                 "the face-results offset to be committed")
+        worker.kill()
+
+        worker = DecideWorker(settings, tmp_path / "worker.log").start()
+        produce_results(settings, [phone_result(frame_id, client)])
+        reader = DecisionReader(settings)
+        try:
+            decision = reader.wait_for([frame_id], timeout_s=60)[frame_id]
+            reader.poll_for(2.0)
+            assert len(reader.decisions(frame_id)) == 1
+        finally:
+            reader.close()
+        assert (decision.action, decision.reason, decision.missing) == (
+            Action.ALLOW, Reason.OK, [])
+        assert decision.scores["liveness"] > 0  # the recovered face half was used
+    finally:
+        if worker.alive():
+            assert worker.stop() == 0, worker.log_text()[-3000:]
