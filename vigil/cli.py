@@ -66,7 +66,72 @@ def _schemas(args: argparse.Namespace) -> int:
     return 0
 
 
+def _up(args: argparse.Namespace) -> int:
+    from vigil.up import run_up
+
+    return run_up(load_settings(args.config))
+
+
+def _client(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from vigil.client import image_paths, print_message, stream_frames, webcam_frames
+
+    settings = load_settings(args.config)
+    frames = webcam_frames(image_paths(args.images), quality=args.quality)
+    url = args.url or f"ws://{settings.gateway_host}:{settings.gateway_port}/v1/stream"
+    report = asyncio.run(stream_frames(url, args.client_id, args.token, frames, fps=args.fps,
+                                       reply_timeout_s=args.timeout, on_message=print_message))
+    if report.close_code not in (None, 1000):
+        print(f"closed by the server: {report.close_code} {report.close_reason}")
+        return 1
+    if report.lost:
+        print(f"{len(report.lost)} of {len(frames)} frames got no decision: {report.lost}")
+        return 1
+    print(f"{len(frames)} frames, {len(report.decisions)} decisions")
+    return 0
+
+
+def _bench_e2e(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from vigil.bench_e2e import run_bench_e2e
+    from vigil.client import image_paths
+
+    testdata = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "faces"
+    images = image_paths(args.images or sorted(testdata.glob("obama_[234].jpg")))
+    enroll = Path(args.enroll_image or testdata / "obama_1.jpg")
+    return run_bench_e2e(load_settings(args.config), args.clients, args.fps, args.duration,
+                         images, enroll, Path(args.plot))
+
+
+def _register_bench_e2e(bench_sub: argparse._SubParsersAction) -> None:
+    e2e = bench_sub.add_parser("e2e", help="N simulated clients over real WebSockets")
+    e2e.add_argument("--clients", type=int, default=4)
+    e2e.add_argument("--fps", type=float, default=1.0)
+    e2e.add_argument("--duration", type=float, default=60.0, help="seconds of streaming")
+    e2e.add_argument("--images", nargs="*", help="frames to stream (default: obama_2..4 "
+                     "from ../shared/testdata/faces)")
+    e2e.add_argument("--enroll-image", help="photo to enroll (default: obama_1)")
+    e2e.add_argument("--plot", default="bench-out/e2e-latency.png", help="PNG latency plot")
+    e2e.set_defaults(handler=_bench_e2e)
+
+
 def _register_core(sub: argparse._SubParsersAction) -> None:
+    up = sub.add_parser("up", help="run the whole system on this machine (Ctrl-C stops it)")
+    up.set_defaults(handler=_up)
+
+    client = sub.add_parser("client", help="reference client: stream images, print decisions")
+    client.add_argument("--client-id", required=True)
+    client.add_argument("--token", required=True)
+    client.add_argument("images", nargs="+", metavar="IMAGE_OR_DIR")
+    client.add_argument("--fps", type=float, default=2.0)
+    client.add_argument("--url", help="default: ws://GATEWAY_HOST:GATEWAY_PORT/v1/stream")
+    client.add_argument("--quality", type=int, default=80, help="JPEG quality of the frames")
+    client.add_argument("--timeout", type=float, default=30.0,
+                        help="seconds to wait for the last decisions")
+    client.set_defaults(handler=_client)
+
     infra = sub.add_parser("infra", help="the local Kafka broker and Redis server")
     infra.add_argument("action", choices=["up", "down", "status"])
     infra.set_defaults(handler=_infra)
@@ -92,7 +157,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
-    return [_register_core]
+    from processors import cli as processors_cli
+    from processors.vision import cli as vision_cli
+    from sinks import cli as sinks_cli
+
+    def register_bench(sub: argparse._SubParsersAction) -> None:
+        bench = sub.add_parser("bench", help="benchmarks: figures printed side by side")
+        bench_sub = bench.add_subparsers(dest="bench_command", required=True, metavar="BENCH")
+        vision_cli.register_bench(bench_sub)
+        _register_bench_e2e(bench_sub)
+
+    return [_register_core, vision_cli.register, register_bench, processors_cli.register,
+            sinks_cli.register]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaException
@@ -58,7 +59,16 @@ def create_topics(
             except KafkaException as exc:
                 if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":  # a racing creator won
                     raise
-    metadata = admin.list_topics(timeout=timeout_s).topics
+    # A topic just created may take a moment to show in the metadata: wait for all of them.
+    deadline = time.monotonic() + timeout_s
+    while True:
+        metadata = admin.list_topics(timeout=timeout_s).topics
+        missing = [name for name in wanted if name not in metadata]
+        if not missing:
+            break
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"topics not visible after {timeout_s:.0f} s: {missing}")
+        time.sleep(0.2)
     return [
         TopicReport(name, name in created, len(metadata[name].partitions))
         for name in wanted

@@ -1,0 +1,177 @@
+"""The append-only, hash-chained audit log: writing it and verifying it.
+
+One JSON object per line, in canonical form (keys sorted, no spaces, UTF-8)::
+
+    {"event":{...},"hash":"<hex>","kafka_timestamp":MS,"key":"client-1","offset":12,
+     "partition":3,"prev":"<hex>","recorded_at":MS,"seq":7,"topic":"vigil.decisions",
+     "type":"decision"}
+
+``hash`` is sha256 over the canonical serialization of the line without ``hash``; ``prev``
+is the ``hash`` of the line before (``GENESIS`` for line 1); ``seq`` is the line number.
+``type`` is ``decision``, ``control``, or ``invalid`` (a message that broke its contract:
+then ``event`` holds ``error`` and the raw value in base64, so nothing read is left out).
+Editing a line breaks its own hash; removing, inserting or reordering lines breaks ``prev``
+and ``seq``. Truncating the end of the log is not detectable from the log alone.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sinks.files import fsync_dir, make_dirs
+
+log = logging.getLogger(__name__)
+
+GENESIS = hashlib.sha256(b"vigil-audit-genesis/v1").hexdigest()
+
+
+class AuditError(ValueError):
+    """An audit log that cannot be opened, continued or read."""
+
+
+def canonical(fields: dict[str, Any]) -> bytes:
+    """The one serialization hashed and written: sorted keys, no spaces, UTF-8."""
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False).encode()
+
+
+def line_hash(fields: dict[str, Any]) -> str:
+    """sha256 (hex) of a line's canonical serialization without its ``hash`` field."""
+    return hashlib.sha256(canonical({k: v for k, v in fields.items() if k != "hash"})).hexdigest()
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """Outcome of verifying a log: ok, lines checked, and the first bad line if any."""
+
+    ok: bool
+    lines: int
+    bad_line: int | None = None
+    reason: str = ""
+
+
+def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    with path.open("rb") as src:
+        yield from enumerate(src, start=1)
+
+
+def check_line(raw: bytes, number: int, prev: str) -> str | None:
+    """Why line ``number`` is bad given the previous line's hash, or None when it is good."""
+    if not raw.endswith(b"\n"):
+        return "line is incomplete (no newline at the end)"
+    try:
+        fields = json.loads(raw)
+    except ValueError:
+        return "line is not JSON"
+    if not isinstance(fields, dict) or not {"hash", "prev", "seq"} <= fields.keys():
+        return "line lacks hash, prev or seq"
+    if canonical(fields) != raw[:-1]:
+        return "line is not in canonical form (edited)"
+    if line_hash(fields) != fields["hash"]:
+        return "line content does not match its hash (edited)"
+    if fields["prev"] != prev:
+        return "prev does not match the line before (a line was removed, inserted or moved)"
+    if fields["seq"] != number:
+        return f"seq is {fields['seq']}, expected {number} (a line was removed or inserted)"
+    return None
+
+
+def verify(path: Path) -> VerifyResult:
+    """Check every line's hash, chain link and sequence number; stop at the first bad one."""
+    if not path.is_file():
+        raise AuditError(f"audit log {path} does not exist")
+    prev, count = GENESIS, 0
+    for number, raw in _lines(path):
+        reason = check_line(raw, number, prev)
+        if reason is not None:
+            return VerifyResult(False, count, number, reason)
+        prev, count = json.loads(raw)["hash"], number
+    return VerifyResult(True, count)
+
+
+class AuditLog:
+    """The single writer of one audit log file (an exclusive lock keeps it single)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        make_dirs(path.parent)
+        created = not path.exists()
+        self._file: BinaryIO = open(path, "a+b")  # noqa: SIM115 - held open until close()
+        try:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._file.close()
+            raise AuditError(f"audit log {path} is in use by another process") from None
+        if created:
+            fsync_dir(path.parent)
+        self.last_hash, self.lines = GENESIS, 0
+        # Highest offset recorded per (topic, partition): a partition is read in order, so
+        # anything at or below it is a replay.
+        self.high_water: dict[tuple[str, int], int] = {}
+        self._load()
+
+    def _load(self) -> None:
+        self._drop_torn_tail()
+        for number, raw in _lines(self.path):
+            try:
+                fields = json.loads(raw)
+                key = (str(fields["topic"]), int(fields["partition"]))
+                offset, self.last_hash = int(fields["offset"]), str(fields["hash"])
+            except (ValueError, KeyError, TypeError) as exc:
+                raise AuditError(f"{self.path} line {number} is unreadable ({exc}); "
+                                 "run `vigil audit verify`") from None
+            self.high_water[key] = max(self.high_water.get(key, -1), offset)
+            self.lines = number
+        log.info("audit log %s: %d lines, continuing the chain", self.path, self.lines)
+
+    def _drop_torn_tail(self) -> None:
+        """Cut a last line without its newline: a crash mid-write, never committed."""
+        size = self.path.stat().st_size
+        if size == 0:
+            return
+        with self.path.open("rb") as src:
+            src.seek(max(0, size - 65536))
+            tail = src.read()
+        if tail.endswith(b"\n"):
+            return
+        cut = tail.rfind(b"\n")
+        if cut < 0 and size > len(tail):
+            raise AuditError(f"{self.path}: last line is longer than 64 KiB and incomplete")
+        keep = size - len(tail) + cut + 1
+        log.warning("audit log %s: dropping an incomplete last line (%d bytes)", self.path,
+                    size - keep)
+        os.truncate(self.path, keep)
+
+    def recorded(self, topic: str, partition: int, offset: int) -> bool:
+        """Whether the message at topic[partition]@offset already has its line."""
+        return offset <= self.high_water.get((topic, partition), -1)
+
+    def append(self, entries: list[dict[str, Any]]) -> None:
+        """Chain, write and fsync entries (each with topic, partition, offset and more)."""
+        if not entries:
+            return
+        out = bytearray()
+        lines, last_hash, high_water = self.lines, self.last_hash, dict(self.high_water)
+        for entry in entries:
+            fields = {**entry, "seq": lines + 1, "prev": last_hash}
+            fields["hash"] = line_hash(fields)
+            out += canonical(fields) + b"\n"
+            lines, last_hash = fields["seq"], fields["hash"]
+            key = (str(entry["topic"]), int(entry["partition"]))
+            high_water[key] = max(high_water.get(key, -1), int(entry["offset"]))
+        self._file.write(out)
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        # Only a durable write moves the chain on.
+        self.lines, self.last_hash, self.high_water = lines, last_hash, high_water
+
+    def close(self) -> None:
+        self._file.close()

@@ -1,0 +1,179 @@
+"""The evidence sink: every non-allow decision, with its frame, encrypted at rest.
+
+For each decision that is not ``allow`` the sink fetches the exact frame the decision names
+(``frames`` topic, partition, offset) with one reused, group-less consumer (assign + seek, no
+commits), and writes frame and decision as one encrypted file (see ``sinks.evidence_store``).
+The file is fsynced and renamed into place before the loop commits the batch, so a crash
+re-processes the batch and rewrites the same file. A frame gone from Kafka (retention) leaves
+the decision alone with a note. Old days are purged every ``evidence_purge_interval_s``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+
+from schemas.events import Action, Decision, FrameRef
+from schemas.serializers import DECISIONS, FRAMES, ContractError, Frame
+from sinks.evidence_store import EvidenceError, expired, purge_evidence, write_evidence
+from sinks.sealing import check_key
+from vigil import metrics
+from vigil.kafka import group_name, make_consumer, make_producer
+from vigil.settings import Settings
+from vigil.stream import StageLoop, dead_letter, where
+from vigil.topics import DECISIONS as DECISIONS_TOPIC
+from vigil.topics import FRAMES as FRAMES_TOPIC
+
+log = logging.getLogger(__name__)
+STAGE = "evidence"
+MISSING_PARTITION = (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_PARTITION,
+                     KafkaError._UNKNOWN_TOPIC)
+
+
+class FrameFetcher:
+    """Reads single frames by (partition, offset) with one consumer that never commits."""
+
+    def __init__(self, settings: Settings, group_id: str) -> None:
+        self.topic = settings.topic(FRAMES_TOPIC)
+        self.timeout_s = settings.frame_fetch_timeout_s
+        # The group id is only required by the client; nothing is subscribed or committed.
+        self.consumer: Consumer = make_consumer(
+            settings, f"{group_id}-fetch", **{"auto.offset.reset": "error",
+                                              "enable.auto.offset.store": False})
+
+    def fetch(self, ref: FrameRef) -> tuple[Frame | None, str | None]:
+        """The frame at ref, or (None, why) when it is not (or no longer) in Kafka."""
+        if ref.topic != self.topic:
+            return None, f"frame ref names topic {ref.topic}, not {self.topic}"
+        name = f"{ref.topic}[{ref.partition}]@{ref.offset}"
+        try:
+            low, high = self.consumer.get_watermark_offsets(
+                TopicPartition(ref.topic, ref.partition), timeout=self.timeout_s, cached=False)
+        except KafkaException as exc:
+            if exc.args[0].code() in MISSING_PARTITION:
+                return None, f"frame {name} unavailable: no such partition"
+            # A broker that does not answer is not a missing frame: leave the batch uncommitted.
+            raise EvidenceError(f"fetching {name}: {exc.args[0]}") from None
+        if ref.offset < low:
+            return None, f"frame {name} no longer in Kafka (retention; offsets from {low})"
+        if ref.offset >= high:
+            return None, f"frame {name} not in Kafka (the partition ends before {high})"
+        self.consumer.assign([TopicPartition(ref.topic, ref.partition, ref.offset)])
+        try:
+            msg = self._poll_exact(ref)
+        finally:
+            self.consumer.unassign()
+        try:
+            return FRAMES.loads(msg.value(), msg.headers()), None
+        except ContractError as exc:
+            return None, f"frame {name} breaks the frames contract: {exc}"
+
+    def _poll_exact(self, ref: FrameRef) -> Message:
+        deadline = time.monotonic() + self.timeout_s
+        while time.monotonic() < deadline:
+            msg = self.consumer.poll(0.2)
+            if msg is None:
+                continue
+            err = msg.error()
+            if err is not None:
+                if err.code() == KafkaError._PARTITION_EOF:
+                    continue
+                raise EvidenceError(f"fetching {ref.topic}[{ref.partition}]@{ref.offset}: {err}")
+            if msg.partition() == ref.partition and msg.offset() == ref.offset:
+                return msg
+        raise EvidenceError(f"timed out after {self.timeout_s}s fetching "
+                            f"{ref.topic}[{ref.partition}]@{ref.offset}")
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+class EvidenceSink:
+    """Consumer group ``{ns}-evidence`` on ``decisions``; see the module docstring."""
+
+    def __init__(self, settings: Settings, stop: threading.Event | None = None,
+                 group_id: str | None = None) -> None:
+        self.settings = settings
+        check_key(settings)
+        group = group_id or group_name(settings, STAGE)
+        self.fetcher = FrameFetcher(settings, group)
+        self.dlq: Producer = make_producer(settings)
+        self.loop = StageLoop(settings, STAGE, [settings.topic(DECISIONS_TOPIC)], group,
+                              self.handle, batch_size=settings.sink_batch_size,
+                              stop=stop or threading.Event())
+        # Purging runs on its own thread (so it happens when no decisions come); the lock keeps
+        # it from removing a day folder while a replayed old decision is written into it.
+        self._files = threading.Lock()
+
+    def run(self) -> None:
+        """Consume until the stop event is set, then close every client."""
+        purger = threading.Thread(target=self._purge_every_interval, name="evidence-purge",
+                                  daemon=True)
+        purger.start()
+        try:
+            self.loop.run()
+        finally:
+            self.loop.stop.set()
+            purger.join(timeout=30)
+            self.fetcher.close()
+            self.dlq.flush(10)
+
+    def handle(self, batch: list[Message]) -> None:
+        """Write the evidence of a batch durably; the loop commits when this returns."""
+        dead = 0
+        for msg in batch:
+            try:
+                decision = DECISIONS.loads(msg.value())
+            except ContractError as exc:
+                dead_letter(self.dlq, self.settings, msg, str(exc), STAGE)
+                dead += 1
+                continue
+            if decision.action is Action.ALLOW:
+                continue
+            self.record(decision, where(msg))
+        if dead and self.dlq.flush(30) > 0:
+            raise EvidenceError("dead-letter messages not delivered within 30s")
+
+    def record(self, decision: Decision, source: str) -> None:
+        """Fetch the decision's frame and write both; the decision alone if the frame is gone."""
+        if expired(self.settings, decision.decided_at):
+            log.info("evidence past retention, not kept source=%s client_id=%s frame_id=%s",
+                     source, decision.client_id, decision.frame_id)
+            metrics.FRAMES_DROPPED.labels(STAGE, "past_retention").inc()
+            return
+        frame, note = self.fetcher.fetch(decision.frame)
+        if frame is not None and (frame.headers.frame_id != decision.frame_id
+                                  or frame.headers.client_id != decision.client_id):
+            note = (f"frame at the ref is {frame.headers.client_id}/{frame.headers.frame_id}, "
+                    f"not {decision.client_id}/{decision.frame_id}")
+            frame = None
+        if note:
+            log.warning("evidence without frame source=%s client_id=%s frame_id=%s note=%s",
+                        source, decision.client_id, decision.frame_id, note)
+            metrics.FRAMES_DROPPED.labels(STAGE, "frame_missing").inc()
+        with self._files:
+            path = write_evidence(self.settings, decision, frame.headers if frame else None,
+                                  frame.jpeg if frame else None, note)
+        metrics.SINK_OUTPUTS.labels(STAGE, "with_frame" if frame else "decision_only").inc()
+        log.debug("evidence source=%s client_id=%s frame_id=%s path=%s", source,
+                  decision.client_id, decision.frame_id, path)
+
+    def purge(self) -> int:
+        """Delete evidence older than the retention period now; returns the items removed."""
+        with self._files:
+            removed = purge_evidence(self.settings)
+        metrics.SINK_OUTPUTS.labels(STAGE, "purged").inc(removed)
+        return removed
+
+    def _purge_every_interval(self) -> None:
+        interval = self.settings.evidence_purge_interval_s
+        while True:
+            try:
+                self.purge()
+            except OSError as exc:  # a full or unreadable disk must not stop the sink
+                log.error("evidence purge failed: %s", exc)
+            if self.loop.stop.wait(interval):
+                return

@@ -1,0 +1,160 @@
+"""The evidence folder: one encrypted file per non-allow decision, found, read and purged.
+
+Layout: ``STATE_DIR/evidence/{client_id}/{YYYY-MM-DD}/{frame_id}.vgev``, the day being the
+decision's ``decided_at`` in UTC (so a replayed decision rewrites the same file).
+
+File format (``.vgev``, version 1)::
+
+    MAGIC (16 bytes: b"VIGIL-EVIDENCE" 0x00 0x01)
+    sealed blob = nonce (12) || AES-256-GCM ciphertext || tag (16)
+
+    associated data = b"vigil-evidence/v1" 0x00 client_id 0x00 frame_id
+    plaintext       = u32 big-endian length N || N bytes of metadata JSON || JPEG bytes
+
+The metadata JSON holds ``decision`` (the Decision), ``frame`` (the frame's headers, or null
+when the frame was no longer in Kafka), ``note`` (why the frame is missing, or null) and
+``stored_at`` (epoch ms). The associated data binds the file to its ids: a file moved under
+another client or renamed to another frame fails to decrypt.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import shutil
+import struct
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from schemas.events import Decision, FrameHeaders
+from sinks.files import UnsafePathError, path_under, safe_id, write_atomic
+from sinks.sealing import SealError, seal, unseal
+from vigil.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MAGIC = b"VIGIL-EVIDENCE\x00\x01"
+SUFFIX = ".vgev"
+_LEN = struct.Struct(">I")
+
+
+class EvidenceError(ValueError):
+    """Evidence that cannot be found, read or trusted; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class EvidenceItem:
+    """One decrypted evidence item."""
+
+    decision: Decision
+    frame: FrameHeaders | None
+    jpeg: bytes | None
+    note: str | None
+    stored_at: int
+
+
+def evidence_root(settings: Settings) -> Path:
+    return settings.state_dir / "evidence"
+
+
+def day_of(epoch_ms: int) -> str:
+    return dt.datetime.fromtimestamp(epoch_ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d")
+
+
+def evidence_path(root: Path, client_id: str, day: str, frame_id: str) -> Path:
+    """The file of one item, built from re-validated ids and checked to stay under root."""
+    try:
+        dt.date.fromisoformat(day)
+        return path_under(root, safe_id(client_id, "client_id"), day,
+                          safe_id(frame_id, "frame_id") + SUFFIX)
+    except (UnsafePathError, ValueError) as exc:
+        raise EvidenceError(f"refusing evidence path: {exc}") from None
+
+
+def associated_data(client_id: str, frame_id: str) -> bytes:
+    return b"vigil-evidence/v1\x00" + client_id.encode() + b"\x00" + frame_id.encode()
+
+
+def write_evidence(settings: Settings, decision: Decision, frame: FrameHeaders | None,
+                   jpeg: bytes | None, note: str | None = None) -> Path:
+    """Encrypt and durably write one item; writing the same decision again replaces it."""
+    path = evidence_path(evidence_root(settings), decision.client_id,
+                         day_of(decision.decided_at), decision.frame_id)
+    meta = json.dumps({
+        "decision": decision.model_dump(mode="json"),
+        "frame": frame.model_dump(mode="json") if frame else None,
+        "note": note,
+        "stored_at": int(time.time() * 1000),
+    }, separators=(",", ":")).encode()
+    plaintext = _LEN.pack(len(meta)) + meta + (jpeg or b"")
+    blob = seal(settings, plaintext, associated_data(decision.client_id, decision.frame_id))
+    write_atomic(path, MAGIC + blob)
+    return path
+
+
+def find_evidence(settings: Settings, frame_id: str) -> Path:
+    """The file holding frame_id's evidence, under any client and day."""
+    try:
+        name = safe_id(frame_id, "frame_id") + SUFFIX
+    except UnsafePathError as exc:
+        raise EvidenceError(str(exc)) from None
+    matches = sorted(evidence_root(settings).glob(f"*/*/{name}"))
+    if not matches:
+        raise EvidenceError(f"no evidence for frame {frame_id} under {evidence_root(settings)}")
+    if len(matches) > 1:
+        raise EvidenceError(f"frame {frame_id} has several evidence files: {matches}")
+    return matches[0]
+
+
+def read_evidence(settings: Settings, path: Path) -> EvidenceItem:
+    """Decrypt one file; EvidenceError on a wrong key or any altered byte."""
+    client_id, frame_id = path.parent.parent.name, path.name.removesuffix(SUFFIX)
+    data = path.read_bytes()
+    if not data.startswith(MAGIC):
+        raise EvidenceError(f"{path} is not a Vigil evidence file (bad magic bytes)")
+    try:
+        plaintext = unseal(settings, data[len(MAGIC):], associated_data(client_id, frame_id))
+    except SealError as exc:
+        raise EvidenceError(f"{path}: {exc}") from None
+    (size,) = _LEN.unpack_from(plaintext)
+    meta: dict[str, Any] = json.loads(plaintext[_LEN.size:_LEN.size + size])
+    jpeg = plaintext[_LEN.size + size:] or None
+    frame = FrameHeaders.model_validate(meta["frame"]) if meta["frame"] else None
+    return EvidenceItem(Decision.model_validate(meta["decision"]), frame, jpeg,
+                        meta["note"], meta["stored_at"])
+
+
+def retention_cutoff(settings: Settings, now: dt.datetime | None = None) -> dt.date:
+    """The oldest day still kept: days before it are purged."""
+    today = (now or dt.datetime.now(dt.UTC)).date()
+    return today - dt.timedelta(days=settings.evidence_retention_days)
+
+
+def expired(settings: Settings, epoch_ms: int) -> bool:
+    """Whether a decision made at epoch_ms is already past the retention period."""
+    return dt.date.fromisoformat(day_of(epoch_ms)) < retention_cutoff(settings)
+
+
+def purge_evidence(settings: Settings, now: dt.datetime | None = None) -> int:
+    """Delete the days older than the retention period; returns the number of items removed."""
+    root = evidence_root(settings)
+    cutoff = retention_cutoff(settings, now)
+    removed = 0
+    for day_dir in sorted(root.glob("*/*")):
+        try:
+            day = dt.date.fromisoformat(day_dir.name)
+        except ValueError:
+            log.warning("purge: skipping %s, not a YYYY-MM-DD folder", day_dir)
+            continue
+        if day_dir.is_dir() and day < cutoff:
+            count = sum(1 for _ in day_dir.glob(f"*{SUFFIX}"))
+            shutil.rmtree(day_dir)
+            removed += count
+            log.info("purge: removed %s (%d items, older than %s)", day_dir, count, cutoff)
+    for client_dir in root.glob("*"):
+        if client_dir.is_dir() and not any(client_dir.iterdir()):
+            client_dir.rmdir()
+    return removed

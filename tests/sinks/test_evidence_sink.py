@@ -1,0 +1,127 @@
+"""The evidence sink against a real broker: fetch by offset, encrypt, commit, replay."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+from confluent_kafka import TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from schemas.events import Action, FrameRef
+from sinks.cli import register
+from sinks.evidence import EvidenceSink
+from sinks.evidence_store import read_evidence, write_evidence
+from tests.sinks.conftest import (
+    NOW_MS,
+    committed_to_end,
+    decision,
+    evidence_files,
+    produce_decisions,
+    produce_frame,
+    running,
+    wait_for,
+)
+from vigil.settings import Settings
+from vigil.topics import DECISIONS
+
+pytestmark = pytest.mark.integration
+
+
+def run_until_committed(settings: Settings, group: str) -> None:
+    sink = EvidenceSink(settings, group_id=group)
+    with running(sink) as thread:
+        wait_for(lambda: committed_to_end(settings, group, [DECISIONS]), 45, thread)
+
+
+def test_non_allow_decision_is_kept_encrypted_and_shown(
+    sink_settings: Settings, group_id: str, jpeg: bytes, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    ref = produce_frame(sink_settings, jpeg, "frame-a1")
+    allowed_ref = produce_frame(sink_settings, jpeg, "frame-a2")
+    produce_decisions(sink_settings, [
+        decision("frame-a1", action=Action.SIGN_OUT, ref=ref),
+        decision("frame-a2", action=Action.ALLOW, ref=allowed_ref),
+    ])
+    run_until_committed(sink_settings, group_id)
+
+    files = evidence_files(sink_settings)
+    assert [f.name for f in files] == ["frame-a1.vgev"]
+    data = files[0].read_bytes()
+    assert jpeg[:64] not in data and b"frame-a1" not in data
+    item = read_evidence(sink_settings, files[0])
+    assert item.frame is not None and item.frame.frame_id == "frame-a1"
+    assert item.decision.action is Action.SIGN_OUT and item.note is None
+
+    # The auditor's command writes back the identical JPEG.
+    monkeypatch.setenv("VIGIL_STATE_DIR", str(sink_settings.state_dir))
+    monkeypatch.setenv("VIGIL_SECRET_KEY", key_value(sink_settings))
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    out = tmp_path / "shown.jpg"
+    args = parser.parse_args(["evidence", "show", "frame-a1", "--out", str(out)])
+    assert args.handler(args) == 0
+    assert out.read_bytes() == jpeg
+    assert '"action": "sign_out"' in capsys.readouterr().out
+
+    # A replay with a fresh group rewrites the same file: still exactly one, still readable.
+    run_until_committed(sink_settings, f"{group_id}-replay")
+    assert evidence_files(sink_settings) == files
+    assert read_evidence(sink_settings, files[0]).jpeg == jpeg
+
+    # A tampered file is a clear error, not garbage.
+    tampered = bytearray(data)
+    tampered[len(tampered) // 2] ^= 0xFF
+    files[0].write_bytes(bytes(tampered))
+    args = parser.parse_args(["evidence", "show", "frame-a1", "--out", str(out)])
+    assert args.handler(args) == 1
+    assert "decryption failed" in capsys.readouterr().err
+
+
+def key_value(settings: Settings) -> str:
+    assert settings.secret_key is not None
+    return settings.secret_key.get_secret_value()
+
+
+def test_frame_gone_from_kafka_keeps_the_decision_with_a_note(
+    sink_settings: Settings, group_id: str, jpeg: bytes,
+) -> None:
+    gone = produce_frame(sink_settings, jpeg, "frame-b1")
+    produce_frame(sink_settings, jpeg, "frame-b2", client_id="alice")
+    # Retention, made to happen now: delete the records before the second frame.
+    admin = AdminClient({"bootstrap.servers": sink_settings.kafka_bootstrap})
+    futures = admin.delete_records([TopicPartition(gone.topic, gone.partition,
+                                                   gone.offset + 1)])
+    for future in futures.values():
+        future.result(timeout=30)
+    wrong_topic = FrameRef(topic="elsewhere.frames", partition=0, offset=0)
+    produce_decisions(sink_settings, [
+        decision("frame-b1", action=Action.LOCK_SCREEN, ref=gone),
+        decision("frame-b3", action=Action.BLOCK, ref=wrong_topic),
+        decision("frame-b4", ref=FrameRef(topic=gone.topic, partition=99, offset=0)),
+    ])
+    run_until_committed(sink_settings, group_id)
+
+    items = {f.name: read_evidence(sink_settings, f) for f in evidence_files(sink_settings)}
+    assert set(items) == {"frame-b1.vgev", "frame-b3.vgev", "frame-b4.vgev"}
+    b1, b3 = items["frame-b1.vgev"], items["frame-b3.vgev"]
+    assert b1.jpeg is None and b1.frame is None and "no longer in Kafka" in str(b1.note)
+    assert b1.decision.action is Action.LOCK_SCREEN
+    assert b3.jpeg is None and "elsewhere.frames" in str(b3.note)
+    assert "no such partition" in str(items["frame-b4.vgev"].note)
+
+
+def test_mismatched_frame_is_not_stored_and_the_sink_purges(
+    sink_settings: Settings, group_id: str, jpeg: bytes,
+) -> None:
+    old = write_evidence(sink_settings, decision("old-1", decided_at=NOW_MS - 40 * 86_400_000),
+                         None, jpeg)
+    ref = produce_frame(sink_settings, jpeg, "frame-c1", client_id="bob")
+    produce_decisions(sink_settings, [decision("frame-c9", client_id="bob", ref=ref)])
+    run_until_committed(sink_settings, group_id)
+    [path] = evidence_files(sink_settings)  # the old item was purged by the running sink
+    item = read_evidence(sink_settings, path)
+    assert item.jpeg is None and "frame-c1" in str(item.note)
+    assert not old.exists()

@@ -1,0 +1,70 @@
+"""The replies sink against real Kafka and Redis: one reply per frame, to the right gateway."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import redis
+from prometheus_client import REGISTRY
+
+from schemas.serializers import DECISIONS
+from sinks import keys
+from sinks.replies import ReplySink
+from tests.sinks.conftest import (
+    committed_to_end,
+    decision,
+    produce_decisions,
+    running,
+    wait_for,
+)
+from vigil.settings import Settings
+from vigil.topics import DECISIONS as DECISIONS_TOPIC
+
+pytestmark = pytest.mark.integration
+
+
+def dropped(reason: str) -> float:
+    value = REGISTRY.get_sample_value("vigil_frames_dropped_total",
+                                      {"stage": "replies", "reason": reason})
+    return value or 0.0
+
+
+def test_each_frame_is_replied_once_to_its_gateway(sink_settings: Settings,
+                                                   group_id: str) -> None:
+    ns = sink_settings.namespace
+    client = redis.Redis.from_url(sink_settings.redis_url)
+    client.hset(keys.session_key(ns, "alice"), mapping={"gateway_id": "gw-1",
+                                                        "session_id": "s-1"})
+    client.hset(keys.session_key(ns, "carol"), mapping={"gateway_id": "gw-1",
+                                                        "session_id": "s-new"})
+    pubsub = client.pubsub()
+    pubsub.subscribe(keys.reply_channel(ns, "gw-1"), keys.reply_channel(ns, "gw-2"))
+    before = {r: dropped(r) for r in ("no_session", "duplicate", "stale_session")}
+
+    first = decision("h-1", client_id="alice")
+    produce_decisions(sink_settings, [
+        first,
+        first,                                            # decided twice (a replay)
+        decision("h-2", client_id="bob"),                 # no session anywhere
+        decision("h-3", client_id="carol"),               # session s-1 is gone: s-new now
+    ])
+    sink = ReplySink(sink_settings, group_id=group_id)
+    with running(sink) as thread:
+        wait_for(lambda: committed_to_end(sink_settings, group_id, [DECISIONS_TOPIC]), 45,
+                 thread)
+
+    received = []
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline:
+        msg = pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2)
+        if msg is not None:
+            received.append((msg["channel"].decode(), DECISIONS.loads(msg["data"])))
+    pubsub.close()
+    assert received == [(keys.reply_channel(ns, "gw-1"), first)]
+    assert 0 < client.ttl(keys.replied_key(ns, "h-1")) <= sink_settings.reply_dedupe_ttl_s
+    assert client.exists(keys.replied_key(ns, "h-2")) == 0
+    assert dropped("no_session") - before["no_session"] == 1
+    assert dropped("duplicate") - before["duplicate"] == 1
+    assert dropped("stale_session") - before["stale_session"] == 1
+    client.close()
