@@ -16,10 +16,10 @@ import time
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
+from control.crypto import load_key
 from schemas.events import Action, Decision, FrameRef
 from schemas.serializers import DECISIONS, FRAMES, ContractError, Frame
 from sinks.evidence_store import EvidenceError, expired, purge_evidence, write_evidence
-from sinks.sealing import check_key
 from vigil import metrics
 from vigil.kafka import group_name, make_consumer, make_producer
 from vigil.settings import Settings
@@ -97,7 +97,7 @@ class EvidenceSink:
     def __init__(self, settings: Settings, stop: threading.Event | None = None,
                  group_id: str | None = None) -> None:
         self.settings = settings
-        check_key(settings)
+        load_key(settings)  # fails now, not at the first item; creates the key file once
         group = group_id or group_name(settings, STAGE)
         self.fetcher = FrameFetcher(settings, group)
         self.dlq: Producer = make_producer(settings)

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from control.crypto import CryptoError, decrypt, encrypt, load_key
 from schemas.events import Decision, FrameHeaders
 from sinks.files import UnsafePathError, path_under, safe_id, write_atomic
-from sinks.sealing import SealError, seal, unseal
 from vigil.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,8 @@ def write_evidence(settings: Settings, decision: Decision, frame: FrameHeaders |
         "stored_at": int(time.time() * 1000),
     }, separators=(",", ":")).encode()
     plaintext = _LEN.pack(len(meta)) + meta + (jpeg or b"")
-    blob = seal(settings, plaintext, associated_data(decision.client_id, decision.frame_id))
+    blob = encrypt(load_key(settings), plaintext,
+                   associated_data(decision.client_id, decision.frame_id))
     write_atomic(path, MAGIC + blob)
     return path
 
@@ -116,8 +117,9 @@ def read_evidence(settings: Settings, path: Path) -> EvidenceItem:
     if not data.startswith(MAGIC):
         raise EvidenceError(f"{path} is not a Vigil evidence file (bad magic bytes)")
     try:
-        plaintext = unseal(settings, data[len(MAGIC):], associated_data(client_id, frame_id))
-    except SealError as exc:
+        plaintext = decrypt(load_key(settings, create=False), data[len(MAGIC):],
+                            associated_data(client_id, frame_id))
+    except CryptoError as exc:
         raise EvidenceError(f"{path}: {exc}") from None
     (size,) = _LEN.unpack_from(plaintext)
     meta: dict[str, Any] = json.loads(plaintext[_LEN.size:_LEN.size + size])

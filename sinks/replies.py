@@ -18,9 +18,9 @@ from enum import StrEnum
 import redis
 from confluent_kafka import Message, Producer
 
+from control import redis_keys as keys
 from schemas.events import Decision
 from schemas.serializers import DECISIONS, ContractError
-from sinks import keys
 from sinks.files import UnsafePathError, safe_id
 from vigil import metrics
 from vigil.kafka import group_name, make_producer

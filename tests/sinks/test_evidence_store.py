@@ -135,9 +135,15 @@ def test_cli_show_and_purge(offline_settings: Settings, jpeg: bytes, tmp_path: P
     assert "purged 1 evidence items" in capsys.readouterr().out
 
 
-def test_evidence_sink_refuses_to_start_without_a_key(tmp_path: Path) -> None:
-    from sinks.evidence import EvidenceSink
-    from sinks.sealing import SealError
+def test_without_a_configured_key_a_private_key_file_is_made_and_used(
+    tmp_path: Path, jpeg: bytes
+) -> None:
+    from control.crypto import CryptoError, key_file
 
-    with pytest.raises(SealError, match="no encryption key"):
-        EvidenceSink(load_settings(state_dir=tmp_path / "state"))
+    settings = load_settings(state_dir=tmp_path / "state")
+    path = write_evidence(settings, decision("k1"), None, jpeg)
+    assert key_file(settings).stat().st_mode & 0o777 == 0o600
+    assert read_evidence(settings, path).jpeg == jpeg
+    key_file(settings).chmod(0o644)
+    with pytest.raises(CryptoError, match="readable by others"):
+        write_evidence(settings, decision("k2"), None, jpeg)

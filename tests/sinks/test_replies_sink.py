@@ -8,8 +8,8 @@ import pytest
 import redis
 from prometheus_client import REGISTRY
 
+from control import redis_keys as keys
 from schemas.serializers import DECISIONS
-from sinks import keys
 from sinks.replies import ReplySink
 from tests.sinks.conftest import (
     committed_to_end,
