@@ -1,0 +1,201 @@
+"""Admission control shared by every gateway: session slots and the waiting queue in Redis.
+
+Each change is one Lua script, timed by the Redis clock, so gateways on several machines
+agree without locks. A slot and a queue place carry an expiry refreshed by the gateway's
+heartbeat tick: a crashed gateway's sessions free their slots after ``heartbeat_ttl_s``.
+
+Capacity rule (the seed's Pipeline Manager, counting only live processors):
+
+- configured = ``max_pipelines x max_clients_per_pipeline``;
+- a face processor's heartbeat (control/heartbeat.py) carries its share, one pipeline:
+  ``max_clients_per_pipeline``; the live share is the sum over live face processors;
+- until any face processor has ever beaten in this namespace (``{ns}:processors:seen``
+  absent; it is refreshed by every face heartbeat and lapses after 24 h without one), the
+  capacity is the configured one, so a gateway works alone (tests, protocol checks);
+- afterwards capacity = ``min(configured, live share)``: when a face processor's heartbeat
+  expires, capacity drops and the newest sessions above it lose their slots (the gateway
+  closes them with 1013). With no live face processor, capacity is 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import redis
+import redis.asyncio as aioredis
+
+from control import redis_keys as keys
+from vigil.settings import Settings
+
+# KEYS: 1 slots, 2 slots:order, 3 queue, 4 queue:expiry, 5 tickets, 6 processes, 7 seen.
+# ARGV: 1 configured capacity, 2 process hash prefix, then the script's own arguments.
+_PRELUDE = """
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function clean(now)
+  for _, s in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)) do
+    redis.call('ZREM', KEYS[2], s)
+  end
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+  for _, s in ipairs(redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now)) do
+    redis.call('ZREM', KEYS[3], s)
+  end
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
+  redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', now)
+end
+local function capacity()
+  local configured = tonumber(ARGV[1])
+  if redis.call('EXISTS', KEYS[7]) == 0 then return configured end
+  local live = 0
+  for _, id in ipairs(redis.call('ZRANGE', KEYS[6], 0, -1)) do
+    local f = redis.call('HMGET', ARGV[2] .. id, 'role', 'share')
+    if f[1] == 'face' then live = live + (tonumber(f[2]) or 0) end
+  end
+  return math.min(configured, live)
+end
+local now = now_ms()
+clean(now)
+"""
+
+# ARGV 3 session, 4 ttl_ms, 5 queue_limit -> {result, position, capacity}
+# result: 1 admitted, 0 queued, -1 queue full.
+_ENTER = _PRELUDE + """
+local s, ttl, limit = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+local cap = capacity()
+if redis.call('ZSCORE', KEYS[1], s) then return {1, 0, cap} end
+local free = cap - redis.call('ZCARD', KEYS[1])
+local rank = redis.call('ZRANK', KEYS[3], s)
+if not rank then
+  local waiting = redis.call('ZCARD', KEYS[3])
+  if waiting == 0 and free > 0 then rank = 0
+  elseif waiting >= limit then return {-1, 0, cap}
+  else
+    redis.call('ZADD', KEYS[3], redis.call('INCR', KEYS[5]), s)
+    rank = redis.call('ZRANK', KEYS[3], s)
+  end
+end
+if rank < free then
+  redis.call('ZREM', KEYS[3], s)
+  redis.call('ZREM', KEYS[4], s)
+  redis.call('ZADD', KEYS[1], now + ttl, s)
+  redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[5]), s)
+  return {1, 0, cap}
+end
+redis.call('ZADD', KEYS[4], now + ttl, s)
+return {0, rank + 1, cap}
+"""
+
+# ARGV 3 session
+_LEAVE = _PRELUDE + """
+redis.call('ZREM', KEYS[1], ARGV[3])
+redis.call('ZREM', KEYS[2], ARGV[3])
+redis.call('ZREM', KEYS[3], ARGV[3])
+redis.call('ZREM', KEYS[4], ARGV[3])
+return 1
+"""
+
+# ARGV 3 ttl_ms, 4.. own admitted sessions -> {capacity, used, waiting, lost...}
+_REFRESH = _PRELUDE + """
+local ttl = tonumber(ARGV[3])
+local cap = capacity()
+local over = redis.call('ZCARD', KEYS[1]) - cap
+if over > 0 then
+  for _, s in ipairs(redis.call('ZREVRANGE', KEYS[2], 0, over - 1)) do
+    redis.call('ZREM', KEYS[1], s)
+    redis.call('ZREM', KEYS[2], s)
+  end
+end
+local result = {cap, 0, 0}
+for i = 4, #ARGV do
+  if redis.call('ZSCORE', KEYS[1], ARGV[i]) then
+    redis.call('ZADD', KEYS[1], 'XX', now + ttl, ARGV[i])
+  else
+    table.insert(result, ARGV[i])
+  end
+end
+result[2] = redis.call('ZCARD', KEYS[1])
+result[3] = redis.call('ZCARD', KEYS[3])
+return result
+"""
+
+
+class AdmissionResult(StrEnum):
+    ADMITTED = "admitted"
+    QUEUED = "queued"
+    FULL = "full"
+
+
+@dataclass(frozen=True)
+class Admission:
+    result: AdmissionResult
+    position: int  # 1-based place in the queue when queued, else 0
+    capacity: int
+
+
+@dataclass(frozen=True)
+class Occupancy:
+    """Capacity now, slots in use, clients waiting, and own sessions that lost their slot."""
+
+    capacity: int
+    used: int
+    waiting: int
+    lost: frozenset[str] = frozenset()
+
+
+def _keys(ns: str) -> list[str]:
+    return [keys.slots_key(ns), keys.slots_order_key(ns), keys.queue_key(ns),
+            keys.queue_expiry_key(ns), keys.tickets_key(ns), keys.processes_key(ns),
+            keys.processors_seen_key(ns)]
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class AdmissionController:
+    """The gateway's side of admission (redis.asyncio)."""
+
+    def __init__(self, settings: Settings, client: aioredis.Redis) -> None:
+        self.settings = settings
+        self._keys = _keys(settings.namespace)
+        self._base = [str(settings.capacity), keys.process_key_prefix(settings.namespace)]
+        self._enter = client.register_script(_ENTER)
+        self._leave = client.register_script(_LEAVE)
+        self._refresh = client.register_script(_REFRESH)
+
+    @property
+    def _ttl_ms(self) -> str:
+        return str(int(self.settings.heartbeat_ttl_s * 1000))
+
+    async def enter(self, session_id: str) -> Admission:
+        """Admit, queue (or keep queued, refreshing the place) or refuse one session."""
+        result, position, capacity = await self._enter(
+            keys=self._keys,
+            args=[*self._base, session_id, self._ttl_ms, str(self.settings.queue_limit)])
+        kind = {1: AdmissionResult.ADMITTED, 0: AdmissionResult.QUEUED}.get(
+            int(result), AdmissionResult.FULL)
+        return Admission(kind, int(position), int(capacity))
+
+    async def leave(self, session_id: str) -> None:
+        """Free the session's slot or queue place (every kind of disconnect)."""
+        await self._leave(keys=self._keys, args=[*self._base, session_id])
+
+    async def refresh(self, session_ids: list[str]) -> Occupancy:
+        """Extend own slots, apply a capacity drop; returns which own sessions lost a slot."""
+        reply = await self._refresh(keys=self._keys,
+                                    args=[*self._base, self._ttl_ms, *session_ids])
+        return Occupancy(int(reply[0]), int(reply[1]), int(reply[2]),
+                         frozenset(_text(s) for s in reply[3:]))
+
+
+def occupancy(settings: Settings, client: redis.Redis) -> Occupancy:
+    """Capacity, slots in use and queue length now (sync, for `vigil status`)."""
+    script = client.register_script(_REFRESH)
+    ns = settings.namespace
+    reply = script(keys=_keys(ns), args=[str(settings.capacity), keys.process_key_prefix(ns),
+                                         str(int(settings.heartbeat_ttl_s * 1000))])
+    return Occupancy(int(reply[0]), int(reply[1]), int(reply[2]))

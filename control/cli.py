@@ -1,0 +1,153 @@
+"""The control plane's commands: enroll, token, clients, status, and ingest (the gateway).
+
+``register(subparsers)`` is called from ``vigil/cli.py``. Handlers build the settings with
+``load_settings``, return an exit code, and print errors meant for the user on one line to
+stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from control.clients import ClientControl, ControlPublishError
+from control.crypto import CryptoError
+from control.db import ClientState, UnknownClientError, open_repository
+from schemas.events import ControlKind
+from vigil.settings import Settings, load_settings
+
+Handler = Callable[[argparse.Namespace], int]
+_STATES = {"block": ClientState.BLOCKED, "pause": ClientState.PAUSED,
+           "resume": ClientState.ACTIVE}
+
+
+def _fail(message: str) -> int:
+    print(f"vigil: {message}", file=sys.stderr)
+    return 1
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(getattr(args, "config", None))
+
+
+@contextmanager
+def _control(settings: Settings) -> Iterator[ClientControl]:
+    repo = open_repository(settings)
+    control = ClientControl(settings, repo)
+    try:
+        yield control
+    finally:
+        control.close()
+        repo.close()
+
+
+def _guarded(handler: Handler) -> Handler:
+    """Turn the control plane's expected errors into one line on stderr and exit code 1."""
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return handler(args)
+        except (UnknownClientError, ControlPublishError, CryptoError) as exc:
+            return _fail(str(exc).strip("'\""))
+    return run
+
+
+def _enroll(args: argparse.Namespace) -> int:
+    from control.enroll import enroll
+
+    settings = _settings(args)
+    paths = [Path(p) for p in args.images]
+    with _control(settings) as control:
+        report = enroll(settings, control, args.client_id, paths, args.name)
+    for path in report.accepted:
+        print(f"accepted {path}")
+    for path, reason in report.refused:
+        print(f"refused  {path}: {reason}", file=sys.stderr)
+    if not report.accepted:
+        return _fail(f"nothing enrolled for {args.client_id}: no photo was accepted")
+    print(f"enrolled {args.client_id} with {len(report.accepted)} photo(s)")
+    return 0
+
+
+def _token(args: argparse.Namespace) -> int:
+    from control.tokens import hash_token, new_token
+
+    settings = _settings(args)
+    with _control(settings) as control:
+        control.require(args.client_id)
+        if args.action == "issue":
+            token = new_token()
+            control.repo.set_token_hash(args.client_id, hash_token(token))
+            control.publish(args.client_id, ControlKind.TOKEN_ISSUED)
+            print(token)  # shown once: only its hash is stored
+        else:
+            control.repo.set_token_hash(args.client_id, None)
+            control.publish(args.client_id, ControlKind.TOKEN_REVOKED)
+            print(f"revoked the token of {args.client_id}", file=sys.stderr)
+    return 0
+
+
+def _clients(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    with _control(settings) as control:
+        if args.action == "list":
+            for r in control.repo.list_clients():
+                reason = f"  ({r.state_reason})" if r.state_reason else ""
+                print(f"{r.client_id:<24} {r.state.value:<8} enrolled={int(r.enrolled)} "
+                      f"embeddings={r.embedding_count} token={int(r.token_hash is not None)} "
+                      f"name={r.name!r}{reason}")
+            return 0
+        if not args.client_id:
+            return _fail(f"clients {args.action} needs a CLIENT_ID")
+        state = _STATES[args.action]
+        changed = control.set_state(args.client_id, state, args.reason or "", "cli")
+    print(f"{args.client_id}: {state.value}" + ("" if changed else " (unchanged)"))
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from control.status import show_status
+
+    settings = _settings(args)
+    return show_status(settings, lambda: open_repository(settings), sys.stdout, sys.stderr)
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from ingest.run import run_gateway
+
+    settings = _settings(args)
+    port = args.metrics_port
+    if port is None:
+        port = settings.metrics_port_base  # the gateway is the first of `vigil up`'s ports
+    return run_gateway(settings, port)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add enroll, token, clients, status and ingest to the `vigil` command."""
+    enroll = sub.add_parser("enroll", help="enroll a client from photos of its user")
+    enroll.add_argument("client_id", metavar="CLIENT_ID")
+    enroll.add_argument("images", nargs="+", metavar="IMAGE")
+    enroll.add_argument("--name", help="the user's name, for operators")
+    enroll.set_defaults(handler=_guarded(_enroll))
+
+    token = sub.add_parser("token", help="issue (printed once) or revoke a client's token")
+    token.add_argument("action", choices=["issue", "revoke"])
+    token.add_argument("client_id", metavar="CLIENT_ID")
+    token.set_defaults(handler=_guarded(_token))
+
+    clients = sub.add_parser("clients", help="list clients, or block, pause, resume one")
+    clients.add_argument("action", choices=["list", *_STATES])
+    clients.add_argument("client_id", nargs="?", metavar="CLIENT_ID")
+    clients.add_argument("--reason", default="", help="recorded and shown to the client")
+    clients.set_defaults(handler=_guarded(_clients))
+
+    status = sub.add_parser("status", help="live processes, capacity, sessions, clients")
+    status.set_defaults(handler=_guarded(_status))
+
+    ingest = sub.add_parser("ingest", help="run the WebSocket gateway in this process")
+    ingest.add_argument("--metrics-port", type=int, default=None,
+                        help="serve /metrics and /healthz here (default: METRICS_PORT_BASE; "
+                        "0: off)")
+    ingest.set_defaults(handler=_ingest)

@@ -1,0 +1,33 @@
+"""Enrolled embeddings for the face processor, read from the user database and decrypted."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from control.crypto import CryptoError
+from control.db import Embeddings, open_repository
+from vigil.settings import Settings
+
+log = logging.getLogger(__name__)
+
+EmbeddingLoader = Callable[[str], Embeddings | None]
+
+
+def enrolled_embeddings_loader(settings: Settings) -> EmbeddingLoader:
+    """A function client_id -> (k, 512) float32 unit rows, or None when not enrolled.
+
+    The database is opened once and shared by the calls (it is thread-safe). A blob that does
+    not decrypt (wrong key, altered file) is logged and treated as not enrolled, so the
+    decision says so rather than the stage stopping.
+    """
+    repo = open_repository(settings)
+
+    def load(client_id: str) -> Embeddings | None:
+        try:
+            return repo.embeddings(client_id)
+        except CryptoError as exc:
+            log.error("enrolled embeddings unreadable client_id=%s error=%s", client_id, exc)
+            return None
+
+    return load

@@ -1,0 +1,118 @@
+"""Enrollment: face embeddings from photos, checked, then stored encrypted.
+
+Each photo must show exactly one face, and a live one (the liveness model's real-face score
+at or above ``liveness_threshold``). A refused photo is reported with its path and reason;
+nothing is stored unless at least one photo is accepted. Enrolling again replaces the
+client's embeddings.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from control.clients import ClientControl
+from schemas.events import ControlKind
+from vigil.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Image = npt.NDArray[np.uint8]  # height x width x 3, BGR
+
+
+class AnalyzedFaceLike(Protocol):
+    """What enrollment reads from one face found by the chain."""
+
+    @property
+    def embedding(self) -> npt.NDArray[np.float32]: ...
+
+    @property
+    def liveness(self) -> float: ...
+
+
+class FrameFacesLike(Protocol):
+    @property
+    def faces(self) -> Sequence[AnalyzedFaceLike]: ...
+
+
+class FaceAnalyzer(Protocol):
+    """The part of processors.vision.chain.FaceChain that enrollment needs."""
+
+    def run(self, frames: Sequence[Image]) -> Sequence[FrameFacesLike]: ...
+
+
+ImageReader = Callable[[str], Image]
+
+
+@dataclass
+class EnrollmentReport:
+    """Which photos were accepted and why the others were refused."""
+
+    accepted: list[Path] = field(default_factory=list)
+    refused: list[tuple[Path, str]] = field(default_factory=list)
+    embeddings: list[npt.NDArray[np.float32]] = field(default_factory=list)
+
+
+def check_faces(found: FrameFacesLike, liveness_threshold: float) -> str | None:
+    """Why a photo cannot be enrolled, or None when it shows one live face."""
+    if not found.faces:
+        return "no face found"
+    if len(found.faces) > 1:
+        return f"{len(found.faces)} faces found; the photo must show exactly one"
+    face = found.faces[0]
+    if face.liveness < liveness_threshold:
+        return (f"the face is not live (liveness {face.liveness:.2f} < threshold "
+                f"{liveness_threshold:.2f})")
+    return None
+
+
+def analyze_photos(chain: FaceAnalyzer, read: ImageReader, paths: Sequence[Path],
+                   liveness_threshold: float) -> EnrollmentReport:
+    """Run the face chain on every readable photo and sort them into accepted and refused."""
+    report = EnrollmentReport()
+    images: list[Image] = []
+    readable: list[Path] = []
+    for path in paths:
+        try:
+            images.append(read(str(path)))
+            readable.append(path)
+        except (OSError, ValueError) as exc:  # BadImageError is a ValueError
+            report.refused.append((path, f"cannot read the image: {exc}"))
+    results = chain.run(images) if images else []
+    for path, found in zip(readable, results, strict=True):
+        reason = check_faces(found, liveness_threshold)
+        if reason is None:
+            embedding = np.asarray(found.faces[0].embedding, dtype=np.float32).reshape(-1)
+            report.accepted.append(path)
+            report.embeddings.append(embedding / np.linalg.norm(embedding))
+        else:
+            report.refused.append((path, reason))
+    return report
+
+
+def enroll(settings: Settings, control: ClientControl, client_id: str, paths: Sequence[Path],
+           name: str | None = None, chain: FaceAnalyzer | None = None,
+           read: ImageReader | None = None) -> EnrollmentReport:
+    """Enroll ``client_id`` from photos; stores and announces only if one was accepted."""
+    if chain is None or read is None:
+        from processors.vision.chain import FaceChain
+        from processors.vision.imaging import read_image
+
+        chain = chain or FaceChain.load(settings)
+        read = read or (lambda p: read_image(p, max_pixels=settings.max_image_pixels))
+    report = analyze_photos(chain, read, paths, settings.liveness_threshold)
+    for path, reason in report.refused:
+        log.warning("photo refused client_id=%s image=%s reason=%s", client_id, path, reason)
+    if not report.accepted:
+        return report
+    control.repo.ensure_client(client_id, name)
+    control.repo.set_embeddings(client_id, np.stack(report.embeddings))
+    control.publish(client_id, ControlKind.ENROLLED, f"{len(report.accepted)} photo(s)")
+    log.info("enrolled client_id=%s photos=%d", client_id, len(report.accepted))
+    return report

@@ -1,0 +1,163 @@
+"""Process heartbeats in Redis: who is alive, on which device, with what capacity share.
+
+Every gateway and processor runs a :class:`Heartbeat`. Each beat (every third of
+``heartbeat_ttl_s``) writes, in one Lua call timed by the Redis clock:
+
+- ``{ns}:processes`` zset: process_id -> expiry (ms);
+- ``{ns}:process:{process_id}`` hash: role, device, share, host, pid, started_at (PEXPIRE ttl);
+- for a face processor, ``{ns}:processors:seen`` (see control/admission.py's capacity rule).
+
+A process that stops cleanly removes its entry; one that crashes drops out after the TTL.
+``share`` is the number of client sessions the process adds to the system's capacity: a face
+processor adds ``max_clients_per_pipeline`` (one pipeline), other roles add 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import cast
+
+import redis
+
+from control import redis_keys as keys
+from vigil.settings import Settings
+
+log = logging.getLogger(__name__)
+
+CAPACITY_ROLE = "face"  # the role whose live processes make up the capacity
+SEEN_TTL_MS = 24 * 3600 * 1000
+
+# KEYS: processes zset, process hash, seen marker.
+# ARGV: process_id, ttl_ms, is_capacity_role ("1"/"0"), then field/value pairs.
+_BEAT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[2])
+redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+redis.call('PEXPIRE', KEYS[2], ttl)
+if ARGV[3] == '1' then redis.call('SET', KEYS[3], '1', 'PX', SEEN_TTL_MS) end
+return now
+""".replace("SEEN_TTL_MS", str(SEEN_TTL_MS))
+
+
+@dataclass(frozen=True)
+class ProcessInfo:
+    """One live process as its heartbeat describes it."""
+
+    process_id: str
+    role: str
+    device: str
+    share: int
+    host: str
+    pid: int
+    expires_in_s: float
+
+
+def new_process_id(role: str) -> str:
+    """A SafeId naming one process: role, host, pid and a random suffix."""
+    host = "".join(c if c.isalnum() or c in "-_" else "-" for c in socket.gethostname())[:40]
+    return f"{role}-{host}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+class Heartbeat:
+    """Writes this process's heartbeat; :meth:`start` runs it on a daemon thread."""
+
+    def __init__(self, settings: Settings, role: str, device: str = "cpu", share: int = 0,
+                 process_id: str | None = None, client: redis.Redis | None = None) -> None:
+        self.settings = settings
+        self.role = role
+        self.device = device
+        self.share = share
+        self.process_id = process_id or new_process_id(role)
+        self.redis = client or redis.Redis.from_url(settings.redis_url, socket_timeout=5)
+        self._script = self.redis.register_script(_BEAT)
+        self._last_ok = 0.0
+        self._thread: threading.Thread | None = None
+        self._started_at = int(time.time() * 1000)
+
+    @classmethod
+    def start_for_processor(cls, settings: Settings, stage: str, device: str,
+                            stop: threading.Event) -> Heartbeat:
+        """A running heartbeat for a model processor; a face processor adds one pipeline."""
+        share = settings.max_clients_per_pipeline if stage == CAPACITY_ROLE else 0
+        heartbeat = cls(settings, stage, device, share)
+        heartbeat.start(stop)
+        return heartbeat
+
+    @property
+    def interval_s(self) -> float:
+        return self.settings.heartbeat_ttl_s / 3
+
+    def beat(self) -> None:
+        """Write one heartbeat (raises redis.RedisError when Redis does not answer)."""
+        ns = self.settings.namespace
+        fields = {"role": self.role, "device": self.device, "share": str(self.share),
+                  "host": socket.gethostname(), "pid": str(os.getpid()),
+                  "started_at": str(self._started_at)}
+        args: list[str] = [self.process_id, str(int(self.settings.heartbeat_ttl_s * 1000)),
+                           "1" if self.role == CAPACITY_ROLE else "0"]
+        for name, value in fields.items():
+            args += [name, value]
+        self._script(keys=[keys.processes_key(ns), keys.process_key(ns, self.process_id),
+                           keys.processors_seen_key(ns)], args=args)
+        self._last_ok = time.monotonic()
+
+    def alive(self) -> bool:
+        """Whether the last successful beat is recent enough (for /healthz)."""
+        return time.monotonic() - self._last_ok < self.settings.heartbeat_ttl_s
+
+    def start(self, stop: threading.Event) -> None:
+        """Beat now, then every third of the TTL on a daemon thread until ``stop`` is set."""
+        self.beat()
+        self._thread = threading.Thread(target=self._run, args=(stop,), daemon=True,
+                                        name=f"heartbeat-{self.role}")
+        self._thread.start()
+        log.info("heartbeat started process_id=%s role=%s device=%s share=%d",
+                 self.process_id, self.role, self.device, self.share)
+
+    def _run(self, stop: threading.Event) -> None:
+        while not stop.wait(self.interval_s):
+            try:
+                self.beat()
+            except redis.RedisError as exc:
+                log.warning("heartbeat failed process_id=%s error=%s", self.process_id, exc)
+        self.remove()
+
+    def remove(self) -> None:
+        """Withdraw this process at once (clean shutdown)."""
+        ns = self.settings.namespace
+        try:
+            self.redis.zrem(keys.processes_key(ns), self.process_id)
+            self.redis.delete(keys.process_key(ns, self.process_id))
+        except redis.RedisError as exc:
+            log.warning("heartbeat removal failed process_id=%s error=%s (it expires by TTL)",
+                        self.process_id, exc)
+
+
+def live_processes(client: redis.Redis, ns: str) -> list[ProcessInfo]:
+    """Every process whose heartbeat has not expired, by role then id."""
+    now_s, micros = cast(tuple[int, int], client.time())
+    now = int(now_s) * 1000 + int(micros) // 1000
+    entries = cast(list[tuple[bytes, float]], client.zrangebyscore(
+        keys.processes_key(ns), now, "+inf", withscores=True))
+    found = []
+    for raw_id, expiry in entries:
+        process_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
+        info = {_text(k): _text(v) for k, v in
+                client.hgetall(keys.process_key(ns, process_id)).items()}
+        found.append(ProcessInfo(process_id, info.get("role", "?"), info.get("device", "?"),
+                                 int(info.get("share", "0") or 0), info.get("host", "?"),
+                                 int(info.get("pid", "0") or 0), (expiry - now) / 1000))
+    return sorted(found, key=lambda p: (p.role, p.process_id))
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else value

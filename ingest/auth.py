@@ -1,0 +1,82 @@
+"""Authentication of a hello: client known, token right, client enrolled and not blocked.
+
+Failed hellos (unknown client, wrong or revoked token) are counted per remote address in
+Redis (``{ns}:authfail:{address}``, expiring after ``auth_failure_window_s``). Once an address
+reaches ``auth_failure_limit`` its hellos are refused with 1008 "too many failures" until the
+window passes, before any token is checked, so tokens cannot be guessed quickly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+
+from control import redis_keys as keys
+from control.db import ClientState, UserRepository
+from control.tokens import token_matches
+from ingest.protocol import Hello
+from vigil.settings import Settings
+
+log = logging.getLogger(__name__)
+
+TOO_MANY_FAILURES = "too many failures"
+
+
+@dataclass(frozen=True)
+class AuthResult:
+    """ok, or the close reason; ``paused`` when the client is admitted paused."""
+
+    ok: bool
+    reason: str = ""
+    paused: bool = False
+    state_reason: str = ""
+
+
+class Authenticator:
+    """Checks hellos against the user database, with failure rate limiting in Redis."""
+
+    def __init__(self, settings: Settings, repo: UserRepository, client: aioredis.Redis) -> None:
+        self.settings = settings
+        self.repo = repo
+        self.redis = client
+
+    def _key(self, address: str) -> str:
+        # IPv6 addresses hold ':'; keep the key's ':' structure unambiguous.
+        return keys.auth_failures_key(self.settings.namespace, address.replace(":", "_"))
+
+    async def limited(self, address: str) -> bool:
+        """Whether the address has failed too often within the window."""
+        count = await self.redis.get(self._key(address))
+        return count is not None and int(count) >= self.settings.auth_failure_limit
+
+    async def _failed(self, address: str, hello: Hello, reason: str) -> AuthResult:
+        key = self._key(address)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, max(1, round(self.settings.auth_failure_window_s)), nx=True)
+            count, _ = await pipe.execute()
+        log.warning("hello refused address=%s client_id=%s reason=%s failures=%s", address,
+                    hello.client_id, reason, count)
+        return AuthResult(False, reason)
+
+    async def check(self, hello: Hello, address: str) -> AuthResult:
+        """Authenticate one hello from ``address``."""
+        if await self.limited(address):
+            log.warning("hello refused address=%s client_id=%s reason=%s", address,
+                        hello.client_id, TOO_MANY_FAILURES)
+            return AuthResult(False, TOO_MANY_FAILURES)
+        record = await asyncio.to_thread(self.repo.get, hello.client_id)
+        if record is None:
+            return await self._failed(address, hello, "unknown client")
+        if not token_matches(hello.token, record.token_hash):
+            return await self._failed(address, hello, "invalid or revoked token")
+        if not record.enrolled:
+            return AuthResult(False, "client is not enrolled")
+        if record.state is ClientState.BLOCKED:
+            reason = f"blocked: {record.state_reason}" if record.state_reason else "blocked"
+            return AuthResult(False, reason[:120])
+        return AuthResult(True, paused=record.state is ClientState.PAUSED,
+                          state_reason=record.state_reason)

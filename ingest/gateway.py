@@ -1,0 +1,307 @@
+"""The WebSocket gateway: protocol v1 sessions, admission, frames to Kafka, replies back.
+
+One :class:`Gateway` per process (tests run several in one process). Its parts:
+
+- the handshake (hello within ``hello_timeout_s``, authentication, admission and queueing);
+- the frame path (ingest/frames.py): rate and in-flight limits, produce to ``{ns}.frames``;
+- the listeners (ingest/listeners.py): decisions on ``{ns}:replies:{gateway_id}``, control
+  events from Redis and Kafka;
+- a tick every third of ``heartbeat_ttl_s``: the process heartbeat, slot and session-hash
+  refresh (a crashed gateway's slots lapse after the TTL), capacity drops (closing the newest
+  sessions with 1013), sessions replaced by a newer one elsewhere, in-flight timeouts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+import threading
+from collections import OrderedDict
+from http import HTTPStatus
+
+import redis.asyncio as aioredis
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from control import redis_keys as keys
+from control.admission import AdmissionController, AdmissionResult
+from control.db import SqliteUserRepository, open_repository
+from control.heartbeat import Heartbeat, new_process_id
+from ingest import protocol
+from ingest.auth import Authenticator
+from ingest.frames import FramePath
+from ingest.listeners import KafkaControlListener, listen_redis
+from ingest.producer import FrameProducer
+from ingest.protocol import CloseCode, ProtocolError
+from ingest.session import Session, now_ms
+from schemas.events import ControlEvent, ControlKind, Decision
+from vigil.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SEEN_EVENTS = 1024
+# Delete the session hash only while it still names this session (a newer one may own it).
+_RELEASE_SESSION = """
+if redis.call('HGET', KEYS[1], 'session_id') == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def _close_reason(text: str) -> str:
+    """A close reason fits in 123 bytes of UTF-8."""
+    return text.encode()[:123].decode(errors="ignore")
+
+
+class Gateway:
+    """One gateway process's server; :meth:`start` then :meth:`stop`."""
+
+    def __init__(self, settings: Settings, gateway_id: str | None = None) -> None:
+        self.settings = settings
+        self.gateway_id = gateway_id or new_process_id("gateway")
+        self.sessions: dict[str, Session] = {}  # session_id -> session (queued or admitted)
+        self.by_client: dict[str, Session] = {}  # client_id -> its admitted session
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stop = threading.Event()
+        self._server: Server | None = None
+        self.redis: aioredis.Redis = aioredis.Redis.from_url(settings.redis_url)
+        self.repo: SqliteUserRepository | None = None
+        self.producer = FrameProducer(settings, self.gateway_id)
+        self.frames = FramePath(settings, self.producer)
+        self.admission = AdmissionController(settings, self.redis)
+        self.heartbeat = Heartbeat(settings, "gateway", "cpu", 0, self.gateway_id)
+        self._release = self.redis.register_script(_RELEASE_SESSION)
+        self._kafka_control: KafkaControlListener | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Connect, subscribe, start the tick and listen on gateway_host:gateway_port."""
+        loop = asyncio.get_running_loop()
+        self.repo = await asyncio.to_thread(open_repository, self.settings)
+        self.auth = Authenticator(self.settings, self.repo, self.redis)
+        await asyncio.to_thread(self.heartbeat.start, self._stop)
+        self.producer.start(loop)
+        subscribed = asyncio.Event()
+        self._tasks.append(asyncio.create_task(listen_redis(
+            self.settings, self.redis, self.gateway_id, self.on_decision, self.on_control,
+            subscribed), name="redis-listener"))
+        self._kafka_control = KafkaControlListener(self.settings, loop, self.on_control)
+        self._kafka_control.start()
+        self._tasks.append(asyncio.create_task(self._tick_forever(), name="tick"))
+        if self.settings.clients_file is not None:
+            from control.clients_file import watch_clients_file
+
+            self._tasks.append(asyncio.create_task(watch_clients_file(self.settings, self.repo),
+                                                   name="clients-file"))
+        await asyncio.wait_for(subscribed.wait(), 10)
+        self._server = await serve(
+            self._handle, self.settings.gateway_host, self.settings.gateway_port,
+            ssl=self._ssl_context(), max_size=self.settings.max_frame_bytes,
+            process_request=self._check_path, server_header=None)
+        log.info("gateway listening url=%s gateway_id=%s", self.url, self.gateway_id)
+
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        if self.settings.tls_cert is None or self.settings.tls_key is None:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.settings.tls_cert, self.settings.tls_key)
+        return context
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return int(next(iter(self._server.sockets)).getsockname()[1])
+
+    @property
+    def url(self) -> str:
+        scheme = "wss" if self.settings.tls_cert else "ws"
+        return f"{scheme}://{self.settings.gateway_host}:{self.port}{protocol.PATH}"
+
+    def healthy(self) -> bool:
+        return self._server is not None and self.heartbeat.alive()
+
+    async def stop(self) -> None:
+        """Close every session (1001), release their slots, stop the helpers."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._kafka_control is not None:
+            await asyncio.to_thread(self._kafka_control.close)
+        self._stop.set()
+        await asyncio.to_thread(self.producer.close)
+        await asyncio.to_thread(self.heartbeat.remove)
+        await self.redis.aclose()
+        if self.repo is not None:
+            self.repo.close()
+        log.info("gateway stopped gateway_id=%s", self.gateway_id)
+
+    @staticmethod
+    def _check_path(connection: ServerConnection, request: Request) -> Response | None:
+        if request.path.split("?", 1)[0] != protocol.PATH:
+            return connection.respond(HTTPStatus.NOT_FOUND, f"use {protocol.PATH}\n")
+        return None
+
+    # -- one connection -------------------------------------------------------------------
+    async def _handle(self, ws: ServerConnection) -> None:
+        address = str(ws.remote_address[0]) if ws.remote_address else "unknown"
+        hello = await self._hello(ws)
+        if hello is None:
+            return
+        result = await self.auth.check(hello, address)
+        if not result.ok:
+            await ws.close(CloseCode.POLICY, _close_reason(result.reason))
+            return
+        session = Session(ws, hello.client_id, self.settings.max_fps)
+        session.paused = result.paused
+        self.sessions[session.session_id] = session
+        session.start_writer()
+        try:
+            if await self._admit(session, result.state_reason):
+                await self.frames.serve(session)
+        except ConnectionClosed:
+            pass  # the client went away; the finally block frees everything
+        finally:
+            await self._release_session(session)
+
+    async def _hello(self, ws: ServerConnection) -> protocol.Hello | None:
+        try:
+            raw = await asyncio.wait_for(ws.recv(), self.settings.hello_timeout_s)
+            return protocol.parse_hello(raw)
+        except TimeoutError:
+            await ws.close(CloseCode.PROTOCOL_ERROR, "no hello within "
+                           f"{self.settings.hello_timeout_s:g} s")
+        except ProtocolError as exc:
+            await ws.close(CloseCode.PROTOCOL_ERROR, _close_reason(f"bad hello: {exc}"))
+        except ConnectionClosed:
+            pass
+        return None
+
+    async def _admit(self, session: Session, state_reason: str) -> bool:
+        """Admit the session, queueing it (position updates) while the system is full."""
+        last_position = 0
+        while not session.closing:
+            admission = await self.admission.enter(session.session_id)
+            if admission.result is AdmissionResult.ADMITTED:
+                break
+            if admission.result is AdmissionResult.FULL:
+                session.close(CloseCode.TRY_AGAIN_LATER, "system full")
+                return False
+            if admission.position != last_position:
+                session.send(protocol.queued(admission.position))
+                last_position = admission.position
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(session.ws.wait_closed(), self.settings.admission_poll_s)
+                return False
+        if session.closing:
+            return False
+        await self._take_over(session)
+        session.send(protocol.welcome(session.session_id, self.settings.max_fps,
+                                      self.settings.max_frame_bytes))
+        if session.paused:
+            session.send(protocol.status("paused", state_reason))
+        log.info("session admitted client_id=%s session_id=%s paused=%s", session.client_id,
+                 session.session_id, session.paused)
+        return True
+
+    async def _take_over(self, session: Session) -> None:
+        """Record this gateway as the client's, closing an older session of the client."""
+        older = self.by_client.get(session.client_id)
+        if older is not None:
+            older.close(CloseCode.POLICY, "replaced by a newer session")
+        self.by_client[session.client_id] = session
+        session.admitted = True
+        key = keys.session_key(self.settings.namespace, session.client_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(key)
+            pipe.hset(key, mapping={keys.SESSION_GATEWAY_FIELD: self.gateway_id,
+                                    keys.SESSION_ID_FIELD: session.session_id,
+                                    "admitted_at": str(now_ms())})
+            pipe.pexpire(key, int(self.settings.heartbeat_ttl_s * 1000))
+            await pipe.execute()
+
+    async def _release_session(self, session: Session) -> None:
+        session.closing = True
+        self.sessions.pop(session.session_id, None)
+        if self.by_client.get(session.client_id) is session:
+            del self.by_client[session.client_id]
+        try:
+            await self.admission.leave(session.session_id)
+            await self._release(keys=[keys.session_key(self.settings.namespace,
+                                                       session.client_id)],
+                                args=[session.session_id])
+        except aioredis.RedisError as exc:
+            log.error("could not free session_id=%s in Redis (it lapses after the TTL): %s",
+                      session.session_id, exc)
+        await session.finish_writer(timeout_s=2.0)
+        log.info("session ended client_id=%s session_id=%s", session.client_id,
+                 session.session_id)
+
+    # -- events ---------------------------------------------------------------------------
+    def on_decision(self, decision: Decision) -> None:
+        """A decision from the reply channel: to the session it belongs to, in order."""
+        session = self.by_client.get(decision.client_id)
+        if session is None or session.session_id != decision.session_id:
+            log.info("decision for no live session client_id=%s frame_id=%s",
+                     decision.client_id, decision.frame_id)
+            return
+        session.in_flight.pop(decision.frame_id, None)
+        session.send(protocol.decision(decision))
+
+    def on_control(self, event: ControlEvent) -> None:
+        """Apply a control event to the client's sessions here (each event once)."""
+        if event.event_id in self._seen:
+            return
+        self._seen[event.event_id] = None
+        while len(self._seen) > SEEN_EVENTS:
+            self._seen.popitem(last=False)
+        for session in [s for s in self.sessions.values() if s.client_id == event.client_id]:
+            apply_control(session, event)
+
+    # -- tick -----------------------------------------------------------------------------
+    async def _tick_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.heartbeat_ttl_s / 3)
+            try:
+                await self.tick()
+            except aioredis.RedisError as exc:
+                log.error("gateway tick failed redis=%s error=%s", self.settings.redis_url, exc)
+
+    async def tick(self) -> None:
+        """Refresh own slots and session hashes; close sessions that lost either."""
+        admitted = [s for s in self.by_client.values() if not s.closing]
+        occupancy = await self.admission.refresh([s.session_id for s in admitted])
+        ttl_ms = int(self.settings.heartbeat_ttl_s * 1000)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for s in admitted:
+                key = keys.session_key(self.settings.namespace, s.client_id)
+                pipe.hget(key, keys.SESSION_ID_FIELD)
+                pipe.pexpire(key, ttl_ms)
+            replies = await pipe.execute()
+        for s, owner in zip(admitted, replies[::2], strict=True):
+            owner = owner.decode() if isinstance(owner, bytes) else owner
+            if s.session_id in occupancy.lost:
+                s.close(CloseCode.TRY_AGAIN_LATER, "capacity withdrawn")
+            elif owner != s.session_id:
+                s.close(CloseCode.POLICY, "replaced by a newer session")
+            s.expire_in_flight(self.settings.in_flight_timeout_s)
+
+
+def apply_control(session: Session, event: ControlEvent) -> None:
+    """What a control event means for one open session."""
+    if event.kind is ControlKind.BLOCKED:
+        session.send(protocol.status("blocked", event.reason))
+        session.close(CloseCode.POLICY, _close_reason(f"blocked: {event.reason}".rstrip(": ")))
+    elif event.kind is ControlKind.TOKEN_REVOKED:
+        session.close(CloseCode.POLICY, "token revoked")
+    elif event.kind is ControlKind.PAUSED and not session.paused:
+        session.paused = True
+        session.send(protocol.status("paused", event.reason))
+    elif event.kind is ControlKind.RESUMED and session.paused:
+        session.paused = False
+        session.send(protocol.status("resumed", event.reason))

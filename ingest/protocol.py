@@ -1,0 +1,132 @@
+"""Protocol v1 of ARCHITECTURE.md: parsing client messages and building server messages.
+
+Pure functions only, so every rule is tested without a socket.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+from schemas.events import Decision
+from schemas.serializers import JPEG_MAGIC
+
+PROTOCOL_VERSION = 1
+PATH = "/v1/stream"
+_SAFE_ID = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")
+MAX_TOKEN_CHARS = 512
+
+
+class CloseCode(IntEnum):
+    """The close codes of protocol v1."""
+
+    NORMAL = 1000
+    PROTOCOL_ERROR = 1002
+    POLICY = 1008
+    TOO_BIG = 1009
+    TRY_AGAIN_LATER = 1013
+
+
+class ProtocolError(ValueError):
+    """A message that breaks the protocol (for hello: close 1002)."""
+
+
+class UnknownMessage(ValueError):
+    """A text message whose type the server does not know (``error: unknown_message``)."""
+
+
+@dataclass(frozen=True)
+class Hello:
+    client_id: str
+    token: str
+
+
+@dataclass(frozen=True)
+class FrameInfo:
+    """The optional text message before a binary frame."""
+
+    seq: int
+    captured_at: int
+
+
+def _object(raw: str | bytes) -> dict[str, Any]:
+    if isinstance(raw, bytes):
+        raise ProtocolError("expected a text message")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        raise ProtocolError("message is not JSON") from None
+    if not isinstance(value, dict):
+        raise ProtocolError("message is not a JSON object")
+    return value
+
+
+def parse_hello(raw: str | bytes) -> Hello:
+    """The first message; ProtocolError says what is wrong with it."""
+    message = _object(raw)
+    if message.get("type") != "hello":
+        raise ProtocolError("the first message must be hello")
+    if message.get("protocol") != PROTOCOL_VERSION or isinstance(message.get("protocol"), bool):
+        raise ProtocolError(f"unsupported protocol {message.get('protocol')!r}; expected 1")
+    client_id, token = message.get("client_id"), message.get("token")
+    if not isinstance(client_id, str) or not _SAFE_ID.match(client_id):
+        raise ProtocolError("client_id must be 1-128 characters of A-Z a-z 0-9 . _ -")
+    if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_CHARS:
+        raise ProtocolError("token must be a non-empty string")
+    return Hello(client_id, token)
+
+
+def _non_negative_int(message: dict[str, Any], name: str) -> int:
+    value = message.get(name)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ProtocolError(f"frame.{name} must be a non-negative integer")
+    return value
+
+
+def parse_text(raw: str) -> FrameInfo:
+    """A text message after welcome: only ``frame`` is known.
+
+    Raises UnknownMessage for another type and ProtocolError for a bad frame message (both
+    answered with an error message; neither ends the session).
+    """
+    message = _object(raw)
+    kind = message.get("type")
+    if kind != "frame":
+        raise UnknownMessage(f"unknown message type {kind!r}")
+    return FrameInfo(_non_negative_int(message, "seq"), _non_negative_int(message, "captured_at"))
+
+
+def is_jpeg(data: bytes) -> bool:
+    return data.startswith(JPEG_MAGIC)
+
+
+def dumps(message: dict[str, Any]) -> str:
+    return json.dumps(message, separators=(",", ":"))
+
+
+def welcome(session_id: str, max_fps: float, max_frame_bytes: int) -> dict[str, Any]:
+    fps: float | int = int(max_fps) if float(max_fps).is_integer() else max_fps
+    return {"type": "welcome", "session_id": session_id, "max_fps": fps,
+            "max_frame_bytes": max_frame_bytes}
+
+
+def queued(position: int) -> dict[str, Any]:
+    return {"type": "queued", "position": position}
+
+
+def status(state: str, reason: str = "") -> dict[str, Any]:
+    return {"type": "status", "state": state, "reason": reason}
+
+
+def error(code: str, message: str) -> dict[str, Any]:
+    return {"type": "error", "code": code, "message": message}
+
+
+def decision(event: Decision) -> dict[str, Any]:
+    """The client's view of a Decision event."""
+    return {"type": "decision", "frame_id": event.frame_id, "seq": event.seq,
+            "action": event.action.value, "reason": event.reason.value,
+            "scores": dict(event.scores), "decided_at": event.decided_at}

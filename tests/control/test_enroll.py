@@ -1,0 +1,114 @@
+"""Enrollment: which photos are accepted, what is stored, and the real face chain."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from control import cli
+from control.db import open_repository
+from control.enroll import analyze_photos
+from tests.conftest import Infra, make_settings, require_testdata
+from vigil.settings import Settings
+
+
+@dataclass(frozen=True)
+class FakeFace:
+    embedding: npt.NDArray[np.float32]
+    liveness: float
+
+
+@dataclass(frozen=True)
+class FakeFaces:
+    faces: tuple[FakeFace, ...]
+
+
+class FakeChain:
+    """Answers per image (keyed by the image's first pixel value) what the test says."""
+
+    def __init__(self, answers: dict[int, FakeFaces]) -> None:
+        self.answers = answers
+
+    def run(self, frames: Sequence[npt.NDArray[np.uint8]]) -> Sequence[FakeFaces]:
+        return [self.answers[int(f[0, 0, 0])] for f in frames]
+
+
+def _read(path: str) -> npt.NDArray[np.uint8]:
+    if path.endswith("missing.jpg"):
+        raise OSError("No such file")
+    return np.full((4, 4, 3), int(Path(path).stem), np.uint8)
+
+
+def test_each_refusal_names_the_image_and_the_reason() -> None:
+    face = FakeFace(np.full(512, 2.0, np.float32), 0.9)
+    chain = FakeChain({1: FakeFaces((face,)), 2: FakeFaces(()),
+                       3: FakeFaces((face, face)), 4: FakeFaces((FakeFace(face.embedding, 0.2),))})
+    paths = [Path(f"{n}.jpg") for n in (1, 2, 3, 4)] + [Path("missing.jpg")]
+    report = analyze_photos(chain, _read, paths, liveness_threshold=0.5)
+    assert report.accepted == [Path("1.jpg")]
+    assert np.isclose(np.linalg.norm(report.embeddings[0]), 1.0)  # stored unit length
+    refused = dict(report.refused)
+    assert refused[Path("2.jpg")] == "no face found"
+    assert refused[Path("3.jpg")].startswith("2 faces found")
+    assert refused[Path("4.jpg")].startswith("the face is not live (liveness 0.20")
+    assert refused[Path("missing.jpg")].startswith("cannot read the image")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--config")
+    cli.register(parser.add_subparsers(dest="command", required=True))
+    return parser
+
+
+def run_cli(*argv: str) -> int:
+    args = _parser().parse_args(argv)
+    code: int = args.handler(args)
+    return code
+
+
+@pytest.mark.integration
+@pytest.mark.weights
+def test_enroll_with_the_real_chain(infra: Infra, namespace: str, tmp_path: Path,
+                                    fetched_weights: Path, capsys: pytest.CaptureFixture[str],
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from vigil.topics import create_topics
+
+    testdata = require_testdata()
+    settings: Settings = make_settings(infra, namespace, tmp_path / "state", fetched_weights,
+                                       device="cpu")
+    create_topics(settings)
+    for name, value in {"KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+                        "REDIS_URL": settings.redis_url, "NAMESPACE": namespace,
+                        "STATE_DIR": str(settings.state_dir),
+                        "WEIGHTS_DIR": str(fetched_weights), "DEVICE": "cpu"}.items():
+        monkeypatch.setenv(f"VIGIL_{name}", value)
+    table = testdata / "objects" / "tflite_examples_table.jpg"
+    spoof = testdata / "spoof" / "image_F2.jpg"  # a photo of a screen
+    assert run_cli("enroll", "alice", str(table), str(spoof)) == 1  # none accepted: none stored
+    out = capsys.readouterr()
+    assert f"refused  {table}: no face found" in out.err
+    assert f"refused  {spoof}: the face is not live" in out.err
+    repo = open_repository(settings)
+    assert repo.get("alice") is None
+
+    photos = [testdata / "faces" / "obama_1.jpg", testdata / "faces" / "obama_2.jpg", table]
+    assert run_cli("enroll", "alice", *map(str, photos), "--name", "Alice") == 0
+    out = capsys.readouterr()
+    assert "enrolled alice with 2 photo(s)" in out.out
+    assert f"refused  {table}: no face found" in out.err
+    embeddings = repo.embeddings("alice")
+    assert embeddings is not None and embeddings.shape == (2, 512)
+    assert np.allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-4)
+    # The two photos of one person are within the verification threshold of each other.
+    assert float(np.linalg.norm(embeddings[0] - embeddings[1])) <= settings.verify_threshold
+
+    assert run_cli("enroll", "alice", str(photos[0])) == 0  # re-enrolling replaces
+    assert repo.embeddings("alice").shape == (1, 512)  # type: ignore[union-attr]
+    repo.close()

@@ -1,0 +1,123 @@
+"""Hello and authentication: protocol errors 1002, auth failures 1008, rate limit, TLS."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import ipaddress
+import ssl
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from websockets.asyncio.client import connect
+
+from control.tokens import new_token
+from tests.ingest.conftest import SettingsFactory
+from tests.ingest.harness import add_client, closed_with, open_session, running_gateway, welcomed
+
+pytestmark = pytest.mark.integration
+
+
+def test_unknown_client_bad_token_and_not_enrolled_are_closed_1008(
+        make_gateway_settings: SettingsFactory) -> None:
+    settings = make_gateway_settings()
+    token = add_client(settings, "alice")
+    newbie_token = add_client(settings, "newbie", enrolled=False)
+
+    async def scenario() -> list[tuple[int | None, str]]:
+        async with running_gateway(settings) as gw:
+            results = []
+            for client, tok in [("nobody", token), ("alice", new_token()),
+                                ("newbie", newbie_token)]:
+                ws = await open_session(gw.url, client, tok)
+                code, reason, _ = await closed_with(ws)
+                results.append((code, reason))
+            ws = await welcomed(gw.url, "alice", token)  # the right token still works
+            await ws.close()
+            return results
+
+    assert asyncio.run(scenario()) == [(1008, "unknown client"),
+                                       (1008, "invalid or revoked token"),
+                                       (1008, "client is not enrolled")]
+
+
+def test_repeated_failures_from_one_address_are_refused(
+        make_gateway_settings: SettingsFactory) -> None:
+    settings = make_gateway_settings(auth_failure_limit=3, auth_failure_window_s=30)
+    token = add_client(settings, "alice")
+
+    async def scenario() -> list[str]:
+        async with running_gateway(settings) as gw:
+            reasons = []
+            for _ in range(3):
+                _code, reason, _ = await closed_with(await open_session(gw.url, "alice", "x"))
+                reasons.append(reason)
+            # Now even the right token is refused until the window passes.
+            code, reason, _ = await closed_with(await open_session(gw.url, "alice", token))
+            assert code == 1008
+            reasons.append(reason)
+            return reasons
+
+    assert asyncio.run(scenario()) == ["invalid or revoked token"] * 3 + ["too many failures"]
+
+
+def test_no_hello_in_time_and_malformed_hello_are_closed_1002(
+        make_gateway_settings: SettingsFactory) -> None:
+    settings = make_gateway_settings(hello_timeout_s=0.5)
+
+    async def scenario() -> list[tuple[int | None, str]]:
+        async with running_gateway(settings) as gw:
+            silent = await connect(gw.url)
+            results = [(await closed_with(silent))[:2]]
+            for bad in ['{"type": "hello", "protocol": 2, "client_id": "a", "token": "t"}',
+                        "not json", '{"type": "frame", "seq": 1, "captured_at": 1}']:
+                ws = await connect(gw.url)
+                await ws.send(bad)
+                results.append((await closed_with(ws))[:2])
+            return results
+
+    results = asyncio.run(scenario())
+    assert [code for code, _ in results] == [1002] * 4
+    assert results[0][1] == "no hello within 0.5 s"
+    assert "unsupported protocol" in results[1][1]
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def test_tls_gateway_serves_wss(make_gateway_settings: SettingsFactory, tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+    settings = make_gateway_settings(tls_cert=cert, tls_key=key)
+    token = add_client(settings, "alice")
+    trust = ssl.create_default_context(cafile=str(cert))
+
+    async def scenario() -> str:
+        async with running_gateway(settings) as gw:
+            assert gw.url.startswith("wss://")
+            ws = await welcomed(gw.url, "alice", token, ssl=trust)
+            await ws.close()
+            with pytest.raises(ssl.SSLError):  # a client that does not trust the cert
+                await connect(gw.url, ssl=ssl.create_default_context())
+            return gw.url
+
+    asyncio.run(scenario())

@@ -1,0 +1,62 @@
+"""Protocol v1 parsing and messages, and the clients file format (no sockets, no broker)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from control.clients_file import ClientsFileError, parse_clients_file
+from control.db import ClientState
+from ingest import protocol
+from ingest.protocol import FrameInfo, Hello, ProtocolError, UnknownMessage
+from ingest.session import TokenBucket
+
+
+def hello(**fields: object) -> str:
+    return json.dumps({"type": "hello", "protocol": 1, "client_id": "alice", "token": "t",
+                       **fields})
+
+
+def test_hello_is_parsed_and_every_malformation_is_a_protocol_error() -> None:
+    assert protocol.parse_hello(hello()) == Hello("alice", "t")
+    bad: list[str | bytes] = [hello(protocol=2), hello(protocol=True), hello(client_id="../etc"),
+           hello(client_id=""), hello(token=""), hello(type="frame"), "[]", "nope", b"\x00"]
+    for raw in bad:
+        with pytest.raises(ProtocolError):
+            protocol.parse_hello(raw)
+
+
+def test_text_messages_after_welcome() -> None:
+    assert protocol.parse_text('{"type":"frame","seq":3,"captured_at":99}') == FrameInfo(3, 99)
+    with pytest.raises(UnknownMessage):
+        protocol.parse_text('{"type":"bye"}')
+    for raw in ('{"type":"frame","seq":"3","captured_at":1}',
+                '{"type":"frame","seq":1,"captured_at":-5}'):
+        with pytest.raises(ProtocolError):
+            protocol.parse_text(raw)
+
+
+def test_server_messages_have_the_documented_shape() -> None:
+    assert protocol.welcome("s1", 10.0, 1024) == {"type": "welcome", "session_id": "s1",
+                                                  "max_fps": 10, "max_frame_bytes": 1024}
+    assert protocol.queued(2) == {"type": "queued", "position": 2}
+    assert protocol.status("paused", "x") == {"type": "status", "state": "paused",
+                                              "reason": "x"}
+    assert protocol.error("bad_image", "m") == {"type": "error", "code": "bad_image",
+                                                "message": "m"}
+    assert protocol.is_jpeg(b"\xff\xd8\xff\xe0") and not protocol.is_jpeg(b"\x89PNG")
+
+
+def test_rate_limit_allows_one_second_of_burst() -> None:
+    bucket = TokenBucket(3.0)
+    assert [bucket.take() for _ in range(5)] == [True, True, True, False, False]
+
+
+def test_clients_file_formats() -> None:
+    wanted = parse_clients_file("blocked:\n  a: stolen\npaused:\n  - b\n  - a\n")
+    assert wanted == {"a": (ClientState.BLOCKED, "stolen"), "b": (ClientState.PAUSED, "")}
+    assert parse_clients_file("") == {}
+    for bad in ("- a\n", "blocked: 3\n", "frozen: [a]\n"):
+        with pytest.raises(ClientsFileError):
+            parse_clients_file(bad)
