@@ -157,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
+    from control import cli as control_cli
     from processors import cli as processors_cli
     from processors.vision import cli as vision_cli
     from sinks import cli as sinks_cli
@@ -167,8 +168,8 @@ def _registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
         vision_cli.register_bench(bench_sub)
         _register_bench_e2e(bench_sub)
 
-    return [_register_core, vision_cli.register, register_bench, processors_cli.register,
-            sinks_cli.register]
+    return [_register_core, vision_cli.register, register_bench, control_cli.register,
+            processors_cli.register, sinks_cli.register]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

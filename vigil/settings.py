@@ -17,7 +17,14 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -279,6 +286,84 @@ class Settings(BaseSettings):
         "Each worker on one machine needs its own.",
     )
 
+    # --- gateway and control plane ---------------------------------------------------------
+    gateway_host: str = Field(
+        "127.0.0.1", min_length=1, description="Address the WebSocket gateway listens on."
+    )
+    gateway_port: int = Field(
+        8765, ge=0, le=65535, description="Port of the WebSocket gateway (ws(s)://HOST:PORT/"
+        "v1/stream); 0 lets the OS pick one (tests)."
+    )
+    tls_cert: Path | None = Field(
+        None, description="PEM certificate chain: with tls_key, the gateway serves wss://."
+    )
+    tls_key: Path | None = Field(None, description="PEM private key of tls_cert.")
+    max_fps: float = Field(
+        10.0, gt=0.0, le=240.0, description="Frames per second one client may send; extra "
+        "frames are dropped with `error: rate_limited` (a burst of one second is allowed)."
+    )
+    max_frame_bytes: int = Field(
+        1_048_576, ge=1024, le=16 * 1_048_576, description="Largest frame (or any message) "
+        "in bytes; a larger one closes the session with 1009."
+    )
+    max_in_flight: int = Field(
+        16, ge=1, le=10_000, description="Frames of one client produced but not yet answered "
+        "by a decision; beyond it frames are dropped with `error: rate_limited`."
+    )
+    in_flight_timeout_s: float = Field(
+        30.0, gt=0.0, le=3600.0, description="After this long without a decision a frame no "
+        "longer counts as in flight."
+    )
+    hello_timeout_s: float = Field(
+        5.0, gt=0.0, le=120.0, description="How long the gateway waits for the first message "
+        "(hello) before closing with 1002."
+    )
+    queue_limit: int = Field(
+        16, ge=0, le=100_000, description="Clients that may wait for capacity (told their "
+        "position); one more is closed with 1013."
+    )
+    admission_poll_s: float = Field(
+        0.5, gt=0.0, le=60.0, description="How often a queued client checks for a free slot."
+    )
+    heartbeat_ttl_s: float = Field(
+        10.0, ge=0.5, le=600.0, description="Lifetime of every heartbeat and session slot in "
+        "Redis; refreshed every third of it, so a crashed process frees its slots after this."
+    )
+    auth_failure_limit: int = Field(
+        5, ge=1, le=10_000, description="Failed hellos from one address within "
+        "auth_failure_window_s after which its hellos are refused (1008 too many failures)."
+    )
+    auth_failure_window_s: float = Field(
+        60.0, ge=1.0, le=86_400.0, description="Window (and cooldown) of auth_failure_limit."
+    )
+    user_db: Path | None = Field(
+        None, description="SQLite user database (clients, token hashes, encrypted "
+        "embeddings); defaults to STATE_DIR/users.sqlite3."
+    )
+    clients_file: Path | None = Field(
+        None, description="Optional YAML file of blocked and paused clients (keys `blocked` "
+        "and `paused`: client_id -> reason), applied by the gateway without a restart."
+    )
+    clients_file_poll_s: float = Field(
+        1.0, ge=0.1, le=3600.0, description="How often the gateway checks clients_file's "
+        "modification time."
+    )
+
+    @field_validator("tls_key")
+    @classmethod
+    def _check_tls_pair(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        # A field check (not a model one) so the error names the key; tls_cert comes first.
+        cert = info.data.get("tls_cert")
+        if (cert is None) != (value is None):
+            given = "tls_cert" if cert is not None else "tls_key"
+            raise ValueError(f"{given} is set alone: wss:// needs both tls_cert and tls_key")
+        return value
+
+    @property
+    def user_db_path(self) -> Path:
+        """The SQLite user database file (user_db, else STATE_DIR/users.sqlite3)."""
+        return self.user_db if self.user_db is not None else self.state_dir / "users.sqlite3"
+
     @field_validator("kafka_bootstrap")
     @classmethod
     def _check_bootstrap(cls, value: str) -> str:
@@ -348,8 +433,9 @@ def reject_unknown_env(environ: Mapping[str, str]) -> None:
 
 
 def _describe(error: Mapping[str, Any]) -> str:
-    key = ".".join(str(part) for part in error.get("loc", ())) or "settings"
-    field = Settings.model_fields.get(str(error.get("loc", ("",))[0]))
+    loc = tuple(error.get("loc", ()))
+    key = ".".join(str(part) for part in loc) or "settings"
+    field = Settings.model_fields.get(str(loc[0])) if loc else None
     if error.get("type") == "extra_forbidden":
         return f"unknown setting {key!r}"
     allowed = ""

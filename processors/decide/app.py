@@ -181,7 +181,8 @@ class DecideStage:
         if outcome.block:
             reason = (f"escalation: {decision.reason.value} on frame {decision.frame_id}, "
                       f"policy {decision.policy_version}")
-            await block_client(self.control, decision.client_id, reason, decision.decided_at)
+            await block_client(self.settings, self.control, decision.client_id, reason,
+                               decision.decided_at)
 
     # --- timers (read-only on tables; they send ticks) ------------------------------------
     async def _deadline_timer(self) -> None:

@@ -1,18 +1,23 @@
 """Blocking a client through the control plane when escalation says ``block``.
 
-The control plane (control/) owns client state in SQLite and Redis. Until it offers a
-function the decide stage can call, this module announces the block the way every stage
-learns of one: a ControlEvent(kind=blocked) on ``{ns}.control``, keyed by client_id.
+The control plane (control/clients.py) owns client state: the block is stored in the user
+database, mirrored to Redis (the gateway closes the session at once) and announced as a
+ControlEvent(kind=blocked) on ``{ns}.control``. A client the database does not know (a stage
+fed by another deployment's gateway) still gets the ControlEvent, so every stage learns of it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from typing import Any
 
+from control.clients import ClientControl
+from control.db import ClientState, UnknownClientError, open_repository
 from schemas.events import ControlEvent, ControlKind
 from schemas.serializers import CONTROL
+from vigil.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -25,12 +30,29 @@ def blocked_event(client_id: str, reason: str, at_ms: int) -> ControlEvent:
                         kind=ControlKind.BLOCKED, reason=reason[:500], at=at_ms, actor=ACTOR)
 
 
-async def block_client(control_topic: Any, client_id: str, reason: str, at_ms: int) -> None:
-    """Publish a ``blocked`` ControlEvent for the client on the control topic (a Faust topic).
+def block_through_control_plane(settings: Settings, client_id: str, reason: str) -> bool:
+    """Block the client in the database, Redis and the control topic; False if unknown."""
+    repo = open_repository(settings)
+    control = ClientControl(settings, repo)
+    try:
+        control.set_state(client_id, ClientState.BLOCKED, reason, actor=ACTOR)
+    except UnknownClientError:
+        return False
+    finally:
+        control.close()
+        repo.close()
+    return True
 
-    TODO(lead): call the control plane's block function here once control/ has one, so the
-    block also reaches the user database and Redis.
-    """
+
+async def block_client(settings: Settings, control_topic: Any, client_id: str, reason: str,
+                       at_ms: int) -> None:
+    """Block the client (see the module docstring); the database work runs off the loop."""
+    loop = asyncio.get_running_loop()
+    if await loop.run_in_executor(None, block_through_control_plane, settings, client_id,
+                                  reason):
+        log.warning("client blocked client_id=%s via the control plane reason=%s", client_id,
+                    reason)
+        return
     event = blocked_event(client_id, reason, at_ms)
     await control_topic.send(key=client_id.encode(), value=CONTROL.dumps(event))
     log.warning("client blocked client_id=%s event_id=%s reason=%s", client_id, event.event_id,
