@@ -118,6 +118,20 @@ def _check_dimensions(width: int, height: int, max_pixels: int, min_side: int) -
         raise BadImageError("too_small", f"{width}x{height} is under {min_side} px a side")
 
 
+def content_bounds(frame: Frame, dark: int = 16) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) of the picture inside letterbox or pillarbox bars.
+
+    Bars are whole rows or columns at the edges whose brightest pixel is under ``dark`` (JPEG
+    leaves them near, not at, zero). A frame that is all dark keeps its full size.
+    """
+    brightest = frame.max(axis=2)
+    rows = np.flatnonzero(brightest.max(axis=1) >= dark)
+    cols = np.flatnonzero(brightest.max(axis=0) >= dark)
+    if rows.size == 0 or cols.size == 0:
+        return 0, 0, frame.shape[1], frame.shape[0]
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
 def letterbox(image: Frame, size: tuple[int, int] = (640, 480)) -> Frame:
     """Fit ``image`` into ``size`` (width, height) keeping its aspect ratio, padding with black."""
     width, height = size

@@ -20,7 +20,7 @@ import torch
 
 from processors.vision import minifasnet
 from processors.vision.base import FacePlugin
-from processors.vision.imaging import Frame
+from processors.vision.imaging import Frame, content_bounds
 from processors.vision.results import BoxXYXY
 from vigil.weights import require_weight
 
@@ -73,10 +73,19 @@ def crop_box(src_w: int, src_h: int, box: BoxXYXY, scale: float) -> tuple[int, i
 
 
 def liveness_crop(frame_bgr: Frame, box: BoxXYXY, scale: float) -> npt.NDArray[np.uint8]:
-    """The 80x80 BGR patch one MiniFASNet model sees (upstream CropImage.crop)."""
-    src_h, src_w = frame_bgr.shape[:2]
+    """The 80x80 BGR patch one MiniFASNet model sees (upstream CropImage.crop).
+
+    The crop stays inside the picture: letterbox bars around a frame (a portrait photo on a
+    4:3 canvas) would otherwise enter the 2.7x and 4x crops, and black borders there look like
+    a screen's bezel to the model. Measured on ../shared/testdata letterboxed to 640x480 at
+    JPEG q60: obama_2 scored 0.003 with the bars and 0.989 without (0.992 unboxed).
+    """
+    x0, y0, x1, y1 = content_bounds(frame_bgr)
+    picture = frame_bgr[y0:y1, x0:x1]
+    box = (box[0] - x0, box[1] - y0, box[2] - x0, box[3] - y0)
+    src_h, src_w = picture.shape[:2]
     left, top, right, bottom = crop_box(src_w, src_h, box, scale)
-    patch = frame_bgr[max(top, 0) : bottom + 1, max(left, 0) : right + 1]
+    patch = picture[max(top, 0) : bottom + 1, max(left, 0) : right + 1]
     if patch.size == 0:
         return np.zeros((*INPUT_SIZE, 3), dtype=np.uint8)
     resized = cv2.resize(patch, (INPUT_SIZE[1], INPUT_SIZE[0]))

@@ -102,3 +102,18 @@ def test_webcam_jpeg_is_a_640x480_jpeg() -> None:
     assert data[:2] == b"\xff\xd8"
     assert jpeg_dimensions(data)[:2] == (640, 480)
     assert decode_frame(data).shape == (480, 640, 3)
+
+
+def test_content_bounds_finds_the_picture_inside_letterbox_bars() -> None:
+    import numpy as np
+
+    from processors.vision.imaging import content_bounds, decode_frame, letterbox, webcam_jpeg
+
+    portrait = np.full((400, 200, 3), 120, dtype=np.uint8)
+    boxed = letterbox(portrait, (640, 480))
+    assert content_bounds(boxed) == (200, 0, 440, 480)
+    # JPEG leaves the bars near zero, not at zero.
+    x0, y0, x1, y1 = content_bounds(decode_frame(webcam_jpeg(portrait, quality=60)))
+    assert abs(x0 - 200) <= 2 and abs(x1 - 440) <= 2 and (y0, y1) == (0, 480)
+    dark = np.zeros((48, 64, 3), dtype=np.uint8)
+    assert content_bounds(dark) == (0, 0, 64, 48)

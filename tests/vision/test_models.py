@@ -112,3 +112,16 @@ def test_phone_detection(phone: YoloPhoneDetector, name: str, variant: str,
         assert best.confidence >= 0.3
         x1, y1, x2, y2 = best.box
         assert 0 <= x1 < x2 and 0 <= y1 < y2
+
+
+@variants
+def test_letterbox_bars_do_not_make_a_live_face_look_like_a_screen(
+    chain: FaceChain, variant: str
+) -> None:
+    # Portrait photos letterboxed to 640x480 scored 0.003 (obama_2) and 0.497 (the woman)
+    # while the liveness crops took in the black bars; the crops now stay in the picture.
+    paths = (FACES / "obama_2.jpg", OBJECTS / "coco_val2017_000000001296_face_phone.jpg")
+    results = _run(chain, variant, paths)
+    scores = {p.name: r.faces[0].liveness for p, r in zip(paths, results, strict=True)}
+    print(f"\n{variant}: liveness {scores}")
+    assert all(r.faces[0].live for r in results), scores
