@@ -1,0 +1,153 @@
+"""The reference client of protocol v1: streams images as webcam-like JPEG frames.
+
+`vigil client --client-id ID --token T IMAGE_OR_DIR... [--fps 2]` letterboxes each image to a
+640x480 frame, encodes it as JPEG (what a webcam client sends), streams it at the given rate
+and prints every decision as it arrives. Other clients are written against ARCHITECTURE.md;
+this one is also what the tests and `vigil bench e2e` use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import ssl
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+
+
+@dataclass
+class StreamReport:
+    """What one client session saw."""
+
+    session_id: str | None = None
+    sent: dict[int, float] = field(default_factory=dict)  # seq -> send time (epoch s)
+    decisions: dict[int, dict[str, Any]] = field(default_factory=dict)  # seq -> message
+    latencies_s: dict[int, float] = field(default_factory=dict)  # seq -> reply - send
+    statuses: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    queued_positions: list[int] = field(default_factory=list)
+    close_code: int | None = None
+    close_reason: str = ""
+
+    @property
+    def lost(self) -> list[int]:
+        return sorted(set(self.sent) - set(self.decisions))
+
+
+def image_paths(items: Sequence[str | Path]) -> list[Path]:
+    """Files as given, and the images inside folders (sorted); raises for a missing path."""
+    paths: list[Path] = []
+    for item in map(Path, items):
+        if item.is_dir():
+            paths += sorted(p for p in item.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        elif item.is_file():
+            paths.append(item)
+        else:
+            raise FileNotFoundError(f"no such image or folder: {item}")
+    return paths
+
+
+def webcam_frames(paths: Sequence[Path], quality: int = 80) -> list[bytes]:
+    """Each image letterboxed to 640x480 and JPEG-encoded, as a webcam client sends it."""
+    from processors.vision.imaging import read_image, webcam_jpeg
+
+    return [webcam_jpeg(read_image(str(path)), quality=quality) for path in paths]
+
+
+async def stream_frames(
+    url: str,
+    client_id: str,
+    token: str,
+    frames: Sequence[bytes],
+    fps: float = 2.0,
+    reply_timeout_s: float = 30.0,
+    ssl_context: ssl.SSLContext | None = None,
+    on_message: Callable[[dict[str, Any]], None] | None = None,
+) -> StreamReport:
+    """One session: hello, wait for welcome, send every frame at ``fps``, collect replies."""
+    report = StreamReport()
+    welcome = asyncio.Event()
+    all_replied = asyncio.Event()
+    try:
+        async with connect(url, ssl=ssl_context, max_size=2**22) as ws:
+            await ws.send(json.dumps({"type": "hello", "protocol": 1, "client_id": client_id,
+                                      "token": token}))
+
+            async def receive() -> None:
+                async for raw in ws:
+                    message = json.loads(raw)
+                    _record(report, message, welcome)
+                    if on_message is not None:
+                        on_message(message)
+                    if report.sent and len(report.decisions) >= len(frames):
+                        all_replied.set()
+
+            receiver = asyncio.create_task(receive())
+            waiter = asyncio.create_task(welcome.wait())
+            await asyncio.wait({receiver, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            if welcome.is_set():
+                await _send_all(ws, frames, fps, report)
+                try:
+                    await asyncio.wait_for(all_replied.wait(), reply_timeout_s)
+                except TimeoutError:
+                    log.warning("client=%s %d frames without a decision after %.0f s",
+                                client_id, len(report.lost), reply_timeout_s)
+                await ws.close()
+            waiter.cancel()
+            await asyncio.gather(receiver, return_exceptions=True)
+            report.close_code, report.close_reason = ws.close_code, ws.close_reason or ""
+    except ConnectionClosed as exc:
+        if exc.rcvd is not None:
+            report.close_code, report.close_reason = exc.rcvd.code, exc.rcvd.reason
+    return report
+
+
+async def _send_all(ws: Any, frames: Sequence[bytes], fps: float, report: StreamReport) -> None:
+    period = 1.0 / fps
+    start = time.monotonic()
+    for seq, jpeg in enumerate(frames, start=1):
+        now = time.time()
+        await ws.send(json.dumps({"type": "frame", "seq": seq, "captured_at": int(now * 1000)}))
+        await ws.send(jpeg)
+        report.sent[seq] = now
+        await asyncio.sleep(max(0.0, start + seq * period - time.monotonic()))
+
+
+def _record(report: StreamReport, message: dict[str, Any], welcome: asyncio.Event) -> None:
+    kind = message.get("type")
+    if kind == "welcome":
+        report.session_id = message.get("session_id")
+        welcome.set()
+    elif kind == "queued":
+        report.queued_positions.append(int(message.get("position", -1)))
+    elif kind == "decision":
+        seq = int(message["seq"])
+        report.decisions.setdefault(seq, message)
+        if seq in report.sent:
+            report.latencies_s.setdefault(seq, time.time() - report.sent[seq])
+    elif kind == "status":
+        report.statuses.append(message)
+    elif kind == "error":
+        report.errors.append(message)
+
+
+def print_message(message: dict[str, Any]) -> None:
+    """The CLI's view of a server message: one line each."""
+    if message.get("type") == "decision":
+        scores = " ".join(f"{k}={v:.2f}" for k, v in sorted(message.get("scores", {}).items())
+                          if isinstance(v, int | float))
+        print(f"seq={message['seq']:<4} {message['action']:<11} {message['reason']:<15} "
+              f"{scores}", flush=True)
+    else:
+        print(json.dumps(message), flush=True)

@@ -1,0 +1,179 @@
+"""`vigil up`: the whole system on one machine, each stage in its own process.
+
+Starts the local Kafka broker and Redis when nothing answers at the configured addresses,
+creates the topics, fetches and verifies the model weights, then runs the gateway, both model
+processors, the decision app and the three sinks as child processes. A child that dies is
+restarted (a few times, with a pause); Ctrl-C or SIGTERM stops every child cleanly and then the
+local servers that this command started.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vigil import infra
+from vigil.settings import Settings
+from vigil.topics import create_topics
+
+log = logging.getLogger(__name__)
+
+MAX_RESTARTS = 5
+STOP_GRACE_S = 20.0
+
+
+@dataclass
+class Child:
+    """One supervised stage process."""
+
+    name: str
+    args: list[str]
+    metrics_port: int
+    proc: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    started_at: float = field(default=0.0)
+
+    def start(self, run_dir: Path) -> None:
+        cmd = [sys.executable, "-m", "vigil.cli", *self.args]
+        if self.metrics_port:
+            cmd += ["--metrics-port", str(self.metrics_port)]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
+        self.started_at = time.monotonic()
+        # Operators (and the crash tests) find each stage's pid here.
+        (run_dir / f"{self.name}.pid").write_text(f"{self.proc.pid}\n")
+        log.info("started %s pid=%d metrics=%d", self.name, self.proc.pid, self.metrics_port)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def healthy(self) -> bool:
+        if not self.alive():
+            return False
+        if not self.metrics_port:
+            return True
+        url = f"http://127.0.0.1:{self.metrics_port}/healthz"
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+
+def stage_children(settings: Settings) -> list[Child]:
+    """The seven stage processes of ARCHITECTURE.md, each with its own metrics port."""
+    stages = [
+        ("gateway", ["ingest"]),
+        ("face", ["process", "face"]),
+        ("phone", ["process", "phone"]),
+        ("decide", ["process", "decide"]),
+        ("evidence", ["sink", "evidence"]),
+        ("audit", ["sink", "audit"]),
+        ("replies", ["sink", "replies"]),
+    ]
+    base = settings.metrics_port_base
+    return [
+        Child(name, args, base + i if base else 0) for i, (name, args) in enumerate(stages)
+    ]
+
+
+def _ensure_infra(settings: Settings) -> bool:
+    """Start the local servers unless both already answer. True if this call started any."""
+    servers = infra.local_servers(settings)
+    if all(server.ping() for server in servers):
+        log.info("using the Kafka broker at %s and Redis at %s", settings.kafka_bootstrap,
+                 settings.redis_url)
+        return False
+    infra.infra_up(settings)
+    return True
+
+
+def _stop_children(children: list[Child]) -> None:
+    for child in children:
+        if child.alive():
+            assert child.proc is not None
+            child.proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_S
+    for child in children:
+        if child.proc is None:
+            continue
+        try:
+            child.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            log.warning("%s did not stop in %.0f s; killing it", child.name, STOP_GRACE_S)
+            child.proc.kill()
+            child.proc.wait()
+
+
+def _wait_ready(children: list[Child], stop: threading.Event, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not stop.is_set() and time.monotonic() < deadline:
+        dead = [c.name for c in children if not c.alive()]
+        if dead:
+            log.error("exited during start-up: %s", ", ".join(dead))
+            return False
+        if all(c.healthy() for c in children):
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def _supervise(children: list[Child], stop: threading.Event, run_dir: Path) -> int:
+    while not stop.wait(1.0):
+        for child in children:
+            if child.alive():
+                continue
+            code = child.proc.returncode if child.proc else None
+            if child.restarts >= MAX_RESTARTS:
+                log.error("%s exited (code %s) %d times; stopping Vigil", child.name, code,
+                          child.restarts + 1)
+                return 1
+            child.restarts += 1
+            log.warning("%s exited with code %s; restart %d/%d", child.name, code,
+                        child.restarts, MAX_RESTARTS)
+            time.sleep(min(5.0, child.restarts))
+            child.start(run_dir)
+    return 0
+
+
+def run_up(settings: Settings, ready_timeout_s: float = 300.0) -> int:
+    """Run every stage until Ctrl-C or SIGTERM; returns the exit code."""
+    from vigil.weights import fetch_weights
+
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    started_infra = _ensure_infra(settings)
+    children = stage_children(settings)
+    try:
+        create_topics(settings)
+        fetch_weights(settings)
+        env_note = os.environ.get("VIGIL_CONFIG", "environment and defaults")
+        log.info("settings from %s", env_note)
+        run_dir = settings.state_dir / "run"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        for child in children:
+            child.start(run_dir)
+        if not _wait_ready(children, stop, ready_timeout_s):
+            if stop.is_set():
+                return 130
+            log.error("Vigil did not become ready; see the log lines above")
+            return 1
+        scheme = "wss" if settings.tls_cert else "ws"
+        print(f"WebSocket: {scheme}://{settings.gateway_host}:{settings.gateway_port}/v1/stream",
+              flush=True)
+        print(f"vigil ready: {len(children)} processes (metrics from port "
+              f"{settings.metrics_port_base}); Ctrl-C stops them", flush=True)
+        return _supervise(children, stop, run_dir)
+    finally:
+        _stop_children(children)
+        if started_infra:
+            infra.infra_down(settings)
+        print("vigil stopped", flush=True)
