@@ -26,7 +26,7 @@ ensure_uv() {
 python_env() {
   ensure_uv
   local key
-  key=$(cat "$ROOT/uv.lock" "$ROOT/pyproject.toml" | sha256sum | cut -c1-16)
+  key=$(sha256sum < "$ROOT/uv.lock" | cut -c1-16)
   local venv="$CACHE/venvs/$key"
   if [ ! -f "$venv/.vigil-ready" ]; then
     log "creating the Python environment in $venv (first run downloads torch: several minutes)"

@@ -232,3 +232,18 @@ def test_killed_face_processor_loses_no_frame_and_duplicates_no_reply(running: R
             idle_since = time.monotonic()
     consumer.close()
     assert set(counts) == ids and set(counts.values()) == {1}
+
+
+def test_reference_client_prints_each_decision(running: Running) -> None:
+    testdata = require_testdata()
+    result = running.vigil(
+        "client", "--client-id", "alice", "--token", running.tokens["alice"], "--url",
+        running.url, "--fps", "4", str(testdata / "faces/obama_3.jpg"),
+        str(testdata / "objects/tflite_examples_table.jpg"))
+    lines = [line.split() for line in result.stdout.splitlines() if line.startswith("seq=")]
+    assert [(words[1], words[2]) for words in lines] == [("allow", "ok"),
+                                                         ("lock_screen", "no_face")]
+    assert "2 frames, 2 decisions" in result.stdout
+    refused = running.vigil("client", "--client-id", "alice", "--token", "wrong", "--url",
+                            running.url, str(testdata / "faces/obama_3.jpg"), check=False)
+    assert refused.returncode == 1 and "1008" in refused.stdout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import shutil
@@ -55,8 +56,10 @@ def test_compose_environment_names_only_real_settings() -> None:
 
 @pytest.mark.skipif(shutil.which("docker") is None, reason="docker client not installed")
 def test_docker_compose_config_accepts_the_file() -> None:
-    result = subprocess.run(["docker", "compose", "config", "--quiet"], cwd=REPO,
-                            env={"VIGIL_SECRET_KEY": "x", "PATH": "/usr/bin:/bin"},
+    docker = shutil.which("docker")
+    assert docker is not None
+    result = subprocess.run([docker, "compose", "config", "--quiet"], cwd=REPO,
+                            env={**os.environ, "VIGIL_SECRET_KEY": "x"},
                             capture_output=True, text=True, check=False)
     if "is not a docker command" in result.stderr or "unknown" in result.stderr.lower():
         pytest.skip("docker compose plugin not installed")
