@@ -12,23 +12,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import uuid
 from collections.abc import Callable
 
 import redis.asyncio as aioredis
-from confluent_kafka import OFFSET_END, Consumer, KafkaException, TopicPartition
 
 from control import redis_keys as keys
 from schemas.events import ControlEvent, Decision
 from schemas.serializers import CONTROL, DECISIONS, ContractError
-from vigil.kafka import make_consumer
+from vigil.control_feed import follow_control_events
 from vigil.settings import Settings
 from vigil.topics import CONTROL as CONTROL_TOPIC
 
 log = logging.getLogger(__name__)
 
 RECONNECT_DELAY_S = 1.0
-TOPIC_WAIT_S = 5.0
 
 DecisionHandler = Callable[[Decision], None]
 ControlHandler = Callable[[ControlEvent], None]
@@ -89,42 +86,13 @@ class KafkaControlListener:
         self.thread.start()
 
     def _run(self) -> None:
-        # Assigned, not subscribed: every gateway must see every event, with no group join.
-        consumer = make_consumer(self.settings, f"{self.settings.namespace}-gateway-"
-                                 f"{uuid.uuid4().hex[:8]}", **{"auto.offset.reset": "latest"})
+        def hand_to_loop(event: ControlEvent) -> None:
+            self.loop.call_soon_threadsafe(self.on_control, event)
+
         try:
-            while not self.stop.is_set() and not self._assign(consumer):
-                self.stop.wait(TOPIC_WAIT_S)
-            while not self.stop.is_set():
-                msg = consumer.poll(0.5)
-                if msg is None or msg.error():
-                    continue
-                try:
-                    event = CONTROL.loads(msg.value())
-                except ContractError as exc:
-                    log.warning("ignoring bad control event %s[%d]@%d: %s", msg.topic(),
-                                msg.partition(), msg.offset(), exc)
-                    continue
-                self.loop.call_soon_threadsafe(self.on_control, event)
+            follow_control_events(self.settings, self.stop, hand_to_loop)
         except RuntimeError as exc:  # the event loop closed first
             log.info("control listener stopping: %s", exc)
-        finally:
-            consumer.close()
-
-    def _assign(self, consumer: Consumer) -> bool:
-        try:
-            metadata = consumer.list_topics(self.topic, timeout=5)
-        except KafkaException as exc:
-            log.warning("control topic metadata unavailable topic=%s error=%s", self.topic, exc)
-            return False
-        topic = metadata.topics.get(self.topic)
-        if topic is None or topic.error is not None or not topic.partitions:
-            log.warning("control topic %s not found; gateway reacts to Redis control events "
-                        "only until it exists", self.topic)
-            return False
-        consumer.assign([TopicPartition(self.topic, p, OFFSET_END) for p in topic.partitions])
-        log.info("reading control topic=%s partitions=%d", self.topic, len(topic.partitions))
-        return True
 
     def close(self) -> None:
         self.stop.set()

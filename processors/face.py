@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable
 
 import numpy as np
@@ -19,13 +18,13 @@ import numpy.typing as npt
 from processors.frames import DecodedFrame, FrameStage, common_fields, now_ms
 from processors.vision.chain import FaceChain
 from processors.vision.results import FrameFaces
-from schemas.events import Box, Event, Face, FaceResult
-from schemas.serializers import CONTROL, FACE_RESULTS, ContractError
+from schemas.events import Box, ControlEvent, Event, Face, FaceResult
+from schemas.serializers import FACE_RESULTS
 from vigil import metrics
-from vigil.kafka import group_name, make_consumer, make_producer
+from vigil.control_feed import follow_control_events
+from vigil.kafka import group_name, make_producer
 from vigil.settings import Settings
 from vigil.stream import StageLoop
-from vigil.topics import CONTROL as CONTROL_TOPIC
 from vigil.topics import FACE_RESULTS as FACE_TOPIC
 from vigil.topics import FRAMES
 
@@ -61,29 +60,14 @@ class EnrolledCache:
 
 
 def watch_control(settings: Settings, cache: EnrolledCache, stop: threading.Event) -> None:
-    """Drop a client's cached embeddings whenever a control event names it (own thread).
+    """Drop a client's cached embeddings whenever a control event names it (own thread)."""
 
-    Every face process must see every event, so each uses its own throw-away group reading
-    from the end of the topic, and commits nothing.
-    """
-    consumer = make_consumer(settings, f"{group_name(settings, 'face-control')}-{uuid.uuid4().hex}",
-                             **{"auto.offset.reset": "latest"})
-    consumer.subscribe([settings.topic(CONTROL_TOPIC)])
-    try:
-        while not stop.is_set():
-            msg = consumer.poll(0.5)
-            if msg is None or msg.error():
-                continue
-            try:
-                event = CONTROL.loads(msg.value())
-            except ContractError as exc:
-                log.warning("ignoring bad control event: %s", exc)
-                continue
-            cache.forget(event.client_id)
-            log.info("control event=%s client_id=%s: enrolled embeddings reloaded on next frame",
-                     event.kind, event.client_id)
-    finally:
-        consumer.close()
+    def forget(event: ControlEvent) -> None:
+        cache.forget(event.client_id)
+        log.info("control event=%s client_id=%s: enrolled embeddings reloaded on next frame",
+                 event.kind, event.client_id)
+
+    follow_control_events(settings, stop, forget)
 
 
 def to_face_result(frame: DecodedFrame, found: FrameFaces, enrolled: Embeddings | None,

@@ -107,16 +107,14 @@ class StageLoop:
         return len(batch)
 
     def _record_lag(self, consumer: Consumer) -> None:
+        # Cached watermarks only: they come with every fetch response. Asking the broker
+        # (cached=False) costs about half a second a partition and stalled the loop for
+        # seconds, which showed as a saw-tooth in end-to-end latency.
         self._last_lag = time.monotonic()
-        for tp in consumer.assignment():
-            try:
-                position = consumer.position([tp])[0].offset
-                _low, high = consumer.get_watermark_offsets(tp, timeout=1, cached=False)
-            except Exception as exc:  # KafkaException while rebalancing: try again later
-                log.debug("lag of %s[%d] unavailable: %s", tp.topic, tp.partition, exc)
-                continue
-            if position >= 0:
-                metrics.CONSUMER_LAG.labels(self.stage, str(tp.partition)).set(high - position)
+        for tp in consumer.position(consumer.assignment()):
+            _low, high = consumer.get_watermark_offsets(tp, cached=True)
+            if tp.offset >= 0 and high >= 0:
+                metrics.CONSUMER_LAG.labels(self.stage, str(tp.partition)).set(high - tp.offset)
 
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         log.info("stage=%s assigned %s", self.stage,

@@ -1,0 +1,63 @@
+"""Following the ``control`` topic from its end, as every gateway and face processor does.
+
+Each follower must see every event, so it assigns itself all partitions at their end instead
+of joining a consumer group (no group to rebalance, nothing committed, nothing left behind).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+
+from confluent_kafka import OFFSET_END, Consumer, KafkaException, TopicPartition
+
+from schemas.events import ControlEvent
+from schemas.serializers import CONTROL, ContractError
+from vigil.kafka import make_consumer
+from vigil.settings import Settings
+from vigil.topics import CONTROL as CONTROL_TOPIC
+
+log = logging.getLogger(__name__)
+
+TOPIC_WAIT_S = 2.0
+
+
+def _assign_at_end(consumer: Consumer, topic: str) -> bool:
+    try:
+        metadata = consumer.list_topics(topic, timeout=5)
+    except KafkaException as exc:
+        log.warning("control topic metadata unavailable topic=%s error=%s", topic, exc)
+        return False
+    found = metadata.topics.get(topic)
+    if found is None or found.error is not None or not found.partitions:
+        log.warning("control topic %s not found yet; waiting for it", topic)
+        return False
+    consumer.assign([TopicPartition(topic, p, OFFSET_END) for p in found.partitions])
+    log.info("following control topic=%s partitions=%d", topic, len(found.partitions))
+    return True
+
+
+def follow_control_events(settings: Settings, stop: threading.Event,
+                          on_event: Callable[[ControlEvent], None]) -> None:
+    """Call ``on_event`` for each new control event until ``stop`` is set (blocks)."""
+    topic = settings.topic(CONTROL_TOPIC)
+    consumer = make_consumer(settings, f"{settings.namespace}-control-follower-"
+                             f"{uuid.uuid4().hex[:8]}", **{"auto.offset.reset": "latest"})
+    try:
+        while not stop.is_set() and not _assign_at_end(consumer, topic):
+            stop.wait(TOPIC_WAIT_S)
+        while not stop.is_set():
+            msg = consumer.poll(0.5)
+            if msg is None or msg.error():
+                continue
+            try:
+                event = CONTROL.loads(msg.value())
+            except ContractError as exc:
+                log.warning("ignoring bad control event %s[%d]@%d: %s", msg.topic(),
+                            msg.partition(), msg.offset(), exc)
+                continue
+            on_event(event)
+    finally:
+        consumer.close()
