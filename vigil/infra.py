@@ -257,14 +257,17 @@ class LocalKafka(LocalServer):
         ])
 
     def prepare(self) -> None:
-        config = self.root / "server.properties"
-        config.write_text(self._properties())
-        if (self.data_dir / "meta.properties").exists():
-            return
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        (self.root / "server.properties").write_text(self._properties())
+        if not (self.data_dir / "meta.properties").exists():
+            self.format_storage(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))
+
+    def format_storage(self, cluster_id: str) -> None:
+        """Format the KRaft storage once (a no-op when it is formatted already)."""
         result = subprocess.run(
+            # "--cluster-id=ID", not "-t ID": a URL-safe base64 id may start with "-".
             [self._java(), "-cp", self._classpath(), "kafka.tools.StorageTool", "format",
-             "-t", cluster_id, "-c", str(config), "--ignore-formatted"],
+             f"--cluster-id={cluster_id}", "-c", str(self.root / "server.properties"),
+             "--ignore-formatted"],
             capture_output=True, text=True, timeout=120, check=False,
         )
         if result.returncode != 0:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from vigil.infra import InfraError, LocalRedis, free_port
+from vigil.infra import InfraError, LocalKafka, LocalRedis, free_port
 from vigil.kafka import make_consumer, make_producer
 from vigil.settings import load_settings
 
@@ -76,3 +76,15 @@ def test_port_already_taken_is_reported(tmp_path: Path) -> None:
         settings = load_settings(state_dir=tmp_path, redis_url=f"redis://127.0.0.1:{port}/0")
         with pytest.raises(InfraError, match=rf"redis: port {port} .* already in use"):
             LocalRedis(settings).start()
+
+
+def test_storage_formats_with_a_cluster_id_that_starts_with_a_dash(tmp_path: Path) -> None:
+    # URL-safe base64 ids start with "-" one time in 64; passed as "-t ID" the tool read the
+    # id as an option and refused to format.
+    kafka = LocalKafka(load_settings(state_dir=tmp_path, kafka_bootstrap=f"127.0.0.1:{free_port()}",
+                                     kafka_controller_port=free_port()))
+    kafka.root.mkdir(parents=True)
+    (kafka.root / "server.properties").write_text(kafka._properties())
+    kafka.format_storage("-AbCdEfGhIjKlMnOpQrStUv")
+    meta = (kafka.data_dir / "meta.properties").read_text()
+    assert "cluster.id=-AbCdEfGhIjKlMnOpQrStUv" in meta
