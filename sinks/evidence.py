@@ -23,7 +23,7 @@ from sinks.evidence_store import EvidenceError, expired, purge_evidence, write_e
 from vigil import metrics
 from vigil.kafka import group_name, make_consumer, make_producer
 from vigil.settings import Settings
-from vigil.stream import StageLoop, dead_letter, where
+from vigil.stream import StageLoop, decode_or_dead_letter, where
 from vigil.topics import DECISIONS as DECISIONS_TOPIC
 from vigil.topics import FRAMES as FRAMES_TOPIC
 
@@ -123,19 +123,10 @@ class EvidenceSink:
 
     def handle(self, batch: list[Message]) -> None:
         """Write the evidence of a batch durably; the loop commits when this returns."""
-        dead = 0
-        for msg in batch:
-            try:
-                decision = DECISIONS.loads(msg.value())
-            except ContractError as exc:
-                dead_letter(self.dlq, self.settings, msg, str(exc), STAGE)
-                dead += 1
-                continue
-            if decision.action is Action.ALLOW:
-                continue
-            self.record(decision, where(msg))
-        if dead and self.dlq.flush(30) > 0:
-            raise EvidenceError("dead-letter messages not delivered within 30s")
+        for msg, decision in decode_or_dead_letter(batch, DECISIONS, self.dlq, self.settings,
+                                                   STAGE):
+            if decision.action is not Action.ALLOW:
+                self.record(decision, where(msg))
 
     def record(self, decision: Decision, source: str) -> None:
         """Fetch the decision's frame and write both; the decision alone if the frame is gone."""

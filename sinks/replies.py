@@ -20,12 +20,12 @@ from confluent_kafka import Message, Producer
 
 from control import redis_keys as keys
 from schemas.events import Decision
-from schemas.serializers import DECISIONS, ContractError
+from schemas.serializers import DECISIONS
 from sinks.files import UnsafePathError, safe_id
 from vigil import metrics
 from vigil.kafka import group_name, make_producer
 from vigil.settings import Settings
-from vigil.stream import StageLoop, dead_letter, where
+from vigil.stream import StageLoop, decode_or_dead_letter, where
 from vigil.topics import DECISIONS as DECISIONS_TOPIC
 
 log = logging.getLogger(__name__)
@@ -71,21 +71,13 @@ class ReplySink:
 
     def handle(self, batch: list[Message]) -> None:
         """Publish the batch's decisions; the loop commits when this returns."""
-        dead = 0
-        for msg in batch:
-            try:
-                decision = DECISIONS.loads(msg.value())
-            except ContractError as exc:
-                dead_letter(self.dlq, self.settings, msg, str(exc), STAGE)
-                dead += 1
-                continue
+        for msg, decision in decode_or_dead_letter(batch, DECISIONS, self.dlq, self.settings,
+                                                   STAGE):
             outcome = self.reply(decision, where(msg))
             if outcome is ReplyOutcome.SENT:
                 metrics.SINK_OUTPUTS.labels(STAGE, "published").inc()
             else:
                 metrics.FRAMES_DROPPED.labels(STAGE, outcome.value).inc()
-        if dead and self.dlq.flush(30) > 0:
-            raise RepliesError("dead-letter messages not delivered within 30s")
 
     def gateway_of(self, decision: Decision, source: str) -> tuple[str | None, ReplyOutcome]:
         """The gateway holding the decision's session, or None and why not."""

@@ -14,9 +14,19 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import (
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 
+from schemas.events import Event
+from schemas.serializers import ContractError, JsonSerializer
 from vigil import metrics
 from vigil.kafka import make_consumer
 from vigil.settings import Settings
@@ -25,6 +35,7 @@ from vigil.topics import FRAMES_DLQ
 log = logging.getLogger(__name__)
 
 BatchHandler = Callable[[list[Message]], None]
+E = TypeVar("E", bound=Event)
 LAG_EVERY_S = 5.0
 
 
@@ -56,6 +67,27 @@ def dead_letter(
                      headers=headers)
     metrics.DEAD_LETTERS.labels(stage).inc()
     log.warning("dead-lettered %s stage=%s error=%s", where(msg), stage, error)
+
+
+def decode_or_dead_letter(
+    batch: Sequence[Message], serializer: JsonSerializer[E], producer: Producer,
+    settings: Settings, stage: str,
+) -> list[tuple[Message, E]]:
+    """The batch's events that match the contract; the others go to the DLQ, flushed.
+
+    Raises KafkaException when a dead letter is not delivered, so the batch is not committed.
+    """
+    good: list[tuple[Message, E]] = []
+    dead = 0
+    for msg in batch:
+        try:
+            good.append((msg, serializer.loads(msg.value())))
+        except ContractError as exc:
+            dead_letter(producer, settings, msg, str(exc), stage)
+            dead += 1
+    if dead and producer.flush(30) > 0:
+        raise KafkaException(f"{stage}: dead-letter messages not delivered within 30 s")
+    return good
 
 
 @dataclass
