@@ -1,7 +1,7 @@
-"""One member of a consumer group, run as its own process by test_kafka_groups.py.
+"""One member of a consumer group, run as its own process by test_kafka.py.
 
-Consumes until it has seen no message for --idle seconds (bounded by --max-seconds), commits
-after each message it has handled, and prints one JSON line per event on stdout:
+Consumes until it has seen no message nor rebalance for --idle seconds (bounded by
+--max-seconds), commits after each message it has handled, and prints one JSON line per event:
 {"assigned": [...]} on every assignment and {"key", "value", "partition", "offset"} per record.
 """
 
@@ -35,11 +35,14 @@ def main() -> int:
         "session.timeout.ms": 6000,
         "heartbeat.interval.ms": 500,
     })
-    consumer.subscribe(
-        [args.topic],
-        on_assign=lambda c, parts: emit({"assigned": sorted(p.partition for p in parts)}),
-    )
     start = last = time.monotonic()
+
+    def assigned(_consumer: Consumer, parts: list) -> None:
+        nonlocal last
+        last = time.monotonic()  # idle time counts from the latest rebalance too
+        emit({"assigned": sorted(p.partition for p in parts)})
+
+    consumer.subscribe([args.topic], on_assign=assigned)
     try:
         while time.monotonic() - start < args.max_seconds:
             msg = consumer.poll(0.5)

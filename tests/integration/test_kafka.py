@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -75,44 +76,63 @@ def test_keyed_records_keep_partition_and_headers(topics: Settings, group_id: st
         assert values == [f"{key}:{n}" for n in range(3)]
 
 
-def _start_member(settings: Settings, group: str, topic: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, str(MEMBER), "--bootstrap", settings.kafka_bootstrap,
-         "--group", group, "--topic", topic, "--idle", "6", "--max-seconds", "60"],
-        stdout=subprocess.PIPE, text=True,
-    )
+class Member:
+    """One group member process, its JSON lines collected by a reader thread."""
 
+    def __init__(self, settings: Settings, group: str, topic: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(MEMBER), "--bootstrap", settings.kafka_bootstrap,
+             "--group", group, "--topic", topic, "--idle", "6", "--max-seconds", "90"],
+            stdout=subprocess.PIPE, text=True,
+        )
+        self.events: list[dict] = []
+        self.reader = threading.Thread(target=self._read)
+        self.reader.start()
 
-def _events(proc: subprocess.Popen[str]) -> list[dict]:
-    out, _ = proc.communicate(timeout=90)
-    assert proc.returncode == 0
-    return [json.loads(line) for line in out.splitlines()]
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.events.append(json.loads(line))
+
+    def assignment(self) -> list[int] | None:
+        assigned = [e["assigned"] for e in self.events if "assigned" in e]
+        return assigned[-1] if assigned else None
+
+    def finish(self) -> list[dict]:
+        assert self.proc.wait(timeout=120) == 0
+        self.reader.join(10)
+        return [e for e in self.events if "key" in e]
 
 
 def test_group_of_two_processes_splits_partitions_and_resumes(
     topics: Settings, group_id: str
 ) -> None:
     topic = topics.topic(FRAMES)
+    members = [Member(topics, group_id, topic) for _ in range(2)]
+    # Produce only once both have joined: a member that starts after the other has consumed
+    # everything would see nothing and leave, and the split would not be tested.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        shares = [m.assignment() for m in members]
+        if all(s is not None and len(s) == 2 for s in shares):
+            break
+        time.sleep(0.2)
+    shares = [m.assignment() or [] for m in members]
+    assert set(shares[0]).isdisjoint(shares[1]) and sorted(shares[0] + shares[1]) == [0, 1, 2, 3]
+
     first_batch = [(f"c{i}", f"a{i}") for i in range(40)]
     produce(topics, topic, first_batch)
-
-    members = [_start_member(topics, group_id, topic) for _ in range(2)]
-    events = [_events(m) for m in members]
-    records = [[e for e in ev if "key" in e] for ev in events]
-    finals = [[e["assigned"] for e in ev if "assigned" in e][-1] for ev in events]
-
-    # Both members got a share of the 4 partitions at the end, and the shares don't overlap.
-    assert all(finals), finals
-    assert set(finals[0]).isdisjoint(finals[1])
-    assert sorted(finals[0] + finals[1]) == [0, 1, 2, 3]
-    seen = sorted(r["value"] for rs in records for r in rs)
-    assert set(seen) == {v for _, v in first_batch}
+    records = [m.finish() for m in members]
     assert all(records), "each process consumed some records"
+    for member_records, share in zip(records, shares, strict=True):
+        assert {r["partition"] for r in member_records} <= set(share)
+    seen = sorted(r["value"] for rs in records for r in rs)
+    assert seen == sorted(v for _, v in first_batch)
 
     # After both stop, a restarted member resumes from the committed offsets: new data only.
     second_batch = [(f"c{i}", f"b{i}") for i in range(20)]
     produce(topics, topic, second_batch)
-    again = [e for e in _events(_start_member(topics, group_id, topic)) if "key" in e]
+    again = Member(topics, group_id, topic).finish()
     assert sorted(r["value"] for r in again) == sorted(v for _, v in second_batch)
 
 
