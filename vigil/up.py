@@ -45,7 +45,9 @@ class Child:
         cmd = [sys.executable, "-m", "vigil.cli", *self.args]
         if self.metrics_port:
             cmd += ["--metrics-port", str(self.metrics_port)]
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
+        # The children's output goes to stderr, so stdout carries only `vigil up`'s own lines
+        # (URL, ready, stopped), which a caller may stop reading once it is ready.
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=sys.stderr)
         self.started_at = time.monotonic()
         # Operators (and the crash tests) find each stage's pid here.
         (run_dir / f"{self.name}.pid").write_text(f"{self.proc.pid}\n")

@@ -103,11 +103,14 @@ def running(infra: Infra, fetched_weights: Path,
         _wait_ready(proc, timeout_s=420)
         yield run
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
         try:
-            proc.wait(90)
+            code = proc.wait(90)
         except subprocess.TimeoutExpired:
             proc.kill()
+            raise
+    rest = proc.stdout.read() if proc.stdout else ""
+    assert code == 0 and "vigil stopped" in rest, (code, rest[-500:])
 
 
 def _wait_ready(proc: subprocess.Popen[str], timeout_s: float) -> None:
