@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic, TopicMetadata
 
 from vigil.settings import Settings
 
@@ -32,6 +32,40 @@ class TopicReport:
     partitions: int
 
 
+def ensure_topics(
+    settings: Settings, topics: list[NewTopic], timeout_s: float = 30.0
+) -> tuple[set[str], dict[str, TopicMetadata]]:
+    """Create the topics that are missing and wait until the metadata shows their partitions.
+
+    A topic just created may take a moment to show in the metadata; callers that list it (or
+    a Faust worker that subscribes to it) must not run before it does. Returns the names
+    created by this call and the metadata of every topic.
+    """
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    existing = admin.list_topics(timeout=timeout_s).topics
+    missing = [topic for topic in topics if topic.topic not in existing]
+    created = set()
+    if missing:
+        for name, future in admin.create_topics(missing, request_timeout=timeout_s).items():
+            try:
+                future.result()
+                created.add(name)
+                log.info("created topic %s", name)
+            except KafkaException as exc:
+                if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":  # a racing creator won
+                    raise
+    deadline = time.monotonic() + timeout_s
+    while True:
+        metadata = admin.list_topics(timeout=timeout_s).topics
+        absent = [t.topic for t in topics
+                  if t.topic not in metadata or not metadata[t.topic].partitions]
+        if not absent:
+            return created, metadata
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"topics not visible after {timeout_s:.0f} s: {absent}")
+        time.sleep(0.2)
+
+
 def create_topics(
     settings: Settings,
     partitions: int | None = None,
@@ -41,35 +75,12 @@ def create_topics(
     """Create every topic under the namespace; existing topics are left as they are."""
     count = partitions or settings.partitions
     replicas = replication_factor or settings.replication_factor
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
-    existing = admin.list_topics(timeout=timeout_s).topics
-    wanted = [settings.topic(t) for t in TOPICS]
-    new = [
-        NewTopic(name, num_partitions=count, replication_factor=replicas)
-        for name in wanted
-        if name not in existing
+    wanted = [
+        NewTopic(settings.topic(t), num_partitions=count, replication_factor=replicas)
+        for t in TOPICS
     ]
-    created = set()
-    if new:
-        for name, future in admin.create_topics(new, request_timeout=timeout_s).items():
-            try:
-                future.result()
-                created.add(name)
-                log.info("created topic %s with %d partitions", name, count)
-            except KafkaException as exc:
-                if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":  # a racing creator won
-                    raise
-    # A topic just created may take a moment to show in the metadata: wait for all of them.
-    deadline = time.monotonic() + timeout_s
-    while True:
-        metadata = admin.list_topics(timeout=timeout_s).topics
-        missing = [name for name in wanted if name not in metadata]
-        if not missing:
-            break
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"topics not visible after {timeout_s:.0f} s: {missing}")
-        time.sleep(0.2)
+    created, metadata = ensure_topics(settings, wanted, timeout_s)
     return [
-        TopicReport(name, name in created, len(metadata[name].partitions))
-        for name in wanted
+        TopicReport(t.topic, t.topic in created, len(metadata[t.topic].partitions))
+        for t in wanted
     ]

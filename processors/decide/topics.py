@@ -9,15 +9,10 @@ the metadata shows them, removes the race. Faust then finds them existing.
 
 from __future__ import annotations
 
-import logging
-import time
-
-from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import NewTopic
 
 from vigil.settings import Settings
-
-log = logging.getLogger(__name__)
+from vigil.topics import ensure_topics
 
 TABLES = ("pending", "decided", "clients")
 TICKS_RETENTION_MS = 3_600_000  # a tick is stale within seconds; keep an hour for debugging
@@ -50,25 +45,4 @@ def internal_topics(settings: Settings) -> list[NewTopic]:
 
 def ensure_internal_topics(settings: Settings, timeout_s: float = 30.0) -> None:
     """Create the internal topics that are missing and wait until the metadata shows them."""
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
-    wanted = internal_topics(settings)
-    existing = admin.list_topics(timeout=timeout_s).topics
-    missing = [t for t in wanted if t.topic not in existing]
-    if missing:
-        for name, future in admin.create_topics(missing, request_timeout=timeout_s).items():
-            try:
-                future.result()
-                log.info("created topic=%s", name)
-            except KafkaException as exc:
-                if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":  # another worker won
-                    raise
-    deadline = time.monotonic() + timeout_s
-    while True:
-        metadata = admin.list_topics(timeout=timeout_s).topics
-        absent = [t.topic for t in wanted
-                  if t.topic not in metadata or not metadata[t.topic].partitions]
-        if not absent:
-            return
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"topics not visible after {timeout_s}s: {', '.join(absent)}")
-        time.sleep(0.2)
+    ensure_topics(settings, internal_topics(settings), timeout_s)
