@@ -13,13 +13,13 @@ import logging
 import uuid
 
 import redis
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import Producer
 
 from control import redis_keys as keys
-from control.db import ClientRecord, ClientState, UnknownClientError, UserRepository, now_ms
-from schemas.events import ControlEvent, ControlKind
+from control.db import ClientRecord, ClientState, UnknownClientError, UserRepository
+from schemas.events import ControlEvent, ControlKind, now_ms
 from schemas.serializers import CONTROL
-from vigil.kafka import make_producer
+from vigil.kafka import make_producer, produce_all
 from vigil.settings import Settings
 from vigil.topics import CONTROL as CONTROL_TOPIC
 
@@ -99,21 +99,13 @@ class ClientControl:
         return event
 
     def _produce(self, event: ControlEvent, payload: bytes) -> None:
-        errors: list[KafkaError] = []
-
-        def delivered(err: KafkaError | None, _msg: Message) -> None:
-            if err is not None:
-                errors.append(err)
-
         topic = self.settings.topic(CONTROL_TOPIC)
-        self.producer.produce(topic, key=event.client_id.encode(), value=payload,
-                              on_delivery=delivered)
-        left = self.producer.flush(DELIVERY_TIMEOUT_S + 5)
-        if errors or left:
-            why = errors[0].str() if errors else "not delivered in time"
+        problems = produce_all(self.producer, topic, [(event.client_id.encode(), payload)],
+                               DELIVERY_TIMEOUT_S + 5)
+        if problems:
             raise ControlPublishError(
                 f"stored, but the control event did not reach Kafka topic {topic} at "
-                f"{self.settings.kafka_bootstrap}: {why}")
+                f"{self.settings.kafka_bootstrap}: {problems[0]}")
         log.info("control event produced topic=%s client_id=%s kind=%s event_id=%s", topic,
                  event.client_id, event.kind, event.event_id)
 

@@ -9,7 +9,6 @@ only then lets the loop commit the offsets.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -18,6 +17,7 @@ from confluent_kafka import KafkaException, Message, Producer
 from processors.vision.imaging import BadImageError, Frame, decode_frame
 from schemas.events import Event, FrameHeaders, FrameRef
 from schemas.serializers import FRAMES, ContractError, JsonSerializer
+from vigil.kafka import produce_all
 from vigil.settings import Settings
 from vigil.stream import dead_letter, where
 
@@ -33,10 +33,6 @@ class DecodedFrame:
     headers: FrameHeaders
     ref: FrameRef
     image: Frame
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def common_fields(frame: DecodedFrame) -> dict[str, object]:
@@ -83,20 +79,13 @@ class FrameStage:
         results = self.infer(frames) if frames else []
         if len(results) != len(frames):
             raise RuntimeError(f"{self.stage}: {len(results)} results for {len(frames)} frames")
-        failures: list[str] = []
-
-        def delivered(err: object, _msg: object) -> None:
-            if err is not None:
-                failures.append(str(err))
-
-        for frame, result in zip(frames, results, strict=True):
-            self.producer.produce(self.out_topic, key=frame.headers.client_id,
-                                  value=self.serializer.dumps(result), on_delivery=delivered)
         # The loop commits after this returns: every result and dead letter must be on the
         # broker first. A failure raises, so the batch is not committed and is seen again.
-        remaining = self.producer.flush(FLUSH_TIMEOUT_S)
-        if remaining or failures:
-            raise KafkaException(
-                f"{self.stage}: {remaining} results undelivered, failures {failures[:3]} "
-                f"(batch from {where(messages[0])}); not committing"
-            )
+        problems = produce_all(
+            self.producer, self.out_topic,
+            [(f.headers.client_id, self.serializer.dumps(r))
+             for f, r in zip(frames, results, strict=True)],
+            FLUSH_TIMEOUT_S)
+        if problems:
+            raise KafkaException(f"{self.stage}: results not delivered: {problems[:3]} "
+                                 f"(batch from {where(messages[0])}); not committing")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, KafkaError, Message, Producer
 
 from vigil.settings import Settings
 
@@ -51,3 +52,24 @@ def make_consumer(settings: Settings, group_id: str, **overrides: Any) -> Consum
 def group_name(settings: Settings, stage: str) -> str:
     """The consumer group of a stage under the namespace, e.g. ``vigil-face``."""
     return f"{settings.namespace}-{stage}"
+
+
+def produce_all(producer: Producer, topic: str, records: Iterable[tuple[bytes | str, bytes]],
+                timeout_s: float) -> list[str]:
+    """Produce keyed records and wait for every delivery (anything queued earlier included).
+
+    Returns what went wrong, empty when every record reached the broker: callers that commit
+    offsets or report success afterwards must check it.
+    """
+    problems: list[str] = []
+
+    def delivered(err: KafkaError | None, _msg: Message) -> None:
+        if err is not None:
+            problems.append(err.str())
+
+    for key, value in records:
+        producer.produce(topic, key=key, value=value, on_delivery=delivered)
+    left = producer.flush(timeout_s)
+    if left:
+        problems.append(f"{left} messages not delivered within {timeout_s:.0f} s")
+    return problems
