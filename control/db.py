@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-import time
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -25,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from control.crypto import decrypt, encrypt, load_key
+from schemas.events import now_ms
 from vigil.settings import Settings
 
 Embeddings = npt.NDArray[np.float32]
@@ -77,10 +77,6 @@ class ClientRecord:
     @property
     def enrolled(self) -> bool:
         return self.embedding_count > 0
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class UserRepository(Protocol):

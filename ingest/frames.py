@@ -21,8 +21,8 @@ from websockets.exceptions import ConnectionClosedError
 from ingest import protocol
 from ingest.producer import FrameProducer, ProducerFullError
 from ingest.protocol import CloseCode, ProtocolError, UnknownMessage
-from ingest.session import STAGE, Session, now_ms
-from schemas.events import FrameHeaders
+from ingest.session import STAGE, Session
+from schemas.events import FrameHeaders, now_ms
 from vigil.metrics import FRAMES_DROPPED, FRAMES_IN
 from vigil.settings import Settings
 

@@ -36,8 +36,8 @@ from ingest.frames import FramePath
 from ingest.listeners import KafkaControlListener, listen_redis
 from ingest.producer import FrameProducer
 from ingest.protocol import CloseCode, ProtocolError
-from ingest.session import Session, now_ms
-from schemas.events import ControlEvent, ControlKind, Decision
+from ingest.session import Session
+from schemas.events import ControlEvent, ControlKind, Decision, now_ms
 from vigil.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -29,10 +29,6 @@ STAGE = "gateway"
 OUTBOX_LIMIT = 512
 
 
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 class TokenBucket:
     """``rate`` events per second with a burst of one second's worth."""
 

@@ -15,10 +15,10 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
-from processors.frames import DecodedFrame, FrameStage, common_fields, now_ms
+from processors.frames import DecodedFrame, FrameStage, common_fields
 from processors.vision.chain import FaceChain
 from processors.vision.results import FrameFaces
-from schemas.events import Box, ControlEvent, Event, Face, FaceResult
+from schemas.events import Box, ControlEvent, Event, Face, FaceResult, now_ms
 from schemas.serializers import FACE_RESULTS
 from vigil import metrics
 from vigil.control_feed import follow_control_events

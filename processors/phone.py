@@ -9,12 +9,12 @@ import logging
 import threading
 from typing import cast
 
-from processors.frames import DecodedFrame, FrameStage, common_fields, now_ms
+from processors.frames import DecodedFrame, FrameStage, common_fields
 from processors.vision.base import FramePlugin
 from processors.vision.device import select_device
 from processors.vision.registry import load_plugin
 from processors.vision.results import PhoneDetections
-from schemas.events import Box, Event, PhoneDetection, PhoneResult
+from schemas.events import Box, Event, PhoneDetection, PhoneResult, now_ms
 from schemas.serializers import PHONE_RESULTS
 from vigil import metrics
 from vigil.kafka import group_name, make_producer

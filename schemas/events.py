@@ -6,6 +6,7 @@ restricted to a safe alphabet, since the evidence sink builds file paths from th
 
 from __future__ import annotations
 
+import time
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -18,6 +19,11 @@ SCHEMA_VERSION: Literal[1] = 1
 SafeId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")]
 EpochMs = Annotated[int, Field(ge=0, description="UTC epoch milliseconds")]
 Score = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+def now_ms() -> int:
+    """Now, as every event's timestamps are: UTC epoch milliseconds."""
+    return int(time.time() * 1000)
 
 
 class Event(BaseModel):

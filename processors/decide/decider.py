@@ -16,7 +16,6 @@ Values are replaced, never mutated in place: a Faust table writes its changelog 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -30,16 +29,12 @@ from processors.decide.policy import (
     evaluate,
     next_streak,
 )
-from schemas.events import Action, Decision, FaceResult, PhoneResult, Reason
+from schemas.events import Action, Decision, FaceResult, PhoneResult, Reason, now_ms
 from schemas.serializers import FACE_RESULTS, PHONE_RESULTS
 
 log = logging.getLogger(__name__)
 
 State = MutableMapping[Any, Any]
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 @dataclass(frozen=True)
