@@ -44,10 +44,6 @@ class ReplyOutcome(StrEnum):
     DUPLICATE = "duplicate"
 
 
-class RepliesError(RuntimeError):
-    """Replies that could not be handed over (the batch is not committed)."""
-
-
 class ReplySink:
     """Publishes decisions to gateways; see the module docstring."""
 

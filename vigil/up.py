@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from vigil import infra
@@ -39,7 +39,6 @@ class Child:
     metrics_port: int
     proc: subprocess.Popen[bytes] | None = None
     restarts: int = 0
-    started_at: float = field(default=0.0)
 
     def start(self, run_dir: Path) -> None:
         cmd = [sys.executable, "-m", "vigil.cli", *self.args]
@@ -48,7 +47,6 @@ class Child:
         # The children's output goes to stderr, so stdout carries only `vigil up`'s own lines
         # (URL, ready, stopped), which a caller may stop reading once it is ready.
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=sys.stderr)
-        self.started_at = time.monotonic()
         # Operators (and the crash tests) find each stage's pid here.
         (run_dir / f"{self.name}.pid").write_text(f"{self.proc.pid}\n")
         log.info("started %s pid=%d metrics=%d", self.name, self.proc.pid, self.metrics_port)
