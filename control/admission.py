@@ -27,7 +27,7 @@ import redis
 import redis.asyncio as aioredis
 
 from control import redis_keys as keys
-from vigil.settings import Settings
+from vigil.core.settings import Settings
 
 # KEYS: 1 slots, 2 slots:order, 3 queue, 4 queue:expiry, 5 tickets, 6 processes, 7 seen.
 # ARGV: 1 configured capacity, 2 process hash prefix, then the script's own arguments.

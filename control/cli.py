@@ -1,6 +1,6 @@
 """The control plane's commands: enroll, token, clients, status, and ingest (the gateway).
 
-``register(subparsers)`` is called from ``vigil/cli.py``. Handlers build the settings with
+``register(subparsers)`` is called from ``vigil/apps/cli.py``. Handlers build the settings with
 ``load_settings``, return an exit code, and print errors meant for the user on one line to
 stderr.
 """
@@ -17,7 +17,7 @@ from control.clients import ClientControl, ControlPublishError
 from control.crypto import CryptoError
 from control.db import ClientState, UnknownClientError, open_repository
 from schemas.events import ControlKind
-from vigil.settings import Settings, load_settings
+from vigil.core.settings import Settings, load_settings
 
 Handler = Callable[[argparse.Namespace], int]
 _STATES = {"block": ClientState.BLOCKED, "pause": ClientState.PAUSED,

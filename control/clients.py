@@ -19,9 +19,9 @@ from control import redis_keys as keys
 from control.db import ClientRecord, ClientState, UnknownClientError, UserRepository
 from schemas.events import ControlEvent, ControlKind, now_ms
 from schemas.serializers import CONTROL
-from vigil.kafka import make_producer, produce_all
-from vigil.settings import Settings
-from vigil.topics import CONTROL as CONTROL_TOPIC
+from vigil.core.kafka import make_producer, produce_all
+from vigil.core.settings import Settings
+from vigil.core.topics import CONTROL as CONTROL_TOPIC
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ import yaml
 
 from control.clients import ClientControl, ControlPublishError
 from control.db import ClientState, UserRepository
-from vigil.settings import Settings
+from vigil.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

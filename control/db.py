@@ -25,7 +25,7 @@ import numpy.typing as npt
 
 from control.crypto import decrypt, encrypt, load_key
 from schemas.events import now_ms
-from vigil.settings import Settings
+from vigil.core.settings import Settings
 
 Embeddings = npt.NDArray[np.float32]
 EMBEDDING_DIM = 512

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from control.crypto import CryptoError
 from control.db import Embeddings, open_repository
-from vigil.settings import Settings
+from vigil.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

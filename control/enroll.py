@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from control.clients import ClientControl
 from schemas.events import ControlKind
-from vigil.settings import Settings
+from vigil.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

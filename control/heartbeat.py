@@ -26,7 +26,7 @@ from typing import cast
 import redis
 
 from control import redis_keys as keys
-from vigil.settings import Settings
+from vigil.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from control import redis_keys as keys
 from control.admission import occupancy
 from control.db import UserRepository
 from control.heartbeat import live_processes
-from vigil.settings import Settings
+from vigil.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

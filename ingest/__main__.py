@@ -7,7 +7,7 @@ import logging
 import sys
 
 from ingest.run import run_gateway
-from vigil.settings import load_settings
+from vigil.core.settings import load_settings
 
 
 def main() -> int:

@@ -18,7 +18,7 @@ from control import redis_keys as keys
 from control.db import ClientState, UserRepository
 from control.tokens import token_matches
 from ingest.protocol import Hello
-from vigil.settings import Settings
+from vigil.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -32,13 +32,13 @@ from control.db import SqliteUserRepository, open_repository
 from control.heartbeat import Heartbeat, new_process_id
 from ingest import protocol
 from ingest.auth import Authenticator
-from ingest.frames import FramePath
+from ingest.frame_path import FramePath
 from ingest.listeners import KafkaControlListener, listen_redis
 from ingest.producer import FrameProducer
 from ingest.protocol import CloseCode, ProtocolError
 from ingest.session import Session
 from schemas.events import ControlEvent, ControlKind, Decision, now_ms
-from vigil.settings import Settings
+from vigil.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

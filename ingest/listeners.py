@@ -17,11 +17,11 @@ from collections.abc import Callable
 import redis.asyncio as aioredis
 
 from control import redis_keys as keys
+from control.feed import follow_control_events
 from schemas.events import ControlEvent, Decision
 from schemas.serializers import CONTROL, DECISIONS, ContractError
-from vigil.control_feed import follow_control_events
-from vigil.settings import Settings
-from vigil.topics import CONTROL as CONTROL_TOPIC
+from vigil.core.settings import Settings
+from vigil.core.topics import CONTROL as CONTROL_TOPIC
 
 log = logging.getLogger(__name__)
 

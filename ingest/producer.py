@@ -16,9 +16,9 @@ from confluent_kafka import KafkaError, Message, Producer
 
 from schemas.events import FrameHeaders
 from schemas.serializers import FRAMES, Frame
-from vigil.kafka import make_producer
-from vigil.settings import Settings
-from vigil.topics import FRAMES as FRAMES_TOPIC
+from vigil.core.kafka import make_producer
+from vigil.core.settings import Settings
+from vigil.core.topics import FRAMES as FRAMES_TOPIC
 
 log = logging.getLogger(__name__)
 

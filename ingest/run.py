@@ -12,8 +12,8 @@ import logging
 import signal
 
 from ingest.gateway import Gateway
-from vigil.metrics import serve_metrics
-from vigil.settings import Settings
+from vigil.core.metrics import serve_metrics
+from vigil.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from websockets.exceptions import ConnectionClosed
 
 from ingest import protocol
 from ingest.protocol import FrameInfo
-from vigil.metrics import FRAMES_DROPPED
+from vigil.core.metrics import FRAMES_DROPPED
 
 log = logging.getLogger(__name__)
 

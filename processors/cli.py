@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 
-from vigil import metrics
-from vigil.settings import Settings, load_settings
-from vigil.stream import stop_on_signals
+from vigil.core import metrics
+from vigil.core.settings import Settings, load_settings
+from vigil.core.stage_loop import stop_on_signals
 
 log = logging.getLogger(__name__)
 

@@ -15,18 +15,18 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
-from processors.frames import DecodedFrame, FrameStage, common_fields
+from control.feed import follow_control_events
+from processors.batch import DecodedFrame, FrameStage, common_fields
 from processors.vision.chain import FaceChain
 from processors.vision.results import FrameFaces
 from schemas.events import Box, ControlEvent, Event, Face, FaceResult, now_ms
 from schemas.serializers import FACE_RESULTS
-from vigil import metrics
-from vigil.control_feed import follow_control_events
-from vigil.kafka import group_name, make_producer
-from vigil.settings import Settings
-from vigil.stream import StageLoop
-from vigil.topics import FACE_RESULTS as FACE_TOPIC
-from vigil.topics import FRAMES
+from vigil.core import metrics
+from vigil.core.kafka import group_name, make_producer
+from vigil.core.settings import Settings
+from vigil.core.stage_loop import StageLoop
+from vigil.core.topics import FACE_RESULTS as FACE_TOPIC
+from vigil.core.topics import FRAMES
 
 log = logging.getLogger(__name__)
 

@@ -9,19 +9,19 @@ import logging
 import threading
 from typing import cast
 
-from processors.frames import DecodedFrame, FrameStage, common_fields
+from processors.batch import DecodedFrame, FrameStage, common_fields
 from processors.vision.base import FramePlugin
 from processors.vision.device import select_device
 from processors.vision.registry import load_plugin
 from processors.vision.results import PhoneDetections
 from schemas.events import Box, Event, PhoneDetection, PhoneResult, now_ms
 from schemas.serializers import PHONE_RESULTS
-from vigil import metrics
-from vigil.kafka import group_name, make_producer
-from vigil.settings import Settings
-from vigil.stream import StageLoop
-from vigil.topics import FRAMES
-from vigil.topics import PHONE_RESULTS as PHONE_TOPIC
+from vigil.core import metrics
+from vigil.core.kafka import group_name, make_producer
+from vigil.core.settings import Settings
+from vigil.core.stage_loop import StageLoop
+from vigil.core.topics import FRAMES
+from vigil.core.topics import PHONE_RESULTS as PHONE_TOPIC
 
 log = logging.getLogger(__name__)
 

@@ -20,12 +20,12 @@ from confluent_kafka import Message
 
 from schemas.serializers import CONTROL, DECISIONS, ContractError, JsonSerializer
 from sinks.audit_log import AuditLog
-from vigil import metrics
-from vigil.kafka import group_name
-from vigil.settings import Settings
-from vigil.stream import StageLoop, where
-from vigil.topics import CONTROL as CONTROL_TOPIC
-from vigil.topics import DECISIONS as DECISIONS_TOPIC
+from vigil.core import metrics
+from vigil.core.kafka import group_name
+from vigil.core.settings import Settings
+from vigil.core.stage_loop import StageLoop, where
+from vigil.core.topics import CONTROL as CONTROL_TOPIC
+from vigil.core.topics import DECISIONS as DECISIONS_TOPIC
 
 log = logging.getLogger(__name__)
 STAGE = "audit"

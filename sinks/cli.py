@@ -1,6 +1,6 @@
 """The sinks' commands: ``vigil sink``, ``vigil evidence show|purge``, ``vigil audit verify``.
 
-``register(subparsers)`` is called from ``vigil/cli.py``. Handlers take the parsed arguments,
+``register(subparsers)`` is called from ``vigil/apps/cli.py``. Handlers take the parsed arguments,
 build the settings with ``load_settings`` and return an exit code; errors meant for the user
 are printed on one line to stderr.
 """
@@ -21,9 +21,9 @@ from sinks.audit_log import AuditError, verify
 from sinks.evidence import EvidenceSink
 from sinks.evidence_store import EvidenceError, find_evidence, purge_evidence, read_evidence
 from sinks.replies import ReplySink
-from vigil.metrics import serve_metrics
-from vigil.settings import Settings, load_settings
-from vigil.stream import stop_on_signals
+from vigil.core.metrics import serve_metrics
+from vigil.core.settings import Settings, load_settings
+from vigil.core.stage_loop import stop_on_signals
 
 
 class Sink(Protocol):

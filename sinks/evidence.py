@@ -20,12 +20,12 @@ from control.crypto import load_key
 from schemas.events import Action, Decision, FrameRef
 from schemas.serializers import DECISIONS, FRAMES, ContractError, Frame
 from sinks.evidence_store import EvidenceError, expired, purge_evidence, write_evidence
-from vigil import metrics
-from vigil.kafka import group_name, make_consumer, make_producer
-from vigil.settings import Settings
-from vigil.stream import StageLoop, decode_or_dead_letter, where
-from vigil.topics import DECISIONS as DECISIONS_TOPIC
-from vigil.topics import FRAMES as FRAMES_TOPIC
+from vigil.core import metrics
+from vigil.core.kafka import group_name, make_consumer, make_producer
+from vigil.core.settings import Settings
+from vigil.core.stage_loop import StageLoop, decode_or_dead_letter, where
+from vigil.core.topics import DECISIONS as DECISIONS_TOPIC
+from vigil.core.topics import FRAMES as FRAMES_TOPIC
 
 log = logging.getLogger(__name__)
 STAGE = "evidence"

@@ -32,7 +32,7 @@ from typing import Any
 from control.crypto import CryptoError, decrypt, encrypt, load_key
 from schemas.events import Decision, FrameHeaders
 from sinks.files import UnsafePathError, path_under, safe_id, write_atomic
-from vigil.settings import Settings
+from vigil.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -22,11 +22,11 @@ from control import redis_keys as keys
 from schemas.events import Decision
 from schemas.serializers import DECISIONS
 from sinks.files import UnsafePathError, safe_id
-from vigil import metrics
-from vigil.kafka import group_name, make_producer
-from vigil.settings import Settings
-from vigil.stream import StageLoop, decode_or_dead_letter, where
-from vigil.topics import DECISIONS as DECISIONS_TOPIC
+from vigil.core import metrics
+from vigil.core.kafka import group_name, make_producer
+from vigil.core.settings import Settings
+from vigil.core.stage_loop import StageLoop, decode_or_dead_letter, where
+from vigil.core.topics import DECISIONS as DECISIONS_TOPIC
 
 log = logging.getLogger(__name__)
 STAGE = "replies"

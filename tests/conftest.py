@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from vigil.settings import Settings, load_settings
+from vigil.core.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("VIGIL_SHARED", REPO.parent / "shared"))
@@ -62,7 +62,7 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
                         "testcontainers")
         return
 
-    from vigil import infra as local
+    from vigil.local import infra as local
 
     state = tmp_path_factory.mktemp("infra")
     settings = load_settings(
@@ -100,7 +100,7 @@ def fetched_weights(weights_dir: Path) -> Path:
     """The session's weights folder once every manifest file is fetched from the mirror."""
     if not SHARED_WEIGHTS.is_dir():
         pytest.skip(f"model weights mirror {SHARED_WEIGHTS} is absent")
-    from vigil.weights import fetch_weights
+    from vigil.core.weights import fetch_weights
 
     fetch_weights(load_settings(weights_dir=weights_dir, weights_mirror=SHARED_WEIGHTS),
                   progress=False)
@@ -138,7 +138,7 @@ def settings(infra: Infra, namespace: str, tmp_path: Path, weights_dir: Path) ->
 @pytest.fixture
 def topics(settings: Settings) -> Settings:
     """The test's settings after every topic of ARCHITECTURE.md was created."""
-    from vigil.topics import create_topics
+    from vigil.core.topics import create_topics
 
     create_topics(settings)
     return settings

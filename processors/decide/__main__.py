@@ -7,7 +7,7 @@ import sys
 
 from processors.decide.policy_file import PolicyError
 from processors.decide.worker import run_decide
-from vigil.settings import SettingsError, load_settings
+from vigil.core.settings import SettingsError, load_settings
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,15 +23,15 @@ import faust
 
 from processors.decide.blocking import block_client
 from processors.decide.decider import Decider, Outcome
+from processors.decide.internal_topics import TABLES, app_id, changelog_topic, ticks_topic
 from processors.decide.policy_file import PolicyReloader, policy_path
-from processors.decide.topics import TABLES, app_id, changelog_topic, ticks_topic
 from schemas.serializers import DECISIONS, FACE_RESULTS, PHONE_RESULTS, ContractError
-from vigil import metrics
-from vigil.settings import Settings
-from vigil.topics import CONTROL, FRAMES_DLQ
-from vigil.topics import DECISIONS as DECISIONS_TOPIC
-from vigil.topics import FACE_RESULTS as FACE_TOPIC
-from vigil.topics import PHONE_RESULTS as PHONE_TOPIC
+from vigil.core import metrics
+from vigil.core.settings import Settings
+from vigil.core.topics import CONTROL, FRAMES_DLQ
+from vigil.core.topics import DECISIONS as DECISIONS_TOPIC
+from vigil.core.topics import FACE_RESULTS as FACE_TOPIC
+from vigil.core.topics import PHONE_RESULTS as PHONE_TOPIC
 
 log = logging.getLogger(__name__)
 

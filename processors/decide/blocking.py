@@ -17,7 +17,7 @@ from control.clients import ClientControl
 from control.db import ClientState, UnknownClientError, open_repository
 from schemas.events import ControlEvent, ControlKind
 from schemas.serializers import CONTROL
-from vigil.settings import Settings
+from vigil.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ import logging
 import faust
 
 from processors.decide.app import DecideStage
-from processors.decide.topics import ensure_internal_topics
-from vigil.metrics import serve_metrics
-from vigil.settings import Settings
+from processors.decide.internal_topics import ensure_internal_topics
+from vigil.core.metrics import serve_metrics
+from vigil.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

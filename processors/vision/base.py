@@ -19,7 +19,7 @@ import numpy as np
 from processors.vision.device import DeviceChoice
 from processors.vision.imaging import Frame
 from processors.vision.results import BoxXYXY
-from vigil.settings import Settings
+from vigil.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from processors.vision.device import select_device
 from processors.vision.imaging import Frame, letterbox, read_image
 from processors.vision.registry import load_plugin
 from processors.vision.results import BoxXYXY, FaceDetections, PhoneDetections
-from vigil.settings import Settings
+from vigil.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from processors.vision.device import DeviceChoice, select_device
 from processors.vision.imaging import BadImageError, Frame, decode_frame
 from processors.vision.registry import load_plugin
 from processors.vision.results import AnalyzedFace, BoxXYXY, FaceDetections, FrameFaces
-from vigil.settings import Settings
+from vigil.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """CLI subcommands of the vision area: `vigil weights fetch|verify` and `vigil bench models`.
 
-``vigil/cli.py`` calls :func:`register` with its top-level subparsers. The ``bench`` parser
+``vigil/apps/cli.py`` calls :func:`register` with its top-level subparsers. The ``bench`` parser
 gets its own subparsers; other areas add to it (e.g. ``bench e2e``) through
 :func:`bench_subparsers` after :func:`register` ran, or by calling :func:`register_bench` on
 a ``bench`` subparsers object they own. Handlers return an exit code.
@@ -12,7 +12,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from vigil.settings import load_settings
+from vigil.core.settings import load_settings
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ def register_bench(bench_sub: argparse._SubParsersAction) -> None:
 
 def weights_command(args: argparse.Namespace) -> int:
     """`vigil weights fetch|verify`."""
-    from vigil.weights import fetch_weights, verify_weights
+    from vigil.core.weights import fetch_weights, verify_weights
 
     settings = load_settings(getattr(args, "config", None))
     if args.action == "fetch":

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from vigil.settings import Settings
+from vigil.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

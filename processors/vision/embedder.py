@@ -20,7 +20,7 @@ import torch
 from processors.vision.base import FacePlugin
 from processors.vision.imaging import Frame
 from processors.vision.results import BoxXYXY
-from vigil.weights import require_weight
+from vigil.core.weights import require_weight
 
 log = logging.getLogger(__name__)
 

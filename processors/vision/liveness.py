@@ -22,7 +22,7 @@ from processors.vision import minifasnet
 from processors.vision.base import FacePlugin
 from processors.vision.imaging import Frame, content_bounds
 from processors.vision.results import BoxXYXY
-from vigil.weights import require_weight
+from vigil.core.weights import require_weight
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ import torch
 from processors.vision.base import FramePlugin
 from processors.vision.imaging import Frame
 from processors.vision.results import PhoneBox, PhoneDetections
-from vigil.settings import Settings
-from vigil.weights import require_weight
+from vigil.core.settings import Settings
+from vigil.core.weights import require_weight
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from typing import Literal
 
 from processors.vision.base import VisionPlugin
 from processors.vision.device import DeviceChoice
-from vigil.settings import Settings
+from vigil.core.settings import Settings
 
 Role = Literal["face_detector", "face_embedder", "liveness_model", "phone_detector"]
 

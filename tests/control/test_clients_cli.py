@@ -15,10 +15,10 @@ from schemas.serializers import CONTROL
 from tests.conftest import Infra
 from tests.control.test_enroll import run_cli
 from tests.ingest.harness import add_client, expect, running_gateway, welcomed
-from vigil.infra import free_port
-from vigil.kafka import make_consumer
-from vigil.settings import Settings
-from vigil.topics import CONTROL as CONTROL_TOPIC
+from vigil.core.kafka import make_consumer
+from vigil.core.settings import Settings
+from vigil.core.topics import CONTROL as CONTROL_TOPIC
+from vigil.local.infra import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ from control import cli
 from control.db import open_repository
 from control.enroll import analyze_photos
 from tests.conftest import Infra, make_settings, require_testdata
-from vigil.settings import Settings
+from vigil.core.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def run_cli(*argv: str) -> int:
 def test_enroll_with_the_real_chain(infra: Infra, namespace: str, tmp_path: Path,
                                     fetched_weights: Path, capsys: pytest.CaptureFixture[str],
                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    from vigil.topics import create_topics
+    from vigil.core.topics import create_topics
 
     testdata = require_testdata()
     settings: Settings = make_settings(infra, namespace, tmp_path / "state", fetched_weights,

@@ -12,7 +12,7 @@ import pytest
 from control.crypto import CryptoError, decrypt, encrypt, key_file, load_key
 from control.db import ClientState, SqliteUserRepository, UnknownClientError
 from control.tokens import hash_token, new_token, token_matches
-from vigil.settings import load_settings
+from vigil.core.settings import load_settings
 
 
 def test_key_file_is_created_0600_once_and_reused(tmp_path: Path) -> None:

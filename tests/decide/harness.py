@@ -16,12 +16,12 @@ from confluent_kafka import Consumer, TopicPartition
 
 from schemas.events import ControlEvent, Decision, FaceResult, PhoneResult
 from schemas.serializers import CONTROL, DECISIONS, FACE_RESULTS, PHONE_RESULTS
-from vigil.kafka import make_consumer, make_producer
-from vigil.settings import Settings
-from vigil.topics import CONTROL as CONTROL_TOPIC
-from vigil.topics import DECISIONS as DECISIONS_TOPIC
-from vigil.topics import FACE_RESULTS as FACE_TOPIC
-from vigil.topics import PHONE_RESULTS as PHONE_TOPIC
+from vigil.core.kafka import make_consumer, make_producer
+from vigil.core.settings import Settings
+from vigil.core.topics import CONTROL as CONTROL_TOPIC
+from vigil.core.topics import DECISIONS as DECISIONS_TOPIC
+from vigil.core.topics import FACE_RESULTS as FACE_TOPIC
+from vigil.core.topics import PHONE_RESULTS as PHONE_TOPIC
 
 REPO = Path(__file__).resolve().parents[2]
 # The fields a decide worker needs from the test's settings, passed as VIGIL_* variables.

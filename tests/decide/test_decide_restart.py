@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from processors.decide.topics import app_id
+from processors.decide.internal_topics import app_id
 from schemas.events import Action, Reason
 from tests.decide.harness import DecideWorker, DecisionReader, TopicReader, produce_results
 from tests.decide.results import face_result, phone_result
-from vigil.settings import Settings
-from vigil.topics import FACE_RESULTS
+from vigil.core.settings import Settings
+from vigil.core.topics import FACE_RESULTS
 
 pytestmark = pytest.mark.integration
 

@@ -23,9 +23,9 @@ from tests.decide.harness import (
     produce_results,
 )
 from tests.decide.results import SMALL, face, face_result, phone_result
-from vigil.infra import free_port
-from vigil.settings import Settings
-from vigil.topics import create_topics
+from vigil.core.settings import Settings
+from vigil.core.topics import create_topics
+from vigil.local.infra import free_port
 
 pytestmark = pytest.mark.integration
 DEADLINE_MS = 2000

@@ -19,7 +19,7 @@ from processors.decide.policy_file import (
 )
 from schemas.events import Action, Reason
 from tests.decide.harness import REPO, worker_env
-from vigil.settings import Settings, load_settings
+from vigil.core.settings import Settings, load_settings
 
 
 @pytest.fixture

@@ -23,12 +23,12 @@ from websockets.asyncio.client import connect
 from processors.vision.imaging import read_image, webcam_jpeg
 from schemas.serializers import DECISIONS, header_value
 from tests.conftest import SHARED_WEIGHTS, Infra, require_testdata
-from vigil.client import StreamReport, stream_frames
-from vigil.infra import free_port
-from vigil.kafka import make_consumer
-from vigil.settings import Settings, load_settings
-from vigil.topics import DECISIONS as DECISIONS_TOPIC
-from vigil.topics import FRAMES_DLQ
+from vigil.apps.client import StreamReport, stream_frames
+from vigil.core.kafka import make_consumer
+from vigil.core.settings import Settings, load_settings
+from vigil.core.topics import DECISIONS as DECISIONS_TOPIC
+from vigil.core.topics import FRAMES_DLQ
+from vigil.local.infra import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +42,7 @@ class Running:
     proc: subprocess.Popen[str]
 
     def vigil(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([sys.executable, "-m", "vigil.cli", *args], env=self.env,
+        result = subprocess.run([sys.executable, "-m", "vigil.apps.cli", *args], env=self.env,
                                 capture_output=True, text=True, timeout=300, check=False)
         if check:
             assert result.returncode == 0, f"vigil {args}: {result.stdout}\n{result.stderr}"
@@ -87,7 +87,7 @@ def running(infra: Infra, fetched_weights: Path,
         state_dir=Path(env["VIGIL_STATE_DIR"]), partitions=4,
         gateway_port=int(env["VIGIL_GATEWAY_PORT"]),
     )
-    proc = subprocess.Popen([sys.executable, "-m", "vigil.cli", "up"], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "vigil.apps.cli", "up"], env=env,
                             stdout=subprocess.PIPE, text=True)
     run = Running(settings, env, f"ws://127.0.0.1:{env['VIGIL_GATEWAY_PORT']}/v1/stream", {},
                   proc)

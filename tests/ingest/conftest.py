@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Infra, make_settings
-from vigil.settings import Settings
+from vigil.core.settings import Settings
 
 # Short TTLs and timeouts keep the suite quick on 2 cores.
 FAST = {"gateway_port": 0, "heartbeat_ttl_s": 1.5, "hello_timeout_s": 1.0,

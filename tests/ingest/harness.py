@@ -20,7 +20,7 @@ from control.db import open_repository
 from control.tokens import hash_token, new_token
 from ingest.gateway import Gateway
 from tests.conftest import TESTDATA
-from vigil.settings import Settings
+from vigil.core.settings import Settings
 
 JPEG = (TESTDATA / "faces" / "obama_1.jpg").read_bytes() if TESTDATA.is_dir() else (
     b"\xff\xd8\xff\xe0" + bytes(2000) + b"\xff\xd9")

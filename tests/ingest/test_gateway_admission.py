@@ -25,8 +25,8 @@ from tests.ingest.harness import (
     running_gateway,
     welcomed,
 )
-from vigil.infra import free_port, port_answers
-from vigil.settings import Settings
+from vigil.core.settings import Settings
+from vigil.local.infra import free_port, port_answers
 
 pytestmark = pytest.mark.integration
 

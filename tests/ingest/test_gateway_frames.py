@@ -23,9 +23,9 @@ from tests.ingest.harness import (
     running_gateway,
     welcomed,
 )
-from vigil.kafka import make_consumer
-from vigil.settings import Settings
-from vigil.topics import FRAMES as FRAMES_TOPIC
+from vigil.core.kafka import make_consumer
+from vigil.core.settings import Settings
+from vigil.core.topics import FRAMES as FRAMES_TOPIC
 
 pytestmark = pytest.mark.integration
 

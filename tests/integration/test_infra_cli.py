@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from vigil.infra import InfraError, LocalKafka, LocalRedis, free_port
-from vigil.kafka import make_consumer, make_producer
-from vigil.settings import load_settings
+from vigil.core.kafka import make_consumer, make_producer
+from vigil.core.settings import load_settings
+from vigil.local.infra import InfraError, LocalKafka, LocalRedis, free_port
 
 pytestmark = pytest.mark.integration
 
 
 def vigil(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "vigil.cli", *args], env=env,
+    return subprocess.run([sys.executable, "-m", "vigil.apps.cli", *args], env=env,
                           capture_output=True, text=True, timeout=180, check=False)
 
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from vigil.kafka import make_consumer, make_producer
-from vigil.settings import Settings
-from vigil.topics import FRAMES, TOPICS, create_topics
+from vigil.core.kafka import make_consumer, make_producer
+from vigil.core.settings import Settings
+from vigil.core.topics import FRAMES, TOPICS, create_topics
 
 pytestmark = pytest.mark.integration
 MEMBER = Path(__file__).with_name("group_member.py")

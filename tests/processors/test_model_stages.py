@@ -18,12 +18,12 @@ from processors.vision.imaging import read_image, webcam_jpeg
 from schemas.events import FaceResult, FrameHeaders, PhoneResult
 from schemas.serializers import FACE_RESULTS, FRAMES, PHONE_RESULTS, Frame, header_value
 from tests.conftest import require_testdata
-from vigil.kafka import group_name, make_consumer, make_producer
-from vigil.settings import Settings
-from vigil.topics import FACE_RESULTS as FACE_TOPIC
-from vigil.topics import FRAMES as FRAMES_TOPIC
-from vigil.topics import FRAMES_DLQ
-from vigil.topics import PHONE_RESULTS as PHONE_TOPIC
+from vigil.core.kafka import group_name, make_consumer, make_producer
+from vigil.core.settings import Settings
+from vigil.core.topics import FACE_RESULTS as FACE_TOPIC
+from vigil.core.topics import FRAMES as FRAMES_TOPIC
+from vigil.core.topics import FRAMES_DLQ
+from vigil.core.topics import PHONE_RESULTS as PHONE_TOPIC
 
 pytestmark = pytest.mark.integration
 

@@ -16,10 +16,10 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from schemas.events import Action, Decision, FrameHeaders, FrameRef, Reason
 from schemas.serializers import DECISIONS, FRAMES, Frame
 from tests.conftest import TESTDATA, Infra, make_settings
-from vigil.kafka import make_producer
-from vigil.settings import Settings
-from vigil.topics import DECISIONS as DECISIONS_TOPIC
-from vigil.topics import FRAMES as FRAMES_TOPIC
+from vigil.core.kafka import make_producer
+from vigil.core.settings import Settings
+from vigil.core.topics import DECISIONS as DECISIONS_TOPIC
+from vigil.core.topics import FRAMES as FRAMES_TOPIC
 
 JPEG_PATH = TESTDATA / "spoof" / "image_F1.jpg"
 TEST_KEY = base64.b64encode(bytes(range(32))).decode()
@@ -47,7 +47,7 @@ def jpeg() -> bytes:
 @pytest.fixture
 def sink_settings(infra: Infra, namespace: str, tmp_path: Path, weights_dir: Path) -> Settings:
     """Test settings with an encryption key, after the namespace's topics were created."""
-    from vigil.topics import create_topics
+    from vigil.core.topics import create_topics
 
     settings = make_settings(infra, namespace, tmp_path / "state", weights_dir,
                              secret_key=TEST_KEY, frame_fetch_timeout_s=10.0)
@@ -58,7 +58,7 @@ def sink_settings(infra: Infra, namespace: str, tmp_path: Path, weights_dir: Pat
 @pytest.fixture
 def offline_settings(tmp_path: Path) -> Settings:
     """Settings for the tests that need no broker (folders and the key only)."""
-    from vigil.settings import load_settings
+    from vigil.core.settings import load_settings
 
     return load_settings(state_dir=tmp_path / "state", secret_key=TEST_KEY)
 

@@ -21,9 +21,9 @@ from tests.sinks.conftest import (
     running,
     wait_for,
 )
-from vigil.settings import Settings
-from vigil.topics import CONTROL as CONTROL_TOPIC
-from vigil.topics import DECISIONS
+from vigil.core.settings import Settings
+from vigil.core.topics import CONTROL as CONTROL_TOPIC
+from vigil.core.topics import DECISIONS
 
 pytestmark = pytest.mark.integration
 TOPICS = [DECISIONS, CONTROL_TOPIC]

@@ -23,8 +23,8 @@ from tests.sinks.conftest import (
     running,
     wait_for,
 )
-from vigil.settings import Settings
-from vigil.topics import DECISIONS
+from vigil.core.settings import Settings
+from vigil.core.topics import DECISIONS
 
 pytestmark = pytest.mark.integration
 

@@ -22,7 +22,7 @@ from sinks.evidence_store import (
     write_evidence,
 )
 from tests.sinks.conftest import NOW_MS, decision
-from vigil.settings import Settings, load_settings
+from vigil.core.settings import Settings, load_settings
 
 DAY_MS = 86_400_000
 

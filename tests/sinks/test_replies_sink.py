@@ -18,8 +18,8 @@ from tests.sinks.conftest import (
     running,
     wait_for,
 )
-from vigil.settings import Settings
-from vigil.topics import DECISIONS as DECISIONS_TOPIC
+from vigil.core.settings import Settings
+from vigil.core.topics import DECISIONS as DECISIONS_TOPIC
 
 pytestmark = pytest.mark.integration
 

@@ -29,7 +29,7 @@ from schemas.serializers import (
     ContractError,
     Frame,
 )
-from vigil.topics import TOPICS
+from vigil.core.topics import TOPICS
 
 REF = FrameRef(topic="vigil.frames", partition=3, offset=42)
 COMMON = dict(frame_id="f-1", client_id="alice", session_id="s-1", seq=1, frame=REF,

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vigil.cli import build_parser
-from vigil.settings import reject_unknown_env
+from vigil.apps.cli import build_parser
+from vigil.core.settings import reject_unknown_env
 
 REPO = Path(__file__).resolve().parents[2]
 

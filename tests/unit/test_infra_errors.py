@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from vigil.infra import InfraError, LocalServer, free_port
-from vigil.settings import load_settings
+from vigil.core.settings import load_settings
+from vigil.local.infra import InfraError, LocalServer, free_port
 
 
 class SilentServer(LocalServer):

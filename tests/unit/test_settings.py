@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from vigil.settings import SettingsError, load_settings
+from vigil.core.settings import SettingsError, load_settings
 
 
 def test_defaults_follow_the_seed(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from vigil.bench_e2e import percentile, plot_latency, summarize
-from vigil.client import StreamReport, image_paths
-from vigil.infra import free_port
-from vigil.metrics import FRAMES_DROPPED, serve_metrics
-from vigil.stream import next_offsets
+from vigil.apps.bench_e2e import percentile, plot_latency, summarize
+from vigil.apps.client import StreamReport, image_paths
+from vigil.core.metrics import FRAMES_DROPPED, serve_metrics
+from vigil.core.stage_loop import next_offsets
+from vigil.local.infra import free_port
 
 
 @dataclass

@@ -16,8 +16,8 @@ from processors.vision.chain import FaceChain
 from processors.vision.imaging import Frame, decode_frame, read_image, webcam_jpeg
 from processors.vision.phone import YoloPhoneDetector
 from processors.vision.registry import load_plugin
-from vigil.settings import Settings, load_settings
-from vigil.weights import fetch_weights
+from vigil.core.settings import Settings, load_settings
+from vigil.core.weights import fetch_weights
 
 _env_mirror = os.environ.get("VIGIL_WEIGHTS_MIRROR")
 MIRROR = Path(_env_mirror) if _env_mirror else (

@@ -16,7 +16,7 @@ from processors.vision.imaging import encode_jpeg
 from processors.vision.phone import YoloPhoneDetector
 from tests.vision.conftest import SPOOF, needs_testdata
 from tests.vision.test_imaging import huge_jpeg_header
-from vigil.settings import load_settings
+from vigil.core.settings import load_settings
 
 LIVE = SPOOF / "image_T1.jpg"
 

@@ -13,8 +13,8 @@ from processors.vision.device import DeviceChoice
 from processors.vision.embedder import FaceNetEmbedder
 from processors.vision.liveness import MiniFasNetLiveness
 from tests.vision.conftest import MIRROR, needs_mirror
-from vigil.settings import Settings, load_settings
-from vigil.weights import (
+from vigil.core.settings import Settings, load_settings
+from vigil.core.weights import (
     MANIFEST,
     WeightsError,
     fetch_weights,

@@ -20,9 +20,9 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from vigil import infra
-from vigil.settings import Settings
-from vigil.topics import create_topics
+from vigil.core.settings import Settings
+from vigil.core.topics import create_topics
+from vigil.local import infra
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class Child:
     restarts: int = 0
 
     def start(self, run_dir: Path) -> None:
-        cmd = [sys.executable, "-m", "vigil.cli", *self.args]
+        cmd = [sys.executable, "-m", "vigil.apps.cli", *self.args]
         if self.metrics_port:
             cmd += ["--metrics-port", str(self.metrics_port)]
         # The children's output goes to stderr, so stdout carries only `vigil up`'s own lines
@@ -145,7 +145,7 @@ def _supervise(children: list[Child], stop: threading.Event, run_dir: Path) -> i
 
 def run_up(settings: Settings, ready_timeout_s: float = 300.0) -> int:
     """Run every stage until Ctrl-C or SIGTERM; returns the exit code."""
-    from vigil.weights import fetch_weights
+    from vigil.core.weights import fetch_weights
 
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

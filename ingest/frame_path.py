@@ -23,8 +23,8 @@ from ingest.producer import FrameProducer, ProducerFullError
 from ingest.protocol import CloseCode, ProtocolError, UnknownMessage
 from ingest.session import STAGE, Session
 from schemas.events import FrameHeaders, now_ms
-from vigil.metrics import FRAMES_DROPPED, FRAMES_IN
-from vigil.settings import Settings
+from vigil.core.metrics import FRAMES_DROPPED, FRAMES_IN
+from vigil.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

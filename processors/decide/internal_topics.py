@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from confluent_kafka.admin import NewTopic
 
-from vigil.settings import Settings
-from vigil.topics import ensure_topics
+from vigil.core.settings import Settings
+from vigil.core.topics import ensure_topics
 
 TABLES = ("pending", "decided", "clients")
 TICKS_RETENTION_MS = 3_600_000  # a tick is stale within seconds; keep an hour for debugging

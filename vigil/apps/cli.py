@@ -11,7 +11,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from vigil.settings import SettingsError, load_settings
+from vigil.core.settings import SettingsError, load_settings
 
 log = logging.getLogger("vigil")
 
@@ -29,7 +29,7 @@ def configure_logging(level: str) -> None:
 
 
 def _infra(args: argparse.Namespace) -> int:
-    from vigil import infra
+    from vigil.local import infra
 
     settings = load_settings(args.config)
     if args.action == "up":
@@ -49,7 +49,7 @@ def _infra(args: argparse.Namespace) -> int:
 
 
 def _topics(args: argparse.Namespace) -> int:
-    from vigil.topics import create_topics
+    from vigil.core.topics import create_topics
 
     settings = load_settings(args.config)
     for report in create_topics(settings, args.partitions, args.replication_factor):
@@ -67,7 +67,7 @@ def _schemas(args: argparse.Namespace) -> int:
 
 
 def _up(args: argparse.Namespace) -> int:
-    from vigil.up import run_up
+    from vigil.apps.up import run_up
 
     return run_up(load_settings(args.config))
 
@@ -75,7 +75,7 @@ def _up(args: argparse.Namespace) -> int:
 def _client(args: argparse.Namespace) -> int:
     import asyncio
 
-    from vigil.client import image_paths, print_message, stream_frames, webcam_frames
+    from vigil.apps.client import image_paths, print_message, stream_frames, webcam_frames
 
     settings = load_settings(args.config)
     frames = webcam_frames(image_paths(args.images), quality=args.quality)
@@ -95,10 +95,10 @@ def _client(args: argparse.Namespace) -> int:
 def _bench_e2e(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from vigil.bench_e2e import run_bench_e2e
-    from vigil.client import image_paths
+    from vigil.apps.bench_e2e import run_bench_e2e
+    from vigil.apps.client import image_paths
 
-    testdata = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "faces"
+    testdata = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "faces"
     images = image_paths(args.images or sorted(testdata.glob("obama_[234].jpg")))
     enroll = Path(args.enroll_image or testdata / "obama_1.jpg")
     return run_bench_e2e(load_settings(args.config), args.clients, args.fps, args.duration,

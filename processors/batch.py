@@ -17,9 +17,9 @@ from confluent_kafka import KafkaException, Message, Producer
 from processors.vision.imaging import BadImageError, Frame, decode_frame
 from schemas.events import Event, FrameHeaders, FrameRef
 from schemas.serializers import FRAMES, ContractError, JsonSerializer
-from vigil.kafka import produce_all
-from vigil.settings import Settings
-from vigil.stream import dead_letter, where
+from vigil.core.kafka import produce_all
+from vigil.core.settings import Settings
+from vigil.core.stage_loop import dead_letter, where
 
 log = logging.getLogger(__name__)
 

@@ -20,11 +20,11 @@ from typing import BinaryIO
 
 from tqdm import tqdm
 
-from vigil.settings import Settings
+from vigil.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
-MANIFEST = Path(__file__).resolve().parents[1] / "weights" / "manifest.toml"
+MANIFEST = Path(__file__).resolve().parents[2] / "weights" / "manifest.toml"
 FIX_HINT = "run `vigil weights fetch`"
 _CHUNK = 1 << 20
 

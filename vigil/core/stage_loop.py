@@ -27,10 +27,10 @@ from confluent_kafka import (
 
 from schemas.events import Event
 from schemas.serializers import ContractError, JsonSerializer
-from vigil import metrics
-from vigil.kafka import make_consumer
-from vigil.settings import Settings
-from vigil.topics import FRAMES_DLQ
+from vigil.core import metrics
+from vigil.core.kafka import make_consumer
+from vigil.core.settings import Settings
+from vigil.core.topics import FRAMES_DLQ
 
 log = logging.getLogger(__name__)
 

@@ -22,11 +22,11 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from vigil.settings import Settings
+from vigil.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 KAFKA_POM = REPO_ROOT / "infra" / "kafka" / "pom.xml"
 KAFKA_LOG4J = REPO_ROOT / "infra" / "kafka" / "log4j2.properties"
 SETUP_HINT = "run scripts/setup.sh"

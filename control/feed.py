@@ -15,9 +15,9 @@ from confluent_kafka import OFFSET_END, Consumer, KafkaException, TopicPartition
 
 from schemas.events import ControlEvent
 from schemas.serializers import CONTROL, ContractError
-from vigil.kafka import make_consumer
-from vigil.settings import Settings
-from vigil.topics import CONTROL as CONTROL_TOPIC
+from vigil.core.kafka import make_consumer
+from vigil.core.settings import Settings
+from vigil.core.topics import CONTROL as CONTROL_TOPIC
 
 log = logging.getLogger(__name__)
 

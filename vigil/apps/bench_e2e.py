@@ -20,9 +20,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from vigil.client import StreamReport, stream_frames, webcam_frames
-from vigil.infra import port_answers
-from vigil.settings import Settings
+from vigil.apps.client import StreamReport, stream_frames, webcam_frames
+from vigil.core.settings import Settings
+from vigil.local.infra import port_answers
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def plot_latency(reports: list[StreamReport], path: Path) -> None:
 
 
 def _vigil(*args: str) -> str:
-    result = subprocess.run([sys.executable, "-m", "vigil.cli", *args], capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "vigil.apps.cli", *args], capture_output=True,
                             text=True, timeout=300, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"vigil {' '.join(args)} failed: {result.stderr.strip()[-500:]}")
@@ -117,7 +117,7 @@ def enroll_bench_clients(count: int, enroll_image: Path) -> list[tuple[str, str]
 
 
 def _start_vigil_up(timeout_s: float) -> subprocess.Popen[str]:
-    proc = subprocess.Popen([sys.executable, "-m", "vigil.cli", "up"], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "vigil.apps.cli", "up"], stdout=subprocess.PIPE,
                             text=True, env=os.environ.copy())
     deadline = time.monotonic() + timeout_s
     assert proc.stdout is not None

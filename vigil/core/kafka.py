@@ -7,7 +7,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer
 
-from vigil.settings import Settings
+from vigil.core.settings import Settings
 
 # The Java client's partitioner: every producer of every stage uses it, so a client's frames,
 # results and decisions land in partitions with the same number.

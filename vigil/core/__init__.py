@@ -1,0 +1,1 @@
+"""The ground floor: settings, Kafka helpers, topics, the stage loop, metrics, errors."""

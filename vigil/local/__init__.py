@@ -1,0 +1,1 @@
+"""Local infrastructure on loopback (KRaft Kafka, Redis): a developer and single-host tool."""
