@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from confluent_kafka import KafkaException, Message, Producer
 
-from processors.vision.imaging import BadImageError, Frame, decode_frame
+from processors.vision.imaging import BadImageError, Image, decode_frame
 from schemas.events import Event, FrameHeaders, FrameRef
 from schemas.serializers import FRAMES, ContractError, JsonSerializer
 from vigil.core.kafka import produce_all
@@ -32,7 +32,7 @@ class DecodedFrame:
 
     headers: FrameHeaders
     ref: FrameRef
-    image: Frame
+    image: Image
 
 
 def common_fields(frame: DecodedFrame) -> dict[str, object]:

@@ -17,7 +17,7 @@ from typing import ClassVar, Generic, TypeVar
 import numpy as np
 
 from processors.vision.device import DeviceChoice
-from processors.vision.imaging import Frame
+from processors.vision.imaging import Image
 from processors.vision.results import BoxXYXY
 from vigil.core.settings import Settings
 
@@ -63,7 +63,7 @@ class FramePlugin(VisionPlugin, Generic[R]):
     """A plug-in over whole frames: one result per frame."""
 
     @abstractmethod
-    def infer(self, frames: Sequence[Frame]) -> list[R]:
+    def infer(self, frames: Sequence[Image]) -> list[R]:
         """Run on a batch of BGR uint8 frames; one result per frame, in order."""
 
     def _warm_up_once(self) -> None:
@@ -74,7 +74,7 @@ class FacePlugin(VisionPlugin, Generic[R]):
     """A plug-in over the faces of each frame: per frame, one value per given box."""
 
     @abstractmethod
-    def infer(self, frames: Sequence[Frame], boxes: Sequence[Sequence[BoxXYXY]]) -> list[list[R]]:
+    def infer(self, frames: Sequence[Image], boxes: Sequence[Sequence[BoxXYXY]]) -> list[list[R]]:
         """Run on every box of every frame as one batch; results grouped per frame."""
 
     def _warm_up_once(self) -> None:

@@ -21,7 +21,7 @@ import torch
 from processors.vision.base import FacePlugin, FramePlugin
 from processors.vision.chain import FaceChain
 from processors.vision.device import select_device
-from processors.vision.imaging import Frame, letterbox, read_image
+from processors.vision.imaging import Image, letterbox, read_image
 from processors.vision.registry import load_plugin
 from processors.vision.results import BoxXYXY, FaceDetections, PhoneDetections
 from vigil.core.settings import Settings
@@ -87,7 +87,7 @@ def run_benchmark(settings: Settings, image: Path = DEFAULT_IMAGE,
         raise FileNotFoundError(f"bench image {image} not found; pass --image PATH")
     device = select_device(settings)
     frame = letterbox(read_image(str(image)))
-    frames: list[Frame] = [frame.copy() for _ in range(max(batches))]
+    frames: list[Image] = [frame.copy() for _ in range(max(batches))]
     chain = FaceChain.load(settings, device)
     boxes: list[list[BoxXYXY]] = [[f.box for f in chain.detector.infer([frame])[0].faces]]
     if len(boxes[0]) != 1:
@@ -96,7 +96,7 @@ def run_benchmark(settings: Settings, image: Path = DEFAULT_IMAGE,
     embedder: FacePlugin[object] = cast(FacePlugin[object], chain.embedder)
     liveness: FacePlugin[float] = chain.liveness
 
-    def pick(ix: Sequence[int]) -> list[Frame]:
+    def pick(ix: Sequence[int]) -> list[Image]:
         return [frames[i] for i in ix]
 
     cases: list[tuple[str, Callable[[Sequence[int]], object]]] = [

@@ -15,7 +15,7 @@ import numpy as np
 
 from processors.vision.base import FacePlugin, FramePlugin
 from processors.vision.device import DeviceChoice, select_device
-from processors.vision.imaging import BadImageError, Frame, decode_frame
+from processors.vision.imaging import BadImageError, Image, decode_frame
 from processors.vision.registry import load_plugin
 from processors.vision.results import AnalyzedFace, BoxXYXY, FaceDetections, FrameFaces
 from vigil.core.settings import Settings
@@ -47,7 +47,7 @@ class FaceChain:
             device,
         )
 
-    def run(self, frames: Sequence[Frame]) -> list[FrameFaces]:
+    def run(self, frames: Sequence[Image]) -> list[FrameFaces]:
         """Every face of every frame with box, score, landmarks, embedding and liveness."""
         detections = self.detector.infer(frames)
         boxes: list[list[BoxXYXY]] = [[f.box for f in d.faces] for d in detections]
@@ -67,7 +67,7 @@ class FaceChain:
     def run_encoded(self, images: Sequence[bytes], *, require_jpeg: bool = True
                     ) -> list[FrameFaces]:
         """Decode then run; a bad image gets a result with ``error`` set, the rest go on."""
-        decoded: list[Frame] = []
+        decoded: list[Image] = []
         positions: list[int] = []
         results = [FrameFaces() for _ in images]
         for index, data in enumerate(images):

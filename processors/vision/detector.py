@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from processors.vision.base import FramePlugin
-from processors.vision.imaging import Frame
+from processors.vision.imaging import Image
 from processors.vision.results import DetectedFace, FaceDetections
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ class MtcnnFaceDetector(FramePlugin[FaceDetections]):
         ).eval()
         self.loaded = True
 
-    def infer(self, frames: Sequence[Frame]) -> list[FaceDetections]:
+    def infer(self, frames: Sequence[Image]) -> list[FaceDetections]:
         """Detect faces in each frame; frames too small to search give an empty result."""
         self._require_loaded()
         results: list[FaceDetections] = [FaceDetections() for _ in frames]

@@ -18,7 +18,7 @@ import numpy.typing as npt
 import torch
 
 from processors.vision.base import FacePlugin
-from processors.vision.imaging import Frame
+from processors.vision.imaging import Image
 from processors.vision.results import BoxXYXY
 from vigil.core.weights import require_weight
 
@@ -30,7 +30,7 @@ EMBEDDING_DIM = 512
 Embedding = npt.NDArray[np.float32]
 
 
-def facenet_crop(frame_bgr: Frame, box: BoxXYXY, size: int = CROP_SIZE,
+def facenet_crop(frame_bgr: Image, box: BoxXYXY, size: int = CROP_SIZE,
                  margin: int = CROP_MARGIN) -> npt.NDArray[np.uint8]:
     """The RGB face crop facenet-pytorch's extract_face makes from an MTCNN box."""
     height, width = frame_bgr.shape[:2]
@@ -64,7 +64,7 @@ class FaceNetEmbedder(FacePlugin[Embedding]):
         self.loaded = True
         log.info("loaded embedder weights=%s", path.name)
 
-    def infer(self, frames: Sequence[Frame], boxes: Sequence[Sequence[BoxXYXY]]
+    def infer(self, frames: Sequence[Image], boxes: Sequence[Sequence[BoxXYXY]]
               ) -> list[list[Embedding]]:
         """Embed every box of every frame in one forward pass; grouped back per frame."""
         self._require_loaded()

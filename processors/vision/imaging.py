@@ -16,8 +16,9 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-Frame = npt.NDArray[np.uint8]
-"""A decoded frame: height x width x 3, BGR, uint8."""
+Image = npt.NDArray[np.uint8]
+"""A decoded picture (a frame's pixels): height x width x 3, BGR, uint8. A "frame" is the JPEG
+with its headers as it travels on the `frames` topic (`schemas.serializers.Frame`)."""
 
 BadImageCode = Literal["empty", "truncated", "not_jpeg", "unsupported", "too_small", "too_large",
                        "undecodable"]
@@ -83,7 +84,7 @@ def decode_frame(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     require_jpeg: bool = True,
     min_side: int = MIN_SIDE,
-) -> Frame:
+) -> Image:
     """Decode one image to a BGR uint8 array, or raise BadImageError.
 
     ``require_jpeg`` False also accepts PNG (enrollment photos); webcam frames are JPEG only.
@@ -118,7 +119,7 @@ def _check_dimensions(width: int, height: int, max_pixels: int, min_side: int) -
         raise BadImageError("too_small", f"{width}x{height} is under {min_side} px a side")
 
 
-def content_bounds(frame: Frame, dark: int = 16) -> tuple[int, int, int, int]:
+def content_bounds(frame: Image, dark: int = 16) -> tuple[int, int, int, int]:
     """(x0, y0, x1, y1) of the picture inside letterbox or pillarbox bars.
 
     Bars are whole rows or columns at the edges whose brightest pixel is under ``dark`` (JPEG
@@ -132,7 +133,7 @@ def content_bounds(frame: Frame, dark: int = 16) -> tuple[int, int, int, int]:
     return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
 
 
-def letterbox(image: Frame, size: tuple[int, int] = (640, 480)) -> Frame:
+def letterbox(image: Image, size: tuple[int, int] = (640, 480)) -> Image:
     """Fit ``image`` into ``size`` (width, height) keeping its aspect ratio, padding with black."""
     width, height = size
     src_h, src_w = image.shape[:2]
@@ -146,7 +147,7 @@ def letterbox(image: Frame, size: tuple[int, int] = (640, 480)) -> Frame:
     return canvas
 
 
-def encode_jpeg(image: Frame, quality: int = 90) -> bytes:
+def encode_jpeg(image: Image, quality: int = 90) -> bytes:
     """Encode a BGR frame as JPEG bytes."""
     ok, buffer = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     if not ok:
@@ -154,12 +155,12 @@ def encode_jpeg(image: Frame, quality: int = 90) -> bytes:
     return buffer.tobytes()
 
 
-def webcam_jpeg(image: Frame, size: tuple[int, int] = (640, 480), quality: int = 60) -> bytes:
+def webcam_jpeg(image: Image, size: tuple[int, int] = (640, 480), quality: int = 60) -> bytes:
     """What a webcam client sends: the image letterboxed to ``size`` and JPEG-encoded."""
     return encode_jpeg(letterbox(image, size), quality)
 
 
-def read_image(path: str, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Frame:
+def read_image(path: str, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image:
     """Read a JPEG or PNG file from disk (enrollment photos, tests) as a BGR frame."""
     with open(path, "rb") as handle:
         return decode_frame(handle.read(), max_pixels=max_pixels, require_jpeg=False)

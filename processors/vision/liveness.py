@@ -20,7 +20,7 @@ import torch
 
 from processors.vision import minifasnet
 from processors.vision.base import FacePlugin
-from processors.vision.imaging import Frame, content_bounds
+from processors.vision.imaging import Image, content_bounds
 from processors.vision.results import BoxXYXY
 from vigil.core.weights import require_weight
 
@@ -72,7 +72,7 @@ def crop_box(src_w: int, src_h: int, box: BoxXYXY, scale: float) -> tuple[int, i
     return int(left), int(top), int(right), int(bottom)
 
 
-def liveness_crop(frame_bgr: Frame, box: BoxXYXY, scale: float) -> npt.NDArray[np.uint8]:
+def liveness_crop(frame_bgr: Image, box: BoxXYXY, scale: float) -> npt.NDArray[np.uint8]:
     """The 80x80 BGR patch one MiniFASNet model sees (upstream CropImage.crop).
 
     The crop stays inside the picture: letterbox bars around a frame (a portrait photo on a
@@ -114,7 +114,7 @@ class MiniFasNetLiveness(FacePlugin[float]):
             log.info("loaded liveness weights=%s scale=%.1f", file_name, spec.scale)
         self.loaded = True
 
-    def infer(self, frames: Sequence[Frame], boxes: Sequence[Sequence[BoxXYXY]]
+    def infer(self, frames: Sequence[Image], boxes: Sequence[Sequence[BoxXYXY]]
               ) -> list[list[float]]:
         """Score every box of every frame; each model runs once over all faces of the batch."""
         self._require_loaded()
@@ -128,7 +128,7 @@ class MiniFasNetLiveness(FacePlugin[float]):
             start += len(frame_boxes)
         return out
 
-    def score_faces(self, pairs: Sequence[tuple[Frame, BoxXYXY]]) -> npt.NDArray[np.float32]:
+    def score_faces(self, pairs: Sequence[tuple[Image, BoxXYXY]]) -> npt.NDArray[np.float32]:
         """Averaged real-class probability for each (frame, box)."""
         if not pairs:
             return np.zeros(0, dtype=np.float32)

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from processors.vision.base import FramePlugin
-from processors.vision.imaging import Frame
+from processors.vision.imaging import Image
 from processors.vision.results import PhoneBox, PhoneDetections
 from vigil.core.settings import Settings
 from vigil.core.weights import require_weight
@@ -64,7 +64,7 @@ class YoloPhoneDetector(FramePlugin[PhoneDetections]):
         self.loaded = True
         log.info("loaded phone detector weights=%s", path.name)
 
-    def infer(self, frames: Sequence[Frame]) -> list[PhoneDetections]:
+    def infer(self, frames: Sequence[Image]) -> list[PhoneDetections]:
         """Detect phones in each frame; one result per frame."""
         self._require_loaded()
         if not frames:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from processors.vision.chain import FaceChain
-from processors.vision.imaging import Frame, decode_frame, read_image, webcam_jpeg
+from processors.vision.imaging import Image, decode_frame, read_image, webcam_jpeg
 from processors.vision.phone import YoloPhoneDetector
 from processors.vision.registry import load_plugin
 from vigil.core.settings import Settings, load_settings
@@ -33,17 +33,17 @@ needs_testdata = pytest.mark.skipif(not TESTDATA.is_dir(),
                                     reason=f"test images folder {TESTDATA} is absent")
 
 
-def as_original(path: Path) -> Frame:
+def as_original(path: Path) -> Image:
     """The image as stored."""
     return read_image(str(path))
 
 
-def as_webcam(path: Path) -> Frame:
+def as_webcam(path: Path) -> Image:
     """What a webcam client sends: letterboxed to 640x480, JPEG quality 60, decoded."""
     return decode_frame(webcam_jpeg(read_image(str(path))))
 
 
-VARIANTS: dict[str, Callable[[Path], Frame]] = {"original": as_original, "webcam": as_webcam}
+VARIANTS: dict[str, Callable[[Path], Image]] = {"original": as_original, "webcam": as_webcam}
 
 
 @pytest.fixture(scope="session")
