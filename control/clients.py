@@ -18,10 +18,9 @@ from confluent_kafka import Producer
 from control import redis_keys as keys
 from control.db import ClientRecord, ClientState, UnknownClientError, UserRepository
 from schemas.events import ControlEvent, ControlKind, now_ms
-from schemas.serializers import CONTROL
 from vigil.core.kafka import make_producer, produce_all
 from vigil.core.settings import Settings
-from vigil.core.topics import CONTROL as CONTROL_TOPIC
+from vigil.core.topics import CONTROL
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +87,7 @@ class ClientControl:
         record = self.require(client_id)
         event = ControlEvent(event_id=uuid.uuid4().hex, client_id=client_id, kind=kind,
                              reason=reason[:500], at=now_ms(), actor=actor[:100])
-        payload = CONTROL.dumps(event)
+        payload = CONTROL.serializer.dumps(event)
         try:
             self.mirror(record)
             self.redis.publish(keys.control_channel(self.settings.namespace), payload)
@@ -99,7 +98,7 @@ class ClientControl:
         return event
 
     def _produce(self, event: ControlEvent, payload: bytes) -> None:
-        topic = self.settings.topic(CONTROL_TOPIC)
+        topic = CONTROL.name(self.settings)
         problems = produce_all(self.producer, topic, [(event.client_id.encode(), payload)],
                                DELIVERY_TIMEOUT_S + 5)
         if problems:

@@ -14,10 +14,10 @@ from collections.abc import Callable
 from confluent_kafka import OFFSET_END, Consumer, KafkaException, TopicPartition
 
 from schemas.events import ControlEvent
-from schemas.serializers import CONTROL, ContractError
+from schemas.serializers import ContractError
 from vigil.core.kafka import make_consumer
 from vigil.core.settings import Settings
-from vigil.core.topics import CONTROL as CONTROL_TOPIC
+from vigil.core.topics import CONTROL
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def _assign_at_end(consumer: Consumer, topic: str) -> bool:
 def follow_control_events(settings: Settings, stop: threading.Event,
                           on_event: Callable[[ControlEvent], None]) -> None:
     """Call ``on_event`` for each new control event until ``stop`` is set (blocks)."""
-    topic = settings.topic(CONTROL_TOPIC)
+    topic = CONTROL.name(settings)
     consumer = make_consumer(settings, f"{settings.namespace}-control-follower-"
                              f"{uuid.uuid4().hex[:8]}", **{"auto.offset.reset": "latest"})
     try:
@@ -53,7 +53,7 @@ def follow_control_events(settings: Settings, stop: threading.Event,
             if msg is None or msg.error():
                 continue
             try:
-                event = CONTROL.loads(msg.value())
+                event = CONTROL.serializer.loads(msg.value())
             except ContractError as exc:
                 log.warning("ignoring bad control event %s[%d]@%d: %s", msg.topic(),
                             msg.partition(), msg.offset(), exc)

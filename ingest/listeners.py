@@ -19,9 +19,9 @@ import redis.asyncio as aioredis
 from control import redis_keys as keys
 from control.feed import follow_control_events
 from schemas.events import ControlEvent, Decision
-from schemas.serializers import CONTROL, DECISIONS, ContractError
+from schemas.serializers import ContractError
 from vigil.core.settings import Settings
-from vigil.core.topics import CONTROL as CONTROL_TOPIC
+from vigil.core.topics import CONTROL, DECISIONS
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +63,9 @@ def _dispatch(is_reply: bool, data: bytes, on_decision: DecisionHandler,
               on_control: ControlHandler) -> None:
     try:
         if is_reply:
-            on_decision(DECISIONS.loads(data))
+            on_decision(DECISIONS.serializer.loads(data))
         else:
-            on_control(CONTROL.loads(data))
+            on_control(CONTROL.serializer.loads(data))
     except ContractError as exc:
         log.warning("ignoring bad %s message: %s", "reply" if is_reply else "control", exc)
 
@@ -79,7 +79,7 @@ class KafkaControlListener:
         self.loop = loop
         self.on_control = on_control
         self.stop = threading.Event()
-        self.topic = settings.topic(CONTROL_TOPIC)
+        self.topic = CONTROL.name(settings)
         self.thread = threading.Thread(target=self._run, name="control-topic", daemon=True)
 
     def start(self) -> None:

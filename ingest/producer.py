@@ -15,10 +15,10 @@ from collections.abc import Callable
 from confluent_kafka import KafkaError, Message, Producer
 
 from schemas.events import FrameHeaders
-from schemas.serializers import FRAMES, Frame
+from schemas.serializers import Frame
 from vigil.core.kafka import make_producer
 from vigil.core.settings import Settings
-from vigil.core.topics import FRAMES as FRAMES_TOPIC
+from vigil.core.topics import FRAMES
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class FrameProducer:
 
     def __init__(self, settings: Settings, client_id: str,
                  producer: Producer | None = None) -> None:
-        self.topic = settings.topic(FRAMES_TOPIC)
+        self.topic = FRAMES.name(settings)
         self._producer = producer or make_producer(settings, **{
             "client.id": client_id,
             "message.timeout.ms": DELIVERY_TIMEOUT_MS,
@@ -58,7 +58,7 @@ class FrameProducer:
 
     def produce(self, headers: FrameHeaders, jpeg: bytes, done: DeliveryCallback) -> None:
         """Queue one frame; ``done`` runs on the event loop once Kafka answers."""
-        value, kafka_headers = FRAMES.dumps(Frame(headers, jpeg))
+        value, kafka_headers = FRAMES.serializer.dumps(Frame(headers, jpeg))
         loop = self._loop
         assert loop is not None, "start() the producer first"
 

@@ -11,17 +11,21 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Generic, TypedDict, TypeVar
 
 from confluent_kafka import KafkaException, Message, Producer
 
 from processors.vision.imaging import BadImageError, Image, decode_frame
 from schemas.events import Event, FrameHeaders, FrameRef
-from schemas.serializers import FRAMES, ContractError, JsonSerializer
+from schemas.serializers import ContractError, JsonSerializer
 from vigil.core.kafka import produce_all
 from vigil.core.settings import Settings
 from vigil.core.stage_loop import dead_letter, where
+from vigil.core.topics import FRAMES, Topic
 
 log = logging.getLogger(__name__)
+
+E = TypeVar("E", bound=Event)
 
 FLUSH_TIMEOUT_S = 30.0
 
@@ -35,7 +39,19 @@ class DecodedFrame:
     image: Image
 
 
-def common_fields(frame: DecodedFrame) -> dict[str, object]:
+class CommonFields(TypedDict):
+    """The fields every per-frame result copies from its frame."""
+
+    frame_id: str
+    client_id: str
+    session_id: str
+    seq: int
+    frame: FrameRef
+    captured_at: int
+    received_at: int
+
+
+def common_fields(frame: DecodedFrame) -> CommonFields:
     """The fields every per-frame result copies from its frame."""
     h = frame.headers
     return {
@@ -52,7 +68,7 @@ def decode_batch(
     frames = []
     for msg in messages:
         try:
-            headers = FRAMES.headers_from_kafka(msg.headers())
+            headers = FRAMES.serializer.headers_from_kafka(msg.headers())
             image = decode_frame(msg.value() or b"", max_pixels=settings.max_image_pixels)
         except (ContractError, BadImageError) as exc:
             dead_letter(producer, settings, msg, str(exc), stage)
@@ -64,14 +80,13 @@ def decode_batch(
 
 
 @dataclass
-class FrameStage:
-    """One model processor: ``infer`` turns decoded frames into one result event each."""
+class FrameStage(Generic[E]):
+    """One model processor: ``infer`` turns decoded frames into one ``E`` result each."""
 
     settings: Settings
     stage: str
-    out_topic: str
-    serializer: JsonSerializer[Event]
-    infer: Callable[[list[DecodedFrame]], list[Event]]
+    output: Topic[JsonSerializer[E]]
+    infer: Callable[[list[DecodedFrame]], list[E]]
     producer: Producer
 
     def handle(self, messages: list[Message]) -> None:
@@ -82,8 +97,8 @@ class FrameStage:
         # The loop commits after this returns: every result and dead letter must be on the
         # broker first. A failure raises, so the batch is not committed and is seen again.
         problems = produce_all(
-            self.producer, self.out_topic,
-            [(f.headers.client_id, self.serializer.dumps(r))
+            self.producer, self.output.name(self.settings),
+            [(f.headers.client_id, self.output.serializer.dumps(r))
              for f, r in zip(frames, results, strict=True)],
             FLUSH_TIMEOUT_S)
         if problems:

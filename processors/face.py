@@ -19,14 +19,12 @@ from control.feed import follow_control_events
 from processors.batch import DecodedFrame, FrameStage, common_fields
 from processors.vision.chain import FaceChain
 from processors.vision.results import FrameFaces
-from schemas.events import Box, ControlEvent, Event, Face, FaceResult, now_ms
-from schemas.serializers import FACE_RESULTS
+from schemas.events import Box, ControlEvent, Face, FaceResult, now_ms
 from vigil.core import metrics
 from vigil.core.kafka import group_name, make_producer
 from vigil.core.settings import Settings
 from vigil.core.stage_loop import StageLoop
-from vigil.core.topics import FACE_RESULTS as FACE_TOPIC
-from vigil.core.topics import FRAMES
+from vigil.core.topics import FACE_RESULTS, FRAMES
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +85,7 @@ def to_face_result(frame: DecodedFrame, found: FrameFaces, enrolled: Embeddings 
         ))
     main = faces[0] if faces else None  # the detector orders faces largest first
     return FaceResult(
-        **common_fields(frame),  # type: ignore[arg-type]
+        **common_fields(frame),
         processed_at=processed_at,
         faces=faces,
         live=bool(main is not None and main.liveness is not None
@@ -110,7 +108,7 @@ class FaceInference:
         self.device = self.chain.device.kind
         metrics.DEVICE.labels("face", self.device).set(1)
 
-    def __call__(self, frames: list[DecodedFrame]) -> list[Event]:
+    def __call__(self, frames: list[DecodedFrame]) -> list[FaceResult]:
         found = self.chain.run([f.image for f in frames])
         processed = now_ms()
         return [
@@ -128,9 +126,8 @@ def face_loop(settings: Settings, load_embeddings: EmbeddingLoader,
     threading.Thread(target=watch_control, args=(settings, cache, stop), name="control-watch",
                      daemon=True).start()
     infer = FaceInference(settings, cache)
-    stage = FrameStage(settings, "face", settings.topic(FACE_TOPIC), FACE_RESULTS,  # type: ignore[arg-type]
-                       infer, make_producer(settings))
-    loop = StageLoop(settings, "face", [settings.topic(FRAMES)], group_name(settings, "face"),
+    stage = FrameStage(settings, "face", FACE_RESULTS, infer, make_producer(settings))
+    loop = StageLoop(settings, "face", [FRAMES.name(settings)], group_name(settings, "face"),
                      stage.handle, batch_size=settings.face_batch_size,
                      batch_deadline_s=settings.batch_deadline_ms / 1000, stop=stop)
     return loop, infer.device

@@ -14,14 +14,12 @@ from processors.vision.base import FramePlugin
 from processors.vision.device import select_device
 from processors.vision.registry import load_plugin
 from processors.vision.results import PhoneDetections
-from schemas.events import Box, Event, PhoneDetection, PhoneResult, now_ms
-from schemas.serializers import PHONE_RESULTS
+from schemas.events import Box, PhoneDetection, PhoneResult, now_ms
 from vigil.core import metrics
 from vigil.core.kafka import group_name, make_producer
 from vigil.core.settings import Settings
 from vigil.core.stage_loop import StageLoop
-from vigil.core.topics import FRAMES
-from vigil.core.topics import PHONE_RESULTS as PHONE_TOPIC
+from vigil.core.topics import FRAMES, PHONE_RESULTS
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +34,12 @@ class PhoneInference:
         self.device = device.kind
         metrics.DEVICE.labels("phone", self.device).set(1)
 
-    def __call__(self, frames: list[DecodedFrame]) -> list[Event]:
+    def __call__(self, frames: list[DecodedFrame]) -> list[PhoneResult]:
         detections = self.detector.infer([f.image for f in frames])
         processed = now_ms()
         return [
             PhoneResult(
-                **common_fields(frame),  # type: ignore[arg-type]
+                **common_fields(frame),
                 processed_at=processed,
                 phones=[PhoneDetection(box=Box(x1=p.box[0], y1=p.box[1], x2=p.box[2],
                                                y2=p.box[3]), confidence=p.confidence)
@@ -57,9 +55,8 @@ def phone_loop(settings: Settings,
                stop: threading.Event | None = None) -> tuple[StageLoop, str]:
     """The phone stage's consumer loop, ready to run, and its device."""
     infer = PhoneInference(settings)
-    stage = FrameStage(settings, "phone", settings.topic(PHONE_TOPIC), PHONE_RESULTS,  # type: ignore[arg-type]
-                       infer, make_producer(settings))
-    loop = StageLoop(settings, "phone", [settings.topic(FRAMES)], group_name(settings, "phone"),
+    stage = FrameStage(settings, "phone", PHONE_RESULTS, infer, make_producer(settings))
+    loop = StageLoop(settings, "phone", [FRAMES.name(settings)], group_name(settings, "phone"),
                      stage.handle, batch_size=settings.phone_batch_size,
                      batch_deadline_s=settings.batch_deadline_ms / 1000,
                      stop=stop or threading.Event())

@@ -9,7 +9,7 @@ from typing import Generic, TypeVar
 
 from pydantic import ValidationError
 
-from schemas.events import ControlEvent, Decision, Event, FaceResult, FrameHeaders, PhoneResult
+from schemas.events import Event, FrameHeaders
 
 E = TypeVar("E", bound=Event)
 
@@ -107,22 +107,6 @@ def header_value(headers: Iterable[tuple[str, bytes | str | None]] | None, name:
         if key == name:
             return value.decode(errors="replace") if isinstance(value, bytes) else value
     return None
-
-
-FACE_RESULTS = JsonSerializer(FaceResult)
-PHONE_RESULTS = JsonSerializer(PhoneResult)
-DECISIONS = JsonSerializer(Decision)
-CONTROL = JsonSerializer(ControlEvent)
-FRAMES = FrameSerializer()
-
-# Topic base name (without the namespace) -> its serializer.
-TOPIC_SERIALIZERS: dict[str, object] = {
-    "frames": FRAMES,
-    "face-results": FACE_RESULTS,
-    "phone-results": PHONE_RESULTS,
-    "decisions": DECISIONS,
-    "control": CONTROL,
-}
 
 
 def dumps_json(value: object) -> bytes:

@@ -18,14 +18,13 @@ from typing import Any
 
 from confluent_kafka import Message
 
-from schemas.serializers import CONTROL, DECISIONS, ContractError, JsonSerializer
+from schemas.serializers import ContractError, JsonSerializer
 from sinks.audit_log import AuditLog
 from vigil.core import metrics
 from vigil.core.kafka import group_name
 from vigil.core.settings import Settings
 from vigil.core.stage_loop import StageLoop, where
-from vigil.core.topics import CONTROL as CONTROL_TOPIC
-from vigil.core.topics import DECISIONS as DECISIONS_TOPIC
+from vigil.core.topics import CONTROL, DECISIONS
 
 log = logging.getLogger(__name__)
 STAGE = "audit"
@@ -44,8 +43,8 @@ class AuditSink:
                  group_id: str | None = None, path: Path | None = None) -> None:
         self.settings = settings
         self.serializers: dict[str, tuple[str, JsonSerializer[Any]]] = {
-            settings.topic(DECISIONS_TOPIC): ("decision", DECISIONS),
-            settings.topic(CONTROL_TOPIC): ("control", CONTROL),
+            DECISIONS.name(settings): ("decision", DECISIONS.serializer),
+            CONTROL.name(settings): ("control", CONTROL.serializer),
         }
         self.path = path or audit_log_path(settings)
         self.log: AuditLog | None = None

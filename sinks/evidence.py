@@ -18,14 +18,13 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 
 from control.crypto import load_key
 from schemas.events import Action, Decision, FrameRef
-from schemas.serializers import DECISIONS, FRAMES, ContractError, Frame
+from schemas.serializers import ContractError, Frame
 from sinks.evidence_store import EvidenceError, expired, purge_evidence, write_evidence
 from vigil.core import metrics
 from vigil.core.kafka import group_name, make_consumer, make_producer
 from vigil.core.settings import Settings
 from vigil.core.stage_loop import StageLoop, decode_or_dead_letter, where
-from vigil.core.topics import DECISIONS as DECISIONS_TOPIC
-from vigil.core.topics import FRAMES as FRAMES_TOPIC
+from vigil.core.topics import DECISIONS, FRAMES
 
 log = logging.getLogger(__name__)
 STAGE = "evidence"
@@ -37,7 +36,7 @@ class FrameFetcher:
     """Reads single frames by (partition, offset) with one consumer that never commits."""
 
     def __init__(self, settings: Settings, group_id: str) -> None:
-        self.topic = settings.topic(FRAMES_TOPIC)
+        self.topic = FRAMES.name(settings)
         self.timeout_s = settings.frame_fetch_timeout_s
         # The group id is only required by the client; nothing is subscribed or committed.
         self.consumer: Consumer = make_consumer(
@@ -67,7 +66,7 @@ class FrameFetcher:
         finally:
             self.consumer.unassign()
         try:
-            return FRAMES.loads(msg.value(), msg.headers()), None
+            return FRAMES.serializer.loads(msg.value(), msg.headers()), None
         except ContractError as exc:
             return None, f"frame {name} breaks the frames contract: {exc}"
 
@@ -101,7 +100,7 @@ class EvidenceSink:
         group = group_id or group_name(settings, STAGE)
         self.fetcher = FrameFetcher(settings, group)
         self.dlq: Producer = make_producer(settings)
-        self.loop = StageLoop(settings, STAGE, [settings.topic(DECISIONS_TOPIC)], group,
+        self.loop = StageLoop(settings, STAGE, [DECISIONS.name(settings)], group,
                               self.handle, batch_size=settings.sink_batch_size,
                               stop=stop or threading.Event())
         # Purging runs on its own thread (so it happens when no decisions come); the lock keeps
@@ -123,7 +122,8 @@ class EvidenceSink:
 
     def handle(self, batch: list[Message]) -> None:
         """Write the evidence of a batch durably; the loop commits when this returns."""
-        for msg, decision in decode_or_dead_letter(batch, DECISIONS, self.dlq, self.settings,
+        for msg, decision in decode_or_dead_letter(batch, DECISIONS.serializer, self.dlq,
+                                                   self.settings,
                                                    STAGE):
             if decision.action is not Action.ALLOW:
                 self.record(decision, where(msg))

@@ -20,13 +20,12 @@ from confluent_kafka import Message, Producer
 
 from control import redis_keys as keys
 from schemas.events import Decision
-from schemas.serializers import DECISIONS
 from sinks.files import UnsafePathError, safe_id
 from vigil.core import metrics
 from vigil.core.kafka import group_name, make_producer
 from vigil.core.settings import Settings
 from vigil.core.stage_loop import StageLoop, decode_or_dead_letter, where
-from vigil.core.topics import DECISIONS as DECISIONS_TOPIC
+from vigil.core.topics import DECISIONS
 
 log = logging.getLogger(__name__)
 STAGE = "replies"
@@ -52,7 +51,7 @@ class ReplySink:
         self.settings = settings
         self.redis = client or redis.Redis.from_url(settings.redis_url)
         self.dlq: Producer = make_producer(settings)
-        self.loop = StageLoop(settings, STAGE, [settings.topic(DECISIONS_TOPIC)],
+        self.loop = StageLoop(settings, STAGE, [DECISIONS.name(settings)],
                               group_id or group_name(settings, STAGE), self.handle,
                               batch_size=settings.sink_batch_size,
                               stop=stop or threading.Event())
@@ -67,7 +66,8 @@ class ReplySink:
 
     def handle(self, batch: list[Message]) -> None:
         """Publish the batch's decisions; the loop commits when this returns."""
-        for msg, decision in decode_or_dead_letter(batch, DECISIONS, self.dlq, self.settings,
+        for msg, decision in decode_or_dead_letter(batch, DECISIONS.serializer, self.dlq,
+                                                   self.settings,
                                                    STAGE):
             outcome = self.reply(decision, where(msg))
             if outcome is ReplyOutcome.SENT:
@@ -111,7 +111,7 @@ class ReplySink:
             return ReplyOutcome.DUPLICATE
         try:
             receivers = self.redis.publish(keys.reply_channel(ns, gateway),
-                                           DECISIONS.dumps(decision))
+                                           DECISIONS.serializer.dumps(decision))
         except redis.RedisError:
             # Not delivered: release the claim so the replayed batch can publish it.
             self.redis.delete(marker)

@@ -25,13 +25,11 @@ from processors.decide.blocking import block_client
 from processors.decide.decider import Decider, Outcome
 from processors.decide.internal_topics import TABLES, app_id, changelog_topic, ticks_topic
 from processors.decide.policy_file import PolicyReloader, policy_path
-from schemas.serializers import DECISIONS, FACE_RESULTS, PHONE_RESULTS, ContractError
+from schemas.serializers import ContractError
 from vigil.core import metrics
+from vigil.core.dead_letter import dead_letter_headers, record_dead_letter
 from vigil.core.settings import Settings
-from vigil.core.topics import CONTROL, FRAMES_DLQ
-from vigil.core.topics import DECISIONS as DECISIONS_TOPIC
-from vigil.core.topics import FACE_RESULTS as FACE_TOPIC
-from vigil.core.topics import PHONE_RESULTS as PHONE_TOPIC
+from vigil.core.topics import CONTROL, DECISIONS, FACE_RESULTS, FRAMES_DLQ, PHONE_RESULTS
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +45,12 @@ class DecideStage:
         self.policy = PolicyReloader(policy_path(settings), settings,
                                      settings.policy_check_interval_s)
         self.app = self._make_app(settings, web_port)
-        self.face_topic = settings.topic(FACE_TOPIC)
-        self.phone_topic = settings.topic(PHONE_TOPIC)
+        self.face_topic = FACE_RESULTS.name(settings)
+        self.phone_topic = PHONE_RESULTS.name(settings)
         self.sources = self._raw_topic(self.face_topic, self.phone_topic)
-        self.decisions = self._raw_topic(settings.topic(DECISIONS_TOPIC))
-        self.control = self._raw_topic(settings.topic(CONTROL))
-        self.dlq = self._raw_topic(settings.topic(FRAMES_DLQ))
+        self.decisions = self._raw_topic(DECISIONS.name(settings))
+        self.control = self._raw_topic(CONTROL.name(settings))
+        self.dlq = self._raw_topic(FRAMES_DLQ.name(settings))
         self.ticks = self.app.topic(ticks_topic(settings), internal=True,
                                     partitions=settings.partitions, key_serializer="raw",
                                     value_serializer="json")
@@ -135,15 +133,15 @@ class DecideStage:
         where = f"{topic}[{partition}]@{offset}"
         try:
             if topic == self.face_topic:
-                outcome = self.decider.on_result("face", FACE_RESULTS.loads(value), partition)
+                outcome = self.decider.on_result("face", FACE_RESULTS.serializer.loads(value),
+                                                 partition)
             else:
-                outcome = self.decider.on_result("phone", PHONE_RESULTS.loads(value), partition)
+                outcome = self.decider.on_result("phone", PHONE_RESULTS.serializer.loads(value),
+                                                 partition)
         except ContractError as exc:
-            await self.dlq.send(key=key, value=value, headers=[
-                ("error", str(exc).encode()), ("stage", STAGE.encode()),
-                ("source", where.encode())])
-            metrics.DEAD_LETTERS.labels(STAGE).inc()
-            log.warning("dead-lettered %s stage=%s error=%s", where, STAGE, exc)
+            await self.dlq.send(key=key, value=value,
+                                headers=dead_letter_headers(None, str(exc), STAGE, where))
+            record_dead_letter(STAGE, where, str(exc))
             return
         metrics.MESSAGES_PROCESSED.labels(STAGE).inc()
         if outcome is not None:
@@ -170,8 +168,8 @@ class DecideStage:
     async def _publish(self, outcome: Outcome) -> None:
         decision = outcome.decision
         await self.decisions.send(key=decision.client_id.encode(),
-                                  value=DECISIONS.dumps(decision))
-        metrics.DECISIONS.labels(decision.action.value, decision.reason.value).inc()
+                                  value=DECISIONS.serializer.dumps(decision))
+        metrics.DECISIONS_TOTAL.labels(decision.action.value, decision.reason.value).inc()
         metrics.END_TO_END_LATENCY.observe(
             max(0, decision.decided_at - decision.received_at) / 1000)
         log.info("decision frame_id=%s client_id=%s action=%s reason=%s missing=%s policy=%s",

@@ -16,8 +16,8 @@ from typing import Any
 from control.clients import ClientControl
 from control.db import ClientState, UnknownClientError, open_repository
 from schemas.events import ControlEvent, ControlKind
-from schemas.serializers import CONTROL
 from vigil.core.settings import Settings
+from vigil.core.topics import CONTROL
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,6 @@ async def block_client(settings: Settings, control_topic: Any, client_id: str, r
                     reason)
         return
     event = blocked_event(client_id, reason, at_ms)
-    await control_topic.send(key=client_id.encode(), value=CONTROL.dumps(event))
+    await control_topic.send(key=client_id.encode(), value=CONTROL.serializer.dumps(event))
     log.warning("client blocked client_id=%s event_id=%s reason=%s", client_id, event.event_id,
                 reason)

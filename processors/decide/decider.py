@@ -30,7 +30,7 @@ from processors.decide.policy import (
     next_streak,
 )
 from schemas.events import Action, Decision, FaceResult, PhoneResult, Reason, now_ms
-from schemas.serializers import FACE_RESULTS, PHONE_RESULTS
+from vigil.core.topics import FACE_RESULTS, PHONE_RESULTS
 
 log = logging.getLogger(__name__)
 
@@ -127,8 +127,8 @@ class Decider:
         return len(old)
 
     def _decide(self, frame_id: str, entry: dict[str, Any]) -> Outcome:
-        face = FACE_RESULTS.loads(entry["face"].encode()) if entry["face"] else None
-        phone = PHONE_RESULTS.loads(entry["phone"].encode()) if entry["phone"] else None
+        face = FACE_RESULTS.serializer.loads(entry["face"].encode()) if entry["face"] else None
+        phone = PHONE_RESULTS.serializer.loads(entry["phone"].encode()) if entry["phone"] else None
         base: FaceResult | PhoneResult | None = face if face is not None else phone
         assert base is not None, "a pending frame always holds one half"
         policy = self.policy()

@@ -11,13 +11,12 @@ import pytest
 import redis
 
 from control.heartbeat import Heartbeat
-from schemas.serializers import CONTROL
 from tests.conftest import Infra
 from tests.control.test_enroll import run_cli
 from tests.ingest.harness import add_client, expect, running_gateway, welcomed
 from vigil.core.kafka import make_consumer
 from vigil.core.settings import Settings
-from vigil.core.topics import CONTROL as CONTROL_TOPIC
+from vigil.core.topics import CONTROL
 from vigil.local.infra import free_port
 
 pytestmark = pytest.mark.integration
@@ -35,14 +34,14 @@ def env(topics: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 def control_events(settings: Settings, count: int, timeout_s: float = 20.0) -> list[str]:
     consumer = make_consumer(settings, f"{settings.namespace}-check")
-    consumer.subscribe([settings.topic(CONTROL_TOPIC)])
+    consumer.subscribe([CONTROL.name(settings)])
     kinds: list[str] = []
     deadline = time.monotonic() + timeout_s
     try:
         while len(kinds) < count and time.monotonic() < deadline:
             msg = consumer.poll(0.5)
             if msg is not None and not msg.error():
-                event = CONTROL.loads(msg.value())
+                event = CONTROL.serializer.loads(msg.value())
                 assert msg.key() == event.client_id.encode()
                 kinds.append(f"{event.client_id}:{event.kind.value}:{event.reason}")
     finally:

@@ -15,13 +15,9 @@ from typing import Any
 from confluent_kafka import Consumer, TopicPartition
 
 from schemas.events import ControlEvent, Decision, FaceResult, PhoneResult
-from schemas.serializers import CONTROL, DECISIONS, FACE_RESULTS, PHONE_RESULTS
 from vigil.core.kafka import make_consumer, make_producer
 from vigil.core.settings import Settings
-from vigil.core.topics import CONTROL as CONTROL_TOPIC
-from vigil.core.topics import DECISIONS as DECISIONS_TOPIC
-from vigil.core.topics import FACE_RESULTS as FACE_TOPIC
-from vigil.core.topics import PHONE_RESULTS as PHONE_TOPIC
+from vigil.core.topics import CONTROL, DECISIONS, FACE_RESULTS, PHONE_RESULTS
 
 REPO = Path(__file__).resolve().parents[2]
 # The fields a decide worker needs from the test's settings, passed as VIGIL_* variables.
@@ -101,9 +97,9 @@ def produce_results(
 
     for result in results:
         if isinstance(result, FaceResult):
-            topic, value = settings.topic(FACE_TOPIC), FACE_RESULTS.dumps(result)
+            topic, value = FACE_RESULTS.name(settings), FACE_RESULTS.serializer.dumps(result)
         else:
-            topic, value = settings.topic(PHONE_TOPIC), PHONE_RESULTS.dumps(result)
+            topic, value = PHONE_RESULTS.name(settings), PHONE_RESULTS.serializer.dumps(result)
         producer.produce(topic, key=result.client_id, value=value, on_delivery=delivered)
     assert producer.flush(30) == 0
     assert errors == []
@@ -147,15 +143,15 @@ class TopicReader:
 
 class DecisionReader(TopicReader):
     def __init__(self, settings: Settings) -> None:
-        super().__init__(settings, settings.topic(DECISIONS_TOPIC))
+        super().__init__(settings, DECISIONS.name(settings))
 
     def partition_of(self, frame_id: str) -> int:
         """The partition of the first Decision of a frame."""
         return next(m.partition() for m in self.messages
-                    if DECISIONS.loads(m.value()).frame_id == frame_id)
+                    if DECISIONS.serializer.loads(m.value()).frame_id == frame_id)
 
     def decisions(self, frame_id: str | None = None) -> list[Decision]:
-        out = [DECISIONS.loads(m.value()) for m in self.messages]
+        out = [DECISIONS.serializer.loads(m.value()) for m in self.messages]
         return [d for d in out if frame_id is None or d.frame_id == frame_id]
 
     def wait_for(self, frame_ids: Iterable[str], timeout_s: float = 30.0) -> dict[str, Decision]:
@@ -170,7 +166,7 @@ class DecisionReader(TopicReader):
 
 class ControlReader(TopicReader):
     def __init__(self, settings: Settings) -> None:
-        super().__init__(settings, settings.topic(CONTROL_TOPIC))
+        super().__init__(settings, CONTROL.name(settings))
 
     def events(self) -> list[ControlEvent]:
-        return [CONTROL.loads(m.value()) for m in self.messages]
+        return [CONTROL.serializer.loads(m.value()) for m in self.messages]

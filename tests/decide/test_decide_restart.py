@@ -59,7 +59,7 @@ def test_sigkill_between_halves_recovers_the_pending_half(
             changelog.close()
         # With the offset committed, a restart cannot re-read the face half from its topic:
         # it can only come back from the changelog.
-        wait_for(lambda: committed_total(settings, settings.topic(FACE_RESULTS)) >= 1, 30,
+        wait_for(lambda: committed_total(settings, FACE_RESULTS.name(settings)) >= 1, 30,
                  "the face-results offset to be committed")
         worker.kill()
 

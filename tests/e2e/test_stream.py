@@ -21,13 +21,12 @@ import pytest
 from websockets.asyncio.client import connect
 
 from processors.vision.imaging import read_image, webcam_jpeg
-from schemas.serializers import DECISIONS, header_value
+from schemas.serializers import header_value
 from tests.conftest import SHARED_WEIGHTS, Infra, require_testdata
 from vigil.apps.client import StreamReport, stream_frames
 from vigil.core.kafka import make_consumer
 from vigil.core.settings import Settings, load_settings
-from vigil.core.topics import DECISIONS as DECISIONS_TOPIC
-from vigil.core.topics import FRAMES_DLQ
+from vigil.core.topics import DECISIONS, FRAMES_DLQ
 from vigil.local.infra import free_port
 
 pytestmark = pytest.mark.integration
@@ -188,7 +187,7 @@ def test_malformed_jpeg_goes_to_the_dlq_and_the_session_goes_on(running: Running
     decisions = [m for m in messages if m.get("type") == "decision"]
     assert [(d["seq"], d["action"]) for d in decisions if d["seq"] == 2] == [(2, "allow")]
     consumer = make_consumer(running.settings, f"{running.settings.namespace}-dlq-check")
-    consumer.subscribe([running.settings.topic(FRAMES_DLQ)])
+    consumer.subscribe([FRAMES_DLQ.name(running.settings)])
     seqs = set()
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and "1" not in seqs:
@@ -223,13 +222,13 @@ def test_killed_face_processor_loses_no_frame_and_duplicates_no_reply(running: R
     # And exactly one Decision per frame on the decisions topic.
     ids = {d["frame_id"] for d in report.decisions.values()}
     consumer = make_consumer(running.settings, f"{running.settings.namespace}-once-check")
-    consumer.subscribe([running.settings.topic(DECISIONS_TOPIC)])
+    consumer.subscribe([DECISIONS.name(running.settings)])
     counts: dict[str, int] = {}
     idle_since = time.monotonic()
     while time.monotonic() - idle_since < 8:
         msg = consumer.poll(0.5)
         if msg is not None and not msg.error():
-            frame_id = DECISIONS.loads(msg.value()).frame_id
+            frame_id = DECISIONS.serializer.loads(msg.value()).frame_id
             if frame_id in ids:
                 counts[frame_id] = counts.get(frame_id, 0) + 1
             idle_since = time.monotonic()

@@ -12,7 +12,6 @@ from prometheus_client import REGISTRY
 
 from control import redis_keys as keys
 from schemas.events import Action, Decision, FrameRef, Reason
-from schemas.serializers import DECISIONS, FRAMES
 from tests.ingest.conftest import SettingsFactory
 from tests.ingest.harness import (
     JPEG,
@@ -25,14 +24,14 @@ from tests.ingest.harness import (
 )
 from vigil.core.kafka import make_consumer
 from vigil.core.settings import Settings
-from vigil.core.topics import FRAMES as FRAMES_TOPIC
+from vigil.core.topics import DECISIONS, FRAMES
 
 pytestmark = pytest.mark.integration
 
 
 def consume_frames(settings: Settings, count: int, timeout_s: float = 20.0) -> list[Message]:
     consumer = make_consumer(settings, f"{settings.namespace}-check")
-    consumer.subscribe([settings.topic(FRAMES_TOPIC)])
+    consumer.subscribe([FRAMES.name(settings)])
     found: list[Message] = []
     deadline = time.monotonic() + timeout_s
     try:
@@ -64,7 +63,7 @@ def test_frames_reach_kafka_with_all_headers_and_decisions_come_back(
             await ws.send(JPEG)  # no frame message: the server's count (2nd frame)
             await asyncio.sleep(0.5)
             frames = await asyncio.to_thread(consume_frames, settings, 2)
-            first = FRAMES.loads(frames[0].value(), frames[0].headers())
+            first = FRAMES.serializer.loads(frames[0].value(), frames[0].headers())
             where = (frames[0].topic(), frames[0].partition(), frames[0].offset())
             assert None not in where
             decision = Decision(
@@ -77,7 +76,7 @@ def test_frames_reach_kafka_with_all_headers_and_decisions_come_back(
                 reason=Reason.WRONG_USER, scores={"distance": 1.3}, policy_version="p",
                 gateway_id=gw.gateway_id)
             await gw.redis.publish(keys.reply_channel(settings.namespace, gw.gateway_id),
-                                   DECISIONS.dumps(decision))
+                                   DECISIONS.serializer.dumps(decision))
             reply = await expect(ws, "decision")
             await ws.close()
             headers = [text_headers(m) for m in frames]

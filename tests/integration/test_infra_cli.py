@@ -52,7 +52,7 @@ def test_topic_and_records_survive_infra_down_and_up(tmp_path: Path) -> None:
 
         assert vigil(env, "infra", "up").returncode == 0
         recreate = vigil(env, "topics", "create")
-        assert "exists  restart.decisions (2 partitions)" in recreate.stdout
+        assert "exists  restart.decisions (2 partitions, retention" in recreate.stdout
         consumer = make_consumer(settings, "restart-check")
         consumer.subscribe(["restart.decisions"])
         values = set()

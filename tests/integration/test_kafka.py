@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient, ConfigResource
 
 from vigil.core.kafka import make_consumer, make_producer
 from vigil.core.settings import Settings
-from vigil.core.topics import FRAMES, TOPICS, create_topics
+from vigil.core.topics import DECISIONS, FACE_RESULTS, FRAMES, TOPICS, create_topics
 
 pytestmark = pytest.mark.integration
 MEMBER = Path(__file__).with_name("group_member.py")
@@ -44,14 +45,34 @@ def consume_all(consumer: Consumer, expected: int, timeout_s: float = 30.0) -> l
 def test_topics_create_is_idempotent_and_namespaced(settings: Settings) -> None:
     first = create_topics(settings, partitions=3)
     second = create_topics(settings, partitions=3)
-    assert [r.name for r in first] == [f"{settings.namespace}.{t}" for t in TOPICS]
+    assert [r.name for r in first] == [f"{settings.namespace}.{t.suffix}" for t in TOPICS]
     assert all(r.created for r in first)
     assert not any(r.created for r in second)
     assert {r.partitions for r in second} == {3}
 
 
+def _retention_on_broker(settings: Settings, topic: str) -> int:
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
+    config = admin.describe_configs([resource])[resource].result()
+    return int(config["retention.ms"].value)
+
+
+def test_topics_get_their_retention_and_create_fixes_it(settings: Settings) -> None:
+    reports = {r.name: r for r in create_topics(settings, partitions=1)}
+    frames, decisions = FRAMES.name(settings), DECISIONS.name(settings)
+    assert _retention_on_broker(settings, frames) == settings.frames_retention_ms == 3_600_000
+    assert _retention_on_broker(settings, decisions) == 400 * 86_400_000
+    assert reports[FACE_RESULTS.name(settings)].retention_ms == 86_400_000
+    # An operator shortens the frames' retention: `vigil topics create` fixes old topics.
+    shorter = settings.model_copy(update={"frames_retention_ms": 600_000})
+    again = {r.name: r for r in create_topics(shorter, partitions=1)}
+    assert again[frames].retention_changed and not again[decisions].retention_changed
+    assert _retention_on_broker(settings, frames) == 600_000
+
+
 def test_keyed_records_keep_partition_and_headers(topics: Settings, group_id: str) -> None:
-    topic = topics.topic(FRAMES)
+    topic = FRAMES.name(topics)
     keys = [f"client-{i}" for i in range(8)]
     headers = [("frame_id", b"f-1"), ("seq", b"7"), ("content_type", b"image/jpeg")]
     produce(topics, topic, [(k, f"{k}:{n}") for n in range(3) for k in keys], headers)
@@ -107,7 +128,7 @@ class Member:
 def test_group_of_two_processes_splits_partitions_and_resumes(
     topics: Settings, group_id: str
 ) -> None:
-    topic = topics.topic(FRAMES)
+    topic = FRAMES.name(topics)
     members = [Member(topics, group_id, topic) for _ in range(2)]
     # Produce only once both have joined: a member that starts after the other has consumed
     # everything would see nothing and leave, and the split would not be tested.
@@ -137,7 +158,7 @@ def test_group_of_two_processes_splits_partitions_and_resumes(
 
 
 def test_committed_offsets_are_what_the_group_reports(topics: Settings, group_id: str) -> None:
-    topic = topics.topic(FRAMES)
+    topic = FRAMES.name(topics)
     produce(topics, topic, [("one-key", str(n)) for n in range(5)])
     consumer = make_consumer(topics, group_id)
     consumer.subscribe([topic])

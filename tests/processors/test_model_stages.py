@@ -16,14 +16,11 @@ from processors.phone import phone_loop
 from processors.vision.chain import FaceChain
 from processors.vision.imaging import read_image, webcam_jpeg
 from schemas.events import FaceResult, FrameHeaders, PhoneResult
-from schemas.serializers import FACE_RESULTS, FRAMES, PHONE_RESULTS, Frame, header_value
+from schemas.serializers import Frame, header_value
 from tests.conftest import require_testdata
 from vigil.core.kafka import group_name, make_consumer, make_producer
 from vigil.core.settings import Settings
-from vigil.core.topics import FACE_RESULTS as FACE_TOPIC
-from vigil.core.topics import FRAMES as FRAMES_TOPIC
-from vigil.core.topics import FRAMES_DLQ
-from vigil.core.topics import PHONE_RESULTS as PHONE_TOPIC
+from vigil.core.topics import FACE_RESULTS, FRAMES, FRAMES_DLQ, PHONE_RESULTS
 
 pytestmark = pytest.mark.integration
 
@@ -53,8 +50,8 @@ def produce_frames(settings: Settings, testdata: Path) -> dict[str, str]:
         headers = FrameHeaders(frame_id=frame_id, client_id=client, session_id="s-1", seq=seq,
                                captured_at=int(time.time() * 1000),
                                received_at=int(time.time() * 1000))
-        value, kafka_headers = FRAMES.dumps(Frame(headers, jpeg))
-        producer.produce(settings.topic(FRAMES_TOPIC), key=client, value=value,
+        value, kafka_headers = FRAMES.serializer.dumps(Frame(headers, jpeg))
+        producer.produce(FRAMES.name(settings), key=client, value=value,
                          headers=kafka_headers)
     assert producer.flush(30) == 0
     return names
@@ -88,7 +85,7 @@ def test_face_and_phone_stages_emit_one_result_per_frame(
         thread.start()
     try:
         reader = make_consumer(topics, group_id)
-        reader.subscribe([topics.topic(t) for t in (FACE_TOPIC, PHONE_TOPIC, FRAMES_DLQ)])
+        reader.subscribe([t.name(topics) for t in (FACE_RESULTS, PHONE_RESULTS, FRAMES_DLQ)])
         # one result per good frame from each stage, and the bad frame dead-lettered by both
         messages = collect(reader, 2 * len(STREAM) + 2, timeout_s=240)
         reader.close()
@@ -97,11 +94,11 @@ def test_face_and_phone_stages_emit_one_result_per_frame(
         for thread in threads:
             thread.join(60)
 
-    faces = {r.frame_id: r for r in (FACE_RESULTS.loads(m.value()) for m in messages
-                                      if m.topic() == topics.topic(FACE_TOPIC))}
-    phones = {r.frame_id: r for r in (PHONE_RESULTS.loads(m.value()) for m in messages
-                                       if m.topic() == topics.topic(PHONE_TOPIC))}
-    dead = [m for m in messages if m.topic() == topics.topic(FRAMES_DLQ)]
+    faces = {r.frame_id: r for r in (FACE_RESULTS.serializer.loads(m.value()) for m in messages
+                                      if m.topic() == FACE_RESULTS.name(topics))}
+    phones = {r.frame_id: r for r in (PHONE_RESULTS.serializer.loads(m.value()) for m in messages
+                                       if m.topic() == PHONE_RESULTS.name(topics))}
+    dead = [m for m in messages if m.topic() == FRAMES_DLQ.name(topics)]
     by_name = {name: fid for fid, name in names.items()}
     good = set(by_name) - {"truncated"}
     assert {names[f] for f in faces} == good
@@ -123,7 +120,7 @@ def test_face_and_phone_stages_emit_one_result_per_frame(
     assert not phone("tflite_examples_table.jpg").phone
     # Results name the frame they came from, so the evidence sink can fetch it.
     result = face("obama_2.jpg")
-    assert result.frame.topic == topics.topic(FRAMES_TOPIC) and result.seq == 1
+    assert result.frame.topic == FRAMES.name(topics) and result.seq == 1
 
     # The truncated frame went to the DLQ (once per stage) with the error in a header.
     assert len(dead) == 2
@@ -132,9 +129,9 @@ def test_face_and_phone_stages_emit_one_result_per_frame(
 
     # Both groups committed everything they consumed.
     probe = make_consumer(topics, group_name(topics, "face"))
-    parts = [TopicPartition(topics.topic(FRAMES_TOPIC), p) for p in range(topics.partitions)]
+    parts = [TopicPartition(FRAMES.name(topics), p) for p in range(topics.partitions)]
     committed = {tp.partition: tp.offset for tp in probe.committed(parts, timeout=10)}
-    ends = {p: probe.get_watermark_offsets(TopicPartition(topics.topic(FRAMES_TOPIC), p),
+    ends = {p: probe.get_watermark_offsets(TopicPartition(FRAMES.name(topics), p),
                                            timeout=10)[1] for p in range(topics.partitions)}
     probe.close()
     assert all(committed[p] == ends[p] for p in ends if ends[p] > 0), (committed, ends)

@@ -9,17 +9,17 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from schemas.events import Action, Decision, FrameHeaders, FrameRef, Reason
-from schemas.serializers import DECISIONS, FRAMES, Frame
+from schemas.serializers import Frame
 from tests.conftest import TESTDATA, Infra, make_settings
 from vigil.core.kafka import make_producer
 from vigil.core.settings import Settings
-from vigil.core.topics import DECISIONS as DECISIONS_TOPIC
-from vigil.core.topics import FRAMES as FRAMES_TOPIC
+from vigil.core.topics import DECISIONS, FRAMES, Topic
 
 JPEG_PATH = TESTDATA / "spoof" / "image_F1.jpg"
 TEST_KEY = base64.b64encode(bytes(range(32))).decode()
@@ -68,10 +68,10 @@ def produce_frame(settings: Settings, jpeg: bytes, frame_id: str,
     """Produce one frame with its headers; returns where it landed."""
     headers = FrameHeaders(frame_id=frame_id, client_id=client_id, session_id="s-1", seq=1,
                            captured_at=NOW_MS - 50, received_at=NOW_MS - 40)
-    value, kafka_headers = FRAMES.dumps(Frame(headers, jpeg))
+    value, kafka_headers = FRAMES.serializer.dumps(Frame(headers, jpeg))
     landed: list[FrameRef] = []
     producer = make_producer(settings)
-    producer.produce(settings.topic(FRAMES_TOPIC), key=client_id, value=value,
+    producer.produce(FRAMES.name(settings), key=client_id, value=value,
                      headers=kafka_headers,
                      on_delivery=lambda err, msg: landed.append(FrameRef(
                          topic=msg.topic(), partition=msg.partition(), offset=msg.offset()))
@@ -81,26 +81,27 @@ def produce_frame(settings: Settings, jpeg: bytes, frame_id: str,
     return landed[0]
 
 
-def produce(settings: Settings, topic: str, values: list[tuple[str, bytes]]) -> None:
+def produce(settings: Settings, topic: Topic[Any], values: list[tuple[str, bytes]]) -> None:
     """Produce (key, value) records to a topic of the namespace and wait for delivery."""
     producer = make_producer(settings)
     errors: list[object] = []
     for key, value in values:
-        producer.produce(settings.topic(topic), key=key, value=value,
+        producer.produce(topic.name(settings), key=key, value=value,
                          on_delivery=lambda err, _m: errors.append(err) if err else None)
     assert producer.flush(30) == 0
     assert errors == []
 
 
 def produce_decisions(settings: Settings, decisions: list[Decision]) -> None:
-    produce(settings, DECISIONS_TOPIC, [(d.client_id, DECISIONS.dumps(d)) for d in decisions])
+    produce(settings, DECISIONS,
+            [(d.client_id, DECISIONS.serializer.dumps(d)) for d in decisions])
 
 
-def committed_to_end(settings: Settings, group_id: str, topics: list[str]) -> bool:
+def committed_to_end(settings: Settings, group_id: str, topics: list[Topic[Any]]) -> bool:
     """Whether the group committed every partition of the topics up to its end."""
     probe = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": group_id})
     try:
-        parts = [TopicPartition(settings.topic(t), p)
+        parts = [TopicPartition(t.name(settings), p)
                  for t in topics for p in range(settings.partitions)]
         committed = {(tp.topic, tp.partition): tp.offset
                      for tp in probe.committed(parts, timeout=10)}

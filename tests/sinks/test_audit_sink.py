@@ -9,7 +9,6 @@ import pytest
 from confluent_kafka import Message
 
 from schemas.events import Action, ControlEvent, ControlKind
-from schemas.serializers import CONTROL
 from sinks.audit import AuditSink, audit_log_path
 from sinks.audit_log import verify
 from tests.sinks.conftest import (
@@ -22,11 +21,10 @@ from tests.sinks.conftest import (
     wait_for,
 )
 from vigil.core.settings import Settings
-from vigil.core.topics import CONTROL as CONTROL_TOPIC
-from vigil.core.topics import DECISIONS
+from vigil.core.topics import CONTROL, DECISIONS
 
 pytestmark = pytest.mark.integration
-TOPICS = [DECISIONS, CONTROL_TOPIC]
+TOPICS = [DECISIONS, CONTROL]
 
 
 def control(event_id: str, kind: ControlKind = ControlKind.BLOCKED) -> ControlEvent:
@@ -49,7 +47,7 @@ def test_both_topics_become_one_chain_and_replays_add_nothing(
 ) -> None:
     produce_decisions(sink_settings, [decision(f"f-{i}", client_id=f"c{i}") for i in range(4)]
                       + [decision("f-ok", action=Action.ALLOW)])
-    produce(sink_settings, CONTROL_TOPIC, [("alice", CONTROL.dumps(control("e-1"))),
+    produce(sink_settings, CONTROL, [("alice", CONTROL.serializer.dumps(control("e-1"))),
                                            ("alice", b'{"not": "a control event"}')])
     run_until_committed(sink_settings, group_id)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from schemas.serializers import DECISIONS, ContractError
+from schemas.serializers import ContractError
 from sinks.cli import register
 from sinks.evidence_store import (
     EvidenceError,
@@ -23,6 +23,7 @@ from sinks.evidence_store import (
 )
 from tests.sinks.conftest import NOW_MS, decision
 from vigil.core.settings import Settings, load_settings
+from vigil.core.topics import DECISIONS
 
 DAY_MS = 86_400_000
 
@@ -83,7 +84,7 @@ def test_wrong_key_and_moved_file_fail(offline_settings: Settings, tmp_path: Pat
 def test_malicious_ids_never_make_a_path(offline_settings: Settings, tmp_path: Path) -> None:
     bad = decision("frame-0005").model_dump(mode="json") | {"client_id": "../x"}
     with pytest.raises(ContractError, match="client_id"):
-        DECISIONS.loads(json.dumps(bad).encode())
+        DECISIONS.serializer.loads(json.dumps(bad).encode())
     root = evidence_root(offline_settings)
     for client_id, frame_id in [("../x", "f"), ("a", "../../etc/passwd"), ("a/b", "f"),
                                 (".hidden", "f"), ("a", "")]:

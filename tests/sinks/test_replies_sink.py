@@ -9,7 +9,6 @@ import redis
 from prometheus_client import REGISTRY
 
 from control import redis_keys as keys
-from schemas.serializers import DECISIONS
 from sinks.replies import ReplySink
 from tests.sinks.conftest import (
     committed_to_end,
@@ -19,7 +18,7 @@ from tests.sinks.conftest import (
     wait_for,
 )
 from vigil.core.settings import Settings
-from vigil.core.topics import DECISIONS as DECISIONS_TOPIC
+from vigil.core.topics import DECISIONS
 
 pytestmark = pytest.mark.integration
 
@@ -51,7 +50,7 @@ def test_each_frame_is_replied_once_to_its_gateway(sink_settings: Settings,
     ])
     sink = ReplySink(sink_settings, group_id=group_id)
     with running(sink) as thread:
-        wait_for(lambda: committed_to_end(sink_settings, group_id, [DECISIONS_TOPIC]), 45,
+        wait_for(lambda: committed_to_end(sink_settings, group_id, [DECISIONS]), 45,
                  thread)
 
     received = []
@@ -59,7 +58,7 @@ def test_each_frame_is_replied_once_to_its_gateway(sink_settings: Settings,
     while time.monotonic() < deadline:
         msg = pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2)
         if msg is not None:
-            received.append((msg["channel"].decode(), DECISIONS.loads(msg["data"])))
+            received.append((msg["channel"].decode(), DECISIONS.serializer.loads(msg["data"])))
     pubsub.close()
     assert received == [(keys.reply_channel(ns, "gw-1"), first)]
     assert 0 < client.ttl(keys.replied_key(ns, "h-1")) <= sink_settings.reply_dedupe_ttl_s

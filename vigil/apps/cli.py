@@ -54,7 +54,9 @@ def _topics(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     for report in create_topics(settings, args.partitions, args.replication_factor):
         verb = "created" if report.created else "exists "
-        print(f"{verb} {report.name} ({report.partitions} partitions)")
+        fixed = ", retention fixed" if report.retention_changed else ""
+        print(f"{verb} {report.name} ({report.partitions} partitions, retention "
+              f"{report.retention_ms / 3_600_000:g} h{fixed})")
     return 0
 
 

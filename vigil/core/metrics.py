@@ -28,7 +28,9 @@ MESSAGES_PROCESSED = Counter(
     "vigil_messages_processed_total", "Messages a stage finished and committed", ["stage"]
 )
 DEAD_LETTERS = Counter("vigil_dead_letters_total", "Messages sent to the DLQ", ["stage"])
-DECISIONS = Counter("vigil_decisions_total", "Decisions by action and reason", ["action", "reason"])
+DECISIONS_TOTAL = Counter(
+    "vigil_decisions_total", "Decisions by action and reason", ["action", "reason"]
+)
 STAGE_LATENCY = Histogram(
     "vigil_stage_latency_seconds", "Time a stage spent on one batch", ["stage"],
     buckets=LATENCY_BUCKETS,

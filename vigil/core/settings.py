@@ -82,6 +82,20 @@ class Settings(BaseSettings):
     replication_factor: int = Field(
         1, ge=1, le=7, description="Replication factor of every topic (1 on one machine)."
     )
+    frames_retention_ms: int = Field(
+        3_600_000, ge=60_000, le=7 * 86_400_000,
+        description="How long raw frames (and dead-lettered frames) stay on Kafka. Raw faces "
+        "are the most sensitive data here: the evidence sink copies what it keeps, encrypted, "
+        "within seconds, so an hour is plenty.",
+    )
+    results_retention_ms: int = Field(
+        86_400_000, ge=60_000, le=365 * 86_400_000,
+        description="How long face and phone results stay on Kafka (replay for a day).",
+    )
+    audit_retention_days: int = Field(
+        400, ge=1, le=3650,
+        description="Days the decisions and control topics are kept, for auditors.",
+    )
     startup_timeout_s: float = Field(
         60.0, gt=0, le=600, description="How long `vigil infra up` waits for each server."
     )

@@ -28,6 +28,7 @@ from confluent_kafka import (
 from schemas.events import Event
 from schemas.serializers import ContractError, JsonSerializer
 from vigil.core import metrics
+from vigil.core.dead_letter import dead_letter_headers, record_dead_letter
 from vigil.core.kafka import make_consumer
 from vigil.core.settings import Settings
 from vigil.core.topics import FRAMES_DLQ
@@ -57,16 +58,9 @@ def dead_letter(
     producer: Producer, settings: Settings, msg: Message, error: str, stage: str
 ) -> None:
     """Send a message as received to the DLQ with the error in a header (caller flushes)."""
-    original = msg.headers() or []
-    headers: list[tuple[str, str | bytes | None]] = (
-        list(original.items()) if isinstance(original, dict) else list(original)
-    )
-    headers += [("error", error.encode()), ("stage", stage.encode()),
-                ("source", where(msg).encode())]
-    producer.produce(settings.topic(FRAMES_DLQ), key=msg.key(), value=msg.value(),
-                     headers=headers)
-    metrics.DEAD_LETTERS.labels(stage).inc()
-    log.warning("dead-lettered %s stage=%s error=%s", where(msg), stage, error)
+    producer.produce(FRAMES_DLQ.name(settings), key=msg.key(), value=msg.value(),
+                     headers=dead_letter_headers(msg.headers(), error, stage, where(msg)))
+    record_dead_letter(stage, where(msg), error)
 
 
 def decode_or_dead_letter(

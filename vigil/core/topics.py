@@ -1,28 +1,92 @@
-"""The topics of ARCHITECTURE.md, and creating them under the namespace."""
+"""The topics of ARCHITECTURE.md, each declared once, and creating them under the namespace.
+
+A :class:`Topic` carries everything a caller needs: its name under the namespace
+(``FACE_RESULTS.name(settings)``), its key and value serializers, and its retention class.
+Callers never pair a topic name with a serializer by hand.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
 from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Generic, TypeVar
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic, TopicMetadata
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewTopic,
+    TopicMetadata,
+)
 
+from schemas.events import ControlEvent, Decision, FaceResult, PhoneResult
+from schemas.serializers import FrameSerializer, JsonSerializer
 from vigil.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
-FRAMES = "frames"
-FACE_RESULTS = "face-results"
-PHONE_RESULTS = "phone-results"
-DECISIONS = "decisions"
-CONTROL = "control"
-FRAMES_DLQ = "frames.dlq"
+S = TypeVar("S")
+DAY_MS = 86_400_000
+
+
+class Retention(Enum):
+    """How long a topic keeps its records (the values come from the settings)."""
+
+    FRAMES = "frames"  # raw faces: short (frames_retention_ms, an hour by default)
+    RESULTS = "results"  # model results: a day (results_retention_ms)
+    AUDIT = "audit"  # decisions and control events: long, for auditors (audit_retention_days)
+
+    def ms(self, settings: Settings) -> int:
+        if self is Retention.FRAMES:
+            return settings.frames_retention_ms
+        if self is Retention.RESULTS:
+            return settings.results_retention_ms
+        return settings.audit_retention_days * DAY_MS
+
+
+class ClientKey:
+    """Every topic is keyed by client_id, UTF-8 (so one client's records share a partition)."""
+
+    @staticmethod
+    def dumps(client_id: str) -> bytes:
+        return client_id.encode()
+
+    @staticmethod
+    def loads(key: bytes | None) -> str:
+        return (key or b"").decode(errors="replace")
+
+
+@dataclass(frozen=True)
+class Topic(Generic[S]):
+    """One topic of the flow: name suffix, key and value serializers, retention class."""
+
+    suffix: str
+    serializer: S
+    retention: Retention
+    key: type[ClientKey] = ClientKey
+
+    def name(self, settings: Settings) -> str:
+        """The full name under the settings' namespace, e.g. ``vigil.face-results``."""
+        return settings.topic(self.suffix)
+
+
+FRAMES = Topic("frames", FrameSerializer(), Retention.FRAMES)
+FACE_RESULTS = Topic("face-results", JsonSerializer(FaceResult), Retention.RESULTS)
+PHONE_RESULTS = Topic("phone-results", JsonSerializer(PhoneResult), Retention.RESULTS)
+DECISIONS = Topic("decisions", JsonSerializer(Decision), Retention.AUDIT)
+CONTROL = Topic("control", JsonSerializer(ControlEvent), Retention.AUDIT)
+# The DLQ holds messages as received (frames, mostly): raw faces, so frames' retention. Its
+# values are bytes as they came; the error is in a header (vigil.core.dead_letter).
+FRAMES_DLQ = Topic("frames.dlq", None, Retention.FRAMES)
 
 # Every topic is keyed by client_id and has the same partition count, so one client's frames,
 # results and decisions land in partitions with the same number.
-TOPICS = (FRAMES, FACE_RESULTS, PHONE_RESULTS, DECISIONS, CONTROL, FRAMES_DLQ)
+TOPICS: tuple[Topic[Any], ...] = (FRAMES, FACE_RESULTS, PHONE_RESULTS, DECISIONS, CONTROL,
+                                     FRAMES_DLQ)
 
 
 @dataclass(frozen=True)
@@ -30,6 +94,8 @@ class TopicReport:
     name: str
     created: bool
     partitions: int
+    retention_ms: int
+    retention_changed: bool = False
 
 
 def ensure_topics(
@@ -66,21 +132,52 @@ def ensure_topics(
         time.sleep(0.2)
 
 
+def set_retention(settings: Settings, wanted: dict[str, int], timeout_s: float = 30.0
+                  ) -> set[str]:
+    """Set ``retention.ms`` on existing topics where it differs; returns the names changed."""
+    if not wanted:
+        return set()
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    resources = [ConfigResource(ConfigResource.Type.TOPIC, name) for name in wanted]
+    current: dict[str, int] = {}
+    for resource, future in admin.describe_configs(resources,
+                                                   request_timeout=timeout_s).items():
+        entry = future.result().get("retention.ms")
+        current[resource.name] = int(entry.value) if entry is not None else -1
+    stale = [name for name, ms in wanted.items() if current.get(name) != ms]
+    if not stale:
+        return set()
+    changes = [ConfigResource(ConfigResource.Type.TOPIC, name, incremental_configs=[
+        ConfigEntry("retention.ms", str(wanted[name]),
+                    incremental_operation=AlterConfigOpType.SET)]) for name in stale]
+    for resource, future in admin.incremental_alter_configs(
+            changes, request_timeout=timeout_s).items():
+        future.result()
+        log.info("retention.ms of %s set to %d (was %s)", resource.name, wanted[resource.name],
+                 current.get(resource.name))
+    return set(stale)
+
+
 def create_topics(
     settings: Settings,
     partitions: int | None = None,
     replication_factor: int | None = None,
     timeout_s: float = 30.0,
 ) -> list[TopicReport]:
-    """Create every topic under the namespace; existing topics are left as they are."""
+    """Create every topic under the namespace with its retention; fix retention on old ones."""
     count = partitions or settings.partitions
     replicas = replication_factor or settings.replication_factor
+    retention = {t.name(settings): t.retention.ms(settings) for t in TOPICS}
     wanted = [
-        NewTopic(settings.topic(t), num_partitions=count, replication_factor=replicas)
-        for t in TOPICS
+        NewTopic(name, num_partitions=count, replication_factor=replicas,
+                 config={"retention.ms": str(ms)})
+        for name, ms in retention.items()
     ]
     created, metadata = ensure_topics(settings, wanted, timeout_s)
+    changed = set_retention(settings, {n: ms for n, ms in retention.items() if n not in created},
+                            timeout_s)
     return [
-        TopicReport(t.topic, t.topic in created, len(metadata[t.topic].partitions))
+        TopicReport(t.topic, t.topic in created, len(metadata[t.topic].partitions),
+                    retention[t.topic], t.topic in changed)
         for t in wanted
     ]
