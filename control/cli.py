@@ -1,4 +1,4 @@
-"""The control plane's commands: enroll, token, clients, status, and ingest (the gateway).
+"""The control plane's commands: enroll, token, clients, status.
 
 ``register(subparsers)`` is called from ``vigil/apps/cli.py``. Handlers build the settings with
 ``load_settings``, return an exit code, and print errors meant for the user on one line to
@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from control.clients import ClientControl, ControlPublishError
-from control.crypto import CryptoError
-from control.db import ClientState, UnknownClientError, open_repository
+from control.clients import ClientControl
+from control.db import ClientState, open_repository
 from schemas.events import ControlKind
 from vigil.core.settings import Settings, load_settings
 
-Handler = Callable[[argparse.Namespace], int]
 _STATES = {"block": ClientState.BLOCKED, "pause": ClientState.PAUSED,
            "resume": ClientState.ACTIVE}
 
@@ -42,16 +40,6 @@ def _control(settings: Settings) -> Iterator[ClientControl]:
     finally:
         control.close()
         repo.close()
-
-
-def _guarded(handler: Handler) -> Handler:
-    """Turn the control plane's expected errors into one line on stderr and exit code 1."""
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return handler(args)
-        except (UnknownClientError, ControlPublishError, CryptoError) as exc:
-            return _fail(str(exc).strip("'\""))
-    return run
 
 
 def _enroll(args: argparse.Namespace) -> int:
@@ -114,40 +102,24 @@ def _status(args: argparse.Namespace) -> int:
     return show_status(settings, lambda: open_repository(settings), sys.stdout, sys.stderr)
 
 
-def _ingest(args: argparse.Namespace) -> int:
-    from ingest.run import run_gateway
-
-    settings = _settings(args)
-    port = args.metrics_port
-    if port is None:
-        port = settings.metrics_port_base  # the gateway is the first of `vigil up`'s ports
-    return run_gateway(settings, port)
-
-
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add enroll, token, clients, status and ingest to the `vigil` command."""
+    """Add enroll, token, clients and status to the `vigil` command."""
     enroll = sub.add_parser("enroll", help="enroll a client from photos of its user")
     enroll.add_argument("client_id", metavar="CLIENT_ID")
     enroll.add_argument("images", nargs="+", metavar="IMAGE")
     enroll.add_argument("--name", help="the user's name, for operators")
-    enroll.set_defaults(handler=_guarded(_enroll))
+    enroll.set_defaults(handler=_enroll)
 
     token = sub.add_parser("token", help="issue (printed once) or revoke a client's token")
     token.add_argument("action", choices=["issue", "revoke"])
     token.add_argument("client_id", metavar="CLIENT_ID")
-    token.set_defaults(handler=_guarded(_token))
+    token.set_defaults(handler=_token)
 
     clients = sub.add_parser("clients", help="list clients, or block, pause, resume one")
     clients.add_argument("action", choices=["list", *_STATES])
     clients.add_argument("client_id", nargs="?", metavar="CLIENT_ID")
     clients.add_argument("--reason", default="", help="recorded and shown to the client")
-    clients.set_defaults(handler=_guarded(_clients))
+    clients.set_defaults(handler=_clients)
 
     status = sub.add_parser("status", help="live processes, capacity, sessions, clients")
-    status.set_defaults(handler=_guarded(_status))
-
-    ingest = sub.add_parser("ingest", help="run the WebSocket gateway in this process")
-    ingest.add_argument("--metrics-port", type=int, default=None,
-                        help="serve /metrics and /healthz here (default: METRICS_PORT_BASE; "
-                        "0: off)")
-    ingest.set_defaults(handler=_ingest)
+    status.set_defaults(handler=_status)

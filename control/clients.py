@@ -18,6 +18,7 @@ from confluent_kafka import Producer
 from control import redis_keys as keys
 from control.db import ClientRecord, ClientState, UnknownClientError, UserRepository
 from schemas.events import ControlEvent, ControlKind, now_ms
+from vigil.core.errors import VigilError
 from vigil.core.kafka import make_producer, produce_all
 from vigil.core.settings import Settings
 from vigil.core.topics import CONTROL
@@ -32,7 +33,7 @@ _STATE_EVENT = {
 }
 
 
-class ControlPublishError(RuntimeError):
+class ControlPublishError(VigilError, RuntimeError):
     """The change is stored but the control event did not reach Kafka or Redis."""
 
 

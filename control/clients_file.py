@@ -25,6 +25,7 @@ import yaml
 
 from control.clients import ClientControl, ControlPublishError
 from control.db import ClientState, UserRepository
+from vigil.core.errors import VigilError
 from vigil.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ ACTOR = "file"
 Wanted = dict[str, tuple[ClientState, str]]
 
 
-class ClientsFileError(ValueError):
+class ClientsFileError(VigilError, ValueError):
     """The clients file is not the expected YAML."""
 
 

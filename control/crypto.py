@@ -20,6 +20,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from vigil.core.errors import VigilError
 from vigil.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ TAG_BYTES = 16
 KEY_FILE_NAME = "secret.key"
 
 
-class CryptoError(ValueError):
+class CryptoError(VigilError, ValueError):
     """A key that cannot be used, or data that does not decrypt (wrong key, altered bytes)."""
 
 

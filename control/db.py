@@ -25,6 +25,7 @@ import numpy.typing as npt
 
 from control.crypto import decrypt, encrypt, load_key
 from schemas.events import now_ms
+from vigil.core.errors import VigilError
 from vigil.core.settings import Settings
 
 Embeddings = npt.NDArray[np.float32]
@@ -55,7 +56,7 @@ class ClientState(StrEnum):
     BLOCKED = "blocked"
 
 
-class UnknownClientError(LookupError):
+class UnknownClientError(VigilError, LookupError):
     """The client id is not in the user database."""
 
 

@@ -11,10 +11,11 @@ import threading
 import uuid
 from collections.abc import Callable
 
-from confluent_kafka import OFFSET_END, Consumer, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_END, Consumer, KafkaError, KafkaException, TopicPartition
 
 from schemas.events import ControlEvent
 from schemas.serializers import ContractError
+from vigil.core import metrics
 from vigil.core.kafka import make_consumer
 from vigil.core.settings import Settings
 from vigil.core.topics import CONTROL
@@ -39,6 +40,15 @@ def _assign_at_end(consumer: Consumer, topic: str) -> bool:
     return True
 
 
+def _consumer_error(topic: str, error: KafkaError) -> None:
+    """A consumer error while following: logged and counted, the follower keeps going
+    (librdkafka retries by itself; partition EOF is not an error here)."""
+    if error.code() == KafkaError._PARTITION_EOF:
+        return
+    metrics.CONSUMER_ERRORS.labels("control-follower", error.name()).inc()
+    log.warning("control follower consumer error topic=%s error=%s", topic, error)
+
+
 def follow_control_events(settings: Settings, stop: threading.Event,
                           on_event: Callable[[ControlEvent], None]) -> None:
     """Call ``on_event`` for each new control event until ``stop`` is set (blocks)."""
@@ -50,7 +60,11 @@ def follow_control_events(settings: Settings, stop: threading.Event,
             stop.wait(TOPIC_WAIT_S)
         while not stop.is_set():
             msg = consumer.poll(0.5)
-            if msg is None or msg.error():
+            if msg is None:
+                continue
+            error = msg.error()
+            if error is not None:
+                _consumer_error(topic, error)
                 continue
             try:
                 event = CONTROL.serializer.loads(msg.value())

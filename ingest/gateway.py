@@ -164,8 +164,10 @@ class Gateway:
         try:
             if await self._admit(session, result.state_reason):
                 await self.frames.serve(session)
-        except ConnectionClosed:
-            pass  # the client went away; the finally block frees everything
+        except ConnectionClosed as exc:
+            # The client went away; the finally block frees everything.
+            log.info("connection closed session_id=%s client_id=%s code=%s", session.session_id,
+                     session.client_id, exc.rcvd.code if exc.rcvd else None)
         finally:
             await self._release_session(session)
 
@@ -179,7 +181,7 @@ class Gateway:
         except ProtocolError as exc:
             await ws.close(CloseCode.PROTOCOL_ERROR, _close_reason(f"bad hello: {exc}"))
         except ConnectionClosed:
-            pass
+            log.info("connection closed before its hello remote=%s", ws.remote_address)
         return None
 
     async def _admit(self, session: Session, state_reason: str) -> bool:

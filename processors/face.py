@@ -23,7 +23,7 @@ from schemas.events import Box, ControlEvent, Face, FaceResult, now_ms
 from vigil.core import metrics
 from vigil.core.kafka import group_name, make_producer
 from vigil.core.settings import Settings
-from vigil.core.stage_loop import StageLoop
+from vigil.core.stage_loop import LoopStage, StageLoop
 from vigil.core.topics import FACE_RESULTS, FRAMES
 
 log = logging.getLogger(__name__)
@@ -131,3 +131,11 @@ def face_loop(settings: Settings, load_embeddings: EmbeddingLoader,
                      stage.handle, batch_size=settings.face_batch_size,
                      batch_deadline_s=settings.batch_deadline_ms / 1000, stop=stop)
     return loop, infer.device
+
+
+def build(settings: Settings) -> LoopStage:
+    """The stage table's builder (vigil/core/stages.py)."""
+    from control.embeddings import enrolled_embeddings_loader
+
+    loop, device = face_loop(settings, enrolled_embeddings_loader(settings))
+    return LoopStage(loop, device=device)

@@ -18,7 +18,7 @@ from schemas.events import Box, PhoneDetection, PhoneResult, now_ms
 from vigil.core import metrics
 from vigil.core.kafka import group_name, make_producer
 from vigil.core.settings import Settings
-from vigil.core.stage_loop import StageLoop
+from vigil.core.stage_loop import LoopStage, StageLoop
 from vigil.core.topics import FRAMES, PHONE_RESULTS
 
 log = logging.getLogger(__name__)
@@ -61,3 +61,9 @@ def phone_loop(settings: Settings,
                      batch_deadline_s=settings.batch_deadline_ms / 1000,
                      stop=stop or threading.Event())
     return loop, infer.device
+
+
+def build(settings: Settings) -> LoopStage:
+    """The stage table's builder (vigil/core/stages.py)."""
+    loop, device = phone_loop(settings)
+    return LoopStage(loop, device=device)

@@ -10,6 +10,7 @@ from typing import Generic, TypeVar
 from pydantic import ValidationError
 
 from schemas.events import Event, FrameHeaders
+from vigil.core.errors import VigilError
 
 E = TypeVar("E", bound=Event)
 
@@ -17,7 +18,7 @@ JPEG_MAGIC = b"\xff\xd8\xff"
 KafkaHeaders = Sequence[tuple[str, bytes | str | None]] | Mapping[str, bytes | str | None]
 
 
-class ContractError(ValueError):
+class ContractError(VigilError, ValueError):
     """Bytes or headers that do not match a topic's contract."""
 
 

@@ -23,7 +23,7 @@ from sinks.audit_log import AuditLog
 from vigil.core import metrics
 from vigil.core.kafka import group_name
 from vigil.core.settings import Settings
-from vigil.core.stage_loop import StageLoop, where
+from vigil.core.stage_loop import LoopStage, StageLoop, where
 from vigil.core.topics import CONTROL, DECISIONS
 
 log = logging.getLogger(__name__)
@@ -100,3 +100,9 @@ class AuditSink:
             "recorded_at": int(time.time() * 1000),
             "event": event,
         }
+
+
+def build(settings: Settings) -> LoopStage:
+    """The stage table's builder (vigil/core/stages.py)."""
+    sink = AuditSink(settings)
+    return LoopStage(sink.loop, sink.run)

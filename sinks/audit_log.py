@@ -27,13 +27,14 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from sinks.files import fsync_dir, make_dirs
+from vigil.core.errors import VigilError
 
 log = logging.getLogger(__name__)
 
 GENESIS = hashlib.sha256(b"vigil-audit-genesis/v1").hexdigest()
 
 
-class AuditError(ValueError):
+class AuditError(VigilError, ValueError):
     """An audit log that cannot be opened, continued or read."""
 
 

@@ -1,4 +1,4 @@
-"""The sinks' commands: ``vigil sink``, ``vigil evidence show|purge``, ``vigil audit verify``.
+"""The sinks' commands: ``vigil evidence show|purge``, ``vigil audit verify``.
 
 ``register(subparsers)`` is called from ``vigil/apps/cli.py``. Handlers take the parsed arguments,
 build the settings with ``load_settings`` and return an exit code; errors meant for the user
@@ -11,31 +11,12 @@ import argparse
 import json
 import os
 import sys
-import threading
-from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
 
-from sinks.audit import AuditSink, audit_log_path
+from sinks.audit import audit_log_path
 from sinks.audit_log import AuditError, verify
-from sinks.evidence import EvidenceSink
 from sinks.evidence_store import EvidenceError, find_evidence, purge_evidence, read_evidence
-from sinks.replies import ReplySink
-from vigil.core.metrics import serve_metrics
 from vigil.core.settings import Settings, load_settings
-from vigil.core.stage_loop import stop_on_signals
-
-
-class Sink(Protocol):
-    def run(self) -> None: ...
-
-
-# Name -> (factory, offset from metrics_port_base, in `vigil up`'s order of processes).
-SINKS: dict[str, tuple[Callable[[Settings, threading.Event], Sink], int]] = {
-    "evidence": (EvidenceSink, 4),
-    "audit": (AuditSink, 5),
-    "replies": (ReplySink, 6),
-}
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -45,34 +26,6 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _fail(message: str) -> int:
     print(f"vigil: {message}", file=sys.stderr)
     return 1
-
-
-def metrics_port(settings: Settings, name: str, given: int | None) -> int:
-    """The port given, else metrics_port_base + the sink's offset (0 when metrics are off)."""
-    if given is not None:
-        return given
-    base = settings.metrics_port_base
-    return base + SINKS[name][1] if base else 0
-
-
-def run_sink(name: str, settings: Settings, port: int) -> int:
-    """Run one sink in this process until SIGTERM or SIGINT; metrics on ``port`` (0: off)."""
-    factory, _offset = SINKS[name]
-    stop = threading.Event()
-    stop_on_signals(stop)
-    sink = factory(settings, stop)
-    server = serve_metrics(port, settings.metrics_host, healthy=lambda: not stop.is_set())
-    try:
-        sink.run()
-    finally:
-        if server is not None:
-            server.shutdown()
-    return 0
-
-
-def _sink(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    return run_sink(args.name, settings, metrics_port(settings, args.name, args.metrics_port))
 
 
 def _evidence_show(args: argparse.Namespace) -> int:
@@ -115,14 +68,7 @@ def _audit_verify(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``sink``, ``evidence`` and ``audit`` to the ``vigil`` command."""
-    sink = subparsers.add_parser("sink", help="run one sink (consumer of decisions)")
-    sink.add_argument("name", choices=sorted(SINKS))
-    sink.add_argument("--metrics-port", type=int, default=None,
-                      help="port of /metrics and /healthz (default: metrics_port_base + "
-                      "4/5/6 for evidence/audit/replies; 0 turns them off)")
-    sink.set_defaults(handler=_sink)
-
+    """Add ``evidence`` and ``audit`` to the ``vigil`` command (``vigil sink`` runs a sink)."""
     evidence = subparsers.add_parser("evidence", help="read or purge kept evidence")
     actions = evidence.add_subparsers(dest="evidence_action", required=True, metavar="ACTION")
     show = actions.add_parser("show", help="decrypt one item: JPEG to --out, decision to stdout")

@@ -23,7 +23,7 @@ from sinks.evidence_store import EvidenceError, expired, purge_evidence, write_e
 from vigil.core import metrics
 from vigil.core.kafka import group_name, make_consumer, make_producer
 from vigil.core.settings import Settings
-from vigil.core.stage_loop import StageLoop, decode_or_dead_letter, where
+from vigil.core.stage_loop import LoopStage, StageLoop, decode_or_dead_letter, where
 from vigil.core.topics import DECISIONS, FRAMES
 
 log = logging.getLogger(__name__)
@@ -168,3 +168,9 @@ class EvidenceSink:
                 log.error("evidence purge failed: %s", exc)
             if self.loop.stop.wait(interval):
                 return
+
+
+def build(settings: Settings) -> LoopStage:
+    """The stage table's builder (vigil/core/stages.py)."""
+    sink = EvidenceSink(settings)
+    return LoopStage(sink.loop, sink.run)

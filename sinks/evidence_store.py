@@ -32,6 +32,7 @@ from typing import Any
 from control.crypto import CryptoError, decrypt, encrypt, load_key
 from schemas.events import Decision, FrameHeaders
 from sinks.files import UnsafePathError, path_under, safe_id, write_atomic
+from vigil.core.errors import VigilError
 from vigil.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ SUFFIX = ".vgev"
 _LEN = struct.Struct(">I")
 
 
-class EvidenceError(ValueError):
+class EvidenceError(VigilError, ValueError):
     """Evidence that cannot be found, read or trusted; the message says which and why."""
 
 

@@ -13,12 +13,13 @@ from pathlib import Path
 from pydantic import TypeAdapter, ValidationError
 
 from schemas.events import SafeId
+from vigil.core.errors import VigilError
 
 _SAFE_ID: TypeAdapter[str] = TypeAdapter(SafeId)
 TMP_PREFIX = ".tmp-"
 
 
-class UnsafePathError(ValueError):
+class UnsafePathError(VigilError, ValueError):
     """An id or path that would leave the folder it must stay in."""
 
 

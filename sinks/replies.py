@@ -24,7 +24,7 @@ from sinks.files import UnsafePathError, safe_id
 from vigil.core import metrics
 from vigil.core.kafka import group_name, make_producer
 from vigil.core.settings import Settings
-from vigil.core.stage_loop import StageLoop, decode_or_dead_letter, where
+from vigil.core.stage_loop import LoopStage, StageLoop, decode_or_dead_letter, where
 from vigil.core.topics import DECISIONS
 
 log = logging.getLogger(__name__)
@@ -121,3 +121,9 @@ class ReplySink:
             log.warning("reply published with no subscriber source=%s gateway=%s frame_id=%s",
                         source, gateway, decision.frame_id)
         return ReplyOutcome.SENT
+
+
+def build(settings: Settings) -> LoopStage:
+    """The stage table's builder (vigil/core/stages.py)."""
+    sink = ReplySink(settings)
+    return LoopStage(sink.loop, sink.run)

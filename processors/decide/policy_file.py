@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from processors.decide.policy import Escalation, Policy
 from schemas.events import Action, Reason
+from vigil.core.errors import VigilError
 from vigil.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -37,8 +38,10 @@ log = logging.getLogger(__name__)
 DEFAULT_POLICY_FILE = Path(__file__).with_name("policy.yaml")
 
 
-class PolicyError(ValueError):
+class PolicyError(VigilError, ValueError):
     """A policy file that cannot be used; the message names the file and the key."""
+
+    exit_code = 2
 
 
 class _Spec(BaseModel):

@@ -16,6 +16,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from vigil.core.errors import VigilError
+
 Image = npt.NDArray[np.uint8]
 """A decoded picture (a frame's pixels): height x width x 3, BGR, uint8. A "frame" is the JPEG
 with its headers as it travels on the `frames` topic (`schemas.serializers.Frame`)."""
@@ -34,7 +36,7 @@ _SOF_MARKERS = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 
 _STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})  # markers without a length field
 
 
-class BadImageError(ValueError):
+class BadImageError(VigilError, ValueError):
     """The bytes are not a usable frame; ``code`` says why (maps to the protocol's bad_image)."""
 
     def __init__(self, code: BadImageCode, message: str) -> None:

@@ -14,12 +14,13 @@ from typing import Literal
 
 from processors.vision.base import VisionPlugin
 from processors.vision.device import DeviceChoice
+from vigil.core.errors import VigilError
 from vigil.core.settings import Settings
 
 Role = Literal["face_detector", "face_embedder", "liveness_model", "phone_detector"]
 
 
-class MissingDependencyError(RuntimeError):
+class MissingDependencyError(VigilError, RuntimeError):
     """A plug-in's Python package is not installed."""
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,10 +10,10 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from control import cli
 from control.db import open_repository
 from control.enroll import analyze_photos
 from tests.conftest import Infra, make_settings, require_testdata
+from vigil.apps.cli import main
 from vigil.core.settings import Settings
 
 
@@ -60,17 +59,9 @@ def test_each_refusal_names_the_image_and_the_reason() -> None:
     assert refused[Path("missing.jpg")].startswith("cannot read the image")
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--config")
-    cli.register(parser.add_subparsers(dest="command", required=True))
-    return parser
-
-
 def run_cli(*argv: str) -> int:
-    args = _parser().parse_args(argv)
-    code: int = args.handler(args)
-    return code
+    """The `vigil` command in this process, errors mapped as a user sees them."""
+    return main(list(argv))
 
 
 @pytest.mark.integration

@@ -38,7 +38,7 @@ def worker_env(settings: Settings) -> dict[str, str]:
 
 
 class DecideWorker:
-    """``python -m processors.decide`` with the test's settings; its log in a file."""
+    """``vigil process decide`` with the test's settings; its log in a file."""
 
     def __init__(self, settings: Settings, log_path: Path) -> None:
         self.settings = settings
@@ -48,7 +48,8 @@ class DecideWorker:
     def start(self, *args: str) -> DecideWorker:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "processors.decide", *args], cwd=REPO,
+            [sys.executable, "-m", "vigil.apps.cli", "process", "decide",
+             *(args or ("--metrics-port=0",))], cwd=REPO,
             env=worker_env(self.settings), stdout=log, stderr=subprocess.STDOUT,
         )
         log.close()

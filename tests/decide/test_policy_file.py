@@ -124,7 +124,8 @@ def test_worker_refuses_to_start_with_a_bad_policy(settings: Settings, tmp_path:
     path = tmp_path / "bad.yaml"
     path.write_text("version: '1'\nactions: {phone: maybe}\n")
     bad = load_settings(state_dir=tmp_path / "state", policy_file=path)
-    proc = subprocess.run([sys.executable, "-m", "processors.decide"], cwd=REPO,
+    proc = subprocess.run([sys.executable, "-m", "vigil.apps.cli", "process", "decide",
+                           "--metrics-port=0"], cwd=REPO,
                           env=worker_env(bad), capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "actions.phone" in proc.stderr and str(path) in proc.stderr

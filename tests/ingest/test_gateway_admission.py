@@ -148,7 +148,8 @@ def test_killed_gateway_frees_its_slots_after_the_ttl(
                                      heartbeat_ttl_s=1.5)
     tokens = {c: add_client(settings, c) for c in ("a", "b")}
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "ingest"], env=_gateway_env(settings, port),
+    proc = subprocess.Popen([sys.executable, "-m", "vigil.apps.cli", "ingest", "--metrics-port=0"],
+                            env=_gateway_env(settings, port),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 30

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import pytest
 
 from sinks.audit_log import GENESIS, AuditError, AuditLog, verify
-from sinks.cli import register
+from vigil.apps.cli import main
 
 
 def entry(offset: int, partition: int = 0, topic: str = "t.decisions") -> dict[str, object]:
@@ -36,10 +35,8 @@ def rewrite(path: Path, lines: list[bytes]) -> None:
 
 
 def run_cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser()
-    register(parser.add_subparsers())
-    args = parser.parse_args(argv)
-    return int(args.handler(args))
+    """The `vigil` command in this process, errors mapped as a user sees them."""
+    return main(argv)
 
 
 def test_intact_log_verifies_and_chains_from_genesis(log_file: Path,

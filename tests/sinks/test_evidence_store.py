@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import base64
 import datetime as dt
 import json
@@ -11,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from schemas.serializers import ContractError
-from sinks.cli import register
 from sinks.evidence_store import (
     EvidenceError,
     evidence_path,
@@ -22,6 +20,7 @@ from sinks.evidence_store import (
     write_evidence,
 )
 from tests.sinks.conftest import NOW_MS, decision
+from vigil.apps.cli import main
 from vigil.core.settings import Settings, load_settings
 from vigil.core.topics import DECISIONS
 
@@ -29,10 +28,8 @@ DAY_MS = 86_400_000
 
 
 def run_cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser()
-    register(parser.add_subparsers())
-    args = parser.parse_args(argv)
-    return int(args.handler(args))
+    """The `vigil` command in this process, errors mapped as a user sees them."""
+    return main(argv)
 
 
 def test_file_is_encrypted_and_reads_back(offline_settings: Settings, jpeg: bytes) -> None:

@@ -17,16 +17,6 @@ from vigil.local.infra import free_port
 
 pytestmark = pytest.mark.integration
 
-RUN_CLI = (
-    "import argparse, sys\n"
-    "from sinks.cli import register\n"
-    "parser = argparse.ArgumentParser()\n"
-    "register(parser.add_subparsers())\n"
-    "args = parser.parse_args(sys.argv[1:])\n"
-    "sys.exit(args.handler(args))\n"
-)
-
-
 def scrape(port: int, path: str) -> tuple[int, str]:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as resp:
@@ -39,7 +29,7 @@ def test_audit_sink_process_serves_metrics_and_stops_on_sigterm(sink_settings: S
                                                                 ) -> None:
     produce_decisions(sink_settings, [decision("p-1")])
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-c", RUN_CLI, "sink", "audit",
+    proc = subprocess.Popen([sys.executable, "-m", "vigil.apps.cli", "sink", "audit",
                              "--metrics-port", str(port)],
                             cwd=REPO, env=env_of(sink_settings), stderr=subprocess.PIPE,
                             text=True)

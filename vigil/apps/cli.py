@@ -11,6 +11,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
+from vigil.core.errors import VigilError
 from vigil.core.settings import SettingsError, load_settings
 
 log = logging.getLogger("vigil")
@@ -119,6 +120,33 @@ def _register_bench_e2e(bench_sub: argparse._SubParsersAction) -> None:
     e2e.set_defaults(handler=_bench_e2e)
 
 
+def _run_stage(args: argparse.Namespace) -> int:
+    from vigil.core.stages import run_stage, stage
+
+    entry = stage(args.stage)
+    return run_stage(entry, load_settings(args.config), args.metrics_port)
+
+
+def _register_stages(sub: argparse._SubParsersAction) -> None:
+    """`vigil ingest`, `vigil process NAME`, `vigil sink NAME`: one stage of the table."""
+    from vigil.core.stages import STAGES, StageKind, names
+
+    port_help = ("port of /metrics and /healthz (default: METRICS_PORT_BASE + the stage's "
+                 "place in the table; 0 turns them off)")
+    helps = {StageKind.GATEWAY: "run the WebSocket gateway in this process",
+             StageKind.PROCESSOR: "run one processing stage (a consumer group member)",
+             StageKind.SINK: "run one sink (consumer of decisions)"}
+    for kind in StageKind:
+        parser = sub.add_parser(kind.value, help=helps[kind])
+        if kind is StageKind.GATEWAY:
+            parser.set_defaults(stage=names(kind)[0])
+        else:
+            parser.add_argument("stage", choices=names(kind), help="; ".join(
+                f"{s.name}: {s.description}" for s in STAGES if s.kind is kind))
+        parser.add_argument("--metrics-port", type=int, default=None, help=port_help)
+        parser.set_defaults(handler=_run_stage)
+
+
 def _register_core(sub: argparse._SubParsersAction) -> None:
     up = sub.add_parser("up", help="run the whole system on this machine (Ctrl-C stops it)")
     up.set_defaults(handler=_up)
@@ -160,7 +188,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
     from control import cli as control_cli
-    from processors import cli as processors_cli
     from processors.vision import cli as vision_cli
     from sinks import cli as sinks_cli
 
@@ -170,35 +197,24 @@ def _registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
         vision_cli.register_bench(bench_sub)
         _register_bench_e2e(bench_sub)
 
-    return [_register_core, vision_cli.register, register_bench, control_cli.register,
-            processors_cli.register, sinks_cli.register]
+    return [_register_core, _register_stages, vision_cli.register, register_bench,
+            control_cli.register, sinks_cli.register]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        level = load_settings(args.config).log_level
-    except SettingsError as exc:
-        print(f"vigil: bad settings: {exc}", file=sys.stderr)
-        return 2
-    configure_logging(level)
-    handler: Handler = args.handler
-    try:
+        configure_logging(load_settings(args.config).log_level)
+        handler: Handler = args.handler
         return handler(args)
-    except SettingsError as exc:
-        print(f"vigil: bad settings: {exc}", file=sys.stderr)
-        return 2
+    except VigilError as exc:
+        # Errors meant for a person: one line and the exit code the error carries.
+        prefix = "bad settings: " if isinstance(exc, SettingsError) else ""
+        print(f"vigil: {prefix}{exc.message}", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:
-        # Domain errors carry a message meant for the user; show it without a traceback.
-        if type(exc).__name__.endswith("Error") and type(exc).__module__.split(".")[0] in {
-            "vigil", "control", "ingest", "processors", "sinks", "schemas",
-        }:
-            print(f"vigil: {exc}", file=sys.stderr)
-            return 1
-        raise
 
 
 if __name__ == "__main__":

@@ -17,17 +17,42 @@ import sys
 import threading
 import time
 import urllib.request
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
+from vigil.core import metrics
 from vigil.core.settings import Settings
+from vigil.core.stages import STAGES, supervisor_metrics_port
 from vigil.core.topics import create_topics
 from vigil.local import infra
 
 log = logging.getLogger(__name__)
 
-MAX_RESTARTS = 5
 STOP_GRACE_S = 20.0
+
+
+class RestartWindow:
+    """Restarts allowed within a rolling window (as Frigate's watchdog): a stage that dies
+    now and then is restarted for ever; one that keeps dying stops Vigil."""
+
+    def __init__(self, max_restarts: int, window_s: float) -> None:
+        self.max_restarts = max_restarts
+        self.window_s = window_s
+        self.times: deque[float] = deque()
+
+    def allow(self, now: float) -> bool:
+        """Record a restart at ``now`` if the window has room; False when it is full."""
+        while self.times and now - self.times[0] > self.window_s:
+            self.times.popleft()
+        if len(self.times) >= self.max_restarts:
+            return False
+        self.times.append(now)
+        return True
+
+    def backoff_s(self) -> float:
+        """Seconds to wait before the next start: 1, 2, 4, ... up to 10 within the window."""
+        return float(min(10, 2 ** max(0, len(self.times) - 1)))
 
 
 @dataclass
@@ -37,13 +62,12 @@ class Child:
     name: str
     args: list[str]
     metrics_port: int
+    restarts: RestartWindow
     proc: subprocess.Popen[bytes] | None = None
-    restarts: int = 0
 
     def start(self, run_dir: Path) -> None:
-        cmd = [sys.executable, "-m", "vigil.apps.cli", *self.args]
-        if self.metrics_port:
-            cmd += ["--metrics-port", str(self.metrics_port)]
+        cmd = [sys.executable, "-m", "vigil.apps.cli", *self.args,
+               "--metrics-port", str(self.metrics_port)]
         # The children's output goes to stderr, so stdout carries only `vigil up`'s own lines
         # (URL, ready, stopped), which a caller may stop reading once it is ready.
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=sys.stderr)
@@ -68,19 +92,11 @@ class Child:
 
 
 def stage_children(settings: Settings) -> list[Child]:
-    """The seven stage processes of ARCHITECTURE.md, each with its own metrics port."""
-    stages = [
-        ("gateway", ["ingest"]),
-        ("face", ["process", "face"]),
-        ("phone", ["process", "phone"]),
-        ("decide", ["process", "decide"]),
-        ("evidence", ["sink", "evidence"]),
-        ("audit", ["sink", "audit"]),
-        ("replies", ["sink", "replies"]),
-    ]
-    base = settings.metrics_port_base
+    """One process per entry of the stage table, each with the table's metrics port."""
     return [
-        Child(name, args, base + i if base else 0) for i, (name, args) in enumerate(stages)
+        Child(entry.name, entry.command, entry.metrics_port(settings),
+              RestartWindow(settings.restart_max, settings.restart_window_s))
+        for entry in STAGES
     ]
 
 
@@ -128,17 +144,20 @@ def _wait_ready(children: list[Child], stop: threading.Event, timeout_s: float) 
 def _supervise(children: list[Child], stop: threading.Event, run_dir: Path) -> int:
     while not stop.wait(1.0):
         for child in children:
-            if child.alive():
+            if child.alive() or stop.is_set():
                 continue
             code = child.proc.returncode if child.proc else None
-            if child.restarts >= MAX_RESTARTS:
-                log.error("%s exited (code %s) %d times; stopping Vigil", child.name, code,
-                          child.restarts + 1)
+            window = child.restarts
+            if not window.allow(time.monotonic()):
+                log.error("%s exited (code %s) %d times within %.0f s; stopping Vigil",
+                          child.name, code, window.max_restarts + 1, window.window_s)
                 return 1
-            child.restarts += 1
-            log.warning("%s exited with code %s; restart %d/%d", child.name, code,
-                        child.restarts, MAX_RESTARTS)
-            time.sleep(min(5.0, child.restarts))
+            metrics.STAGE_RESTARTS.labels(child.name).inc()
+            log.warning("%s exited with code %s; restart %d of %d allowed within %.0f s",
+                        child.name, code, len(window.times), window.max_restarts,
+                        window.window_s)
+            if stop.wait(window.backoff_s()):
+                break
             child.start(run_dir)
     return 0
 
@@ -152,6 +171,7 @@ def run_up(settings: Settings, ready_timeout_s: float = 300.0) -> int:
         signal.signal(signum, lambda *_: stop.set())
     started_infra = _ensure_infra(settings)
     children = stage_children(settings)
+    server = None
     try:
         create_topics(settings)
         fetch_weights(settings)
@@ -159,6 +179,7 @@ def run_up(settings: Settings, ready_timeout_s: float = 300.0) -> int:
         log.info("settings from %s", env_note)
         run_dir = settings.state_dir / "run"
         run_dir.mkdir(parents=True, exist_ok=True)
+        server = metrics.serve_metrics(supervisor_metrics_port(settings), settings.metrics_host)
         for child in children:
             child.start(run_dir)
         if not _wait_ready(children, stop, ready_timeout_s):
@@ -174,6 +195,8 @@ def run_up(settings: Settings, ready_timeout_s: float = 300.0) -> int:
         return _supervise(children, stop, run_dir)
     finally:
         _stop_children(children)
+        if server is not None:
+            server.shutdown()
         if started_infra:
             infra.infra_down(settings)
         print("vigil stopped", flush=True)

@@ -46,6 +46,13 @@ CONSUMER_LAG = Gauge(
     "vigil_consumer_lag", "Messages behind the end of the partition", ["stage", "partition"]
 )
 DEVICE = Gauge("vigil_device_info", "1 for the device the models run on", ["stage", "device"])
+CONSUMER_ERRORS = Counter(
+    "vigil_consumer_errors_total", "Kafka consumer errors seen (logged; the client retries)",
+    ["stage", "error"],
+)
+STAGE_RESTARTS = Counter(
+    "vigil_stage_restarts_total", "Stage processes restarted by `vigil up`", ["stage"]
+)
 SINK_OUTPUTS = Counter(
     "vigil_sink_outputs_total", "Items a sink made durable or delivered (evidence files, "
     "audit lines, replies)", ["stage", "kind"],

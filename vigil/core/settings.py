@@ -32,6 +32,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from vigil.core.errors import VigilError
+
 ENV_PREFIX = "VIGIL_"
 # VIGIL_ variables that are read by tools rather than by this object.
 NON_SETTING_ENV = frozenset({"VIGIL_CONFIG", "VIGIL_CACHE"})
@@ -39,8 +41,10 @@ NON_SETTING_ENV = frozenset({"VIGIL_CONFIG", "VIGIL_CACHE"})
 _CONFIG_FILE: ContextVar[Path | None] = ContextVar("_CONFIG_FILE", default=None)
 
 
-class SettingsError(ValueError):
+class SettingsError(VigilError, ValueError):
     """A settings value or key is wrong; the message names the key and what is allowed."""
+
+    exit_code = 2
 
 
 class Settings(BaseSettings):
@@ -95,6 +99,13 @@ class Settings(BaseSettings):
     audit_retention_days: int = Field(
         400, ge=1, le=3650,
         description="Days the decisions and control topics are kept, for auditors.",
+    )
+    restart_max: int = Field(
+        5, ge=0, le=1000, description="Restarts of one stage `vigil up` allows within "
+        "restart_window_s; one more stops Vigil (a stage that keeps dying needs a person).",
+    )
+    restart_window_s: float = Field(
+        300.0, ge=1.0, le=86_400.0, description="The rolling window of restart_max.",
     )
     startup_timeout_s: float = Field(
         60.0, gt=0, le=600, description="How long `vigil infra up` waits for each server."
@@ -469,6 +480,7 @@ def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Se
 
     Raises SettingsError naming the bad key and its allowed range.
     """
+
     reject_unknown_env(os.environ)
     path = Path(config_file) if config_file is not None else None
     env_path = os.environ.get("VIGIL_CONFIG")

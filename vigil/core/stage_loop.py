@@ -9,7 +9,6 @@ downstream stage tolerates because events carry ``frame_id``.
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -120,6 +119,7 @@ class StageLoop:
             if err is None:
                 batch.append(msg)
             elif err.code() != KafkaError._PARTITION_EOF:
+                metrics.CONSUMER_ERRORS.labels(self.stage, err.name()).inc()
                 log.error("stage=%s consumer error: %s", self.stage, err)
         if batch:
             started = time.perf_counter()
@@ -151,12 +151,24 @@ class StageLoop:
                  [f"{p.topic}[{p.partition}]" for p in partitions])
 
 
-def stop_on_signals(stop: threading.Event) -> None:
-    """SIGTERM and SIGINT end the loop after the current batch (committed, nothing lost)."""
+@dataclass
+class LoopStage:
+    """A stage built on a :class:`StageLoop`, as the stage table runs it (a ``Runnable``).
 
-    def _stop(signum: int, _frame: object) -> None:
-        log.info("signal %d: stopping after the current batch", signum)
-        stop.set()
+    ``work`` is what runs (default: the loop itself; sinks pass their ``run``, which opens and
+    closes their own resources around the loop). ``stop`` ends the loop after its batch.
+    """
 
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    loop: StageLoop
+    work: Callable[[], None] | None = None
+    device: str = "cpu"
+
+    def run(self) -> int:
+        (self.work or self.loop.run)()
+        return 0
+
+    def stop(self) -> None:
+        self.loop.stop.set()
+
+    def healthy(self) -> bool:
+        return not self.loop.stop.is_set()

@@ -20,6 +20,7 @@ from typing import BinaryIO
 
 from tqdm import tqdm
 
+from vigil.core.errors import VigilError
 from vigil.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ FIX_HINT = "run `vigil weights fetch`"
 _CHUNK = 1 << 20
 
 
-class WeightsError(RuntimeError):
+class WeightsError(VigilError, RuntimeError):
     """A weight file is missing, corrupt, unknown to the manifest or could not be fetched."""
 
 

@@ -22,6 +22,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from vigil.core.errors import VigilError
 from vigil.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ KAFKA_LOG4J = REPO_ROOT / "infra" / "kafka" / "log4j2.properties"
 SETUP_HINT = "run scripts/setup.sh"
 
 
-class InfraError(RuntimeError):
+class InfraError(VigilError, RuntimeError):
     """A local server could not be started, stopped or reached; the message says what to do."""
 
 
