@@ -3,8 +3,8 @@
 Consumer group ``{ns}-audit`` on ``decisions`` and ``control``. Each batch is appended to the
 log (``sinks.audit_log``) and fsynced before the loop commits. At start the log is read back:
 the chain continues from its last line, and any message already recorded (by topic,
-partition, offset) is skipped, so a replay after a crash adds no line. The log has one writer:
-run one audit sink per log file.
+partition, offset) is skipped, so a replay after a crash adds no line. Run one audit sink per
+log file (it owns the log); the auditor console adds its ``access`` lines to the same chain.
 """
 
 from __future__ import annotations
@@ -79,27 +79,32 @@ class AuditSink:
     def entry(self, msg: Message) -> dict[str, Any]:
         """The fields of one line (the log adds seq, prev and hash)."""
         kind, serializer = self.serializers[str(msg.topic())]
-        value = msg.value()
-        try:
-            event: dict[str, Any] = serializer.loads(value).model_dump(mode="json")
-        except ContractError as exc:
-            log.warning("audit: invalid %s at %s: %s", kind, where(msg), exc)
-            kind = "invalid"
-            raw = (value or b"")[:MAX_RAW_BYTES]
-            event = {"error": str(exc), "value_b64": base64.b64encode(raw).decode(),
-                     "value_bytes": len(value or b"")}
-        ts_type, ts = msg.timestamp()
-        key = msg.key()
-        return {
-            "type": kind,
-            "topic": msg.topic(),
-            "partition": msg.partition(),
-            "offset": msg.offset(),
-            "key": key.decode(errors="replace") if key is not None else None,
-            "kafka_timestamp": ts if ts_type else None,
-            "recorded_at": int(time.time() * 1000),
-            "event": event,
-        }
+        return audit_entry(msg, kind, serializer)
+
+
+def audit_entry(msg: Message, kind: str, serializer: JsonSerializer[Any]) -> dict[str, Any]:
+    """The fields of the line recording one message of kind ``decision`` or ``control``."""
+    value = msg.value()
+    try:
+        event: dict[str, Any] = serializer.loads(value).model_dump(mode="json")
+    except ContractError as exc:
+        log.warning("audit: invalid %s at %s: %s", kind, where(msg), exc)
+        kind = "invalid"
+        raw = (value or b"")[:MAX_RAW_BYTES]
+        event = {"error": str(exc), "value_b64": base64.b64encode(raw).decode(),
+                 "value_bytes": len(value or b"")}
+    ts_type, ts = msg.timestamp()
+    key = msg.key()
+    return {
+        "type": kind,
+        "topic": msg.topic(),
+        "partition": msg.partition(),
+        "offset": msg.offset(),
+        "key": key.decode(errors="replace") if key is not None else None,
+        "kafka_timestamp": ts if ts_type else None,
+        "recorded_at": int(time.time() * 1000),
+        "event": event,
+    }
 
 
 def build(settings: Settings) -> LoopStage:

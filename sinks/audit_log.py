@@ -9,9 +9,16 @@ One JSON object per line, in canonical form (keys sorted, no spaces, UTF-8)::
 ``hash`` is sha256 over the canonical serialization of the line without ``hash``; ``prev``
 is the ``hash`` of the line before (``GENESIS`` for line 1); ``seq`` is the line number.
 ``type`` is ``decision``, ``control``, or ``invalid`` (a message that broke its contract:
-then ``event`` holds ``error`` and the raw value in base64, so nothing read is left out).
+then ``event`` holds ``error`` and the raw value in base64, so nothing read is left out);
+these carry ``topic``, ``partition`` and ``offset``. ``access`` lines (someone viewed or
+exported evidence in the auditor console) come from no topic and carry none of the three.
 Editing a line breaks its own hash; removing, inserting or reordering lines breaks ``prev``
 and ``seq``. Truncating the end of the log is not detectable from the log alone.
+
+Writers: the audit sink opens the log as its *owner* (an exclusive lock held for its life keeps
+a second sink out); the auditor console opens it without owning it, to add ``access`` lines.
+Every append holds a short exclusive lock on ``{log}.lock`` and first reads the lines another
+writer added since, so the chain always continues from the true last line.
 """
 
 from __future__ import annotations
@@ -21,7 +28,9 @@ import hashlib
 import json
 import logging
 import os
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -99,39 +108,64 @@ def verify(path: Path) -> VerifyResult:
 
 
 class AuditLog:
-    """The single writer of one audit log file (an exclusive lock keeps it single)."""
+    """One writer of an audit log file; see the module docstring for owners and appenders."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, owner: bool = True) -> None:
         self.path = path
         make_dirs(path.parent)
         created = not path.exists()
         self._file: BinaryIO = open(path, "a+b")  # noqa: SIM115 - held open until close()
-        try:
-            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._file.close()
-            raise AuditError(f"audit log {path} is in use by another process") from None
+        self._lock = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT,
+                             0o600)
+        self._threads = threading.Lock()  # flock does not order threads sharing one file
+        if owner:
+            try:
+                fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self.close()
+                raise AuditError(f"audit log {path} is in use by another process") from None
         if created:
             fsync_dir(path.parent)
         self.last_hash, self.lines = GENESIS, 0
         # Highest offset recorded per (topic, partition): a partition is read in order, so
         # anything at or below it is a replay.
         self.high_water: dict[tuple[str, int], int] = {}
-        self._load()
-
-    def _load(self) -> None:
-        self._drop_torn_tail()
-        for number, raw in _lines(self.path):
-            try:
-                fields = json.loads(raw)
-                key = (str(fields["topic"]), int(fields["partition"]))
-                offset, self.last_hash = int(fields["offset"]), str(fields["hash"])
-            except (ValueError, KeyError, TypeError) as exc:
-                raise AuditError(f"{self.path} line {number} is unreadable ({exc}); "
-                                 "run `vigil audit verify`") from None
-            self.high_water[key] = max(self.high_water.get(key, -1), offset)
-            self.lines = number
+        self._size = 0  # bytes of the file already read into the fields above
+        with self._appending():
+            self._catch_up()
         log.info("audit log %s: %d lines, continuing the chain", self.path, self.lines)
+
+    @contextmanager
+    def _appending(self) -> Iterator[None]:
+        """Hold the append lock: no other writer of this log writes meanwhile."""
+        with self._threads:
+            fcntl.flock(self._lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._lock, fcntl.LOCK_UN)
+
+    def _catch_up(self) -> None:
+        """Read the lines written since the last read (every line, the first time)."""
+        self._drop_torn_tail()
+        with self.path.open("rb") as src:
+            src.seek(self._size)
+            for number, raw in enumerate(src, start=self.lines + 1):
+                self._take(number, raw)
+                self._size += len(raw)
+
+    def _take(self, number: int, raw: bytes) -> None:
+        try:
+            fields = json.loads(raw)
+            last_hash = str(fields["hash"])
+            if "topic" in fields:
+                key = (str(fields["topic"]), int(fields["partition"]))
+                self.high_water[key] = max(self.high_water.get(key, -1),
+                                           int(fields["offset"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise AuditError(f"{self.path} line {number} is unreadable ({exc}); "
+                             "run `vigil audit verify`") from None
+        self.last_hash, self.lines = last_hash, number
 
     def _drop_torn_tail(self) -> None:
         """Cut a last line without its newline: a crash mid-write, never committed."""
@@ -156,23 +190,29 @@ class AuditLog:
         return offset <= self.high_water.get((topic, partition), -1)
 
     def append(self, entries: list[dict[str, Any]]) -> None:
-        """Chain, write and fsync entries (each with topic, partition, offset and more)."""
+        """Chain, write and fsync entries (those read from Kafka carry topic, partition and
+        offset)."""
         if not entries:
             return
-        out = bytearray()
-        lines, last_hash, high_water = self.lines, self.last_hash, dict(self.high_water)
-        for entry in entries:
-            fields = {**entry, "seq": lines + 1, "prev": last_hash}
-            fields["hash"] = line_hash(fields)
-            out += canonical(fields) + b"\n"
-            lines, last_hash = fields["seq"], fields["hash"]
-            key = (str(entry["topic"]), int(entry["partition"]))
-            high_water[key] = max(high_water.get(key, -1), int(entry["offset"]))
-        self._file.write(out)
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        # Only a durable write moves the chain on.
-        self.lines, self.last_hash, self.high_water = lines, last_hash, high_water
+        with self._appending():
+            self._catch_up()
+            out = bytearray()
+            lines, last_hash, high_water = self.lines, self.last_hash, dict(self.high_water)
+            for entry in entries:
+                fields = {**entry, "seq": lines + 1, "prev": last_hash}
+                fields["hash"] = line_hash(fields)
+                out += canonical(fields) + b"\n"
+                lines, last_hash = fields["seq"], fields["hash"]
+                if "topic" in entry:
+                    key = (str(entry["topic"]), int(entry["partition"]))
+                    high_water[key] = max(high_water.get(key, -1), int(entry["offset"]))
+            self._file.write(out)
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            # Only a durable write moves the chain on.
+            self.lines, self.last_hash, self.high_water = lines, last_hash, high_water
+            self._size += len(out)
 
     def close(self) -> None:
         self._file.close()
+        os.close(self._lock)

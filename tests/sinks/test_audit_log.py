@@ -126,3 +126,26 @@ def test_missing_log_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixt
                                       ) -> None:
     assert run_cli(["audit", "verify", "--file", str(tmp_path / "nope.log")]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_an_appender_beside_the_owner_keeps_one_chain(log_file: Path) -> None:
+    owner = AuditLog(log_file)
+    appender = AuditLog(log_file, owner=False)
+    try:
+        appender.append([{"type": "access", "recorded_at": 3, "event": {"viewer": "ann"}}])
+        owner.append([entry(5)])
+        appender.append([{"type": "access", "recorded_at": 4, "event": {"viewer": "bob"}}])
+        owner.append([entry(6)])
+        assert owner.recorded("t.decisions", 0, 6) and owner.lines == 9
+    finally:
+        owner.close()
+        appender.close()
+    result = verify(log_file)
+    assert (result.ok, result.lines) == (True, 9), result.reason
+    types = [json.loads(raw)["type"] for raw in lines_of(log_file)]
+    assert types[5:] == ["access", "decision", "access", "decision"]
+    reopened = AuditLog(log_file)
+    try:
+        assert reopened.recorded("t.decisions", 0, 6) and reopened.lines == 9
+    finally:
+        reopened.close()
