@@ -1,4 +1,5 @@
-"""The user database: clients, token hashes, encrypted enrolled embeddings, state, timestamps.
+"""The user database: clients (token hashes, encrypted enrolled embeddings, state) and the
+auditor console's accounts (``auditors``: name, role, credential hash).
 
 :class:`UserRepository` is the interface every caller uses. :class:`SqliteUserRepository` is
 the one implementation: one SQLite file in the state folder (WAL mode, so the gateway reads
@@ -46,6 +47,14 @@ CREATE TABLE IF NOT EXISTS clients (
     enrolled_at INTEGER
 )
 """
+_AUDITORS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS auditors (
+    name TEXT PRIMARY KEY,
+    role TEXT NOT NULL,
+    credential_hash TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+)
+"""
 _COLUMNS = ("client_id, name, state, state_reason, state_actor, token_hash, embedding_count, "
             "created_at, updated_at, enrolled_at")
 
@@ -58,6 +67,28 @@ class ClientState(StrEnum):
 
 class UnknownClientError(VigilError, LookupError):
     """The client id is not in the user database."""
+
+
+class AuditorRole(StrEnum):
+    """What a console account may do: auditors read decisions and evidence; operators act
+    on clients and see the accounts. Neither reaches the other's pages."""
+
+    AUDITOR = "auditor"
+    OPERATOR = "operator"
+
+
+class AuditorExistsError(ValueError):
+    """A console account of that name exists already."""
+
+
+@dataclass(frozen=True)
+class AuditorRecord:
+    """One console account as stored (the credential only as its salted scrypt hash)."""
+
+    name: str
+    role: AuditorRole
+    credential_hash: str
+    created_at: int
 
 
 @dataclass(frozen=True)
@@ -97,6 +128,15 @@ class UserRepository(Protocol):
 
     def set_state(self, client_id: str, state: ClientState, reason: str, actor: str) -> bool: ...
 
+    def add_auditor(self, name: str, role: AuditorRole,
+                    credential_hash: str) -> AuditorRecord: ...
+
+    def get_auditor(self, name: str) -> AuditorRecord | None: ...
+
+    def list_auditors(self) -> list[AuditorRecord]: ...
+
+    def remove_auditor(self, name: str) -> bool: ...
+
     def close(self) -> None: ...
 
 
@@ -116,6 +156,7 @@ class SqliteUserRepository:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA busy_timeout=10000")
         self._db.execute(_SCHEMA)
+        self._db.execute(_AUDITORS_SCHEMA)
 
     def _row(self, row: tuple[object, ...] | None) -> ClientRecord | None:
         if row is None:
@@ -199,9 +240,45 @@ class SqliteUserRepository:
                 (state.value, reason, actor, now_ms(), client_id))
         return True
 
+    def add_auditor(self, name: str, role: AuditorRole, credential_hash: str) -> AuditorRecord:
+        """Store a new console account; AuditorExistsError when the name is taken."""
+        record = AuditorRecord(name, role, credential_hash, now_ms())
+        try:
+            with self._lock:
+                self._db.execute("INSERT INTO auditors (name, role, credential_hash, "
+                                 "created_at) VALUES (?,?,?,?)",
+                                 (name, role.value, credential_hash, record.created_at))
+        except sqlite3.IntegrityError:
+            raise AuditorExistsError(f"console account {name!r} exists already") from None
+        return record
+
+    def get_auditor(self, name: str) -> AuditorRecord | None:
+        with self._lock:
+            row = self._db.execute("SELECT name, role, credential_hash, created_at "
+                                   "FROM auditors WHERE name = ?", (name,)).fetchone()
+        return None if row is None else _auditor(row)
+
+    def list_auditors(self) -> list[AuditorRecord]:
+        with self._lock:
+            rows = self._db.execute("SELECT name, role, credential_hash, created_at "
+                                    "FROM auditors ORDER BY name").fetchall()
+        return [_auditor(row) for row in rows]
+
+    def remove_auditor(self, name: str) -> bool:
+        """Delete a console account; True when it existed."""
+        with self._lock:
+            cursor = self._db.execute("DELETE FROM auditors WHERE name = ?", (name,))
+        return cursor.rowcount > 0
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _auditor(row: tuple[object, ...]) -> AuditorRecord:
+    name, role, credential_hash, created_at = row
+    return AuditorRecord(str(name), AuditorRole(str(role)), str(credential_hash),
+                         int(created_at))  # type: ignore[call-overload]
 
 
 def _embedding_context(client_id: str) -> bytes:
