@@ -187,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
+    from console import cli as console_cli
     from control import cli as control_cli
     from processors.vision import cli as vision_cli
     from sinks import cli as sinks_cli
@@ -198,7 +199,7 @@ def _registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
         _register_bench_e2e(bench_sub)
 
     return [_register_core, _register_stages, vision_cli.register, register_bench,
-            control_cli.register, sinks_cli.register]
+            control_cli.register, sinks_cli.register, console_cli.register]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -274,6 +274,19 @@ class Settings(BaseSettings):
         32, ge=1, le=10_000, description="Messages one sink handles (and commits) per batch."
     )
 
+    # --- auditor console --------------------------------------------------------------------
+    console_host: str = Field(
+        "127.0.0.1", min_length=1, description="Address `vigil console` listens on."
+    )
+    console_port: int = Field(
+        8780, ge=0, le=65535, description="Port of `vigil console` (http://HOST:PORT/); 0 lets "
+        "the OS pick one (tests)."
+    )
+    console_session_ttl_s: float = Field(
+        3600.0, ge=60.0, le=86_400.0, description="How long a console login lasts before the "
+        "auditor must log in again (kept on the server, whatever the browser does)."
+    )
+
     # --- decide -----------------------------------------------------------------------------
     decide_deadline_ms: int = Field(
         3000,

@@ -1,0 +1,104 @@
+"""A decision's evidence, and a case exported as one zip file.
+
+A case holds the decision, its evidence (JPEG and metadata, decrypted), the exact audit lines
+of that client around the decision and of every access to the evidence, and the result of
+verifying the whole chain at export time. Each exported audit line keeps its ``hash``, so
+anyone holding the full log can find it in the chain.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from console.audit_view import AuditLine, case_lines
+from schemas.events import Action, Decision, now_ms
+from sinks.audit_log import AuditError, verify
+from sinks.evidence_store import (
+    EvidenceError,
+    EvidenceItem,
+    day_of,
+    evidence_path,
+    evidence_root,
+    read_evidence,
+)
+from vigil.core.settings import Settings
+from vigil.core.utc import format_utc
+
+README = """Vigil case export
+
+decision.json       the decision, as on the decisions topic and in the audit log
+evidence.jpg        the frame the decision was made on (absent when none was kept)
+evidence.json       the evidence metadata: frame headers, note, when it was stored
+audit-lines.jsonl   the audit log's lines about this client from {start} to {end} (UTC),
+                    and every record of someone viewing or exporting this evidence, byte
+                    for byte; each keeps its seq, prev and hash
+verification.json   the result of verifying the whole audit chain when this was exported
+
+To check a line against a later copy of the log: the line with the same seq must be
+byte-identical, and `vigil audit verify --file LOG` must pass on that log.
+"""
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A decision's evidence, or why there is none to show."""
+
+    item: EvidenceItem | None
+    why_none: str = ""
+
+
+def evidence_of(settings: Settings, decision: Decision) -> Evidence:
+    """Decrypt the evidence kept for a decision (on the server; the key never leaves it)."""
+    if decision.action is Action.ALLOW:
+        return Evidence(None, "allow decisions keep no evidence")
+    try:
+        path = evidence_path(evidence_root(settings), decision.client_id,
+                             day_of(decision.decided_at), decision.frame_id)
+        if not path.is_file():
+            return Evidence(None, f"no evidence file: purged after "
+                            f"{settings.evidence_retention_days} days, or not written yet")
+        return Evidence(read_evidence(settings, path))
+    except EvidenceError as exc:
+        return Evidence(None, f"evidence unreadable: {exc}")
+
+
+def _verification(log_path: Path) -> dict[str, object]:
+    try:
+        result = verify(log_path)
+    except AuditError as exc:
+        return {"ok": False, "reason": str(exc), "verified_at": now_ms()}
+    return {"ok": result.ok, "lines": result.lines, "bad_line": result.bad_line,
+            "reason": result.reason, "log": str(log_path), "verified_at": now_ms()}
+
+
+def case_name(decision: Decision) -> str:
+    return f"case-{decision.client_id}-{decision.frame_id}.zip"
+
+
+def build_case(settings: Settings, log_path: Path, decision: Decision,
+               window_ms: int) -> bytes:
+    """The zip of one case (see the module docstring and README inside)."""
+    start, end = decision.decided_at - window_ms, decision.decided_at + window_ms
+    lines: list[AuditLine] = case_lines(log_path, decision, start, end)
+    evidence = evidence_of(settings, decision)
+    meta: dict[str, object] = {"why_none": evidence.why_none}
+    if evidence.item is not None:
+        item = evidence.item
+        meta = {"frame": item.frame.model_dump(mode="json") if item.frame else None,
+                "note": item.note, "stored_at": item.stored_at,
+                "jpeg_bytes": len(item.jpeg or b"")}
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as case:
+        case.writestr("README.txt", README.format(start=format_utc(start), end=format_utc(end)))
+        case.writestr("decision.json", json.dumps(decision.model_dump(mode="json"), indent=2,
+                                                  sort_keys=True))
+        case.writestr("evidence.json", json.dumps(meta, indent=2, sort_keys=True))
+        if evidence.item is not None and evidence.item.jpeg:
+            case.writestr("evidence.jpg", evidence.item.jpeg)
+        case.writestr("audit-lines.jsonl", b"".join(line.raw for line in lines))
+        case.writestr("verification.json", json.dumps(_verification(log_path), indent=2))
+    return buffer.getvalue()

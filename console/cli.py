@@ -1,0 +1,121 @@
+"""The auditors' commands: ``vigil console``, ``vigil auditors add|list|remove``, ``vigil replay``.
+
+``register(subparsers)`` is called from ``vigil/apps/cli.py``. Handlers return an exit code;
+errors meant for the user are printed on one line to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from pathlib import Path
+
+from console.accounts import AccountError, add_account
+from control.db import AuditorExistsError, AuditorRole, open_repository
+from vigil.core.settings import Settings, load_settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(getattr(args, "config", None))
+
+
+def _fail(message: str) -> int:
+    print(f"vigil: {message}", file=sys.stderr)
+    return 1
+
+
+def _console(args: argparse.Namespace) -> int:
+    from console.routes import Console
+    from console.web import serve
+    from sinks.audit import audit_log_path
+    from vigil.core.stage_loop import stop_on_signals
+
+    settings = _settings(args)
+    repo = open_repository(settings)
+    console = Console(settings, repo, audit_log_path(settings))
+    server = serve(settings.console_host, settings.console_port, console.dispatch)
+    host, port = server.server_address[:2]
+    print(f"auditor console at http://{host!s}:{port}/ (Ctrl-C stops it)", flush=True)
+    stop = threading.Event()
+    stop_on_signals(stop)
+    worker = threading.Thread(target=server.serve_forever, name="console", daemon=True)
+    worker.start()
+    try:
+        stop.wait()
+    finally:
+        server.shutdown()
+        console.close()
+        repo.close()
+    return 0
+
+
+def _auditors(args: argparse.Namespace) -> int:
+    repo = open_repository(_settings(args))
+    try:
+        if args.action == "list":
+            for record in repo.list_auditors():
+                print(f"{record.name:<24} {record.role.value}")
+            return 0
+        if not args.name:
+            return _fail(f"auditors {args.action} needs a NAME")
+        if args.action == "remove":
+            if not repo.remove_auditor(args.name):
+                return _fail(f"no console account {args.name!r}")
+            print(f"removed {args.name}; its sessions end at their next request",
+                  file=sys.stderr)
+            return 0
+        try:
+            credential = add_account(repo, args.name, AuditorRole(args.role))
+        except (AccountError, AuditorExistsError) as exc:
+            return _fail(str(exc))
+    finally:
+        repo.close()
+    print(credential)  # shown once: only its salted hash is stored
+    print(f"console account {args.name} ({args.role}) added; the credential above is shown "
+          "only now", file=sys.stderr)
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from processors.decide.policy_file import PolicyError, load_policy
+    from processors.decide.replay import ReplayError, print_report, replay
+    from vigil.core.utc import TimeFormatError, parse_utc
+
+    settings = _settings(args)
+    try:
+        policy = load_policy(args.policy, settings)
+        start = parse_utc(args.start) if args.start else None
+        end = parse_utc(args.end) if args.end else None
+        report = replay(settings, policy, args.client, start, end)
+    except (PolicyError, TimeFormatError, ReplayError) as exc:
+        return _fail(str(exc))
+    print_report(report, sys.stdout)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add console, auditors and replay to the `vigil` command."""
+    console = sub.add_parser("console", help="serve the auditor console (web pages)")
+    console.set_defaults(handler=_console)
+
+    auditors = sub.add_parser("auditors", help="console accounts: add (prints the credential "
+                              "once), list, remove")
+    auditors.add_argument("action", choices=["add", "list", "remove"])
+    auditors.add_argument("name", nargs="?", metavar="NAME")
+    auditors.add_argument("--role", choices=[r.value for r in AuditorRole],
+                          default=AuditorRole.AUDITOR.value,
+                          help="auditor (decisions, evidence, cases) or operator (block "
+                          "clients, see accounts); default auditor")
+    auditors.set_defaults(handler=_auditors)
+
+    replay = sub.add_parser("replay", help="re-decide past frames under another policy and "
+                            "print what would have changed (writes nothing)")
+    replay.add_argument("--policy", type=Path, required=True, help="the policy file to try")
+    replay.add_argument("--client", help="only this client id")
+    replay.add_argument("--from", dest="start", metavar="T",
+                        help="first frame time (ISO 8601, UTC unless an offset is given, or "
+                        "epoch ms); default: the beginning of the topics")
+    replay.add_argument("--to", dest="end", metavar="T",
+                        help="last frame time; default: the end of the topics at start")
+    replay.set_defaults(handler=_replay)

@@ -1,0 +1,175 @@
+"""The console's HTML: server-rendered, every value escaped, no script.
+
+Each page says what it is for in a sentence or two; forms that change anything carry the
+session's CSRF secret.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+from console.audit_view import AuditLine, DecisionFilter, Listing
+from console.cases import Evidence
+from console.sessions import Session
+from control.db import AuditorRecord
+from schemas.events import Action, Decision, Reason
+from sinks.audit_log import VerifyResult
+from vigil.core.utc import format_utc
+
+CSS = """
+body { font-family: system-ui, sans-serif; margin: 0 2em 2em; color: #222; max-width: 70em; }
+header { display: flex; gap: 1.5em; align-items: center; border-bottom: 1px solid #ccc; }
+header form { margin-left: auto; }
+table { border-collapse: collapse; width: 100%; }
+th, td { text-align: left; padding: .25em .6em; border-bottom: 1px solid #eee; }
+.help { color: #555; max-width: 50em; }
+.ok { color: #106010; font-weight: bold; } .bad { color: #a01010; font-weight: bold; }
+form.filters label { display: inline-block; margin: 0 1em .5em 0; }
+img.evidence { max-width: 640px; border: 1px solid #999; }
+pre { background: #f6f6f6; padding: .6em; white-space: pre-wrap; word-break: break-all; }
+"""
+
+
+def e(value: object) -> str:
+    """Escape any value for HTML text and attribute values."""
+    return escape(str(value), quote=True)
+
+
+def page(title: str, body: str, session: Session | None) -> str:
+    nav = ""
+    if session is not None:
+        links = ('<a href="/decisions">Decisions</a><a href="/verify">Verify the chain</a>'
+                 if session.role.value == "auditor" else '<a href="/operator">Operator</a>')
+        nav = (f"<header><strong>Vigil console</strong>{links}"
+               f'<form method="post" action="/logout">{csrf_field(session)}'
+               f'<span>{e(session.name)} ({e(session.role.value)})</span> '
+               '<button>Log out</button></form></header>')
+    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{e(title)} '
+            '- Vigil console</title><link rel="stylesheet" href="/console.css"></head>'
+            f"<body>{nav}<h1>{e(title)}</h1>{body}</body></html>")
+
+
+def csrf_field(session: Session) -> str:
+    return f'<input type="hidden" name="csrf" value="{e(session.csrf)}">'
+
+
+def login_page(login_csrf: str, message: str = "") -> str:
+    note = f'<p class="bad" role="alert">{e(message)}</p>' if message else ""
+    return page("Log in", f"""{note}
+<p class="help">The auditor console shows Vigil's decisions, their evidence and the audit
+chain. Log in with the name and credential printed by <code>vigil auditors add NAME</code>.</p>
+<form method="post" action="/login">
+<input type="hidden" name="login_csrf" value="{e(login_csrf)}">
+<p><label>Name <input name="name" autocomplete="username" required></label></p>
+<p><label>Credential <input name="credential" type="password" autocomplete="current-password"
+ required></label></p>
+<p><button>Log in</button></p></form>""", None)
+
+
+def _options(name: str, values: list[str], chosen: str | None) -> str:
+    items = "".join(f'<option{" selected" if v == chosen else ""}>{e(v)}</option>'
+                    for v in values)
+    return f'<select name="{name}"><option value="">any</option>{items}</select>'
+
+
+def decisions_page(listing: Listing, wanted: DecisionFilter, raw: dict[str, str],
+                   session: Session) -> str:
+    rows = "".join(
+        f'<tr><td><a href="/decisions/{line.seq}">{line.seq}</a></td>'
+        f"<td>{e(format_utc(d.decided_at))}</td><td>{e(d.client_id)}</td>"
+        f"<td>{e(d.action.value)}</td><td>{e(d.reason.value)}</td><td>{e(d.frame_id)}</td></tr>"
+        for line, d in listing.decisions)
+    bad = (f'<p class="bad">Lines that could not be read: {e(listing.unreadable)}. '
+           '<a href="/verify">Verify the chain</a>.</p>' if listing.unreadable else "")
+    return page("Decisions", f"""
+<p class="help">Every decision in the audit log, newest first. Narrow the list with the
+filters (times are UTC, on the decision's <code>decided_at</code>); open a decision to see its
+evidence and export it as a case.</p>
+<form class="filters" method="get" action="/decisions">
+<label>Client <input name="client" value="{e(raw.get("client", ""))}"></label>
+<label>Reason {_options("reason", [r.value for r in Reason], wanted.reason)}</label>
+<label>Action {_options("action", [a.value for a in Action], wanted.action)}</label>
+<label>From <input name="from" type="datetime-local" step="1" value="{e(raw.get("from", ""))}">
+</label>
+<label>To <input name="to" type="datetime-local" step="1" value="{e(raw.get("to", ""))}">
+</label>
+<button>Filter</button></form>{bad}
+<p>{listing.matched} matching decision(s); showing the newest {len(listing.decisions)}.</p>
+<table><tr><th>line</th><th>decided (UTC)</th><th>client</th><th>action</th><th>reason</th>
+<th>frame</th></tr>{rows}</table>""", session)
+
+
+def _access_rows(lines: list[AuditLine]) -> str:
+    if not lines:
+        return "<p>Nobody has viewed or exported this evidence before.</p>"
+    rows = "".join(f"<tr><td>{line.seq}</td><td>{e(format_utc(line.recorded_at))}</td>"
+                   f"<td>{e(line.event.get('by'))}</td><td>{e(line.event.get('access'))}</td>"
+                   f"<td>{e(line.event.get('remote'))}</td></tr>" for line in lines)
+    return ("<table><tr><th>line</th><th>when (UTC)</th><th>who</th><th>what</th>"
+            f"<th>from</th></tr>{rows}</table>")
+
+
+def decision_page(line: AuditLine, decision: Decision, evidence: Evidence,
+                  seen: list[AuditLine], session: Session) -> str:
+    item = evidence.item
+    if item is not None and item.jpeg:
+        shown = (f'<img class="evidence" src="/decisions/{line.seq}/evidence.jpg" '
+                 f'alt="evidence frame {e(decision.frame_id)}">')
+    elif item is not None:
+        shown = f"<p>The decision was kept without its frame: {e(item.note)}</p>"
+    else:
+        shown = f"<p>No evidence to show: {e(evidence.why_none)}</p>"
+    return page(f"Decision on line {line.seq}", f"""
+<p class="help">A decision as recorded in the audit log, and the frame it was made on,
+decrypted on the server. Showing the frame adds a line to the audit log naming you; so does
+exporting the case.</p>
+<table><tr><th>client</th><td>{e(decision.client_id)}</td></tr>
+<tr><th>action</th><td>{e(decision.action.value)}</td></tr>
+<tr><th>reason</th><td>{e(decision.reason.value)}</td></tr>
+<tr><th>decided (UTC)</th><td>{e(format_utc(decision.decided_at))}</td></tr>
+<tr><th>frame</th><td>{e(decision.frame_id)} (seq {decision.seq}, session
+ {e(decision.session_id)})</td></tr>
+<tr><th>policy</th><td>{e(decision.policy_version)}</td></tr></table>
+<h2>Evidence</h2>{shown}
+<h2>Export this case</h2>
+<p class="help">One zip file: the decision, its evidence, the audit lines of this client from
+the given minutes before to after the decision, every view or export of this evidence, and
+the chain's verification result.</p>
+<form method="post" action="/decisions/{line.seq}/export">{csrf_field(session)}
+<label>Minutes around the decision <input name="minutes" type="number" min="1" max="10080"
+ value="15"></label> <button>Export case</button></form>
+<h2>Who has seen this evidence</h2>{_access_rows(seen)}
+<h2>Decision as recorded</h2><pre>{e(line.raw.decode(errors="replace"))}</pre>""", session)
+
+
+def verify_page(path: str, result: VerifyResult | None, error: str, session: Session) -> str:
+    if result is None:
+        outcome = f'<p class="bad">Cannot verify: {e(error)}</p>'
+    elif result.ok:
+        outcome = f'<p class="ok">The audit chain is intact: {result.lines} lines verified.</p>'
+    else:
+        outcome = (f'<p class="bad">The audit chain is NOT intact: line {result.bad_line}: '
+                   f"{e(result.reason)}. The {result.lines} lines before it verified.</p>")
+    return page("Verify the audit chain", f"""
+<p class="help">Checks every line of the audit log <code>{e(path)}</code>: its hash, the link
+to the line before and its sequence number. An edited, removed, inserted or reordered line is
+named. (A cut at the very end cannot be seen from the log alone.)</p>{outcome}""", session)
+
+
+def operator_page(accounts: list[AuditorRecord], message: str, session: Session) -> str:
+    rows = "".join(f"<tr><td>{e(a.name)}</td><td>{e(a.role.value)}</td>"
+                   f"<td>{e(format_utc(a.created_at))}</td></tr>" for a in accounts)
+    note = f'<p class="ok" role="status">{e(message)}</p>' if message else ""
+    return page("Operator", f"""{note}
+<p class="help">Operators act on clients; auditors review what happened. Accounts are made and
+removed with <code>vigil auditors add|remove</code>.</p>
+<h2>Block a client</h2>
+<form method="post" action="/operator/block">{csrf_field(session)}
+<label>Client <input name="client_id" required></label>
+<label>Reason <input name="reason" maxlength="500"></label> <button>Block</button></form>
+<h2>Console accounts</h2>
+<table><tr><th>name</th><th>role</th><th>created (UTC)</th></tr>{rows}</table>""", session)
+
+
+def error_page(title: str, message: str, session: Session | None) -> str:
+    return page(title, f'<p class="bad">{e(message)}</p><p><a href="/">Back</a></p>', session)
