@@ -1,0 +1,160 @@
+"""``vigil replay`` against a real broker: results and decisions produced here, re-decided
+under another policy, compared; nothing written to the cluster."""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+
+import pytest
+from confluent_kafka.admin import AdminClient
+
+from processors.decide.decider import Decider
+from processors.decide.policy_file import DEFAULT_POLICY_FILE, load_policy, parse_policy
+from processors.decide.replay import print_report, replay
+from schemas.events import Action, Decision, FaceResult, PhoneResult, Reason
+from schemas.serializers import DECISIONS, FACE_RESULTS, PHONE_RESULTS
+from tests.decide.results import face, face_result, phone_result
+from vigil.apps.cli import main
+from vigil.core.kafka import make_producer
+from vigil.core.settings import Settings
+from vigil.core.topics import DECISIONS as DECISIONS_TOPIC
+from vigil.core.topics import FACE_RESULTS as FACE_TOPIC
+from vigil.core.topics import PHONE_RESULTS as PHONE_TOPIC
+from vigil.core.topics import TOPICS
+
+pytestmark = pytest.mark.integration
+BASE_MS = int(time.time() * 1000) - 600_000  # ten minutes ago, one frame a second
+# The shipped policy with phones locking the screen and a lenient liveness threshold.
+WHAT_IF = (DEFAULT_POLICY_FILE.read_text().replace('version: "1"', 'version: "what-if"')
+           .replace("phone: sign_out", "phone: lock_screen")
+           .replace("thresholds: {}", "thresholds: {liveness: 0.05}"))
+
+
+def frames() -> list[tuple[FaceResult | None, PhoneResult | None]]:
+    """(face, phone) per frame; alice's are seq 1-6, bob's 7-8."""
+    a, b = "alice", "bob"
+    return [
+        (face_result("a-ok", a, seq=1), phone_result("a-ok", a, (0.1,), seq=1)),
+        (face_result("a-phone", a, seq=2), phone_result("a-phone", a, (0.8,), seq=2)),
+        (face_result("a-spoof", a, [face(liveness=0.1)], seq=3), phone_result("a-spoof", a,
+                                                                               seq=3)),
+        (face_result("a-stranger", a, [face(distance=1.5)], seq=4),
+         phone_result("a-stranger", a, seq=4)),
+        (face_result("a-halfonly", a, seq=5), None),
+        (face_result("a-phone2", a, seq=6), phone_result("a-phone2", a, (0.4,), seq=6)),
+        (face_result("b-noface", b, [], seq=7), phone_result("b-noface", b, seq=7)),
+        (face_result("b-ok", b, seq=8), phone_result("b-ok", b, seq=8)),
+    ]
+
+
+def decide_as_the_stage_did(settings: Settings) -> list[Decision]:
+    """The original decisions: the shipped policy, halves in order, the deadline for a lone
+    half, each frame decided one second after the one before."""
+    policy = load_policy(DEFAULT_POLICY_FILE, settings)
+    now = [0]
+    decider = Decider({}, {}, {}, lambda: policy, settings.decide_deadline_ms, lambda: now[0])
+    out = []
+    for i, (fr, ph) in enumerate(frames()):
+        now[0] = BASE_MS + i * 1000 + 200
+        outcome = decider.on_result("face", fr, 0) if fr else None
+        outcome = (decider.on_result("phone", ph, 0) if ph else None) or outcome
+        if outcome is None:
+            now[0] += settings.decide_deadline_ms
+            outcome = decider.on_deadline(0)[0]
+        out.append(outcome.decision)
+    return out
+
+
+def produce_history(settings: Settings, decisions: list[Decision]) -> None:
+    producer = make_producer(settings)
+    for i, ((fr, ph), decision) in enumerate(zip(frames(), decisions, strict=True)):
+        at = BASE_MS + i * 1000
+        if fr is not None:
+            producer.produce(settings.topic(FACE_TOPIC), key=fr.client_id,
+                             value=FACE_RESULTS.dumps(fr), timestamp=at + 50)
+        if ph is not None:
+            producer.produce(settings.topic(PHONE_TOPIC), key=ph.client_id,
+                             value=PHONE_RESULTS.dumps(ph), timestamp=at + 80)
+        producer.produce(settings.topic(DECISIONS_TOPIC), key=decision.client_id,
+                         value=DECISIONS.dumps(decision), timestamp=decision.decided_at + 5)
+    producer.produce(settings.topic(FACE_TOPIC), key="alice", value=b"{broken",
+                     timestamp=BASE_MS + 8000)
+    assert producer.flush(30) == 0
+
+
+def cluster_state(settings: Settings) -> tuple[dict[str, int], list[str]]:
+    """Messages per topic of the namespace, and the namespace's consumer groups."""
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    from confluent_kafka import Consumer, TopicPartition
+
+    probe = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "probe"})
+    try:
+        ends = {t: sum(probe.get_watermark_offsets(TopicPartition(settings.topic(t), p),
+                                                   timeout=10)[1]
+                       for p in range(settings.partitions)) for t in TOPICS}
+    finally:
+        probe.close()
+    groups = admin.list_consumer_groups(request_timeout=10).result().valid
+    return ends, sorted(g.group_id for g in groups if g.group_id.startswith(settings.namespace))
+
+
+@pytest.fixture
+def history(topics: Settings) -> tuple[Settings, list[Decision]]:
+    decisions = decide_as_the_stage_did(topics)
+    assert [d.action for d in decisions] == [
+        Action.ALLOW, Action.SIGN_OUT, Action.SIGN_OUT, Action.LOCK_SCREEN,
+        Action.LOCK_SCREEN, Action.BLOCK, Action.LOCK_SCREEN, Action.ALLOW]
+    produce_history(topics, decisions)
+    return topics, decisions
+
+
+def test_replay_under_the_same_policy_changes_nothing(history: tuple[Settings, list[Decision]]
+                                                      ) -> None:
+    settings, decisions = history
+    report = replay(settings, load_policy(DEFAULT_POLICY_FILE, settings), None, None, None)
+    assert len(report.frames) == 8 and report.broken == 1
+    # In the order they were decided: the lone half's deadline came after a-phone2.
+    assert [(f.before, f.after.action, f.after.reason) for f in report.frames] == [
+        (d, d.action, d.reason) for d in sorted(decisions, key=lambda d: d.decided_at)]
+    assert report.changed() == []
+
+
+def test_what_if_prints_counts_and_changed_frames_and_writes_nothing(
+    history: tuple[Settings, list[Decision]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    settings, _ = history
+    before = cluster_state(settings)
+    policy_file = tmp_path / "what-if.yaml"
+    policy_file.write_text(WHAT_IF)
+    for name, value in {"KAFKA_BOOTSTRAP": settings.kafka_bootstrap, "PARTITIONS": "4",
+                        "NAMESPACE": settings.namespace,
+                        "STATE_DIR": str(settings.state_dir)}.items():
+        monkeypatch.setenv(f"VIGIL_{name}", value)
+    assert main(["replay", "--policy", str(policy_file), "--client", "alice"]) == 0
+    out = capsys.readouterr().out
+    assert "6 frames of client alice" in out
+    assert "  phone                2       2" in out
+    assert "  spoof                1       0" in out and "  ok                   1       2" in out
+    assert "  sign_out             2       0" in out and "  block                1       0" in out
+    assert "3 frames change action, 0 change reason only" in out
+    assert "a-phone  sign_out (phone) -> lock_screen (phone)" in out
+    assert "a-spoof  sign_out (spoof) -> allow (ok)" in out
+    assert "a-phone2  block (phone) -> lock_screen (phone)" in out
+    assert "b-" not in out
+    assert cluster_state(settings) == before
+
+
+def test_window_by_time_and_policy_errors(history: tuple[Settings, list[Decision]]) -> None:
+    settings, _ = history
+    policy = parse_policy(WHAT_IF, settings)
+    report = replay(settings, policy, None, BASE_MS + 1000, BASE_MS + 3500)
+    assert [f.after.frame_id for f in report.frames] == ["a-phone", "a-spoof", "a-stranger"]
+    # The streak and sign-outs start empty at the window: a-phone is its first sign-out.
+    text = io.StringIO()
+    print_report(report, text)
+    assert "3 frames of every client" in text.getvalue()
+    assert [f.after.reason for f in report.frames] == [Reason.PHONE, Reason.OK,
+                                                       Reason.WRONG_USER]
