@@ -1,0 +1,1 @@
+"""Examples for people who build on Vigil's topics (not installed with the package)."""
