@@ -15,6 +15,7 @@ import re
 import secrets
 
 from control.db import AuditorRecord, AuditorRole, UserRepository
+from vigil.core.errors import VigilError
 
 CREDENTIAL_BYTES = 24
 SALT_BYTES = 16
@@ -25,7 +26,7 @@ NAME_PATTERN = re.compile(r"^[a-z][a-z0-9._-]{0,63}$")
 _DUMMY_HASH = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$" + "A" * 43 + "="
 
 
-class AccountError(ValueError):
+class AccountError(VigilError, ValueError):
     """A console account that cannot be made as asked; the message says why."""
 
 

@@ -7,12 +7,13 @@ errors meant for the user are printed on one line to stderr.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import threading
 from pathlib import Path
 
-from console.accounts import AccountError, add_account
-from control.db import AuditorExistsError, AuditorRole, open_repository
+from console.accounts import add_account
+from control.db import AuditorRole, open_repository
 from vigil.core.settings import Settings, load_settings
 
 
@@ -29,7 +30,6 @@ def _console(args: argparse.Namespace) -> int:
     from console.routes import Console
     from console.web import serve
     from sinks.audit import audit_log_path
-    from vigil.core.stage_loop import stop_on_signals
 
     settings = _settings(args)
     repo = open_repository(settings)
@@ -38,7 +38,8 @@ def _console(args: argparse.Namespace) -> int:
     host, port = server.server_address[:2]
     print(f"auditor console at http://{host!s}:{port}/ (Ctrl-C stops it)", flush=True)
     stop = threading.Event()
-    stop_on_signals(stop)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
     worker = threading.Thread(target=server.serve_forever, name="console", daemon=True)
     worker.start()
     try:
@@ -65,10 +66,7 @@ def _auditors(args: argparse.Namespace) -> int:
             print(f"removed {args.name}; its sessions end at their next request",
                   file=sys.stderr)
             return 0
-        try:
-            credential = add_account(repo, args.name, AuditorRole(args.role))
-        except (AccountError, AuditorExistsError) as exc:
-            return _fail(str(exc))
+        credential = add_account(repo, args.name, AuditorRole(args.role))
     finally:
         repo.close()
     print(credential)  # shown once: only its salted hash is stored
@@ -78,19 +76,15 @@ def _auditors(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from processors.decide.policy_file import PolicyError, load_policy
-    from processors.decide.replay import ReplayError, print_report, replay
-    from vigil.core.utc import TimeFormatError, parse_utc
+    from processors.decide.policy_file import load_policy
+    from processors.decide.replay import print_report, replay
+    from vigil.core.utc import parse_utc
 
     settings = _settings(args)
-    try:
-        policy = load_policy(args.policy, settings)
-        start = parse_utc(args.start) if args.start else None
-        end = parse_utc(args.end) if args.end else None
-        report = replay(settings, policy, args.client, start, end)
-    except (PolicyError, TimeFormatError, ReplayError) as exc:
-        return _fail(str(exc))
-    print_report(report, sys.stdout)
+    policy = load_policy(args.policy, settings)
+    start = parse_utc(args.start) if args.start else None
+    end = parse_utc(args.end) if args.end else None
+    print_report(replay(settings, policy, args.client, start, end), sys.stdout)
     return 0
 
 

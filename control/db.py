@@ -77,7 +77,7 @@ class AuditorRole(StrEnum):
     OPERATOR = "operator"
 
 
-class AuditorExistsError(ValueError):
+class AuditorExistsError(VigilError, ValueError):
     """A console account of that name exists already."""
 
 

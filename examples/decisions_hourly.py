@@ -13,9 +13,9 @@ changes nothing for anyone else.
 
 Each message is checked against the Decision contract before it is counted. The contract is
 ``schemas/json/Decision.schema.json`` for every language; in Python the same contract is the
-pydantic model it is exported from (``schemas.events.Decision``; a test keeps the two equal).
-A message that breaks it is reported on stderr with its topic[partition]@offset and left out
-of the counts.
+pydantic model it is exported from (``schemas.events.Decision``; a test keeps the two equal),
+which the topic's own serializer validates with. A message that breaks it is reported on
+stderr with its topic[partition]@offset and left out of the counts.
 """
 
 from __future__ import annotations
@@ -26,11 +26,11 @@ from collections import Counter
 from collections.abc import Iterable
 
 from confluent_kafka import Message
-from pydantic import ValidationError
 
-from schemas.events import Decision
+from schemas.serializers import ContractError
 from vigil.core.settings import load_settings
 from vigil.core.topic_window import read_window
+from vigil.core.topics import DECISIONS
 from vigil.core.utc import format_utc, parse_utc
 
 HOUR_MS = 3_600_000
@@ -42,11 +42,11 @@ def hourly_counts(messages: Iterable[Message]) -> tuple[Counter[tuple[int, str, 
     invalid = 0
     for msg in messages:
         try:
-            decision = Decision.model_validate_json(msg.value() or b"")
-        except ValidationError as exc:
+            decision = DECISIONS.serializer.loads(msg.value())
+        except ContractError as exc:
             invalid += 1
             print(f"invalid decision at {msg.topic()}[{msg.partition()}]@{msg.offset()}: "
-                  f"{exc.errors()[0]['msg']}", file=sys.stderr)
+                  f"{exc}", file=sys.stderr)
             continue
         hour = decision.decided_at - decision.decided_at % HOUR_MS
         counts[(hour, decision.client_id, decision.reason.value)] += 1
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--to", dest="end", help="ISO 8601 (UTC) or epoch ms")
     args = parser.parse_args(argv)
     settings = load_settings(kafka_bootstrap=args.bootstrap, namespace=args.namespace)
-    topic = settings.topic("decisions")
+    topic = DECISIONS.name(settings)
     messages = read_window(settings, topic, parse_utc(args.start) if args.start else None,
                            parse_utc(args.end) if args.end else None)
     counts, invalid = hourly_counts(messages)

@@ -22,20 +22,14 @@ from typing import TextIO
 from processors.decide.decider import Decider
 from processors.decide.policy import Policy
 from schemas.events import Decision, FaceResult, PhoneResult
-from schemas.serializers import DECISIONS, FACE_RESULTS, PHONE_RESULTS, ContractError
+from schemas.serializers import ContractError
 from vigil.core.settings import Settings
 from vigil.core.stage_loop import where
-from vigil.core.topic_window import TopicWindowError, read_window
-from vigil.core.topics import DECISIONS as DECISIONS_TOPIC
-from vigil.core.topics import FACE_RESULTS as FACE_TOPIC
-from vigil.core.topics import PHONE_RESULTS as PHONE_TOPIC
+from vigil.core.topic_window import read_window
+from vigil.core.topics import DECISIONS, FACE_RESULTS, PHONE_RESULTS
 from vigil.core.utc import format_utc
 
 log = logging.getLogger(__name__)
-
-
-class ReplayError(RuntimeError):
-    """A replay that cannot run (a topic that cannot be read)."""
 
 
 @dataclass
@@ -73,13 +67,12 @@ class ReplayReport:
 def _read_halves(settings: Settings, client: str | None, start: int | None,
                  end: int | None, report: ReplayReport) -> dict[str, _Halves]:
     frames: dict[str, _Halves] = {}
-    for half, topic, serializer in (("face", FACE_TOPIC, FACE_RESULTS),
-                                    ("phone", PHONE_TOPIC, PHONE_RESULTS)):
-        for msg in read_window(settings, settings.topic(topic), start, end):
+    for half, topic in (("face", FACE_RESULTS), ("phone", PHONE_RESULTS)):
+        for msg in read_window(settings, topic.name(settings), start, end):
             if client is not None and msg.key() != client.encode():
                 continue
             try:
-                result = serializer.loads(msg.value())
+                result = topic.serializer.loads(msg.value())
             except ContractError as exc:
                 log.warning("replay: skipped %s: %s", where(msg), exc)
                 report.broken += 1
@@ -95,11 +88,11 @@ def _read_halves(settings: Settings, client: str | None, start: int | None,
 def _read_decisions(settings: Settings, client: str | None,
                     start: int | None) -> dict[str, Decision]:
     decided: dict[str, Decision] = {}
-    for msg in read_window(settings, settings.topic(DECISIONS_TOPIC), start, None):
+    for msg in read_window(settings, DECISIONS.name(settings), start, None):
         if client is not None and msg.key() != client.encode():
             continue
         try:
-            decision = DECISIONS.loads(msg.value())
+            decision = DECISIONS.serializer.loads(msg.value())
         except ContractError as exc:
             log.warning("replay: skipped %s: %s", where(msg), exc)
             continue
@@ -112,12 +105,9 @@ def replay(settings: Settings, policy: Policy, client: str | None, start_ms: int
     """Re-decide the window's frames under ``policy``; see the module docstring."""
     report = ReplayReport(policy.version, client, start_ms, end_ms)
     margin = settings.decide_deadline_ms
-    try:
-        halves = _read_halves(settings, client, None if start_ms is None else start_ms - margin,
-                              None if end_ms is None else end_ms + margin, report)
-        before = _read_decisions(settings, client, start_ms)
-    except TopicWindowError as exc:
-        raise ReplayError(str(exc)) from None
+    halves = _read_halves(settings, client, None if start_ms is None else start_ms - margin,
+                          None if end_ms is None else end_ms + margin, report)
+    before = _read_decisions(settings, client, start_ms)
     inside = {fid: h for fid, h in halves.items()
               if (start_ms is None or h.first_ms >= start_ms)
               and (end_ms is None or h.first_ms <= end_ms)}

@@ -23,12 +23,12 @@ from console.sessions import LoginLimiter, SessionStore
 from console.web import serve
 from control.db import AuditorRole, SqliteUserRepository, open_repository
 from schemas.events import Action, Decision, FrameHeaders, FrameRef, Reason
-from schemas.serializers import DECISIONS
 from sinks.audit import audit_entry, audit_log_path
 from sinks.audit_log import AuditLog
 from sinks.evidence_store import write_evidence
 from tests.sinks.conftest import TEST_KEY
 from vigil.core.settings import Settings, load_settings
+from vigil.core.topics import DECISIONS
 
 HOUR_MS = 3_600_000
 T0 = 1_790_000_000_000  # 2026-09-21 14:13:20 UTC; the decisions below are minutes apart
@@ -89,9 +89,9 @@ def record_decisions(settings: Settings, decisions: list[Decision]) -> dict[str,
     entries, jpegs = [], {}
     for offset, decision in enumerate(decisions):
         msg = Message(topic="vigil.decisions", partition=0, offset=offset,
-                      key=decision.client_id.encode(), value=DECISIONS.dumps(decision),
+                      key=decision.client_id.encode(), value=DECISIONS.serializer.dumps(decision),
                       timestamp=(1, decision.decided_at))
-        entry = audit_entry(msg, "decision", DECISIONS)
+        entry = audit_entry(msg, "decision", DECISIONS.serializer)
         entries.append({**entry, "recorded_at": decision.decided_at + 5})
         if decision.action is not Action.ALLOW:
             jpegs[decision.frame_id] = frame_jpeg(decision.frame_id)

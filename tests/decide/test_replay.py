@@ -14,15 +14,11 @@ from processors.decide.decider import Decider
 from processors.decide.policy_file import DEFAULT_POLICY_FILE, load_policy, parse_policy
 from processors.decide.replay import print_report, replay
 from schemas.events import Action, Decision, FaceResult, PhoneResult, Reason
-from schemas.serializers import DECISIONS, FACE_RESULTS, PHONE_RESULTS
 from tests.decide.results import face, face_result, phone_result
 from vigil.apps.cli import main
 from vigil.core.kafka import make_producer
 from vigil.core.settings import Settings
-from vigil.core.topics import DECISIONS as DECISIONS_TOPIC
-from vigil.core.topics import FACE_RESULTS as FACE_TOPIC
-from vigil.core.topics import PHONE_RESULTS as PHONE_TOPIC
-from vigil.core.topics import TOPICS
+from vigil.core.topics import DECISIONS, FACE_RESULTS, PHONE_RESULTS, TOPICS
 
 pytestmark = pytest.mark.integration
 BASE_MS = int(time.time() * 1000) - 600_000  # ten minutes ago, one frame a second
@@ -72,14 +68,15 @@ def produce_history(settings: Settings, decisions: list[Decision]) -> None:
     for i, ((fr, ph), decision) in enumerate(zip(frames(), decisions, strict=True)):
         at = BASE_MS + i * 1000
         if fr is not None:
-            producer.produce(settings.topic(FACE_TOPIC), key=fr.client_id,
-                             value=FACE_RESULTS.dumps(fr), timestamp=at + 50)
+            producer.produce(FACE_RESULTS.name(settings), key=fr.client_id,
+                             value=FACE_RESULTS.serializer.dumps(fr), timestamp=at + 50)
         if ph is not None:
-            producer.produce(settings.topic(PHONE_TOPIC), key=ph.client_id,
-                             value=PHONE_RESULTS.dumps(ph), timestamp=at + 80)
-        producer.produce(settings.topic(DECISIONS_TOPIC), key=decision.client_id,
-                         value=DECISIONS.dumps(decision), timestamp=decision.decided_at + 5)
-    producer.produce(settings.topic(FACE_TOPIC), key="alice", value=b"{broken",
+            producer.produce(PHONE_RESULTS.name(settings), key=ph.client_id,
+                             value=PHONE_RESULTS.serializer.dumps(ph), timestamp=at + 80)
+        producer.produce(DECISIONS.name(settings), key=decision.client_id,
+                         value=DECISIONS.serializer.dumps(decision),
+                         timestamp=decision.decided_at + 5)
+    producer.produce(FACE_RESULTS.name(settings), key="alice", value=b"{broken",
                      timestamp=BASE_MS + 8000)
     assert producer.flush(30) == 0
 
@@ -91,9 +88,9 @@ def cluster_state(settings: Settings) -> tuple[dict[str, int], list[str]]:
 
     probe = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "probe"})
     try:
-        ends = {t: sum(probe.get_watermark_offsets(TopicPartition(settings.topic(t), p),
-                                                   timeout=10)[1]
-                       for p in range(settings.partitions)) for t in TOPICS}
+        ends = {t.name(settings): sum(
+            probe.get_watermark_offsets(TopicPartition(t.name(settings), p), timeout=10)[1]
+            for p in range(settings.partitions)) for t in TOPICS}
     finally:
         probe.close()
     groups = admin.list_consumer_groups(request_timeout=10).result().valid

@@ -10,11 +10,10 @@ import time
 import pytest
 
 from schemas.events import Action, Decision, FrameRef, Reason
-from schemas.serializers import DECISIONS
 from tests.conftest import REPO
 from vigil.core.kafka import make_producer
 from vigil.core.settings import Settings
-from vigil.core.topics import DECISIONS as DECISIONS_TOPIC
+from vigil.core.topics import DECISIONS
 from vigil.core.utc import format_utc
 
 pytestmark = pytest.mark.integration
@@ -49,9 +48,9 @@ def test_hourly_counts_per_client_and_reason(topics: Settings) -> None:
             decision("b2", "bob", Reason.NO_FACE, H0 + HOUR_MS - 1)]
     producer = make_producer(topics)
     for d in made:
-        producer.produce(topics.topic(DECISIONS_TOPIC), key=d.client_id,
-                         value=DECISIONS.dumps(d), timestamp=d.decided_at)
-    producer.produce(topics.topic(DECISIONS_TOPIC), key="alice", value=b'{"action": "allow"}',
+        producer.produce(DECISIONS.name(topics), key=d.client_id,
+                         value=DECISIONS.serializer.dumps(d), timestamp=d.decided_at)
+    producer.produce(DECISIONS.name(topics), key="alice", value=b'{"action": "allow"}',
                      timestamp=H1 + 6_000)
     assert producer.flush(30) == 0
 

@@ -15,11 +15,12 @@ from collections.abc import Iterator
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
+from vigil.core.errors import VigilError
 from vigil.core.kafka import make_consumer
 from vigil.core.settings import Settings
 
 
-class TopicWindowError(RuntimeError):
+class TopicWindowError(VigilError, RuntimeError):
     """A topic that cannot be read: missing, unreachable, or stalled."""
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+from vigil.core.errors import VigilError
 
-class TimeFormatError(ValueError):
+
+class TimeFormatError(VigilError, ValueError):
     """A time that is neither ISO 8601 nor epoch milliseconds."""
 
 
