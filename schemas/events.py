@@ -47,6 +47,21 @@ class Reason(StrEnum):
     PHONE = "phone"
     MULTIPLE_FACES = "multiple_faces"
     INCOMPLETE = "incomplete"
+    BAD_FRAME = "bad_frame"
+    STALE = "stale"
+
+
+class Unprocessed(StrEnum):
+    """Why a processor did not run its models on a frame (its result says so instead)."""
+
+    BAD_FRAME = "bad_frame"  # the JPEG could not be decoded; ``error`` says why
+    STALE = "stale"  # older than frame_max_age_ms when the processor reached it
+    SESSION_ENDED = "session_ended"  # its session had ended: nobody is waiting for it
+
+
+UnprocessedField = Annotated[Unprocessed | None, Field(
+    description="Why the models did not run on this frame (bad_frame, stale, session_ended); "
+    "None when they did")]
 
 
 class FrameHeaders(Event):
@@ -119,6 +134,7 @@ class FaceResult(FrameEvent):
     enrolled: bool = Field(description="The client had enrolled embeddings to compare with")
     error: str | None = Field(None, description="Why the frame could not be processed")
     device: str = Field(description="cpu or cuda")
+    unprocessed: UnprocessedField = None
 
 
 class PhoneDetection(Event):
@@ -134,6 +150,7 @@ class PhoneResult(FrameEvent):
     phone: bool = Field(description="A phone above the threshold was seen")
     error: str | None = None
     device: str
+    unprocessed: UnprocessedField = None
 
 
 class Decision(FrameEvent):

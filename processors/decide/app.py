@@ -1,8 +1,10 @@
 """The Faust wiring of the decide stage: topics, tables, agents and timers.
 
-- One agent reads ``face-results`` and ``phone-results`` (keyed by client_id, same partition
-  count) and joins them by frame_id in the ``pending`` table (memory store, changelog topic
-  ``{ns}-decide-pending-changelog``; a restart recovers it from there).
+- One agent reads ``face-results``, ``phone-results`` and ``control`` (all keyed by client_id,
+  same partition count), joins the results by frame_id in the ``pending`` table (memory
+  store, changelog topic ``{ns}-decide-pending-changelog``; a restart recovers it from there)
+  and records each client's state from control events in the ``clients`` table, so a blocked
+  client's frames get ``block``. The group reads ``control`` from its start the first time.
 - Faust forbids table writes outside an agent (``Cannot modify table outside of
   agent/stream``), and each changelog record must go to the partition of its client. So the
   deadline timer does not decide by itself: it sends a tick to the internal topic
@@ -47,9 +49,10 @@ class DecideStage:
         self.app = self._make_app(settings, web_port)
         self.face_topic = FACE_RESULTS.name(settings)
         self.phone_topic = PHONE_RESULTS.name(settings)
-        self.sources = self._raw_topic(self.face_topic, self.phone_topic)
+        self.control_topic = CONTROL.name(settings)
+        self.sources = self._raw_topic(self.face_topic, self.phone_topic, self.control_topic)
         self.decisions = self._raw_topic(DECISIONS.name(settings))
-        self.control = self._raw_topic(CONTROL.name(settings))
+        self.control = self._raw_topic(self.control_topic)
         self.dlq = self._raw_topic(FRAMES_DLQ.name(settings))
         self.ticks = self.app.topic(ticks_topic(settings), internal=True,
                                     partitions=settings.partitions, key_serializer="raw",
@@ -132,6 +135,9 @@ class DecideStage:
     ) -> None:
         where = f"{topic}[{partition}]@{offset}"
         try:
+            if topic == self.control_topic:
+                self.decider.on_control(CONTROL.serializer.loads(value))
+                return
             if topic == self.face_topic:
                 outcome = self.decider.on_result("face", FACE_RESULTS.serializer.loads(value),
                                                  partition)

@@ -8,7 +8,12 @@ lands in the partition of the client it belongs to:
     "phone": json|None}`` while waiting for the other half (small: a few seconds of frames).
 ``decided`` — frame_id -> ``{"p": partition, "decided_at": ms}``, kept
     ``decided_frames_ttl_s`` so a replayed or late half makes no second Decision.
-``clients`` — client_id -> ``{"streak_reason", "streak", "sign_outs": [ms, ...]}``
+``clients`` — client_id -> a ClientStanding as JSON (client_state.py): streak, sign-outs,
+    the state the control plane gave the client, and its session's liveness history.
+
+A half marked ``unprocessed`` decides at once: ``bad_frame`` and ``stale`` make a Decision
+with that reason without waiting for the other half; ``session_ended`` makes none (nobody is
+waiting for it), and the frame counts as decided so its other half is ignored.
 
 Values are replaced, never mutated in place: a Faust table writes its changelog on assignment.
 """
@@ -20,16 +25,18 @@ from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-from processors.decide.policy import (
-    Half,
-    Policy,
-    Streak,
-    debounced_action,
-    escalate,
-    evaluate,
-    next_streak,
+from processors.decide.client_state import ClientStanding, apply_control, rule
+from processors.decide.policy import Half, Policy, Verdict, evaluate, is_live, main_face
+from processors.decide.temporal import FrameEvidence
+from schemas.events import (
+    ControlEvent,
+    Decision,
+    FaceResult,
+    PhoneResult,
+    Unprocessed,
+    now_ms,
 )
-from schemas.events import Action, Decision, FaceResult, PhoneResult, Reason, now_ms
+from vigil.core import metrics
 from vigil.core.topics import FACE_RESULTS, PHONE_RESULTS
 
 log = logging.getLogger(__name__)
@@ -80,10 +87,31 @@ class Decider:
             log.info("repeated %s half ignored frame_id=%s", half, result.frame_id)
             return None
         entry = {**entry, half: result.model_dump_json()}
-        if entry["face"] is None or entry["phone"] is None:
+        if result.unprocessed is Unprocessed.SESSION_ENDED:
+            self._skip(result.frame_id, entry)
+            return None
+        if result.unprocessed is None and (entry["face"] is None or entry["phone"] is None):
             self.pending[result.frame_id] = entry
             return None
         return self._decide(result.frame_id, entry)
+
+    def on_control(self, event: ControlEvent) -> None:
+        """Record a client's new state (blocked, paused, resumed) for its next frames."""
+        before = ClientStanding.from_json(self.clients.get(event.client_id))
+        after = apply_control(before, event)
+        if after != before:
+            self.clients[event.client_id] = after.to_json()
+            log.info("client state client_id=%s state=%s event_id=%s actor=%s",
+                     event.client_id, after.state.value, event.event_id, event.actor)
+
+    def _skip(self, frame_id: str, entry: dict[str, Any]) -> None:
+        """A frame of an ended session: no Decision, and its other half is a repeat."""
+        self.decided[frame_id] = {"p": entry["p"], "decided_at": self.clock()}
+        if frame_id in self.pending:
+            del self.pending[frame_id]
+        metrics.FRAMES_DROPPED.labels("decide", Unprocessed.SESSION_ENDED.value).inc()
+        log.info("frame of an ended session skipped frame_id=%s client_id=%s", frame_id,
+                 entry["client_id"])
 
     def overdue(self, partition: int | None = None) -> list[str]:
         """frame_ids still pending after the deadline (of one partition, or all)."""
@@ -134,39 +162,29 @@ class Decider:
         policy = self.policy()
         verdict = evaluate(face, phone, policy)
         decided_at = self.clock()
-        action, scores = self._apply_client_state(base.client_id, verdict.reason, verdict.scores,
-                                                  decided_at, policy)
+        standing = ClientStanding.from_json(self.clients.get(base.client_id))
+        ruling = rule(standing, verdict, evidence_of(base, face, verdict, policy), policy,
+                      decided_at)
         decision = Decision(
             frame_id=base.frame_id, client_id=base.client_id, session_id=base.session_id,
             seq=base.seq, frame=base.frame, captured_at=base.captured_at,
-            received_at=base.received_at, decided_at=decided_at, action=action,
-            reason=verdict.reason, scores=scores, missing=verdict.missing,
+            received_at=base.received_at, decided_at=decided_at, action=ruling.action,
+            reason=verdict.reason, scores=ruling.scores, missing=verdict.missing,
             policy_version=policy.version, gateway_id=None,
         )
-        # Both changelog writes are flushed before the input offsets are committed.
+        # Every changelog write is flushed before the input offsets are committed.
+        self.clients[base.client_id] = ruling.standing.to_json()
         self.decided[frame_id] = {"p": entry["p"], "decided_at": decided_at}
         if frame_id in self.pending:
             del self.pending[frame_id]
-        return Outcome(decision, block=action is Action.BLOCK)
+        return Outcome(decision, block=ruling.escalated)
 
-    def _apply_client_state(
-        self, client_id: str, reason: Reason, scores: dict[str, float], now: int, policy: Policy
-    ) -> tuple[Action, dict[str, float]]:
-        """Debounce and escalation against the client's stored streak and sign-outs."""
-        state = self.clients.get(client_id) or {}
-        previous = (Streak(Reason(state["streak_reason"]), int(state["streak"]))
-                    if state.get("streak_reason") else None)
-        streak = next_streak(previous, reason)
-        action = debounced_action(streak, policy)
-        scores = dict(scores)
-        needed = policy.frames_needed(reason)
-        if needed > 1:
-            scores["streak"] = float(streak.count)
-            scores["streak_needed"] = float(needed)
-        action, sign_outs = escalate(state.get("sign_outs", []), action, now, policy)
-        if action in (Action.SIGN_OUT, Action.BLOCK):
-            scores["sign_outs"] = float(len(sign_outs) if action is Action.SIGN_OUT
-                                        else policy.escalation.sign_outs)
-        self.clients[client_id] = {"streak_reason": streak.reason.value,
-                                   "streak": streak.count, "sign_outs": sign_outs}
-        return action, scores
+
+def evidence_of(base: FaceResult | PhoneResult, face: FaceResult | None, verdict: Verdict,
+                policy: Policy) -> FrameEvidence:
+    """What the frame tells the client's liveness history (temporal.py)."""
+    main = main_face(face.faces) if face is not None and face.error is None else None
+    return FrameEvidence(
+        session_id=base.session_id, received_at=base.received_at, reason=verdict.reason,
+        liveness=main.liveness if main is not None else None,
+        live=bool(face is not None and main is not None and is_live(face, main, policy)))

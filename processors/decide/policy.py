@@ -2,17 +2,28 @@
 
 The seed's security decision flow, checked in this order on the main face (the largest box):
 
-1. a half missing (deadline passed) or failed (``error`` set) -> ``incomplete``
-2. no face                                   -> ``no_face``
-3. not live (liveness < threshold)           -> ``spoof``
-4. not the enrolled user (distance > verify threshold, or nothing enrolled) -> ``wrong_user``
-5. a phone (confidence >= threshold)         -> ``phone``
-6. more than one face                        -> ``multiple_faces``
-7. otherwise                                 -> ``ok`` (always ``allow``)
+1. a processor could not decode the frame        -> ``bad_frame``
+2. a processor reached the frame too late       -> ``stale``
+3. a half missing (deadline passed) or failed (``error`` set) -> ``incomplete``
+4. no face                                   -> ``no_face``
+5. the face lies mostly inside a phone's box -> ``spoof`` (a replay on a device)
+6. a phone (confidence >= threshold)         -> ``phone``, whatever the liveness crop made of it
+7. not live (liveness < threshold)           -> ``spoof``
+8. not the enrolled user (distance > verify threshold, or nothing enrolled) -> ``wrong_user``
+9. more than one face                        -> ``multiple_faces``
+10. otherwise                                -> ``ok`` (``allow``, unless temporal.py holds it)
 
-A result whose ``error`` is set counts as a missing half: the stage that produced it could not
-judge the frame, so the decision is ``incomplete`` naming that half, with the action the policy
-gives ``incomplete`` (``lock_screen`` by default) — never ``allow`` on half the evidence.
+Replay versus phone-in-hand is geometry: the share of the main face's box that lies inside a
+phone box (``replay_overlap`` threshold, default 0.6). A face shown on a phone's screen lies
+inside the phone's box; a phone held beside the face does not, and then the liveness score
+is not trusted (its crop, 2.7-4x the face box, takes in the phone). A replay's scores name
+the device: ``replay_overlap`` (the share) and ``replay_phone`` (that box's confidence).
+
+A ``bad_frame`` or ``stale`` half decides the frame at once: the other processor decodes the
+same bytes at about the same age. A result whose ``error`` is set counts as a missing half:
+the stage that produced it could not judge the frame, so the decision is ``incomplete``
+naming that half, with the action the policy gives ``incomplete`` (``lock_screen`` by
+default) — never ``allow`` on half the evidence.
 
 Debounce: a reason acts only after ``debounce[reason]`` consecutive frames of one client with
 that reason. Before that the decision is ``allow`` carrying the observed reason, with
@@ -28,7 +39,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from schemas.events import Action, Face, FaceResult, PhoneResult, Reason
+from processors.decide.temporal import TemporalPolicy
+from schemas.events import (
+    Action,
+    Box,
+    Face,
+    FaceResult,
+    PhoneDetection,
+    PhoneResult,
+    Reason,
+    Unprocessed,
+)
 
 Half = Literal["face", "phone"]
 
@@ -52,6 +73,8 @@ class Policy:
     actions: dict[Reason, Action]
     debounce: dict[Reason, int]
     escalation: Escalation = field(default_factory=Escalation)
+    replay_overlap: float = 0.6
+    temporal: TemporalPolicy = field(default_factory=TemporalPolicy)
 
     def action_for(self, reason: Reason) -> Action:
         return Action.ALLOW if reason is Reason.OK else self.actions[reason]
@@ -124,22 +147,61 @@ def is_enrolled_user(face: FaceResult, main: Face, policy: Policy) -> bool:
     return main.distance <= policy.verify_threshold
 
 
+def overlap_share(inner: Box, outer: Box) -> float:
+    """The share of ``inner``'s area that lies inside ``outer`` (0 for an empty box)."""
+    area = (inner.x2 - inner.x1) * (inner.y2 - inner.y1)
+    if area <= 0:
+        return 0.0
+    width = min(inner.x2, outer.x2) - max(inner.x1, outer.x1)
+    height = min(inner.y2, outer.y2) - max(inner.y1, outer.y1)
+    return max(0.0, width) * max(0.0, height) / area
+
+
+def replay_device(main: Face, phones: Sequence[PhoneDetection], policy: Policy
+                  ) -> tuple[PhoneDetection, float] | None:
+    """The phone whose box holds most of the main face, if it counts as a replay device."""
+    shares = [(p, overlap_share(main.box, p.box)) for p in phones
+              if p.confidence >= policy.phone_threshold]
+    best = max(shares, key=lambda pair: pair[1], default=None)
+    return best if best is not None and best[1] >= policy.replay_overlap else None
+
+
+_UNPROCESSED_REASON = {Unprocessed.BAD_FRAME: Reason.BAD_FRAME, Unprocessed.STALE: Reason.STALE}
+
+
+def unprocessed_reason(face: FaceResult | None, phone: PhoneResult | None) -> Reason | None:
+    """``bad_frame`` or ``stale`` when a half says its processor did not run its models."""
+    marks = {r.unprocessed for r in (face, phone) if r is not None}
+    for mark in (Unprocessed.BAD_FRAME, Unprocessed.STALE):
+        if mark in marks:
+            return _UNPROCESSED_REASON[mark]
+    return None
+
+
 def evaluate(face: FaceResult | None, phone: PhoneResult | None, policy: Policy) -> Verdict:
-    """The reason for one frame, in the seed's order (see the module docstring)."""
+    """The reason for one frame, in the order of the module docstring."""
     scores = scores_of(face, phone)
+    unprocessed = unprocessed_reason(face, phone)
+    if unprocessed is not None:
+        return Verdict(unprocessed, scores)
     missing = missing_halves(face, phone)
     if missing:
         return Verdict(Reason.INCOMPLETE, scores, missing)
     assert face is not None and phone is not None
     main = main_face(face.faces)
     if main is None:
-        reason = Reason.NO_FACE
+        return Verdict(Reason.NO_FACE, scores)
+    replay = replay_device(main, phone.phones, policy)
+    if replay is not None:
+        scores["replay_overlap"] = replay[1]
+        scores["replay_phone"] = replay[0].confidence
+        reason = Reason.SPOOF
+    elif any(p.confidence >= policy.phone_threshold for p in phone.phones):
+        reason = Reason.PHONE
     elif not is_live(face, main, policy):
         reason = Reason.SPOOF
     elif not is_enrolled_user(face, main, policy):
         reason = Reason.WRONG_USER
-    elif any(p.confidence >= policy.phone_threshold for p in phone.phones):
-        reason = Reason.PHONE
     elif len(face.faces) > 1:
         reason = Reason.MULTIPLE_FACES
     else:

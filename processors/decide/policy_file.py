@@ -4,9 +4,11 @@ The file (``settings.policy_file``, default ``processors/decide/policy.yaml``) h
 
     version: "1"                 # required, names this edition of the policy
     thresholds: {liveness: 0.5, verify: 1.1, phone: 0.3}   # each optional: settings' value
+                                 # and replay_overlap: 0.6 (share of the face in a phone box)
     actions:    {no_face: lock_screen, spoof: sign_out, ...} # per reason except ok
     debounce:   {spoof: 2, ...}  # consecutive frames before acting, per reason (default 1)
     escalation: {sign_outs: 3, window_s: 600}
+    temporal:   {min_live_frames: 2, window: 3, rolling_liveness: 0.5, hold_action: lock_screen}
 
 The version in each Decision is ``"{version}@{hash}"``: the file's ``version`` and the first 8
 hex digits of the SHA-256 of the resolved policy (thresholds filled in from the settings), so a
@@ -29,6 +31,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from processors.decide.policy import Escalation, Policy
+from processors.decide.temporal import TemporalPolicy
 from schemas.events import Action, Reason
 from vigil.core.errors import VigilError
 from vigil.core.settings import Settings
@@ -52,6 +55,9 @@ class ThresholdsSpec(_Spec):
     liveness: float | None = Field(default=None, ge=0.0, le=1.0)
     verify: float | None = Field(default=None, gt=0.0, le=4.0)
     phone: float | None = Field(default=None, ge=0.0, le=1.0)
+    replay_overlap: float = Field(
+        default=0.6, gt=0.0, le=1.0, description="Share of the main face's box inside a "
+        "detected phone's box from which the face counts as a replay on that device (spoof).")
 
 
 class ActionsSpec(_Spec):
@@ -61,6 +67,8 @@ class ActionsSpec(_Spec):
     phone: Action = Action.SIGN_OUT
     multiple_faces: Action = Action.LOCK_SCREEN
     incomplete: Action = Action.LOCK_SCREEN
+    bad_frame: Action = Action.LOCK_SCREEN
+    stale: Action = Action.LOCK_SCREEN
 
 
 class DebounceSpec(_Spec):
@@ -70,11 +78,30 @@ class DebounceSpec(_Spec):
     phone: int = Field(default=1, ge=1, le=1000)
     multiple_faces: int = Field(default=1, ge=1, le=1000)
     incomplete: int = Field(default=1, ge=1, le=1000)
+    bad_frame: int = Field(default=1, ge=1, le=1000)
+    stale: int = Field(default=1, ge=1, le=1000)
 
 
 class EscalationSpec(_Spec):
     sign_outs: int = Field(default=3, ge=1, le=1000)
     window_s: float = Field(default=600.0, gt=0.0, le=30 * 86400)
+
+
+class TemporalSpec(_Spec):
+    """Evidence over a session before ``allow`` (processors/decide/temporal.py)."""
+
+    min_live_frames: int = Field(
+        default=0, ge=0, le=1000, description="Frames with a live main face needed after a "
+        "session starts, and after any spoof frame, before a frame may be allowed (0: off).")
+    window: int = Field(
+        default=1, ge=1, le=100, description="Frames of the session in the rolling liveness "
+        "mean (1: off).")
+    rolling_liveness: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="Smallest rolling liveness mean that may be "
+        "allowed; default: the liveness threshold.")
+    hold_action: Action = Field(
+        default=Action.LOCK_SCREEN, description="Action of a frame that would be allowed but "
+        "whose session has not shown enough live evidence yet.")
 
 
 class PolicySpec(_Spec):
@@ -83,6 +110,7 @@ class PolicySpec(_Spec):
     actions: ActionsSpec = Field(default_factory=ActionsSpec)
     debounce: DebounceSpec = Field(default_factory=DebounceSpec)
     escalation: EscalationSpec = Field(default_factory=EscalationSpec)
+    temporal: TemporalSpec = Field(default_factory=TemporalSpec)
 
     @field_validator("version", mode="before")
     @classmethod
@@ -120,14 +148,21 @@ def parse_policy(text: str, settings: Settings, source: str = "<policy>") -> Pol
             f"policy file {source}: {key}={first.get('input')!r}: {first['msg']}"
         ) from None
     t = spec.thresholds
+    liveness = settings.liveness_threshold if t.liveness is None else t.liveness
+    temporal = spec.temporal
     policy = Policy(
         version=spec.version,
-        liveness_threshold=settings.liveness_threshold if t.liveness is None else t.liveness,
+        liveness_threshold=liveness,
         verify_threshold=settings.verify_threshold if t.verify is None else t.verify,
         phone_threshold=settings.phone_threshold if t.phone is None else t.phone,
         actions={Reason(k): Action(v) for k, v in spec.actions.model_dump().items()},
         debounce={Reason(k): int(v) for k, v in spec.debounce.model_dump().items()},
         escalation=Escalation(spec.escalation.sign_outs, spec.escalation.window_s),
+        replay_overlap=t.replay_overlap,
+        temporal=TemporalPolicy(
+            temporal.min_live_frames, temporal.window,
+            liveness if temporal.rolling_liveness is None else temporal.rolling_liveness,
+            temporal.hold_action),
     )
     label = f"{spec.version}@{_version_hash(policy)}"
     return Policy(**{**policy.__dict__, "version": label})

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import time
 
-from schemas.events import Box, Face, FaceResult, FrameRef, PhoneDetection, PhoneResult
+from schemas.events import (
+    Box,
+    Face,
+    FaceResult,
+    FrameRef,
+    PhoneDetection,
+    PhoneResult,
+    Unprocessed,
+)
 
 BIG = Box(x1=100, y1=80, x2=300, y2=330)
 SMALL = Box(x1=500, y1=50, x2=560, y2=120)
@@ -17,34 +25,41 @@ def face(
     return Face(box=box, score=0.99, liveness=liveness, distance=distance)
 
 
-def frame_fields(frame_id: str, client_id: str, seq: int = 1) -> dict[str, object]:
-    now = int(time.time() * 1000)
+def frame_fields(frame_id: str, client_id: str, seq: int = 1, session_id: str | None = None,
+                 received_at: int | None = None) -> dict[str, object]:
+    received = received_at if received_at is not None else int(time.time() * 1000) - 10
     return {
-        "frame_id": frame_id, "client_id": client_id, "session_id": f"s-{client_id}",
+        "frame_id": frame_id, "client_id": client_id,
+        "session_id": session_id or f"s-{client_id}",
         "seq": seq, "frame": FrameRef(topic="t.frames", partition=0, offset=seq),
-        "captured_at": now - 20, "received_at": now - 10,
+        "captured_at": received - 10, "received_at": received,
     }
 
 
 def face_result(
     frame_id: str, client_id: str = "c1", faces: list[Face] | None = None, *,
     enrolled: bool = True, error: str | None = None, seq: int = 1,
+    session_id: str | None = None, received_at: int | None = None,
+    unprocessed: Unprocessed | None = None,
 ) -> FaceResult:
-    faces = [face()] if faces is None else faces
+    faces = [face()] if faces is None and unprocessed is None else faces or []
     return FaceResult(
-        **frame_fields(frame_id, client_id, seq),  # type: ignore[arg-type]
-        processed_at=int(time.time() * 1000), faces=faces, live=True, match=True,
-        enrolled=enrolled, error=error, device="cpu",
+        **frame_fields(frame_id, client_id, seq, session_id, received_at),  # type: ignore[arg-type]
+        processed_at=int(time.time() * 1000), faces=faces, live=unprocessed is None,
+        match=unprocessed is None, enrolled=enrolled, error=error, device="cpu",
+        unprocessed=unprocessed,
     )
 
 
 def phone_result(
     frame_id: str, client_id: str = "c1", confidences: tuple[float, ...] = (), *,
-    error: str | None = None, seq: int = 1,
+    error: str | None = None, seq: int = 1, box: Box = SMALL,
+    session_id: str | None = None, received_at: int | None = None,
+    unprocessed: Unprocessed | None = None,
 ) -> PhoneResult:
-    phones = [PhoneDetection(box=SMALL, confidence=c) for c in confidences]
+    phones = [PhoneDetection(box=box, confidence=c) for c in confidences]
     return PhoneResult(
-        **frame_fields(frame_id, client_id, seq),  # type: ignore[arg-type]
+        **frame_fields(frame_id, client_id, seq, session_id, received_at),  # type: ignore[arg-type]
         processed_at=int(time.time() * 1000), phones=phones, phone=bool(phones),
-        error=error, device="cpu",
+        error=error, device="cpu", unprocessed=unprocessed,
     )

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from processors.decide.decider import Decider
 from processors.decide.policy import Policy
-from schemas.events import Action, Reason
+from schemas.events import Action, ControlEvent, ControlKind, Reason, Unprocessed
 from tests.decide.results import face, face_result, phone_result
 from tests.decide.test_policy import make_policy
 
@@ -115,8 +117,73 @@ def test_escalation_blocks_the_client_after_k_sign_outs() -> None:
         outcome = decider.on_result("phone", phone_result(f"s{n}", "c5"), 0)
         assert outcome is not None
         outcomes.append(outcome)
+    # Once blocked, the client's frames get block; the control plane is asked only once.
     assert [o.decision.action for o in outcomes] == [Action.SIGN_OUT, Action.BLOCK,
-                                                     Action.SIGN_OUT]
+                                                     Action.BLOCK]
     assert [o.block for o in outcomes] == [False, True, False]
     assert outcomes[1].decision.reason is Reason.SPOOF
     assert outcomes[1].decision.scores["sign_outs"] == 2
+
+
+@pytest.mark.parametrize(("mark", "reason"), [(Unprocessed.BAD_FRAME, Reason.BAD_FRAME),
+                                              (Unprocessed.STALE, Reason.STALE)])
+def test_an_unprocessed_half_decides_at_once_with_its_own_reason(
+    mark: Unprocessed, reason: Reason
+) -> None:
+    decider, _ = make_decider()
+    outcome = decider.on_result("phone", phone_result("b1", "c1", unprocessed=mark,
+                                                      error="undecodable: x"), 0)
+    assert outcome is not None  # no wait for the face half
+    d = outcome.decision
+    assert (d.action, d.reason, d.missing) == (Action.LOCK_SCREEN, reason, [])
+    assert decider.pending == {} and "b1" in decider.decided
+    assert decider.on_result("face", face_result("b1", "c1", unprocessed=mark), 0) is None
+
+
+def test_an_unprocessed_half_wins_over_a_good_half_already_waiting() -> None:
+    decider, _ = make_decider()
+    assert decider.on_result("face", face_result("b2"), 0) is None
+    outcome = decider.on_result("phone", phone_result("b2", unprocessed=Unprocessed.STALE), 0)
+    assert outcome is not None and outcome.decision.reason is Reason.STALE
+
+
+def test_a_frame_of_an_ended_session_makes_no_decision_and_is_not_waited_for() -> None:
+    decider, clock = make_decider()
+    assert decider.on_result("face", face_result("e1", "gone"), 0) is None
+    assert decider.on_result(
+        "phone", phone_result("e1", "gone", unprocessed=Unprocessed.SESSION_ENDED), 0) is None
+    assert decider.pending == {} and "e1" in decider.decided
+    clock.ms += 60_000
+    assert decider.on_deadline(0) == []  # nothing left to decide incomplete
+    # ...in either order.
+    assert decider.on_result(
+        "face", face_result("e2", "gone", unprocessed=Unprocessed.SESSION_ENDED), 0) is None
+    assert decider.on_result("phone", phone_result("e2", "gone"), 0) is None
+    assert decider.pending == {}
+
+
+def control(client: str, kind: ControlKind) -> ControlEvent:
+    return ControlEvent(event_id=f"e-{client}-{kind.value}", client_id=client, kind=kind,
+                        at=1, reason="by the test")
+
+
+def test_control_events_set_what_a_clients_frames_get() -> None:
+    decider, _ = make_decider()
+
+    def decide(fid: str, faces: list | None = None) -> tuple[Action, Reason]:
+        decider.on_result("face", face_result(fid, "c4", faces), 0)
+        outcome = decider.on_result("phone", phone_result(fid, "c4"), 0)
+        assert outcome is not None and not outcome.block
+        return outcome.decision.action, outcome.decision.reason
+
+    assert decide("a") == (Action.ALLOW, Reason.OK)
+    decider.on_control(control("c4", ControlKind.BLOCKED))
+    assert decide("b") == (Action.BLOCK, Reason.OK)
+    assert decider.clients["c4"]["state"] == "blocked"
+    decider.on_control(control("c4", ControlKind.PAUSED))
+    assert decide("c") == (Action.LOCK_SCREEN, Reason.OK)  # not verified while paused
+    assert decide("d", faces=[face(liveness=0.1)]) == (Action.SIGN_OUT, Reason.SPOOF)
+    decider.on_control(control("c4", ControlKind.TOKEN_ISSUED))  # changes nothing
+    assert decider.clients["c4"]["state"] == "paused"
+    decider.on_control(control("c4", ControlKind.RESUMED))
+    assert decide("e") == (Action.ALLOW, Reason.OK)

@@ -21,6 +21,7 @@ ACTIONS = {
     Reason.NO_FACE: Action.LOCK_SCREEN, Reason.SPOOF: Action.SIGN_OUT,
     Reason.WRONG_USER: Action.LOCK_SCREEN, Reason.PHONE: Action.SIGN_OUT,
     Reason.MULTIPLE_FACES: Action.LOCK_SCREEN, Reason.INCOMPLETE: Action.LOCK_SCREEN,
+    Reason.BAD_FRAME: Action.LOCK_SCREEN, Reason.STALE: Action.LOCK_SCREEN,
 }
 
 
@@ -40,9 +41,10 @@ STRANGER = face(distance=1.4)
     ("faces", "phones", "enrolled", "reason"),
     [
         ([], (0.9,), True, Reason.NO_FACE),  # no face beats everything
-        ([SPOOF], (0.9,), True, Reason.SPOOF),  # spoof beats a phone
+        ([SPOOF], (0.9,), True, Reason.PHONE),  # a phone beside: liveness is not trusted
         ([face(liveness=0.1, distance=1.4)], (), True, Reason.SPOOF),  # spoof before identity
-        ([STRANGER], (0.9,), True, Reason.WRONG_USER),  # identity before the phone
+        ([STRANGER], (0.9,), True, Reason.PHONE),  # the phone before identity
+        ([STRANGER], (), True, Reason.WRONG_USER),
         ([face()], (), False, Reason.WRONG_USER),  # nothing enrolled: not the user
         ([face(), face(box=SMALL)], (0.9,), True, Reason.PHONE),  # phone before multiple faces
         ([face(), face(box=SMALL)], (), True, Reason.MULTIPLE_FACES),

@@ -36,7 +36,8 @@ def test_shipped_policy_has_the_seed_defaults(settings: Settings) -> None:
     assert policy.actions == {
         Reason.NO_FACE: Action.LOCK_SCREEN, Reason.SPOOF: Action.SIGN_OUT,
         Reason.WRONG_USER: Action.LOCK_SCREEN, Reason.PHONE: Action.SIGN_OUT,
-        Reason.MULTIPLE_FACES: Action.LOCK_SCREEN, Reason.INCOMPLETE: Action.LOCK_SCREEN}
+        Reason.MULTIPLE_FACES: Action.LOCK_SCREEN, Reason.INCOMPLETE: Action.LOCK_SCREEN,
+        Reason.BAD_FRAME: Action.LOCK_SCREEN, Reason.STALE: Action.LOCK_SCREEN}
     assert set(policy.debounce.values()) == {1}
     assert (policy.escalation.sign_outs, policy.escalation.window_s) == (3, 600)
 

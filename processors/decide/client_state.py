@@ -1,0 +1,109 @@
+"""What the decide stage remembers of one client, and how it turns a verdict into an action.
+
+One :class:`ClientStanding` per client in the ``clients`` table (JSON, changelog-backed):
+the streak of one reason (debounce), recent sign-outs (escalation), the state the control
+plane gave the client (active, paused, blocked; from ``control`` events and from decide's own
+escalation) and the liveness history of its session (temporal.py).
+
+:func:`rule` applies, in order: debounce, the temporal gate, escalation, then the client's
+state — a blocked client's frames get ``block``; a paused client is not being verified, so
+an ``allow`` becomes ``lock_screen`` (other actions stand). Scores say why:
+``client_blocked`` or ``client_paused`` is 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from control.db import ClientState
+from processors.decide.policy import (
+    Policy,
+    Streak,
+    Verdict,
+    debounced_action,
+    escalate,
+    next_streak,
+)
+from processors.decide.temporal import FrameEvidence, LivenessHistory, gate, observe
+from schemas.events import Action, ControlEvent, ControlKind, Reason
+
+_STATE_OF_EVENT = {ControlKind.BLOCKED: ClientState.BLOCKED,
+                   ControlKind.PAUSED: ClientState.PAUSED,
+                   ControlKind.RESUMED: ClientState.ACTIVE}
+
+
+@dataclass(frozen=True)
+class ClientStanding:
+    """One client's entry in the ``clients`` table; see the module docstring."""
+
+    streak: Streak | None = None
+    sign_outs: tuple[int, ...] = ()
+    state: ClientState = ClientState.ACTIVE
+    history: LivenessHistory = field(default_factory=LivenessHistory)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "streak_reason": self.streak.reason.value if self.streak else None,
+            "streak": self.streak.count if self.streak else 0,
+            "sign_outs": list(self.sign_outs),
+            "state": self.state.value,
+            "history": self.history.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any] | None) -> ClientStanding:
+        """Read a table value; entries written before a field existed get its default."""
+        if not raw:
+            return cls()
+        streak = (Streak(Reason(raw["streak_reason"]), int(raw["streak"]))
+                  if raw.get("streak_reason") else None)
+        return cls(streak, tuple(int(t) for t in raw.get("sign_outs", ())),
+                   ClientState(raw.get("state", ClientState.ACTIVE.value)),
+                   LivenessHistory.from_json(raw.get("history")))
+
+
+def apply_control(standing: ClientStanding, event: ControlEvent) -> ClientStanding:
+    """The standing after a control event (blocked, paused, resumed; others change nothing)."""
+    state = _STATE_OF_EVENT.get(event.kind)
+    return standing if state is None else replace(standing, state=state)
+
+
+@dataclass(frozen=True)
+class Ruling:
+    """The action for one frame, its scores, the client's new standing, and whether this frame
+    escalated the client to ``block`` (the caller then blocks it in the control plane)."""
+
+    action: Action
+    scores: dict[str, float]
+    standing: ClientStanding
+    escalated: bool
+
+
+def rule(standing: ClientStanding, verdict: Verdict, frame: FrameEvidence, policy: Policy,
+         now_ms: int) -> Ruling:
+    """Debounce, temporal gate, escalation and client state, in that order."""
+    scores = dict(verdict.scores)
+    streak = next_streak(standing.streak, verdict.reason)
+    action = debounced_action(streak, policy)
+    needed = policy.frames_needed(verdict.reason)
+    if needed > 1:
+        scores["streak"] = float(streak.count)
+        scores["streak_needed"] = float(needed)
+    history = observe(standing.history, frame, policy.temporal.window)
+    action, held = gate(history, action, policy.temporal)
+    scores.update(held)
+    action, sign_outs = escalate(standing.sign_outs, action, now_ms, policy)
+    if action in (Action.SIGN_OUT, Action.BLOCK):
+        scores["sign_outs"] = float(len(sign_outs) if action is Action.SIGN_OUT
+                                    else policy.escalation.sign_outs)
+    escalated = action is Action.BLOCK and standing.state is not ClientState.BLOCKED
+    state = ClientState.BLOCKED if escalated else standing.state
+    if state is ClientState.BLOCKED:
+        action = Action.BLOCK
+        scores["client_blocked"] = 1.0
+    elif state is ClientState.PAUSED and action is Action.ALLOW:
+        action = Action.LOCK_SCREEN
+        scores["client_paused"] = 1.0
+    new = ClientStanding(streak, tuple(sign_outs), state, history)
+    return Ruling(action, scores, new, escalated)
