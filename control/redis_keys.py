@@ -15,6 +15,10 @@ Sessions and replies (written by the gateway, read by the replies sink)::
 
     {ns}:session:{client_id}    hash   gateway_id, session_id, admitted_at (ms); PEXPIRE
                                        heartbeat_ttl, refreshed by the gateway's heartbeat
+    {ns}:ended:{session_id}     string set when the gateway releases a session; EX
+                                       ended_session_ttl (processors skip its frames)
+    {ns}:held:{client_id}       list   Decision JSON of non-allow decisions that found no
+                                       session (replies sink); the next session gets them
     {ns}:replies:{gateway_id}   channel Decision JSON for sessions held by that gateway
     {ns}:replied:{frame_id}     string marker of the replies sink (one reply per frame)
 
@@ -54,6 +58,14 @@ def control_channel(ns: str) -> str:
 
 def session_key(ns: str, client_id: str) -> str:
     return f"{ns}:session:{client_id}"
+
+
+def ended_session_key(ns: str, session_id: str) -> str:
+    return f"{ns}:ended:{session_id}"
+
+
+def held_key(ns: str, client_id: str) -> str:
+    return f"{ns}:held:{client_id}"
 
 
 def reply_channel(ns: str, gateway_id: str) -> str:

@@ -43,8 +43,10 @@ from vigil.core.settings import Settings
 log = logging.getLogger(__name__)
 
 SEEN_EVENTS = 1024
-# Delete the session hash only while it still names this session (a newer one may own it).
+# Mark the session ended (processors skip its frames still in Kafka), and delete the session
+# hash only while it still names this session (a newer one may own it).
 _RELEASE_SESSION = """
+redis.call('SET', KEYS[2], '1', 'EX', ARGV[2])
 if redis.call('HGET', KEYS[1], 'session_id') == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
@@ -234,9 +236,10 @@ class Gateway:
             del self.by_client[session.client_id]
         try:
             await self.admission.leave(session.session_id)
-            await self._release(keys=[keys.session_key(self.settings.namespace,
-                                                       session.client_id)],
-                                args=[session.session_id])
+            ns = self.settings.namespace
+            await self._release(keys=[keys.session_key(ns, session.client_id),
+                                      keys.ended_session_key(ns, session.session_id)],
+                                args=[session.session_id, self.settings.ended_session_ttl_s])
         except aioredis.RedisError as exc:
             log.error("could not free session_id=%s in Redis (it lapses after the TTL): %s",
                       session.session_id, exc)

@@ -1,9 +1,12 @@
 """What the face and phone processors share: a batch of frames in, one result each out.
 
-Each processor is a consumer group on ``frames``. For a batch it parses the headers, decodes
-the JPEGs (a frame that fails either goes to ``frames.dlq`` with the error in a header), runs
-its model on every good frame at once, produces one result per frame, flushes the producer and
-only then lets the loop commit the offsets.
+Each processor is a consumer group on ``frames``. For a batch it parses the headers (a frame
+whose headers are bad goes to ``frames.dlq`` only: it names no client to answer), sorts the
+frames (triage.py: stale frames and ended sessions' frames skip the models), decodes the
+JPEGs of the rest, runs its model on every decodable frame at once, and produces one result
+per frame. A frame that cannot be decoded is dead-lettered with the error in a header *and*
+gets a result marked ``unprocessed: bad_frame``, so the decide stage answers it (reason
+``bad_frame``) like any other frame. The producer is flushed before the loop commits.
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ from typing import Generic, TypedDict, TypeVar
 
 from confluent_kafka import KafkaException, Message, Producer
 
+from processors.triage import FrameTriage
 from processors.vision.imaging import BadImageError, Image, decode_frame
-from schemas.events import Event, FrameHeaders, FrameRef
+from schemas.events import Event, FrameHeaders, FrameRef, Unprocessed
 from schemas.serializers import ContractError, JsonSerializer
+from vigil.core import metrics
 from vigil.core.kafka import produce_all
 from vigil.core.settings import Settings
 from vigil.core.stage_loop import dead_letter, where
@@ -31,12 +36,31 @@ FLUSH_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
+class FrameRecord:
+    """A frame's headers and where it lives in Kafka, with its message."""
+
+    headers: FrameHeaders
+    ref: FrameRef
+    message: Message
+
+
+@dataclass(frozen=True)
 class DecodedFrame:
     """A frame ready for a model: its headers, where it lives in Kafka, and its pixels."""
 
     headers: FrameHeaders
     ref: FrameRef
     image: Image
+
+
+@dataclass(frozen=True)
+class UnprocessedFrame:
+    """A frame the models did not see, why, and the decoding error if that was why."""
+
+    headers: FrameHeaders
+    ref: FrameRef
+    why: Unprocessed
+    error: str | None = None
 
 
 class CommonFields(TypedDict):
@@ -51,7 +75,7 @@ class CommonFields(TypedDict):
     received_at: int
 
 
-def common_fields(frame: DecodedFrame) -> CommonFields:
+def common_fields(frame: DecodedFrame | UnprocessedFrame) -> CommonFields:
     """The fields every per-frame result copies from its frame."""
     h = frame.headers
     return {
@@ -61,46 +85,77 @@ def common_fields(frame: DecodedFrame) -> CommonFields:
     }
 
 
-def decode_batch(
-    messages: Sequence[Message], settings: Settings, producer: Producer, stage: str
-) -> list[DecodedFrame]:
-    """The decodable frames of a batch; the others are dead-lettered (not yet flushed)."""
-    frames = []
+def parse_batch(messages: Sequence[Message], settings: Settings, producer: Producer,
+                stage: str) -> list[FrameRecord]:
+    """The batch's frames with valid headers; the others are dead-lettered (not yet flushed)."""
+    records = []
     for msg in messages:
         try:
             headers = FRAMES.serializer.headers_from_kafka(msg.headers())
-            image = decode_frame(msg.value() or b"", max_pixels=settings.max_image_pixels)
-        except (ContractError, BadImageError) as exc:
+        except ContractError as exc:
             dead_letter(producer, settings, msg, str(exc), stage)
             continue
         ref = FrameRef(topic=str(msg.topic()), partition=int(msg.partition() or 0),
                        offset=int(msg.offset() or 0))
-        frames.append(DecodedFrame(headers, ref, image))
-    return frames
+        records.append(FrameRecord(headers, ref, msg))
+    return records
 
 
 @dataclass
 class FrameStage(Generic[E]):
-    """One model processor: ``infer`` turns decoded frames into one ``E`` result each."""
+    """One model processor: ``infer`` turns decoded frames into one ``E`` result each, and
+    ``unprocessed`` builds the result of a frame the models did not see."""
 
     settings: Settings
     stage: str
     output: Topic[JsonSerializer[E]]
     infer: Callable[[list[DecodedFrame]], list[E]]
+    unprocessed: Callable[[UnprocessedFrame], E]
     producer: Producer
+    triage: FrameTriage
 
     def handle(self, messages: list[Message]) -> None:
-        frames = decode_batch(messages, self.settings, self.producer, self.stage)
-        results = self.infer(frames) if frames else []
-        if len(results) != len(frames):
-            raise RuntimeError(f"{self.stage}: {len(results)} results for {len(frames)} frames")
+        records = parse_batch(messages, self.settings, self.producer, self.stage)
+        decoded, skipped = self._sort(records)
+        results = self.infer(decoded) if decoded else []
+        if len(results) != len(decoded):
+            raise RuntimeError(f"{self.stage}: {len(results)} results for {len(decoded)} frames")
+        serializer = self.output.serializer
+        outputs = [(f.headers.client_id, serializer.dumps(r))
+                   for f, r in zip(decoded, results, strict=True)]
+        outputs += [(f.headers.client_id, serializer.dumps(self.unprocessed(f)))
+                    for f in skipped]
         # The loop commits after this returns: every result and dead letter must be on the
         # broker first. A failure raises, so the batch is not committed and is seen again.
-        problems = produce_all(
-            self.producer, self.output.name(self.settings),
-            [(f.headers.client_id, self.output.serializer.dumps(r))
-             for f, r in zip(frames, results, strict=True)],
-            FLUSH_TIMEOUT_S)
+        problems = produce_all(self.producer, self.output.name(self.settings), outputs,
+                               FLUSH_TIMEOUT_S)
         if problems:
             raise KafkaException(f"{self.stage}: results not delivered: {problems[:3]} "
                                  f"(batch from {where(messages[0])}); not committing")
+
+    def _sort(self, records: list[FrameRecord]
+              ) -> tuple[list[DecodedFrame], list[UnprocessedFrame]]:
+        """Frames for the models (decoded) and frames answered without them."""
+        decoded: list[DecodedFrame] = []
+        skipped: list[UnprocessedFrame] = []
+        verdicts = self.triage.sort([r.headers for r in records])
+        for record, why in zip(records, verdicts, strict=True):
+            if why is not None:
+                skipped.append(UnprocessedFrame(record.headers, record.ref, why))
+                metrics.UNPROCESSED_FRAMES.labels(self.stage, why.value).inc()
+                continue
+            try:
+                image = decode_frame(record.message.value() or b"",
+                                     max_pixels=self.settings.max_image_pixels)
+            except BadImageError as exc:
+                dead_letter(self.producer, self.settings, record.message, str(exc), self.stage)
+                skipped.append(UnprocessedFrame(record.headers, record.ref,
+                                                Unprocessed.BAD_FRAME, str(exc)))
+                metrics.UNPROCESSED_FRAMES.labels(self.stage, Unprocessed.BAD_FRAME.value).inc()
+                continue
+            decoded.append(DecodedFrame(record.headers, record.ref, image))
+        if skipped:
+            counts = {w.value: sum(1 for s in skipped if s.why is w) for w in Unprocessed}
+            log.info("stage=%s frames answered without the models: %s", self.stage,
+                     {why: n for why, n in counts.items() if n})
+        return decoded, skipped

@@ -16,7 +16,8 @@ import numpy as np
 import numpy.typing as npt
 
 from control.feed import follow_control_events
-from processors.batch import DecodedFrame, FrameStage, common_fields
+from processors.batch import DecodedFrame, FrameStage, UnprocessedFrame, common_fields
+from processors.triage import FrameTriage, SessionRegistry
 from processors.vision.chain import FaceChain
 from processors.vision.results import FrameFaces
 from schemas.events import Box, ControlEvent, Face, FaceResult, now_ms
@@ -98,6 +99,15 @@ def to_face_result(frame: DecodedFrame, found: FrameFaces, enrolled: Embeddings 
     )
 
 
+def unprocessed_face_result(frame: UnprocessedFrame, device: str) -> FaceResult:
+    """The FaceResult of a frame the face chain did not see (bad, stale, session ended)."""
+    return FaceResult(
+        **common_fields(frame),
+        processed_at=now_ms(), live=False, match=False, enrolled=False, error=frame.error,
+        device=device, unprocessed=frame.why,
+    )
+
+
 class FaceInference:
     """Frames in, FaceResult events out."""
 
@@ -126,7 +136,9 @@ def face_loop(settings: Settings, load_embeddings: EmbeddingLoader,
     threading.Thread(target=watch_control, args=(settings, cache, stop), name="control-watch",
                      daemon=True).start()
     infer = FaceInference(settings, cache)
-    stage = FrameStage(settings, "face", FACE_RESULTS, infer, make_producer(settings))
+    stage = FrameStage(settings, "face", FACE_RESULTS, infer,
+                       lambda f: unprocessed_face_result(f, infer.device),
+                       make_producer(settings), FrameTriage(settings, SessionRegistry(settings)))
     loop = StageLoop(settings, "face", [FRAMES.name(settings)], group_name(settings, "face"),
                      stage.handle, batch_size=settings.face_batch_size,
                      batch_deadline_s=settings.batch_deadline_ms / 1000, stop=stop)

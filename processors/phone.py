@@ -9,7 +9,8 @@ import logging
 import threading
 from typing import cast
 
-from processors.batch import DecodedFrame, FrameStage, common_fields
+from processors.batch import DecodedFrame, FrameStage, UnprocessedFrame, common_fields
+from processors.triage import FrameTriage, SessionRegistry
 from processors.vision.base import FramePlugin
 from processors.vision.device import select_device
 from processors.vision.registry import load_plugin
@@ -51,11 +52,22 @@ class PhoneInference:
         ]
 
 
+def unprocessed_phone_result(frame: UnprocessedFrame, device: str) -> PhoneResult:
+    """The PhoneResult of a frame the detector did not see (bad, stale, session ended)."""
+    return PhoneResult(
+        **common_fields(frame),
+        processed_at=now_ms(), phone=False, error=frame.error, device=device,
+        unprocessed=frame.why,
+    )
+
+
 def phone_loop(settings: Settings,
                stop: threading.Event | None = None) -> tuple[StageLoop, str]:
     """The phone stage's consumer loop, ready to run, and its device."""
     infer = PhoneInference(settings)
-    stage = FrameStage(settings, "phone", PHONE_RESULTS, infer, make_producer(settings))
+    stage = FrameStage(settings, "phone", PHONE_RESULTS, infer,
+                       lambda f: unprocessed_phone_result(f, infer.device),
+                       make_producer(settings), FrameTriage(settings, SessionRegistry(settings)))
     loop = StageLoop(settings, "phone", [FRAMES.name(settings)], group_name(settings, "phone"),
                      stage.handle, batch_size=settings.phone_batch_size,
                      batch_deadline_s=settings.batch_deadline_ms / 1000,

@@ -15,7 +15,7 @@ from processors.face import face_loop
 from processors.phone import phone_loop
 from processors.vision.chain import FaceChain
 from processors.vision.imaging import read_image, webcam_jpeg
-from schemas.events import FaceResult, FrameHeaders, PhoneResult
+from schemas.events import FaceResult, FrameHeaders, PhoneResult, Unprocessed
 from schemas.serializers import Frame, header_value
 from tests.conftest import require_testdata
 from vigil.core.kafka import group_name, make_consumer, make_producer
@@ -75,19 +75,19 @@ def test_face_and_phone_stages_emit_one_result_per_frame(
     obama = chain.run([read_image(str(testdata / "faces/obama_1.jpg"))])[0].faces[0].embedding
     enrolled = {"obama": np.stack([obama]).astype(np.float32)}
 
-    names = produce_frames(topics, testdata)
     stop = threading.Event()
     face, _ = face_loop(topics, enrolled.get, stop)
     phone, device = phone_loop(topics, stop)
     assert device in {"cpu", "cuda"}
+    names = produce_frames(topics, testdata)  # after loading: fresh when the stages see them
     threads = [threading.Thread(target=loop.run) for loop in (face, phone)]
     for thread in threads:
         thread.start()
     try:
         reader = make_consumer(topics, group_id)
         reader.subscribe([t.name(topics) for t in (FACE_RESULTS, PHONE_RESULTS, FRAMES_DLQ)])
-        # one result per good frame from each stage, and the bad frame dead-lettered by both
-        messages = collect(reader, 2 * len(STREAM) + 2, timeout_s=240)
+        # one result per frame from each stage, and the bad frame dead-lettered by both
+        messages = collect(reader, 2 * (len(STREAM) + 1) + 2, timeout_s=240)
         reader.close()
     finally:
         stop.set()
@@ -100,9 +100,12 @@ def test_face_and_phone_stages_emit_one_result_per_frame(
                                        if m.topic() == PHONE_RESULTS.name(topics))}
     dead = [m for m in messages if m.topic() == FRAMES_DLQ.name(topics)]
     by_name = {name: fid for fid, name in names.items()}
-    good = set(by_name) - {"truncated"}
-    assert {names[f] for f in faces} == good
-    assert {names[f] for f in phones} == good
+    assert {names[f] for f in faces} == set(by_name)
+    assert {names[f] for f in phones} == set(by_name)
+    # The undecodable frame is answered too, so decide can say bad_frame to its client.
+    for bad in (faces.pop(by_name["truncated"]), phones.pop(by_name["truncated"])):
+        assert bad.unprocessed is Unprocessed.BAD_FRAME and "truncated" in (bad.error or "")
+    assert all(r.unprocessed is None for r in [*faces.values(), *phones.values()])
 
     def face(name: str) -> FaceResult:
         return faces[by_name[name]]

@@ -27,6 +27,10 @@ FRAMES_DROPPED = Counter(
 MESSAGES_PROCESSED = Counter(
     "vigil_messages_processed_total", "Messages a stage finished and committed", ["stage"]
 )
+UNPROCESSED_FRAMES = Counter(
+    "vigil_frames_unprocessed_total", "Frames a processor answered without running its models, "
+    "by why (bad_frame, stale, session_ended)", ["stage", "why"]
+)
 DEAD_LETTERS = Counter("vigil_dead_letters_total", "Messages sent to the DLQ", ["stage"])
 DECISIONS_TOTAL = Counter(
     "vigil_decisions_total", "Decisions by action and reason", ["action", "reason"]

@@ -222,6 +222,22 @@ class Settings(BaseSettings):
         le=10_000,
         description="Longest a processor waits to fill a batch before running what it has.",
     )
+    frame_max_age_ms: int = Field(
+        5000,
+        ge=100,
+        le=3_600_000,
+        description="A frame older than this (from the gateway's received_at to the moment a "
+        "processor reaches it) is not run through the models: a live session's frame is "
+        "answered `stale` (its action from the policy file), an ended session's is skipped. "
+        "Gateway and processors compare clocks, so keep them synchronised.",
+    )
+    ended_session_ttl_s: int = Field(
+        3600,
+        ge=10,
+        le=30 * 86400,
+        description="How long Redis remembers that a session ended, so the processors skip "
+        "its frames still waiting in Kafka (keep it at least as long as frames are kept).",
+    )
 
     # --- observability ---------------------------------------------------------------------
     metrics_host: str = Field(
