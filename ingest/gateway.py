@@ -36,8 +36,8 @@ from ingest.frame_path import FramePath
 from ingest.listeners import KafkaControlListener, listen_redis
 from ingest.producer import FrameProducer
 from ingest.protocol import CloseCode, ProtocolError
-from ingest.session import Session
-from schemas.events import ControlEvent, ControlKind, Decision, now_ms
+from ingest.session import Session, deliver_held
+from schemas.events import Action, ControlEvent, ControlKind, Decision, now_ms
 from vigil.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -204,30 +204,39 @@ class Gateway:
                 return False
         if session.closing:
             return False
-        await self._take_over(session)
+        held = await self._take_over(session)
         session.send(protocol.welcome(session.session_id, self.settings.max_fps,
                                       self.settings.max_frame_bytes))
         if session.paused:
             session.send(protocol.status("paused", state_reason))
+        deliver_held(session, held)
         log.info("session admitted client_id=%s session_id=%s paused=%s", session.client_id,
                  session.session_id, session.paused)
         return True
 
-    async def _take_over(self, session: Session) -> None:
-        """Record this gateway as the client's, closing an older session of the client."""
+    async def _take_over(self, session: Session) -> list[bytes]:
+        """Record this gateway as the client's, closing an older session of the client.
+
+        Returns the decisions held for the client while it had no session (sinks/replies.py),
+        taken in the same transaction that makes this session the client's.
+        """
         older = self.by_client.get(session.client_id)
         if older is not None:
             older.close(CloseCode.POLICY, "replaced by a newer session")
         self.by_client[session.client_id] = session
         session.admitted = True
         key = keys.session_key(self.settings.namespace, session.client_id)
+        held = keys.held_key(self.settings.namespace, session.client_id)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(key)
             pipe.hset(key, mapping={keys.SESSION_GATEWAY_FIELD: self.gateway_id,
                                     keys.SESSION_ID_FIELD: session.session_id,
                                     "admitted_at": str(now_ms())})
             pipe.pexpire(key, int(self.settings.heartbeat_ttl_s * 1000))
-            await pipe.execute()
+            pipe.lrange(held, 0, -1)
+            pipe.delete(held)
+            replies = await pipe.execute()
+        return list(replies[3])
 
     async def _release_session(self, session: Session) -> None:
         session.closing = True
@@ -249,9 +258,14 @@ class Gateway:
 
     # -- events ---------------------------------------------------------------------------
     def on_decision(self, decision: Decision) -> None:
-        """A decision from the reply channel: to the session it belongs to, in order."""
+        """A decision from the reply channel: to the client's session, in order.
+
+        A decision of the client's previous session reaches the current one unless it is an
+        ``allow`` (the replies sink sends only those that moved; see sinks/replies.py).
+        """
         session = self.by_client.get(decision.client_id)
-        if session is None or session.session_id != decision.session_id:
+        if session is None or (session.session_id != decision.session_id
+                               and decision.action is Action.ALLOW):
             log.info("decision for no live session client_id=%s frame_id=%s",
                      decision.client_id, decision.frame_id)
             return

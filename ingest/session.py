@@ -21,7 +21,9 @@ from websockets.exceptions import ConnectionClosed
 
 from ingest import protocol
 from ingest.protocol import FrameInfo
+from schemas.serializers import ContractError
 from vigil.core.metrics import FRAMES_DROPPED
+from vigil.core.topics import DECISIONS
 
 log = logging.getLogger(__name__)
 
@@ -159,3 +161,17 @@ class Session:
         FRAMES_DROPPED.labels(STAGE, reason).inc()
         if error_code is not None:
             self.error(error_code, message)
+
+
+def deliver_held(session: Session, held: list[bytes]) -> None:
+    """Send the decisions held while the client had no session (non-allow only)."""
+    for raw in held:
+        try:
+            decision = DECISIONS.serializer.loads(raw)
+        except ContractError as exc:
+            log.warning("ignoring a bad held decision client_id=%s: %s", session.client_id, exc)
+            continue
+        log.info("held decision delivered client_id=%s session_id=%s frame_id=%s action=%s",
+                 session.client_id, session.session_id, decision.frame_id,
+                 decision.action.value)
+        session.send(protocol.decision(decision))

@@ -4,9 +4,19 @@ Consumer group ``{ns}-replies`` on ``decisions``. For each decision the sink loo
 client's session hash (which gateway holds the socket), claims the frame with
 ``SET {ns}:replied:{frame_id} NX EX ttl``, and publishes the Decision JSON to that gateway's
 channel. A frame already claimed (a replay, or a decision produced twice) is not published
-again. No session: dropped and counted (reason ``no_session``). A session whose id differs
-from the decision's (the client reconnected since): dropped (reason ``stale_session``). The
-batch is committed after its publishes.
+again. The batch is committed after its publishes.
+
+Sessions move: a client may reconnect between a frame and its decision.
+
+- The client's session is another one than the decision's: a lock, sign-out or block still
+  goes to the client's current session (``moved``): it is about the person at the keyboard,
+  whichever socket they use now. An ``allow`` is dropped (``stale_session``): it vouches only
+  for the session it was decided for.
+- The client has no session: a non-allow decision is held in ``{ns}:held:{client_id}`` (at
+  most ``HELD_LIMIT``, for ``held_decisions_ttl_s``) and the gateway hands it to the client's
+  next session right after ``welcome``; an ``allow`` is dropped (``no_session``). Looking up
+  the session and holding happen in one Lua script, and the gateway writes the session and
+  takes the held decisions in one transaction, so a decision cannot fall between the two.
 """
 
 from __future__ import annotations
@@ -19,7 +29,7 @@ import redis
 from confluent_kafka import Message, Producer
 
 from control import redis_keys as keys
-from schemas.events import Decision
+from schemas.events import Action, Decision
 from sinks.files import UnsafePathError, safe_id
 from vigil.core import metrics
 from vigil.core.kafka import group_name, make_producer
@@ -29,6 +39,20 @@ from vigil.core.topics import DECISIONS
 
 log = logging.getLogger(__name__)
 STAGE = "replies"
+HELD_LIMIT = 16  # held decisions kept per client: enough to act on, bounded for a flood
+
+# KEYS: session hash, replied marker, held list. ARGV: decision JSON, "1" for an allow,
+# marker TTL, held TTL, HELD_LIMIT. Returns {"session", gateway, session_id} or {outcome}.
+_ROUTE = """
+local gateway = redis.call('HGET', KEYS[1], 'gateway_id')
+if gateway then return {'session', gateway, redis.call('HGET', KEYS[1], 'session_id') or ''} end
+if ARGV[2] == '1' then return {'no_session'} end
+if not redis.call('SET', KEYS[2], 'held', 'NX', 'EX', ARGV[3]) then return {'duplicate'} end
+redis.call('RPUSH', KEYS[3], ARGV[1])
+redis.call('LTRIM', KEYS[3], -tonumber(ARGV[5]), -1)
+redis.call('EXPIRE', KEYS[3], ARGV[4])
+return {'held'}
+"""
 
 
 def _text(value: bytes | str) -> str:
@@ -37,6 +61,8 @@ def _text(value: bytes | str) -> str:
 
 class ReplyOutcome(StrEnum):
     SENT = "sent"
+    MOVED = "moved"
+    HELD = "held"
     NO_SESSION = "no_session"
     STALE_SESSION = "stale_session"
     BAD_SESSION = "bad_session"
@@ -50,6 +76,7 @@ class ReplySink:
                  group_id: str | None = None, client: redis.Redis | None = None) -> None:
         self.settings = settings
         self.redis = client or redis.Redis.from_url(settings.redis_url)
+        self._route = self.redis.register_script(_ROUTE)
         self.dlq: Producer = make_producer(settings)
         self.loop = StageLoop(settings, STAGE, [DECISIONS.name(settings)],
                               group_id or group_name(settings, STAGE), self.handle,
@@ -70,29 +97,42 @@ class ReplySink:
                                                    self.settings,
                                                    STAGE):
             outcome = self.reply(decision, where(msg))
-            if outcome is ReplyOutcome.SENT:
+            if outcome in (ReplyOutcome.SENT, ReplyOutcome.MOVED):
                 metrics.SINK_OUTPUTS.labels(STAGE, "published").inc()
+            elif outcome is ReplyOutcome.HELD:
+                metrics.SINK_OUTPUTS.labels(STAGE, "held").inc()
             else:
                 metrics.FRAMES_DROPPED.labels(STAGE, outcome.value).inc()
 
     def gateway_of(self, decision: Decision, source: str) -> tuple[str | None, ReplyOutcome]:
-        """The gateway holding the decision's session, or None and why not."""
+        """The gateway to send the decision to, or None and what happened instead."""
         ns = self.settings.namespace
-        raw = self.redis.hgetall(keys.session_key(ns, decision.client_id))
-        session = {_text(k): _text(v) for k, v in raw.items()}
-        gateway = session.get(keys.SESSION_GATEWAY_FIELD)
-        if not gateway:
-            log.info("reply dropped: no session source=%s client_id=%s frame_id=%s", source,
-                     decision.client_id, decision.frame_id)
-            return None, ReplyOutcome.NO_SESSION
-        session_id = session.get(keys.SESSION_ID_FIELD)
-        if session_id is not None and session_id != decision.session_id:
-            log.info("reply dropped: session %s is not the decision's %s source=%s "
-                     "client_id=%s frame_id=%s", session_id, decision.session_id,
-                     source, decision.client_id, decision.frame_id)
-            return None, ReplyOutcome.STALE_SESSION
+        allow = decision.action is Action.ALLOW
+        route = [_text(part) for part in self._route(
+            keys=[keys.session_key(ns, decision.client_id),
+                  keys.replied_key(ns, decision.frame_id), keys.held_key(ns, decision.client_id)],
+            args=[DECISIONS.serializer.dumps(decision), "1" if allow else "0",
+                  self.settings.reply_dedupe_ttl_s, self.settings.held_decisions_ttl_s,
+                  HELD_LIMIT])]
+        if route[0] != "session":
+            log.info("reply %s: no session source=%s client_id=%s frame_id=%s action=%s",
+                     "held for the next session" if route[0] == "held" else "dropped", source,
+                     decision.client_id, decision.frame_id, decision.action.value)
+            return None, ReplyOutcome(route[0])
+        gateway, session_id = route[1], route[2]
+        outcome = ReplyOutcome.SENT
+        if session_id and session_id != decision.session_id:
+            if allow:
+                log.info("reply dropped: session %s is not the decision's %s source=%s "
+                         "client_id=%s frame_id=%s", session_id, decision.session_id,
+                         source, decision.client_id, decision.frame_id)
+                return None, ReplyOutcome.STALE_SESSION
+            log.info("reply moved to the client's current session %s from %s source=%s "
+                     "client_id=%s frame_id=%s action=%s", session_id, decision.session_id,
+                     source, decision.client_id, decision.frame_id, decision.action.value)
+            outcome = ReplyOutcome.MOVED
         try:
-            return safe_id(gateway, "gateway_id"), ReplyOutcome.SENT
+            return safe_id(gateway, "gateway_id"), outcome
         except UnsafePathError as exc:
             log.error("reply dropped: %s source=%s client_id=%s", exc, source,
                       decision.client_id)
@@ -120,7 +160,7 @@ class ReplySink:
         if receivers == 0:
             log.warning("reply published with no subscriber source=%s gateway=%s frame_id=%s",
                         source, gateway, decision.frame_id)
-        return ReplyOutcome.SENT
+        return outcome
 
 
 def build(settings: Settings) -> LoopStage:

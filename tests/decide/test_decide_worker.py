@@ -5,6 +5,7 @@ Each case uses its own client ids and frame ids, so cases do not see each other'
 
 from __future__ import annotations
 
+import json
 import time
 import urllib.request
 import uuid
@@ -13,24 +14,40 @@ from pathlib import Path
 
 import pytest
 
+from processors.decide.internal_topics import changelog_topic
 from processors.decide.policy_file import DEFAULT_POLICY_FILE
-from schemas.events import Action, ControlKind, FaceResult, PhoneResult, Reason
+from schemas.events import (
+    Action,
+    ControlEvent,
+    ControlKind,
+    FaceResult,
+    PhoneResult,
+    Reason,
+    Unprocessed,
+)
+from schemas.serializers import CONTROL
 from tests.conftest import Infra, make_settings
 from tests.decide.harness import (
     ControlReader,
     DecideWorker,
     DecisionReader,
+    TopicReader,
     produce_results,
 )
 from tests.decide.results import SMALL, face, face_result, phone_result
+from vigil.core.kafka import make_producer
 from vigil.core.settings import Settings
+from vigil.core.topics import CONTROL as CONTROL_TOPIC
 from vigil.core.topics import create_topics
 from vigil.local.infra import free_port
 
 pytestmark = pytest.mark.integration
 DEADLINE_MS = 2000
-# The shipped policy, with escalation after 2 sign-outs so one test can reach a block quickly.
-POLICY = DEFAULT_POLICY_FILE.read_text().replace("sign_outs: 3", "sign_outs: 2")
+# The shipped policy, with escalation after 2 sign-outs so one test can reach a block quickly,
+# and no temporal gate, so each case decides on its one frame (test_decide_restart.py and
+# tests/decide/test_temporal.py cover the gate).
+POLICY = (DEFAULT_POLICY_FILE.read_text().replace("sign_outs: 3", "sign_outs: 2")
+          .replace("min_live_frames: 2", "min_live_frames: 0").replace("window: 3", "window: 1"))
 
 
 def uid(prefix: str) -> str:
@@ -173,3 +190,33 @@ def test_a_policy_edit_applies_to_later_decisions_without_a_restart(
         settings.policy_file.write_text(POLICY)
     assert new.policy_version.startswith("2@") and new.policy_version != old.policy_version
     assert (new.action, new.reason) == (Action.SIGN_OUT, Reason.NO_FACE)
+
+
+def test_control_events_and_unprocessed_halves_are_acted_on(
+    shared: tuple[Settings, DecideWorker, int], reader: DecisionReader
+) -> None:
+    settings, _, _ = shared
+    client = uid("ctl")
+    producer = make_producer(settings)
+    event = ControlEvent(event_id=uid("ev"), client_id=client, kind=ControlKind.BLOCKED,
+                         reason="by an operator", at=1, actor="cli")
+    producer.produce(settings.topic(CONTROL_TOPIC), key=client, value=CONTROL.dumps(event))
+    assert producer.flush(30) == 0
+    # Another topic than the results: wait until the worker recorded the state.
+    changelog = TopicReader(settings, changelog_topic(settings, "clients"))
+    try:
+        assert changelog.wait_until(
+            lambda: any(json.loads(m.key()) == client for m in changelog.messages), 30)
+    finally:
+        changelog.close()
+    blocked, bad = uid("blocked"), uid("bad")
+    produce_results(settings, [face_result(blocked, client), phone_result(blocked, client),
+                               phone_result(bad, uid("c"), unprocessed=Unprocessed.BAD_FRAME,
+                                            error="undecodable: x")])
+    decisions = reader.wait_for([blocked, bad], timeout_s=30)
+    assert (decisions[blocked].action, decisions[blocked].reason) == (Action.BLOCK, Reason.OK)
+    assert decisions[blocked].scores["client_blocked"] == 1.0
+    # The bad frame is decided without waiting for its face half (deadline 2 s).
+    d = decisions[bad]
+    assert (d.action, d.reason, d.missing) == (Action.LOCK_SCREEN, Reason.BAD_FRAME, [])
+    assert d.decided_at - d.received_at < DEADLINE_MS

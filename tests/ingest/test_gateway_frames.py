@@ -93,7 +93,8 @@ def test_frames_reach_kafka_with_all_headers_and_decisions_come_back(
     assert (headers["client_id"], headers["seq"], headers["captured_at"],
             headers["content_type"], headers["schema_version"]) == (
         "alice", "7", "1234", "image/jpeg", "1")
-    assert seen["reply"] == {"type": "decision", "frame_id": frame_id, "seq": 7,
+    assert seen["reply"] == {"type": "decision", "frame_id": frame_id,
+                             "session_id": headers["session_id"], "seq": 7,
                              "action": "lock_screen", "reason": "wrong_user",
                              "scores": {"distance": 1.3},
                              "decided_at": int(headers["received_at"]) + 5}

@@ -33,6 +33,8 @@ class StreamReport:
     session_id: str | None = None
     sent: dict[int, float] = field(default_factory=dict)  # seq -> send time (epoch s)
     decisions: dict[int, dict[str, Any]] = field(default_factory=dict)  # seq -> message
+    # Locks and sign-outs decided for frames of this client's previous session.
+    earlier_sessions: list[dict[str, Any]] = field(default_factory=list)
     latencies_s: dict[int, float] = field(default_factory=dict)  # seq -> reply - send
     statuses: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
@@ -131,6 +133,9 @@ def _record(report: StreamReport, message: dict[str, Any], welcome: asyncio.Even
         welcome.set()
     elif kind == "queued":
         report.queued_positions.append(int(message.get("position", -1)))
+    elif kind == "decision" and message.get("session_id", report.session_id) != (
+            report.session_id):
+        report.earlier_sessions.append(message)
     elif kind == "decision":
         seq = int(message["seq"])
         report.decisions.setdefault(seq, message)

@@ -286,6 +286,13 @@ class Settings(BaseSettings):
         description="How long the replies sink remembers a frame it replied to, so a replayed "
         "decision sends no second reply.",
     )
+    held_decisions_ttl_s: int = Field(
+        600,
+        ge=1,
+        le=7 * 86400,
+        description="How long a lock, sign-out or block that found the client without a "
+        "session waits in Redis for the client's next session (which gets it after welcome).",
+    )
     sink_batch_size: int = Field(
         32, ge=1, le=10_000, description="Messages one sink handles (and commits) per batch."
     )
