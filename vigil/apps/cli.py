@@ -147,6 +147,46 @@ def _register_stages(sub: argparse._SubParsersAction) -> None:
         parser.set_defaults(handler=_run_stage)
 
 
+def _bench_temporal(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from vigil.apps.bench_temporal import BenchOptions, run_bench_temporal
+
+    testdata = Path(__file__).resolve().parents[3] / "shared" / "testdata"
+    return run_bench_temporal(load_settings(args.config), BenchOptions(
+        Path(args.images) if args.images else testdata,
+        Path(args.scores) if args.scores else None, Path(args.save) if args.save else None,
+        args.frames, args.fps, tuple(args.grid), args.modelled, args.attack_pass_rate,
+        args.genuine_reject_rate, args.persistence))
+
+
+def _register_bench_temporal(bench_sub: argparse._SubParsersAction) -> None:
+    from vigil.apps.bench_temporal import DEFAULT_GRID
+
+    temporal = bench_sub.add_parser(
+        "temporal", help="what the policy's temporal evidence costs and buys, over sessions")
+    temporal.add_argument("--images", help="folder with bona_fide/ and attack/ images "
+                          "(default: ../shared/testdata with its README's labels)")
+    temporal.add_argument("--scores", help="JSON of per-frame score sequences (from --save) "
+                          "instead of running the models")
+    temporal.add_argument("--save", default="bench-out/temporal-scores.json",
+                          help="where to save the measured per-frame scores")
+    temporal.add_argument("--frames", type=int, default=20, help="frames per session")
+    temporal.add_argument("--fps", type=float, default=2.0, help="frame rate for ms figures")
+    temporal.add_argument("--grid", nargs="*", default=list(DEFAULT_GRID),
+                          metavar="MIN/WINDOW/DEBOUNCE", help="policy variants: "
+                          "min_live_frames / rolling window / spoof debounce")
+    temporal.add_argument("--modelled", type=int, default=200,
+                          help="modelled sessions per label (0: none)")
+    temporal.add_argument("--attack-pass-rate", type=float, default=0.25,
+                          help="share of attack frames that pass one by one (modelled)")
+    temporal.add_argument("--genuine-reject-rate", type=float, default=0.02,
+                          help="share of genuine frames rejected one by one (modelled)")
+    temporal.add_argument("--persistence", type=float, default=0.8,
+                          help="chance a modelled frame repeats the previous one's outcome")
+    temporal.set_defaults(handler=_bench_temporal)
+
+
 def _register_core(sub: argparse._SubParsersAction) -> None:
     up = sub.add_parser("up", help="run the whole system on this machine (Ctrl-C stops it)")
     up.set_defaults(handler=_up)
@@ -197,6 +237,7 @@ def _registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
         bench_sub = bench.add_subparsers(dest="bench_command", required=True, metavar="BENCH")
         vision_cli.register_bench(bench_sub)
         _register_bench_e2e(bench_sub)
+        _register_bench_temporal(bench_sub)
 
     return [_register_core, _register_stages, vision_cli.register, register_bench,
             control_cli.register, sinks_cli.register, console_cli.register]
