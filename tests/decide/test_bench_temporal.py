@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from processors.decide.policy_file import DEFAULT_POLICY_FILE, load_policy
-from schemas.events import Action
+from schemas.events import Action, Reason
 from vigil.apps.bench_temporal import Variant, evaluate, play, table, variant_of
 from vigil.apps.temporal_sequences import (
     ScoreSequence,
@@ -47,7 +47,7 @@ def test_evaluate_counts_latency_interruptions_and_attacks_passed() -> None:
 
 def test_the_shipped_variant_and_bad_grid_entries() -> None:
     assert variant_of(POLICY) == Variant(POLICY.temporal.min_live_frames,
-                                         POLICY.temporal.window, 1)
+                                         POLICY.temporal.window, POLICY.debounce[Reason.SPOOF])
     for bad in ("3/3", "a/1/1", "-1/1/1", "1/0/1"):
         with pytest.raises(ValueError, match="grid entry"):
             Variant.parse(bad)

@@ -1,7 +1,7 @@
 """A decide worker killed between the two halves of a frame recovers the first from the
 changelog: exactly one Decision, with both halves, after the restart. The client's liveness
-history (the clients table) survives too: the shipped policy allows only after two live
-frames, and the second comes after the restart."""
+history (the clients table) survives too: the shipped policy allows only after three live
+frames, and the third comes after the restart."""
 
 from __future__ import annotations
 
@@ -48,17 +48,19 @@ def test_sigkill_between_halves_recovers_the_pending_half(
 ) -> None:
     # A deadline far away: the frame can only be decided by the second half arriving.
     settings = topics.model_copy(update={"decide_deadline_ms": 120_000})
-    before, frame_id, client = f"b-{uuid.uuid4().hex[:8]}", f"f-{uuid.uuid4().hex[:8]}", "c-rs"
+    before = [f"b{n}-{uuid.uuid4().hex[:8]}" for n in range(2)]
+    frame_id, client = f"f-{uuid.uuid4().hex[:8]}", "c-rs"
     worker = DecideWorker(settings, tmp_path / "worker.log").start()
     try:
-        produce_results(settings, [face_result(before, client), phone_result(before, client)])
+        produce_results(settings, [half for n, fid in enumerate(before) for half in (
+            face_result(fid, client, seq=n), phone_result(fid, client, seq=n))])
         first = DecisionReader(settings)
         try:
-            held = first.wait_for([before], timeout_s=60)[before]
+            held = first.wait_for(before, timeout_s=60)[before[1]]
         finally:
             first.close()
         assert (held.action, held.reason) == (Action.LOCK_SCREEN, Reason.OK)
-        assert (held.scores["live_frames"], held.scores["live_frames_needed"]) == (1, 2)
+        assert (held.scores["live_frames"], held.scores["live_frames_needed"]) == (2, 3)
         produce_results(settings, [face_result(frame_id, client, seq=2)])
         changelog = TopicReader(settings, f"{app_id(settings)}-pending-changelog")
         try:
@@ -69,7 +71,7 @@ def test_sigkill_between_halves_recovers_the_pending_half(
             changelog.close()
         # With the offset committed, a restart cannot re-read the face half from its topic:
         # it can only come back from the changelog.
-        wait_for(lambda: committed_total(settings, FACE_RESULTS.name(settings)) >= 2, 30,
+        wait_for(lambda: committed_total(settings, FACE_RESULTS.name(settings)) >= 3, 30,
                  "the face-results offsets to be committed")
         worker.kill()
 
@@ -82,7 +84,7 @@ def test_sigkill_between_halves_recovers_the_pending_half(
             assert len(reader.decisions(frame_id)) == 1
         finally:
             reader.close()
-        # Allowed: the second live frame, counted on top of the recovered history.
+        # Allowed: the third live frame, counted on top of the recovered history.
         assert (decision.action, decision.reason, decision.missing) == (
             Action.ALLOW, Reason.OK, [])
         assert decision.scores["liveness"] > 0  # the recovered face half was used

@@ -44,10 +44,14 @@ from vigil.local.infra import free_port
 pytestmark = pytest.mark.integration
 DEADLINE_MS = 2000
 # The shipped policy, with escalation after 2 sign-outs so one test can reach a block quickly,
-# and no temporal gate, so each case decides on its one frame (test_decide_restart.py and
-# tests/decide/test_temporal.py cover the gate).
-POLICY = (DEFAULT_POLICY_FILE.read_text().replace("sign_outs: 3", "sign_outs: 2")
-          .replace("min_live_frames: 2", "min_live_frames: 0").replace("window: 3", "window: 1"))
+# and no temporal gate or spoof debounce, so each case decides on its one frame
+# (test_decide_restart.py and tests/decide/test_temporal.py cover those).
+EDITS = {"sign_outs: 3": "sign_outs: 2", "min_live_frames: 3": "min_live_frames: 0",
+         "window: 3": "window: 1", "spoof: 2": "spoof: 1"}
+POLICY = DEFAULT_POLICY_FILE.read_text()
+for before, after in EDITS.items():
+    assert before in POLICY, f"the shipped policy no longer has {before!r}"
+    POLICY = POLICY.replace(before, after)
 
 
 def uid(prefix: str) -> str:
