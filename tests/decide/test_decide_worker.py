@@ -25,7 +25,6 @@ from schemas.events import (
     Reason,
     Unprocessed,
 )
-from schemas.serializers import CONTROL
 from tests.conftest import Infra, make_settings
 from tests.decide.harness import (
     ControlReader,
@@ -37,8 +36,7 @@ from tests.decide.harness import (
 from tests.decide.results import SMALL, face, face_result, phone_result
 from vigil.core.kafka import make_producer
 from vigil.core.settings import Settings
-from vigil.core.topics import CONTROL as CONTROL_TOPIC
-from vigil.core.topics import create_topics
+from vigil.core.topics import CONTROL, create_topics
 from vigil.local.infra import free_port
 
 pytestmark = pytest.mark.integration
@@ -204,7 +202,7 @@ def test_control_events_and_unprocessed_halves_are_acted_on(
     producer = make_producer(settings)
     event = ControlEvent(event_id=uid("ev"), client_id=client, kind=ControlKind.BLOCKED,
                          reason="by an operator", at=1, actor="cli")
-    producer.produce(settings.topic(CONTROL_TOPIC), key=client, value=CONTROL.dumps(event))
+    producer.produce(CONTROL.name(settings), key=client, value=CONTROL.serializer.dumps(event))
     assert producer.flush(30) == 0
     # Another topic than the results: wait until the worker recorded the state.
     changelog = TopicReader(settings, changelog_topic(settings, "clients"))

@@ -11,7 +11,7 @@ import pytest
 from confluent_kafka.admin import AdminClient
 
 from processors.decide.decider import Decider
-from processors.decide.policy_file import DEFAULT_POLICY_FILE, load_policy, parse_policy
+from processors.decide.policy_file import DEFAULT_POLICY_FILE, parse_policy
 from processors.decide.replay import print_report, replay
 from schemas.events import Action, Decision, FaceResult, PhoneResult, Reason
 from tests.decide.results import face, face_result, phone_result
@@ -22,8 +22,15 @@ from vigil.core.topics import DECISIONS, FACE_RESULTS, PHONE_RESULTS, TOPICS
 
 pytestmark = pytest.mark.integration
 BASE_MS = int(time.time() * 1000) - 600_000  # ten minutes ago, one frame a second
-# The shipped policy with phones locking the screen and a lenient liveness threshold.
-WHAT_IF = (DEFAULT_POLICY_FILE.read_text().replace('version: "1"', 'version: "what-if"')
+# The shipped policy without temporal evidence or spoof debounce, so each frame decides on
+# its own (tests/decide/test_temporal.py covers those)...
+BASE = DEFAULT_POLICY_FILE.read_text()
+for before, after in {"min_live_frames: 3": "min_live_frames: 0", "window: 3": "window: 1",
+                      "spoof: 2": "spoof: 1"}.items():
+    assert before in BASE, f"the shipped policy no longer has {before!r}"
+    BASE = BASE.replace(before, after)
+# ...and with phones locking the screen and a lenient liveness threshold.
+WHAT_IF = (BASE.replace('version: "1"', 'version: "what-if"')
            .replace("phone: sign_out", "phone: lock_screen")
            .replace("thresholds: {}", "thresholds: {liveness: 0.05}"))
 
@@ -46,21 +53,23 @@ def frames() -> list[tuple[FaceResult | None, PhoneResult | None]]:
 
 
 def decide_as_the_stage_did(settings: Settings) -> list[Decision]:
-    """The original decisions: the shipped policy, halves in order, the deadline for a lone
-    half, each frame decided one second after the one before."""
-    policy = load_policy(DEFAULT_POLICY_FILE, settings)
+    """The original decisions (in frame order): the base policy, halves in order, each frame
+    one second after the one before, and the deadline timer deciding a lone half once its
+    deadline has passed (in time order with the other frames, as the stage does)."""
+    policy = parse_policy(BASE, settings)
     now = [0]
     decider = Decider({}, {}, {}, lambda: policy, settings.decide_deadline_ms, lambda: now[0])
-    out = []
+    decided: dict[str, Decision] = {}
     for i, (fr, ph) in enumerate(frames()):
         now[0] = BASE_MS + i * 1000 + 200
-        outcome = decider.on_result("face", fr, 0) if fr else None
-        outcome = (decider.on_result("phone", ph, 0) if ph else None) or outcome
-        if outcome is None:
-            now[0] += settings.decide_deadline_ms
-            outcome = decider.on_deadline(0)[0]
-        out.append(outcome.decision)
-    return out
+        decided.update((o.decision.frame_id, o.decision) for o in decider.on_deadline(0))
+        for half, result in (("face", fr), ("phone", ph)):
+            outcome = decider.on_result(half, result, 0) if result is not None else None
+            if outcome is not None:
+                decided[outcome.decision.frame_id] = outcome.decision
+    now[0] += settings.decide_deadline_ms
+    decided.update((o.decision.frame_id, o.decision) for o in decider.on_deadline(0))
+    return [decided[(fr or ph).frame_id] for fr, ph in frames()]  # type: ignore[union-attr]
 
 
 def produce_history(settings: Settings, decisions: list[Decision]) -> None:
@@ -100,9 +109,10 @@ def cluster_state(settings: Settings) -> tuple[dict[str, int], list[str]]:
 @pytest.fixture
 def history(topics: Settings) -> tuple[Settings, list[Decision]]:
     decisions = decide_as_the_stage_did(topics)
+    # a-phone2 is alice's third sign-out: block; her lone half, decided after it, too.
     assert [d.action for d in decisions] == [
         Action.ALLOW, Action.SIGN_OUT, Action.SIGN_OUT, Action.LOCK_SCREEN,
-        Action.LOCK_SCREEN, Action.BLOCK, Action.LOCK_SCREEN, Action.ALLOW]
+        Action.BLOCK, Action.BLOCK, Action.LOCK_SCREEN, Action.ALLOW]
     produce_history(topics, decisions)
     return topics, decisions
 
@@ -110,7 +120,7 @@ def history(topics: Settings) -> tuple[Settings, list[Decision]]:
 def test_replay_under_the_same_policy_changes_nothing(history: tuple[Settings, list[Decision]]
                                                       ) -> None:
     settings, decisions = history
-    report = replay(settings, load_policy(DEFAULT_POLICY_FILE, settings), None, None, None)
+    report = replay(settings, parse_policy(BASE, settings), None, None, None)
     assert len(report.frames) == 8 and report.broken == 1
     # In the order they were decided: the lone half's deadline came after a-phone2.
     assert [(f.before, f.after.action, f.after.reason) for f in report.frames] == [
@@ -135,11 +145,12 @@ def test_what_if_prints_counts_and_changed_frames_and_writes_nothing(
     assert "6 frames of client alice" in out
     assert "  phone                2       2" in out
     assert "  spoof                1       0" in out and "  ok                   1       2" in out
-    assert "  sign_out             2       0" in out and "  block                1       0" in out
-    assert "3 frames change action, 0 change reason only" in out
+    assert "  sign_out             2       0" in out and "  block                2       0" in out
+    assert "4 frames change action, 0 change reason only" in out
     assert "a-phone  sign_out (phone) -> lock_screen (phone)" in out
     assert "a-spoof  sign_out (spoof) -> allow (ok)" in out
     assert "a-phone2  block (phone) -> lock_screen (phone)" in out
+    assert "a-halfonly  block (incomplete) -> lock_screen (incomplete)" in out  # never blocked
     assert "b-" not in out
     assert cluster_state(settings) == before
 

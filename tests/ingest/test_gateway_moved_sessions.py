@@ -11,10 +11,10 @@ import redis
 
 from control import redis_keys as keys
 from schemas.events import Action, Decision, FrameRef, Reason
-from schemas.serializers import DECISIONS
 from tests.ingest.conftest import SettingsFactory
 from tests.ingest.harness import add_client, expect, next_message, running_gateway, welcomed
 from vigil.core.settings import Settings
+from vigil.core.topics import DECISIONS
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +34,8 @@ def test_held_and_moved_decisions_reach_the_current_session(
     ns = settings.namespace
     sync = redis.Redis.from_url(settings.redis_url)
     held = decision("f-held", "s-gone", Action.SIGN_OUT, Reason.SPOOF)
-    sync.rpush(keys.held_key(ns, "alice"), DECISIONS.dumps(held))  # as the replies sink does
+    # As the replies sink does when the client has no session:
+    sync.rpush(keys.held_key(ns, "alice"), DECISIONS.serializer.dumps(held))
 
     async def scenario() -> tuple[list[dict[str, object]], str]:
         async with running_gateway(settings) as gw:
@@ -45,7 +46,7 @@ def test_held_and_moved_decisions_reach_the_current_session(
             for d in (decision("f-old-allow", "s-gone", Action.ALLOW, Reason.OK),
                       decision("f-old-lock", "s-gone", Action.LOCK_SCREEN, Reason.NO_FACE),
                       decision("f-now", session_id, Action.ALLOW, Reason.OK, seq=1)):
-                await gw.redis.publish(channel, DECISIONS.dumps(d))
+                await gw.redis.publish(channel, DECISIONS.serializer.dumps(d))
             seen += [await next_message(ws), await next_message(ws)]
             with pytest.raises(TimeoutError):  # the old allow never comes
                 await next_message(ws, timeout_s=0.5)
