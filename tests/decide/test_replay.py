@@ -95,10 +95,12 @@ def cluster_state(settings: Settings) -> tuple[dict[str, int], list[str]]:
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
     from confluent_kafka import Consumer, TopicPartition
 
+    from vigil.core.kafka import watermarks
+
     probe = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "probe"})
     try:
         ends = {t.name(settings): sum(
-            probe.get_watermark_offsets(TopicPartition(t.name(settings), p), timeout=10)[1]
+            watermarks(probe, TopicPartition(t.name(settings), p), 10)[1]
             for p in range(settings.partitions)) for t in TOPICS}
     finally:
         probe.close()

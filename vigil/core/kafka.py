@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from vigil.core.settings import Settings
 
@@ -73,3 +74,22 @@ def produce_all(producer: Producer, topic: str, records: Iterable[tuple[bytes | 
     if left:
         problems.append(f"{left} messages not delivered within {timeout_s:.0f} s")
     return problems
+
+
+def watermarks(consumer: Consumer, tp: TopicPartition, timeout_s: float) -> tuple[int, int]:
+    """A partition's (low, high) offsets from the broker, retrying retriable errors.
+
+    Right after a topic is created, or while a leader moves, the broker answers
+    NOT_LEADER_FOR_PARTITION or LEADER_NOT_AVAILABLE for a moment; that is not an answer.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            low, high = consumer.get_watermark_offsets(tp, timeout=timeout_s, cached=False)
+            return int(low), int(high)
+        except KafkaException as exc:
+            error = exc.args[0]
+            if not (isinstance(error, KafkaError) and error.retriable()) \
+                    or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from vigil.core.errors import VigilError
-from vigil.core.kafka import make_consumer
+from vigil.core.kafka import make_consumer, watermarks
 from vigil.core.settings import Settings
 
 
@@ -40,11 +40,9 @@ def _bounds(consumer: Consumer, topic: str, start_ms: int | None, end_ms: int | 
     if metadata is None or metadata.error is not None or not metadata.partitions:
         raise TopicWindowError(f"topic {topic} does not exist")
     partitions = sorted(metadata.partitions)
-    watermarks = {p: consumer.get_watermark_offsets(TopicPartition(topic, p),
-                                                    timeout=timeout_s, cached=False)
-                  for p in partitions}
-    lows = {p: low for p, (low, _high) in watermarks.items()}
-    highs = {p: high for p, (_low, high) in watermarks.items()}
+    marks = {p: watermarks(consumer, TopicPartition(topic, p), timeout_s) for p in partitions}
+    lows = {p: low for p, (low, _high) in marks.items()}
+    highs = {p: high for p, (_low, high) in marks.items()}
     starts = (lows if start_ms is None
               else _first_at(consumer, topic, partitions, start_ms, highs, timeout_s))
     ends = (highs if end_ms is None
