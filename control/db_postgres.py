@@ -15,8 +15,10 @@ naming the URL without its password.
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 
 import psycopg
 
@@ -29,6 +31,17 @@ log = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S = 10
 # pg_advisory_xact_lock key of schema migrations (any constant; "vigil" in ASCII).
 MIGRATION_LOCK = 0x76696769_6C
+
+
+def postgres_tool(name: str) -> Path | None:
+    """A PostgreSQL program (pg_dump, initdb, ...): the newest Debian server's, else PATH's."""
+    versions = sorted((p for p in Path("/usr/lib/postgresql").glob(f"*/bin/{name}")
+                       if p.parent.parent.name.isdigit()),
+                      key=lambda p: int(p.parent.parent.name))
+    if versions:
+        return versions[-1]
+    found = shutil.which(name)
+    return Path(found) if found else None
 
 
 def _first_line(exc: Exception) -> str:

@@ -29,17 +29,10 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 
+from control.db_postgres import postgres_tool
 from vigil.local.infra import free_port
 
 START_TIMEOUT_S = 60
-
-
-def postgres_bin_dir() -> Path | None:
-    """The newest installed PostgreSQL server's bin folder (Debian layout), or None."""
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"),
-                   key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit()
-                   else 0)
-    return found[-1].parent if found else None
 
 
 def _server_user() -> list[str]:
@@ -61,6 +54,12 @@ def _run(command: list[str]) -> None:
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed ({result.returncode}): "
                            f"{result.stderr.strip() or result.stdout.strip()}")
+
+
+def postgres_bin_dir() -> Path | None:
+    """The folder of the PostgreSQL server programs (initdb, pg_ctl), or None."""
+    initdb = postgres_tool("initdb")
+    return initdb.parent if initdb is not None else None
 
 
 @contextmanager
