@@ -48,6 +48,15 @@ def _first_line(exc: Exception) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
+def query(url: str, statement: str) -> list[Row]:
+    """One statement on its own short connection (tools that must not migrate or keep one)."""
+    try:
+        with psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_S) as conn:
+            return conn.execute(statement).fetchall()
+    except psycopg.Error as exc:
+        raise UserDatabaseError(f"user database {redact_url(url)}: {_first_line(exc)}") from None
+
+
 class PostgresUserRepository(SqlUserRepository):
     """The user database on a PostgreSQL server; see the module docstring."""
 

@@ -17,8 +17,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from vigil.core.errors import VigilError
 
-class SchemaError(RuntimeError):
+
+class SchemaError(VigilError):
     """The user database's schema cannot be brought to the version this code needs."""
 
 

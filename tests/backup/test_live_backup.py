@@ -13,7 +13,7 @@ import pytest
 from confluent_kafka import Message
 
 from schemas.events import FrameHeaders, FrameRef
-from schemas.serializers import DECISIONS, FRAMES, Frame
+from schemas.serializers import Frame
 from sinks.audit import AuditSink, audit_log_path
 from sinks.audit_log import verify
 from sinks.evidence import EvidenceSink
@@ -26,9 +26,7 @@ from vigil.apps.cli import main
 from vigil.backup.restore import read_manifest
 from vigil.core.kafka import make_producer
 from vigil.core.settings import Settings
-from vigil.core.topics import DECISIONS as DECISIONS_TOPIC
-from vigil.core.topics import FRAMES as FRAMES_TOPIC
-from vigil.core.topics import create_topics
+from vigil.core.topics import DECISIONS, FRAMES, create_topics
 
 pytestmark = pytest.mark.integration
 
@@ -54,7 +52,7 @@ def keep_deciding(settings: Settings, frame_ids: range, jpeg: bytes) -> None:
     for n in frame_ids:
         headers = FrameHeaders(frame_id=f"live-{n}", client_id="alice", session_id="s-1",
                                seq=n + 1, captured_at=NOW_MS, received_at=NOW_MS)
-        value, kafka_headers = FRAMES.dumps(Frame(headers, jpeg))
+        value, kafka_headers = FRAMES.serializer.dumps(Frame(headers, jpeg))
         landed: list[FrameRef] = []
 
         def delivered(err: object, msg: Message, into: list[FrameRef] = landed) -> None:
@@ -62,12 +60,12 @@ def keep_deciding(settings: Settings, frame_ids: range, jpeg: bytes) -> None:
                 into.append(FrameRef(topic=msg.topic(), partition=msg.partition(),
                                      offset=msg.offset()))
 
-        producer.produce(settings.topic(FRAMES_TOPIC), key="alice", value=value,
+        producer.produce(FRAMES.name(settings), key="alice", value=value,
                          headers=kafka_headers, on_delivery=delivered)
         assert producer.flush(30) == 0 and len(landed) == 1
         made = decision(f"live-{n}", ref=landed[0])
-        producer.produce(settings.topic(DECISIONS_TOPIC), key="alice",
-                         value=DECISIONS.dumps(made))
+        producer.produce(DECISIONS.name(settings), key="alice",
+                         value=DECISIONS.serializer.dumps(made))
         assert producer.flush(30) == 0
         time.sleep(0.1)
 

@@ -21,7 +21,8 @@ from control.db import (
     UserRepository,
     open_repository,
 )
-from control.db_schema import LATEST_VERSION, MIGRATIONS, SchemaError
+from control.db_auditors import AuditorExistsError, AuditorRole
+from control.db_schema import LATEST_VERSION, MIGRATIONS, POSTGRESQL, SQLITE, SchemaError
 from control.tokens import hash_token, new_token, token_matches
 from vigil.core.settings import SettingsError, load_settings
 from vigil.local.infra import free_port
@@ -154,30 +155,48 @@ def test_migrations_run_once_however_many_processes_start(user_db: str) -> None:
     assert errors == []
     repo = open_repo(user_db)  # and a later start changes nothing
     repo.ensure_client("kept")
-    assert raw(user_db, "SELECT version, description FROM schema_version") == [
+    assert raw(user_db, "SELECT version, description FROM schema_version ORDER BY version") == [
         (m.version, m.description) for m in MIGRATIONS]
     assert [r.client_id for r in repo.list_clients()] == ["kept"]
     repo.close()
 
 
 def test_a_database_made_before_schema_version_is_adopted(user_db: str) -> None:
-    blob = "BYTEA" if user_db.startswith("postgresql://") else "BLOB"
-    old_schema = MIGRATIONS[0].sql.format(blob=blob, bigint="BIGINT")
-    if user_db.startswith("postgresql://"):
+    # As the first wave and the console made it: both tables, no schema_version.
+    dialect = POSTGRESQL if user_db.startswith("postgresql://") else SQLITE
+    statements = [m.statement(dialect) for m in MIGRATIONS] + [
+        "INSERT INTO clients (client_id, created_at, updated_at) VALUES ('old', 1, 1)",
+        "INSERT INTO auditors VALUES ('ann', 'auditor', 'hash', 1)"]
+    if dialect is POSTGRESQL:
         with psycopg.connect(user_db, autocommit=True) as conn:
-            conn.execute(old_schema)
-            conn.execute("INSERT INTO clients (client_id, created_at, updated_at) "
-                         "VALUES ('old', 1, 1)")
+            for statement in statements:
+                conn.execute(statement)
     else:
         Path(user_db).parent.mkdir(parents=True)
         with closing(sqlite3.connect(user_db)) as conn:
-            conn.execute(old_schema)
-            conn.execute("INSERT INTO clients (client_id, created_at, updated_at) "
-                         "VALUES ('old', 1, 1)")
+            for statement in statements:
+                conn.execute(statement)
             conn.commit()
     repo = open_repo(user_db)
     assert [r.client_id for r in repo.list_clients()] == ["old"]
-    assert raw(user_db, "SELECT version FROM schema_version") == [(1,)]
+    assert [a.name for a in repo.list_auditors()] == ["ann"]
+    assert raw(user_db, "SELECT version FROM schema_version ORDER BY version") == [
+        (m.version,) for m in MIGRATIONS]
+    repo.close()
+
+
+def test_console_accounts_on_either_engine(user_db: str) -> None:
+    repo = open_repo(user_db)
+    repo.add_auditor("ann", AuditorRole.AUDITOR, "h1")
+    with pytest.raises(AuditorExistsError, match="'ann' exists already"):
+        repo.add_auditor("ann", AuditorRole.OPERATOR, "h2")
+    repo.add_auditor("bob", AuditorRole.OPERATOR, "h3")
+    record = repo.get_auditor("ann")
+    assert record is not None and (record.role, record.credential_hash) == (
+        AuditorRole.AUDITOR, "h1")
+    assert [a.name for a in repo.list_auditors()] == ["ann", "bob"]
+    assert repo.remove_auditor("ann") and not repo.remove_auditor("ann")
+    assert repo.get_auditor("ann") is None
     repo.close()
 
 

@@ -32,6 +32,7 @@ from control.tokens import hash_token, new_token
 from tests.e2e.conftest import Running
 from tests.ingest.harness import closed_with, expect, open_session
 from vigil.apps.client import StreamReport, stream_frames
+from vigil.core.stages import supervisor_metrics_port
 from vigil.local.infra import free_port, port_answers
 
 pytestmark = pytest.mark.integration
@@ -223,7 +224,8 @@ def test_nginx_spreads_sessions_and_moves_new_ones_off_a_killed_gateway(
 
 
 def test_vigil_up_exports_its_processes_per_stage(running: Running) -> None:
-    port = int(running.env["VIGIL_METRICS_PORT_BASE"]) + 7  # after its seven stages
+    port = supervisor_metrics_port(running.settings.model_copy(update={
+        "metrics_port_base": int(running.env["VIGIL_METRICS_PORT_BASE"])}))
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
         text = response.read().decode()
     for stage in ("gateway", "face", "phone", "decide", "evidence", "audit", "replies"):

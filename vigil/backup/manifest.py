@@ -27,6 +27,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from vigil.core.errors import VigilError
+
 FORMAT = "vigil-backup/1"
 ROOT = "vigil-backup"
 MANIFEST_MEMBER = "MANIFEST.json"
@@ -45,7 +47,7 @@ _MEMBER = re.compile(r"^(users\.sqlite3|users\.pgdump|audit/audit\.log|config/po
                      r"[A-Za-z0-9][A-Za-z0-9._-]*\.vgev)$")
 
 
-class BackupError(RuntimeError):
+class BackupError(VigilError):
     """A backup or restore that cannot go on; the message says why and what to do."""
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from control.crypto import CryptoError, decode_key, key_file
 from control.db import SqliteUserRepository, UserRepository
-from control.db_postgres import PostgresUserRepository, postgres_tool
+from control.db_postgres import PostgresUserRepository, postgres_tool, query
 from processors.decide.policy_file import policy_path
 from sinks.audit import audit_log_path
 from sinks.audit_log import verify
@@ -46,14 +46,9 @@ RESTORED_CONFIG = "restored"
 def _clients_here(settings: Settings) -> int:
     url = settings.user_db_url
     if url is not None:
-        import psycopg
-
-        with psycopg.connect(url) as conn:
-            table = conn.execute("SELECT to_regclass('clients')").fetchone()
-            if table is None or table[0] is None:
-                return 0
-            row = conn.execute("SELECT COUNT(*) FROM clients").fetchone()
-            return int(row[0]) if row else 0
+        if query(url, "SELECT to_regclass('clients')")[0][0] is None:
+            return 0
+        return int(str(query(url, "SELECT COUNT(*) FROM clients")[0][0]))
     path = settings.user_db_path
     if not path.is_file():
         return 0

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from control.db_postgres import postgres_tool
+from control.db_postgres import postgres_tool, query
 from sinks.audit_log import verify
 from sinks.evidence_store import SUFFIX, evidence_root
 from sinks.files import TMP_PREFIX
@@ -63,16 +63,17 @@ def copy_user_db(settings: Settings, into: Path) -> UserDbCopy:
         raise BackupError(f"no user database at {source}: nothing to back up (is user_db or "
                           "state_dir set as the running system's?)")
     target = into / USERS_SQLITE
-    with closing(sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)) as src, \
-            closing(sqlite3.connect(target)) as dst:
-        src.backup(dst)
-    version, clients = _sqlite_counts(target)
+    try:
+        with closing(sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)) as src, \
+                closing(sqlite3.connect(target)) as dst:
+            src.backup(dst)
+        version, clients = _sqlite_counts(target)
+    except sqlite3.Error as exc:
+        raise BackupError(f"cannot copy the user database {source}: {exc}") from None
     return UserDbCopy(USERS_SQLITE, target, "sqlite", version, clients)
 
 
 def _dump_postgres(url: str, target: Path) -> UserDbCopy:
-    import psycopg
-
     pg_dump = postgres_tool("pg_dump")
     if pg_dump is None:
         raise BackupError("pg_dump is not installed: apt-get install postgresql-client-15")
@@ -82,11 +83,10 @@ def _dump_postgres(url: str, target: Path) -> UserDbCopy:
     if result.returncode != 0:
         raise BackupError(f"pg_dump of the user database {redact_url(url)} failed: "
                           f"{result.stderr.strip()[:500]}")
-    with psycopg.connect(url) as conn:
-        version = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
-        clients = conn.execute("SELECT COUNT(*) FROM clients").fetchone()
-    return UserDbCopy(USERS_PGDUMP, target, "postgresql",
-                      int(version[0] or 0) if version else 0, int(clients[0]) if clients else 0)
+    (version, clients), = query(url, "SELECT (SELECT MAX(version) FROM schema_version), "
+                                     "(SELECT COUNT(*) FROM clients)")
+    return UserDbCopy(USERS_PGDUMP, target, "postgresql", int(str(version or 0)),
+                      int(str(clients)))
 
 
 @dataclass(frozen=True)

@@ -235,7 +235,7 @@ class Settings(BaseSettings):
         ge=0,
         le=65000,
         description="`vigil up` gives its processes metrics ports from here on (gateway, face, "
-        "phone, decide, evidence, audit, replies, then its own supervisor); 0 turns metrics off.",
+        "phone, decide, evidence, audit, replies); 0 turns metrics off.",
     )
 
     # --- secrets ----------------------------------------------------------------------------
