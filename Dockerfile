@@ -6,6 +6,9 @@ ENV PYTHONUNBUFFERED=1 \
     PATH=/opt/vigil/bin:$PATH \
     YOLO_OFFLINE=1
 
+# pg_dump and pg_restore for `vigil backup` and `vigil restore` of a PostgreSQL user database.
+RUN apt-get update && apt-get install -y --no-install-recommends postgresql-client-15 \
+    && rm -rf /var/lib/apt/lists/*
 RUN pip install --no-cache-dir 'uv>=0.5'
 WORKDIR /app
 COPY pyproject.toml uv.lock README.md ./
@@ -16,6 +19,7 @@ COPY ingest ./ingest
 COPY processors ./processors
 COPY sinks ./sinks
 COPY control ./control
+COPY console ./console
 COPY weights/manifest.toml ./weights/manifest.toml
 RUN uv sync --frozen --no-dev
 

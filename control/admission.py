@@ -27,6 +27,7 @@ import redis
 import redis.asyncio as aioredis
 
 from control import redis_keys as keys
+from vigil.core import metrics
 from vigil.core.settings import Settings
 
 # KEYS: 1 slots, 2 slots:order, 3 queue, 4 queue:expiry, 5 tickets, 6 processes, 7 seen.
@@ -188,8 +189,12 @@ class AdmissionController:
         """Extend own slots, apply a capacity drop; returns which own sessions lost a slot."""
         reply = await self._refresh(keys=self._keys,
                                     args=[*self._base, self._ttl_ms, *session_ids])
-        return Occupancy(int(reply[0]), int(reply[1]), int(reply[2]),
-                         frozenset(_text(s) for s in reply[3:]))
+        occupancy = Occupancy(int(reply[0]), int(reply[1]), int(reply[2]),
+                              frozenset(_text(s) for s in reply[3:]))
+        metrics.CAPACITY.set(occupancy.capacity)
+        metrics.SESSIONS_IN_USE.set(occupancy.used)
+        metrics.QUEUE_WAITING.set(occupancy.waiting)
+        return occupancy
 
 
 def occupancy(settings: Settings, client: redis.Redis) -> Occupancy:

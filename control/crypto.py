@@ -35,7 +35,8 @@ class CryptoError(VigilError, ValueError):
     """A key that cannot be used, or data that does not decrypt (wrong key, altered bytes)."""
 
 
-def _decode_key(text: str, source: str) -> bytes:
+def decode_key(text: str, source: str) -> bytes:
+    """The 32-byte key from its base64 text; ``source`` names where the text came from."""
     try:
         key = base64.b64decode(text.strip(), validate=True)
     except binascii.Error:
@@ -67,7 +68,7 @@ def _create_key_file(path: Path) -> None:
 def load_key(settings: Settings, create: bool = True) -> bytes:
     """The deployment's 32-byte key; creates the key file on first use when ``create``."""
     if settings.secret_key is not None:
-        return _decode_key(settings.secret_key.get_secret_value(), "VIGIL_SECRET_KEY")
+        return decode_key(settings.secret_key.get_secret_value(), "VIGIL_SECRET_KEY")
     path = key_file(settings)
     if not path.exists():
         if not create:
@@ -77,7 +78,7 @@ def load_key(settings: Settings, create: bool = True) -> bytes:
     if mode & 0o077:
         raise CryptoError(f"key file {path} is readable by others (mode {mode:o}); "
                           "chmod 600 it")
-    return _decode_key(path.read_text(), f"key file {path}")
+    return decode_key(path.read_text(), f"key file {path}")
 
 
 def encrypt(key: bytes, plaintext: bytes, associated_data: bytes) -> bytes:

@@ -1,13 +1,19 @@
 """The user database: clients (token hashes, encrypted enrolled embeddings, state) and the
-auditor console's accounts (``auditors``: name, role, credential hash).
+auditor console's accounts (control/db_auditors.py).
 
-:class:`UserRepository` is the interface every caller uses. :class:`SqliteUserRepository` is
-the one implementation: one SQLite file in the state folder (WAL mode, so the gateway reads
-while a command writes). Where several machines share the database, a PostgreSQL
-implementation of the same interface serves; none is written yet.
+:class:`UserRepository` is the interface every caller uses; :func:`open_repository` picks the
+implementation from the ``user_db`` setting:
+
+- a file path (default ``STATE_DIR/users.sqlite3``): :class:`SqliteUserRepository`, one SQLite
+  file (WAL mode, so the gateway reads while a command writes) for one machine;
+- a ``postgresql://`` URL: ``control.db_postgres.PostgresUserRepository``, one database that
+  several machines (gateways, processors, the control commands) share.
+
+Both run the same statements (:class:`SqlUserRepository`, written with ``?`` placeholders) and
+the same schema migrations (control/db_schema.py) when they open.
 
 Embeddings are stored as one AES-256-GCM blob per client (control/crypto.py), bound to the
-client id, so the file never holds them as plain floats and a blob moved to another client
+client id, so the database never holds them as plain floats and a blob moved to another client
 does not decrypt.
 """
 
@@ -16,6 +22,9 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+from abc import abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -25,6 +34,8 @@ import numpy as np
 import numpy.typing as npt
 
 from control.crypto import decrypt, encrypt, load_key
+from control.db_auditors import AuditorRecord, AuditorRole, AuditorStatements
+from control.db_schema import SQLITE, Dialect, apply_migrations
 from schemas.events import now_ms
 from vigil.core.errors import VigilError
 from vigil.core.settings import Settings
@@ -32,31 +43,9 @@ from vigil.core.settings import Settings
 Embeddings = npt.NDArray[np.float32]
 EMBEDDING_DIM = 512
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS clients (
-    client_id TEXT PRIMARY KEY,
-    name TEXT NOT NULL DEFAULT '',
-    state TEXT NOT NULL DEFAULT 'active',
-    state_reason TEXT NOT NULL DEFAULT '',
-    state_actor TEXT NOT NULL DEFAULT '',
-    token_hash TEXT,
-    embeddings BLOB,
-    embedding_count INTEGER NOT NULL DEFAULT 0,
-    created_at INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL,
-    enrolled_at INTEGER
-)
-"""
-_AUDITORS_SCHEMA = """
-CREATE TABLE IF NOT EXISTS auditors (
-    name TEXT PRIMARY KEY,
-    role TEXT NOT NULL,
-    credential_hash TEXT NOT NULL,
-    created_at INTEGER NOT NULL
-)
-"""
 _COLUMNS = ("client_id, name, state, state_reason, state_actor, token_hash, embedding_count, "
             "created_at, updated_at, enrolled_at")
+Row = tuple[object, ...]
 
 
 class ClientState(StrEnum):
@@ -69,26 +58,8 @@ class UnknownClientError(VigilError, LookupError):
     """The client id is not in the user database."""
 
 
-class AuditorRole(StrEnum):
-    """What a console account may do: auditors read decisions and evidence; operators act
-    on clients and see the accounts. Neither reaches the other's pages."""
-
-    AUDITOR = "auditor"
-    OPERATOR = "operator"
-
-
-class AuditorExistsError(VigilError, ValueError):
-    """A console account of that name exists already."""
-
-
-@dataclass(frozen=True)
-class AuditorRecord:
-    """One console account as stored (the credential only as its salted scrypt hash)."""
-
-    name: str
-    role: AuditorRole
-    credential_hash: str
-    created_at: int
+class UserDatabaseError(VigilError, RuntimeError):
+    """The user database cannot be reached or used; the message names it (no password)."""
 
 
 @dataclass(frozen=True)
@@ -140,61 +111,81 @@ class UserRepository(Protocol):
     def close(self) -> None: ...
 
 
-class SqliteUserRepository:
-    """The user database in one SQLite file; safe to share between threads of a process."""
+def _int(value: object) -> int:
+    return int(str(value))
 
-    def __init__(self, path: Path, key: bytes) -> None:
-        self.path = path
+
+def _record(row: Row) -> ClientRecord:
+    (client_id, name, state, reason, actor, token_hash, count, created, updated, enrolled) = row
+    return ClientRecord(str(client_id), str(name), ClientState(str(state)), str(reason),
+                        str(actor), None if token_hash is None else str(token_hash),
+                        _int(count), _int(created), _int(updated),
+                        None if enrolled is None else _int(enrolled))
+
+
+class SqlUserRepository(AuditorStatements):
+    """The user repository's statements, written once for every SQL engine.
+
+    A subclass supplies :meth:`_execute` (one statement with ``?`` placeholders, returning its
+    rows, and the affected row count) and :meth:`_transaction`; both are called under the
+    instance's lock, so one repository is safe to share between threads of a process.
+    """
+
+    def __init__(self, key: bytes) -> None:
         self._key = key
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.exists():
-            # Created 0600: it holds token hashes and (encrypted) biometric data.
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, timeout=10.0, check_same_thread=False,
-                                   isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA busy_timeout=10000")
-        self._db.execute(_SCHEMA)
-        self._db.execute(_AUDITORS_SCHEMA)
 
-    def _row(self, row: tuple[object, ...] | None) -> ClientRecord | None:
-        if row is None:
-            return None
-        (client_id, name, state, reason, actor, token_hash, count, created, updated,
-         enrolled) = row
-        return ClientRecord(str(client_id), str(name), ClientState(str(state)), str(reason),
-                            str(actor), None if token_hash is None else str(token_hash),
-                            int(count), int(created), int(updated),  # type: ignore[call-overload]
-                            None if enrolled is None else int(enrolled))  # type: ignore[call-overload]
+    # -- what an engine provides ----------------------------------------------------------
+    @abstractmethod
+    def _execute(self, sql: str, params: Sequence[object] = ()) -> tuple[list[Row], int]:
+        """Run one statement; its rows (empty for writes) and the rows it changed."""
+
+    @abstractmethod
+    def _transaction(self) -> AbstractContextManager[None]:
+        """A transaction that no other process's migration runs beside."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Close the connection."""
+
+    # -- shared ---------------------------------------------------------------------------
+    def _rows(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
+        with self._lock:
+            return self._execute(sql, params)[0]
+
+    def _write(self, sql: str, params: Sequence[object]) -> int:
+        with self._lock:
+            return self._execute(sql, params)[1]
+
+    def _migrate(self, dialect: Dialect, where: str) -> None:
+        """Run the schema migrations (control/db_schema.py); ``where`` names the database."""
+        with self._lock, self._transaction():
+            apply_migrations(lambda sql, params: self._execute(sql, params)[0], dialect,
+                             now_ms(), where)
 
     def get(self, client_id: str) -> ClientRecord | None:
-        with self._lock:
-            row = self._db.execute(f"SELECT {_COLUMNS} FROM clients WHERE client_id = ?",
-                                   (client_id,)).fetchone()
-        return self._row(row)
+        rows = self._rows(f"SELECT {_COLUMNS} FROM clients WHERE client_id = ?", (client_id,))
+        return _record(rows[0]) if rows else None
 
     def list_clients(self) -> list[ClientRecord]:
-        with self._lock:
-            rows = self._db.execute(f"SELECT {_COLUMNS} FROM clients ORDER BY client_id")
-            records = [self._row(r) for r in rows.fetchall()]
-        return [r for r in records if r is not None]
+        return [_record(r) for r in self._rows(f"SELECT {_COLUMNS} FROM clients "
+                                               "ORDER BY client_id")]
 
     def ensure_client(self, client_id: str, name: str | None = None) -> ClientRecord:
         now = now_ms()
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO clients (client_id, name, created_at, updated_at) VALUES (?,?,?,?) "
-                "ON CONFLICT(client_id) DO NOTHING", (client_id, name or "", now, now))
-            if name is not None:
-                self._db.execute("UPDATE clients SET name = ?, updated_at = ? "
-                                 "WHERE client_id = ?", (name, now, client_id))
+        self._write("INSERT INTO clients (client_id, name, created_at, updated_at) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT (client_id) DO NOTHING",
+                    (client_id, name or "", now, now))
+        if name is not None:
+            self._write("UPDATE clients SET name = ?, updated_at = ? WHERE client_id = ?",
+                        (name, now, client_id))
         record = self.get(client_id)
         assert record is not None
         return record
 
-    def _require(self, client_id: str) -> None:
-        if self.get(client_id) is None:
+    def _update(self, client_id: str, sql: str, params: Sequence[object]) -> None:
+        """One UPDATE ... WHERE client_id = ? (the last parameter); unknown ids raise."""
+        if self._write(sql, params) == 0:
             raise UnknownClientError(f"unknown client {client_id!r}")
 
     def set_embeddings(self, client_id: str, embeddings: Embeddings) -> None:
@@ -202,89 +193,86 @@ class SqliteUserRepository:
         array = np.ascontiguousarray(embeddings, dtype=np.float32)
         if array.ndim != 2 or array.shape[1] != EMBEDDING_DIM or len(array) == 0:
             raise ValueError(f"expected (k, {EMBEDDING_DIM}) embeddings, got {array.shape}")
-        self._require(client_id)
         blob = encrypt(self._key, array.tobytes(), _embedding_context(client_id))
         now = now_ms()
-        with self._lock:
-            self._db.execute(
-                "UPDATE clients SET embeddings = ?, embedding_count = ?, enrolled_at = ?, "
-                "updated_at = ? WHERE client_id = ?", (blob, len(array), now, now, client_id))
+        self._update(client_id, "UPDATE clients SET embeddings = ?, embedding_count = ?, "
+                     "enrolled_at = ?, updated_at = ? WHERE client_id = ?",
+                     (blob, len(array), now, now, client_id))
 
     def embeddings(self, client_id: str) -> Embeddings | None:
         """The decrypted embeddings, or None when the client is unknown or not enrolled."""
-        with self._lock:
-            row = self._db.execute("SELECT embeddings, embedding_count FROM clients "
-                                   "WHERE client_id = ?", (client_id,)).fetchone()
-        if row is None or row[0] is None or not row[1]:
+        rows = self._rows("SELECT embeddings, embedding_count FROM clients "
+                          "WHERE client_id = ?", (client_id,))
+        if not rows or rows[0][0] is None or not rows[0][1]:
             return None
-        raw = decrypt(self._key, bytes(row[0]), _embedding_context(client_id))
-        return np.frombuffer(raw, dtype=np.float32).reshape(int(row[1]), EMBEDDING_DIM).copy()
+        blob, count = rows[0]
+        assert isinstance(blob, bytes | bytearray | memoryview), type(blob)
+        raw = decrypt(self._key, bytes(blob), _embedding_context(client_id))
+        return np.frombuffer(raw, dtype=np.float32).reshape(_int(count), EMBEDDING_DIM).copy()
 
     def set_token_hash(self, client_id: str, token_hash: str | None) -> None:
-        self._require(client_id)
-        with self._lock:
-            self._db.execute("UPDATE clients SET token_hash = ?, updated_at = ? "
-                             "WHERE client_id = ?", (token_hash, now_ms(), client_id))
+        self._update(client_id, "UPDATE clients SET token_hash = ?, updated_at = ? "
+                     "WHERE client_id = ?", (token_hash, now_ms(), client_id))
 
     def set_state(self, client_id: str, state: ClientState, reason: str, actor: str) -> bool:
-        """Set the state; True when it changed (state or reason)."""
-        record = self.get(client_id)
-        if record is None:
+        """Set the state; True when it changed (state or reason). One statement, so two
+        machines changing the same client agree on which of them changed it."""
+        changed = self._write(
+            "UPDATE clients SET state = ?, state_reason = ?, state_actor = ?, updated_at = ? "
+            "WHERE client_id = ? AND (state <> ? OR state_reason <> ?)",
+            (state.value, reason, actor, now_ms(), client_id, state.value, reason))
+        if changed:
+            return True
+        if self.get(client_id) is None:
             raise UnknownClientError(f"unknown client {client_id!r}")
-        if record.state == state and record.state_reason == reason:
-            return False
-        with self._lock:
-            self._db.execute(
-                "UPDATE clients SET state = ?, state_reason = ?, state_actor = ?, "
-                "updated_at = ? WHERE client_id = ?",
-                (state.value, reason, actor, now_ms(), client_id))
-        return True
+        return False
 
-    def add_auditor(self, name: str, role: AuditorRole, credential_hash: str) -> AuditorRecord:
-        """Store a new console account; AuditorExistsError when the name is taken."""
-        record = AuditorRecord(name, role, credential_hash, now_ms())
+
+class SqliteUserRepository(SqlUserRepository):
+    """The user database in one SQLite file."""
+
+    def __init__(self, path: Path, key: bytes) -> None:
+        super().__init__(key)
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            # Created 0600: it holds token hashes and (encrypted) biometric data.
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        self._db = sqlite3.connect(path, timeout=10.0, check_same_thread=False,
+                                   isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA busy_timeout=10000")
+        self._migrate(SQLITE, str(path))
+
+    def _execute(self, sql: str, params: Sequence[object] = ()) -> tuple[list[Row], int]:
+        cursor = self._db.execute(sql, tuple(params))
+        return cursor.fetchall(), cursor.rowcount
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        # IMMEDIATE takes the write lock at once: a second process waits, then sees the rows.
+        self._db.execute("BEGIN IMMEDIATE")
         try:
-            with self._lock:
-                self._db.execute("INSERT INTO auditors (name, role, credential_hash, "
-                                 "created_at) VALUES (?,?,?,?)",
-                                 (name, role.value, credential_hash, record.created_at))
-        except sqlite3.IntegrityError:
-            raise AuditorExistsError(f"console account {name!r} exists already") from None
-        return record
-
-    def get_auditor(self, name: str) -> AuditorRecord | None:
-        with self._lock:
-            row = self._db.execute("SELECT name, role, credential_hash, created_at "
-                                   "FROM auditors WHERE name = ?", (name,)).fetchone()
-        return None if row is None else _auditor(row)
-
-    def list_auditors(self) -> list[AuditorRecord]:
-        with self._lock:
-            rows = self._db.execute("SELECT name, role, credential_hash, created_at "
-                                    "FROM auditors ORDER BY name").fetchall()
-        return [_auditor(row) for row in rows]
-
-    def remove_auditor(self, name: str) -> bool:
-        """Delete a console account; True when it existed."""
-        with self._lock:
-            cursor = self._db.execute("DELETE FROM auditors WHERE name = ?", (name,))
-        return cursor.rowcount > 0
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
 
 
-def _auditor(row: tuple[object, ...]) -> AuditorRecord:
-    name, role, credential_hash, created_at = row
-    return AuditorRecord(str(name), AuditorRole(str(role)), str(credential_hash),
-                         int(created_at))  # type: ignore[call-overload]
-
-
 def _embedding_context(client_id: str) -> bytes:
     return f"vigil/embeddings/v1/{client_id}".encode()
 
 
-def open_repository(settings: Settings) -> SqliteUserRepository:
-    """The configured user database (SQLite at settings.user_db_path, key from settings)."""
+def open_repository(settings: Settings) -> UserRepository:
+    """The configured user database (see the module docstring), key from the settings."""
+    url = settings.user_db_url
+    if url is not None:
+        from control.db_postgres import PostgresUserRepository
+
+        return PostgresUserRepository(url, load_key(settings))
     return SqliteUserRepository(settings.user_db_path, load_key(settings))

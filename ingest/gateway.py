@@ -28,7 +28,7 @@ from websockets.http11 import Request, Response
 
 from control import redis_keys as keys
 from control.admission import AdmissionController, AdmissionResult
-from control.db import SqliteUserRepository, open_repository
+from control.db import UserRepository, open_repository
 from control.heartbeat import Heartbeat, new_process_id
 from ingest import protocol
 from ingest.auth import Authenticator
@@ -70,7 +70,7 @@ class Gateway:
         self._stop = threading.Event()
         self._server: Server | None = None
         self.redis: aioredis.Redis = aioredis.Redis.from_url(settings.redis_url)
-        self.repo: SqliteUserRepository | None = None
+        self.repo: UserRepository | None = None
         self.producer = FrameProducer(settings, self.gateway_id)
         self.frames = FramePath(settings, self.producer)
         self.admission = AdmissionController(settings, self.redis)

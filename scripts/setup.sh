@@ -4,7 +4,8 @@
 #      Python dependency (uv keeps a package cache, so a second clone links instead of
 #      downloading); .venv in the repo is a link to it;
 #   2. the Apache Kafka broker jars from Maven Central (infra/kafka/pom.xml), in a cache folder;
-#   3. redis-server from Debian when it is missing.
+#   3. redis-server, postgresql-15, nginx and chromium from Debian when missing (the tests
+#      start their own servers from them).
 # A second run only checks stamps and takes a second or two.
 set -euo pipefail
 
@@ -55,17 +56,25 @@ kafka_jars() {
   fi
 }
 
-redis() {
-  if command -v redis-server >/dev/null 2>&1; then return; fi
-  log "installing redis-server from Debian"
+# Debian packages the tests and `vigil up` use, each installed only when its program is missing.
+# Their own system services (redis on 6379, PostgreSQL on 5432, nginx on 80) are not used:
+# Vigil and the tests start their own servers on their own ports.
+debian_packages() {
+  local wanted=() pair package program
+  for pair in "redis-server:redis-server" "postgresql-15:/usr/lib/postgresql/15/bin/initdb" \
+              "nginx:/usr/sbin/nginx" "chromium:/usr/bin/chromium"; do
+    package=${pair%%:*} program=${pair#*:}
+    if ! command -v "$program" >/dev/null 2>&1; then wanted+=("$package"); fi
+  done
+  [ ${#wanted[@]} -eq 0 ] && return
+  log "installing ${wanted[*]} from Debian"
   local sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server >/dev/null
-  # Debian's package starts a system-wide server on 6379; Vigil runs its own on its own port.
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${wanted[@]}" >/dev/null
 }
 
 python_env
 kafka_jars
-redis
+debian_packages
 log "ready: $ROOT/.venv -> $(readlink "$ROOT/.venv")"

@@ -7,6 +7,8 @@ Where the broker and Redis come from, in order:
    state folder, and stopped at the end of the session.
 
 Every test gets its own namespace (so its own topics and Redis keys) and its own group id.
+A PostgreSQL server comes the same way (tests/postgres.py); each test that asks for
+``postgres_db`` gets a new database on it.
 """
 
 from __future__ import annotations
@@ -76,6 +78,38 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
         yield Infra(settings.kafka_bootstrap, settings.redis_url, "local", state)
     finally:
         local.infra_down(settings)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """The admin URL of a PostgreSQL server for the session (see tests/postgres.py)."""
+    from tests import postgres
+
+    url = os.environ.get("VIGIL_TEST_POSTGRES_URL")
+    if url:
+        yield url
+        return
+    if _docker_answers():
+        from testcontainers.community.postgres import PostgresContainer
+
+        with PostgresContainer("postgres:15", driver=None) as container:
+            yield container.get_connection_url()
+        return
+    bin_dir = postgres.postgres_bin_dir()
+    if bin_dir is None:
+        pytest.skip("no PostgreSQL server here: install postgresql-15 (scripts/setup.sh "
+                    "does) or set VIGIL_TEST_POSTGRES_URL")
+    with postgres.local_server(bin_dir) as admin_url:
+        yield admin_url
+
+
+@pytest.fixture
+def postgres_db(postgres_server: str) -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database of this test alone."""
+    from tests.postgres import fresh_database
+
+    with fresh_database(postgres_server) as url:
+        yield url
 
 
 @pytest.fixture

@@ -23,13 +23,13 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def env(topics: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """The test's settings, also in the environment the CLI handlers read."""
+def env(topics: Settings, user_db: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The test's settings on each user database engine, also in the CLI's environment."""
     for name, value in {"KAFKA_BOOTSTRAP": topics.kafka_bootstrap,
                         "REDIS_URL": topics.redis_url, "NAMESPACE": topics.namespace,
-                        "STATE_DIR": str(topics.state_dir)}.items():
+                        "STATE_DIR": str(topics.state_dir), "USER_DB": user_db}.items():
         monkeypatch.setenv(f"VIGIL_{name}", value)
-    return topics
+    return topics.model_copy(update={"user_db": user_db})
 
 
 def control_events(settings: Settings, count: int, timeout_s: float = 20.0) -> list[str]:

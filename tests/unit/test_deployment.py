@@ -64,3 +64,14 @@ def test_docker_compose_config_accepts_the_file() -> None:
     if "is not a docker command" in result.stderr or "unknown" in result.stderr.lower():
         pytest.skip("docker compose plugin not installed")
     assert result.returncode == 0, result.stderr
+
+
+def test_the_image_copies_every_package_the_cli_imports() -> None:
+    import tomllib
+
+    packages = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "packages"]["find"]["include"]
+    copied = {line.split()[1] for line in (REPO / "Dockerfile").read_text().splitlines()
+              if line.startswith("COPY ")}
+    missing = {p.rstrip("*") for p in packages} - copied
+    assert not missing, f"the Dockerfile does not COPY {sorted(missing)}"

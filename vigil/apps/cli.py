@@ -231,6 +231,7 @@ def _registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
     from control import cli as control_cli
     from processors.vision import cli as vision_cli
     from sinks import cli as sinks_cli
+    from vigil.backup import cli as backup_cli
 
     def register_bench(sub: argparse._SubParsersAction) -> None:
         bench = sub.add_parser("bench", help="benchmarks: figures printed side by side")
@@ -240,7 +241,7 @@ def _registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
         _register_bench_temporal(bench_sub)
 
     return [_register_core, _register_stages, vision_cli.register, register_bench,
-            control_cli.register, sinks_cli.register, console_cli.register]
+            control_cli.register, sinks_cli.register, console_cli.register, backup_cli.register]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

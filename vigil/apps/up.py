@@ -144,6 +144,7 @@ def _wait_ready(children: list[Child], stop: threading.Event, timeout_s: float) 
 def _supervise(children: list[Child], stop: threading.Event, run_dir: Path) -> int:
     while not stop.wait(1.0):
         for child in children:
+            metrics.STAGE_PROCESSES.labels(child.name).set(1 if child.alive() else 0)
             if child.alive() or stop.is_set():
                 continue
             code = child.proc.returncode if child.proc else None

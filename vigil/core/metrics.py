@@ -54,6 +54,18 @@ CONSUMER_ERRORS = Counter(
     "vigil_consumer_errors_total", "Kafka consumer errors seen (logged; the client retries)",
     ["stage", "error"],
 )
+# Admission, as the gateway's tick last saw it in Redis; the same for every gateway of a
+# namespace (dashboards take max() over gateways).
+CAPACITY = Gauge(
+    "vigil_capacity_sessions", "Sessions the system serves at once now (live face processors' "
+    "share, at most max_pipelines x max_clients_per_pipeline)"
+)
+SESSIONS_IN_USE = Gauge("vigil_sessions_in_use", "Admission slots held now, every gateway")
+QUEUE_WAITING = Gauge("vigil_queue_waiting", "Clients waiting for capacity now, every gateway")
+# `vigil up`'s supervisor (its own /metrics: vigil.core.stages.supervisor_metrics_port).
+STAGE_PROCESSES = Gauge(
+    "vigil_stage_processes", "Live processes of each stage under `vigil up`", ["stage"]
+)
 STAGE_RESTARTS = Counter(
     "vigil_stage_restarts_total", "Stage processes restarted by `vigil up`", ["stage"]
 )

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import (
     Field,
@@ -39,6 +41,7 @@ ENV_PREFIX = "VIGIL_"
 NON_SETTING_ENV = frozenset({"VIGIL_CONFIG", "VIGIL_CACHE"})
 # The TOML file of the settings being loaded (set by load_settings, else VIGIL_CONFIG).
 _CONFIG_FILE: ContextVar[Path | None] = ContextVar("_CONFIG_FILE", default=None)
+USER_DB_SCHEMES = ("postgresql", "postgres")  # the URL schemes of a PostgreSQL user_db
 
 
 class SettingsError(VigilError, ValueError):
@@ -397,9 +400,10 @@ class Settings(BaseSettings):
     auth_failure_window_s: float = Field(
         60.0, ge=1.0, le=86_400.0, description="Window (and cooldown) of auth_failure_limit."
     )
-    user_db: Path | None = Field(
-        None, description="SQLite user database (clients, token hashes, encrypted "
-        "embeddings); defaults to STATE_DIR/users.sqlite3."
+    user_db: str | None = Field(
+        None, description="The user database (clients, token hashes, encrypted embeddings): "
+        "a SQLite file path (default STATE_DIR/users.sqlite3) for one machine, or a "
+        "postgresql://USER@HOST:PORT/DB URL for a database that several machines share."
     )
     clients_file: Path | None = Field(
         None, description="Optional YAML file of blocked and paused clients (keys `blocked` "
@@ -420,10 +424,32 @@ class Settings(BaseSettings):
             raise ValueError(f"{given} is set alone: wss:// needs both tls_cert and tls_key")
         return value
 
+    @field_validator("user_db")
+    @classmethod
+    def _check_user_db(cls, value: str | None) -> str | None:
+        # Without this, "mysql://..." would become a SQLite file in a folder named "mysql:".
+        scheme = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*):(//)?", value or "")
+        if scheme is None:
+            return value
+        postgres = scheme.group(1).lower() in USER_DB_SCHEMES
+        if bool(scheme.group(2)) != postgres:  # another scheme, or "postgresql:" without //
+            raise ValueError(f"cannot serve a user database at {scheme.group(0)}...: use "
+                             "postgresql://USER@HOST:PORT/DB or a SQLite file path")
+        return value
+
+    @property
+    def user_db_url(self) -> str | None:
+        """The PostgreSQL URL of the user database, or None when it is a SQLite file."""
+        if self.user_db is not None and self.user_db.split(":", 1)[0].lower() in USER_DB_SCHEMES:
+            return self.user_db
+        return None
+
     @property
     def user_db_path(self) -> Path:
         """The SQLite user database file (user_db, else STATE_DIR/users.sqlite3)."""
-        return self.user_db if self.user_db is not None else self.state_dir / "users.sqlite3"
+        if self.user_db_url is not None:
+            raise SettingsError("user_db is a PostgreSQL URL, not a SQLite file")
+        return Path(self.user_db) if self.user_db else self.state_dir / "users.sqlite3"
 
     @field_validator("kafka_bootstrap")
     @classmethod
@@ -508,7 +534,19 @@ def _describe(error: Mapping[str, Any]) -> str:
             if getattr(m, name, None) is not None
         ]
         allowed = f" (allowed: {', '.join(bounds)})" if bounds else ""
-    return f"setting {key}={error.get('input')!r}: {error.get('msg')}{allowed}"
+    value = error.get("input")
+    if key == "user_db" and isinstance(value, str):
+        value = redact_url(value)
+    return f"setting {key}={value!r}: {error.get('msg')}{allowed}"
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password replaced by ``***``, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user, host = parts.netloc.rsplit("@", 1)
+    return urlunsplit(parts._replace(netloc=f"{user.split(':', 1)[0]}:***@{host}"))
 
 
 def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Settings:

@@ -1,0 +1,106 @@
+"""Schema migrations of the user database, one list for SQLite and PostgreSQL.
+
+Every repository runs :func:`apply_migrations` when it opens: the ``schema_version`` table
+records each applied migration (version, description, applied_at), and only the ones above
+the highest recorded version run, inside one transaction that the engine serializes (SQLite
+``BEGIN IMMEDIATE``, a PostgreSQL advisory lock), so two processes starting at once, or a
+second start, change nothing. A database whose version is newer than this code knows is
+refused: an older Vigil must not write to a schema it does not understand.
+
+A migration's SQL names column types through ``{blob}`` and ``{bigint}``, the only places the
+two engines differ; add a migration at the end of :data:`MIGRATIONS`, never edit one that has
+shipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from vigil.core.errors import VigilError
+
+
+class SchemaError(VigilError):
+    """The user database's schema cannot be brought to the version this code needs."""
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """Column types of one SQL engine."""
+
+    name: str
+    blob: str
+    bigint: str
+
+
+SQLITE = Dialect("sqlite", blob="BLOB", bigint="INTEGER")
+POSTGRESQL = Dialect("postgresql", blob="BYTEA", bigint="BIGINT")
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    sql: str
+
+    def statement(self, dialect: Dialect) -> str:
+        return self.sql.format(blob=dialect.blob, bigint=dialect.bigint)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    # IF NOT EXISTS: databases made before schema_version existed already hold this table.
+    Migration(1, "clients", """
+CREATE TABLE IF NOT EXISTS clients (
+    client_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL DEFAULT '',
+    state TEXT NOT NULL DEFAULT 'active',
+    state_reason TEXT NOT NULL DEFAULT '',
+    state_actor TEXT NOT NULL DEFAULT '',
+    token_hash TEXT,
+    embeddings {blob},
+    embedding_count INTEGER NOT NULL DEFAULT 0,
+    created_at {bigint} NOT NULL,
+    updated_at {bigint} NOT NULL,
+    enrolled_at {bigint}
+)"""),
+    # IF NOT EXISTS: the auditor console made this table before it was a migration.
+    Migration(2, "auditors", """
+CREATE TABLE IF NOT EXISTS auditors (
+    name TEXT PRIMARY KEY,
+    role TEXT NOT NULL,
+    credential_hash TEXT NOT NULL,
+    created_at {bigint} NOT NULL
+)"""),
+)
+LATEST_VERSION = MIGRATIONS[-1].version
+
+VERSION_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_version (
+    version INTEGER PRIMARY KEY,
+    description TEXT NOT NULL,
+    applied_at {bigint} NOT NULL
+)"""
+
+# Runs one statement (``?`` placeholders) and returns its rows (empty for DDL and writes).
+Execute = Callable[[str, Sequence[object]], list[tuple[object, ...]]]
+
+
+def apply_migrations(execute: Execute, dialect: Dialect, now_ms: int,
+                     where: str) -> list[Migration]:
+    """Bring the schema up to :data:`LATEST_VERSION` inside the caller's transaction.
+
+    Returns the migrations applied (none on a second run). ``where`` names the database in
+    errors.
+    """
+    execute(VERSION_TABLE.format(bigint=dialect.bigint), ())
+    rows = execute("SELECT MAX(version) FROM schema_version", ())
+    current = int(str(rows[0][0])) if rows and rows[0][0] is not None else 0
+    if current > LATEST_VERSION:
+        raise SchemaError(f"the user database {where} has schema version {current}; this "
+                          f"Vigil knows up to {LATEST_VERSION}: upgrade Vigil before using it")
+    applied = [m for m in MIGRATIONS if m.version > current]
+    for migration in applied:
+        execute(migration.statement(dialect), ())
+        execute("INSERT INTO schema_version (version, description, applied_at) "
+                "VALUES (?, ?, ?)", (migration.version, migration.description, now_ms))
+    return applied

@@ -1,0 +1,232 @@
+"""Debian's nginx in front of two `vigil ingest` processes, on loopback, with the real stack.
+
+nginx runs from the same template as docker-compose.yml (infra/nginx/vigil.conf.template),
+with its own prefix, config and logs in a temporary folder. The two gateways join the
+package's `vigil up` (same namespace, Kafka, Redis and user database), so the frames they take
+are decided by its processors and the replies find their way back through nginx.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import signal
+import string
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis
+from pydantic import SecretStr
+
+from control import redis_keys as keys
+from control.db import open_repository
+from control.tokens import hash_token, new_token
+from tests.e2e.conftest import Running
+from tests.ingest.harness import closed_with, expect, open_session
+from vigil.apps.client import StreamReport, stream_frames
+from vigil.core.stages import supervisor_metrics_port
+from vigil.local.infra import free_port, port_answers
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+TEMPLATE = REPO / "infra" / "nginx" / "vigil.conf.template"
+NGINX = Path("/usr/sbin/nginx")
+START_TIMEOUT_S = 120.0
+MAIN_CONF = """\
+worker_processes 1;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log info;
+events {{ worker_connections 256; }}
+http {{
+    access_log {prefix}/access.log;
+    client_body_temp_path {prefix}/client_body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+    include {prefix}/vigil.conf;
+}}
+"""
+
+
+@dataclass
+class GatewayProcess:
+    proc: subprocess.Popen[str]
+    gateway_id: str
+    address: str
+    log: Path
+
+    def admitted(self, client_id: str) -> int:
+        return self.log.read_text().count(f"session admitted client_id={client_id} ")
+
+
+def _first_line(proc: subprocess.Popen[str], prefix: str, timeout_s: float) -> str:
+    """The first stdout line starting with prefix (bounded wait; fails if the process dies)."""
+    lines: queue.Queue[str] = queue.Queue()
+    assert proc.stdout is not None
+    reader = threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout or []],
+                              daemon=True)
+    reader.start()
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=0.5)
+        except queue.Empty:
+            assert proc.poll() is None, f"exited with {proc.returncode} before {prefix!r}"
+            continue
+        if line.startswith(prefix):
+            return line
+    raise AssertionError(f"no {prefix!r} within {timeout_s}s")
+
+
+@contextmanager
+def gateways(running: Running, tmp: Path, count: int = 2) -> Iterator[list[GatewayProcess]]:
+    """`vigil ingest` processes on free loopback ports, in the package's deployment."""
+    started: list[GatewayProcess] = []
+    try:
+        for n in range(count):
+            port = free_port()
+            env = {**running.env, "VIGIL_GATEWAY_PORT": str(port)}
+            log = tmp / f"gateway-{n}.log"
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "vigil.apps.cli", "ingest", "--metrics-port", "0"],
+                env=env, stdout=subprocess.PIPE, stderr=log.open("w"), text=True)
+            line = _first_line(proc, "gateway listening on", START_TIMEOUT_S)
+            gateway_id = line.rsplit("gateway_id ", 1)[1].rstrip(")\n")
+            started.append(GatewayProcess(proc, gateway_id, f"127.0.0.1:{port}", log))
+        yield started
+    finally:
+        for gateway in started:
+            if gateway.proc.poll() is None:
+                gateway.proc.send_signal(signal.SIGTERM)
+        for gateway in started:
+            try:
+                gateway.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                gateway.proc.kill()
+
+
+@contextmanager
+def nginx(prefix: Path, upstreams: list[str]) -> Iterator[int]:
+    """Debian's nginx on a free loopback port, rendered from the compose template."""
+    port = free_port()
+    values = {"NGINX_LISTEN": f"127.0.0.1:{port}", "GATEWAY_1": upstreams[0],
+              "GATEWAY_2": upstreams[1]}
+    (prefix / "vigil.conf").write_text(
+        string.Template(TEMPLATE.read_text()).safe_substitute(values))
+    (prefix / "nginx.conf").write_text(MAIN_CONF.format(prefix=prefix))
+    check = subprocess.run([str(NGINX), "-t", "-p", str(prefix), "-c", str(prefix / "nginx.conf")],
+                           capture_output=True, text=True, timeout=30, check=False)
+    assert check.returncode == 0, check.stderr
+    proc = subprocess.Popen([str(NGINX), "-p", str(prefix), "-c", str(prefix / "nginx.conf"),
+                             "-g", "daemon off;"], stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not port_answers(port):
+            assert proc.poll() is None, f"nginx exited: {proc.stderr.read() if proc.stderr else ''}"
+            assert time.monotonic() < deadline, "nginx did not listen in time"
+            time.sleep(0.2)
+        yield port
+    finally:
+        proc.send_signal(signal.SIGQUIT)  # graceful: finish, then exit
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def same_face_clients(running: Running, names: list[str]) -> dict[str, str]:
+    """Clients enrolled with alice's embeddings (one person, several ids); their tokens."""
+    settings = running.settings.model_copy(
+        update={"secret_key": SecretStr(running.env["VIGIL_SECRET_KEY"])})
+    repo = open_repository(settings)
+    try:
+        face = repo.embeddings("alice")
+        assert face is not None
+        tokens = {}
+        for name in names:
+            repo.ensure_client(name)
+            repo.set_embeddings(name, face)
+            tokens[name] = new_token()
+            repo.set_token_hash(name, hash_token(tokens[name]))
+        return tokens
+    finally:
+        repo.close()
+
+
+def decided(report: StreamReport, frames: int) -> bool:
+    """Every frame got its decision back through nginx. Which action is test_stream's
+    business: on a loaded machine a late half makes `incomplete`, still a decision."""
+    return report.lost == [] and len(report.decisions) == frames and report.close_code == 1000
+
+
+def outcomes(reports: list[StreamReport]) -> list[list[tuple[str, str]]]:
+    return [[(d["action"], d["reason"]) for d in r.decisions.values()] for r in reports]
+
+
+def test_nginx_spreads_sessions_and_moves_new_ones_off_a_killed_gateway(
+        running: Running, tmp_path: Path) -> None:
+    if not NGINX.is_file():
+        pytest.skip(f"{NGINX} is absent: scripts/setup.sh installs Debian's nginx")
+    tokens = same_face_clients(running, ["lb-1", "lb-2", "lb-3", "lb-4"])
+    frames = running.frames("faces/obama_3.jpg", "faces/obama_4.jpg")
+    holders = redis.Redis.from_url(running.settings.redis_url)
+    (tmp_path / "nginx").mkdir()
+
+    def holder(client: str) -> str:
+        value = holders.hget(keys.session_key(running.settings.namespace, client),
+                             keys.SESSION_GATEWAY_FIELD)
+        return value.decode() if isinstance(value, bytes) else str(value)
+
+    with gateways(running, tmp_path) as pair, \
+            nginx(tmp_path / "nginx", [g.address for g in pair]) as port:
+        url = f"ws://127.0.0.1:{port}/v1/stream"
+
+        async def stream(*clients: str) -> list[StreamReport]:
+            return list(await asyncio.gather(*(
+                stream_frames(url, c, tokens[c], frames, fps=2, reply_timeout_s=60)
+                for c in clients)))
+
+        # Two clients at once: one session on each gateway, every frame decided through nginx.
+        reports = asyncio.run(stream("lb-1", "lb-2"))
+        assert all(decided(r, len(frames)) for r in reports), outcomes(reports)
+        assert [g.admitted("lb-1") + g.admitted("lb-2") for g in pair] == [1, 1]
+
+        async def session_on_a_gateway_that_dies() -> tuple[GatewayProcess, int | None]:
+            ws = await open_session(url, "lb-3", tokens["lb-3"])
+            await expect(ws, "welcome")
+            victim = next(g for g in pair if g.gateway_id == holder("lb-3"))
+            victim.proc.kill()
+            victim.proc.wait(10)
+            code, _reason, _messages = await closed_with(ws, timeout_s=15)
+            return victim, code
+
+        victim, code = asyncio.run(session_on_a_gateway_that_dies())
+        survivor = next(g for g in pair if g is not victim)
+        assert code != 1000  # the session ended with its gateway, not cleanly
+        before = survivor.admitted("lb-3") + survivor.admitted("lb-4")
+        # New sessions, one after another so nginx chooses each time: all on the survivor.
+        for client in ("lb-3", "lb-4", "lb-3", "lb-4"):
+            (report,) = asyncio.run(stream(client))
+            assert decided(report, len(frames)), outcomes([report])
+        assert survivor.admitted("lb-3") + survivor.admitted("lb-4") == before + 4
+    errors = (tmp_path / "nginx" / "error.log").read_text()
+    assert "connect() failed" in errors and victim.address in errors  # nginx saw it go
+
+
+def test_vigil_up_exports_its_processes_per_stage(running: Running) -> None:
+    port = supervisor_metrics_port(running.settings.model_copy(update={
+        "metrics_port_base": int(running.env["VIGIL_METRICS_PORT_BASE"])}))
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    for stage in ("gateway", "face", "phone", "decide", "evidence", "audit", "replies"):
+        assert f'vigil_stage_processes{{stage="{stage}"}} 1.0' in text, stage
