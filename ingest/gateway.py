@@ -2,8 +2,10 @@
 
 One :class:`Gateway` per process (tests run several in one process). Its parts:
 
+- the HTTP front (ingest/http_front.py): the browser client's page on the same port, and the
+  Origin and per-address checks before a WebSocket handshake;
 - the handshake (hello within ``hello_timeout_s``, authentication, admission and queueing);
-- the frame path (ingest/frames.py): rate and in-flight limits, produce to ``{ns}.frames``;
+- the frame path (ingest/frame_path.py): rate and in-flight limits, produce to ``{ns}.frames``;
 - the listeners (ingest/listeners.py): decisions on ``{ns}:replies:{gateway_id}``, control
   events from Redis and Kafka;
 - a tick every third of ``heartbeat_ttl_s``: the process heartbeat, slot and session-hash
@@ -19,12 +21,10 @@ import logging
 import ssl
 import threading
 from collections import OrderedDict
-from http import HTTPStatus
 
 import redis.asyncio as aioredis
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
-from websockets.http11 import Request, Response
 
 from control import redis_keys as keys
 from control.admission import AdmissionController, AdmissionResult
@@ -33,6 +33,7 @@ from control.heartbeat import Heartbeat, new_process_id
 from ingest import protocol
 from ingest.auth import Authenticator
 from ingest.frame_path import FramePath
+from ingest.http_front import HttpFront
 from ingest.listeners import KafkaControlListener, listen_redis
 from ingest.producer import FrameProducer
 from ingest.protocol import CloseCode, ProtocolError
@@ -77,6 +78,7 @@ class Gateway:
         self.heartbeat = Heartbeat(settings, "gateway", "cpu", 0, self.gateway_id)
         self._release = self.redis.register_script(_RELEASE_SESSION)
         self._kafka_control: KafkaControlListener | None = None
+        self.front = HttpFront(settings, self.healthy)
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -102,7 +104,7 @@ class Gateway:
         self._server = await serve(
             self._handle, self.settings.gateway_host, self.settings.gateway_port,
             ssl=self._ssl_context(), max_size=self.settings.max_frame_bytes,
-            process_request=self._check_path, server_header=None)
+            process_request=self.front, server_header=None)
         log.info("gateway listening url=%s gateway_id=%s", self.url, self.gateway_id)
 
     def _ssl_context(self) -> ssl.SSLContext | None:
@@ -121,6 +123,12 @@ class Gateway:
     def url(self) -> str:
         scheme = "wss" if self.settings.tls_cert else "ws"
         return f"{scheme}://{self.settings.gateway_host}:{self.port}{protocol.PATH}"
+
+    @property
+    def page_url(self) -> str:
+        """The browser client's page."""
+        scheme = "https" if self.settings.tls_cert else "http"
+        return f"{scheme}://{self.settings.gateway_host}:{self.port}/"
 
     def healthy(self) -> bool:
         return self._server is not None and self.heartbeat.alive()
@@ -142,12 +150,6 @@ class Gateway:
         if self.repo is not None:
             self.repo.close()
         log.info("gateway stopped gateway_id=%s", self.gateway_id)
-
-    @staticmethod
-    def _check_path(connection: ServerConnection, request: Request) -> Response | None:
-        if request.path.split("?", 1)[0] != protocol.PATH:
-            return connection.respond(HTTPStatus.NOT_FOUND, f"use {protocol.PATH}\n")
-        return None
 
     # -- one connection -------------------------------------------------------------------
     async def _handle(self, ws: ServerConnection) -> None:

@@ -70,3 +70,12 @@ def test_settings_are_frozen() -> None:
     settings = load_settings()
     with pytest.raises(ValidationError):
         settings.namespace = "other"  # type: ignore[misc]
+
+
+def test_allowed_origins_are_origins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VIGIL_ALLOWED_ORIGINS", '["https://Console.Example.org:8443"]')
+    assert load_settings().allowed_origins == ("https://console.example.org:8443",)
+    for bad in ("https://console.example.org/", "console.example.org", "null"):
+        with pytest.raises(SettingsError, match="allowed_origins") as error:
+            load_settings(allowed_origins=(bad,))
+        assert "not an origin" in str(error.value)

@@ -69,6 +69,10 @@ STAGE_PROCESSES = Gauge(
 STAGE_RESTARTS = Counter(
     "vigil_stage_restarts_total", "Stage processes restarted by `vigil up`", ["stage"]
 )
+CONNECTIONS_REFUSED = Counter(
+    "vigil_connections_refused_total", "WebSocket handshakes the gateway refused, by reason "
+    "(origin, per_address_limit)", ["reason"],
+)
 SINK_OUTPUTS = Counter(
     "vigil_sink_outputs_total", "Items a sink made durable or delivered (evidence files, "
     "audit lines, replies)", ["stage", "kind"],

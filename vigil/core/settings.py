@@ -39,6 +39,8 @@ from vigil.core.errors import VigilError
 ENV_PREFIX = "VIGIL_"
 # VIGIL_ variables that are read by tools rather than by this object.
 NON_SETTING_ENV = frozenset({"VIGIL_CONFIG", "VIGIL_CACHE"})
+# A web origin as browsers send it: scheme://host[:port], nothing after.
+_ORIGIN = re.compile(r"^https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$")
 # The TOML file of the settings being loaded (set by load_settings, else VIGIL_CONFIG).
 _CONFIG_FILE: ContextVar[Path | None] = ContextVar("_CONFIG_FILE", default=None)
 USER_DB_SCHEMES = ("postgresql", "postgres")  # the URL schemes of a PostgreSQL user_db
@@ -362,6 +364,16 @@ class Settings(BaseSettings):
         None, description="PEM certificate chain: with tls_key, the gateway serves wss://."
     )
     tls_key: Path | None = Field(None, description="PEM private key of tls_cert.")
+    allowed_origins: tuple[str, ...] = Field(
+        (), description="Web origins (scheme://host[:port]) besides the gateway's own whose "
+        "pages may open /v1/stream. A browser always sends Origin and one not listed is "
+        "refused with HTTP 403; clients that send none (not browsers) are let through."
+    )
+    max_connections_per_address: int = Field(
+        64, ge=0, le=100_000, description="Open WebSocket connections one remote address may "
+        "hold; one more is refused with HTTP 429. Behind a proxy every client shares the "
+        "proxy's address: raise it, or 0 turns the limit off."
+    )
     max_fps: float = Field(
         10.0, gt=0.0, le=240.0, description="Frames per second one client may send; extra "
         "frames are dropped with `error: rate_limited` (a burst of one second is allowed)."
@@ -443,6 +455,15 @@ class Settings(BaseSettings):
         if self.user_db is not None and self.user_db.split(":", 1)[0].lower() in USER_DB_SCHEMES:
             return self.user_db
         return None
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _check_origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            if not _ORIGIN.match(origin):
+                raise ValueError(f"{origin!r} is not an origin like https://host[:port] "
+                                 "(no path, no trailing slash)")
+        return tuple(origin.lower() for origin in value)
 
     @property
     def user_db_path(self) -> Path:

@@ -1,0 +1,97 @@
+// Protocol v1's codes in words a person can act on (ARCHITECTURE.md, "ingest/").
+
+// What the page says for each of its states.
+export const STATE_WORDS = {
+  starting: "Starting…",
+  signin: "Sign in",
+  camera: "Asking for the camera…",
+  connecting: "Connecting…",
+  queued: "Waiting for a free place",
+  checking: "Connected — checking…",
+  allowed: "Allowed",
+  locked: "Screen locked",
+  signed_out: "Signed out",
+  blocked: "Blocked",
+  paused: "Paused",
+  reconnecting: "Reconnecting…",
+  refused: "Refused",
+  camera_problem: "Camera problem",
+};
+
+// Decision reasons.
+const REASONS = {
+  ok: "The enrolled user is in view.",
+  no_face: "No face is in view of the camera.",
+  spoof: "The face does not look live: it may be a photo or a screen.",
+  wrong_user: "The face in view is not the enrolled user.",
+  phone: "A mobile phone is in view of the camera.",
+  multiple_faces: "More than one face is in view of the camera.",
+  incomplete: "The server could not check this frame in time.",
+  bad_frame: "The server could not read the camera picture.",
+  stale: "The picture was too old to check when it reached the server.",
+};
+
+export function reasonWords(reason) {
+  return REASONS[reason] ?? `The server gave the reason “${reason}”.`;
+}
+
+// Close reasons of 1008 that the server sends (ingest/auth.py, ingest/gateway.py).
+const REFUSALS = {
+  "unknown client": "The server does not know this client id. Check the client id.",
+  "invalid or revoked token": "The token is wrong or was revoked. Ask an operator for a new token.",
+  "client is not enrolled": "This client has no enrolled face yet. Ask an operator to enroll you.",
+  "too many failures": "Too many failed sign-ins from this address. Wait a minute, then try again.",
+  "replaced by a newer session": "This client was opened somewhere else (another tab or device).",
+  "token revoked": "Your token was revoked. Ask an operator for a new token.",
+};
+
+// A closed connection, in words. The browser hides the HTTP status of a refused handshake
+// (403 wrong origin, 429 too many connections): those arrive as 1006.
+export function closeWords(code, reason) {
+  switch (code) {
+    case 1000: return "The connection was closed.";
+    case 1001: return "The server is restarting.";
+    case 1002: return `The server did not understand this page (protocol error: ${reason || "no detail"}).`;
+    case 1006: return "Could not reach the server, or it refused the connection.";
+    case 1008:
+      if (reason.startsWith("blocked")) return blockedWords(reason.replace(/^blocked:?\s*/, ""));
+      return REFUSALS[reason] ?? `The server refused this client: ${reason || "no reason given"}.`;
+    case 1009: return "A camera picture was too large for the server.";
+    case 1011: return "The server met an internal error.";
+    case 1013: return reason === "capacity withdrawn"
+      ? "The server lost capacity and had to let this client go."
+      : "The server is full right now.";
+    default: return `The connection closed (code ${code}${reason ? `: ${reason}` : ""}).`;
+  }
+}
+
+export function blockedWords(reason) {
+  return `An operator blocked this client${reason ? `: ${reason}` : ""}. Ask an operator to unblock it.`;
+}
+
+// Error messages that do not end the session.
+const ERRORS = {
+  rate_limited: "Some pictures were dropped: the page sends faster than the server takes them.",
+  bad_image: "A picture was not a JPEG image.",
+  bad_message: "The server could not read a message from this page.",
+  unknown_message: "The server did not know a message from this page.",
+  delivery_failed: "The server could not store a picture; the next ones are sent as usual.",
+};
+
+export function errorWords(code, message) {
+  return `${ERRORS[code] ?? "The server reported a problem."} (${code}: ${message})`;
+}
+
+// getUserMedia failures.
+export function cameraWords(error) {
+  if (!window.isSecureContext) {
+    return "The camera needs a secure page: open it over https:// (the gateway's tls_cert " +
+      "and tls_key settings) or on localhost.";
+  }
+  switch (error?.name) {
+    case "NotAllowedError": return "Camera access was refused. Allow the camera for this page, then reload.";
+    case "NotFoundError": return "No camera was found. Connect a camera, then reload.";
+    case "NotReadableError": return "The camera is in use by another program. Close it, then reload.";
+    default: return `The camera could not start: ${error?.message ?? error}.`;
+  }
+}
