@@ -121,14 +121,11 @@ class Gateway:
 
     @property
     def url(self) -> str:
-        scheme = "wss" if self.settings.tls_cert else "ws"
-        return f"{scheme}://{self.settings.gateway_host}:{self.port}{protocol.PATH}"
+        return protocol.stream_url(self.settings, self.port)
 
     @property
     def page_url(self) -> str:
-        """The browser client's page."""
-        scheme = "https" if self.settings.tls_cert else "http"
-        return f"{scheme}://{self.settings.gateway_host}:{self.port}/"
+        return protocol.page_url(self.settings, self.port)
 
     def healthy(self) -> bool:
         return self._server is not None and self.heartbeat.alive()

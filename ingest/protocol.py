@@ -9,15 +9,30 @@ import json
 import re
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from schemas.events import Decision
 from schemas.serializers import JPEG_MAGIC
+
+if TYPE_CHECKING:
+    from vigil.core.settings import Settings
 
 PROTOCOL_VERSION = 1
 PATH = "/v1/stream"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")
 MAX_TOKEN_CHARS = 512
+
+
+def stream_url(settings: Settings, port: int | None = None) -> str:
+    """Where clients connect: ws(s)://GATEWAY_HOST:PORT/v1/stream (wss with a certificate)."""
+    scheme = "wss" if settings.tls_cert is not None else "ws"
+    return f"{scheme}://{settings.gateway_host}:{port or settings.gateway_port}{PATH}"
+
+
+def page_url(settings: Settings, port: int | None = None) -> str:
+    """The browser client's page, served by the gateway on the same port."""
+    scheme = "https" if settings.tls_cert is not None else "http"
+    return f"{scheme}://{settings.gateway_host}:{port or settings.gateway_port}/"
 
 
 class CloseCode(IntEnum):

@@ -23,6 +23,9 @@ import pytest
 
 from vigil.core.settings import Settings, load_settings
 
+# The `running` fixture: one `vigil up` for the e2e and browser tests.
+pytest_plugins = ["tests.stack"]
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("VIGIL_SHARED", REPO.parent / "shared"))
 SHARED_WEIGHTS = SHARED / "weights"

@@ -8,18 +8,25 @@
 
 import { captureJpeg, openCamera } from "./camera.js";
 import {
-  STATE_WORDS, blockedWords, cameraWords, closeWords, errorWords, reasonWords,
+  STATE_WORDS, blockedWords, cameraWords, closeWords, decisionWords, errorWords, reasonWords,
+  waitsForLiveFrames,
 } from "./words.js";
 
 const DEFAULT_FPS = 2; // enough for continuous checking; never above the server's max_fps
 const START_QUALITY = 0.8;
 const BACKOFF_MS = [1000, 2000, 4000, 8000, 15000, 30000];
+// Frames sent but not yet decided: at most this many, so a slow server gets fewer frames
+// instead of dropping them (a frame dropped by the server gets no decision; after
+// AWAIT_MS it no longer counts).
+const MAX_AWAITING = 4;
+const AWAIT_MS = 15000;
+const PROBLEM_SHOWN_MS = 10000;
 const STREAM_URL = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/v1/stream`;
 
 const $ = (id) => document.getElementById(id);
 const view = {
   state: $("state"), detail: $("detail"), problem: $("problem"), counts: $("counts"),
-  form: $("signin"), video: $("camera"), canvas: $("preview"), cover: $("cover"),
+  who: $("who"), form: $("signin"), video: $("camera"), canvas: $("preview"), cover: $("cover"),
   coverTitle: $("cover-title"), coverReason: $("cover-reason"), coverCode: $("cover-code"),
   coverNext: $("cover-next"), again: $("again"),
 };
@@ -54,6 +61,7 @@ class Session {
     this.paused = false;
     this.seq = 0;
     this.lastDecided = 0;
+    this.awaiting = new Map(); // seq -> when it was sent
     show("connecting");
     const ws = new WebSocket(STREAM_URL);
     this.ws = ws;
@@ -71,24 +79,26 @@ class Session {
       case "queued": return show("queued", `Position ${message.position} in the queue.`);
       case "decision": return this.onDecision(message);
       case "status": return this.onStatus(message);
-      case "error": view.problem.textContent = errorWords(message.code, message.message); return;
+      case "error": return showProblem(errorWords(message.code, message.message));
       default: console.warn("unknown server message", message);
     }
   }
 
   onWelcome(message) {
     this.attempt = 0;
+    this.sessionId = message.session_id;
     this.maxBytes = message.max_frame_bytes;
     const fps = Math.min(this.credentials.fps, message.max_fps);
     show("checking", `Sending ${fps} frame${fps === 1 ? "" : "s"} a second.`);
-    view.problem.textContent = "";
     this.timer = setInterval(() => this.sendFrame(), 1000 / fps);
   }
 
   async sendFrame() {
     const ws = this.ws;
-    // Skip a tick rather than queue: the last frame is still going out, or being encoded.
-    if (this.paused || this.encoding || ws.readyState !== WebSocket.OPEN || ws.bufferedAmount) {
+    // Skip a tick rather than queue: the last frame is still going out or being encoded, or
+    // enough frames wait for a decision.
+    if (this.paused || this.encoding || ws.readyState !== WebSocket.OPEN || ws.bufferedAmount ||
+        this.waitingFrames() >= MAX_AWAITING) {
       return;
     }
     this.encoding = true;
@@ -100,6 +110,7 @@ class Session {
       this.seq += 1;
       ws.send(JSON.stringify({ type: "frame", seq: this.seq, captured_at: capturedAt }));
       ws.send(jpeg.bytes);
+      this.awaiting.set(this.seq, Date.now());
       this.sent += 1;
       this.showCounts();
     } finally {
@@ -107,16 +118,38 @@ class Session {
     }
   }
 
+  // Frames sent and still expected to get a decision.
+  waitingFrames() {
+    const now = Date.now();
+    for (const [seq, sentAt] of this.awaiting) {
+      if (now - sentAt > AWAIT_MS) this.awaiting.delete(seq);
+    }
+    return this.awaiting.size;
+  }
+
   onDecision(message) {
+    // A lock, sign-out or block decided for a frame of this client's previous connection is
+    // still about the person at the keyboard; the server sends no allow of another session.
+    const earlier = message.session_id !== undefined && message.session_id !== this.sessionId;
+    if (!earlier) this.awaiting.delete(message.seq);
     this.decided += 1;
     this.showCounts();
-    if (message.seq < this.lastDecided) return; // an older frame's answer: the state moved on
-    this.lastDecided = message.seq;
-    const cover = { reason: reasonWords(message.reason), code: message.reason };
+    // A frame sent before a pause or block, or an older frame's answer: the state moved on.
+    if (this.paused || this.final || (earlier && message.action === "allow")) return;
+    if (!earlier) {
+      if (message.seq < this.lastDecided) return;
+      this.lastDecided = message.seq;
+    }
+    const cover = { reason: decisionWords(message, earlier), code: message.reason };
     switch (message.action) {
       case "allow": return show("allowed", watching(message));
       case "lock_screen":
-        return show("locked", "", { ...cover, next: "It unlocks when the enrolled user is in view again." });
+        return show("locked", "", {
+          ...cover,
+          next: waitsForLiveFrames(message)
+            ? "It unlocks by itself once enough live frames are seen."
+            : "It unlocks when the enrolled user is in view again.",
+        });
       case "sign_out":
         this.end();
         return show("signed_out", "", { ...cover, next: "Sign in again when ready.", again: true });
@@ -130,7 +163,8 @@ class Session {
   onStatus(message) {
     if (message.state === "paused") {
       this.paused = true;
-      show("paused", `An operator paused checking${message.reason ? `: ${message.reason}` : ""}. No frames are sent.`);
+      const why = message.reason ? `: ${message.reason}` : "";
+      show("paused", `An operator paused checking${why}. No frames are sent.`);
     } else if (message.state === "resumed") {
       this.paused = false;
       show("checking", "An operator resumed checking.");
@@ -150,10 +184,18 @@ class Session {
       if (event.reason.startsWith("blocked")) {
         return show("blocked", "", { reason: words, code: "blocked" });
       }
-      return show("refused", words);
+      show("refused", words);
+      // Let the person correct the client id or token; nothing is retried until then.
+      return askCredentials(this.credentials.clientId).then((credentials) => {
+        this.credentials = { ...credentials, fps: this.credentials.fps };
+        view.who.textContent = `Client ${credentials.clientId}`;
+        this.connect();
+      });
     }
     if (event.code === 1009) this.quality = Math.max(0.3, this.quality - 0.2);
-    const delay = BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)] * (0.75 + Math.random() / 2);
+    // Backoff with jitter, so many pages do not all come back at the same moment.
+    const step = BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)];
+    const delay = step * (0.75 + Math.random() / 2);
     this.attempt += 1;
     show("reconnecting", `${words} Trying again in ${Math.ceil(delay / 1000)} s.`);
     setTimeout(() => this.connect(), delay);
@@ -171,6 +213,13 @@ class Session {
   }
 }
 
+// A problem that does not end the session, shown for a while.
+function showProblem(words) {
+  view.problem.textContent = words;
+  clearTimeout(showProblem.timer);
+  showProblem.timer = setTimeout(() => { view.problem.textContent = ""; }, PROBLEM_SHOWN_MS);
+}
+
 // "Allowed", and what is building up when the policy waits for more frames (debounce).
 function watching(message) {
   if (message.reason === "ok") return reasonWords("ok");
@@ -185,24 +234,34 @@ function credentialsFromFragment() {
   const token = params.get("token");
   if (!clientId || !token) return null;
   history.replaceState(null, "", location.pathname + location.search);
-  return { clientId, token, fps: Number(params.get("fps")) || DEFAULT_FPS };
+  const fps = Number(params.get("fps"));
+  return { clientId, token, fps: fps > 0 ? fps : DEFAULT_FPS };
 }
 
-function credentialsFromForm() {
-  show("signin", "Enter the client id and token an operator gave you.");
+// The form's credentials once submitted (the client id may be filled in already).
+function askCredentials(clientId = "") {
   view.form.hidden = false;
+  view.form.elements.client_id.value = clientId;
+  view.form.elements.token.value = "";
   return new Promise((resolve) => {
     view.form.addEventListener("submit", (event) => {
       event.preventDefault();
       const data = new FormData(view.form);
       view.form.hidden = true;
-      resolve({ clientId: String(data.get("client_id")).trim(), token: String(data.get("token")), fps: DEFAULT_FPS });
+      resolve({
+        clientId: String(data.get("client_id")).trim(), token: String(data.get("token")),
+        fps: DEFAULT_FPS,
+      });
     }, { once: true });
   });
 }
 
 async function main() {
-  const credentials = credentialsFromFragment() ?? await credentialsFromForm();
+  let credentials = credentialsFromFragment();
+  if (credentials === null) {
+    show("signin", "Enter the client id and token an operator gave you.");
+    credentials = await askCredentials();
+  }
   show("camera");
   try {
     await openCamera(view.video);
@@ -210,6 +269,7 @@ async function main() {
     show("camera_problem", cameraWords(error));
     return;
   }
+  view.who.textContent = `Client ${credentials.clientId}`;
   const session = new Session(credentials);
   view.again.addEventListener("click", () => session.connect());
   session.connect();

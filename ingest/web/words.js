@@ -35,6 +35,21 @@ export function reasonWords(reason) {
   return REASONS[reason] ?? `The server gave the reason “${reason}”.`;
 }
 
+// Whether a lock only waits for more evidence: the frame was fine, but the policy wants
+// several live frames in a session before it allows (scores live_frames, live_frames_needed).
+export function waitsForLiveFrames(decision) {
+  return decision.reason === "ok" && decision.scores?.live_frames_needed !== undefined;
+}
+
+// A decision that is not `allow`, in words.
+export function decisionWords(decision, earlier) {
+  const { live_frames: seen, live_frames_needed: needed } = decision.scores ?? {};
+  const words = waitsForLiveFrames(decision)
+    ? `Checking that the face in view is live: ${seen} of ${needed} live frames so far.`
+    : reasonWords(decision.reason);
+  return earlier ? `${words} (Seen during this client's previous connection.)` : words;
+}
+
 // Close reasons of 1008 that the server sends (ingest/auth.py, ingest/gateway.py).
 const REFUSALS = {
   "unknown client": "The server does not know this client id. Check the client id.",
@@ -51,8 +66,9 @@ export function closeWords(code, reason) {
   switch (code) {
     case 1000: return "The connection was closed.";
     case 1001: return "The server is restarting.";
-    case 1002: return `The server did not understand this page (protocol error: ${reason || "no detail"}).`;
-    case 1006: return "Could not reach the server, or it refused the connection.";
+    case 1002: return `The server did not understand this page (${reason || "protocol error"}).`;
+    case 1006: return "Could not reach the server, or it refused the connection (too many " +
+      "connections from this address, or a page address it does not allow).";
     case 1008:
       if (reason.startsWith("blocked")) return blockedWords(reason.replace(/^blocked:?\s*/, ""));
       return REFUSALS[reason] ?? `The server refused this client: ${reason || "no reason given"}.`;
@@ -66,7 +82,8 @@ export function closeWords(code, reason) {
 }
 
 export function blockedWords(reason) {
-  return `An operator blocked this client${reason ? `: ${reason}` : ""}. Ask an operator to unblock it.`;
+  const why = reason ? `: ${reason}` : "";
+  return `An operator blocked this client${why}. Ask an operator to unblock it.`;
 }
 
 // Error messages that do not end the session.
@@ -89,9 +106,11 @@ export function cameraWords(error) {
       "and tls_key settings) or on localhost.";
   }
   switch (error?.name) {
-    case "NotAllowedError": return "Camera access was refused. Allow the camera for this page, then reload.";
+    case "NotAllowedError":
+      return "Camera access was refused. Allow the camera for this page, then reload.";
     case "NotFoundError": return "No camera was found. Connect a camera, then reload.";
-    case "NotReadableError": return "The camera is in use by another program. Close it, then reload.";
+    case "NotReadableError":
+      return "The camera is in use by another program. Close it, then reload.";
     default: return `The camera could not start: ${error?.message ?? error}.`;
   }
 }

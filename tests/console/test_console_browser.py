@@ -14,16 +14,13 @@ from pathlib import Path
 import pytest
 
 from sinks.audit_log import verify
+from tests.chromium import ARGS, CHROMIUM, needs_chromium
 from tests.conftest import REPO
 from tests.console.conftest import ConsoleUnderTest
 
-CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = REPO / "test-output" / "console"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is absent "
-                                "(Debian package chromium)")
+pytestmark = [pytest.mark.browser, needs_chromium]
 
 
 @pytest.fixture(scope="module")

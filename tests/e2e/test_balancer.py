@@ -2,24 +2,20 @@
 
 nginx runs from the same template as docker-compose.yml (infra/nginx/vigil.conf.template),
 with its own prefix, config and logs in a temporary folder. The two gateways join the
-package's `vigil up` (same namespace, Kafka, Redis and user database), so the frames they take
+session's `vigil up` (same namespace, Kafka, Redis and user database), so the frames they take
 are decided by its processors and the replies find their way back through nginx.
 """
 
 from __future__ import annotations
 
 import asyncio
-import queue
 import signal
 import string
 import subprocess
-import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -29,8 +25,8 @@ from pydantic import SecretStr
 from control import redis_keys as keys
 from control.db import open_repository
 from control.tokens import hash_token, new_token
-from tests.e2e.conftest import Running
 from tests.ingest.harness import closed_with, expect, open_session
+from tests.stack import GatewayProcess, Running, gateways
 from vigil.apps.client import StreamReport, stream_frames
 from vigil.core.stages import supervisor_metrics_port
 from vigil.local.infra import free_port, port_answers
@@ -56,63 +52,6 @@ http {{
     include {prefix}/vigil.conf;
 }}
 """
-
-
-@dataclass
-class GatewayProcess:
-    proc: subprocess.Popen[str]
-    gateway_id: str
-    address: str
-    log: Path
-
-    def admitted(self, client_id: str) -> int:
-        return self.log.read_text().count(f"session admitted client_id={client_id} ")
-
-
-def _first_line(proc: subprocess.Popen[str], prefix: str, timeout_s: float) -> str:
-    """The first stdout line starting with prefix (bounded wait; fails if the process dies)."""
-    lines: queue.Queue[str] = queue.Queue()
-    assert proc.stdout is not None
-    reader = threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout or []],
-                              daemon=True)
-    reader.start()
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            line = lines.get(timeout=0.5)
-        except queue.Empty:
-            assert proc.poll() is None, f"exited with {proc.returncode} before {prefix!r}"
-            continue
-        if line.startswith(prefix):
-            return line
-    raise AssertionError(f"no {prefix!r} within {timeout_s}s")
-
-
-@contextmanager
-def gateways(running: Running, tmp: Path, count: int = 2) -> Iterator[list[GatewayProcess]]:
-    """`vigil ingest` processes on free loopback ports, in the package's deployment."""
-    started: list[GatewayProcess] = []
-    try:
-        for n in range(count):
-            port = free_port()
-            env = {**running.env, "VIGIL_GATEWAY_PORT": str(port)}
-            log = tmp / f"gateway-{n}.log"
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "vigil.apps.cli", "ingest", "--metrics-port", "0"],
-                env=env, stdout=subprocess.PIPE, stderr=log.open("w"), text=True)
-            line = _first_line(proc, "gateway listening on", START_TIMEOUT_S)
-            gateway_id = line.rsplit("gateway_id ", 1)[1].rstrip(")\n")
-            started.append(GatewayProcess(proc, gateway_id, f"127.0.0.1:{port}", log))
-        yield started
-    finally:
-        for gateway in started:
-            if gateway.proc.poll() is None:
-                gateway.proc.send_signal(signal.SIGTERM)
-        for gateway in started:
-            try:
-                gateway.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                gateway.proc.kill()
 
 
 @contextmanager

@@ -1,6 +1,6 @@
 """The whole stream under `vigil up`: real WebSockets, Kafka, Redis, weights and images.
 
-One `vigil up` (tests/e2e/conftest.py) serves every test of the package.
+One `vigil up` (tests/stack.py) serves every test of the session.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from websockets.asyncio.client import connect
 
 from schemas.serializers import header_value
 from tests.conftest import require_testdata
-from tests.e2e.conftest import Running
+from tests.stack import Running
 from vigil.apps.client import StreamReport, stream_frames
 from vigil.core.kafka import make_consumer
 from vigil.core.topics import DECISIONS, FRAMES_DLQ

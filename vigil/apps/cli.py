@@ -77,14 +77,18 @@ def _up(args: argparse.Namespace) -> int:
 
 def _client(args: argparse.Namespace) -> int:
     import asyncio
+    import ssl
 
+    from ingest.protocol import stream_url
     from vigil.apps.client import image_paths, print_message, stream_frames, webcam_frames
 
     settings = load_settings(args.config)
     frames = webcam_frames(image_paths(args.images), quality=args.quality)
-    url = args.url or f"ws://{settings.gateway_host}:{settings.gateway_port}/v1/stream"
+    url = args.url or stream_url(settings)
+    trust = ssl.create_default_context(cafile=args.cafile) if args.cafile else None
     report = asyncio.run(stream_frames(url, args.client_id, args.token, frames, fps=args.fps,
-                                       reply_timeout_s=args.timeout, on_message=print_message))
+                                       reply_timeout_s=args.timeout, ssl_context=trust,
+                                       on_message=print_message))
     if report.close_code not in (None, 1000):
         print(f"closed by the server: {report.close_code} {report.close_reason}")
         return 1
@@ -196,7 +200,10 @@ def _register_core(sub: argparse._SubParsersAction) -> None:
     client.add_argument("--token", required=True)
     client.add_argument("images", nargs="+", metavar="IMAGE_OR_DIR")
     client.add_argument("--fps", type=float, default=2.0)
-    client.add_argument("--url", help="default: ws://GATEWAY_HOST:GATEWAY_PORT/v1/stream")
+    client.add_argument("--url", help="default: ws://GATEWAY_HOST:GATEWAY_PORT/v1/stream "
+                        "(wss:// when tls_cert is set)")
+    client.add_argument("--cafile", help="PEM certificates to trust for wss:// instead of "
+                        "the system's (e.g. a self-signed gateway's tls_cert)")
     client.add_argument("--quality", type=int, default=80, help="JPEG quality of the frames")
     client.add_argument("--timeout", type=float, default=30.0,
                         help="seconds to wait for the last decisions")

@@ -188,8 +188,9 @@ def run_up(settings: Settings, ready_timeout_s: float = 300.0) -> int:
                 return 130
             log.error("Vigil did not become ready; see the log lines above")
             return 1
-        scheme = "wss" if settings.tls_cert else "ws"
-        print(f"WebSocket: {scheme}://{settings.gateway_host}:{settings.gateway_port}/v1/stream",
+        from ingest.protocol import page_url, stream_url
+
+        print(f"WebSocket: {stream_url(settings)}\nBrowser client: {page_url(settings)}",
               flush=True)
         print(f"vigil ready: {len(children)} processes (metrics from port "
               f"{settings.metrics_port_base}); Ctrl-C stops them", flush=True)
