@@ -17,8 +17,9 @@ const START_QUALITY = 0.8;
 const BACKOFF_MS = [1000, 2000, 4000, 8000, 15000, 30000];
 // Frames sent but not yet decided: at most this many, so a slow server gets fewer frames
 // instead of dropping them (a frame dropped by the server gets no decision; after
-// AWAIT_MS it no longer counts).
-const MAX_AWAITING = 4;
+// AWAIT_MS it no longer counts). Few, because every frame in the pipe when a sign-out comes
+// is decided too: four spoofed frames in flight could add up to an escalation to block.
+const MAX_AWAITING = 2;
 const AWAIT_MS = 15000;
 const PROBLEM_SHOWN_MS = 10000;
 const STREAM_URL = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/v1/stream`;
@@ -177,13 +178,13 @@ class Session {
   onClose(ws, event) {
     if (ws !== this.ws) return;
     clearInterval(this.timer);
-    if (this.final) return; // signed out or blocked: the cover says so
     const words = closeWords(event.code, event.reason);
+    const blocked = event.code === 1008 && event.reason.startsWith("blocked");
+    // Signed out or blocked already: the cover says so (unless a block follows a sign-out).
+    if (this.final && !blocked) return;
     if (event.code === 1008) {
       this.final = true;
-      if (event.reason.startsWith("blocked")) {
-        return show("blocked", "", { reason: words, code: "blocked" });
-      }
+      if (blocked) return show("blocked", "", { reason: words, code: "blocked" });
       show("refused", words);
       // Let the person correct the client id or token; nothing is retried until then.
       return askCredentials(this.credentials.clientId).then((credentials) => {
