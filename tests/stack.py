@@ -2,8 +2,9 @@
 
 One `vigil up` serves the whole session (starting it costs a minute on 2 cores): real
 WebSockets, Kafka, Redis, weights and images. Each test uses its own clients: alice (obama_1,
-obama_2), live (spoof/image_T1) and woman (the phone photo) for everyone; mallory (obama_1) and
-faker (image_T1) are the browser tests' alone, as they end blocked or signed out. More
+obama_2), live (spoof/image_T1) and woman (the phone photo) for the e2e tests; carol (as
+alice), mallory (obama_1) and faker (image_T1) for the browser tests, whose pages leave locks
+of frames in flight to the client's next session and end blocked or signed out. More
 `vigil ingest` processes can join the deployment (``gateways``), for example one serving
 ``wss://`` (``tls_gateway``).
 """
@@ -40,6 +41,7 @@ ENROLLMENTS = {
     "alice": ["faces/obama_1.jpg", "faces/obama_2.jpg"],
     "live": ["spoof/image_T1.jpg"],
     "woman": ["objects/coco_val2017_000000001296_face_phone.jpg"],
+    "carol": ["faces/obama_1.jpg", "faces/obama_2.jpg"],
     "mallory": ["faces/obama_1.jpg"],
     "faker": ["spoof/image_T1.jpg"],
 }

@@ -83,12 +83,12 @@ def test_the_enrolled_face_is_allowed_over_https_and_wss(
     with new_page(browser_for("faces/obama_3.jpg")) as page:
         sockets: list[WebSocket] = []
         page.on("websocket", lambda socket: sockets.append(socket))
-        open_client(page, running, "alice", page_url=tls_gateway.page_url)
+        open_client(page, running, "carol", page_url=tls_gateway.page_url)
         # The shipped policy holds the screen locked until three live frames were seen.
         wait_for_state(page, "allowed")
         assert page.inner_text("#state") == "Allowed"
         assert page.is_hidden("#cover") and page.is_hidden("#signin")
-        assert page.inner_text("#who") == "Client alice"
+        assert page.inner_text("#who") == "Client carol"
         assert [socket.url for socket in sockets] == [tls_gateway.url]
         # The token left the address bar (and the history) once read.
         assert page.url == tls_gateway.page_url
@@ -98,7 +98,7 @@ def test_the_enrolled_face_is_allowed_over_https_and_wss(
 def test_the_page_reconnects_when_its_gateway_dies(running: Running,
                                                    browser_for: BrowserFor) -> None:
     with new_page(browser_for("faces/obama_3.jpg")) as page:
-        open_client(page, running, "alice")
+        open_client(page, running, "carol")
         wait_for_state(page, "allowed")
         # `vigil up` restarts the gateway: the page says what happened, retries, and is back.
         pid_file = Path(running.env["VIGIL_STATE_DIR"]) / "run" / "gateway.pid"
@@ -112,7 +112,7 @@ def test_the_page_reconnects_when_its_gateway_dies(running: Running,
 def test_another_face_locks_the_screen_with_wrong_user(running: Running,
                                                        browser_for: BrowserFor) -> None:
     with new_page(browser_for("faces/biden_1.jpg")) as page:
-        open_client(page, running, "alice")
+        open_client(page, running, "mallory")
         # Locked for this reason (under load a late half can lock it as `incomplete` first).
         page.wait_for_selector("body[data-state=locked] #cover-code:text-is('wrong_user')",
                                timeout=STATE_TIMEOUT_MS)
@@ -140,7 +140,7 @@ def test_the_form_and_a_refused_token_said_in_words_not_retried(
         page.on("websocket", lambda socket: sockets.append(socket))
         page.goto(running.page_url)  # no credentials in the fragment: the form asks
         wait_for_state(page, "signin")
-        page.fill("input[name=client_id]", "alice")
+        page.fill("input[name=client_id]", "carol")
         page.fill("input[name=token]", "not-the-token")
         page.click("button[type=submit]")
         wait_for_state(page, "refused")
@@ -150,7 +150,7 @@ def test_the_form_and_a_refused_token_said_in_words_not_retried(
         assert len(sockets) == 1, "a refusal that retrying cannot fix is not retried"
         # Instead the form is back, the client id kept, for a corrected token.
         assert page.is_visible("#signin")
-        assert page.input_value("input[name=client_id]") == "alice"
+        assert page.input_value("input[name=client_id]") == "carol"
         screenshot(page, "refused")
 
 
@@ -158,7 +158,7 @@ def test_pause_resume_and_block_reach_the_page(running: Running,
                                                browser_for: BrowserFor) -> None:
     with new_page(browser_for("faces/obama_3.jpg")) as page:
         open_client(page, running, "mallory")
-        wait_for_state(page, "allowed")
+        wait_for_state(page, "allowed")  # after any lock left from the test above
         running.vigil("clients", "pause", "mallory", "--reason", "maintenance window")
         wait_for_state(page, "paused")
         assert "maintenance window" in page.inner_text("#detail")
