@@ -39,6 +39,10 @@ NON_SETTING_ENV = frozenset({"VIGIL_CONFIG", "VIGIL_CACHE"})
 _CONFIG_FILE: ContextVar[Path | None] = ContextVar("_CONFIG_FILE", default=None)
 
 
+# The single-model liveness plug-ins (an ensemble combines some of them).
+LivenessModel = Literal["minifasnet", "celebaspoof", "celebaspoof_int8"]
+
+
 class SettingsError(ValueError):
     """A settings value or key is wrong; the message names the key and what is allowed."""
 
@@ -116,17 +120,31 @@ class Settings(BaseSettings):
 
     # --- vision -----------------------------------------------------------------------------
     # Which plug-in serves each role (processors/vision/registry.py maps the name to the code).
-    face_detector: Literal["mtcnn"] = Field(
-        "mtcnn", description="Face detector plug-in: mtcnn (facenet-pytorch MTCNN)."
+    face_detector: Literal["mtcnn", "yunet"] = Field(
+        "mtcnn", description="Face detector plug-in: mtcnn (facenet-pytorch MTCNN) or yunet "
+        "(OpenCV Zoo YuNet through cv2.FaceDetectorYN)."
     )
     face_embedder: Literal["facenet"] = Field(
         "facenet", description="Face embedder plug-in: facenet (InceptionResnetV1, 512-d)."
     )
-    liveness_model: Literal["minifasnet"] = Field(
-        "minifasnet", description="Liveness plug-in: minifasnet (MiniFASNetV2 + V1SE)."
+    liveness_model: Literal[LivenessModel, "ensemble"] = Field(
+        "minifasnet", description="Liveness plug-in: minifasnet (MiniFASNetV2 + V1SE), "
+        "celebaspoof (MiniFASNetV2-SE trained on CelebA-Spoof, ONNX fp32), celebaspoof_int8 "
+        "(the same, int8), or ensemble (the models of liveness_ensemble, combined)."
     )
-    phone_detector: Literal["yolo"] = Field(
-        "yolo", description="Phone detector plug-in: yolo (Ultralytics, COCO class 67)."
+    liveness_ensemble: tuple[LivenessModel, ...] = Field(
+        ("minifasnet", "celebaspoof"),
+        min_length=2,
+        description="The liveness plug-ins whose scores the ensemble combines.",
+    )
+    liveness_combine: Literal["mean", "min", "product"] = Field(
+        "mean", description="How the ensemble combines its members' real-face scores: mean, "
+        "min (live only when every model says so) or product."
+    )
+    phone_detector: Literal["yolo", "yolo_openvino"] = Field(
+        "yolo", description="Phone detector plug-in: yolo (Ultralytics, the file in "
+        "phone_weights) or yolo_openvino (YOLO11n int8 OpenVINO IR, plain OpenVINO); both "
+        "keep COCO class 67."
     )
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto",
@@ -147,7 +165,8 @@ class Settings(BaseSettings):
         "a larger value is faster and ignores faces in the background.",
     )
     face_detect_threshold: float = Field(
-        0.9, ge=0.0, le=1.0, description="Minimum MTCNN face probability to keep a face."
+        0.9, ge=0.0, le=1.0, description="Minimum face detector score (MTCNN probability, "
+        "YuNet score) to keep a face."
     )
     verify_threshold: float = Field(
         1.1,
@@ -159,10 +178,12 @@ class Settings(BaseSettings):
         "start at 1.18 apart except the known look-alike pair at 0.98-1.00; 1.1 sits midway.",
     )
     liveness_threshold: float = Field(
-        0.5, ge=0.0, le=1.0, description="Smallest MiniFASNet real-face score counted as live."
+        0.5, ge=0.0, le=1.0, description="Smallest real-face score of the liveness plug-in "
+        "counted as live (each model has its own scale: choose it with `vigil bench accuracy`)."
     )
     phone_threshold: float = Field(
-        0.3, ge=0.0, le=1.0, description="Smallest YOLO confidence counted as a phone."
+        0.3, ge=0.0, le=1.0, description="Smallest phone detector confidence counted as a "
+        "phone."
     )
     embedder_weights: str = Field(
         "facenet-casia-webface-20180408-102900.pt",
@@ -172,6 +193,22 @@ class Settings(BaseSettings):
         ("2.7_80x80_MiniFASNetV2.pth", "4_0_0_80x80_MiniFASNetV1SE.pth"),
         min_length=1,
         description="MiniFASNet weight files whose softmax outputs are averaged.",
+    )
+    yunet_weights: str = Field(
+        "face_detection_yunet_2023mar.onnx",
+        description="YuNet ONNX file for the yunet face detector (from weights/manifest.toml).",
+    )
+    celebaspoof_weights: str = Field(
+        "antispoof_minifasnetv2se_celebaspoof_128.onnx",
+        description="CelebA-Spoof anti-spoofing ONNX file of the celebaspoof liveness plug-in.",
+    )
+    celebaspoof_int8_weights: str = Field(
+        "antispoof_minifasnetv2se_celebaspoof_128_int8.onnx",
+        description="int8 CelebA-Spoof ONNX file of the celebaspoof_int8 liveness plug-in.",
+    )
+    phone_openvino_model: str = Field(
+        "yolo11n_int8_openvino_model/yolo11n.xml",
+        description="OpenVINO IR (.xml; its .bin beside it) of the yolo_openvino phone detector.",
     )
     phone_weights: str = Field(
         "yolov8n_int8.tflite",
@@ -363,6 +400,13 @@ class Settings(BaseSettings):
     def user_db_path(self) -> Path:
         """The SQLite user database file (user_db, else STATE_DIR/users.sqlite3)."""
         return self.user_db if self.user_db is not None else self.state_dir / "users.sqlite3"
+
+    @field_validator("liveness_ensemble")
+    @classmethod
+    def _check_ensemble(cls, value: tuple[LivenessModel, ...]) -> tuple[LivenessModel, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"a model is named twice in {', '.join(value)}")
+        return value
 
     @field_validator("kafka_bootstrap")
     @classmethod
