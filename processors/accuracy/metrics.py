@@ -85,9 +85,10 @@ def pad_rates(attacks: Sequence[FrameOutcome], bona_fide: Sequence[FrameOutcome]
 
 
 def _candidates(values: Iterable[float]) -> list[float]:
-    """0, every value, and just above the largest: every distinct operating point."""
-    distinct = sorted(set(values) | {0.0})
-    return [*distinct, distinct[-1] + 1e-6]
+    """0, every value and just above every value: each distinct operating point, at both of
+    its ends (so "highest" and "lowest" thresholds are read where they really are)."""
+    distinct = set(values) | {0.0}
+    return sorted(distinct | {v + 1e-6 for v in distinct})
 
 
 def liveness_sweep(attacks: Sequence[FrameOutcome], bona_fide: Sequence[FrameOutcome],

@@ -121,16 +121,18 @@ class Settings(BaseSettings):
     # --- vision -----------------------------------------------------------------------------
     # Which plug-in serves each role (processors/vision/registry.py maps the name to the code).
     face_detector: Literal["mtcnn", "yunet"] = Field(
-        "mtcnn", description="Face detector plug-in: mtcnn (facenet-pytorch MTCNN) or yunet "
-        "(OpenCV Zoo YuNet through cv2.FaceDetectorYN)."
+        "yunet", description="Face detector plug-in: yunet (OpenCV Zoo YuNet through "
+        "cv2.FaceDetectorYN) or mtcnn (facenet-pytorch MTCNN). Default by `vigil bench "
+        "accuracy` (README): the same faces found on webcam frames, about twice as fast."
     )
     face_embedder: Literal["facenet"] = Field(
         "facenet", description="Face embedder plug-in: facenet (InceptionResnetV1, 512-d)."
     )
     liveness_model: Literal[LivenessModel, "ensemble"] = Field(
-        "minifasnet", description="Liveness plug-in: minifasnet (MiniFASNetV2 + V1SE), "
-        "celebaspoof (MiniFASNetV2-SE trained on CelebA-Spoof, ONNX fp32), celebaspoof_int8 "
-        "(the same, int8), or ensemble (the models of liveness_ensemble, combined)."
+        "ensemble", description="Liveness plug-in: ensemble (the models of liveness_ensemble, "
+        "combined by liveness_combine), minifasnet (MiniFASNetV2 + V1SE), celebaspoof "
+        "(MiniFASNetV2-SE trained on CelebA-Spoof, ONNX fp32) or celebaspoof_int8 (the same, "
+        "int8). Default by `vigil bench accuracy` (README)."
     )
     liveness_ensemble: tuple[LivenessModel, ...] = Field(
         ("minifasnet", "celebaspoof"),
@@ -138,7 +140,7 @@ class Settings(BaseSettings):
         description="The liveness plug-ins whose scores the ensemble combines.",
     )
     liveness_combine: Literal["mean", "min", "product"] = Field(
-        "mean", description="How the ensemble combines its members' real-face scores: mean, "
+        "min", description="How the ensemble combines its members' real-face scores: mean, "
         "min (live only when every model says so) or product."
     )
     phone_detector: Literal["yolo", "yolo_openvino"] = Field(
@@ -219,6 +221,23 @@ class Settings(BaseSettings):
         ge=64 * 64,
         le=100_000_000,
         description="Decoded frames larger than this many pixels are refused.",
+    )
+
+    # --- enrollment ------------------------------------------------------------------------
+    enroll_min_face_size: int = Field(
+        80, ge=10, le=2000, description="Smallest face (shorter side of its box, in the "
+        "photo's pixels) accepted for enrollment. The portraits of ../shared/testdata have "
+        "faces of 117 px and more."
+    )
+    enroll_max_yaw: float = Field(
+        0.4, gt=0.0, le=2.0, description="How far the nose may sit from the middle of the "
+        "eyes, in eye distances, in an enrollment photo (0 faces the camera). Measured: the "
+        "testdata portraits 0.00-0.31, a three-quarter view (zidane.jpg, left face) 0.47-0.57."
+    )
+    enroll_min_sharpness: float = Field(
+        25.0, ge=0.0, le=100_000.0, description="Smallest variance of the Laplacian of the "
+        "face (grey, resized to 160x160) accepted for enrollment. Measured: the testdata "
+        "portraits 55-2062, the same blurred (Gaussian sigma = face side / 40) 4-11."
     )
 
     # --- model processors ------------------------------------------------------------------
