@@ -1,9 +1,12 @@
 """Enrollment: face embeddings from photos, checked, then stored encrypted.
 
-Each photo must show exactly one face, and a live one (the liveness model's real-face score
-at or above ``liveness_threshold``). A refused photo is reported with its path and reason;
-nothing is stored unless at least one photo is accepted. Enrolling again replaces the
-client's embeddings.
+Each photo must show exactly one face that is large enough (``enroll_min_face_size``), facing
+the camera (the nose within ``enroll_max_yaw`` eye distances of the eyes' middle), sharp
+(variance of the Laplacian at least ``enroll_min_sharpness``) and live (the configured
+liveness model's score at least ``liveness_threshold``). A refused photo is reported with its
+path and the reason, with the measured value and the limit; nothing is stored unless at least
+one photo is accepted. Every accepted photo's embedding is kept, and the face processor
+matches a frame against the closest of them. Enrolling again replaces the client's embeddings.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from control.clients import ClientControl
+from processors.vision.quality import face_side, sharpness, yaw_ratio
 from schemas.events import ControlKind
 from vigil.core.settings import Settings
 
@@ -28,6 +32,12 @@ Image = npt.NDArray[np.uint8]  # height x width x 3, BGR
 
 class AnalyzedFaceLike(Protocol):
     """What enrollment reads from one face found by the chain."""
+
+    @property
+    def box(self) -> tuple[float, float, float, float]: ...
+
+    @property
+    def landmarks(self) -> Sequence[tuple[float, float]]: ...
 
     @property
     def embedding(self) -> npt.NDArray[np.float32]: ...
@@ -59,21 +69,48 @@ class EnrollmentReport:
     embeddings: list[npt.NDArray[np.float32]] = field(default_factory=list)
 
 
-def check_faces(found: FrameFacesLike, liveness_threshold: float) -> str | None:
-    """Why a photo cannot be enrolled, or None when it shows one live face."""
+@dataclass(frozen=True)
+class QualityLimits:
+    """What an enrollment photo's face must reach (from the settings of the same names)."""
+
+    min_face_size: float
+    max_yaw: float
+    min_sharpness: float
+    liveness_threshold: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> QualityLimits:
+        return cls(settings.enroll_min_face_size, settings.enroll_max_yaw,
+                   settings.enroll_min_sharpness, settings.liveness_threshold)
+
+
+def check_faces(found: FrameFacesLike, picture: Image, limits: QualityLimits) -> str | None:
+    """Why a photo cannot be enrolled, or None when its one face is usable."""
     if not found.faces:
         return "no face found"
     if len(found.faces) > 1:
         return f"{len(found.faces)} faces found; the photo must show exactly one"
     face = found.faces[0]
-    if face.liveness < liveness_threshold:
+    side = face_side(face.box)
+    if side < limits.min_face_size:
+        return (f"the face is too small ({side:.0f} px < {limits.min_face_size:.0f} px): "
+                "use a photo taken closer or at a higher resolution")
+    yaw = yaw_ratio(face.landmarks)
+    if abs(yaw) > limits.max_yaw:
+        return (f"the face is turned away (nose {abs(yaw):.2f} eye distances from the eyes' "
+                f"middle > {limits.max_yaw:.2f}): use a photo facing the camera")
+    sharp = sharpness(picture, face.box)
+    if sharp < limits.min_sharpness:
+        return (f"the face is too blurred (sharpness {sharp:.0f} < {limits.min_sharpness:.0f}, "
+                "variance of the Laplacian): use a sharper photo")
+    if face.liveness < limits.liveness_threshold:
         return (f"the face is not live (liveness {face.liveness:.2f} < threshold "
-                f"{liveness_threshold:.2f})")
+                f"{limits.liveness_threshold:.2f})")
     return None
 
 
 def analyze_photos(chain: FaceAnalyzer, read: ImageReader, paths: Sequence[Path],
-                   liveness_threshold: float) -> EnrollmentReport:
+                   limits: QualityLimits) -> EnrollmentReport:
     """Run the face chain on every readable photo and sort them into accepted and refused."""
     report = EnrollmentReport()
     images: list[Image] = []
@@ -85,8 +122,8 @@ def analyze_photos(chain: FaceAnalyzer, read: ImageReader, paths: Sequence[Path]
         except (OSError, ValueError) as exc:  # BadImageError is a ValueError
             report.refused.append((path, f"cannot read the image: {exc}"))
     results = chain.run(images) if images else []
-    for path, found in zip(readable, results, strict=True):
-        reason = check_faces(found, liveness_threshold)
+    for path, picture, found in zip(readable, images, results, strict=True):
+        reason = check_faces(found, picture, limits)
         if reason is None:
             embedding = np.asarray(found.faces[0].embedding, dtype=np.float32).reshape(-1)
             report.accepted.append(path)
@@ -106,7 +143,7 @@ def enroll(settings: Settings, control: ClientControl, client_id: str, paths: Se
 
         chain = chain or FaceChain.load(settings)
         read = read or (lambda p: read_image(p, max_pixels=settings.max_image_pixels))
-    report = analyze_photos(chain, read, paths, settings.liveness_threshold)
+    report = analyze_photos(chain, read, paths, QualityLimits.from_settings(settings))
     for path, reason in report.refused:
         log.warning("photo refused client_id=%s image=%s reason=%s", client_id, path, reason)
     if not report.accepted:

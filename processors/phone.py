@@ -1,6 +1,6 @@
 """The phone processor: consumer group ``{ns}-phone`` on ``frames``, PhoneResult out.
 
-Runs the phone detector (Ultralytics YOLO, COCO class 67) on each batch of frames.
+Runs the configured phone detector (COCO class 67) on each batch of frames.
 """
 
 from __future__ import annotations
@@ -25,6 +25,20 @@ from vigil.core.topics import FRAMES, PHONE_RESULTS
 log = logging.getLogger(__name__)
 
 
+def to_phone_result(frame: DecodedFrame, found: PhoneDetections, device: str,
+                    processed_at: int) -> PhoneResult:
+    """One frame's PhoneResult: every phone box the detector reported, and its verdict."""
+    return PhoneResult(
+        **common_fields(frame),
+        processed_at=processed_at,
+        phones=[PhoneDetection(box=Box(x1=p.box[0], y1=p.box[1], x2=p.box[2], y2=p.box[3]),
+                               confidence=p.confidence)
+                for p in found.phones],
+        phone=found.phone,
+        device=device,
+    )
+
+
 class PhoneInference:
     """Frames in, PhoneResult events out."""
 
@@ -38,18 +52,8 @@ class PhoneInference:
     def __call__(self, frames: list[DecodedFrame]) -> list[PhoneResult]:
         detections = self.detector.infer([f.image for f in frames])
         processed = now_ms()
-        return [
-            PhoneResult(
-                **common_fields(frame),
-                processed_at=processed,
-                phones=[PhoneDetection(box=Box(x1=p.box[0], y1=p.box[1], x2=p.box[2],
-                                               y2=p.box[3]), confidence=p.confidence)
-                        for p in found.phones],
-                phone=found.phone,
-                device=self.device,
-            )
-            for frame, found in zip(frames, detections, strict=True)
-        ]
+        return [to_phone_result(frame, found, self.device, processed)
+                for frame, found in zip(frames, detections, strict=True)]
 
 
 def unprocessed_phone_result(frame: UnprocessedFrame, device: str) -> PhoneResult:

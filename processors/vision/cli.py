@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def register_bench(bench_sub: argparse._SubParsersAction) -> None:
-    """Add `models` to a `bench` subparsers object."""
+    """Add `models` and `accuracy` to a `bench` subparsers object."""
     models = bench_sub.add_parser("models", help="ms/frame and fps of every vision plug-in")
     models.add_argument("--batches", default="1,8,32",
                         help="comma-separated batch sizes (default 1,8,32)")
@@ -37,6 +37,9 @@ def register_bench(bench_sub: argparse._SubParsersAction) -> None:
                         help="photo with one face (default: shared testdata spoof/image_T1.jpg)")
     models.add_argument("--no-phone", action="store_true", help="skip the phone detector")
     models.set_defaults(handler=bench_models_command)
+    from processors.accuracy.cli import register_accuracy
+
+    register_accuracy(bench_sub)
 
 
 def weights_command(args: argparse.Namespace) -> int:

@@ -37,6 +37,7 @@ REGISTRY: dict[Role, dict[str, PluginSpec]] = {
     "face_detector": {
         "mtcnn": PluginSpec("processors.vision.detector", "MtcnnFaceDetector",
                             ("torch", "facenet_pytorch")),
+        "yunet": PluginSpec("processors.vision.yunet", "YuNetFaceDetector", ("cv2",)),
     },
     "face_embedder": {
         "facenet": PluginSpec("processors.vision.embedder", "FaceNetEmbedder",
@@ -44,9 +45,16 @@ REGISTRY: dict[Role, dict[str, PluginSpec]] = {
     },
     "liveness_model": {
         "minifasnet": PluginSpec("processors.vision.liveness", "MiniFasNetLiveness", ("torch",)),
+        "celebaspoof": PluginSpec("processors.vision.antispoof", "CelebaSpoofLiveness",
+                                  ("onnxruntime",)),
+        "celebaspoof_int8": PluginSpec("processors.vision.antispoof", "CelebaSpoofInt8Liveness",
+                                       ("onnxruntime",)),
+        "ensemble": PluginSpec("processors.vision.ensemble", "EnsembleLiveness", ()),
     },
     "phone_detector": {
         "yolo": PluginSpec("processors.vision.phone", "YoloPhoneDetector", ("ultralytics",)),
+        "yolo_openvino": PluginSpec("processors.vision.phone_openvino", "OpenVinoPhoneDetector",
+                                    ("openvino",)),
     },
 }
 

@@ -11,16 +11,21 @@ import numpy.typing as npt
 import pytest
 
 from control.db import open_repository
-from control.enroll import analyze_photos
+from control.enroll import QualityLimits, analyze_photos
 from tests.conftest import Infra, make_settings, require_testdata
 from vigil.apps.cli import main
 from vigil.core.settings import Settings
+
+FRONTAL = ((60.0, 80.0), (140.0, 80.0), (100.0, 110.0), (70.0, 150.0), (130.0, 150.0))
+LIMITS = QualityLimits(min_face_size=80, max_yaw=0.4, min_sharpness=25, liveness_threshold=0.5)
 
 
 @dataclass(frozen=True)
 class FakeFace:
     embedding: npt.NDArray[np.float32]
     liveness: float
+    box: tuple[float, float, float, float] = (20.0, 20.0, 180.0, 190.0)
+    landmarks: tuple[tuple[float, float], ...] = FRONTAL
 
 
 @dataclass(frozen=True)
@@ -39,23 +44,38 @@ class FakeChain:
 
 
 def _read(path: str) -> npt.NDArray[np.uint8]:
+    """A 200x200 picture of noise (sharp) whose first pixel is the file's number; "flat"
+    gives a uniform picture (no detail at all)."""
     if path.endswith("missing.jpg"):
         raise OSError("No such file")
-    return np.full((4, 4, 3), int(Path(path).stem), np.uint8)
+    stem = Path(path).stem
+    picture = np.random.default_rng(0).integers(0, 256, (200, 200, 3), dtype=np.uint8)
+    if stem.startswith("flat"):
+        picture[:] = 128
+    picture[0, 0, 0] = int(stem.removeprefix("flat"))
+    return picture
 
 
 def test_each_refusal_names_the_image_and_the_reason() -> None:
     face = FakeFace(np.full(512, 2.0, np.float32), 0.9)
+    turned = ((60.0, 80.0), (140.0, 80.0), (150.0, 110.0), (70.0, 150.0), (130.0, 150.0))
     chain = FakeChain({1: FakeFaces((face,)), 2: FakeFaces(()),
-                       3: FakeFaces((face, face)), 4: FakeFaces((FakeFace(face.embedding, 0.2),))})
-    paths = [Path(f"{n}.jpg") for n in (1, 2, 3, 4)] + [Path("missing.jpg")]
-    report = analyze_photos(chain, _read, paths, liveness_threshold=0.5)
+                       3: FakeFaces((face, face)), 4: FakeFaces((FakeFace(face.embedding, 0.2),)),
+                       5: FakeFaces((FakeFace(face.embedding, 0.9, (20, 20, 90, 90)),)),
+                       6: FakeFaces((FakeFace(face.embedding, 0.9, landmarks=turned),)),
+                       7: FakeFaces((face,))})
+    paths = [Path(f"{n}.jpg") for n in (1, 2, 3, 4, 5, 6)] + [Path("flat7.jpg"),
+                                                              Path("missing.jpg")]
+    report = analyze_photos(chain, _read, paths, LIMITS)
     assert report.accepted == [Path("1.jpg")]
     assert np.isclose(np.linalg.norm(report.embeddings[0]), 1.0)  # stored unit length
     refused = dict(report.refused)
     assert refused[Path("2.jpg")] == "no face found"
     assert refused[Path("3.jpg")].startswith("2 faces found")
     assert refused[Path("4.jpg")].startswith("the face is not live (liveness 0.20")
+    assert refused[Path("5.jpg")].startswith("the face is too small (70 px < 80 px)")
+    assert refused[Path("6.jpg")].startswith("the face is turned away (nose 0.62 eye distances")
+    assert refused[Path("flat7.jpg")].startswith("the face is too blurred (sharpness 0 < 25")
     assert refused[Path("missing.jpg")].startswith("cannot read the image")
 
 

@@ -46,6 +46,10 @@ _CONFIG_FILE: ContextVar[Path | None] = ContextVar("_CONFIG_FILE", default=None)
 USER_DB_SCHEMES = ("postgresql", "postgres")  # the URL schemes of a PostgreSQL user_db
 
 
+# The single-model liveness plug-ins (an ensemble combines some of them).
+LivenessModel = Literal["minifasnet", "celebaspoof", "celebaspoof_int8"]
+
+
 class SettingsError(VigilError, ValueError):
     """A settings value or key is wrong; the message names the key and what is allowed."""
 
@@ -146,17 +150,33 @@ class Settings(BaseSettings):
 
     # --- vision -----------------------------------------------------------------------------
     # Which plug-in serves each role (processors/vision/registry.py maps the name to the code).
-    face_detector: Literal["mtcnn"] = Field(
-        "mtcnn", description="Face detector plug-in: mtcnn (facenet-pytorch MTCNN)."
+    face_detector: Literal["mtcnn", "yunet"] = Field(
+        "yunet", description="Face detector plug-in: yunet (OpenCV Zoo YuNet through "
+        "cv2.FaceDetectorYN) or mtcnn (facenet-pytorch MTCNN). Default by `vigil bench "
+        "accuracy` (README): the same faces found on webcam frames, about twice as fast."
     )
     face_embedder: Literal["facenet"] = Field(
         "facenet", description="Face embedder plug-in: facenet (InceptionResnetV1, 512-d)."
     )
-    liveness_model: Literal["minifasnet"] = Field(
-        "minifasnet", description="Liveness plug-in: minifasnet (MiniFASNetV2 + V1SE)."
+    liveness_model: Literal[LivenessModel, "ensemble"] = Field(
+        "ensemble", description="Liveness plug-in: ensemble (the models of liveness_ensemble, "
+        "combined by liveness_combine), minifasnet (MiniFASNetV2 + V1SE), celebaspoof "
+        "(MiniFASNetV2-SE trained on CelebA-Spoof, ONNX fp32) or celebaspoof_int8 (the same, "
+        "int8). Default by `vigil bench accuracy` (README)."
     )
-    phone_detector: Literal["yolo"] = Field(
-        "yolo", description="Phone detector plug-in: yolo (Ultralytics, COCO class 67)."
+    liveness_ensemble: tuple[LivenessModel, ...] = Field(
+        ("minifasnet", "celebaspoof"),
+        min_length=2,
+        description="The liveness plug-ins whose scores the ensemble combines.",
+    )
+    liveness_combine: Literal["mean", "min", "product"] = Field(
+        "min", description="How the ensemble combines its members' real-face scores: mean, "
+        "min (live only when every model says so) or product."
+    )
+    phone_detector: Literal["yolo", "yolo_openvino"] = Field(
+        "yolo", description="Phone detector plug-in: yolo (Ultralytics, the file in "
+        "phone_weights) or yolo_openvino (YOLO11n int8 OpenVINO IR, plain OpenVINO); both "
+        "keep COCO class 67."
     )
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto",
@@ -177,7 +197,8 @@ class Settings(BaseSettings):
         "a larger value is faster and ignores faces in the background.",
     )
     face_detect_threshold: float = Field(
-        0.9, ge=0.0, le=1.0, description="Minimum MTCNN face probability to keep a face."
+        0.9, ge=0.0, le=1.0, description="Minimum face detector score (MTCNN probability, "
+        "YuNet score) to keep a face."
     )
     verify_threshold: float = Field(
         1.1,
@@ -189,10 +210,12 @@ class Settings(BaseSettings):
         "start at 1.18 apart except the known look-alike pair at 0.98-1.00; 1.1 sits midway.",
     )
     liveness_threshold: float = Field(
-        0.5, ge=0.0, le=1.0, description="Smallest MiniFASNet real-face score counted as live."
+        0.5, ge=0.0, le=1.0, description="Smallest real-face score of the liveness plug-in "
+        "counted as live (each model has its own scale: choose it with `vigil bench accuracy`)."
     )
     phone_threshold: float = Field(
-        0.3, ge=0.0, le=1.0, description="Smallest YOLO confidence counted as a phone."
+        0.3, ge=0.0, le=1.0, description="Smallest phone detector confidence counted as a "
+        "phone."
     )
     embedder_weights: str = Field(
         "facenet-casia-webface-20180408-102900.pt",
@@ -203,6 +226,22 @@ class Settings(BaseSettings):
         min_length=1,
         description="MiniFASNet weight files whose softmax outputs are averaged.",
     )
+    yunet_weights: str = Field(
+        "face_detection_yunet_2023mar.onnx",
+        description="YuNet ONNX file for the yunet face detector (from weights/manifest.toml).",
+    )
+    celebaspoof_weights: str = Field(
+        "antispoof_minifasnetv2se_celebaspoof_128.onnx",
+        description="CelebA-Spoof anti-spoofing ONNX file of the celebaspoof liveness plug-in.",
+    )
+    celebaspoof_int8_weights: str = Field(
+        "antispoof_minifasnetv2se_celebaspoof_128_int8.onnx",
+        description="int8 CelebA-Spoof ONNX file of the celebaspoof_int8 liveness plug-in.",
+    )
+    phone_openvino_model: str = Field(
+        "yolo11n_int8_openvino_model/yolo11n.xml",
+        description="OpenVINO IR (.xml; its .bin beside it) of the yolo_openvino phone detector.",
+    )
     phone_weights: str = Field(
         "yolov8n_int8.tflite",
         description="Ultralytics YOLO file (.pt, .onnx or .tflite) for phone detection.",
@@ -212,6 +251,23 @@ class Settings(BaseSettings):
         ge=64 * 64,
         le=100_000_000,
         description="Decoded frames larger than this many pixels are refused.",
+    )
+
+    # --- enrollment ------------------------------------------------------------------------
+    enroll_min_face_size: int = Field(
+        80, ge=10, le=2000, description="Smallest face (shorter side of its box, in the "
+        "photo's pixels) accepted for enrollment. The portraits of ../shared/testdata have "
+        "faces of 117 px and more."
+    )
+    enroll_max_yaw: float = Field(
+        0.4, gt=0.0, le=2.0, description="How far the nose may sit from the middle of the "
+        "eyes, in eye distances, in an enrollment photo (0 faces the camera). Measured: the "
+        "testdata portraits 0.00-0.31, a three-quarter view (zidane.jpg, left face) 0.47-0.57."
+    )
+    enroll_min_sharpness: float = Field(
+        25.0, ge=0.0, le=100_000.0, description="Smallest variance of the Laplacian of the "
+        "face (grey, resized to 160x160) accepted for enrollment. Measured: the testdata "
+        "portraits 55-2062, the same blurred (Gaussian sigma = face side / 40) 4-11."
     )
 
     # --- model processors ------------------------------------------------------------------
@@ -471,6 +527,13 @@ class Settings(BaseSettings):
         if self.user_db_url is not None:
             raise SettingsError("user_db is a PostgreSQL URL, not a SQLite file")
         return Path(self.user_db) if self.user_db else self.state_dir / "users.sqlite3"
+
+    @field_validator("liveness_ensemble")
+    @classmethod
+    def _check_ensemble(cls, value: tuple[LivenessModel, ...]) -> tuple[LivenessModel, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"a model is named twice in {', '.join(value)}")
+        return value
 
     @field_validator("kafka_bootstrap")
     @classmethod

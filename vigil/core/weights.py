@@ -136,6 +136,7 @@ def fetch_weights(
         if check_file(target, entry) is None:
             statuses.append(WeightStatus(name, True, "already present"))
             continue
+        target.parent.mkdir(parents=True, exist_ok=True)  # a model folder (OpenVINO IR)
         origin = _fetch_one(entry, settings.weights_mirror, target, progress)
         statuses.append(WeightStatus(name, True, origin))
     return statuses

@@ -1,0 +1,132 @@
+"""What `vigil bench accuracy --compare NAME` means, and the models each alternative runs.
+
+An alternative is the configured settings with some plug-ins swapped. ``NAME`` is:
+
+- a plug-in name from the registry (``yunet``, ``celebaspoof``, ``yolo_openvino``, ...): it
+  replaces the configured plug-in of its role;
+- an ensemble of liveness plug-ins, ``RULE:A+B[+C]`` (RULE one of mean, min, product; without
+  ``RULE:`` the configured ``liveness_combine``);
+- several of those joined by commas (``yunet,min:minifasnet+celebaspoof``).
+
+Models are loaded once per run and shared by every alternative that uses them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import numpy as np
+from pydantic import ValidationError
+
+from processors.vision.base import FacePlugin, FramePlugin, VisionPlugin
+from processors.vision.chain import FaceChain
+from processors.vision.device import DeviceChoice
+from processors.vision.ensemble import COMBINE
+from processors.vision.registry import REGISTRY, Role, configured_name, load_plugin
+from processors.vision.results import FaceDetections, PhoneDetections
+from vigil.core.settings import Settings
+
+ENSEMBLE = "ensemble"
+
+
+class AlternativeError(ValueError):
+    """A --compare name that names no plug-in or ensemble; the message says what is known."""
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """A label for the table and the settings it changes."""
+
+    label: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+def _role_of(name: str) -> Role:
+    roles = [role for role, specs in REGISTRY.items() if name in specs and name != ENSEMBLE]
+    if not roles:
+        known = sorted({n for specs in REGISTRY.values() for n in specs} - {ENSEMBLE})
+        raise AlternativeError(f"--compare {name!r} names no plug-in; known: {', '.join(known)}"
+                               ", or an ensemble RULE:A+B")
+    return roles[0]
+
+
+def _ensemble(part: str) -> dict[str, Any]:
+    rule, _, members = part.rpartition(":")
+    overrides: dict[str, Any] = {"liveness_model": ENSEMBLE,
+                                 "liveness_ensemble": tuple(members.split("+"))}
+    if rule:
+        if rule not in COMBINE:
+            raise AlternativeError(f"--compare {part!r}: no combine rule {rule!r}; known: "
+                                   f"{', '.join(COMBINE)}")
+        overrides["liveness_combine"] = rule
+    return overrides
+
+
+def parse_alternative(text: str) -> Alternative:
+    """The alternative a --compare argument names (see the module docstring)."""
+    overrides: dict[str, Any] = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            raise AlternativeError(f"--compare {text!r} has an empty part")
+        if "+" in part:
+            overrides.update(_ensemble(part))
+        else:
+            overrides[_role_of(part)] = part
+    return Alternative(text, overrides)
+
+
+def settings_for(base: Settings, alternative: Alternative) -> Settings:
+    """The base settings with the alternative's changes, validated like any settings."""
+    try:
+        return type(base).model_validate({**base.model_dump(), **alternative.overrides})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise AlternativeError(f"--compare {alternative.label!r}: {problems}") from None
+
+
+def describe(settings: Settings) -> str:
+    """The plug-ins a settings object chooses, e.g. ``mtcnn / min:minifasnet+celebaspoof``."""
+    liveness: str = settings.liveness_model
+    if liveness == ENSEMBLE:
+        liveness = f"{settings.liveness_combine}:{'+'.join(settings.liveness_ensemble)}"
+    return f"{settings.face_detector} / {liveness} / {settings.phone_detector}"
+
+
+@dataclass
+class Pipeline:
+    """The models one alternative runs: the face chain and the phone detector."""
+
+    settings: Settings
+    chain: FaceChain
+    phone: FramePlugin[PhoneDetections]
+
+
+class ModelCache:
+    """Plug-ins loaded once and shared between alternatives."""
+
+    def __init__(self, device: DeviceChoice) -> None:
+        self.device = device
+        self._loaded: dict[tuple[object, ...], VisionPlugin] = {}
+
+    def plugin(self, role: Role, settings: Settings) -> VisionPlugin:
+        """The loaded plug-in the settings choose for ``role``."""
+        name = configured_name(settings, role)
+        key: tuple[object, ...] = (role, name)
+        if name == ENSEMBLE:
+            key += (settings.liveness_ensemble, settings.liveness_combine)
+        if key not in self._loaded:
+            self._loaded[key] = load_plugin(role, settings, self.device, name)
+        return self._loaded[key]
+
+    def pipeline(self, settings: Settings) -> Pipeline:
+        """The face chain and phone detector of one alternative."""
+        chain = FaceChain(
+            settings,
+            cast(FramePlugin[FaceDetections], self.plugin("face_detector", settings)),
+            cast(FacePlugin[np.ndarray], self.plugin("face_embedder", settings)),
+            cast(FacePlugin[float], self.plugin("liveness_model", settings)),
+            self.device,
+        )
+        phone = cast(FramePlugin[PhoneDetections], self.plugin("phone_detector", settings))
+        return Pipeline(settings, chain, phone)

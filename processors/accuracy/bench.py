@@ -1,0 +1,61 @@
+"""`vigil bench accuracy`: every alternative over one labelled folder, side by side."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from processors.accuracy.alternatives import (
+    Alternative,
+    ModelCache,
+    parse_alternative,
+    settings_for,
+)
+from processors.accuracy.dataset import load_labelled_set, webcam_frames
+from processors.accuracy.report import (
+    build_report,
+    format_markdown,
+    format_table,
+    plot_det,
+    write_scores,
+)
+from processors.accuracy.run import run_alternative
+from processors.decide.policy_file import load_policy, policy_path
+from processors.vision.device import select_device
+from vigil.core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def run_accuracy(settings: Settings, folder: Path, compare: Sequence[str], perturb: bool,
+                 det_png: Path, markdown: bool = False, scores_csv: Path | None = None) -> str:
+    """Run the configured plug-ins and each --compare alternative; the table as text.
+
+    Every alternative sees the same frames and is judged by the same policy (the policy file
+    the settings name, thresholds resolved against the settings).
+    """
+    alternatives = [Alternative("configured"), *(parse_alternative(c) for c in compare)]
+    variants = [settings_for(settings, a) for a in alternatives]  # fail before any model loads
+    data = load_labelled_set(folder)
+    frames = webcam_frames(data.pictures, settings.max_image_pixels, perturb)
+    policy = load_policy(policy_path(settings), settings)
+    device = select_device(settings)
+    cache = ModelCache(device)
+    reports, runs = [], []
+    for alternative, variant in zip(alternatives, variants, strict=True):
+        run = run_alternative(cache.pipeline(variant), frames, alternative.label)
+        runs.append(run)
+        reports.append(build_report(alternative.label, run, data, policy))
+        log.info("accuracy alternative=%s face_ms=%.1f phone_ms=%.1f", alternative.label,
+                 run.face_ms, run.phone_ms)
+    header = (f"vigil bench accuracy {folder}: frames as a webcam sends them (640x480, JPEG "
+              f"q60{', darkened and blurred' if perturb else ''}); policy {policy.version}; "
+              f"device {device.kind}, {torch.get_num_threads()} torch threads")
+    plot_det(reports, det_png, f"{folder.name}: liveness threshold sweep"
+             f"{' (perturbed)' if perturb else ''}")
+    if scores_csv is not None:
+        write_scores(reports, runs, data, scores_csv)
+    return (format_markdown if markdown else format_table)(reports, data, header)

@@ -1,0 +1,182 @@
+"""The rates of `vigil bench accuracy`, each with the counts behind it.
+
+Every verdict comes from the decide stage's pure function
+:func:`processors.decide.policy.evaluate`, so later policy rules count here automatically.
+
+- ISO/IEC 30107-3, at the policy's thresholds: APCER = attack frames decided ``ok`` (the
+  attack passed) over attack frames; BPCER = bona fide frames decided ``spoof`` over bona fide
+  frames. Other outcomes (``no_face``, ``phone``, ...) are neither and show in the reason table.
+- The same over a sweep of the liveness threshold (the policy with only that threshold
+  changed): APCER at the highest threshold whose BPCER <= 2%, BPCER at the lowest threshold
+  whose APCER <= 10%.
+- Verification over ``identities/`` pairs, each picture enrolled in turn and the other
+  presented, liveness set aside (threshold 0): FMR = impostor pairs not decided
+  ``wrong_user``, FNMR = genuine pairs decided ``wrong_user``.
+- Phones: recall = ``phone/`` frames with a phone at the policy's threshold, false phone rate
+  = ``no_phone/`` frames with one; and recall at the lowest threshold with <= 2% false phones.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+
+from processors.accuracy.run import AlternativeRun, FrameOutcome, face_result_against
+from processors.decide.policy import Policy, evaluate, main_face
+from schemas.events import Reason
+
+BPCER_TARGET = 0.02
+APCER_TARGET = 0.10
+FALSE_PHONE_TARGET = 0.02
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """``count`` of ``total``; printed as a percentage with both counts."""
+
+    count: int
+    total: int
+
+    @property
+    def value(self) -> float | None:
+        return self.count / self.total if self.total else None
+
+    def __str__(self) -> str:
+        if not self.total:
+            return "- (0/0)"
+        return f"{100 * self.count / self.total:.1f}% ({self.count}/{self.total})"
+
+
+@dataclass(frozen=True)
+class AtThreshold:
+    """A rate read off a sweep, and the threshold where it was read (None: not reached)."""
+
+    ratio: Ratio | None
+    threshold: float | None
+
+    def __str__(self) -> str:
+        if self.ratio is None or self.threshold is None:
+            return "not reached"
+        return f"{self.ratio} @ {self.threshold:.3f}"
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """APCER and BPCER with the liveness threshold at ``threshold``."""
+
+    threshold: float
+    apcer: Ratio
+    bpcer: Ratio
+
+
+def reason_of(outcome: FrameOutcome, policy: Policy) -> Reason:
+    """The decide policy's reason for one frame."""
+    return evaluate(outcome.face, outcome.phone, policy).reason
+
+
+def pad_rates(attacks: Sequence[FrameOutcome], bona_fide: Sequence[FrameOutcome],
+              policy: Policy) -> tuple[Ratio, Ratio]:
+    """(APCER, BPCER) under ``policy``."""
+    passed = sum(reason_of(o, policy) is Reason.OK for o in attacks)
+    refused = sum(reason_of(o, policy) is Reason.SPOOF for o in bona_fide)
+    return Ratio(passed, len(attacks)), Ratio(refused, len(bona_fide))
+
+
+def _candidates(values: Iterable[float]) -> list[float]:
+    """0, every value and just above every value: each distinct operating point, at both of
+    its ends (so "highest" and "lowest" thresholds are read where they really are)."""
+    distinct = set(values) | {0.0}
+    return sorted(distinct | {v + 1e-6 for v in distinct})
+
+
+def liveness_sweep(attacks: Sequence[FrameOutcome], bona_fide: Sequence[FrameOutcome],
+                   policy: Policy) -> list[SweepPoint]:
+    """APCER and BPCER at every distinct liveness threshold of these frames."""
+    scores = []
+    for outcome in (*attacks, *bona_fide):
+        main = main_face(outcome.face.faces)
+        if main is not None and main.liveness is not None:
+            scores.append(main.liveness)
+    points = []
+    for threshold in _candidates(scores):
+        apcer, bpcer = pad_rates(attacks, bona_fide, replace(policy,
+                                                             liveness_threshold=threshold))
+        points.append(SweepPoint(threshold, apcer, bpcer))
+    return points
+
+
+def best_within(points: Sequence[SweepPoint], limited: Callable[[SweepPoint], Ratio],
+                limit: float, read: Callable[[SweepPoint], Ratio],
+                highest: bool) -> AtThreshold:
+    """``read`` at the highest (or lowest) threshold whose ``limited`` rate is <= ``limit``."""
+    within = [p for p in points if (limited(p).value or 0.0) <= limit]
+    if not within or not points[0].apcer.total or not points[0].bpcer.total:
+        return AtThreshold(None, None)
+    chosen = max(within, key=lambda p: p.threshold) if highest else min(
+        within, key=lambda p: p.threshold)
+    return AtThreshold(read(chosen), chosen.threshold)
+
+
+def apcer_at_bpcer(points: Sequence[SweepPoint]) -> AtThreshold:
+    """APCER at the most secure threshold that keeps BPCER <= 2%."""
+    return best_within(points, lambda p: p.bpcer, BPCER_TARGET, lambda p: p.apcer, True)
+
+
+def bpcer_at_apcer(points: Sequence[SweepPoint]) -> AtThreshold:
+    """BPCER at the most lenient threshold that keeps APCER <= 10%."""
+    return best_within(points, lambda p: p.apcer, APCER_TARGET, lambda p: p.bpcer, False)
+
+
+def verification(run: AlternativeRun, identities: dict[str, list[int]],
+                 policy: Policy) -> tuple[Ratio, Ratio, int]:
+    """(FMR, FNMR, pictures without a face) over every pair of identity pictures."""
+    owner = {index: name for name, indices in identities.items() for index in indices}
+    with_face = [i for i in sorted(owner) if run.outcomes[i].found.faces]
+    no_liveness = replace(policy, liveness_threshold=0.0)
+    impostor = genuine = false_match = false_non_match = 0
+    for enrolled, presented in itertools.combinations(with_face, 2):
+        embedding = run.outcomes[enrolled].found.faces[0].embedding[None, :]
+        shown = run.outcomes[presented]
+        face = face_result_against(run.pipeline, shown, embedding)
+        matched = evaluate(face, shown.phone, no_liveness).reason is not Reason.WRONG_USER
+        if owner[enrolled] == owner[presented]:
+            genuine += 1
+            false_non_match += not matched
+        else:
+            impostor += 1
+            false_match += matched
+    return (Ratio(false_match, impostor), Ratio(false_non_match, genuine),
+            len(owner) - len(with_face))
+
+
+def best_phone(outcome: FrameOutcome) -> float:
+    """The highest phone confidence in the frame (0 when none was reported)."""
+    return max((p.confidence for p in outcome.phone.phones), default=0.0)
+
+
+def phone_rates(phones: Sequence[FrameOutcome], no_phones: Sequence[FrameOutcome],
+                threshold: float) -> tuple[Ratio, Ratio]:
+    """(recall, false phone rate) with phones counted from ``threshold`` up."""
+    found = sum(best_phone(o) >= threshold for o in phones)
+    false = sum(best_phone(o) >= threshold for o in no_phones)
+    return Ratio(found, len(phones)), Ratio(false, len(no_phones))
+
+
+def phone_recall_within(phones: Sequence[FrameOutcome],
+                        no_phones: Sequence[FrameOutcome]) -> AtThreshold:
+    """Recall at the lowest phone threshold whose false phone rate is <= 2%."""
+    if not phones or not no_phones:
+        return AtThreshold(None, None)
+    candidates = _candidates(best_phone(o) for o in (*phones, *no_phones))
+    for threshold in (t for t in candidates if t > 0):
+        recall, false = phone_rates(phones, no_phones, threshold)
+        if (false.value or 0.0) <= FALSE_PHONE_TARGET:
+            return AtThreshold(recall, threshold)
+    return AtThreshold(None, None)
+
+
+def reasons(outcomes: Iterable[FrameOutcome], policy: Policy) -> Counter[str]:
+    """How many frames the policy decided with each reason."""
+    return Counter(reason_of(o, policy).value for o in outcomes)

@@ -1,0 +1,94 @@
+"""Run one alternative's models over the frames, through the processors' own code.
+
+The face half is what ``processors.face.FaceInference`` does (the face chain on a batch, then
+:func:`processors.face.to_face_result` per frame), the phone half what
+``processors.phone.PhoneInference`` does (the detector, then
+:func:`processors.phone.to_phone_result`). Batches are ``face_batch_size`` and
+``phone_batch_size`` frames, as the processors poll them.
+
+For the liveness and phone rates the enrolled user is the frame's own main face (an attacker
+presents the enrolled user's face), so the policy reaches its liveness and phone checks; the
+verification rates enroll another picture's face instead (:func:`face_result_against`).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from tqdm import tqdm
+
+from processors.accuracy.alternatives import Pipeline
+from processors.batch import DecodedFrame
+from processors.face import to_face_result
+from processors.phone import to_phone_result
+from processors.vision.results import FrameFaces, PhoneDetections
+from schemas.events import FaceResult, PhoneResult, now_ms
+
+
+@dataclass(frozen=True)
+class FrameOutcome:
+    """One frame through one alternative: the chain's faces and both results."""
+
+    frame: DecodedFrame
+    found: FrameFaces
+    face: FaceResult  # enrolled = the frame's own main face
+    phone: PhoneResult
+
+
+@dataclass(frozen=True)
+class AlternativeRun:
+    """Every frame's outcome, and the milliseconds per frame of each half."""
+
+    pipeline: Pipeline
+    outcomes: list[FrameOutcome]
+    face_ms: float
+    phone_ms: float
+
+
+def face_result_against(pipeline: Pipeline, outcome: FrameOutcome,
+                        enrolled: np.ndarray | None) -> FaceResult:
+    """The frame's FaceResult had ``enrolled`` (k x 512) been the client's enrollment."""
+    return to_face_result(outcome.frame, outcome.found, enrolled, pipeline.settings,
+                          pipeline.chain.device.kind, outcome.face.processed_at)
+
+
+def _own_face(found: FrameFaces) -> np.ndarray | None:
+    return found.faces[0].embedding[None, :] if found.faces else None
+
+
+def run_alternative(pipeline: Pipeline, frames: Sequence[DecodedFrame],
+                    label: str) -> AlternativeRun:
+    """Run the face chain and the phone detector over every frame in processor batches."""
+    settings = pipeline.settings
+    device = pipeline.chain.device.kind
+    found: list[FrameFaces] = []
+    phones: list[PhoneDetections] = []
+    face_s = phone_s = 0.0
+    # One bar over both halves: each frame is counted once by the chain, once by the phone.
+    with tqdm(total=2 * len(frames), desc=label, unit="frame", file=sys.stderr,
+              leave=False) as bar:
+        for start in range(0, len(frames), settings.face_batch_size):
+            batch = [f.image for f in frames[start : start + settings.face_batch_size]]
+            began = time.perf_counter()
+            found.extend(pipeline.chain.run(batch))
+            face_s += time.perf_counter() - began
+            bar.update(len(batch))
+        for start in range(0, len(frames), settings.phone_batch_size):
+            batch = [f.image for f in frames[start : start + settings.phone_batch_size]]
+            began = time.perf_counter()
+            phones.extend(pipeline.phone.infer(batch))
+            phone_s += time.perf_counter() - began
+            bar.update(len(batch))
+    processed = now_ms()
+    outcomes = [
+        FrameOutcome(frame, faces,
+                     to_face_result(frame, faces, _own_face(faces), settings, device, processed),
+                     to_phone_result(frame, phone, device, processed))
+        for frame, faces, phone in zip(frames, found, phones, strict=True)
+    ]
+    per_frame = 1000.0 / max(1, len(frames))
+    return AlternativeRun(pipeline, outcomes, face_s * per_frame, phone_s * per_frame)

@@ -1,0 +1,75 @@
+"""Liveness plug-in over several liveness models: each scores every face, scores combine.
+
+The members are the liveness plug-ins named in ``liveness_ensemble``, created through the
+registry (so a missing dependency names the member) and loaded once. ``liveness_combine``
+says how their real-face scores become one:
+
+- ``mean``: the average; a model that is sure can outvote an unsure one;
+- ``min``: the lowest; a face is live only when every model says so;
+- ``product``: the product; like ``min`` but two doubtful scores add up to a low one.
+
+Which rule is best is measured by `vigil bench accuracy` (README, accuracy section). Product and
+the geometric mean order faces identically, so only the threshold differs between them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import cast
+
+import numpy as np
+import numpy.typing as npt
+
+from processors.vision.base import FacePlugin
+from processors.vision.imaging import Image
+from processors.vision.results import BoxXYXY
+
+log = logging.getLogger(__name__)
+
+Scores = npt.NDArray[np.float64]  # members x faces
+
+COMBINE: dict[str, Callable[[Scores], npt.NDArray[np.float64]]] = {
+    "mean": lambda s: s.mean(axis=0),
+    "min": lambda s: s.min(axis=0),
+    "product": lambda s: s.prod(axis=0),
+}
+
+
+def combine_scores(rule: str, member_scores: Sequence[Sequence[float]]) -> list[float]:
+    """One score per face from each member's scores of the same faces."""
+    if rule not in COMBINE:
+        raise ValueError(f"unknown liveness_combine {rule!r}; known: {', '.join(COMBINE)}")
+    stacked = np.asarray(member_scores, dtype=np.float64).reshape(len(member_scores), -1)
+    return [float(v) for v in COMBINE[rule](stacked)]
+
+
+class EnsembleLiveness(FacePlugin[float]):
+    """Real-face score in [0, 1] per face, combined from the member models' scores."""
+
+    name = "ensemble"
+
+    def load(self) -> None:
+        """Create and load every member named in ``liveness_ensemble``."""
+        from processors.vision.registry import create_plugin
+
+        self._members: list[FacePlugin[float]] = []
+        for member in self.settings.liveness_ensemble:
+            plugin = cast(FacePlugin[float],
+                          create_plugin("liveness_model", self.settings, self.device, member))
+            plugin.load()
+            self._members.append(plugin)
+        self.loaded = True
+        log.info("loaded liveness ensemble members=%s combine=%s",
+                 ",".join(self.settings.liveness_ensemble), self.settings.liveness_combine)
+
+    def infer(self, frames: Sequence[Image], boxes: Sequence[Sequence[BoxXYXY]]
+              ) -> list[list[float]]:
+        """Each member scores every face once; the scores combine per face."""
+        self._require_loaded()
+        per_member = [member.infer(frames, boxes) for member in self._members]
+        out = []
+        for index in range(len(frames)):
+            faces = [scores[index] for scores in per_member]
+            out.append(combine_scores(self.settings.liveness_combine, faces))
+        return out

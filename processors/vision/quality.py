@@ -1,0 +1,51 @@
+"""How usable a face is for enrollment: its size, sharpness and how far it is turned away.
+
+Pure functions of the picture, the detector's box and its 5 landmarks (MTCNN's order: the eye
+on the picture's left, the other eye, the nose, the mouth corners), so the enrollment command
+and the tests measure the same thing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from processors.vision.imaging import Image
+from processors.vision.results import BoxXYXY, Point
+
+SHARPNESS_SIZE = 160  # the face is measured at the embedder's crop size, whatever its pixels
+
+
+def face_side(box: BoxXYXY) -> float:
+    """The shorter side of the face box, in the picture's pixels."""
+    return min(box[2] - box[0], box[3] - box[1])
+
+
+def sharpness(picture: Image, box: BoxXYXY) -> float:
+    """Variance of the Laplacian of the face, grey, resized to 160x160 (higher = sharper).
+
+    Resizing first makes the figure independent of how many pixels the face has: a sharp
+    small face and a sharp large face score alike, a blurred one of either size low.
+    """
+    height, width = picture.shape[:2]
+    x1, y1 = max(0, int(box[0])), max(0, int(box[1]))
+    x2, y2 = min(width, int(np.ceil(box[2]))), min(height, int(np.ceil(box[3])))
+    if x2 <= x1 or y2 <= y1:
+        return 0.0
+    grey = cv2.cvtColor(picture[y1:y2, x1:x2], cv2.COLOR_BGR2GRAY)
+    face = cv2.resize(grey, (SHARPNESS_SIZE, SHARPNESS_SIZE), interpolation=cv2.INTER_AREA)
+    return float(cv2.Laplacian(face, cv2.CV_64F).var())
+
+
+def yaw_ratio(landmarks: Sequence[Point]) -> float:
+    """How far the nose sits from the middle of the eyes, in eye distances (0: facing the
+    camera; about +-0.5 and beyond: turned to a profile). The sign says which way."""
+    if len(landmarks) < 3:
+        raise ValueError(f"5 landmarks expected, got {len(landmarks)}")
+    (left_x, _), (right_x, _), (nose_x, _) = landmarks[0], landmarks[1], landmarks[2]
+    eye_distance = abs(right_x - left_x)
+    if eye_distance < 1e-6:
+        return float("inf")
+    return (nose_x - (left_x + right_x) / 2) / eye_distance
