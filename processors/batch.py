@@ -16,8 +16,9 @@ from typing import Generic, TypedDict, TypeVar
 from confluent_kafka import KafkaException, Message, Producer
 
 from processors.vision.imaging import BadImageError, Image, decode_frame
-from schemas.events import Event, FrameHeaders, FrameRef
+from schemas.events import Event, FrameHeaders, FrameRef, now_ms
 from schemas.serializers import ContractError, JsonSerializer
+from vigil.core import metrics
 from vigil.core.kafka import produce_all
 from vigil.core.settings import Settings
 from vigil.core.stage_loop import dead_letter, where
@@ -94,6 +95,10 @@ class FrameStage(Generic[E]):
         results = self.infer(frames) if frames else []
         if len(results) != len(frames):
             raise RuntimeError(f"{self.stage}: {len(results)} results for {len(frames)} frames")
+        done = now_ms()
+        for frame in frames:
+            metrics.FRAME_AGE.labels(self.stage).observe(
+                max(0, done - frame.headers.received_at) / 1000)
         # The loop commits after this returns: every result and dead letter must be on the
         # broker first. A failure raises, so the batch is not committed and is seen again.
         problems = produce_all(

@@ -6,7 +6,6 @@ One `vigil up` serves every test in this module (starting it costs a minute on 2
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import os
 import signal
@@ -22,12 +21,12 @@ from websockets.asyncio.client import connect
 
 from processors.vision.imaging import read_image, webcam_jpeg
 from schemas.serializers import header_value
-from tests.conftest import SHARED_WEIGHTS, Infra, require_testdata
+from tests.conftest import Infra, require_testdata
+from tests.e2e.up_harness import up_env, wait_ready
 from vigil.apps.client import StreamReport, stream_frames
 from vigil.core.kafka import make_consumer
 from vigil.core.settings import Settings, load_settings
 from vigil.core.topics import DECISIONS, FRAMES_DLQ
-from vigil.local.infra import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -56,31 +55,12 @@ class Running:
                                          reply_timeout_s=90))
 
 
-def _env(infra: Infra, namespace: str, state: Path, weights: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
-    env.update({
-        "VIGIL_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
-        "VIGIL_REDIS_URL": infra.redis_url,
-        "VIGIL_NAMESPACE": namespace,
-        "VIGIL_STATE_DIR": str(state),
-        "VIGIL_WEIGHTS_DIR": str(weights),
-        "VIGIL_WEIGHTS_MIRROR": str(SHARED_WEIGHTS),
-        "VIGIL_PARTITIONS": "4",
-        "VIGIL_GATEWAY_PORT": str(free_port()),
-        "VIGIL_METRICS_PORT_BASE": str(free_port()),
-        "VIGIL_SECRET_KEY": base64.b64encode(os.urandom(32)).decode(),
-        "VIGIL_MAX_FPS": "30",
-        "VIGIL_MAX_IN_FLIGHT": "64",
-    })
-    return env
-
-
 @pytest.fixture(scope="module")
 def running(infra: Infra, fetched_weights: Path,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     testdata = require_testdata()
     namespace = f"e2e{os.getpid()}"
-    env = _env(infra, namespace, tmp_path_factory.mktemp("e2e-state"), fetched_weights)
+    env = up_env(infra, namespace, tmp_path_factory.mktemp("e2e-state"), fetched_weights)
     settings = load_settings(
         kafka_bootstrap=infra.kafka_bootstrap, redis_url=infra.redis_url, namespace=namespace,
         state_dir=Path(env["VIGIL_STATE_DIR"]), partitions=4,
@@ -99,7 +79,7 @@ def running(infra: Infra, fetched_weights: Path,
         for client, images in enrollments.items():
             run.vigil("enroll", client, *(str(testdata / i) for i in images))
             run.tokens[client] = run.vigil("token", "issue", client).stdout.strip().split()[-1]
-        _wait_ready(proc, timeout_s=420)
+        wait_ready(proc, timeout_s=420)
         yield run
     finally:
         proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
@@ -110,16 +90,6 @@ def running(infra: Infra, fetched_weights: Path,
             raise
     rest = proc.stdout.read() if proc.stdout else ""
     assert code == 0 and "vigil stopped" in rest, (code, rest[-500:])
-
-
-def _wait_ready(proc: subprocess.Popen[str], timeout_s: float) -> None:
-    assert proc.stdout is not None
-    deadline = time.monotonic() + timeout_s
-    for line in proc.stdout:
-        if line.startswith("vigil ready"):
-            return
-        assert time.monotonic() < deadline, "vigil up was not ready in time"
-    pytest.fail(f"vigil up exited with {proc.wait()}")
 
 
 def outcome(report: StreamReport) -> list[tuple[str, str]]:

@@ -122,6 +122,17 @@ def supervisor_metrics_port(settings: Settings) -> int:
     return settings.metrics_port_base + PORT_STRIDE - 1 if settings.metrics_port_base else 0
 
 
+def process_name(stage_name: str, replica: int) -> str:
+    """``face`` for replica 0 of a stage, ``face-1`` for replica 1 ... (pid files, status)."""
+    return stage_name if replica == 0 else f"{stage_name}-{replica}"
+
+
+def stage_of(name: str) -> str:
+    """The stage a process name belongs to (``face-2`` -> ``face``)."""
+    base, _, replica = name.rpartition("-")
+    return base if base and replica.isdigit() else name
+
+
 def names(kind: StageKind) -> list[str]:
     return [s.name for s in STAGES if s.kind is kind]
 
@@ -160,3 +171,4 @@ def run_stage(entry: Stage, settings: Settings, metrics_port: int | None = None)
             server.shutdown()
     log.info("stage=%s stopped exit_code=%d", entry.name, code)
     return code
+
