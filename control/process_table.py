@@ -18,7 +18,7 @@ from pathlib import Path
 import psutil
 
 from vigil.core.settings import Settings
-from vigil.core.stages import stage_of
+from vigil.core.stages import STAGES, stage_of
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,15 @@ def stack_processes(settings: Settings) -> list[ProcessMemory]:
         memory = process_memory(path.stem, pid) if pid else None
         if memory is not None:
             found.append(memory)
-    return found
+    return sorted(found, key=_table_order)
+
+
+def _table_order(process: ProcessMemory) -> tuple[int, int]:
+    """Stages in the table's order, then replicas by number (face, face-1, face-2 ...)."""
+    order = [s.name for s in STAGES]
+    place = order.index(process.stage) if process.stage in order else len(order)
+    suffix = process.name.removeprefix(process.stage).removeprefix("-")
+    return place, int(suffix) if suffix.isdigit() else 0
 
 
 def per_stage(processes: list[ProcessMemory]) -> Counter[str]:
