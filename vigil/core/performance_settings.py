@@ -7,13 +7,15 @@ settings module from growing past what a reader holds in mind.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 SCALED_STAGES = ("face", "phone")  # the model stages `vigil up` scales
 
 
 class PerformanceSettings(BaseModel):
-    """Processes per model stage, autoscaling."""
+    """Processes per model stage, autoscaling, profiling."""
 
     face_processes_min: int = Field(
         1, ge=1, le=64, description="Face processes `vigil up` always runs. Each live face "
@@ -56,6 +58,12 @@ class PerformanceSettings(BaseModel):
         0.5, gt=0.0, le=1.0, description="Busy fraction each remaining process may reach for "
         "the stage to count as idle: stop one of n when the summed busy time would be at most "
         "this much on each of n - 1.",
+    )
+
+    profile_dir: Path | None = Field(
+        None, description="When set, every stage process writes a cProfile of its run to "
+        "PROFILE_DIR/STAGE-PID.prof when it stops (read with `python -m pstats`); to find "
+        "where time goes under load. Profiling slows Python code somewhat.",
     )
 
     @field_validator("face_processes_max", "phone_processes_max")

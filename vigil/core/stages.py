@@ -164,7 +164,7 @@ def run_stage(entry: Stage, settings: Settings, metrics_port: int | None = None)
     port = entry.metrics_port(settings) if metrics_port is None else metrics_port
     server = serve_metrics(port, settings.metrics_host, healthy=healthy)
     try:
-        code = runnable.run()
+        code = _run_profiled(entry, runnable, settings) if settings.profile_dir else runnable.run()
     finally:
         stopped.set()
         if server is not None:
@@ -172,3 +172,19 @@ def run_stage(entry: Stage, settings: Settings, metrics_port: int | None = None)
     log.info("stage=%s stopped exit_code=%d", entry.name, code)
     return code
 
+
+def _run_profiled(entry: Stage, runnable: Runnable, settings: Settings) -> int:
+    """Run under cProfile (the main thread: the stage loop or the Faust event loop) and
+    write PROFILE_DIR/STAGE-PID.prof when it returns."""
+    import cProfile
+    import os
+
+    assert settings.profile_dir is not None
+    settings.profile_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.profile_dir / f"{entry.name}-{os.getpid()}.prof"
+    profile = cProfile.Profile()
+    try:
+        return int(profile.runcall(runnable.run))
+    finally:
+        profile.dump_stats(str(path))
+        log.info("stage=%s profile written to %s", entry.name, path)
