@@ -175,14 +175,20 @@ def run_stage(entry: Stage, settings: Settings, metrics_port: int | None = None)
 
 def _run_profiled(entry: Stage, runnable: Runnable, settings: Settings) -> int:
     """Run under cProfile (the main thread: the stage loop or the Faust event loop) and
-    write PROFILE_DIR/STAGE-PID.prof when it returns."""
+    write PROFILE_DIR/STAGE-PID.prof when it returns.
+
+    The clock is the process's CPU time (all its threads: torch's, librdkafka's), so each
+    function is charged what it cost the machine, not how long it waited for a core — on
+    shared cores the two differ by an order of magnitude.
+    """
     import cProfile
     import os
+    import time
 
     assert settings.profile_dir is not None
     settings.profile_dir.mkdir(parents=True, exist_ok=True)
     path = settings.profile_dir / f"{entry.name}-{os.getpid()}.prof"
-    profile = cProfile.Profile()
+    profile = cProfile.Profile(time.process_time)
     try:
         return int(profile.runcall(runnable.run))
     finally:
