@@ -60,16 +60,11 @@ def _enroll(args: argparse.Namespace) -> int:
 
 
 def _token(args: argparse.Namespace) -> int:
-    from control.tokens import hash_token, new_token
-
     settings = _settings(args)
     with _control(settings) as control:
         control.require(args.client_id)
         if args.action == "issue":
-            token = new_token()
-            control.repo.set_token_hash(args.client_id, hash_token(token))
-            control.publish(args.client_id, ControlKind.TOKEN_ISSUED)
-            print(token)  # shown once: only its hash is stored
+            print(control.issue_token(args.client_id))  # shown once: only its hash is stored
         else:
             control.repo.set_token_hash(args.client_id, None)
             control.publish(args.client_id, ControlKind.TOKEN_REVOKED)

@@ -17,6 +17,7 @@ from confluent_kafka import Producer
 
 from control import redis_keys as keys
 from control.db import ClientRecord, ClientState, UnknownClientError, UserRepository
+from control.tokens import hash_token, new_token
 from schemas.events import ControlEvent, ControlKind, now_ms
 from vigil.core.errors import VigilError
 from vigil.core.kafka import make_producer, produce_all
@@ -75,6 +76,14 @@ class ClientControl:
         log.info("client state client_id=%s state=%s actor=%s reason=%s", client_id, state,
                  actor, reason)
         return True
+
+    def issue_token(self, client_id: str) -> str:
+        """A new access token for the client: only its hash is stored; shown once."""
+        self.require(client_id)
+        token = new_token()
+        self.repo.set_token_hash(client_id, hash_token(token))
+        self.publish(client_id, ControlKind.TOKEN_ISSUED)
+        return token
 
     def mirror(self, record: ClientRecord) -> None:
         """Copy the client's state to its Redis hash."""

@@ -1,4 +1,6 @@
-"""`vigil status`: live processes, capacity, sessions, queue and every client's state.
+"""`vigil status`: live processes, capacity, sessions, queue and every client's state; this
+machine's `vigil up` processes per stage with their memory (control/process_table.py); the lag
+of every stage's consumer group (vigil/core/lag.py).
 
 Kafka and Redis are checked first; an unreachable one is named with its address and makes
 the exit code 1 (what can still be shown is shown).
@@ -18,7 +20,11 @@ from control import redis_keys as keys
 from control.admission import occupancy
 from control.db import UserRepository
 from control.heartbeat import live_processes
+from control.process_table import mib, per_stage, stack_processes, totals
+from vigil.core.kafka import group_name
+from vigil.core.lag import LagReader, LagUnavailableError
 from vigil.core.settings import Settings
+from vigil.core.stages import STAGES, StageKind
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +73,41 @@ def print_live(settings: Settings, client: redis.Redis, out: TextIO) -> None:
     print(f"queue: {occ.waiting} waiting (limit {settings.queue_limit})", file=out)
 
 
+def print_stack(settings: Settings, out: TextIO) -> None:
+    """This machine's `vigil up` processes: how many per stage, and each one's memory."""
+    processes = stack_processes(settings)
+    if not processes:
+        print(f"local processes: none (no live pid file in {settings.state_dir / 'run'})",
+              file=out)
+        return
+    counts = per_stage(processes)
+    print("local processes per stage: " + ", ".join(
+        f"{s.name}={counts.get(s.name, 0)}" for s in STAGES), file=out)
+    for p in processes:
+        print(f"  {p.name:<10} pid {p.pid:<8} rss {mib(p.rss):>9}  pss {mib(p.pss):>9}",
+              file=out)
+    rss, pss = totals(processes)
+    print(f"  {'total':<10} {'':<12} rss {mib(rss):>9}  pss {mib(pss):>9}  (rss counts "
+          "shared libraries once per process)", file=out)
+
+
+def print_lag(settings: Settings, out: TextIO) -> None:
+    """Messages each stage's consumer group is behind (committed vs end offsets)."""
+    reader = LagReader(settings, max_age_s=0)
+    parts = []
+    for entry in STAGES:
+        if entry.kind is StageKind.GATEWAY:
+            continue
+        try:
+            lag = reader.lag(group_name(settings, entry.name))
+        except LagUnavailableError as exc:
+            parts.append(f"{entry.name}=?")
+            log.warning("%s", exc)
+            continue
+        parts.append(f"{entry.name}={lag.total}")
+    print("consumer lag (messages): " + ", ".join(parts), file=out)
+
+
 def print_clients(settings: Settings, repo: UserRepository, client: redis.Redis | None,
                   out: TextIO) -> None:
     """One line per client: state, enrollment, token, and the gateway holding its session."""
@@ -97,6 +138,9 @@ def show_status(settings: Settings, repo_factory: Callable[[], UserRepository],
           f"redis: {settings.redis_url}", file=out)
     if redis_ok:
         print_live(settings, client, out)
+    print_stack(settings, out)
+    if not any(p.startswith("Kafka") for p in problems):
+        print_lag(settings, out)
     repo = repo_factory()
     try:
         print_clients(settings, repo, client if redis_ok else None, out)

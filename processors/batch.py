@@ -20,7 +20,7 @@ from confluent_kafka import KafkaException, Message, Producer
 
 from processors.triage import FrameTriage
 from processors.vision.imaging import BadImageError, Image, decode_frame
-from schemas.events import Event, FrameHeaders, FrameRef, Unprocessed
+from schemas.events import Event, FrameHeaders, FrameRef, Unprocessed, now_ms
 from schemas.serializers import ContractError, JsonSerializer
 from vigil.core import metrics
 from vigil.core.kafka import produce_all
@@ -120,6 +120,10 @@ class FrameStage(Generic[E]):
         results = self.infer(decoded) if decoded else []
         if len(results) != len(decoded):
             raise RuntimeError(f"{self.stage}: {len(results)} results for {len(decoded)} frames")
+        done = now_ms()
+        for frame in decoded:
+            metrics.FRAME_AGE.labels(self.stage).observe(
+                max(0, done - frame.headers.received_at) / 1000)
         serializer = self.output.serializer
         outputs = [(f.headers.client_id, serializer.dumps(r))
                    for f, r in zip(decoded, results, strict=True)]

@@ -13,7 +13,7 @@ from processors.batch import DecodedFrame, FrameStage, UnprocessedFrame, common_
 from processors.triage import FrameTriage, SessionRegistry
 from processors.vision.base import FramePlugin
 from processors.vision.device import select_device
-from processors.vision.registry import load_plugin
+from processors.vision.registry import load_plugin, uses_torch
 from processors.vision.results import PhoneDetections
 from schemas.events import Box, PhoneDetection, PhoneResult, now_ms
 from vigil.core import metrics
@@ -43,7 +43,7 @@ class PhoneInference:
     """Frames in, PhoneResult events out."""
 
     def __init__(self, settings: Settings) -> None:
-        device = select_device(settings)
+        device = select_device(settings, uses_torch("phone_detector", settings))
         self.detector = cast(FramePlugin[PhoneDetections],
                              load_plugin("phone_detector", settings, device))
         self.device = device.kind

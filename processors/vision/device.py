@@ -3,16 +3,22 @@
 CUDA is chosen when it is available and has at least ``cuda_min_free_mb`` free (models then
 run in fp16); otherwise the CPU. The choice is logged and kept on every plug-in as
 ``plugin.device`` so the face and phone processors can export it as a metric.
+
+torch is imported only when a plug-in of the process runs on it: a process whose plug-ins
+do not (an OpenVINO or ONNX Runtime model) stays on the CPU without loading torch, which
+holds about half a gigabyte of resident memory once imported.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-
-import torch
+from typing import TYPE_CHECKING
 
 from vigil.core.settings import Settings
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -29,16 +35,29 @@ class DeviceChoice:
     @property
     def dtype(self) -> torch.dtype:
         """The floating-point type model inputs are cast to."""
+        import torch
+
         return torch.float16 if self.half else torch.float32
 
 
 def _cuda_free_mb() -> int:
+    import torch
+
     free, _total = torch.cuda.mem_get_info()
     return int(free // (1 << 20))
 
 
-def select_device(settings: Settings) -> DeviceChoice:
-    """Pick the device from settings.device and what the machine has; log the choice."""
+def select_device(settings: Settings, uses_torch: bool = True) -> DeviceChoice:
+    """Pick the device from settings.device and what the machine has; log the choice.
+
+    ``uses_torch`` False (no plug-in of this process runs on torch): the CPU, torch not
+    imported.
+    """
+    if not uses_torch:
+        log.info("vision device=cpu reason=no plug-in of this process runs on torch")
+        return DeviceChoice("cpu", "cpu", False, "no plug-in of this process runs on torch")
+    import torch
+
     if settings.torch_threads:
         torch.set_num_threads(settings.torch_threads)
     choice: DeviceChoice

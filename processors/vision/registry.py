@@ -31,6 +31,7 @@ class PluginSpec:
     module: str
     cls: str
     requires: tuple[str, ...]
+    torch: bool = True  # runs on torch (Ultralytics does too): the device choice needs it
 
 
 REGISTRY: dict[Role, dict[str, PluginSpec]] = {
@@ -63,6 +64,11 @@ def configured_name(settings: Settings, role: Role) -> str:
     """The plug-in name the settings choose for a role."""
     name: str = getattr(settings, role)
     return name
+
+
+def uses_torch(role: Role, settings: Settings) -> bool:
+    """Whether the plug-in the settings choose for ``role`` runs on torch."""
+    return REGISTRY[role][configured_name(settings, role)].torch
 
 
 def create_plugin(role: Role, settings: Settings, device: DeviceChoice,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from vigil.apps.children import RestartWindow, stage_children
 from vigil.apps.cli import build_parser, main
-from vigil.apps.up import RestartWindow, stage_children
 from vigil.core.errors import VigilError
 from vigil.core.settings import SettingsError, load_settings
 from vigil.core.stages import (

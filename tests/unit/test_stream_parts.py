@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from vigil.apps.bench_e2e import percentile, plot_latency, summarize
+from vigil.apps.bench.ceiling import Ceiling, ceiling_lines
+from vigil.apps.bench.e2e import step_passes
+from vigil.apps.bench.report import StepSummary, percentile, plot_latency, summarize
 from vigil.apps.client import StreamReport, image_paths
 from vigil.core.metrics import FRAMES_DROPPED, serve_metrics
 from vigil.core.stage_loop import next_offsets
@@ -71,15 +73,37 @@ def test_percentile_by_nearest_rank() -> None:
 
 def test_summary_counts_lost_frames_and_plot_is_written(tmp_path: Path) -> None:
     full = StreamReport(sent={1: 0.0, 2: 1.0}, decisions={1: {}, 2: {}},
-                        latencies_s={1: 0.2, 2: 0.4})
+                        latencies_s={1: 0.2, 2: 0.4}, connected_at=0.0, welcomed_at=0.0)
     partial = StreamReport(sent={1: 0.0, 2: 1.0, 3: 2.0}, decisions={1: {}},
-                           latencies_s={1: 0.3})
-    summary = summarize([full, partial])
+                           latencies_s={1: 0.3}, connected_at=0.0, welcomed_at=0.0)
+    summary = summarize([full, partial], fps=1.0)
     assert (summary.sent, summary.decided, summary.lost) == (5, 3, 2)
-    assert summary.p50_s == 0.3
+    assert summary.concurrent.p50_s == 0.3 and summary.admitted_at_once == 2
+    assert not any(line.startswith("WARNING") for line in summary.lines())
     plot = tmp_path / "plot.png"
     plot_latency([full, partial], plot)
     assert plot.read_bytes().startswith(b"\x89PNG")
+
+
+def test_queued_clients_latency_is_never_pooled_with_the_concurrent_ones() -> None:
+    sent = {s: float(s) for s in range(1, 21)}  # 20 s of 1 fps
+    at_once = [StreamReport(sent=dict(sent), decisions={s: {} for s in sent},
+                            latencies_s={s: 0.5 for s in sent}, connected_at=0.0,
+                            welcomed_at=0.1) for _ in range(2)]
+    waited = StreamReport(sent={s: t + 30 for s, t in sent.items()}, decisions={1: {}},
+                          latencies_s={1: 9.0}, queued_positions=[2, 1], connected_at=0.0,
+                          welcomed_at=30.0)
+    never = StreamReport(queued_positions=[1], connected_at=0.0)
+    summary = summarize([*at_once, waited, never], fps=1.0)
+    assert (summary.admitted_at_once, summary.waited, summary.refused) == (2, 2, 1)
+    assert summary.wait_max_s == 30.0
+    assert summary.concurrent.p99_s == 0.5 and summary.concurrent.count == 40
+    assert summary.queued.p50_s == 9.0
+    assert any(line.startswith("WARNING: 3 of 4 clients") for line in summary.lines())
+    # Decisions received between 5 s after the first send and the last send: 2 clients'
+    # frames 5..20 arrive at 5.5..20.5 (15 each within [6, 50]); the queued one's at 40.
+    assert summary.window_decisions == 2 * 15 + 1
+    assert summary.sustained_dps == summary.window_decisions / summary.window_s
 
 
 def test_image_paths_expand_folders_and_refuse_missing(tmp_path: Path) -> None:
@@ -89,3 +113,28 @@ def test_image_paths_expand_folders_and_refuse_missing(tmp_path: Path) -> None:
     assert [p.name for p in image_paths([tmp_path])] == ["a.png", "b.jpg"]
     with pytest.raises(FileNotFoundError, match="absent"):
         image_paths([tmp_path / "absent"])
+
+
+def test_the_knee_needs_every_client_at_once_nothing_lost_and_p95_within_bound() -> None:
+    def step(latency_s: float, lost: int = 0, queued: bool = False) -> StepSummary:
+        report = StreamReport(sent={1: 0.0, 2: 1.0}, decisions={1: {}, 2: {}},
+                              latencies_s={1: latency_s, 2: latency_s}, connected_at=0.0,
+                              welcomed_at=0.0, queued_positions=[1] if queued else [])
+        if lost:
+            report.decisions.pop(2)
+            report.latencies_s.pop(2)
+        return summarize([report], fps=1.0)
+
+    assert step_passes(step(1.5), bound_s=2.0)
+    assert not step_passes(step(2.5), bound_s=2.0)
+    assert not step_passes(step(0.5, lost=1), bound_s=2.0)
+    assert not step_passes(step(0.5, queued=True), bound_s=2.0)
+
+
+def test_the_ceiling_is_the_better_of_two_and_a_change_in_between_is_flagged() -> None:
+    steady = Ceiling(frames=32, decode_ms=3.0, face_ms=22.0, phone_ms=25.0, threads=2)
+    slower = Ceiling(frames=32, decode_ms=3.0, face_ms=40.0, phone_ms=25.0, threads=2)
+    fps, lines = ceiling_lines(steady, steady)
+    assert fps == 20.0 and len(lines) == 2 and "20.0 frames/s" in lines[0]
+    fps, lines = ceiling_lines(slower, steady)
+    assert fps == 20.0 and lines[-1].startswith("WARNING")

@@ -102,21 +102,35 @@ def _client(args: argparse.Namespace) -> int:
 def _bench_e2e(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from vigil.apps.bench_e2e import run_bench_e2e
+    from vigil.apps.bench.e2e import BenchPlan, run_bench_e2e
     from vigil.apps.client import image_paths
 
     testdata = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "faces"
-    images = image_paths(args.images or sorted(testdata.glob("obama_[234].jpg")))
-    enroll = Path(args.enroll_image or testdata / "obama_1.jpg")
-    return run_bench_e2e(load_settings(args.config), args.clients, args.fps, args.duration,
-                         images, enroll, Path(args.plot))
+    plan = BenchPlan(
+        clients=args.clients, fps=args.fps, duration_s=args.duration,
+        images=image_paths(args.images or sorted(testdata.glob("obama_[234].jpg"))),
+        enroll_image=Path(args.enroll_image or testdata / "obama_1.jpg"),
+        plot=Path(args.plot), find_max=args.find_max, ramp_step=args.step,
+        max_clients=args.max_clients, p95_bound_s=args.p95_bound,
+        raise_capacity=not args.keep_capacity)
+    return run_bench_e2e(load_settings(args.config), plan)
 
 
 def _register_bench_e2e(bench_sub: argparse._SubParsersAction) -> None:
     e2e = bench_sub.add_parser("e2e", help="N simulated clients over real WebSockets")
-    e2e.add_argument("--clients", type=int, default=4)
-    e2e.add_argument("--fps", type=float, default=1.0)
-    e2e.add_argument("--duration", type=float, default=60.0, help="seconds of streaming")
+    e2e.add_argument("--clients", type=int, default=4,
+                     help="clients streaming at once (with --find-max: the first step)")
+    e2e.add_argument("--fps", type=float, default=1.0, help="frames per second per client")
+    e2e.add_argument("--duration", type=float, default=60.0,
+                     help="seconds of streaming (per step)")
+    e2e.add_argument("--find-max", action="store_true",
+                     help="ramp the clients until p95 passes --p95-bound or a frame is lost")
+    e2e.add_argument("--step", type=int, default=4, help="clients added per ramp step")
+    e2e.add_argument("--max-clients", type=int, default=64, help="where the ramp stops")
+    e2e.add_argument("--p95-bound", type=float, default=2.0, help="seconds (default 2)")
+    e2e.add_argument("--keep-capacity", action="store_true",
+                     help="when the bench starts Vigil, keep the configured capacity instead "
+                     "of raising it to the client count (queued clients are reported apart)")
     e2e.add_argument("--images", nargs="*", help="frames to stream (default: obama_2..4 "
                      "from ../shared/testdata/faces)")
     e2e.add_argument("--enroll-image", help="photo to enroll (default: obama_1)")

@@ -39,12 +39,21 @@ class StreamReport:
     statuses: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
     queued_positions: list[int] = field(default_factory=list)
+    connected_at: float | None = None  # epoch s: the hello was sent
+    welcomed_at: float | None = None  # epoch s: admitted (after waiting, if it was queued)
     close_code: int | None = None
     close_reason: str = ""
 
     @property
     def lost(self) -> list[int]:
         return sorted(set(self.sent) - set(self.decisions))
+
+    @property
+    def waited_s(self) -> float | None:
+        """How long the session waited for capacity; None when it was never admitted."""
+        if self.connected_at is None or self.welcomed_at is None:
+            return None
+        return self.welcomed_at - self.connected_at
 
 
 def image_paths(items: Sequence[str | Path]) -> list[Path]:
@@ -83,6 +92,7 @@ async def stream_frames(
     all_replied = asyncio.Event()
     try:
         async with connect(url, ssl=ssl_context, max_size=2**22) as ws:
+            report.connected_at = time.time()
             await ws.send(json.dumps({"type": "hello", "protocol": 1, "client_id": client_id,
                                       "token": token}))
 
@@ -130,6 +140,7 @@ def _record(report: StreamReport, message: dict[str, Any], welcome: asyncio.Even
     kind = message.get("type")
     if kind == "welcome":
         report.session_id = message.get("session_id")
+        report.welcomed_at = time.time()
         welcome.set()
     elif kind == "queued":
         report.queued_positions.append(int(message.get("position", -1)))

@@ -2,9 +2,11 @@
 
 Starts the local Kafka broker and Redis when nothing answers at the configured addresses,
 creates the topics, fetches and verifies the model weights, then runs the gateway, both model
-processors, the decision app and the three sinks as child processes. A child that dies is
-restarted (a few times, with a pause); Ctrl-C or SIGTERM stops every child cleanly and then the
-local servers that this command started.
+processors, the decision app and the three sinks as child processes (vigil/apps/children.py).
+A child that dies is restarted (a few times, with a pause); the model stages run between their
+minimum and maximum number of processes, as the autoscaler decides (vigil/apps/scaler.py);
+Ctrl-C or SIGTERM stops every child cleanly and then the local servers that this command
+started.
 """
 
 from __future__ import annotations
@@ -13,14 +15,12 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
-import urllib.request
-from collections import deque
-from dataclasses import dataclass
 from pathlib import Path
 
+from vigil.apps.children import Child, stage_children
+from vigil.apps.scaler import Autoscaler
 from vigil.core import metrics
 from vigil.core.settings import Settings
 from vigil.core.stages import STAGES, supervisor_metrics_port
@@ -30,74 +30,6 @@ from vigil.local import infra
 log = logging.getLogger(__name__)
 
 STOP_GRACE_S = 20.0
-
-
-class RestartWindow:
-    """Restarts allowed within a rolling window (as Frigate's watchdog): a stage that dies
-    now and then is restarted for ever; one that keeps dying stops Vigil."""
-
-    def __init__(self, max_restarts: int, window_s: float) -> None:
-        self.max_restarts = max_restarts
-        self.window_s = window_s
-        self.times: deque[float] = deque()
-
-    def allow(self, now: float) -> bool:
-        """Record a restart at ``now`` if the window has room; False when it is full."""
-        while self.times and now - self.times[0] > self.window_s:
-            self.times.popleft()
-        if len(self.times) >= self.max_restarts:
-            return False
-        self.times.append(now)
-        return True
-
-    def backoff_s(self) -> float:
-        """Seconds to wait before the next start: 1, 2, 4, ... up to 10 within the window."""
-        return float(min(10, 2 ** max(0, len(self.times) - 1)))
-
-
-@dataclass
-class Child:
-    """One supervised stage process."""
-
-    name: str
-    args: list[str]
-    metrics_port: int
-    restarts: RestartWindow
-    proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, run_dir: Path) -> None:
-        cmd = [sys.executable, "-m", "vigil.apps.cli", *self.args,
-               "--metrics-port", str(self.metrics_port)]
-        # The children's output goes to stderr, so stdout carries only `vigil up`'s own lines
-        # (URL, ready, stopped), which a caller may stop reading once it is ready.
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=sys.stderr)
-        # Operators (and the crash tests) find each stage's pid here.
-        (run_dir / f"{self.name}.pid").write_text(f"{self.proc.pid}\n")
-        log.info("started %s pid=%d metrics=%d", self.name, self.proc.pid, self.metrics_port)
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def healthy(self) -> bool:
-        if not self.alive():
-            return False
-        if not self.metrics_port:
-            return True
-        url = f"http://127.0.0.1:{self.metrics_port}/healthz"
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                return bool(response.status == 200)
-        except OSError:
-            return False
-
-
-def stage_children(settings: Settings) -> list[Child]:
-    """One process per entry of the stage table, each with the table's metrics port."""
-    return [
-        Child(entry.name, entry.command, entry.metrics_port(settings),
-              RestartWindow(settings.restart_max, settings.restart_window_s))
-        for entry in STAGES
-    ]
 
 
 def _ensure_infra(settings: Settings) -> bool:
@@ -141,25 +73,55 @@ def _wait_ready(children: list[Child], stop: threading.Event, timeout_s: float) 
     return False
 
 
-def _supervise(children: list[Child], stop: threading.Event, run_dir: Path) -> int:
+def _reap_leavers(children: list[Child], run_dir: Path, now: float) -> None:
+    """Forget the processes the autoscaler stopped once they are gone (killed after grace)."""
+    for child in [c for c in children if c.leaving]:
+        assert child.proc is not None and child.leave_deadline is not None
+        if child.alive() and now < child.leave_deadline:
+            continue
+        if child.alive():
+            log.warning("%s did not leave within %.0f s; killing it", child.name, STOP_GRACE_S)
+            child.proc.kill()
+        code = child.proc.wait()
+        log.info("%s left (exit code %s)", child.name, code)
+        child.pid_file(run_dir).unlink(missing_ok=True)
+        children.remove(child)
+
+
+def _restart_dead(children: list[Child], stop: threading.Event, run_dir: Path) -> bool:
+    """Restart every process that died; False when one died too often (stop Vigil)."""
+    for child in children:
+        if child.alive() or child.leaving or stop.is_set():
+            continue
+        code = child.proc.returncode if child.proc else None
+        window = child.restarts
+        if not window.allow(time.monotonic()):
+            log.error("%s exited (code %s) %d times within %.0f s; stopping Vigil",
+                      child.name, code, window.max_restarts + 1, window.window_s)
+            return False
+        metrics.STAGE_RESTARTS.labels(child.stage).inc()
+        log.warning("%s exited with code %s; restart %d of %d allowed within %.0f s",
+                    child.name, code, len(window.times), window.max_restarts, window.window_s)
+        if stop.wait(window.backoff_s()):
+            break
+        child.start(run_dir)
+    return True
+
+
+def _export_processes(children: list[Child]) -> None:
+    for entry in STAGES:
+        metrics.STAGE_PROCESSES.labels(entry.name).set(
+            sum(1 for c in children if c.stage == entry.name and not c.leaving))
+
+
+def _supervise(children: list[Child], stop: threading.Event, run_dir: Path,
+               scaler: Autoscaler) -> int:
     while not stop.wait(1.0):
-        for child in children:
-            metrics.STAGE_PROCESSES.labels(child.name).set(1 if child.alive() else 0)
-            if child.alive() or stop.is_set():
-                continue
-            code = child.proc.returncode if child.proc else None
-            window = child.restarts
-            if not window.allow(time.monotonic()):
-                log.error("%s exited (code %s) %d times within %.0f s; stopping Vigil",
-                          child.name, code, window.max_restarts + 1, window.window_s)
-                return 1
-            metrics.STAGE_RESTARTS.labels(child.name).inc()
-            log.warning("%s exited with code %s; restart %d of %d allowed within %.0f s",
-                        child.name, code, len(window.times), window.max_restarts,
-                        window.window_s)
-            if stop.wait(window.backoff_s()):
-                break
-            child.start(run_dir)
+        _reap_leavers(children, run_dir, time.monotonic())
+        if not _restart_dead(children, stop, run_dir):
+            return 1
+        scaler.tick(children, time.monotonic())
+        _export_processes(children)
     return 0
 
 
@@ -183,6 +145,7 @@ def run_up(settings: Settings, ready_timeout_s: float = 300.0) -> int:
         server = metrics.serve_metrics(supervisor_metrics_port(settings), settings.metrics_host)
         for child in children:
             child.start(run_dir)
+        _export_processes(children)
         if not _wait_ready(children, stop, ready_timeout_s):
             if stop.is_set():
                 return 130
@@ -194,7 +157,7 @@ def run_up(settings: Settings, ready_timeout_s: float = 300.0) -> int:
               flush=True)
         print(f"vigil ready: {len(children)} processes (metrics from port "
               f"{settings.metrics_port_base}); Ctrl-C stops them", flush=True)
-        return _supervise(children, stop, run_dir)
+        return _supervise(children, stop, run_dir, Autoscaler(settings, run_dir, STOP_GRACE_S))
     finally:
         _stop_children(children)
         if server is not None:

@@ -110,3 +110,30 @@ def serve_metrics(
     threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
     log.info("metrics on http://%s:%d/metrics", host, server.server_address[1])
     return server
+
+# --- autoscaling (`vigil up` serves these on its own port) ----------------------------------
+FRAME_AGE = Histogram(
+    "vigil_frame_age_seconds", "Gateway receipt to a model stage's result, per frame (queueing "
+    "in Kafka included): what the autoscaler's latency bound reads", ["stage"],
+    buckets=LATENCY_BUCKETS,
+)
+STAGE_PROCESSES = Gauge(
+    "vigil_stage_processes", "Processes `vigil up` runs for a stage (not counting ones leaving)",
+    ["stage"],
+)
+SCALING_STEPS = Counter(
+    "vigil_scaling_steps_total", "Processes the autoscaler started (up) or stopped (down), by "
+    "reason", ["stage", "direction", "reason"],
+)
+GROUP_LAG = Gauge(
+    "vigil_group_lag", "Messages a stage's consumer group is behind: end offsets minus "
+    "committed offsets, read from the broker by `vigil up`", ["stage"],
+)
+STAGE_FRAME_AGE_P95 = Gauge(
+    "vigil_stage_frame_age_p95_seconds", "p95 frame age over the last autoscaler interval, as "
+    "`vigil up` read it from the stage's processes (NaN when no frame finished)", ["stage"],
+)
+STAGE_BUSY = Gauge(
+    "vigil_stage_busy", "Summed fraction of time a stage's processes spent on batches over the "
+    "last autoscaler interval (0 to the number of processes)", ["stage"],
+)

@@ -35,6 +35,7 @@ from pydantic_settings import (
 )
 
 from vigil.core.errors import VigilError
+from vigil.core.performance_settings import PerformanceSettings
 
 ENV_PREFIX = "VIGIL_"
 # VIGIL_ variables that are read by tools rather than by this object.
@@ -56,7 +57,7 @@ class SettingsError(VigilError, ValueError):
     exit_code = 2
 
 
-class Settings(BaseSettings):
+class Settings(PerformanceSettings, BaseSettings):
     """Every tunable of a Vigil process. Each field documents itself and its range."""
 
     model_config = SettingsConfigDict(

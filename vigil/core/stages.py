@@ -122,6 +122,17 @@ def supervisor_metrics_port(settings: Settings) -> int:
     return settings.metrics_port_base + PORT_STRIDE - 1 if settings.metrics_port_base else 0
 
 
+def process_name(stage_name: str, replica: int) -> str:
+    """``face`` for replica 0 of a stage, ``face-1`` for replica 1 ... (pid files, status)."""
+    return stage_name if replica == 0 else f"{stage_name}-{replica}"
+
+
+def stage_of(name: str) -> str:
+    """The stage a process name belongs to (``face-2`` -> ``face``)."""
+    base, _, replica = name.rpartition("-")
+    return base if base and replica.isdigit() else name
+
+
 def names(kind: StageKind) -> list[str]:
     return [s.name for s in STAGES if s.kind is kind]
 
@@ -153,10 +164,33 @@ def run_stage(entry: Stage, settings: Settings, metrics_port: int | None = None)
     port = entry.metrics_port(settings) if metrics_port is None else metrics_port
     server = serve_metrics(port, settings.metrics_host, healthy=healthy)
     try:
-        code = runnable.run()
+        code = _run_profiled(entry, runnable, settings) if settings.profile_dir else runnable.run()
     finally:
         stopped.set()
         if server is not None:
             server.shutdown()
     log.info("stage=%s stopped exit_code=%d", entry.name, code)
     return code
+
+
+def _run_profiled(entry: Stage, runnable: Runnable, settings: Settings) -> int:
+    """Run under cProfile (the main thread: the stage loop or the Faust event loop) and
+    write PROFILE_DIR/STAGE-PID.prof when it returns.
+
+    The clock is the process's CPU time (all its threads: torch's, librdkafka's), so each
+    function is charged what it cost the machine, not how long it waited for a core — on
+    shared cores the two differ by an order of magnitude.
+    """
+    import cProfile
+    import os
+    import time
+
+    assert settings.profile_dir is not None
+    settings.profile_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.profile_dir / f"{entry.name}-{os.getpid()}.prof"
+    profile = cProfile.Profile(time.process_time)
+    try:
+        return int(profile.runcall(runnable.run))
+    finally:
+        profile.dump_stats(str(path))
+        log.info("stage=%s profile written to %s", entry.name, path)

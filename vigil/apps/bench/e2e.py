@@ -1,0 +1,226 @@
+"""`vigil bench e2e`: simulated clients over real WebSockets against a running Vigil.
+
+Enrolls one bench client per simulated client (in this process, through the control plane),
+streams webcam-like frames of the enrolled person at the given rate, and prints for each step
+the clients admitted at once and those that waited, sustained decisions per second, lost
+frames and latency percentiles (client send -> decision received), plus a PNG plot.
+
+When no gateway answers it starts ``vigil up`` itself, with the capacity raised to the most
+clients of the run, so every client streams at once; against a running Vigil its capacity
+applies, and queued clients are reported apart, with a warning. ``--find-max`` ramps the
+clients until p95 passes a bound or a frame is lost and prints the knee. Every run also
+measures the model-only ceiling (vigil/apps/bench/ceiling.py) and prints the end-to-end
+efficiency: sustained decisions per second over that ceiling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from vigil.apps.bench.ceiling import ceiling_lines, load_phone, measure_ceiling
+from vigil.apps.bench.report import StepSummary, plot_latency, summarize
+from vigil.apps.client import StreamReport, stream_frames, webcam_frames
+from vigil.core.errors import VigilError
+from vigil.core.settings import Settings
+from vigil.local.infra import port_answers
+
+if TYPE_CHECKING:
+    from control.enroll import FaceAnalyzer
+
+READY_LINE = "vigil ready"
+SETTLE_S = 5.0  # pause between ramp steps, so one step's tail does not load the next
+
+
+class BenchError(VigilError):
+    """The bench could not run (Vigil did not start, enrollment failed)."""
+
+
+@dataclass(frozen=True)
+class BenchPlan:
+    """What to run: one step of ``clients``, or a ramp with ``find_max``."""
+
+    clients: int
+    fps: float
+    duration_s: float
+    images: list[Path]
+    enroll_image: Path
+    plot: Path
+    find_max: bool = False
+    ramp_step: int = 4
+    max_clients: int = 64
+    p95_bound_s: float = 2.0
+    raise_capacity: bool = True
+
+    def steps(self) -> list[int]:
+        if not self.find_max:
+            return [self.clients]
+        return list(range(self.clients, self.max_clients + 1, self.ramp_step))
+
+
+def _start_vigil_up(capacity: int | None, timeout_s: float) -> subprocess.Popen[str]:
+    env = os.environ.copy()
+    if capacity is not None:
+        # One face process is one pipeline of max_clients_per_pipeline sessions.
+        env["VIGIL_MAX_CLIENTS_PER_PIPELINE"] = str(capacity)
+    proc = subprocess.Popen([sys.executable, "-m", "vigil.apps.cli", "up"],
+                            stdout=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + timeout_s
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        print(f"[vigil up] {line.rstrip()}", flush=True)
+        if line.startswith(READY_LINE):
+            return proc
+        if time.monotonic() > deadline:
+            break
+    proc.send_signal(signal.SIGINT)
+    proc.wait(60)
+    raise BenchError("`vigil up` did not become ready; see its log lines above")
+
+
+def enroll_bench_clients(settings: Settings, count: int, enroll_image: Path,
+                         chain: FaceAnalyzer) -> list[tuple[str, str]]:
+    """Enroll ``bench-1`` ... ``bench-N`` with one photo; return (client_id, token) pairs."""
+    from control.clients import ClientControl
+    from control.db import open_repository
+    from control.enroll import enroll
+    from processors.vision.imaging import read_image
+
+    repo = open_repository(settings)
+    control = ClientControl(settings, repo)
+    pairs = []
+    try:
+        for index in range(1, count + 1):
+            client_id = f"bench-{index}"
+            report = enroll(settings, control, client_id, [enroll_image],
+                            f"bench client {index}", chain=chain, read=read_image)
+            if not report.accepted:
+                raise BenchError(f"{enroll_image} cannot be enrolled: {report.refused}")
+            pairs.append((client_id, control.issue_token(client_id)))
+    finally:
+        control.close()
+        repo.close()
+    return pairs
+
+
+async def _stream_all(url: str, clients: list[tuple[str, str]], frames: list[bytes],
+                      fps: float, duration_s: float) -> list[StreamReport]:
+    per_client = max(1, int(fps * duration_s))
+    cycle = [frames[i % len(frames)] for i in range(per_client)]
+    return list(await asyncio.gather(*(
+        stream_frames(url, client_id, token, cycle, fps=fps, reply_timeout_s=30)
+        for client_id, token in clients
+    )))
+
+
+def stack_memory_line(settings: Settings) -> str:
+    """The memory of this machine's `vigil up` processes (from their pid files) right now."""
+    from control.process_table import mib, stack_processes, totals
+
+    processes = stack_processes(settings)
+    if not processes:
+        return f"stack memory: unknown (no live pid file in {settings.state_dir / 'run'})"
+    rss, pss = totals(processes)
+    largest = ", ".join(f"{p.name} {mib(p.rss)}" for p in
+                        sorted(processes, key=lambda p: -p.rss)[:2])
+    return (f"stack memory: rss {mib(rss)}, pss {mib(pss)} over {len(processes)} processes "
+            f"(largest rss: {largest})")
+
+
+def step_passes(summary: StepSummary, bound_s: float) -> bool:
+    """A ramp step holds when every client streamed at once, none lost, p95 within bound."""
+    return (summary.admitted_at_once == summary.clients and summary.lost == 0
+            and summary.concurrent.p95_s <= bound_s)
+
+
+def run_steps(settings: Settings, plan: BenchPlan, pairs: list[tuple[str, str]],
+              frames: list[bytes]) -> list[StepSummary]:
+    """Each step in turn (stopping at the first that fails when ramping)."""
+    url = f"ws://{settings.gateway_host}:{settings.gateway_port}/v1/stream"
+    summaries = []
+    for clients in plan.steps():
+        print(f"streaming {clients} clients x {plan.fps:g} fps x {plan.duration_s:.0f} s to "
+              f"{url}", flush=True)
+        reports = asyncio.run(_stream_all(url, pairs[:clients], frames, plan.fps,
+                                          plan.duration_s))
+        summary = summarize(reports, plan.fps)
+        summaries.append(summary)
+        for line in summary.lines():
+            print(f"  {line}", flush=True)
+        for (client_id, _), report in zip(pairs, reports, strict=False):
+            if report.close_code not in (None, 1000):
+                print(f"  {client_id}: closed {report.close_code} {report.close_reason}")
+        print(f"  {stack_memory_line(settings)}", flush=True)
+        plot_latency(reports, plan.plot)
+        if plan.find_max and not step_passes(summary, plan.p95_bound_s):
+            break
+        time.sleep(SETTLE_S if plan.find_max else 0)
+    return summaries
+
+
+def print_result(plan: BenchPlan, summaries: list[StepSummary], ceiling: list[str],
+                 ceiling_fps: float) -> int:
+    """The step table, the knee (with --find-max), the ceiling and the efficiency; the exit
+    code: 0 when a ramp found its knee, or a single step lost nothing."""
+    print(f"\n{'clients':>7} {'at once':>7} {'waited':>6} {'sent':>6} {'decided':>7} "
+          f"{'lost':>5} {'dec/s':>6} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7}")
+    for s in summaries:
+        c = s.concurrent
+        print(f"{s.clients:>7} {s.admitted_at_once:>7} {s.waited:>6} {s.sent:>6} "
+              f"{s.decided:>7} {s.lost:>5} {s.sustained_dps:>6.1f} {c.p50_s * 1000:>7.0f} "
+              f"{c.p95_s * 1000:>7.0f} {c.p99_s * 1000:>7.0f}")
+    for line in ceiling:
+        print(line)
+    passing = [s for s in summaries if step_passes(s, plan.p95_bound_s)]
+    best = passing[-1] if plan.find_max and passing else summaries[-1]
+    if plan.find_max:
+        if passing:
+            print(f"knee: {best.clients} clients at {plan.fps:g} fps hold p95 "
+                  f"{best.concurrent.p95_s * 1000:.0f} ms <= {plan.p95_bound_s * 1000:.0f} ms "
+                  "with nothing lost")
+        else:
+            print(f"knee: below {summaries[0].clients} clients (the first step failed)")
+    print(f"end-to-end efficiency: {best.sustained_dps / ceiling_fps:.2f} "
+          f"({best.sustained_dps:.1f} sustained decisions/s at {best.clients} clients / "
+          f"{ceiling_fps:.1f} frames/s model-only)")
+    print(f"latency plot (last step): {plan.plot}")
+    return 0 if (passing if plan.find_max else best.lost == 0) else 1
+
+
+def run_bench_e2e(settings: Settings, plan: BenchPlan) -> int:
+    """Run the benchmark and print its figures; exit code 0 when no frame was lost."""
+    from processors.vision.chain import FaceChain
+
+    most = max(plan.steps())
+    started: subprocess.Popen[str] | None = None
+    if not port_answers(settings.gateway_port, settings.gateway_host):
+        raised = most if plan.raise_capacity else None
+        print("no gateway answers: starting `vigil up`"
+              + (f" with capacity raised to {most} sessions for the run" if raised else ""),
+              flush=True)
+        started = _start_vigil_up(raised, timeout_s=600)
+    else:
+        print("using the running gateway: its capacity applies, and clients it queues are "
+              "reported apart", flush=True)
+    try:
+        chain = FaceChain.load(settings)
+        pairs = enroll_bench_clients(settings, most, plan.enroll_image, chain)
+        frames = webcam_frames(plan.images, quality=80)
+        phone = load_phone(settings, chain)
+        before = measure_ceiling(settings, frames, chain, phone)
+        summaries = run_steps(settings, plan, pairs, frames)
+        time.sleep(SETTLE_S)
+        after = measure_ceiling(settings, frames, chain, phone)
+    finally:
+        if started is not None:
+            started.send_signal(signal.SIGINT)
+            started.wait(120)
+    ceiling_fps, lines = ceiling_lines(before, after)
+    return print_result(plan, summaries, lines, ceiling_fps)

@@ -1,0 +1,85 @@
+"""Performance settings, declared apart and mixed into ``Settings``: how many processes each
+model stage runs, when `vigil up`'s autoscaler changes that, and profiling.
+
+They are ordinary settings (``VIGIL_FACE_PROCESSES_MAX`` ...); this file only keeps the
+settings module from growing past what a reader holds in mind.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
+
+SCALED_STAGES = ("face", "phone")  # the model stages `vigil up` scales
+
+
+class PerformanceSettings(BaseModel):
+    """Processes per model stage, autoscaling, profiling."""
+
+    face_processes_min: int = Field(
+        1, ge=1, le=64, description="Face processes `vigil up` always runs. Each live face "
+        "process is one pipeline: it adds max_clients_per_pipeline to the capacity.",
+    )
+    face_processes_max: int = Field(
+        1, ge=1, le=64, description="Most face processes `vigil up` starts under load; equal "
+        "to face_processes_min turns autoscaling of the face stage off. On the 2-core "
+        "development machine a second process adds memory (about 0.5 GB) but no throughput.",
+    )
+    phone_processes_min: int = Field(
+        1, ge=1, le=64, description="Phone processes `vigil up` always runs.",
+    )
+    phone_processes_max: int = Field(
+        1, ge=1, le=64, description="Most phone processes `vigil up` starts under load; equal "
+        "to phone_processes_min turns autoscaling of the phone stage off.",
+    )
+    autoscale_interval_s: float = Field(
+        2.0, ge=0.2, le=600.0, description="How often `vigil up` measures each model stage "
+        "(consumer-group lag from the broker, frame age and busy time from /metrics).",
+    )
+    autoscale_lag_high: int = Field(
+        50, ge=1, le=10_000_000, description="Messages a model stage's consumer group may be "
+        "behind; above it for autoscale_up_window_s, one more process starts.",
+    )
+    autoscale_latency_high_s: float = Field(
+        1.5, gt=0.0, le=600.0, description="p95 age of the frames a model stage finishes "
+        "(gateway receipt to result); above it for autoscale_up_window_s, one more process "
+        "starts. Below the 2 s end-to-end target, which also includes the decide stage.",
+    )
+    autoscale_up_window_s: float = Field(
+        10.0, ge=0.0, le=3600.0, description="How long lag or latency must stay above its "
+        "bound before a process is started.",
+    )
+    autoscale_idle_window_s: float = Field(
+        30.0, ge=0.0, le=86_400.0, description="How long a stage must stay idle (no pressure, "
+        "and its work would fit on one process fewer) before one process is stopped.",
+    )
+    autoscale_idle_busy: float = Field(
+        0.5, gt=0.0, le=1.0, description="Busy fraction each remaining process may reach for "
+        "the stage to count as idle: stop one of n when the summed busy time would be at most "
+        "this much on each of n - 1.",
+    )
+
+    profile_dir: Path | None = Field(
+        None, description="When set, every stage process writes a cProfile of its run to "
+        "PROFILE_DIR/STAGE-PID.prof when it stops (read with `python -m pstats`); to find "
+        "where time goes under load. Profiling slows Python code somewhat.",
+    )
+
+    @field_validator("face_processes_max", "phone_processes_max")
+    @classmethod
+    def _check_process_bounds(cls, value: int, info: ValidationInfo) -> int:
+        # A field check (not a model one) so the error names the key; min comes first.
+        name = str(info.field_name).replace("_max", "_min")
+        low = info.data.get(name)
+        if low is not None and low > value:
+            raise ValueError(f"{name}={low} is above {info.field_name}={value}")
+        return value
+
+    def stage_process_bounds(self, stage: str) -> tuple[int, int]:
+        """(minimum, maximum) processes of a stage; (1, 1) for stages that do not scale."""
+        if stage not in SCALED_STAGES:
+            return 1, 1
+        low: int = getattr(self, f"{stage}_processes_min")
+        high: int = getattr(self, f"{stage}_processes_max")
+        return low, high
