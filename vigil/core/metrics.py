@@ -63,9 +63,6 @@ CAPACITY = Gauge(
 SESSIONS_IN_USE = Gauge("vigil_sessions_in_use", "Admission slots held now, every gateway")
 QUEUE_WAITING = Gauge("vigil_queue_waiting", "Clients waiting for capacity now, every gateway")
 # `vigil up`'s supervisor (its own /metrics: vigil.core.stages.supervisor_metrics_port).
-STAGE_PROCESSES = Gauge(
-    "vigil_stage_processes", "Live processes of each stage under `vigil up`", ["stage"]
-)
 STAGE_RESTARTS = Counter(
     "vigil_stage_restarts_total", "Stage processes restarted by `vigil up`", ["stage"]
 )
