@@ -146,7 +146,7 @@ def running(infra: Infra, fetched_weights: Path,
         for client, images in ENROLLMENTS.items():
             run.vigil("enroll", client, *(str(testdata / i) for i in images))
             run.tokens[client] = run.vigil("token", "issue", client).stdout.strip().split()[-1]
-        _wait_ready(proc, timeout_s=420)
+        wait_ready(proc, timeout_s=420)
         yield run
     finally:
         proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
@@ -159,7 +159,8 @@ def running(infra: Infra, fetched_weights: Path,
     assert code == 0 and "vigil stopped" in rest, (code, rest[-500:])
 
 
-def _wait_ready(proc: subprocess.Popen[str], timeout_s: float) -> None:
+def wait_ready(proc: subprocess.Popen[str], timeout_s: float) -> None:
+    """Read `vigil up`'s stdout until its ready line; fail if it exits or takes too long."""
     assert proc.stdout is not None
     deadline = time.monotonic() + timeout_s
     for line in proc.stdout:

@@ -27,7 +27,7 @@ import numpy.typing as npt
 
 from processors.vision.base import FacePlugin
 from processors.vision.imaging import Image, content_bounds
-from processors.vision.results import BoxXYXY
+from processors.vision.results import BoxXYXY, per_frame
 from vigil.core.weights import require_weight
 
 log = logging.getLogger(__name__)
@@ -96,12 +96,7 @@ class CelebaSpoofLiveness(FacePlugin[float]):
                                                                          strict=True)
                    for box in frame_boxes]
         scores = self.score_patches(patches)
-        out: list[list[float]] = []
-        start = 0
-        for frame_boxes in boxes:
-            out.append([float(s) for s in scores[start : start + len(frame_boxes)]])
-            start += len(frame_boxes)
-        return out
+        return per_frame(list(scores), boxes)
 
     def score_patches(self, patches: Sequence[npt.NDArray[np.uint8]]
                       ) -> npt.NDArray[np.float32]:

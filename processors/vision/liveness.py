@@ -21,7 +21,7 @@ import torch
 from processors.vision import minifasnet
 from processors.vision.base import FacePlugin
 from processors.vision.imaging import Image, content_bounds
-from processors.vision.results import BoxXYXY
+from processors.vision.results import BoxXYXY, per_frame
 from vigil.core.weights import require_weight
 
 log = logging.getLogger(__name__)
@@ -121,12 +121,7 @@ class MiniFasNetLiveness(FacePlugin[float]):
         pairs = [(frame, box) for frame, frame_boxes in zip(frames, boxes, strict=True)
                  for box in frame_boxes]
         scores = self.score_faces(pairs)
-        out: list[list[float]] = []
-        start = 0
-        for frame_boxes in boxes:
-            out.append([float(s) for s in scores[start : start + len(frame_boxes)]])
-            start += len(frame_boxes)
-        return out
+        return per_frame(list(scores), boxes)
 
     def score_faces(self, pairs: Sequence[tuple[Image, BoxXYXY]]) -> npt.NDArray[np.float32]:
         """Averaged real-class probability for each (frame, box)."""

@@ -5,6 +5,7 @@ Boxes are (x1, y1, x2, y2) in the pixels of the frame they came from.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -69,3 +70,13 @@ class FrameFaces:
 
     faces: tuple[AnalyzedFace, ...] = field(default_factory=tuple)
     error: str | None = None
+
+
+def per_frame(scores: Sequence[float], boxes: Sequence[Sequence[BoxXYXY]]) -> list[list[float]]:
+    """Scores of all faces of a batch, in order, grouped back per frame (as ``boxes`` is)."""
+    out: list[list[float]] = []
+    start = 0
+    for frame_boxes in boxes:
+        out.append([float(s) for s in scores[start : start + len(frame_boxes)]])
+        start += len(frame_boxes)
+    return out

@@ -26,7 +26,8 @@ from processors.vision.imaging import read_image, webcam_jpeg
 from schemas.events import FrameHeaders
 from schemas.serializers import Frame
 from tests.conftest import Infra, require_testdata
-from tests.e2e.up_harness import up_env, wait_ready
+from tests.e2e.up_harness import up_env
+from tests.stack import wait_ready
 from vigil.core.kafka import make_consumer, make_producer
 from vigil.core.lag import LagReader
 from vigil.core.settings import Settings, load_settings

@@ -7,11 +7,7 @@ from __future__ import annotations
 
 import base64
 import os
-import subprocess
-import time
 from pathlib import Path
-
-import pytest
 
 from tests.conftest import SHARED_WEIGHTS, Infra
 from vigil.local.infra import free_port
@@ -37,14 +33,3 @@ def up_env(infra: Infra, namespace: str, state: Path, weights: Path,
     })
     env.update({f"VIGIL_{key.upper()}": value for key, value in settings.items()})
     return env
-
-
-def wait_ready(proc: subprocess.Popen[str], timeout_s: float) -> None:
-    """Read `vigil up`'s stdout until its ready line; fail if it exits or takes too long."""
-    assert proc.stdout is not None
-    deadline = time.monotonic() + timeout_s
-    for line in proc.stdout:
-        if line.startswith("vigil ready"):
-            return
-        assert time.monotonic() < deadline, "vigil up was not ready in time"
-    pytest.fail(f"vigil up exited with {proc.wait()}")
