@@ -39,7 +39,7 @@ from vigil.core.performance_settings import PerformanceSettings
 
 ENV_PREFIX = "VIGIL_"
 # VIGIL_ variables that are read by tools rather than by this object.
-NON_SETTING_ENV = frozenset({"VIGIL_CONFIG", "VIGIL_CACHE"})
+NON_SETTING_ENV = frozenset({"VIGIL_CONFIG", "VIGIL_CACHE", "VIGIL_SHARED"})
 # A web origin as browsers send it: scheme://host[:port], nothing after.
 _ORIGIN = re.compile(r"^https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$")
 # The TOML file of the settings being loaded (set by load_settings, else VIGIL_CONFIG).
