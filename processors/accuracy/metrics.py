@@ -166,11 +166,14 @@ def phone_rates(phones: Sequence[FrameOutcome], no_phones: Sequence[FrameOutcome
 
 def phone_recall_within(phones: Sequence[FrameOutcome],
                         no_phones: Sequence[FrameOutcome]) -> AtThreshold:
-    """Recall at the lowest phone threshold whose false phone rate is <= 2%."""
+    """Recall at the lowest phone threshold (a reported score, or just above one) whose false
+    phone rate is <= 2%."""
     if not phones or not no_phones:
         return AtThreshold(None, None)
-    candidates = _candidates(best_phone(o) for o in (*phones, *no_phones))
-    for threshold in (t for t in candidates if t > 0):
+    # Only reported scores are candidates: a detector reports nothing under its floor (0.1),
+    # so a lower threshold would only read "anything reported".
+    reported = {best_phone(o) for o in (*phones, *no_phones)} - {0.0}
+    for threshold in sorted(reported | {v + 1e-6 for v in reported}):
         recall, false = phone_rates(phones, no_phones, threshold)
         if (false.value or 0.0) <= FALSE_PHONE_TARGET:
             return AtThreshold(recall, threshold)

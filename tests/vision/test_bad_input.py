@@ -73,7 +73,7 @@ def test_registry_names_a_missing_package(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setitem(registry.REGISTRY["face_detector"], "mtcnn", spec)
     cpu = DeviceChoice("cpu", "cpu", False, "test")
     with pytest.raises(registry.MissingDependencyError, match="no_such_vision_package"):
-        registry.create_plugin("face_detector", load_settings(), cpu)
+        registry.create_plugin("face_detector", load_settings(), cpu, name="mtcnn")
     with pytest.raises(KeyError, match="no face_detector plug-in named 'retina'"):
         registry.create_plugin("face_detector", load_settings(), cpu, name="retina")
 
