@@ -19,16 +19,13 @@ import torch
 
 from processors.vision.base import FramePlugin
 from processors.vision.imaging import Image
-from processors.vision.results import DetectedFace, FaceDetections
+from processors.vision.results import MIN_SIZE_TOLERANCE, DetectedFace, FaceDetections
 
 log = logging.getLogger(__name__)
 
 # MTCNN's own per-stage thresholds (P-, R-, O-net), the upstream defaults; the final
 # probability filter is face_detect_threshold from settings.
 STAGE_THRESHOLDS = [0.6, 0.7, 0.7]
-# MTCNN's box regression can leave a face found at its smallest pyramid scale a little under
-# min_face_size; boxes well under it are background faces the pyramid caught anyway.
-MIN_SIZE_TOLERANCE = 0.8
 # Same-size frames are stacked at most this many at a time: on CPU a stack of 32 640x480
 # frames was slower per frame than stacks of 8 (the pyramid tensors outgrow the caches).
 STACK_LIMIT = 8

@@ -38,7 +38,8 @@ REGISTRY: dict[Role, dict[str, PluginSpec]] = {
     "face_detector": {
         "mtcnn": PluginSpec("processors.vision.detector", "MtcnnFaceDetector",
                             ("torch", "facenet_pytorch")),
-        "yunet": PluginSpec("processors.vision.yunet", "YuNetFaceDetector", ("cv2",)),
+        "yunet": PluginSpec("processors.vision.yunet", "YuNetFaceDetector", ("cv2",),
+                            torch=False),
     },
     "face_embedder": {
         "facenet": PluginSpec("processors.vision.embedder", "FaceNetEmbedder",
@@ -47,15 +48,16 @@ REGISTRY: dict[Role, dict[str, PluginSpec]] = {
     "liveness_model": {
         "minifasnet": PluginSpec("processors.vision.liveness", "MiniFasNetLiveness", ("torch",)),
         "celebaspoof": PluginSpec("processors.vision.antispoof", "CelebaSpoofLiveness",
-                                  ("onnxruntime",)),
+                                  ("onnxruntime",), torch=False),
         "celebaspoof_int8": PluginSpec("processors.vision.antispoof", "CelebaSpoofInt8Liveness",
-                                       ("onnxruntime",)),
+                                       ("onnxruntime",), torch=False),
+        # Runs on torch when a member does (MiniFASNet); counted as torch to be safe.
         "ensemble": PluginSpec("processors.vision.ensemble", "EnsembleLiveness", ()),
     },
     "phone_detector": {
         "yolo": PluginSpec("processors.vision.phone", "YoloPhoneDetector", ("ultralytics",)),
         "yolo_openvino": PluginSpec("processors.vision.phone_openvino", "OpenVinoPhoneDetector",
-                                    ("openvino",)),
+                                    ("openvino",), torch=False),
     },
 }
 

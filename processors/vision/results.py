@@ -12,6 +12,10 @@ import numpy as np
 import numpy.typing as npt
 
 BoxXYXY = tuple[float, float, float, float]
+# A face detector keeps faces down to this share of face_min_size: MTCNN's box regression can
+# leave a face found at its smallest pyramid scale a little under min_face_size (boxes well
+# under it are background faces the pyramid caught anyway). YuNet keeps faces by the same rule.
+MIN_SIZE_TOLERANCE = 0.8
 Point = tuple[float, float]
 
 

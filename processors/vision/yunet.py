@@ -23,9 +23,8 @@ import cv2
 import numpy as np
 
 from processors.vision.base import FramePlugin
-from processors.vision.detector import MIN_SIZE_TOLERANCE
 from processors.vision.imaging import Image
-from processors.vision.results import DetectedFace, FaceDetections
+from processors.vision.results import MIN_SIZE_TOLERANCE, DetectedFace, FaceDetections
 from vigil.core.weights import require_weight
 
 log = logging.getLogger(__name__)

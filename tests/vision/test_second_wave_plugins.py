@@ -4,6 +4,8 @@ ensemble and the YOLO11n OpenVINO phone detector. Each model is loaded once for 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from typing import Any, cast
 
 import numpy as np
@@ -169,3 +171,22 @@ def test_openvino_runs_a_batch_of_mixed_sizes(openvino_phone: OpenVinoPhoneDetec
     frames = [np.zeros((30, 40, 3), np.uint8), phone, as_original(OBJECTS / "bus.jpg")]
     results: list[PhoneDetections] = openvino_phone.infer(frames)
     assert [r.phone for r in results] == [False, True, False]
+
+
+TORCH_FREE_PHONE = """
+import sys
+from processors.phone import PhoneInference
+from processors.vision.imaging import decode_frame, read_image, webcam_jpeg
+from vigil.core.settings import load_settings
+settings = load_settings(weights_dir=sys.argv[1], phone_detector="yolo_openvino")
+frame = decode_frame(webcam_jpeg(read_image(sys.argv[2])))
+print(PhoneInference(settings).detector.infer([frame])[0].phone, "torch" in sys.modules)
+"""
+
+
+def test_an_openvino_phone_process_never_loads_torch(vision_settings: Settings) -> None:
+    picture = OBJECTS / "coco_val2017_000000001296_face_phone.jpg"
+    out = subprocess.run([sys.executable, "-c", TORCH_FREE_PHONE,
+                          str(vision_settings.weights_path), str(picture)],
+                         capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.split() == ["True", "False"], out.stderr[-2000:]
