@@ -10,8 +10,8 @@ Every verdict comes from the decide stage's pure function
   changed): APCER at the highest threshold whose BPCER <= 2%, BPCER at the lowest threshold
   whose APCER <= 10%.
 - Verification over ``identities/`` pairs, each picture enrolled in turn and the other
-  presented, liveness set aside (threshold 0): FMR = impostor pairs not decided
-  ``wrong_user``, FNMR = genuine pairs decided ``wrong_user``.
+  presented, liveness and phones set aside (thresholds 0 and infinity): FMR = impostor pairs
+  not decided ``wrong_user``, FNMR = genuine pairs decided ``wrong_user``.
 - Phones: recall = ``phone/`` frames with a phone at the policy's threshold, false phone rate
   = ``no_phone/`` frames with one; and recall at the lowest threshold with <= 2% false phones.
 """
@@ -19,6 +19,7 @@ Every verdict comes from the decide stage's pure function
 from __future__ import annotations
 
 import itertools
+import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -134,13 +135,14 @@ def verification(run: AlternativeRun, identities: dict[str, list[int]],
     """(FMR, FNMR, pictures without a face) over every pair of identity pictures."""
     owner = {index: name for name, indices in identities.items() for index in indices}
     with_face = [i for i in sorted(owner) if run.outcomes[i].found.faces]
-    no_liveness = replace(policy, liveness_threshold=0.0)
+    # Identity alone: no liveness threshold, and no phone (the policy checks phones first).
+    identity_only = replace(policy, liveness_threshold=0.0, phone_threshold=math.inf)
     impostor = genuine = false_match = false_non_match = 0
     for enrolled, presented in itertools.combinations(with_face, 2):
         embedding = run.outcomes[enrolled].found.faces[0].embedding[None, :]
         shown = run.outcomes[presented]
         face = face_result_against(run.pipeline, shown, embedding)
-        matched = evaluate(face, shown.phone, no_liveness).reason is not Reason.WRONG_USER
+        matched = evaluate(face, shown.phone, identity_only).reason is not Reason.WRONG_USER
         if owner[enrolled] == owner[presented]:
             genuine += 1
             false_non_match += not matched
