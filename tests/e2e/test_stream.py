@@ -27,7 +27,7 @@ from vigil.apps.client import StreamReport, stream_frames
 from vigil.core.kafka import make_consumer
 from vigil.core.settings import Settings, load_settings
 from vigil.core.topics import DECISIONS, FRAMES_DLQ
-from vigil.local.infra import free_port
+from vigil.local.servers import free_port
 
 pytestmark = pytest.mark.integration
 
