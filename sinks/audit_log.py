@@ -11,7 +11,8 @@ is the ``hash`` of the line before (``GENESIS`` for line 1); ``seq`` is the line
 ``type`` is ``decision``, ``control``, or ``invalid`` (a message that broke its contract:
 then ``event`` holds ``error`` and the raw value in base64, so nothing read is left out).
 Editing a line breaks its own hash; removing, inserting or reordering lines breaks ``prev``
-and ``seq``. Truncating the end of the log is not detectable from the log alone.
+and ``seq``. Cutting lines from the end, or rewriting the whole chain after an edit, is not
+detectable from the log alone: the keyed checkpoints of ``sinks.audit_anchor`` catch both.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -51,12 +52,15 @@ def line_hash(fields: dict[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class VerifyResult:
-    """Outcome of verifying a log: ok, lines checked, and the first bad line if any."""
+    """Outcome of verifying a log: ok, lines checked, the first bad line if any, and the
+    hashes of the first line and of the lines asked for (checkpoints compare them)."""
 
     ok: bool
     lines: int
     bad_line: int | None = None
     reason: str = ""
+    first_hash: str | None = None
+    hashes: dict[int, str] = field(default_factory=dict)
 
 
 def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
@@ -85,23 +89,29 @@ def check_line(raw: bytes, number: int, prev: str) -> str | None:
     return None
 
 
-def verify(path: Path) -> VerifyResult:
-    """Check every line's hash, chain link and sequence number; stop at the first bad one."""
+def verify(path: Path, keep: Collection[int] = ()) -> VerifyResult:
+    """Check every line's hash, chain link and sequence number; stop at the first bad one.
+
+    The result holds the hash of line 1 and of every line numbered in ``keep``.
+    """
     if not path.is_file():
         raise AuditError(f"audit log {path} does not exist")
     prev, count = GENESIS, 0
+    hashes: dict[int, str] = {}
     for number, raw in _lines(path):
         reason = check_line(raw, number, prev)
         if reason is not None:
-            return VerifyResult(False, count, number, reason)
+            return VerifyResult(False, count, number, reason, hashes.get(1), hashes)
         prev, count = json.loads(raw)["hash"], number
-    return VerifyResult(True, count)
+        if number == 1 or number in keep:
+            hashes[number] = prev
+    return VerifyResult(True, count, first_hash=hashes.get(1), hashes=hashes)
 
 
 class AuditLog:
     """The single writer of one audit log file (an exclusive lock keeps it single)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, keep: Collection[int] = ()) -> None:
         self.path = path
         make_dirs(path.parent)
         created = not path.exists()
@@ -117,9 +127,15 @@ class AuditLog:
         # Highest offset recorded per (topic, partition): a partition is read in order, so
         # anything at or below it is a replay.
         self.high_water: dict[tuple[str, int], int] = {}
-        self._load()
+        # The hash of line 1 (the log's id) and of each line numbered in keep.
+        self.hashes: dict[int, str] = {}
+        self._load(keep)
 
-    def _load(self) -> None:
+    @property
+    def first_hash(self) -> str | None:
+        return self.hashes.get(1)
+
+    def _load(self, keep: Collection[int]) -> None:
         self._drop_torn_tail()
         for number, raw in _lines(self.path):
             try:
@@ -131,6 +147,8 @@ class AuditLog:
                                  "run `vigil audit verify`") from None
             self.high_water[key] = max(self.high_water.get(key, -1), offset)
             self.lines = number
+            if number == 1 or number in keep:
+                self.hashes[number] = self.last_hash
         log.info("audit log %s: %d lines, continuing the chain", self.path, self.lines)
 
     def _drop_torn_tail(self) -> None:
@@ -172,6 +190,8 @@ class AuditLog:
         self._file.flush()
         os.fsync(self._file.fileno())
         # Only a durable write moves the chain on.
+        if self.lines == 0:
+            self.hashes[1] = json.loads(out[:out.index(b"\n")])["hash"]
         self.lines, self.last_hash, self.high_water = lines, last_hash, high_water
 
     def close(self) -> None:

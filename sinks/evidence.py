@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
@@ -21,7 +20,7 @@ from schemas.events import Action, Decision, FrameRef
 from schemas.serializers import ContractError, Frame
 from sinks.evidence_store import EvidenceError, expired, purge_evidence, write_evidence
 from vigil.core import metrics
-from vigil.core.kafka import group_name, make_consumer, make_producer
+from vigil.core.kafka import group_name, make_consumer, make_producer, read_one
 from vigil.core.settings import Settings
 from vigil.core.stage_loop import LoopStage, StageLoop, decode_or_dead_letter, where
 from vigil.core.topics import DECISIONS, FRAMES
@@ -60,31 +59,14 @@ class FrameFetcher:
             return None, f"frame {name} no longer in Kafka (retention; offsets from {low})"
         if ref.offset >= high:
             return None, f"frame {name} not in Kafka (the partition ends before {high})"
-        self.consumer.assign([TopicPartition(ref.topic, ref.partition, ref.offset)])
         try:
-            msg = self._poll_exact(ref)
-        finally:
-            self.consumer.unassign()
+            msg = read_one(self.consumer, ref.topic, ref.partition, ref.offset, self.timeout_s)
+        except (KafkaException, TimeoutError) as exc:
+            raise EvidenceError(f"fetching {name}: {exc}") from None
         try:
             return FRAMES.serializer.loads(msg.value(), msg.headers()), None
         except ContractError as exc:
             return None, f"frame {name} breaks the frames contract: {exc}"
-
-    def _poll_exact(self, ref: FrameRef) -> Message:
-        deadline = time.monotonic() + self.timeout_s
-        while time.monotonic() < deadline:
-            msg = self.consumer.poll(0.2)
-            if msg is None:
-                continue
-            err = msg.error()
-            if err is not None:
-                if err.code() == KafkaError._PARTITION_EOF:
-                    continue
-                raise EvidenceError(f"fetching {ref.topic}[{ref.partition}]@{ref.offset}: {err}")
-            if msg.partition() == ref.partition and msg.offset() == ref.offset:
-                return msg
-        raise EvidenceError(f"timed out after {self.timeout_s}s fetching "
-                            f"{ref.topic}[{ref.partition}]@{ref.offset}")
 
     def close(self) -> None:
         self.consumer.close()
