@@ -5,13 +5,18 @@ the one implementation: one SQLite file in the state folder (WAL mode, so the ga
 while a command writes). Where several machines share the database, a PostgreSQL
 implementation of the same interface serves; none is written yet.
 
-Embeddings are stored as one AES-256-GCM blob per client (control/crypto.py), bound to the
-client id, so the file never holds them as plain floats and a blob moved to another client
-does not decrypt.
+Embeddings are stored as one AES-256-GCM blob per client, bound to the client id, so the file
+never holds them as plain floats and a blob moved to another client does not decrypt. The blob
+is encrypted under the client's own key (``control.client_keys``; ``embeddings_key`` names
+it), so :meth:`SqliteUserRepository.forget` erases it by destroying that key. Blobs written
+before per-client keys existed (``embeddings_key`` NULL) are under the data key and still read.
+Deleted content is overwritten (``secure_delete``), so a forgotten key leaves no copy in the
+file.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
@@ -23,10 +28,13 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from control.client_keys import ClientForgottenError, ClientKeys
 from control.crypto import decrypt, encrypt, load_key
 from schemas.events import now_ms
 from vigil.core.errors import VigilError
 from vigil.core.settings import Settings
+
+log = logging.getLogger(__name__)
 
 Embeddings = npt.NDArray[np.float32]
 EMBEDDING_DIM = 512
@@ -97,6 +105,8 @@ class UserRepository(Protocol):
 
     def set_state(self, client_id: str, state: ClientState, reason: str, actor: str) -> bool: ...
 
+    def forget(self, client_id: str) -> int: ...
+
     def close(self) -> None: ...
 
 
@@ -115,7 +125,12 @@ class SqliteUserRepository:
                                    isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA busy_timeout=10000")
+        self._db.execute("PRAGMA secure_delete=ON")
         self._db.execute(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(clients)")}
+        if "embeddings_key" not in columns:  # a database from before per-client keys
+            self._db.execute("ALTER TABLE clients ADD COLUMN embeddings_key TEXT")
+        self.keys = ClientKeys(self._db, self._lock, key)
 
     def _row(self, row: tuple[object, ...] | None) -> ClientRecord | None:
         if row is None:
@@ -162,22 +177,37 @@ class SqliteUserRepository:
         if array.ndim != 2 or array.shape[1] != EMBEDDING_DIM or len(array) == 0:
             raise ValueError(f"expected (k, {EMBEDDING_DIM}) embeddings, got {array.shape}")
         self._require(client_id)
-        blob = encrypt(self._key, array.tobytes(), _embedding_context(client_id))
+        key = self.keys.live(client_id, revive=True)  # enrolling again is consent again
+        blob = encrypt(key.key, array.tobytes(), _embedding_context(client_id, key.key_id))
         now = now_ms()
         with self._lock:
             self._db.execute(
-                "UPDATE clients SET embeddings = ?, embedding_count = ?, enrolled_at = ?, "
-                "updated_at = ? WHERE client_id = ?", (blob, len(array), now, now, client_id))
+                "UPDATE clients SET embeddings = ?, embedding_count = ?, embeddings_key = ?, "
+                "enrolled_at = ?, updated_at = ? WHERE client_id = ?",
+                (blob, len(array), key.key_id, now, now, client_id))
 
     def embeddings(self, client_id: str) -> Embeddings | None:
-        """The decrypted embeddings, or None when the client is unknown or not enrolled."""
+        """The decrypted embeddings, or None when the client is unknown or not enrolled.
+
+        Raises ClientForgottenError when `vigil clients forget` erased them.
+        """
         with self._lock:
-            row = self._db.execute("SELECT embeddings, embedding_count FROM clients "
-                                   "WHERE client_id = ?", (client_id,)).fetchone()
-        if row is None or row[0] is None or not row[1]:
+            row = self._db.execute("SELECT embeddings, embedding_count, embeddings_key FROM "
+                                   "clients WHERE client_id = ?", (client_id,)).fetchone()
+        if row is None:
             return None
-        raw = decrypt(self._key, bytes(row[0]), _embedding_context(client_id))
-        return np.frombuffer(raw, dtype=np.float32).reshape(int(row[1]), EMBEDDING_DIM).copy()
+        blob, count, key_id = row
+        if blob is None or not count:
+            erased = self.keys.forgotten_at(client_id)
+            if erased is not None:
+                raise ClientForgottenError(client_id, erased)
+            return None
+        if key_id is None:
+            raw = decrypt(self._key, bytes(blob), _embedding_context(client_id))
+        else:
+            raw = decrypt(self.keys.by_id(str(key_id)), bytes(blob),
+                          _embedding_context(client_id, str(key_id)))
+        return np.frombuffer(raw, dtype=np.float32).reshape(int(count), EMBEDDING_DIM).copy()
 
     def set_token_hash(self, client_id: str, token_hash: str | None) -> None:
         self._require(client_id)
@@ -199,13 +229,45 @@ class SqliteUserRepository:
                 (state.value, reason, actor, now_ms(), client_id))
         return True
 
+    def forget(self, client_id: str) -> int:
+        """Erase the client's biometric data: destroy its key, delete its embeddings.
+
+        Returns the live keys destroyed (0 for a client enrolled before per-client keys: its
+        embeddings, under the data key, are deleted and overwritten). Raises
+        UnknownClientError. Its evidence files become unreadable with the key.
+        """
+        self._require(client_id)
+        at = now_ms()
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                destroyed = self.keys.destroy(client_id, at)
+                self._db.execute(
+                    "UPDATE clients SET embeddings = NULL, embedding_count = 0, embeddings_key "
+                    "= NULL, enrolled_at = NULL, updated_at = ? WHERE client_id = ?",
+                    (at, client_id))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            # The write-ahead log still holds the pages as they were (the wrapped key): copy
+            # the new ones into the file and empty the log.
+            busy = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        if busy:
+            log.warning("forget client_id=%s: another process is reading %s, so its write-ahead "
+                        "log keeps the old pages until its next checkpoint", client_id,
+                        self.path)
+        return destroyed
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
 
 
-def _embedding_context(client_id: str) -> bytes:
-    return f"vigil/embeddings/v1/{client_id}".encode()
+def _embedding_context(client_id: str, key_id: str | None = None) -> bytes:
+    if key_id is None:  # under the data key, before per-client keys
+        return f"vigil/embeddings/v1/{client_id}".encode()
+    return f"vigil/embeddings/v2/{client_id}/{key_id}".encode()
 
 
 def open_repository(settings: Settings) -> SqliteUserRepository:

@@ -158,6 +158,7 @@ class ControlKind(StrEnum):
     POLICY_CHANGED = "policy-changed"
     TOKEN_ISSUED = "token-issued"
     TOKEN_REVOKED = "token-revoked"
+    FORGOTTEN = "forgotten"  # biometric data erased: the client's key destroyed
 
 
 class ControlEvent(Event):

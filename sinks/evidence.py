@@ -15,7 +15,9 @@ import threading
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
+from control.client_keys import ClientForgottenError
 from control.crypto import load_key
+from control.db import open_repository
 from schemas.events import Action, Decision, FrameRef
 from schemas.serializers import ContractError, Frame
 from sinks.evidence_store import EvidenceError, expired, purge_evidence, write_evidence
@@ -79,6 +81,7 @@ class EvidenceSink:
                  group_id: str | None = None) -> None:
         self.settings = settings
         load_key(settings)  # fails now, not at the first item; creates the key file once
+        self.repo = open_repository(settings)  # the clients' keys, one per client
         group = group_id or group_name(settings, STAGE)
         self.fetcher = FrameFetcher(settings, group)
         self.dlq: Producer = make_producer(settings)
@@ -101,6 +104,7 @@ class EvidenceSink:
             purger.join(timeout=30)
             self.fetcher.close()
             self.dlq.flush(10)
+            self.repo.close()
 
     def handle(self, batch: list[Message]) -> None:
         """Write the evidence of a batch durably; the loop commits when this returns."""
@@ -127,9 +131,17 @@ class EvidenceSink:
             log.warning("evidence without frame source=%s client_id=%s frame_id=%s note=%s",
                         source, decision.client_id, decision.frame_id, note)
             metrics.FRAMES_DROPPED.labels(STAGE, "frame_missing").inc()
-        with self._files:
-            path = write_evidence(self.settings, decision, frame.headers if frame else None,
-                                  frame.jpeg if frame else None, note)
+        try:
+            with self._files:
+                path = write_evidence(self.settings, decision, frame.headers if frame else None,
+                                      frame.jpeg if frame else None, note, self.repo.keys)
+        except ClientForgottenError as exc:
+            # Frames decided after the client was forgotten: nothing of them is kept (the
+            # audit log still has the decision).
+            log.info("evidence not kept source=%s frame_id=%s: %s", source, decision.frame_id,
+                     exc)
+            metrics.FRAMES_DROPPED.labels(STAGE, "client_forgotten").inc()
+            return
         metrics.SINK_OUTPUTS.labels(STAGE, "with_frame" if frame else "decision_only").inc()
         log.debug("evidence source=%s client_id=%s frame_id=%s path=%s", source,
                   decision.client_id, decision.frame_id, path)
