@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import tomllib
 from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
@@ -512,5 +513,11 @@ def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Se
         return Settings(**overrides)
     except ValidationError as exc:
         raise SettingsError("; ".join(_describe(e) for e in exc.errors())) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        # RecursionError: arrays nested thousands deep.
+        raise SettingsError(f"settings file {path or env_path} is not valid TOML: "
+                            f"{str(exc)[:200]}") from None
+    except OSError as exc:
+        raise SettingsError(f"settings file {path or env_path}: {exc.strerror}") from None
     finally:
         _CONFIG_FILE.reset(token)
