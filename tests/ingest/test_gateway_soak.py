@@ -24,12 +24,12 @@ from websockets.exceptions import ConnectionClosed
 
 from control import redis_keys as keys
 from schemas.events import Action, Decision, FrameHeaders, FrameRef, Reason, now_ms
-from schemas.serializers import DECISIONS, FRAMES, ContractError
+from schemas.serializers import ContractError
 from tests.ingest.conftest import SettingsFactory
 from tests.ingest.harness import JPEG, add_client, closed_with, running_gateway, welcomed
 from vigil.core.kafka import make_consumer
 from vigil.core.settings import Settings
-from vigil.core.topics import FRAMES as FRAMES_TOPIC
+from vigil.core.topics import DECISIONS, FRAMES
 
 pytestmark = pytest.mark.integration
 
@@ -63,7 +63,7 @@ class Downstream:
         self.stop = threading.Event()
         self.assigned = threading.Event()
         self.consumer = make_consumer(settings, f"{settings.namespace}-downstream")
-        self.consumer.subscribe([settings.topic(FRAMES_TOPIC)],
+        self.consumer.subscribe([FRAMES.name(settings)],
                                 on_assign=lambda _c, _p: self.assigned.set())
         self.redis = redis.Redis.from_url(settings.redis_url)
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -79,7 +79,7 @@ class Downstream:
             if msg is None or msg.error():
                 continue
             try:
-                frame = FRAMES.loads(msg.value(), msg.headers())
+                frame = FRAMES.serializer.loads(msg.value(), msg.headers())
             except ContractError:
                 self.broken += 1
                 continue
@@ -91,7 +91,7 @@ class Downstream:
                 captured_at=h.captured_at, received_at=h.received_at, decided_at=now_ms(),
                 action=Action.ALLOW, reason=Reason.OK, policy_version="soak",
                 gateway_id=self.gateway_id)
-            self.redis.publish(channel, DECISIONS.dumps(decision))
+            self.redis.publish(channel, DECISIONS.serializer.dumps(decision))
         self.consumer.close()
 
     def close(self) -> None:

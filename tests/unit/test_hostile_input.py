@@ -6,7 +6,7 @@ Each parser may raise only its typed error; anything else escaping fails the tes
 |---|---|---|
 | ``ingest.protocol.parse_hello`` | a client's first message | ProtocolError |
 | ``ingest.protocol.parse_text`` | a client's text message | ProtocolError, UnknownMessage |
-| ``FrameSerializer.headers_from_kafka`` / ``FRAMES.loads`` | the ``frames`` topic | ContractError |
+| ``FrameSerializer.headers_from_kafka`` / ``FRAMES.serializer.loads`` | Kafka | ContractError |
 | ``processors.vision.imaging.decode_frame`` | a frame's JPEG | BadImageError |
 | ``processors.decide.policy_file.parse_policy`` | the policy file | PolicyError |
 | ``vigil.core.settings.load_settings`` | the TOML settings file | SettingsError |
@@ -34,8 +34,9 @@ from ingest.protocol import Hello, ProtocolError, UnknownMessage, parse_hello, p
 from processors.decide.policy_file import PolicyError, parse_policy
 from processors.vision.imaging import BadImageCode, BadImageError, decode_frame
 from schemas.events import FrameHeaders, Reason
-from schemas.serializers import FRAMES, ContractError, FrameSerializer
+from schemas.serializers import ContractError, FrameSerializer
 from vigil.core.settings import Settings, SettingsError, load_settings
+from vigil.core.topics import FRAMES
 
 BOUNDED = settings(max_examples=150, deadline=3000, database=None,
                    suppress_health_check=[HealthCheck.too_slow])
@@ -126,7 +127,7 @@ def test_frame_headers_raise_only_contract_error(headers: object) -> None:
 def test_frames_loads_raises_only_contract_error(headers: list[tuple[str, object]],
                                                  value: bytes | None) -> None:
     try:
-        frame = FRAMES.loads(value, headers)  # type: ignore[arg-type]
+        frame = FRAMES.serializer.loads(value, headers)  # type: ignore[arg-type]
     except ContractError:
         return
     assert frame.jpeg == value
