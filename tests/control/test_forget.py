@@ -4,6 +4,7 @@ untouched, and a `forgotten` line in the audit log."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import json
 from pathlib import Path
@@ -19,7 +20,10 @@ from sinks.audit import AuditSink, audit_log_path
 from sinks.cli import register as register_sinks
 from sinks.evidence_store import MAGIC, associated_data, write_evidence
 from sinks.files import write_atomic
+from tests.conftest import Infra, make_settings
 from tests.control.test_enroll import run_cli
+from tests.ingest.conftest import FAST
+from tests.ingest.harness import add_client, closed_with, running_gateway, welcomed
 from tests.sinks.conftest import TEST_KEY, committed_to_end, decision, running, wait_for
 from vigil.core.settings import Settings
 from vigil.core.topics import CONTROL, DECISIONS
@@ -115,3 +119,19 @@ def test_a_forgotten_client_gets_no_new_key_until_enrolled_again(tmp_path: Path)
     assert repo.embeddings("carol") is not None
     assert repo.keys.live("carol", revive=False).key_id
     repo.close()
+
+
+def test_forget_closes_the_clients_open_session(env: Settings, infra: Infra,
+                                                tmp_path: Path) -> None:
+    settings = make_settings(infra, env.namespace, env.state_dir, tmp_path / "w",
+                             secret_key=TEST_KEY, **FAST)
+    token = add_client(settings, "alice")
+
+    async def scenario() -> tuple[int | None, str]:
+        async with running_gateway(settings) as gw:
+            ws = await welcomed(gw.url, "alice", token)
+            assert await asyncio.to_thread(run_cli, "clients", "forget", "alice") == 0
+            code, reason, _messages = await closed_with(ws, timeout_s=10)
+            return code, reason
+
+    assert asyncio.run(scenario()) == (1008, "biometric data erased: enroll again")
