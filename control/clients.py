@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 
 import redis
 from confluent_kafka import Producer
@@ -75,6 +76,23 @@ class ClientControl:
         log.info("client state client_id=%s state=%s actor=%s reason=%s", client_id, state,
                  actor, reason)
         return True
+
+    def forget(self, client_id: str, reason: str = "", actor: str = "cli",
+               erase_files: Callable[[str], object] | None = None) -> int:
+        """Erase the client's biometric data, then announce it (the audit sink records it).
+
+        The key is destroyed first: it is what makes every copy unreadable. ``erase_files``
+        then removes what no key protects (old evidence under the data key). Returns the
+        live keys destroyed.
+        """
+        self.require(client_id)
+        destroyed = self.repo.forget(client_id)
+        if erase_files is not None:
+            erase_files(client_id)
+        self.publish(client_id, ControlKind.FORGOTTEN, reason, actor)
+        log.info("client forgotten client_id=%s keys_destroyed=%d actor=%s", client_id,
+                 destroyed, actor)
+        return destroyed
 
     def mirror(self, record: ClientRecord) -> None:
         """Copy the client's state to its Redis hash."""

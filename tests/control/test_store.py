@@ -25,7 +25,7 @@ from control.db_auditors import AuditorExistsError, AuditorRole
 from control.db_schema import LATEST_VERSION, MIGRATIONS, POSTGRESQL, SQLITE, SchemaError
 from control.tokens import hash_token, new_token, token_matches
 from vigil.core.settings import SettingsError, load_settings
-from vigil.local.infra import free_port
+from vigil.local.servers import free_port
 
 KEY = bytes(range(32))
 

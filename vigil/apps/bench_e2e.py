@@ -22,7 +22,7 @@ from pathlib import Path
 
 from vigil.apps.client import StreamReport, stream_frames, webcam_frames
 from vigil.core.settings import Settings
-from vigil.local.infra import port_answers
+from vigil.local.servers import port_answers
 
 log = logging.getLogger(__name__)
 
