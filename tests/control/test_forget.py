@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from pydantic import SecretStr
 
 from control.client_keys import ClientForgottenError
 from control.crypto import encrypt, load_key
-from control.db import SqliteUserRepository, open_repository
+from control.db import UnknownClientError, open_repository
 from sinks.audit import AuditSink, audit_log_path
 from sinks.cli import register as register_sinks
 from sinks.evidence_store import MAGIC, associated_data, write_evidence
@@ -25,7 +24,7 @@ from tests.control.test_enroll import run_cli
 from tests.ingest.conftest import FAST
 from tests.ingest.harness import add_client, closed_with, running_gateway, welcomed
 from tests.sinks.conftest import TEST_KEY, committed_to_end, decision, running, wait_for
-from vigil.core.settings import Settings
+from vigil.core.settings import Settings, load_settings
 from vigil.core.topics import CONTROL, DECISIONS
 
 pytestmark = pytest.mark.integration
@@ -109,10 +108,17 @@ def test_forget_makes_one_clients_biometrics_unreadable_and_is_audited(
         ("alice", "asked to be erased")]
 
 
-def test_a_forgotten_client_gets_no_new_key_until_enrolled_again(tmp_path: Path) -> None:
-    repo = SqliteUserRepository(tmp_path / "users.sqlite3", base64.b64decode(TEST_KEY))
+def test_a_forgotten_client_gets_no_new_key_until_enrolled_again(user_db: str) -> None:
+    repo = open_repository(load_settings(user_db=user_db, secret_key=TEST_KEY))
     repo.ensure_client("carol")
+    repo.ensure_client("dave")
+    repo.set_embeddings("dave", unit_rows(4))
     assert repo.forget("carol") == 0  # enrolled before keys, or never: a tombstone is kept
+    assert repo.forget("dave") == 1
+    with pytest.raises(ClientForgottenError):
+        repo.embeddings("dave")
+    with pytest.raises(UnknownClientError):
+        repo.forget("nobody")
     with pytest.raises(ClientForgottenError):
         repo.keys.live("carol", revive=False)  # what the evidence sink asks for
     repo.set_embeddings("carol", unit_rows(3))  # enrolling again is consent again
