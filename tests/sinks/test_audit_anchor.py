@@ -136,6 +136,23 @@ def test_the_sink_refuses_to_continue_a_cut_log(offline_settings: Settings,
         open_anchored(offline_settings, anchored, mac_key(offline_settings), None)
 
 
+def test_access_lines_between_checkpoints_are_continued_and_then_covered(
+        offline_settings: Settings, anchored: Path) -> None:
+    console = AuditLog(anchored, owner=False)  # the auditor console, while no sink runs
+    console.append([{"type": "access", "event": {"auditor": "ann", "frame_id": "f-1"}}])
+    key = mac_key(offline_settings)
+    sink_log, writer = open_anchored(offline_settings, anchored, key, None)
+    assert sink_log.lines == 7  # the checkpoint at 6 still holds
+    console.append([{"type": "access", "event": {"auditor": "ann", "frame_id": "f-2"}}])
+    sink_log.append([entry(6)])  # continues after the console's second line
+    assert writer.record(sink_log) is not None and sink_log.lines == 9
+    console.close()
+    sink_log.close()
+    verdict = verify_anchored(offline_settings, anchored, use_kafka=False)
+    assert verdict.ok and verdict.last_good is not None
+    assert verdict.last_good.checkpoint.lines == 9
+
+
 @pytest.mark.integration
 def test_the_kafka_checkpoint_catches_a_cut_when_the_file_is_gone_too(
         sink_settings: Settings, group_id: str) -> None:
