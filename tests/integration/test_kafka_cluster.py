@@ -49,9 +49,13 @@ def settings_on(cluster: Settings, namespace: str, tmp_path: Path) -> Settings:
 def topic_layout(settings: Settings, topic: str) -> tuple[dict[int, int], dict[int, int], str]:
     """(partition -> replica count, partition -> leader node, min.insync.replicas)."""
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
-    partitions = admin.list_topics(topic, timeout=10).topics[topic].partitions
     deadline = time.monotonic() + 15
-    while True:  # a new topic reaches every broker's metadata a moment after the first one's
+    # A new topic reaches every broker's metadata a moment after the first one's: the broker
+    # asked may not list its partitions yet.
+    while not (partitions := admin.list_topics(topic, timeout=10).topics[topic].partitions):
+        assert time.monotonic() < deadline, f"{topic} has no partitions in the metadata"
+        time.sleep(0.3)
+    while True:
         [future] = admin.describe_configs(
             [ConfigResource(ConfigResource.Type.TOPIC, topic)]).values()
         try:
