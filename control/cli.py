@@ -84,9 +84,24 @@ def _clients(args: argparse.Namespace) -> int:
             return 0
         if not args.client_id:
             return _fail(f"clients {args.action} needs a CLIENT_ID")
+        if args.action == "forget":
+            return _forget(settings, control, args.client_id, args.reason or "")
         state = _STATES[args.action]
         changed = control.set_state(args.client_id, state, args.reason or "", "cli")
     print(f"{args.client_id}: {state.value}" + ("" if changed else " (unchanged)"))
+    return 0
+
+
+def _forget(settings: Settings, control: ClientControl, client_id: str, reason: str) -> int:
+    from sinks.evidence_store import forget_evidence
+
+    erased: list[tuple[int, int]] = []
+    destroyed = control.forget(client_id, reason, "cli",
+                               lambda cid: erased.append(forget_evidence(settings, cid)))
+    deleted, unreadable = erased[0]
+    print(f"{client_id}: biometric data erased: {destroyed} key(s) destroyed, enrolled "
+          f"embeddings deleted, {unreadable} evidence file(s) now unreadable, {deleted} older "
+          "file(s) (under the data key) deleted; recorded in the audit log")
     return 0
 
 
@@ -110,8 +125,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     token.add_argument("client_id", metavar="CLIENT_ID")
     token.set_defaults(handler=_token)
 
-    clients = sub.add_parser("clients", help="list clients, or block, pause, resume one")
-    clients.add_argument("action", choices=["list", *_STATES])
+    clients = sub.add_parser("clients", help="list clients; block, pause, resume one; or "
+                             "forget one (erase its biometric data for good)")
+    clients.add_argument("action", choices=["list", *_STATES, "forget"])
     clients.add_argument("client_id", nargs="?", metavar="CLIENT_ID")
     clients.add_argument("--reason", default="", help="recorded and shown to the client")
     clients.set_defaults(handler=_clients)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 
 import redis
 from confluent_kafka import Producer
@@ -84,6 +85,23 @@ class ClientControl:
         self.repo.set_token_hash(client_id, hash_token(token))
         self.publish(client_id, ControlKind.TOKEN_ISSUED)
         return token
+
+    def forget(self, client_id: str, reason: str = "", actor: str = "cli",
+               erase_files: Callable[[str], object] | None = None) -> int:
+        """Erase the client's biometric data, then announce it (the audit sink records it).
+
+        The key is destroyed first: it is what makes every copy unreadable. ``erase_files``
+        then removes what no key protects (old evidence under the data key). Returns the
+        live keys destroyed.
+        """
+        self.require(client_id)
+        destroyed = self.repo.forget(client_id)
+        if erase_files is not None:
+            erase_files(client_id)
+        self.publish(client_id, ControlKind.FORGOTTEN, reason, actor)
+        log.info("client forgotten client_id=%s keys_destroyed=%d actor=%s", client_id,
+                 destroyed, actor)
+        return destroyed
 
     def mirror(self, record: ClientRecord) -> None:
         """Copy the client's state to its Redis hash."""

@@ -18,7 +18,9 @@ import os
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from vigil.core.errors import VigilError
 from vigil.core.settings import Settings
@@ -79,6 +81,15 @@ def load_key(settings: Settings, create: bool = True) -> bytes:
         raise CryptoError(f"key file {path} is readable by others (mode {mode:o}); "
                           "chmod 600 it")
     return decode_key(path.read_text(), f"key file {path}")
+
+
+def derive_key(key: bytes, purpose: str) -> bytes:
+    """A 32-byte key for one purpose (HKDF-SHA256), so the data key itself is used only once.
+
+    Different purposes give unrelated keys: a MAC key never decrypts data, nor the reverse.
+    """
+    return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None,
+                info=purpose.encode()).derive(key)
 
 
 def encrypt(key: bytes, plaintext: bytes, associated_data: bytes) -> bytes:

@@ -14,11 +14,17 @@ the same schema migrations (control/db_schema.py) when they open.
 
 Embeddings are stored as one AES-256-GCM blob per client (control/crypto.py), bound to the
 client id, so the database never holds them as plain floats and a blob moved to another client
-does not decrypt.
+does not decrypt. The blob is encrypted under the client's own key (``control.client_keys``;
+``embeddings_key`` names it), so :meth:`SqlUserRepository.forget` erases it by destroying that
+key. Blobs written before per-client keys existed (``embeddings_key`` NULL) are under the data
+key and still read. SQLite overwrites deleted content (``secure_delete``) and the forget empties
+its write-ahead log, so a forgotten key leaves no copy in the file; PostgreSQL keeps old row
+versions until VACUUM reuses them, and its WAL archive and backups hold them longer.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
@@ -33,6 +39,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from control.client_keys import ClientForgottenError, ClientKeys, Row
 from control.crypto import decrypt, encrypt, load_key
 from control.db_auditors import AuditorRecord, AuditorRole, AuditorStatements
 from control.db_schema import SQLITE, Dialect, apply_migrations
@@ -40,12 +47,13 @@ from schemas.events import now_ms
 from vigil.core.errors import VigilError
 from vigil.core.settings import Settings
 
+log = logging.getLogger(__name__)
+
 Embeddings = npt.NDArray[np.float32]
 EMBEDDING_DIM = 512
 
 _COLUMNS = ("client_id, name, state, state_reason, state_actor, token_hash, embedding_count, "
             "created_at, updated_at, enrolled_at")
-Row = tuple[object, ...]
 
 
 class ClientState(StrEnum):
@@ -85,6 +93,8 @@ class ClientRecord:
 class UserRepository(Protocol):
     """What the control plane and the gateway need from the user database."""
 
+    keys: ClientKeys  # the per-client data keys (the evidence sink's too)
+
     def get(self, client_id: str) -> ClientRecord | None: ...
 
     def list_clients(self) -> list[ClientRecord]: ...
@@ -107,6 +117,8 @@ class UserRepository(Protocol):
     def list_auditors(self) -> list[AuditorRecord]: ...
 
     def remove_auditor(self, name: str) -> bool: ...
+
+    def forget(self, client_id: str) -> int: ...
 
     def close(self) -> None: ...
 
@@ -134,6 +146,7 @@ class SqlUserRepository(AuditorStatements):
     def __init__(self, key: bytes) -> None:
         self._key = key
         self._lock = threading.Lock()
+        self.keys = ClientKeys(self._execute, self._lock, key)
 
     # -- what an engine provides ----------------------------------------------------------
     @abstractmethod
@@ -183,6 +196,10 @@ class SqlUserRepository(AuditorStatements):
         assert record is not None
         return record
 
+    def _require(self, client_id: str) -> None:
+        if self.get(client_id) is None:
+            raise UnknownClientError(f"unknown client {client_id!r}")
+
     def _update(self, client_id: str, sql: str, params: Sequence[object]) -> None:
         """One UPDATE ... WHERE client_id = ? (the last parameter); unknown ids raise."""
         if self._write(sql, params) == 0:
@@ -193,21 +210,35 @@ class SqlUserRepository(AuditorStatements):
         array = np.ascontiguousarray(embeddings, dtype=np.float32)
         if array.ndim != 2 or array.shape[1] != EMBEDDING_DIM or len(array) == 0:
             raise ValueError(f"expected (k, {EMBEDDING_DIM}) embeddings, got {array.shape}")
-        blob = encrypt(self._key, array.tobytes(), _embedding_context(client_id))
+        self._require(client_id)
+        key = self.keys.live(client_id, revive=True)  # enrolling again is consent again
+        blob = encrypt(key.key, array.tobytes(), _embedding_context(client_id, key.key_id))
         now = now_ms()
         self._update(client_id, "UPDATE clients SET embeddings = ?, embedding_count = ?, "
-                     "enrolled_at = ?, updated_at = ? WHERE client_id = ?",
-                     (blob, len(array), now, now, client_id))
+                     "embeddings_key = ?, enrolled_at = ?, updated_at = ? WHERE client_id = ?",
+                     (blob, len(array), key.key_id, now, now, client_id))
 
     def embeddings(self, client_id: str) -> Embeddings | None:
-        """The decrypted embeddings, or None when the client is unknown or not enrolled."""
-        rows = self._rows("SELECT embeddings, embedding_count FROM clients "
+        """The decrypted embeddings, or None when the client is unknown or not enrolled.
+
+        Raises ClientForgottenError when `vigil clients forget` erased them.
+        """
+        rows = self._rows("SELECT embeddings, embedding_count, embeddings_key FROM clients "
                           "WHERE client_id = ?", (client_id,))
-        if not rows or rows[0][0] is None or not rows[0][1]:
+        if not rows:
             return None
-        blob, count = rows[0]
+        blob, count, key_id = rows[0]
+        if blob is None or not count:
+            erased = self.keys.forgotten_at(client_id)
+            if erased is not None:
+                raise ClientForgottenError(client_id, erased)
+            return None
         assert isinstance(blob, bytes | bytearray | memoryview), type(blob)
-        raw = decrypt(self._key, bytes(blob), _embedding_context(client_id))
+        if key_id is None:
+            raw = decrypt(self._key, bytes(blob), _embedding_context(client_id))
+        else:
+            raw = decrypt(self.keys.by_id(str(key_id)), bytes(blob),
+                          _embedding_context(client_id, str(key_id)))
         return np.frombuffer(raw, dtype=np.float32).reshape(_int(count), EMBEDDING_DIM).copy()
 
     def set_token_hash(self, client_id: str, token_hash: str | None) -> None:
@@ -223,9 +254,29 @@ class SqlUserRepository(AuditorStatements):
             (state.value, reason, actor, now_ms(), client_id, state.value, reason))
         if changed:
             return True
-        if self.get(client_id) is None:
-            raise UnknownClientError(f"unknown client {client_id!r}")
+        self._require(client_id)
         return False
+
+    def forget(self, client_id: str) -> int:
+        """Erase the client's biometric data: destroy its key, delete its embeddings.
+
+        Returns the live keys destroyed (0 for a client enrolled before per-client keys: its
+        embeddings, under the data key, are deleted). Raises UnknownClientError. Its evidence
+        files become unreadable with the key.
+        """
+        self._require(client_id)
+        at = now_ms()
+        with self._lock, self._transaction():
+            destroyed = self.keys.destroy(client_id, at)
+            self._execute("UPDATE clients SET embeddings = NULL, embedding_count = 0, "
+                          "embeddings_key = NULL, enrolled_at = NULL, updated_at = ? "
+                          "WHERE client_id = ?", (at, client_id))
+        self._after_forget(client_id)
+        return destroyed
+
+    def _after_forget(self, client_id: str) -> None:
+        """What the engine does to drop old copies of a forgotten client's rows (nothing by
+        default: see the module docstring)."""
 
 
 class SqliteUserRepository(SqlUserRepository):
@@ -242,6 +293,7 @@ class SqliteUserRepository(SqlUserRepository):
                                    isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA busy_timeout=10000")
+        self._db.execute("PRAGMA secure_delete=ON")  # deleted content is overwritten
         self._migrate(SQLITE, str(path))
 
     def _execute(self, sql: str, params: Sequence[object] = ()) -> tuple[list[Row], int]:
@@ -259,13 +311,25 @@ class SqliteUserRepository(SqlUserRepository):
             raise
         self._db.execute("COMMIT")
 
+    def _after_forget(self, client_id: str) -> None:
+        # The write-ahead log still holds the pages as they were (the wrapped key): copy the
+        # new ones into the file and empty the log.
+        with self._lock:
+            busy = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        if busy:
+            log.warning("forget client_id=%s: another process is reading %s, so its write-ahead "
+                        "log keeps the old pages until its next checkpoint", client_id,
+                        self.path)
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
 
 
-def _embedding_context(client_id: str) -> bytes:
-    return f"vigil/embeddings/v1/{client_id}".encode()
+def _embedding_context(client_id: str, key_id: str | None = None) -> bytes:
+    if key_id is None:  # under the data key, before per-client keys
+        return f"vigil/embeddings/v1/{client_id}".encode()
+    return f"vigil/embeddings/v2/{client_id}/{key_id}".encode()
 
 
 def open_repository(settings: Settings) -> UserRepository:

@@ -8,8 +8,9 @@ second start, change nothing. A database whose version is newer than this code k
 refused: an older Vigil must not write to a schema it does not understand.
 
 A migration's SQL names column types through ``{blob}`` and ``{bigint}``, the only places the
-two engines differ; add a migration at the end of :data:`MIGRATIONS`, never edit one that has
-shipped.
+two engines differ; a column it adds is an :class:`AddColumn`, skipped where the column exists
+(SQLite has no ``ADD COLUMN IF NOT EXISTS``). Add a migration at the end of :data:`MIGRATIONS`,
+never edit one that has shipped.
 """
 
 from __future__ import annotations
@@ -31,25 +32,43 @@ class Dialect:
     name: str
     blob: str
     bigint: str
+    # One row when the table (first ?) has the column (second ?).
+    has_column: str
+
+    def types(self, sql: str) -> str:
+        return sql.format(blob=self.blob, bigint=self.bigint)
 
 
-SQLITE = Dialect("sqlite", blob="BLOB", bigint="INTEGER")
-POSTGRESQL = Dialect("postgresql", blob="BYTEA", bigint="BIGINT")
+SQLITE = Dialect("sqlite", blob="BLOB", bigint="INTEGER",
+                 has_column="SELECT 1 FROM pragma_table_info(?) WHERE name = ?")
+POSTGRESQL = Dialect("postgresql", blob="BYTEA", bigint="BIGINT",
+                     has_column="SELECT 1 FROM information_schema.columns WHERE table_schema = "
+                                "current_schema() AND table_name = ? AND column_name = ?")
+
+
+@dataclass(frozen=True)
+class AddColumn:
+    """A column added to an existing table; its type may name ``{blob}`` or ``{bigint}``."""
+
+    table: str
+    column: str
+    type: str
 
 
 @dataclass(frozen=True)
 class Migration:
     version: int
     description: str
-    sql: str
+    sql: tuple[str, ...]
+    add_columns: tuple[AddColumn, ...] = ()
 
-    def statement(self, dialect: Dialect) -> str:
-        return self.sql.format(blob=dialect.blob, bigint=dialect.bigint)
+    def statements(self, dialect: Dialect) -> list[str]:
+        return [dialect.types(sql) for sql in self.sql]
 
 
 MIGRATIONS: tuple[Migration, ...] = (
     # IF NOT EXISTS: databases made before schema_version existed already hold this table.
-    Migration(1, "clients", """
+    Migration(1, "clients", ("""
 CREATE TABLE IF NOT EXISTS clients (
     client_id TEXT PRIMARY KEY,
     name TEXT NOT NULL DEFAULT '',
@@ -62,15 +81,29 @@ CREATE TABLE IF NOT EXISTS clients (
     created_at {bigint} NOT NULL,
     updated_at {bigint} NOT NULL,
     enrolled_at {bigint}
-)"""),
+)""",)),
     # IF NOT EXISTS: the auditor console made this table before it was a migration.
-    Migration(2, "auditors", """
+    Migration(2, "auditors", ("""
 CREATE TABLE IF NOT EXISTS auditors (
     name TEXT PRIMARY KEY,
     role TEXT NOT NULL,
     credential_hash TEXT NOT NULL,
     created_at {bigint} NOT NULL
-)"""),
+)""",)),
+    # Per-client data keys (control/client_keys.py); IF NOT EXISTS and AddColumn: SQLite files
+    # made by the first `vigil clients forget` before this was a migration hold them already.
+    Migration(3, "client keys", ("""
+CREATE TABLE IF NOT EXISTS client_keys (
+    key_id TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL,
+    wrapped {blob},
+    created_at {bigint} NOT NULL,
+    destroyed_at {bigint}
+)""",
+        # One live key per client, whoever creates it first (enrollment or the evidence sink).
+        "CREATE UNIQUE INDEX IF NOT EXISTS client_keys_live ON client_keys (client_id) "
+        "WHERE wrapped IS NOT NULL"),
+        add_columns=(AddColumn("clients", "embeddings_key", "TEXT"),)),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 
@@ -100,7 +133,12 @@ def apply_migrations(execute: Execute, dialect: Dialect, now_ms: int,
                           f"Vigil knows up to {LATEST_VERSION}: upgrade Vigil before using it")
     applied = [m for m in MIGRATIONS if m.version > current]
     for migration in applied:
-        execute(migration.statement(dialect), ())
+        for statement in migration.statements(dialect):
+            execute(statement, ())
+        for add in migration.add_columns:
+            if not execute(dialect.has_column, (add.table, add.column)):
+                execute(f"ALTER TABLE {add.table} ADD COLUMN {add.column} "
+                        f"{dialect.types(add.type)}", ())
         execute("INSERT INTO schema_version (version, description, applied_at) "
                 "VALUES (?, ?, ?)", (migration.version, migration.description, now_ms))
     return applied

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from control.client_keys import ClientForgottenError
 from control.crypto import CryptoError
 from control.db import Embeddings, open_repository
 from vigil.core.settings import Settings
@@ -19,7 +20,7 @@ def enrolled_embeddings_loader(settings: Settings) -> EmbeddingLoader:
 
     The database is opened once and shared by the calls (it is thread-safe). A blob that does
     not decrypt (wrong key, altered file) is logged and treated as not enrolled, so the
-    decision says so rather than the stage stopping.
+    decision says so rather than the stage stopping; so is a client that was forgotten.
     """
     repo = open_repository(settings)
 
@@ -28,6 +29,9 @@ def enrolled_embeddings_loader(settings: Settings) -> EmbeddingLoader:
             return repo.embeddings(client_id)
         except CryptoError as exc:
             log.error("enrolled embeddings unreadable client_id=%s error=%s", client_id, exc)
+            return None
+        except ClientForgottenError as exc:
+            log.info("no embeddings client_id=%s: %s", client_id, exc)
             return None
 
     return load

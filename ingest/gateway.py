@@ -317,6 +317,8 @@ def apply_control(session: Session, event: ControlEvent) -> None:
         session.close(CloseCode.POLICY, _close_reason(f"blocked: {event.reason}".rstrip(": ")))
     elif event.kind is ControlKind.TOKEN_REVOKED:
         session.close(CloseCode.POLICY, "token revoked")
+    elif event.kind is ControlKind.FORGOTTEN:
+        session.close(CloseCode.POLICY, "biometric data erased: enroll again")
     elif event.kind is ControlKind.PAUSED and not session.paused:
         session.paused = True
         session.send(protocol.status("paused", event.reason))

@@ -72,7 +72,7 @@ def _object(raw: str | bytes) -> dict[str, Any]:
         raise ProtocolError("expected a text message")
     try:
         value = json.loads(raw)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # also numbers over 4300 digits, nesting too deep
         raise ProtocolError("message is not JSON") from None
     if not isinstance(value, dict):
         raise ProtocolError("message is not a JSON object")

@@ -175,6 +175,7 @@ class ControlKind(StrEnum):
     POLICY_CHANGED = "policy-changed"
     TOKEN_ISSUED = "token-issued"
     TOKEN_REVOKED = "token-revoked"
+    FORGOTTEN = "forgotten"  # biometric data erased: the client's key destroyed
 
 
 class ControlEvent(Event):
@@ -189,10 +190,29 @@ class ControlEvent(Event):
     actor: str = Field("cli", max_length=100, description="Who made the change")
 
 
+Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+class AuditCheckpoint(Event):
+    """How far the audit log reached, MAC'd with a key derived from the data key.
+
+    A log cut at its end is still a valid hash chain; a checkpoint it no longer reaches, or
+    whose line hash it no longer holds, shows the cut (``sinks.audit_anchor``).
+    """
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    log_id: Sha256Hex = Field(description="hash of the log's first line: which log this is")
+    lines: int = Field(ge=1, description="lines the log held")
+    last_hash: Sha256Hex = Field(description="hash of line `lines`")
+    at: EpochMs
+    mac: Sha256Hex = Field(description="HMAC-SHA256 of the other fields, canonical JSON")
+
+
 EXPORTED_MODELS: tuple[type[Event], ...] = (
     FrameHeaders,
     FaceResult,
     PhoneResult,
     Decision,
     ControlEvent,
+    AuditCheckpoint,
 )

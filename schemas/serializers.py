@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -15,6 +16,7 @@ from vigil.core.errors import VigilError
 E = TypeVar("E", bound=Event)
 
 JPEG_MAGIC = b"\xff\xd8\xff"
+_VERSION = re.compile(r"[0-9]{1,9}")
 KafkaHeaders = Sequence[tuple[str, bytes | str | None]] | Mapping[str, bytes | str | None]
 
 
@@ -84,7 +86,9 @@ class FrameSerializer:
         known = set(FrameHeaders.model_fields)
         fields: dict[str, object] = {k: v for k, v in raw.items() if k in known}
         version = raw.get("schema_version", "")
-        if version.isdigit():  # a Literal[1] field takes no string, even "1"
+        # A Literal[1] field takes no string, even "1". str.isdigit() is also true for "²",
+        # which int() refuses: only ASCII digits, and few of them, are a version number.
+        if _VERSION.fullmatch(version):
             fields["schema_version"] = int(version)
         try:
             return FrameHeaders.model_validate(fields)

@@ -1,10 +1,13 @@
 """The audit sink: every decision and control event as one hash-chained, fsynced line.
 
 Consumer group ``{ns}-audit`` on ``decisions`` and ``control``. Each batch is appended to the
-log (``sinks.audit_log``) and fsynced before the loop commits. At start the log is read back:
-the chain continues from its last line, and any message already recorded (by topic,
-partition, offset) is skipped, so a replay after a crash adds no line. Run one audit sink per
-log file (it owns the log); the auditor console adds its ``access`` lines to the same chain.
+log (``sinks.audit_log``) and fsynced before the loop commits, then checkpointed (the keyed
+checkpoint file beside the log and the ``{ns}.audit-checkpoints`` topic, see
+``sinks.audit_anchor``). At start the log is checked against its checkpoints (a cut or
+rewritten log is refused) and read back: the chain continues from its last line, and any
+message already recorded (by topic, partition, offset) is skipped, so a replay after a crash
+adds no line. Run one audit sink per log file (it owns the log); the auditor console adds its
+``access`` lines to the same chain, and the sink's next checkpoint covers them.
 """
 
 from __future__ import annotations
@@ -19,9 +22,10 @@ from typing import Any
 from confluent_kafka import Message
 
 from schemas.serializers import ContractError, JsonSerializer
+from sinks.audit_anchor import CheckpointWriter, ensure_checkpoint_topic, mac_key, open_anchored
 from sinks.audit_log import AuditLog
 from vigil.core import metrics
-from vigil.core.kafka import group_name
+from vigil.core.kafka import group_name, make_producer
 from vigil.core.settings import Settings
 from vigil.core.stage_loop import LoopStage, StageLoop, where
 from vigil.core.topics import CONTROL, DECISIONS
@@ -48,22 +52,28 @@ class AuditSink:
         }
         self.path = path or audit_log_path(settings)
         self.log: AuditLog | None = None
+        self.checkpoints: CheckpointWriter | None = None
         self.loop = StageLoop(settings, STAGE, list(self.serializers),
                               group_id or group_name(settings, STAGE), self.handle,
                               batch_size=settings.sink_batch_size,
                               stop=stop or threading.Event())
 
     def run(self) -> None:
-        """Open (and lock) the log, consume until stopped, close the log."""
-        self.log = AuditLog(self.path)
+        """Check the log against its checkpoints, open (and lock) it, consume until stopped."""
+        ensure_checkpoint_topic(self.settings)
+        producer = make_producer(self.settings,
+                                 **{"client.id": f"{self.settings.namespace}-audit-checkpoints"})
+        self.log, self.checkpoints = open_anchored(
+            self.settings, self.path, mac_key(self.settings, create=True), producer)
         try:
             self.loop.run()
         finally:
+            self.checkpoints.close()
             self.log.close()
 
     def handle(self, batch: list[Message]) -> None:
         """Append the batch's new events and fsync; the loop commits when this returns."""
-        assert self.log is not None, "run() opens the log"
+        assert self.log is not None and self.checkpoints is not None, "run() opens the log"
         entries = []
         for msg in batch:
             if self.log.recorded(str(msg.topic()), int(msg.partition() or 0),
@@ -73,6 +83,7 @@ class AuditSink:
                 continue
             entries.append(self.entry(msg))
         self.log.append(entries)
+        self.checkpoints.record(self.log)
         for entry in entries:
             metrics.SINK_OUTPUTS.labels(STAGE, entry["type"]).inc()
 

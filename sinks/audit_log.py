@@ -13,12 +13,14 @@ then ``event`` holds ``error`` and the raw value in base64, so nothing read is l
 these carry ``topic``, ``partition`` and ``offset``. ``access`` lines (someone viewed or
 exported evidence in the auditor console) come from no topic and carry none of the three.
 Editing a line breaks its own hash; removing, inserting or reordering lines breaks ``prev``
-and ``seq``. Truncating the end of the log is not detectable from the log alone.
+and ``seq``. Cutting lines from the end, or rewriting the whole chain after an edit, is not
+detectable from the log alone: the keyed checkpoints of ``sinks.audit_anchor`` catch both.
 
 Writers: the audit sink opens the log as its *owner* (an exclusive lock held for its life keeps
-a second sink out); the auditor console opens it without owning it, to add ``access`` lines.
-Every append holds a short exclusive lock on ``{log}.lock`` and first reads the lines another
-writer added since, so the chain always continues from the true last line.
+a second sink out) and checkpoints it after each batch; the auditor console opens it without
+owning it, to add ``access`` lines, which the sink's next checkpoint covers. Every append holds
+a short exclusive lock on ``{log}.lock`` and first reads the lines another writer added since,
+so the chain always continues from the true last line.
 """
 
 from __future__ import annotations
@@ -29,9 +31,9 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -60,12 +62,15 @@ def line_hash(fields: dict[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class VerifyResult:
-    """Outcome of verifying a log: ok, lines checked, and the first bad line if any."""
+    """Outcome of verifying a log: ok, lines checked, the first bad line if any, and the
+    hashes of the first line and of the lines asked for (checkpoints compare them)."""
 
     ok: bool
     lines: int
     bad_line: int | None = None
     reason: str = ""
+    first_hash: str | None = None
+    hashes: dict[int, str] = field(default_factory=dict)
 
 
 def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
@@ -94,23 +99,31 @@ def check_line(raw: bytes, number: int, prev: str) -> str | None:
     return None
 
 
-def verify(path: Path) -> VerifyResult:
-    """Check every line's hash, chain link and sequence number; stop at the first bad one."""
+def verify(path: Path, keep: Collection[int] = ()) -> VerifyResult:
+    """Check every line's hash, chain link and sequence number; stop at the first bad one.
+
+    The result holds the hash of line 1 and of every line numbered in ``keep``.
+    """
     if not path.is_file():
         raise AuditError(f"audit log {path} does not exist")
     prev, count = GENESIS, 0
+    hashes: dict[int, str] = {}
     for number, raw in _lines(path):
         reason = check_line(raw, number, prev)
         if reason is not None:
-            return VerifyResult(False, count, number, reason)
+            return VerifyResult(False, count, number, reason, hashes.get(1), hashes)
         prev, count = json.loads(raw)["hash"], number
-    return VerifyResult(True, count)
+        if number == 1 or number in keep:
+            hashes[number] = prev
+    return VerifyResult(True, count, first_hash=hashes.get(1), hashes=hashes)
 
 
 class AuditLog:
     """One writer of an audit log file; see the module docstring for owners and appenders."""
 
-    def __init__(self, path: Path, owner: bool = True) -> None:
+    def __init__(self, path: Path, owner: bool = True, keep: Collection[int] = ()) -> None:
+        """Open (and with ``owner``, lock) the log and read it; :attr:`hashes` keeps the hash
+        of line 1 (the log's id) and of each line numbered in ``keep``."""
         self.path = path
         make_dirs(path.parent)
         created = not path.exists()
@@ -130,10 +143,16 @@ class AuditLog:
         # Highest offset recorded per (topic, partition): a partition is read in order, so
         # anything at or below it is a replay.
         self.high_water: dict[tuple[str, int], int] = {}
+        self.hashes: dict[int, str] = {}
+        self._keep = frozenset(keep)
         self._size = 0  # bytes of the file already read into the fields above
         with self._appending():
             self._catch_up()
         log.info("audit log %s: %d lines, continuing the chain", self.path, self.lines)
+
+    @property
+    def first_hash(self) -> str | None:
+        return self.hashes.get(1)
 
     @contextmanager
     def _appending(self) -> Iterator[None]:
@@ -166,6 +185,8 @@ class AuditLog:
             raise AuditError(f"{self.path} line {number} is unreadable ({exc}); "
                              "run `vigil audit verify`") from None
         self.last_hash, self.lines = last_hash, number
+        if number == 1 or number in self._keep:
+            self.hashes[number] = last_hash
 
     def _drop_torn_tail(self) -> None:
         """Cut a last line without its newline: a crash mid-write, never committed."""
@@ -198,11 +219,14 @@ class AuditLog:
             self._catch_up()
             out = bytearray()
             lines, last_hash, high_water = self.lines, self.last_hash, dict(self.high_water)
+            first_hash = None
             for entry in entries:
                 fields = {**entry, "seq": lines + 1, "prev": last_hash}
                 fields["hash"] = line_hash(fields)
                 out += canonical(fields) + b"\n"
                 lines, last_hash = fields["seq"], fields["hash"]
+                if lines == 1:
+                    first_hash = last_hash
                 if "topic" in entry:
                     key = (str(entry["topic"]), int(entry["partition"]))
                     high_water[key] = max(high_water.get(key, -1), int(entry["offset"]))
@@ -211,6 +235,8 @@ class AuditLog:
             os.fsync(self._file.fileno())
             # Only a durable write moves the chain on.
             self.lines, self.last_hash, self.high_water = lines, last_hash, high_water
+            if first_hash is not None:
+                self.hashes[1] = first_hash
             self._size += len(out)
 
     def close(self) -> None:

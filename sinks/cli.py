@@ -13,8 +13,10 @@ import os
 import sys
 from pathlib import Path
 
+from control.crypto import CryptoError
 from sinks.audit import audit_log_path
-from sinks.audit_log import AuditError, verify
+from sinks.audit_log import AuditError
+from sinks.audit_verify import verify_anchored
 from sinks.evidence_store import EvidenceError, find_evidence, purge_evidence, read_evidence
 from vigil.core.settings import Settings, load_settings
 
@@ -55,15 +57,19 @@ def _evidence_purge(args: argparse.Namespace) -> int:
 
 
 def _audit_verify(args: argparse.Namespace) -> int:
-    path: Path = args.file or audit_log_path(_settings(args))
+    settings = _settings(args)
+    path: Path = args.file or audit_log_path(settings)
     try:
-        result = verify(path)
-    except (AuditError, OSError) as exc:
+        verdict = verify_anchored(settings, path, use_kafka=not args.no_kafka)
+    except (AuditError, CryptoError, OSError) as exc:
         return _fail(str(exc))
-    if not result.ok:
-        return _fail(f"audit log {path} is NOT intact: line {result.bad_line}: {result.reason} "
-                     f"({result.lines} lines before it verified)")
-    print(f"audit log {path} intact: {result.lines} lines")
+    for note in verdict.notes:
+        print(f"vigil: note: {note}", file=sys.stderr)
+    last = verdict.last_good.describe() if verdict.last_good else "none"
+    if not verdict.ok:
+        return _fail(f"audit log {path} is NOT intact: {verdict.problem}; last good "
+                     f"checkpoint: {last}")
+    print(f"audit log {path} intact: {verdict.chain.lines} lines; last good checkpoint: {last}")
     return 0
 
 
@@ -80,7 +86,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     audit = subparsers.add_parser("audit", help="the hash-chained audit log")
     audit_actions = audit.add_subparsers(dest="audit_action", required=True, metavar="ACTION")
-    check = audit_actions.add_parser("verify", help="check every line's hash and chain link")
+    check = audit_actions.add_parser("verify", help="check every line's hash and chain link, "
+                                     "and the log against its keyed checkpoints")
     check.add_argument("--file", type=Path, default=None,
                        help="audit log (default: the audit_log setting)")
+    check.add_argument("--no-kafka", action="store_true",
+                       help="check only the checkpoint file, not the audit-checkpoints topic")
     check.set_defaults(handler=_audit_verify)

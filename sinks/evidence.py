@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
+from control.client_keys import ClientForgottenError
 from control.crypto import load_key
+from control.db import open_repository
 from schemas.events import Action, Decision, FrameRef
 from schemas.serializers import ContractError, Frame
 from sinks.evidence_store import EvidenceError, expired, purge_evidence, write_evidence
 from vigil.core import metrics
-from vigil.core.kafka import group_name, make_consumer, make_producer
+from vigil.core.kafka import group_name, make_consumer, make_producer, read_one
 from vigil.core.settings import Settings
 from vigil.core.stage_loop import LoopStage, StageLoop, decode_or_dead_letter, where
 from vigil.core.topics import DECISIONS, FRAMES
@@ -60,31 +61,14 @@ class FrameFetcher:
             return None, f"frame {name} no longer in Kafka (retention; offsets from {low})"
         if ref.offset >= high:
             return None, f"frame {name} not in Kafka (the partition ends before {high})"
-        self.consumer.assign([TopicPartition(ref.topic, ref.partition, ref.offset)])
         try:
-            msg = self._poll_exact(ref)
-        finally:
-            self.consumer.unassign()
+            msg = read_one(self.consumer, ref.topic, ref.partition, ref.offset, self.timeout_s)
+        except (KafkaException, TimeoutError) as exc:
+            raise EvidenceError(f"fetching {name}: {exc}") from None
         try:
             return FRAMES.serializer.loads(msg.value(), msg.headers()), None
         except ContractError as exc:
             return None, f"frame {name} breaks the frames contract: {exc}"
-
-    def _poll_exact(self, ref: FrameRef) -> Message:
-        deadline = time.monotonic() + self.timeout_s
-        while time.monotonic() < deadline:
-            msg = self.consumer.poll(0.2)
-            if msg is None:
-                continue
-            err = msg.error()
-            if err is not None:
-                if err.code() == KafkaError._PARTITION_EOF:
-                    continue
-                raise EvidenceError(f"fetching {ref.topic}[{ref.partition}]@{ref.offset}: {err}")
-            if msg.partition() == ref.partition and msg.offset() == ref.offset:
-                return msg
-        raise EvidenceError(f"timed out after {self.timeout_s}s fetching "
-                            f"{ref.topic}[{ref.partition}]@{ref.offset}")
 
     def close(self) -> None:
         self.consumer.close()
@@ -97,6 +81,7 @@ class EvidenceSink:
                  group_id: str | None = None) -> None:
         self.settings = settings
         load_key(settings)  # fails now, not at the first item; creates the key file once
+        self.repo = open_repository(settings)  # the clients' keys, one per client
         group = group_id or group_name(settings, STAGE)
         self.fetcher = FrameFetcher(settings, group)
         self.dlq: Producer = make_producer(settings)
@@ -119,6 +104,7 @@ class EvidenceSink:
             purger.join(timeout=30)
             self.fetcher.close()
             self.dlq.flush(10)
+            self.repo.close()
 
     def handle(self, batch: list[Message]) -> None:
         """Write the evidence of a batch durably; the loop commits when this returns."""
@@ -145,9 +131,17 @@ class EvidenceSink:
             log.warning("evidence without frame source=%s client_id=%s frame_id=%s note=%s",
                         source, decision.client_id, decision.frame_id, note)
             metrics.FRAMES_DROPPED.labels(STAGE, "frame_missing").inc()
-        with self._files:
-            path = write_evidence(self.settings, decision, frame.headers if frame else None,
-                                  frame.jpeg if frame else None, note)
+        try:
+            with self._files:
+                path = write_evidence(self.settings, decision, frame.headers if frame else None,
+                                      frame.jpeg if frame else None, note, self.repo.keys)
+        except ClientForgottenError as exc:
+            # Frames decided after the client was forgotten: nothing of them is kept (the
+            # audit log still has the decision).
+            log.info("evidence not kept source=%s frame_id=%s: %s", source, decision.frame_id,
+                     exc)
+            metrics.FRAMES_DROPPED.labels(STAGE, "client_forgotten").inc()
+            return
         metrics.SINK_OUTPUTS.labels(STAGE, "with_frame" if frame else "decision_only").inc()
         log.debug("evidence source=%s client_id=%s frame_id=%s path=%s", source,
                   decision.client_id, decision.frame_id, path)

@@ -3,13 +3,19 @@
 Layout: ``STATE_DIR/evidence/{client_id}/{YYYY-MM-DD}/{frame_id}.vgev``, the day being the
 decision's ``decided_at`` in UTC (so a replayed decision rewrites the same file).
 
-File format (``.vgev``, version 1)::
+File format (``.vgev``, version 2, under the client's own key)::
 
-    MAGIC (16 bytes: b"VIGIL-EVIDENCE" 0x00 0x01)
+    MAGIC_V2 (16 bytes: b"VIGIL-EVIDENCE" 0x00 0x02) || key_id (32 ASCII hex digits)
     sealed blob = nonce (12) || AES-256-GCM ciphertext || tag (16)
 
-    associated data = b"vigil-evidence/v1" 0x00 client_id 0x00 frame_id
+    associated data = b"vigil-evidence/v2" 0x00 client_id 0x00 frame_id 0x00 key_id
     plaintext       = u32 big-endian length N || N bytes of metadata JSON || JPEG bytes
+
+The key is the client's (``control.client_keys``), so `vigil clients forget` makes every file
+of that client unreadable by destroying it. Version 1 files (MAGIC 0x00 0x01, no key id,
+associated data ``b"vigil-evidence/v1" 0x00 client_id 0x00 frame_id``) were sealed under the
+deployment's data key before per-client keys existed; they are still read, and forgetting a
+client deletes them, since no key of theirs can be destroyed.
 
 The metadata JSON holds ``decision`` (the Decision), ``frame`` (the frame's headers, or null
 when the frame was no longer in Kafka), ``note`` (why the frame is missing, or null) and
@@ -25,10 +31,13 @@ import logging
 import shutil
 import struct
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from control.client_keys import ClientForgottenError, ClientKey
 from control.crypto import CryptoError, decrypt, encrypt, load_key
 from schemas.events import Decision, FrameHeaders
 from sinks.files import UnsafePathError, path_under, safe_id, write_atomic
@@ -37,9 +46,34 @@ from vigil.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
-MAGIC = b"VIGIL-EVIDENCE\x00\x01"
+MAGIC = b"VIGIL-EVIDENCE\x00\x01"  # version 1: under the data key
+MAGIC_V2 = b"VIGIL-EVIDENCE\x00\x02"  # version 2: under the client's key, named after it
+KEY_ID_CHARS = 32
 SUFFIX = ".vgev"
 _LEN = struct.Struct(">I")
+
+
+class KeyRing(Protocol):
+    """The client keys of the user database (``SqliteUserRepository.keys``)."""
+
+    def live(self, client_id: str, revive: bool) -> ClientKey: ...
+
+    def by_id(self, key_id: str) -> bytes: ...
+
+
+@contextmanager
+def _keys_of(settings: Settings, keys: KeyRing | None) -> Iterator[KeyRing]:
+    """The given keys, else the settings' user database opened for this call."""
+    if keys is not None:
+        yield keys
+        return
+    from control.db import open_repository
+
+    repo = open_repository(settings)
+    try:
+        yield repo.keys
+    finally:
+        repo.close()
 
 
 class EvidenceError(VigilError, ValueError):
@@ -75,13 +109,21 @@ def evidence_path(root: Path, client_id: str, day: str, frame_id: str) -> Path:
         raise EvidenceError(f"refusing evidence path: {exc}") from None
 
 
-def associated_data(client_id: str, frame_id: str) -> bytes:
-    return b"vigil-evidence/v1\x00" + client_id.encode() + b"\x00" + frame_id.encode()
+def associated_data(client_id: str, frame_id: str, key_id: str | None = None) -> bytes:
+    if key_id is None:  # version 1
+        return b"vigil-evidence/v1\x00" + client_id.encode() + b"\x00" + frame_id.encode()
+    return b"\x00".join([b"vigil-evidence/v2", client_id.encode(), frame_id.encode(),
+                         key_id.encode()])
 
 
 def write_evidence(settings: Settings, decision: Decision, frame: FrameHeaders | None,
-                   jpeg: bytes | None, note: str | None = None) -> Path:
-    """Encrypt and durably write one item; writing the same decision again replaces it."""
+                   jpeg: bytes | None, note: str | None = None,
+                   keys: KeyRing | None = None) -> Path:
+    """Encrypt (under the client's key) and durably write one item; the same decision again
+    replaces it. Raises ClientForgottenError for a forgotten client: nothing is kept.
+
+    ``keys``: the client keys (the sink passes its own; None opens the user database).
+    """
     path = evidence_path(evidence_root(settings), decision.client_id,
                          day_of(decision.decided_at), decision.frame_id)
     meta = json.dumps({
@@ -91,9 +133,11 @@ def write_evidence(settings: Settings, decision: Decision, frame: FrameHeaders |
         "stored_at": int(time.time() * 1000),
     }, separators=(",", ":")).encode()
     plaintext = _LEN.pack(len(meta)) + meta + (jpeg or b"")
-    blob = encrypt(load_key(settings), plaintext,
-                   associated_data(decision.client_id, decision.frame_id))
-    write_atomic(path, MAGIC + blob)
+    with _keys_of(settings, keys) as ring:
+        key = ring.live(decision.client_id, revive=False)
+    blob = encrypt(key.key, plaintext,
+                   associated_data(decision.client_id, decision.frame_id, key.key_id))
+    write_atomic(path, MAGIC_V2 + key.key_id.encode() + blob)
     return path
 
 
@@ -111,16 +155,19 @@ def find_evidence(settings: Settings, frame_id: str) -> Path:
     return matches[0]
 
 
-def read_evidence(settings: Settings, path: Path) -> EvidenceItem:
-    """Decrypt one file; EvidenceError on a wrong key or any altered byte."""
+def read_evidence(settings: Settings, path: Path, keys: KeyRing | None = None) -> EvidenceItem:
+    """Decrypt one file; EvidenceError on a wrong or destroyed key, or any altered byte."""
     client_id, frame_id = path.parent.parent.name, path.name.removesuffix(SUFFIX)
     data = path.read_bytes()
-    if not data.startswith(MAGIC):
-        raise EvidenceError(f"{path} is not a Vigil evidence file (bad magic bytes)")
     try:
-        plaintext = decrypt(load_key(settings, create=False), data[len(MAGIC):],
-                            associated_data(client_id, frame_id))
-    except CryptoError as exc:
+        if data.startswith(MAGIC):
+            plaintext = decrypt(load_key(settings, create=False), data[len(MAGIC):],
+                                associated_data(client_id, frame_id))
+        elif data.startswith(MAGIC_V2):
+            plaintext = _open_v2(settings, data, client_id, frame_id, keys)
+        else:
+            raise EvidenceError(f"{path} is not a Vigil evidence file (bad magic bytes)")
+    except (CryptoError, ClientForgottenError) as exc:
         raise EvidenceError(f"{path}: {exc}") from None
     (size,) = _LEN.unpack_from(plaintext)
     meta: dict[str, Any] = json.loads(plaintext[_LEN.size:_LEN.size + size])
@@ -128,6 +175,42 @@ def read_evidence(settings: Settings, path: Path) -> EvidenceItem:
     frame = FrameHeaders.model_validate(meta["frame"]) if meta["frame"] else None
     return EvidenceItem(Decision.model_validate(meta["decision"]), frame, jpeg,
                         meta["note"], meta["stored_at"])
+
+
+def _open_v2(settings: Settings, data: bytes, client_id: str, frame_id: str,
+             keys: KeyRing | None) -> bytes:
+    start = len(MAGIC_V2)
+    key_id = data[start:start + KEY_ID_CHARS].decode("ascii", errors="replace")
+    with _keys_of(settings, keys) as ring:
+        try:
+            key = ring.by_id(key_id)
+        except ClientForgottenError:
+            raise
+        except LookupError:
+            raise CryptoError(f"it names key {key_id!r}, which the user database does not "
+                              "have: the file was altered, or is from another deployment"
+                              ) from None
+    return decrypt(key, data[start + KEY_ID_CHARS:],
+                   associated_data(client_id, frame_id, key_id))
+
+
+def forget_evidence(settings: Settings, client_id: str) -> tuple[int, int]:
+    """After the client's key is destroyed: delete its version 1 files (sealed under the
+    data key, so no key of theirs can be destroyed). Returns (deleted, left unreadable)."""
+    try:
+        client_dir = path_under(evidence_root(settings), safe_id(client_id, "client_id"))
+    except UnsafePathError as exc:
+        raise EvidenceError(f"refusing evidence path: {exc}") from None
+    deleted = unreadable = 0
+    for path in sorted(client_dir.glob(f"*/*{SUFFIX}")):
+        with path.open("rb") as src:
+            legacy = src.read(len(MAGIC)) == MAGIC
+        if legacy:
+            path.unlink()
+            deleted += 1
+        else:
+            unreadable += 1
+    return deleted, unreadable
 
 
 def retention_cutoff(settings: Settings, now: dt.datetime | None = None) -> dt.date:

@@ -4,7 +4,8 @@ Where the broker and Redis come from, in order:
 1. ``VIGIL_KAFKA_BOOTSTRAP`` and ``VIGIL_REDIS_URL`` in the environment: used as given;
 2. a Docker engine that answers: testcontainers starts Apache Kafka and Redis;
 3. otherwise the local servers of ``vigil infra`` are started on free ports in a temporary
-   state folder, and stopped at the end of the session.
+   state folder, and stopped at the end of the session: one Kafka node, or a cluster of three
+   when ``VIGIL_KAFKA_BROKERS=3`` is set (the setting ``vigil infra up`` reads too).
 
 Every test gets its own namespace (so its own topics and Redis keys) and its own group id.
 A PostgreSQL server comes the same way (tests/postgres.py); each test that asks for
@@ -38,6 +39,21 @@ class Infra:
     redis_url: str
     source: str  # "environment", "testcontainers" or "local"
     state_dir: Path | None = None  # the local servers' state folder, when started here
+    settings: Settings | None = None  # the settings the local servers were started with
+
+
+def local_infra_settings(state: Path, brokers: int) -> Settings:
+    """Settings for local servers on free ports: ``brokers`` Kafka nodes and one Redis."""
+    from vigil.local.kafka_cluster import cluster_bootstrap, cluster_nodes
+    from vigil.local.servers import free_port, free_port_run
+
+    first = free_port_run(2 * brokers)  # node N: port first + 2N, its controller the next
+    layout = load_settings(state_dir=state, kafka_bootstrap=f"127.0.0.1:{first}",
+                           kafka_controller_port=first + 1, kafka_brokers=brokers)
+    return load_settings(state_dir=state, kafka_controller_port=first + 1,
+                         kafka_bootstrap=cluster_bootstrap(cluster_nodes(layout)),
+                         kafka_brokers=brokers,
+                         redis_url=f"redis://127.0.0.1:{free_port()}/0")
 
 
 def _docker_answers() -> bool:
@@ -70,15 +86,10 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
     from vigil.local import infra as local
 
     state = tmp_path_factory.mktemp("infra")
-    settings = load_settings(
-        state_dir=state,
-        kafka_bootstrap=f"127.0.0.1:{local.free_port()}",
-        kafka_controller_port=local.free_port(),
-        redis_url=f"redis://127.0.0.1:{local.free_port()}/0",
-    )
+    settings = local_infra_settings(state, load_settings().kafka_brokers or 1)
     try:
         local.infra_up(settings)
-        yield Infra(settings.kafka_bootstrap, settings.redis_url, "local", state)
+        yield Infra(settings.kafka_bootstrap, settings.redis_url, "local", state, settings)
     finally:
         local.infra_down(settings)
 

@@ -30,7 +30,7 @@ import psycopg
 from psycopg import sql
 
 from control.db_postgres import postgres_tool
-from vigil.local.infra import free_port
+from vigil.local.servers import free_port
 
 START_TIMEOUT_S = 60
 

@@ -31,7 +31,14 @@ from schemas.serializers import ContractError
 from vigil.core import metrics
 from vigil.core.dead_letter import dead_letter_headers, record_dead_letter
 from vigil.core.settings import Settings
-from vigil.core.topics import CONTROL, DECISIONS, FACE_RESULTS, FRAMES_DLQ, PHONE_RESULTS
+from vigil.core.topics import (
+    CONTROL,
+    DECISIONS,
+    FACE_RESULTS,
+    FRAMES_DLQ,
+    PHONE_RESULTS,
+    cluster_durability,
+)
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +96,9 @@ class DecideStage:
             datadir=str(datadir),
             autodiscover=False,
             topic_partitions=settings.partitions,
-            topic_replication_factor=settings.replication_factor,
+            # Every topic exists before the worker starts (internal_topics.py); Faust
+            # only declares them, with the copies every other topic has.
+            topic_replication_factor=cluster_durability(settings).replicas,
             table_standby_replicas=0,  # the memory store recovers from the changelog anyway
             broker_session_timeout=10.0,
             broker_heartbeat_interval=1.0,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from confluent_kafka.admin import NewTopic
 
 from vigil.core.settings import Settings
-from vigil.core.topics import ensure_topics
+from vigil.core.topics import Durability, cluster_durability, ensure_topics
 
 TABLES = ("pending", "decided", "clients")
 TICKS_RETENTION_MS = 3_600_000  # a tick is stale within seconds; keep an hour for debugging
@@ -32,17 +32,18 @@ def changelog_topic(settings: Settings, table: str) -> str:
     return f"{app_id(settings)}-{table}-changelog"
 
 
-def internal_topics(settings: Settings) -> list[NewTopic]:
-    n, rf = settings.partitions, settings.replication_factor
+def internal_topics(settings: Settings, copies: Durability) -> list[NewTopic]:
+    n, rf, isr = settings.partitions, copies.replicas, copies.config()
     topics = [NewTopic(ticks_topic(settings), num_partitions=n, replication_factor=rf,
-                       config={"retention.ms": str(TICKS_RETENTION_MS)}),
+                       config={**isr, "retention.ms": str(TICKS_RETENTION_MS)}),
               NewTopic(f"{app_id(settings)}-__assignor-__leader", num_partitions=1,
-                       replication_factor=rf)]
+                       replication_factor=rf, config=isr)]
     topics += [NewTopic(changelog_topic(settings, t), num_partitions=n, replication_factor=rf,
-                        config={"cleanup.policy": "compact"}) for t in TABLES]
+                        config={**isr, "cleanup.policy": "compact"}) for t in TABLES]
     return topics
 
 
 def ensure_internal_topics(settings: Settings, timeout_s: float = 30.0) -> None:
     """Create the internal topics that are missing and wait until the metadata shows them."""
-    ensure_topics(settings, internal_topics(settings), timeout_s)
+    copies = cluster_durability(settings, timeout_s=timeout_s)
+    ensure_topics(settings, internal_topics(settings, copies), timeout_s)

@@ -21,6 +21,7 @@ import hashlib
 import json
 import logging
 import os
+import reprlib
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -39,6 +40,9 @@ from vigil.core.settings import Settings
 log = logging.getLogger(__name__)
 
 DEFAULT_POLICY_FILE = Path(__file__).with_name("policy.yaml")
+# YAML aliases make a small file a huge value: an error message shows only its start.
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxstring = 2, 4, 4, 80
 
 
 class PolicyError(VigilError, ValueError):
@@ -135,7 +139,8 @@ def parse_policy(text: str, settings: Settings, source: str = "<policy>") -> Pol
     """
     try:
         raw: Any = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:
+        # ValueError: an integer over 4300 digits; RecursionError: nesting too deep.
         raise PolicyError(f"policy file {source}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
         raise PolicyError(f"policy file {source}: expected a mapping with at least `version`")
@@ -145,7 +150,7 @@ def parse_policy(text: str, settings: Settings, source: str = "<policy>") -> Pol
         first = exc.errors()[0]
         key = ".".join(str(p) for p in first["loc"]) or "policy"
         raise PolicyError(
-            f"policy file {source}: {key}={first.get('input')!r}: {first['msg']}"
+            f"policy file {source}: {key}={_SHORT.repr(first.get('input'))}: {first['msg']}"
         ) from None
     t = spec.thresholds
     liveness = settings.liveness_threshold if t.liveness is None else t.liveness

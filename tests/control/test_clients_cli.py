@@ -17,7 +17,7 @@ from tests.ingest.harness import add_client, expect, running_gateway, welcomed
 from vigil.core.kafka import make_consumer
 from vigil.core.settings import Settings
 from vigil.core.topics import CONTROL
-from vigil.local.infra import free_port
+from vigil.local.servers import free_port
 
 pytestmark = pytest.mark.integration
 

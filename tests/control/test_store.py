@@ -25,7 +25,7 @@ from control.db_auditors import AuditorExistsError, AuditorRole
 from control.db_schema import LATEST_VERSION, MIGRATIONS, POSTGRESQL, SQLITE, SchemaError
 from control.tokens import hash_token, new_token, token_matches
 from vigil.core.settings import SettingsError, load_settings
-from vigil.local.infra import free_port
+from vigil.local.servers import free_port
 
 KEY = bytes(range(32))
 
@@ -162,9 +162,12 @@ def test_migrations_run_once_however_many_processes_start(user_db: str) -> None:
 
 
 def test_a_database_made_before_schema_version_is_adopted(user_db: str) -> None:
-    # As the first wave and the console made it: both tables, no schema_version.
+    # As the first wave, the console and `vigil clients forget` made it: every table and
+    # column, no schema_version.
     dialect = POSTGRESQL if user_db.startswith("postgresql://") else SQLITE
-    statements = [m.statement(dialect) for m in MIGRATIONS] + [
+    statements = [s for m in MIGRATIONS for s in m.statements(dialect)] + [
+        f"ALTER TABLE {c.table} ADD COLUMN {c.column} {dialect.types(c.type)}"
+        for m in MIGRATIONS for c in m.add_columns] + [
         "INSERT INTO clients (client_id, created_at, updated_at) VALUES ('old', 1, 1)",
         "INSERT INTO auditors VALUES ('ann', 'auditor', 'hash', 1)"]
     if dialect is POSTGRESQL:

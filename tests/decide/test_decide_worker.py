@@ -37,7 +37,7 @@ from tests.decide.results import SMALL, face, face_result, phone_result
 from vigil.core.kafka import make_producer
 from vigil.core.settings import Settings
 from vigil.core.topics import CONTROL, create_topics
-from vigil.local.infra import free_port
+from vigil.local.servers import free_port
 
 pytestmark = pytest.mark.integration
 DEADLINE_MS = 2000

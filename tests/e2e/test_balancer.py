@@ -29,7 +29,7 @@ from tests.ingest.harness import closed_with, expect, open_session
 from tests.stack import GatewayProcess, Running, gateways
 from vigil.apps.client import StreamReport, stream_frames
 from vigil.core.stages import supervisor_metrics_port
-from vigil.local.infra import free_port, port_answers
+from vigil.local.servers import free_port, port_answers
 
 pytestmark = pytest.mark.integration
 

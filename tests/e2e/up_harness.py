@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from tests.conftest import SHARED_WEIGHTS, Infra
-from vigil.local.infra import free_port
+from vigil.local.servers import free_port
 
 
 def up_env(infra: Infra, namespace: str, state: Path, weights: Path,

@@ -26,7 +26,7 @@ from tests.ingest.harness import (
     welcomed,
 )
 from vigil.core.settings import Settings
-from vigil.local.infra import free_port, port_answers
+from vigil.local.servers import free_port, port_answers
 
 pytestmark = pytest.mark.integration
 

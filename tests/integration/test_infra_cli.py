@@ -12,7 +12,9 @@ import pytest
 
 from vigil.core.kafka import make_consumer, make_producer
 from vigil.core.settings import load_settings
-from vigil.local.infra import InfraError, LocalKafka, LocalRedis, free_port
+from vigil.local.infra import LocalRedis
+from vigil.local.kafka_cluster import kafka_nodes
+from vigil.local.servers import InfraError, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -81,8 +83,10 @@ def test_port_already_taken_is_reported(tmp_path: Path) -> None:
 def test_storage_formats_with_a_cluster_id_that_starts_with_a_dash(tmp_path: Path) -> None:
     # URL-safe base64 ids start with "-" one time in 64; passed as "-t ID" the tool read the
     # id as an option and refused to format.
-    kafka = LocalKafka(load_settings(state_dir=tmp_path, kafka_bootstrap=f"127.0.0.1:{free_port()}",
-                                     kafka_controller_port=free_port()))
+    [kafka] = kafka_nodes(load_settings(state_dir=tmp_path,
+                                        kafka_bootstrap=f"127.0.0.1:{free_port()}",
+                                        kafka_controller_port=free_port(),
+                                        kafka_brokers=1))
     kafka.root.mkdir(parents=True)
     (kafka.root / "server.properties").write_text(kafka._properties())
     kafka.format_storage("-AbCdEfGhIjKlMnOpQrStUv")

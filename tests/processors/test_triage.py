@@ -11,7 +11,7 @@ from control import redis_keys as keys
 from processors.triage import FrameTriage, SessionRegistry
 from schemas.events import FrameHeaders, Unprocessed
 from vigil.core.settings import Settings, load_settings
-from vigil.local.infra import free_port
+from vigil.local.servers import free_port
 
 pytestmark = pytest.mark.integration
 NOW = 1_700_000_000_000

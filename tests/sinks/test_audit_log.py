@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from sinks.audit_anchor import CheckpointWriter, mac_key
 from sinks.audit_log import GENESIS, AuditError, AuditLog, verify
+from tests.sinks.conftest import TEST_KEY
 from vigil.apps.cli import main
+from vigil.core.settings import load_settings
 
 
 def entry(offset: int, partition: int = 0, topic: str = "t.decisions") -> dict[str, object]:
@@ -18,10 +21,14 @@ def entry(offset: int, partition: int = 0, topic: str = "t.decisions") -> dict[s
 
 
 @pytest.fixture
-def log_file(tmp_path: Path) -> Path:
+def log_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A log of 5 lines with its checkpoint file; the CLI finds the key in the environment."""
+    monkeypatch.setenv("VIGIL_SECRET_KEY", TEST_KEY)
     path = tmp_path / "audit" / "audit.log"
     log = AuditLog(path)
     log.append([entry(i) for i in range(5)])
+    settings = load_settings(secret_key=TEST_KEY)
+    CheckpointWriter(settings, path, mac_key(settings), None).record(log)
     log.close()
     return path
 
@@ -35,8 +42,8 @@ def rewrite(path: Path, lines: list[bytes]) -> None:
 
 
 def run_cli(argv: list[str]) -> int:
-    """The `vigil` command in this process, errors mapped as a user sees them."""
-    return main(argv)
+    """`vigil audit verify ...` in this process on the checkpoint file alone (no broker)."""
+    return main([*argv, "--no-kafka"])
 
 
 def test_intact_log_verifies_and_chains_from_genesis(log_file: Path,
@@ -46,7 +53,7 @@ def test_intact_log_verifies_and_chains_from_genesis(log_file: Path,
     first = json.loads(lines_of(log_file)[0])
     assert first["prev"] == GENESIS and first["seq"] == 1
     assert run_cli(["audit", "verify", "--file", str(log_file)]) == 0
-    assert "intact: 5 lines" in capsys.readouterr().out
+    assert "intact: 5 lines; last good checkpoint: line 5" in capsys.readouterr().out
 
 
 def test_edited_line_is_named(log_file: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import REPO
 from tests.sinks.conftest import decision, env_of, produce_decisions, wait_for
 from vigil.core.settings import Settings
-from vigil.local.infra import free_port
+from vigil.local.servers import free_port
 
 pytestmark = pytest.mark.integration
 

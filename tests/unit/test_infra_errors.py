@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from vigil.core.settings import load_settings
-from vigil.local.infra import InfraError, LocalServer, free_port
+from vigil.local.servers import InfraError, LocalServer, free_port
 
 
 class SilentServer(LocalServer):

@@ -16,7 +16,7 @@ def test_defaults_follow_the_seed(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = load_settings()
     assert settings.namespace == "vigil"
     assert settings.partitions == 12
-    assert settings.replication_factor == 1
+    assert settings.replication_factor is None  # from the cluster's size
     assert settings.capacity == settings.max_pipelines * settings.max_clients_per_pipeline
     assert settings.topic("frames") == "vigil.frames"
     assert settings.weights_path == settings.state_dir / "weights"

@@ -16,7 +16,7 @@ from vigil.apps.bench.report import StepSummary, percentile, plot_latency, summa
 from vigil.apps.client import StreamReport, image_paths
 from vigil.core.metrics import FRAMES_DROPPED, serve_metrics
 from vigil.core.stage_loop import next_offsets
-from vigil.local.infra import free_port
+from vigil.local.servers import free_port
 
 
 @dataclass

@@ -31,17 +31,23 @@ def configure_logging(level: str) -> None:
 
 def _infra(args: argparse.Namespace) -> int:
     from vigil.local import infra
+    from vigil.local.kafka_cluster import cluster_bootstrap, cluster_nodes
 
-    settings = load_settings(args.config)
+    brokers = {"kafka_brokers": args.brokers} if args.brokers else {}
+    settings = load_settings(args.config, **brokers)
     if args.action == "up":
         statuses = infra.infra_up(settings)
         for status in statuses:
             print(status.line())
-        print(f"kafka bootstrap: {settings.kafka_bootstrap}  redis: {settings.redis_url}")
+        bootstrap = cluster_bootstrap(cluster_nodes(settings))
+        print(f"kafka bootstrap: {bootstrap}  redis: {settings.redis_url}")
+        if bootstrap != settings.kafka_bootstrap:
+            print(f"set VIGIL_KAFKA_BOOTSTRAP={bootstrap} so every client can reach any node")
         return 0
     if args.action == "down":
         for name, was_running in infra.infra_down(settings):
-            print(f"{name:<6} {'stopped' if was_running else 'was not running (not started here)'}")
+            state = "stopped" if was_running else "was not running (not started here)"
+            print(f"{name:<8} {state}")
         return 0
     statuses = infra.infra_status(settings)
     for status in statuses:
@@ -225,12 +231,16 @@ def _register_core(sub: argparse._SubParsersAction) -> None:
 
     infra = sub.add_parser("infra", help="the local Kafka broker and Redis server")
     infra.add_argument("action", choices=["up", "down", "status"])
+    infra.add_argument("--brokers", type=int, default=None,
+                       help="Kafka nodes to run, 1 or 3 (default: the kafka_brokers setting, "
+                       "else one per kafka_bootstrap address); down and status find them all")
     infra.set_defaults(handler=_infra)
 
     topics = sub.add_parser("topics", help="create every topic under the namespace")
     topics.add_argument("action", choices=["create"])
     topics.add_argument("--partitions", type=int, default=None, help="default: settings (12)")
-    topics.add_argument("--replication-factor", type=int, default=None, help="default: 1")
+    topics.add_argument("--replication-factor", type=int, default=None,
+                        help="default: the setting, else 3 on 3+ brokers, else their count")
     topics.set_defaults(handler=_topics)
 
     schemas = sub.add_parser("schemas", help="export the JSON Schema files of every event")

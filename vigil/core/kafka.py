@@ -93,3 +93,29 @@ def watermarks(consumer: Consumer, tp: TopicPartition, timeout_s: float) -> tupl
                     or time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+
+
+def read_one(consumer: Consumer, topic: str, partition: int, offset: int,
+             timeout_s: float) -> Message:
+    """The message at topic[partition]@offset, read by assignment (no group, no commit).
+
+    The caller checks first that the offset is within the partition's watermarks. Raises
+    KafkaException on a consumer error and TimeoutError when it does not come in time.
+    """
+    consumer.assign([TopicPartition(topic, partition, offset)])
+    try:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            msg = consumer.poll(0.2)
+            if msg is None:
+                continue
+            err = msg.error()
+            if err is not None:
+                if err.code() == KafkaError._PARTITION_EOF:
+                    continue
+                raise KafkaException(err)
+            if msg.partition() == partition and msg.offset() == offset:
+                return msg
+        raise TimeoutError(f"timed out after {timeout_s}s reading {topic}[{partition}]@{offset}")
+    finally:
+        consumer.unassign()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import tomllib
 from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
@@ -88,13 +89,23 @@ class Settings(PerformanceSettings, BaseSettings):
         "started by `vigil infra up` listens on the port of the first entry.",
     )
     kafka_controller_port: int = Field(
-        9093, ge=1024, le=65535, description="KRaft controller port of the local broker."
+        9093, ge=1024, le=65535, description="KRaft controller port of the first local node "
+        "(node N, counted from 0, uses this port + 2N)."
+    )
+    kafka_brokers: int | None = Field(
+        None, ge=1, le=5, description="Kafka nodes `vigil infra up` runs on 127.0.0.1, each a "
+        "KRaft broker and controller with its own data folder: 1, or 3 for a quorum that "
+        "survives the loss of one. Node N (from 0) listens on the Nth kafka_bootstrap port, or "
+        "on the first one + 2N when fewer are listed. None: one node per kafka_bootstrap "
+        "address."
     )
     partitions: int = Field(
         12, ge=1, le=1000, description="Partition count of every topic (bounds parallelism)."
     )
-    replication_factor: int = Field(
-        1, ge=1, le=7, description="Replication factor of every topic (1 on one machine)."
+    replication_factor: int | None = Field(
+        None, ge=1, le=7, description="Replication factor of every topic Vigil creates. None: "
+        "from the brokers the cluster reports, 3 on three or more, else their count. "
+        "min.insync.replicas is one less (at least 1): 2 of 3 copies must have every write."
     )
     frames_retention_ms: int = Field(
         3_600_000, ge=60_000, le=7 * 86_400_000,
@@ -568,8 +579,18 @@ class Settings(PerformanceSettings, BaseSettings):
         return f"{self.namespace}.{name}"
 
     @property
+    def kafka_ports(self) -> list[int]:
+        """The port of every kafka_bootstrap address, in order."""
+        return [int(server.rsplit(":", 1)[1]) for server in self.kafka_bootstrap.split(",")]
+
+    @property
     def kafka_port(self) -> int:
-        return int(self.kafka_bootstrap.split(",")[0].rsplit(":", 1)[1])
+        return self.kafka_ports[0]
+
+    @property
+    def local_kafka_nodes(self) -> int:
+        """How many nodes `vigil infra up` runs (kafka_brokers, else one per address)."""
+        return self.kafka_brokers or len(self.kafka_ports)
 
     @property
     def redis_port(self) -> int:
@@ -651,5 +672,11 @@ def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Se
         return Settings(**overrides)
     except ValidationError as exc:
         raise SettingsError("; ".join(_describe(e) for e in exc.errors())) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        # RecursionError: arrays nested thousands deep.
+        raise SettingsError(f"settings file {path or env_path} is not valid TOML: "
+                            f"{str(exc)[:200]}") from None
+    except OSError as exc:
+        raise SettingsError(f"settings file {path or env_path}: {exc.strerror}") from None
     finally:
         _CONFIG_FILE.reset(token)

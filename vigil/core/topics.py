@@ -25,6 +25,7 @@ from confluent_kafka.admin import (
 
 from schemas.events import ControlEvent, Decision, FaceResult, PhoneResult
 from schemas.serializers import FrameSerializer, JsonSerializer
+from vigil.core.errors import VigilError
 from vigil.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,45 @@ FRAMES_DLQ = Topic("frames.dlq", None, Retention.FRAMES)
 # results and decisions land in partitions with the same number.
 TOPICS: tuple[Topic[Any], ...] = (FRAMES, FACE_RESULTS, PHONE_RESULTS, DECISIONS, CONTROL,
                                      FRAMES_DLQ)
+
+
+MAX_REPLICAS = 3  # copies of each partition on a cluster of three or more brokers
+
+
+class TopicError(VigilError, RuntimeError):
+    """Topics that cannot be created as asked; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class Durability:
+    """Copies of every partition, and how many must hold a write before acks=all answers."""
+
+    replicas: int
+    min_insync: int
+
+    def config(self) -> dict[str, str]:
+        return {"min.insync.replicas": str(self.min_insync)}
+
+
+def durability_for(brokers: int, replication_factor: int | None = None) -> Durability:
+    """The one rule for every topic: 3 copies (2 in sync) on 3+ brokers, 1 and 1 on one.
+
+    ``replication_factor`` (the setting, or a command's option) overrides the copies;
+    min.insync.replicas is always one less, at least 1, so one copy may be lost.
+    """
+    replicas = replication_factor or min(brokers, MAX_REPLICAS)
+    if replicas > brokers:
+        raise TopicError(f"replication factor {replicas} needs {replicas} brokers, the cluster "
+                         f"has {brokers}: lower replication_factor or unset it")
+    return Durability(replicas, max(1, replicas - 1))
+
+
+def cluster_durability(settings: Settings, replication_factor: int | None = None,
+                       timeout_s: float = 30.0) -> Durability:
+    """durability_for the brokers the cluster reports now (live, registered brokers)."""
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    brokers = len(admin.list_topics(timeout=timeout_s).brokers)
+    return durability_for(brokers, replication_factor or settings.replication_factor)
 
 
 @dataclass(frozen=True)
@@ -166,11 +206,11 @@ def create_topics(
 ) -> list[TopicReport]:
     """Create every topic under the namespace with its retention; fix retention on old ones."""
     count = partitions or settings.partitions
-    replicas = replication_factor or settings.replication_factor
+    copies = cluster_durability(settings, replication_factor, timeout_s)
     retention = {t.name(settings): t.retention.ms(settings) for t in TOPICS}
     wanted = [
-        NewTopic(name, num_partitions=count, replication_factor=replicas,
-                 config={"retention.ms": str(ms)})
+        NewTopic(name, num_partitions=count, replication_factor=copies.replicas,
+                 config={**copies.config(), "retention.ms": str(ms)})
         for name, ms in retention.items()
     ]
     created, metadata = ensure_topics(settings, wanted, timeout_s)

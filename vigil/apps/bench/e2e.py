@@ -30,7 +30,7 @@ from vigil.apps.bench.report import StepSummary, plot_latency, summarize
 from vigil.apps.client import StreamReport, stream_frames, webcam_frames
 from vigil.core.errors import VigilError
 from vigil.core.settings import Settings
-from vigil.local.infra import port_answers
+from vigil.local.servers import port_answers
 
 if TYPE_CHECKING:
     from control.enroll import FaceAnalyzer
