@@ -119,9 +119,12 @@ def _env(infra: Infra, namespace: str, state: Path, weights: Path) -> dict[str, 
         "VIGIL_SECRET_KEY": base64.b64encode(os.urandom(32)).decode(),
         "VIGIL_MAX_FPS": "30",
         "VIGIL_MAX_IN_FLIGHT": "64",
-        # Shared CI machines are slow: a face result seconds late is contention, not what
-        # these tests check, so decide waits longer for a frame's second half (default 3 s).
+        # Shared CI machines are slow: a frame or a face result seconds late is contention,
+        # not what these tests check, so decide waits longer for a frame's second half
+        # (default 3 s) and processors take older frames (default 5 s; `stale` has its own
+        # tests in tests/processors).
         "VIGIL_DECIDE_DEADLINE_MS": "15000",
+        "VIGIL_FRAME_MAX_AGE_MS": "30000",
     })
     return env
 
