@@ -107,7 +107,11 @@ def test_backup_while_sinks_write_restores_and_verifies(
     assert main(["restore", str(archive)]) == 0
     restored = capsys.readouterr().out
     assert "1 clients (1 enrolled, embeddings decrypt)" in restored
-    assert main(["audit", "verify"]) == 0
+    # The live system kept writing after the backup and anchored its checkpoints on Kafka:
+    # against them the restored log is rightly short (its tail after the backup is not there).
+    assert main(["audit", "verify"]) == 1
+    capsys.readouterr()
+    assert main(["audit", "verify", "--no-kafka"]) == 0
     assert f"intact: {saved.audit_lines} lines" in capsys.readouterr().out
     shown = tmp_path / "shown.jpg"
     assert main(["evidence", "show", "live-0", "--out", str(shown)]) == 0

@@ -14,6 +14,7 @@ import hashlib
 import io
 import logging
 import os
+import shutil
 import tarfile
 import tempfile
 import time
@@ -23,8 +24,10 @@ from typing import BinaryIO
 from control.crypto import CryptoError, load_key
 from processors.decide.policy_file import policy_path
 from sinks.audit import audit_log_path
+from sinks.audit_anchor import checkpoint_file
 from vigil.backup import snapshot
 from vigil.backup.manifest import (
+    AUDIT_CHECKPOINT,
     AUDIT_LOG,
     KEY,
     MANIFEST_MEMBER,
@@ -110,6 +113,12 @@ def _write_members(settings: Settings, writer: _Writer, scratch: Path,
     fingerprint = key_fingerprint(_data_key(settings))
     users = snapshot.copy_user_db(settings, scratch)
     writer.add_file(users.member, users.path)
+    # The checkpoint first: the log only grows, so the copy of the log then reaches at least
+    # as far as the copied checkpoint, and the restored pair verifies.
+    anchor = checkpoint_file(audit_log_path(settings))
+    if anchor.is_file():
+        shutil.copyfile(anchor, scratch / anchor.name)
+        writer.add_file(AUDIT_CHECKPOINT, scratch / anchor.name)
     audit = snapshot.copy_audit_log(audit_log_path(settings), scratch / "audit.log")
     if audit is not None:
         writer.add_file(AUDIT_LOG, audit.path)

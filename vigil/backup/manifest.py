@@ -35,13 +35,15 @@ MANIFEST_MEMBER = "MANIFEST.json"
 USERS_SQLITE = "users.sqlite3"
 USERS_PGDUMP = "users.pgdump"
 AUDIT_LOG = "audit/audit.log"
+AUDIT_CHECKPOINT = "audit/audit.log.checkpoint"  # the log's anchor (sinks/audit_anchor.py)
 EVIDENCE = "evidence"
 POLICY = "config/policy.yaml"
 SETTINGS_FILE = "config/settings.toml"
 WEIGHTS_MANIFEST = "config/weights-manifest.toml"
 KEY = "key/secret.key"
 
-_MEMBER = re.compile(r"^(users\.sqlite3|users\.pgdump|audit/audit\.log|config/policy\.yaml|"
+_MEMBER = re.compile(r"^(users\.sqlite3|users\.pgdump|audit/audit\.log|"
+                     r"audit/audit\.log\.checkpoint|config/policy\.yaml|"
                      r"config/settings\.toml|config/weights-manifest\.toml|key/secret\.key|"
                      r"evidence/[A-Za-z0-9][A-Za-z0-9._-]*/\d{4}-\d\d-\d\d/"
                      r"[A-Za-z0-9][A-Za-z0-9._-]*\.vgev)$")

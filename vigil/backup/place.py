@@ -22,9 +22,11 @@ from control.db import SqliteUserRepository, UserRepository
 from control.db_postgres import PostgresUserRepository, postgres_tool, query
 from processors.decide.policy_file import policy_path
 from sinks.audit import audit_log_path
+from sinks.audit_anchor import checkpoint_file
 from sinks.audit_log import verify
 from sinks.evidence_store import SUFFIX, EvidenceError, evidence_root, read_evidence
 from vigil.backup.manifest import (
+    AUDIT_CHECKPOINT,
     AUDIT_LOG,
     EVIDENCE,
     POLICY,
@@ -168,6 +170,10 @@ def _place_audit_log(settings: Settings, staging: Path, aside: Path | None,
     _move_aside([target], aside)
     target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.replace(staging / AUDIT_LOG, target)
+    anchor = checkpoint_file(target)
+    _move_aside([anchor], aside)
+    if (staging / AUDIT_CHECKPOINT).is_file():
+        os.replace(staging / AUDIT_CHECKPOINT, anchor)
     result = verify(target)
     if not result.ok:
         notes.append(f"the restored audit log does NOT verify: line {result.bad_line}: "
