@@ -103,7 +103,8 @@ def _bindable(port: int) -> bool:
     return True
 
 
-def _env(infra: Infra, namespace: str, state: Path, weights: Path) -> dict[str, str]:
+def up_env(infra: Infra, namespace: str, state: Path, weights: Path) -> dict[str, str]:
+    """The environment of a `vigil up` of its own (namespace, ports, state, a fresh key)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
     ports = port_block(1 + PORT_STRIDE)  # the gateway's, then the stage table's metrics ports
     env.update({
@@ -134,7 +135,7 @@ def running(infra: Infra, fetched_weights: Path,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     testdata = require_testdata()
     namespace = f"e2e{os.getpid()}"
-    env = _env(infra, namespace, tmp_path_factory.mktemp("e2e-state"), fetched_weights)
+    env = up_env(infra, namespace, tmp_path_factory.mktemp("e2e-state"), fetched_weights)
     settings = load_settings(
         kafka_bootstrap=infra.kafka_bootstrap, redis_url=infra.redis_url, namespace=namespace,
         state_dir=Path(env["VIGIL_STATE_DIR"]), partitions=4,
