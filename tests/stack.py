@@ -150,7 +150,7 @@ def running(infra: Infra, fetched_weights: Path,
         for client, images in ENROLLMENTS.items():
             run.vigil("enroll", client, *(str(testdata / i) for i in images))
             run.tokens[client] = run.vigil("token", "issue", client).stdout.strip().split()[-1]
-        wait_ready(proc, timeout_s=420)
+        wait_ready(proc, timeout_s=900)  # generous: a loaded 2-core machine loads models slowly
         yield run
     finally:
         proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
