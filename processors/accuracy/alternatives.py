@@ -25,12 +25,13 @@ from processors.vision.device import DeviceChoice
 from processors.vision.ensemble import COMBINE
 from processors.vision.registry import REGISTRY, Role, configured_name, load_plugin
 from processors.vision.results import FaceDetections, PhoneDetections
+from vigil.core.errors import VigilError
 from vigil.core.settings import Settings
 
 ENSEMBLE = "ensemble"
 
 
-class AlternativeError(ValueError):
+class AlternativeError(VigilError, ValueError):
     """A --compare name that names no plug-in or ensemble; the message says what is known."""
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
 
 from vigil.core.settings import load_settings
@@ -45,10 +44,11 @@ def register_accuracy(bench_sub: argparse._SubParsersAction) -> None:
 
 def accuracy_command(args: argparse.Namespace) -> int:
     """Build the development set and/or run the benchmark; print the table."""
+    from processors.accuracy.dataset import LabelledSetError
+
     settings = load_settings(getattr(args, "config", None))
     if args.make_devset is None and args.folder is None:
-        print("vigil: give DIR (a labelled folder) or --make-devset OUT", file=sys.stderr)
-        return 2
+        raise LabelledSetError("give DIR (a labelled folder) or --make-devset OUT", exit_code=2)
     if args.make_devset is not None:
         from processors.accuracy.devset import make_devset
 

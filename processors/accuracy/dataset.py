@@ -20,6 +20,7 @@ import numpy as np
 from processors.batch import DecodedFrame
 from processors.vision.imaging import Image, decode_frame, read_image, webcam_jpeg
 from schemas.events import FrameHeaders, FrameRef, now_ms
+from vigil.core.errors import VigilError
 
 LABELS = ("bona_fide", "attack", "phone", "no_phone")
 IDENTITIES = "identities"
@@ -31,7 +32,7 @@ DIM_GAMMA = 1.4
 BLUR_SIGMA_AT_640 = 1.6
 
 
-class LabelledSetError(ValueError):
+class LabelledSetError(VigilError, ValueError):
     """A labelled folder or development set that cannot be used; the message says why."""
 
 
