@@ -20,7 +20,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
 
 READY_LINE = "vigil ready"
 SETTLE_S = 5.0  # pause between ramp steps, so one step's tail does not load the next
+STOP_TIMEOUT_S = 300.0  # `vigil up` stops each stage after its batch: slow on shared cores
 
 
 class BenchError(VigilError):
@@ -77,12 +80,19 @@ def _start_vigil_up(capacity: int | None, timeout_s: float) -> subprocess.Popen[
     for line in proc.stdout:
         print(f"[vigil up] {line.rstrip()}", flush=True)
         if line.startswith(READY_LINE):
+            # Keep reading its lines until it exits, so it never writes to a full pipe.
+            threading.Thread(target=_echo, args=(proc.stdout,), daemon=True).start()
             return proc
         if time.monotonic() > deadline:
             break
     proc.send_signal(signal.SIGINT)
     proc.wait(60)
     raise BenchError("`vigil up` did not become ready; see its log lines above")
+
+
+def _echo(lines: Iterable[str]) -> None:
+    for line in lines:
+        print(f"[vigil up] {line.rstrip()}", flush=True)
 
 
 def enroll_bench_clients(settings: Settings, count: int, enroll_image: Path,
@@ -221,6 +231,6 @@ def run_bench_e2e(settings: Settings, plan: BenchPlan) -> int:
     finally:
         if started is not None:
             started.send_signal(signal.SIGINT)
-            started.wait(120)
+            started.wait(STOP_TIMEOUT_S)
     ceiling_fps, lines = ceiling_lines(before, after)
     return print_result(plan, summaries, lines, ceiling_fps)
