@@ -67,7 +67,8 @@ class PerformanceSettings(BaseModel):
         "(spinning threads of one process steal the cores the others wait for; measured on "
         "the 2-core machine, the face chain ran several times faster next to the phone "
         "model); active: they spin (a little faster on cores of its own); library: "
-        "OpenMP's default. OMP_WAIT_POLICY in the environment wins.",
+        "OpenMP's default. OMP_WAIT_POLICY in the environment wins. passive also stops ONNX "
+        "Runtime's threads from spinning.",
     )
     profile_dir: Path | None = Field(
         None, description="When set, every stage process writes a cProfile of its run to "
