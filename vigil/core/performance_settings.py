@@ -25,7 +25,8 @@ class PerformanceSettings(BaseModel):
     face_processes_max: int = Field(
         1, ge=1, le=64, description="Most face processes `vigil up` starts under load; equal "
         "to face_processes_min turns autoscaling of the face stage off. On the 2-core "
-        "development machine a second process adds memory (about 0.5 GB) but no throughput.",
+        "development machine a second process adds about 1.1 GB RSS (0.6 GB PSS) and competes "
+        "for the same two cores.",
     )
     phone_processes_min: int = Field(
         1, ge=1, le=64, description="Phone processes `vigil up` always runs.",
