@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
-import torch
-
 from processors.vision.base import FacePlugin, FramePlugin
 from processors.vision.chain import FaceChain
 from processors.vision.device import select_device
@@ -85,7 +83,8 @@ def run_benchmark(settings: Settings, image: Path = DEFAULT_IMAGE,
     """Load every plug-in once and time them; returns the device line and the rows."""
     if not image.is_file():
         raise FileNotFoundError(f"bench image {image} not found; pass --image PATH")
-    device = select_device(settings)
+    device = select_device(settings)  # first: it sets how torch's threads wait, then imports it
+    import torch
     frame = letterbox(read_image(str(image)))
     frames: list[Image] = [frame.copy() for _ in range(max(batches))]
     chain = FaceChain.load(settings, device)

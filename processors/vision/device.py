@@ -12,6 +12,8 @@ holds about half a gigabyte of resident memory once imported.
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -40,6 +42,17 @@ class DeviceChoice:
         return torch.float16 if self.half else torch.float32
 
 
+def set_openmp_wait_policy(settings: Settings) -> None:
+    """Set OMP_WAIT_POLICY from the settings; OpenMP reads it once, when torch loads it."""
+    if settings.omp_wait_policy == "library" or "OMP_WAIT_POLICY" in os.environ:
+        return
+    if "torch" in sys.modules:
+        log.warning("torch was imported before the device choice: omp_wait_policy=%s not "
+                    "applied", settings.omp_wait_policy)
+        return
+    os.environ["OMP_WAIT_POLICY"] = settings.omp_wait_policy.upper()
+
+
 def _cuda_free_mb() -> int:
     import torch
 
@@ -56,6 +69,7 @@ def select_device(settings: Settings, uses_torch: bool = True) -> DeviceChoice:
     if not uses_torch:
         log.info("vision device=cpu reason=no plug-in of this process runs on torch")
         return DeviceChoice("cpu", "cpu", False, "no plug-in of this process runs on torch")
+    set_openmp_wait_policy(settings)
     import torch
 
     if settings.torch_threads:
@@ -76,6 +90,7 @@ def select_device(settings: Settings, uses_torch: bool = True) -> DeviceChoice:
                 "cpu", "cpu", False,
                 f"only {free} MiB free on cuda:0 (< cuda_min_free_mb={settings.cuda_min_free_mb})",
             )
-    log.info("vision device=%s half=%s threads=%d reason=%s", choice.kind, choice.half,
-             torch.get_num_threads(), choice.reason)
+    log.info("vision device=%s half=%s threads=%d omp_wait_policy=%s reason=%s", choice.kind,
+             choice.half, torch.get_num_threads(), os.environ.get("OMP_WAIT_POLICY", "library"),
+             choice.reason)
     return choice

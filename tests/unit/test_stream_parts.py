@@ -104,6 +104,7 @@ def test_queued_clients_latency_is_never_pooled_with_the_concurrent_ones() -> No
     # frames 5..20 arrive at 5.5..20.5 (15 each within [6, 50]); the queued one's at 40.
     assert summary.window_decisions == 2 * 15 + 1
     assert summary.sustained_dps == summary.window_decisions / summary.window_s
+    assert summary.window_evaluated == summary.window_decisions  # no reason is unevaluated
 
 
 def test_image_paths_expand_folders_and_refuse_missing(tmp_path: Path) -> None:
@@ -116,8 +117,10 @@ def test_image_paths_expand_folders_and_refuse_missing(tmp_path: Path) -> None:
 
 
 def test_the_knee_needs_every_client_at_once_nothing_lost_and_p95_within_bound() -> None:
-    def step(latency_s: float, lost: int = 0, queued: bool = False) -> StepSummary:
-        report = StreamReport(sent={1: 0.0, 2: 1.0}, decisions={1: {}, 2: {}},
+    def step(latency_s: float, lost: int = 0, queued: bool = False,
+             reason: str = "ok") -> StepSummary:
+        report = StreamReport(sent={1: 0.0, 2: 1.0},
+                              decisions={1: {"reason": "ok"}, 2: {"reason": reason}},
                               latencies_s={1: latency_s, 2: latency_s}, connected_at=0.0,
                               welcomed_at=0.0, queued_positions=[1] if queued else [])
         if lost:
@@ -129,6 +132,11 @@ def test_the_knee_needs_every_client_at_once_nothing_lost_and_p95_within_bound()
     assert not step_passes(step(2.5), bound_s=2.0)
     assert not step_passes(step(0.5, lost=1), bound_s=2.0)
     assert not step_passes(step(0.5, queued=True), bound_s=2.0)
+    assert step_passes(step(0.5, reason="no_face"), bound_s=2.0)
+    for unevaluated in ("incomplete", "stale"):  # answered, but not by both models
+        summary = step(0.5, reason=unevaluated)
+        assert summary.unevaluated == 1 and summary.reasons == {"ok": 1, unevaluated: 1}
+        assert not step_passes(summary, bound_s=2.0)
 
 
 def test_the_ceiling_is_the_better_of_two_and_a_change_in_between_is_flagged() -> None:

@@ -8,6 +8,7 @@ settings module from growing past what a reader holds in mind.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
@@ -24,7 +25,8 @@ class PerformanceSettings(BaseModel):
     face_processes_max: int = Field(
         1, ge=1, le=64, description="Most face processes `vigil up` starts under load; equal "
         "to face_processes_min turns autoscaling of the face stage off. On the 2-core "
-        "development machine a second process adds memory (about 0.5 GB) but no throughput.",
+        "development machine a second process adds about 1.1 GB RSS (0.6 GB PSS) and competes "
+        "for the same two cores.",
     )
     phone_processes_min: int = Field(
         1, ge=1, le=64, description="Phone processes `vigil up` always runs.",
@@ -60,6 +62,15 @@ class PerformanceSettings(BaseModel):
         "this much on each of n - 1.",
     )
 
+    omp_wait_policy: Literal["passive", "active", "library"] = Field(
+        "passive", description="How torch's OpenMP threads wait between parallel regions. "
+        "passive: they sleep, which is what several model processes sharing a few cores need "
+        "(spinning threads of one process steal the cores the others wait for; measured on "
+        "the 2-core machine, the face chain ran several times faster next to the phone "
+        "model); active: they spin (a little faster on cores of its own); library: "
+        "OpenMP's default. OMP_WAIT_POLICY in the environment wins. passive also stops ONNX "
+        "Runtime's threads from spinning.",
+    )
     profile_dir: Path | None = Field(
         None, description="When set, every stage process writes a cProfile of its run to "
         "PROFILE_DIR/STAGE-PID.prof when it stops (read with `python -m pstats`); to find "

@@ -1,20 +1,26 @@
 """The figures of one bench step, from what each simulated client saw.
 
 Honest by construction: a client that waited in the admission queue did not stream alongside
-the others, so its latencies are never pooled with theirs. The step reports how many clients
-were admitted at once, how many waited and how long, and the latency percentiles of the
-clients admitted at once only (the queued ones get their own line, marked as such).
+the others, so its latencies are never pooled with theirs; and a frame answered without both
+models' results (``incomplete``, ``stale``) is counted apart from the frames really evaluated.
+The step reports how many clients were admitted at once, how many waited and how long, the
+decisions by reason, and the latency percentiles of the clients admitted at once only (the
+queued ones get their own line, marked as such).
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from vigil.apps.client import StreamReport
 
 WARMUP_S = 5.0  # decisions in the first seconds of a step are not counted as sustained
+# Decisions the stack gives a frame it did not run through both models: the face or phone
+# half missed decide's deadline, or the frame was too old when a processor reached it.
+UNEVALUATED = frozenset({"incomplete", "stale"})
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -60,15 +66,27 @@ class StepSummary:
     decided: int
     lost: int
     rate_limited: int  # frames the gateway refused with error rate_limited
+    reasons: dict[str, int]  # decisions received, by reason
     sustained_dps: float  # decisions per second received in the steady window
     window_s: float
     window_decisions: int
+    window_evaluated: int  # of those, decisions of frames both models ran on
     concurrent: Latency  # of the clients admitted at once
     queued: Latency  # of the clients that waited first (not concurrent with the others)
 
     @property
     def offered_fps(self) -> float:
         return self.clients * self.fps
+
+    @property
+    def unevaluated(self) -> int:
+        """Frames answered without both models' results (incomplete or stale)."""
+        return sum(n for reason, n in self.reasons.items() if reason in UNEVALUATED)
+
+    @property
+    def evaluated_dps(self) -> float:
+        """Decisions per second of frames both models ran on, in the steady window."""
+        return self.window_evaluated / self.window_s if self.window_s > 0 else math.nan
 
     def lines(self) -> list[str]:
         out = [
@@ -81,8 +99,13 @@ class StepSummary:
             f"decisions received {self.decided}",
             f"lost frames        {self.lost} (of which the gateway refused {self.rate_limited} "
             "as rate_limited)",
-            f"sustained          {self.sustained_dps:.1f} decisions/s ({self.window_decisions} "
-            f"decisions in the {self.window_s:.0f} s after a {WARMUP_S:.0f} s warm-up)",
+            "by reason          " + ", ".join(f"{reason} {n}" for reason, n in
+                                              sorted(self.reasons.items(), key=lambda i: -i[1])),
+            f"not evaluated      {self.unevaluated} frames answered without both models "
+            "(incomplete: a half missed decide's deadline; stale: too old when reached)",
+            f"sustained          {self.sustained_dps:.1f} decisions/s, {self.evaluated_dps:.1f} "
+            f"of frames both models ran on ({self.window_decisions} and {self.window_evaluated} "
+            f"in the {self.window_s:.0f} s after a {WARMUP_S:.0f} s warm-up)",
             f"latency            {self.concurrent.text()}  [clients admitted at once]",
         ]
         if self.waited or self.refused:
@@ -103,8 +126,11 @@ def summarize(reports: list[StreamReport], fps: float) -> StepSummary:
     start = min(sends, default=0.0) + WARMUP_S
     end = max(sends, default=0.0)
     window = max(0.0, end - start)
-    received = [r.sent[s] + lat for r in reports for s, lat in r.latencies_s.items()]
-    in_window = sum(1 for t in received if start <= t <= end)
+    received = [(r.sent[s] + lat, r.decisions[s].get("reason")) for r in reports
+                for s, lat in r.latencies_s.items()]
+    in_window = [reason for t, reason in received if start <= t <= end]
+    reasons = Counter(str(r.decisions[s].get("reason")) for r in reports
+                      for s in set(r.decisions) & set(r.sent))
     return StepSummary(
         clients=len(reports), fps=fps, admitted_at_once=len(at_once), waited=len(queued),
         refused=sum(1 for r in reports if r.welcomed_at is None),
@@ -112,8 +138,11 @@ def summarize(reports: list[StreamReport], fps: float) -> StepSummary:
         sent=len(sends), decided=sum(len(set(r.decisions) & set(r.sent)) for r in reports),
         lost=sum(len(r.lost) for r in reports),
         rate_limited=sum(1 for r in reports for e in r.errors if e.get("code") == "rate_limited"),
-        sustained_dps=in_window / window if window > 0 else math.nan, window_s=window,
-        window_decisions=in_window, concurrent=Latency.of(at_once), queued=Latency.of(queued))
+        reasons=dict(reasons),
+        sustained_dps=len(in_window) / window if window > 0 else math.nan, window_s=window,
+        window_decisions=len(in_window),
+        window_evaluated=sum(1 for reason in in_window if reason not in UNEVALUATED),
+        concurrent=Latency.of(at_once), queued=Latency.of(queued))
 
 
 def plot_latency(reports: list[StreamReport], path: Path) -> None:
