@@ -10,7 +10,8 @@ One :class:`Gateway` per process (tests run several in one process). Its parts:
   events from Redis and Kafka;
 - a tick every third of ``heartbeat_ttl_s``: the process heartbeat, slot and session-hash
   refresh (a crashed gateway's slots lapse after the TTL), capacity drops (closing the newest
-  sessions with 1013), sessions replaced by a newer one elsewhere, in-flight timeouts.
+  sessions with 1013), sessions replaced by a newer one elsewhere, in-flight timeouts;
+- the outbox (control/outbox.py): control events stored while Redis or Kafka was down.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from control import redis_keys as keys
 from control.admission import AdmissionController, AdmissionResult
 from control.db import UserRepository, open_repository
 from control.heartbeat import Heartbeat, new_process_id
+from control.outbox import OutboxDrainer, drain_forever
 from ingest import protocol
 from ingest.auth import Authenticator
 from ingest.frame_path import FramePath
@@ -78,6 +80,7 @@ class Gateway:
         self.heartbeat = Heartbeat(settings, "gateway", "cpu", 0, self.gateway_id)
         self._release = self.redis.register_script(_RELEASE_SESSION)
         self._kafka_control: KafkaControlListener | None = None
+        self._outbox: OutboxDrainer | None = None
         self.front = HttpFront(settings, self.healthy)
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -95,6 +98,9 @@ class Gateway:
         self._kafka_control = KafkaControlListener(self.settings, loop, self.on_control)
         self._kafka_control.start()
         self._tasks.append(asyncio.create_task(self._tick_forever(), name="tick"))
+        self._outbox = OutboxDrainer(self.settings, self.repo, self.gateway_id)
+        self._tasks.append(asyncio.create_task(
+            drain_forever(self._outbox, self.settings.outbox_poll_s), name="outbox"))
         if self.settings.clients_file is not None:
             from control.clients_file import watch_clients_file
 
@@ -141,6 +147,8 @@ class Gateway:
         if self._kafka_control is not None:
             await asyncio.to_thread(self._kafka_control.close)
         self._stop.set()
+        if self._outbox is not None:
+            await asyncio.to_thread(self._outbox.close)
         await asyncio.to_thread(self.producer.close)
         await asyncio.to_thread(self.heartbeat.remove)
         await self.redis.aclose()

@@ -493,6 +493,15 @@ class Settings(PerformanceSettings, BaseSettings):
         1.0, ge=0.1, le=3600.0, description="How often the gateway checks clients_file's "
         "modification time."
     )
+    outbox_poll_s: float = Field(
+        1.0, gt=0.0, le=600.0, description="How often each gateway delivers the outbox: "
+        "control events stored while Redis or Kafka was down (control/outbox.py)."
+    )
+    outbox_delivery_timeout_s: float = Field(
+        5.0, gt=0.0, le=300.0, description="How long one control event may wait for Kafka "
+        "before the outbox keeps it for a later round (a command waits about this long when "
+        "Kafka is down)."
+    )
 
     @field_validator("tls_key")
     @classmethod
