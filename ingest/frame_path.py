@@ -68,14 +68,14 @@ class FramePath:
         seq, captured_at = session.frame_numbers(received_at)
         FRAMES_IN.labels(session.client_id).inc()
         if not protocol.is_jpeg(data):
-            session.drop("bad_image", "bad_image", f"frame {seq} is not a JPEG image")
+            session.drop("bad_image", "bad_image", f"frame {seq} is not a JPEG image", seq)
             return
         if session.paused:
             session.drop("paused")
             return
         why = session.admit_frame(self.settings.max_in_flight, self.settings.in_flight_timeout_s)
         if why is not None:
-            session.drop("rate_limited", "rate_limited", f"frame {seq} dropped: {why}")
+            session.drop("rate_limited", "rate_limited", f"frame {seq} dropped: {why}", seq)
             return
         headers = FrameHeaders(frame_id=uuid.uuid4().hex, client_id=session.client_id,
                                session_id=session.session_id, seq=seq,
@@ -87,7 +87,7 @@ class FramePath:
         except (ProducerFullError, KafkaException) as exc:
             session.in_flight.pop(headers.frame_id, None)
             session.drop("kafka_unavailable", "delivery_failed", f"frame {seq} was not "
-                         f"stored: {exc}")
+                         f"stored: {exc}", seq)
 
     @staticmethod
     def _delivered(session: Session, frame_id: str, seq: int, error: str | None) -> None:
@@ -95,5 +95,5 @@ class FramePath:
             return
         session.in_flight.pop(frame_id, None)
         session.drop("delivery_failed", "delivery_failed", f"frame {seq} was not stored: "
-                     f"{error}")
+                     f"{error}", seq)
 

@@ -136,8 +136,10 @@ def status(state: str, reason: str = "") -> dict[str, Any]:
     return {"type": "status", "state": state, "reason": reason}
 
 
-def error(code: str, message: str) -> dict[str, Any]:
-    return {"type": "error", "code": code, "message": message}
+def error(code: str, message: str, seq: int | None = None) -> dict[str, Any]:
+    """An error message; ``seq`` names the frame it is about, when it is about one."""
+    message_ = {"type": "error", "code": code, "message": message}
+    return message_ if seq is None else {**message_, "seq": seq}
 
 
 def decision(event: Decision) -> dict[str, Any]:

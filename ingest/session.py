@@ -92,8 +92,8 @@ class Session:
             log.warning("outbox full client_id=%s session_id=%s type=%s", self.client_id,
                         self.session_id, message.get("type"))
 
-    def error(self, code: str, message: str) -> None:
-        self.send(protocol.error(code, message))
+    def error(self, code: str, message: str, seq: int | None = None) -> None:
+        self.send(protocol.error(code, message, seq))
 
     def close(self, code: int, reason: str) -> None:
         """Close after the messages already queued (no-op when already closing)."""
@@ -172,10 +172,11 @@ class Session:
             self.answered.popitem(last=False)
         return True
 
-    def drop(self, reason: str, error_code: str | None = None, message: str = "") -> None:
+    def drop(self, reason: str, error_code: str | None = None, message: str = "",
+             seq: int | None = None) -> None:
         FRAMES_DROPPED.labels(STAGE, reason).inc()
         if error_code is not None:
-            self.error(error_code, message)
+            self.error(error_code, message, seq)
 
 
 def deliver_held(session: Session, held: list[bytes]) -> None:
