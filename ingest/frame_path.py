@@ -1,8 +1,9 @@
 """The gateway's frame path: client messages of an admitted session, frames to Kafka.
 
 For each binary message: number it (the preceding ``frame`` text message, else the server's
-count from 1), check the JPEG magic bytes (``error: bad_image``), drop it while the client is
-paused (counted, reason ``paused``), apply the per-client rate and in-flight limits
+count from 1), check the JPEG magic bytes (``error: bad_image``), refuse it while the gateway
+stops (``error: shutting_down``), drop it while the client is paused (counted, reason
+``paused``), apply the per-client rate and in-flight limits
 (``error: rate_limited``), then produce it to ``{ns}.frames``. A failed delivery is reported
 to the client as ``error: delivery_failed``. A message over ``max_frame_bytes`` is refused by
 the WebSocket layer itself, which closes with 1009.
@@ -69,6 +70,10 @@ class FramePath:
         FRAMES_IN.labels(session.client_id).inc()
         if not protocol.is_jpeg(data):
             session.drop("bad_image", "bad_image", f"frame {seq} is not a JPEG image", seq)
+            return
+        if session.draining:
+            session.drop("shutting_down", "shutting_down", f"frame {seq} not taken: the "
+                         "gateway is stopping; reconnect", seq)
             return
         if session.paused:
             session.drop("paused")

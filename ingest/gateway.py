@@ -144,9 +144,14 @@ class Gateway:
         return self._server is not None and self.heartbeat.alive()
 
     async def stop(self) -> None:
-        """Close every session (1001), release their slots, stop the helpers."""
+        """Take no new connections or frames, wait (up to ``gateway_drain_s``) for the
+        decisions of frames in flight, close every session (1001), release their slots, stop
+        the helpers."""
         if self._server is not None:
-            self._server.close()
+            self._server.close(close_connections=False)
+            await self._drain()
+            for session in list(self.sessions.values()):
+                session.close(CloseCode.GOING_AWAY, "the gateway is stopping")
             await self._server.wait_closed()
         for task in self._tasks:
             task.cancel()
@@ -162,6 +167,17 @@ class Gateway:
         if self.repo is not None:
             self.repo.close()
         log.info("gateway stopped gateway_id=%s", self.gateway_id)
+
+    async def _drain(self) -> None:
+        for session in self.sessions.values():
+            session.draining = True
+        deadline = asyncio.get_running_loop().time() + self.settings.gateway_drain_s
+        while any(s.in_flight for s in self.by_client.values()):
+            if asyncio.get_running_loop().time() >= deadline:
+                log.warning("gateway stopping with %d frames still waiting for a decision",
+                            sum(len(s.in_flight) for s in self.by_client.values()))
+                return
+            await asyncio.sleep(0.1)
 
     # -- one connection -------------------------------------------------------------------
     async def _handle(self, ws: ServerConnection) -> None:

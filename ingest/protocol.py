@@ -39,6 +39,7 @@ class CloseCode(IntEnum):
     """The close codes of protocol v1."""
 
     NORMAL = 1000
+    GOING_AWAY = 1001
     PROTOCOL_ERROR = 1002
     POLICY = 1008
     TOO_BIG = 1009

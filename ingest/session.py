@@ -68,6 +68,7 @@ class Session:
         self.admitted_at = 0  # epoch ms, once admitted
         self.paused = False
         self.closing = False
+        self.draining = False  # the gateway is stopping: new frames are refused
         self.next_seq = 0
         self.pending: FrameInfo | None = None
         self.limiter = TokenBucket(max_fps)
