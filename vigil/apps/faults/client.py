@@ -42,6 +42,7 @@ class FrameFate:
     decisions: list[dict[str, Any]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # codes of the errors naming it
     cut_by: str = ""  # how its session ended, when that came before any answer
+    cut_at: float = 0.0  # when (epoch seconds)
 
     @property
     def answered(self) -> bool:
@@ -149,5 +150,5 @@ class SteadyClient:
         how = f"{code or 1006} {reason}".strip()
         for fate in self.fates.values():
             if fate.session == session and not fate.answered:
-                fate.cut_by = how
+                fate.cut_by, fate.cut_at = how, self.ends[-1].at
         log.info("client=%s session %d ended: %s", self.client_id, session, how)

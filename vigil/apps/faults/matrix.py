@@ -7,7 +7,9 @@ ready), every client has a decision for a frame sent after the fault, and a rest
 wrote for such a frame (the recovery time; bounded by ``recovery_timeout_s``), and
 ``after_s`` more. A decision may be ``incomplete`` (a half missing at the decide deadline):
 it still answers its frame. At the end the clients stop sending and the run waits (bounded)
-for the frames still open. A frame belongs to the case during which it was sent.
+for the frames still open. A frame belongs to the case during which it was sent, or, when
+its session ended before an answer (cut), to the case during which that happened: the fault
+that cut it.
 """
 
 from __future__ import annotations
@@ -131,8 +133,8 @@ def count_cases(windows: Sequence[CaseWindow], clients: Sequence[SteadyClient]
     rows = [CaseCount(w.name, recovery_s=w.recovery_s) for w in windows]
     for client in clients:
         for fate in client.fates.values():
-            index = max(i for i, w in enumerate(windows) if w.start <= fate.sent_at)
-            _count(rows[index], fate)
+            at = fate.cut_at if fate.cut_by and not fate.answered else fate.sent_at
+            _count(rows[max(i for i, w in enumerate(windows) if w.start <= at)], fate)
     return rows
 
 
