@@ -65,7 +65,8 @@ def _enroll(up: UpProcess, client_id: str, image: Path) -> str:
     for args in (("enroll", client_id, str(image)), ("token", "issue", client_id)):
         result = up.vigil(*args)
         if result.returncode != 0:
-            raise UpError(f"vigil {' '.join(args)} failed: {result.stderr.strip()[-400:]}")
+            why = (result.stderr.strip().splitlines() or ["no output"])[-1]
+            raise UpError(f"vigil {' '.join(args)} failed: {why}")
     return result.stdout.strip().splitlines()[-1]
 
 
@@ -77,9 +78,9 @@ def run_bench_faults(settings: Settings, bench: BenchFaults) -> int:
     stack = LocalStack(up, stack_settings, READY_TIMEOUT_S)
     up.start()
     try:
+        up.wait_ready(READY_TIMEOUT_S)  # it fetches the weights enrollment needs
         tokens = {f"fault-{i}": _enroll(up, f"fault-{i}", bench.enroll_image)
                   for i in range(1, bench.clients + 1)}
-        up.wait_ready(READY_TIMEOUT_S)
         url = f"ws://127.0.0.1:{stack_settings.gateway_port}/v1/stream"
         frames = webcam_frames(list(bench.images), quality=80)
         clients = [SteadyClient(url, c, t, frames, bench.fps) for c, t in tokens.items()]
