@@ -27,7 +27,7 @@ from console.audit_view import (
 from console.cases import build_case, case_name, evidence_of
 from console.sessions import LoginLimiter, Session, SessionStore, csrf_ok
 from console.web import Request, Response
-from control.clients import ClientControl, ControlPublishError
+from control.clients import ClientControl
 from control.db import AuditorRole, ClientState, UnknownClientError, UserRepository
 from sinks.audit_log import AuditError, verify
 from vigil.core.settings import Settings
@@ -230,9 +230,10 @@ class Console:
                                         f"console:{session.name}")
         except UnknownClientError as exc:
             return self.operator(request, session, str(exc).strip("'\""), 404)
-        except ControlPublishError as exc:
-            return self.operator(request, session, str(exc), 502)
         finally:
             control.close()
+        # Stored either way (the outbox delivers it once Redis and Kafka answer again).
+        waiting = "".join(f"; not yet in {where}: {problem}"
+                          for where, problem in control.problems.items())
         return self.operator(request, session, f"{client_id}: blocked"
-                             + ("" if changed else " (it was already)"))
+                             + ("" if changed else " (it was already)") + waiting)

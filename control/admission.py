@@ -99,7 +99,9 @@ redis.call('ZREM', KEYS[4], ARGV[3])
 return 1
 """
 
-# ARGV 3 ttl_ms, 4.. own admitted sessions -> {capacity, used, waiting, lost...}
+# ARGV 3 ttl_ms, 4 restore ("1": Redis lost its data), 5.. own admitted sessions
+# -> {capacity, used, waiting, lost...}. On restore, own sessions missing from the slots are
+# written back (as the newest, so a capacity drop evicts them first) instead of lost.
 _REFRESH = _PRELUDE + """
 local ttl = tonumber(ARGV[3])
 local cap = capacity()
@@ -111,9 +113,12 @@ if over > 0 then
   end
 end
 local result = {cap, 0, 0}
-for i = 4, #ARGV do
+for i = 5, #ARGV do
   if redis.call('ZSCORE', KEYS[1], ARGV[i]) then
     redis.call('ZADD', KEYS[1], 'XX', now + ttl, ARGV[i])
+  elseif ARGV[4] == '1' then
+    redis.call('ZADD', KEYS[1], now + ttl, ARGV[i])
+    redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[5]), ARGV[i])
   else
     table.insert(result, ARGV[i])
   end
@@ -185,10 +190,13 @@ class AdmissionController:
         """Free the session's slot or queue place (every kind of disconnect)."""
         await self._leave(keys=self._keys, args=[*self._base, session_id])
 
-    async def refresh(self, session_ids: list[str]) -> Occupancy:
-        """Extend own slots, apply a capacity drop; returns which own sessions lost a slot."""
-        reply = await self._refresh(keys=self._keys,
-                                    args=[*self._base, self._ttl_ms, *session_ids])
+    async def refresh(self, session_ids: list[str], restore: bool = False) -> Occupancy:
+        """Extend own slots, apply a capacity drop; returns which own sessions lost a slot.
+
+        ``restore``: Redis lost its data (control/redis_epoch.py), so own sessions missing
+        from the slots are written back rather than lost."""
+        reply = await self._refresh(keys=self._keys, args=[
+            *self._base, self._ttl_ms, "1" if restore else "0", *session_ids])
         occupancy = Occupancy(int(reply[0]), int(reply[1]), int(reply[2]),
                               frozenset(_text(s) for s in reply[3:]))
         metrics.CAPACITY.set(occupancy.capacity)
@@ -202,5 +210,5 @@ def occupancy(settings: Settings, client: redis.Redis) -> Occupancy:
     script = client.register_script(_REFRESH)
     ns = settings.namespace
     reply = script(keys=_keys(ns), args=[str(settings.capacity), keys.process_key_prefix(ns),
-                                         str(int(settings.heartbeat_ttl_s * 1000))])
+                                         str(int(settings.heartbeat_ttl_s * 1000)), "0"])
     return Occupancy(int(reply[0]), int(reply[1]), int(reply[2]))

@@ -15,7 +15,6 @@ from pathlib import Path
 
 from control.clients import ClientControl
 from control.db import ClientState, open_repository
-from schemas.events import ControlKind
 from vigil.core.settings import Settings, load_settings
 
 _STATES = {"block": ClientState.BLOCKED, "pause": ClientState.PAUSED,
@@ -33,6 +32,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 @contextmanager
 def _control(settings: Settings) -> Iterator[ClientControl]:
+    """The control plane for one command; warns about what did not take its changes yet."""
     repo = open_repository(settings)
     control = ClientControl(settings, repo)
     try:
@@ -40,6 +40,10 @@ def _control(settings: Settings) -> Iterator[ClientControl]:
     finally:
         control.close()
         repo.close()
+    for where, problem in control.problems.items():
+        print(f"vigil: warning: {problem}. The change is stored in the user database; "
+              f"{where} gets it when it is back (a running gateway delivers the outbox)",
+              file=sys.stderr)
 
 
 def _enroll(args: argparse.Namespace) -> int:
@@ -66,8 +70,7 @@ def _token(args: argparse.Namespace) -> int:
         if args.action == "issue":
             print(control.issue_token(args.client_id))  # shown once: only its hash is stored
         else:
-            control.repo.set_token_hash(args.client_id, None)
-            control.publish(args.client_id, ControlKind.TOKEN_REVOKED)
+            control.revoke_token(args.client_id)
             print(f"revoked the token of {args.client_id}", file=sys.stderr)
     return 0
 

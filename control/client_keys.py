@@ -58,7 +58,7 @@ def _wrap_context(key_id: str, client_id: str) -> bytes:
 class ClientKeys:
     """The client_keys table of one user database (its repository's statements and lock)."""
 
-    def __init__(self, execute: Execute, lock: threading.Lock, data_key: bytes) -> None:
+    def __init__(self, execute: Execute, lock: threading.RLock, data_key: bytes) -> None:
         self._execute, self._lock, self._data_key = execute, lock, data_key
 
     def _rows(self, sql: str, params: Sequence[object]) -> list[Row]:

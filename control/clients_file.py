@@ -23,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from control.clients import ClientControl, ControlPublishError
+from control.clients import ClientControl
 from control.db import ClientState, UserRepository
 from vigil.core.errors import VigilError
 from vigil.core.settings import Settings
@@ -99,7 +99,10 @@ async def watch_clients_file(settings: Settings, repo: UserRepository) -> None:
                     changed = await asyncio.to_thread(
                         apply_clients_file, control, parse_clients_file(text))
                     log.info("clients file applied path=%s changed=%d", path, changed)
-                except (ClientsFileError, yaml.YAMLError, ControlPublishError) as exc:
+                    for problem in control.problems.values():
+                        log.warning("clients file change stored, not yet delivered: %s",
+                                    problem)
+                except (ClientsFileError, yaml.YAMLError) as exc:
                     log.error("clients file not applied path=%s error=%s", path, exc)
             await asyncio.sleep(settings.clients_file_poll_s)
     finally:

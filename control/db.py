@@ -29,7 +29,7 @@ import os
 import sqlite3
 import threading
 from abc import abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
@@ -42,6 +42,7 @@ import numpy.typing as npt
 from control.client_keys import ClientForgottenError, ClientKeys, Row
 from control.crypto import decrypt, encrypt, load_key
 from control.db_auditors import AuditorRecord, AuditorRole, AuditorStatements
+from control.db_outbox import OutboxEntry, OutboxStatements, OutboxTarget
 from control.db_schema import SQLITE, Dialect, apply_migrations
 from schemas.events import now_ms
 from vigil.core.errors import VigilError
@@ -120,6 +121,18 @@ class UserRepository(Protocol):
 
     def forget(self, client_id: str) -> int: ...
 
+    def transaction(self) -> AbstractContextManager[None]: ...
+
+    def outbox_add(self, client_id: str, event: bytes) -> int: ...
+
+    def outbox_pending(self, limit: int) -> list[OutboxEntry]: ...
+
+    def outbox_done(self, seqs: Sequence[int], target: OutboxTarget) -> None: ...
+
+    def outbox_lease(self, holder: str, ttl_ms: int) -> bool: ...
+
+    def outbox_release(self, holder: str) -> None: ...
+
     def close(self) -> None: ...
 
 
@@ -135,17 +148,20 @@ def _record(row: Row) -> ClientRecord:
                         None if enrolled is None else _int(enrolled))
 
 
-class SqlUserRepository(AuditorStatements):
+class SqlUserRepository(AuditorStatements, OutboxStatements):
     """The user repository's statements, written once for every SQL engine.
 
     A subclass supplies :meth:`_execute` (one statement with ``?`` placeholders, returning its
     rows, and the affected row count) and :meth:`_transaction`; both are called under the
-    instance's lock, so one repository is safe to share between threads of a process.
+    instance's lock, so one repository is safe to share between threads of a process. The
+    lock is re-entrant: the calls inside :meth:`transaction` take it again.
     """
 
     def __init__(self, key: bytes) -> None:
         self._key = key
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._open_transaction = False  # transaction() is under way (on the lock's thread)
+        self._after_commit: list[Callable[[], None]] = []
         self.keys = ClientKeys(self._execute, self._lock, key)
 
     # -- what an engine provides ----------------------------------------------------------
@@ -169,6 +185,32 @@ class SqlUserRepository(AuditorStatements):
     def _write(self, sql: str, params: Sequence[object]) -> int:
         with self._lock:
             return self._execute(sql, params)[1]
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """The calls inside as one transaction (this thread holds the repository meanwhile);
+        a transaction inside joins it. A change and its outbox event are written so."""
+        with self._lock:
+            if self._open_transaction:
+                yield
+                return
+            with self._transaction():
+                self._open_transaction = True
+                try:
+                    yield
+                finally:
+                    self._open_transaction = False
+            committed, self._after_commit = self._after_commit, []
+            for action in committed:
+                action()
+
+    def _once_committed(self, action: Callable[[], None]) -> None:
+        """Run ``action`` now, or after the transaction under way commits (a checkpoint
+        cannot run inside one)."""
+        if self._open_transaction:
+            self._after_commit.append(action)
+        else:
+            action()
 
     def _migrate(self, dialect: Dialect, where: str) -> None:
         """Run the schema migrations (control/db_schema.py); ``where`` names the database."""
@@ -266,12 +308,12 @@ class SqlUserRepository(AuditorStatements):
         """
         self._require(client_id)
         at = now_ms()
-        with self._lock, self._transaction():
+        with self.transaction():
             destroyed = self.keys.destroy(client_id, at)
             self._execute("UPDATE clients SET embeddings = NULL, embedding_count = 0, "
                           "embeddings_key = NULL, enrolled_at = NULL, updated_at = ? "
                           "WHERE client_id = ?", (at, client_id))
-        self._after_forget(client_id)
+        self._once_committed(lambda: self._after_forget(client_id))
         return destroyed
 
     def _after_forget(self, client_id: str) -> None:

@@ -7,10 +7,10 @@ the highest recorded version run, inside one transaction that the engine seriali
 second start, change nothing. A database whose version is newer than this code knows is
 refused: an older Vigil must not write to a schema it does not understand.
 
-A migration's SQL names column types through ``{blob}`` and ``{bigint}``, the only places the
-two engines differ; a column it adds is an :class:`AddColumn`, skipped where the column exists
-(SQLite has no ``ADD COLUMN IF NOT EXISTS``). Add a migration at the end of :data:`MIGRATIONS`,
-never edit one that has shipped.
+A migration's SQL names column types through ``{blob}``, ``{bigint}`` and ``{serial}``, the
+only places the two engines differ; a column it adds is an :class:`AddColumn`, skipped where
+the column exists (SQLite has no ``ADD COLUMN IF NOT EXISTS``). Add a migration at the end of
+:data:`MIGRATIONS`, never edit one that has shipped.
 """
 
 from __future__ import annotations
@@ -34,16 +34,19 @@ class Dialect:
     bigint: str
     # One row when the table (first ?) has the column (second ?).
     has_column: str
+    serial: str  # an increasing integer primary key
 
     def types(self, sql: str) -> str:
-        return sql.format(blob=self.blob, bigint=self.bigint)
+        return sql.format(blob=self.blob, bigint=self.bigint, serial=self.serial)
 
 
 SQLITE = Dialect("sqlite", blob="BLOB", bigint="INTEGER",
-                 has_column="SELECT 1 FROM pragma_table_info(?) WHERE name = ?")
+                 has_column="SELECT 1 FROM pragma_table_info(?) WHERE name = ?",
+                 serial="INTEGER PRIMARY KEY AUTOINCREMENT")
 POSTGRESQL = Dialect("postgresql", blob="BYTEA", bigint="BIGINT",
                      has_column="SELECT 1 FROM information_schema.columns WHERE table_schema = "
-                                "current_schema() AND table_name = ? AND column_name = ?")
+                                "current_schema() AND table_name = ? AND column_name = ?",
+                     serial="BIGSERIAL PRIMARY KEY")
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,21 @@ CREATE TABLE IF NOT EXISTS client_keys (
         "CREATE UNIQUE INDEX IF NOT EXISTS client_keys_live ON client_keys (client_id) "
         "WHERE wrapped IS NOT NULL"),
         add_columns=(AddColumn("clients", "embeddings_key", "TEXT"),)),
+    # The outbox of control events (control/db_outbox.py, control/outbox.py).
+    Migration(4, "outbox", ("""
+CREATE TABLE IF NOT EXISTS outbox (
+    seq {serial},
+    client_id TEXT NOT NULL,
+    event {blob} NOT NULL,
+    created_at {bigint} NOT NULL,
+    redis_done INTEGER NOT NULL DEFAULT 0,
+    kafka_done INTEGER NOT NULL DEFAULT 0
+)""", """
+CREATE TABLE IF NOT EXISTS outbox_lease (
+    name TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    expires_at {bigint} NOT NULL
+)""")),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

@@ -148,8 +148,8 @@ def enroll(settings: Settings, control: ClientControl, client_id: str, paths: Se
         log.warning("photo refused client_id=%s image=%s reason=%s", client_id, path, reason)
     if not report.accepted:
         return report
-    control.repo.ensure_client(client_id, name)
-    control.repo.set_embeddings(client_id, np.stack(report.embeddings))
-    control.publish(client_id, ControlKind.ENROLLED, f"{len(report.accepted)} photo(s)")
+    with control.change(client_id, ControlKind.ENROLLED, f"{len(report.accepted)} photo(s)"):
+        control.repo.ensure_client(client_id, name)
+        control.repo.set_embeddings(client_id, np.stack(report.embeddings))
     log.info("enrolled client_id=%s photos=%d", client_id, len(report.accepted))
     return report

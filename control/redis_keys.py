@@ -36,6 +36,11 @@ Processes (control/heartbeat.py)::
     {ns}:process:{process_id}   hash   role, device, share, host, pid, started_at; PEXPIRE ttl
     {ns}:processors:seen        string set (24 h TTL, refreshed) once a face processor beats
 
+Redis's own life (control/redis_epoch.py)::
+
+    {ns}:epoch                  string random id, set by a gateway once it wrote its state
+                                       back; absent after Redis restarted empty
+
 Authentication (ingest/auth.py)::
 
     {ns}:authfail:{address}     string failed hellos from one address; EXPIRE = window
@@ -111,6 +116,10 @@ def process_key_prefix(ns: str) -> str:
 
 def processors_seen_key(ns: str) -> str:
     return f"{ns}:processors:seen"
+
+
+def epoch_key(ns: str) -> str:
+    return f"{ns}:epoch"
 
 
 def auth_failures_key(ns: str, address: str) -> str:

@@ -1,8 +1,9 @@
 """The gateway's frame path: client messages of an admitted session, frames to Kafka.
 
 For each binary message: number it (the preceding ``frame`` text message, else the server's
-count from 1), check the JPEG magic bytes (``error: bad_image``), drop it while the client is
-paused (counted, reason ``paused``), apply the per-client rate and in-flight limits
+count from 1), check the JPEG magic bytes (``error: bad_image``), refuse it while the gateway
+stops (``error: shutting_down``), drop it while the client is paused (counted, reason
+``paused``), apply the per-client rate and in-flight limits
 (``error: rate_limited``), then produce it to ``{ns}.frames``. A failed delivery is reported
 to the client as ``error: delivery_failed``. A message over ``max_frame_bytes`` is refused by
 the WebSocket layer itself, which closes with 1009.
@@ -68,14 +69,18 @@ class FramePath:
         seq, captured_at = session.frame_numbers(received_at)
         FRAMES_IN.labels(session.client_id).inc()
         if not protocol.is_jpeg(data):
-            session.drop("bad_image", "bad_image", f"frame {seq} is not a JPEG image")
+            session.drop("bad_image", "bad_image", f"frame {seq} is not a JPEG image", seq)
+            return
+        if session.draining:
+            session.drop("shutting_down", "shutting_down", f"frame {seq} not taken: the "
+                         "gateway is stopping; reconnect", seq)
             return
         if session.paused:
             session.drop("paused")
             return
         why = session.admit_frame(self.settings.max_in_flight, self.settings.in_flight_timeout_s)
         if why is not None:
-            session.drop("rate_limited", "rate_limited", f"frame {seq} dropped: {why}")
+            session.drop("rate_limited", "rate_limited", f"frame {seq} dropped: {why}", seq)
             return
         headers = FrameHeaders(frame_id=uuid.uuid4().hex, client_id=session.client_id,
                                session_id=session.session_id, seq=seq,
@@ -87,7 +92,7 @@ class FramePath:
         except (ProducerFullError, KafkaException) as exc:
             session.in_flight.pop(headers.frame_id, None)
             session.drop("kafka_unavailable", "delivery_failed", f"frame {seq} was not "
-                         f"stored: {exc}")
+                         f"stored: {exc}", seq)
 
     @staticmethod
     def _delivered(session: Session, frame_id: str, seq: int, error: str | None) -> None:
@@ -95,5 +100,5 @@ class FramePath:
             return
         session.in_flight.pop(frame_id, None)
         session.drop("delivery_failed", "delivery_failed", f"frame {seq} was not stored: "
-                     f"{error}")
+                     f"{error}", seq)
 

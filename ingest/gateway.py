@@ -8,9 +8,11 @@ One :class:`Gateway` per process (tests run several in one process). Its parts:
 - the frame path (ingest/frame_path.py): rate and in-flight limits, produce to ``{ns}.frames``;
 - the listeners (ingest/listeners.py): decisions on ``{ns}:replies:{gateway_id}``, control
   events from Redis and Kafka;
-- a tick every third of ``heartbeat_ttl_s``: the process heartbeat, slot and session-hash
+- a tick every third of ``heartbeat_ttl_s`` (ingest/upkeep.py): slot and session-hash
   refresh (a crashed gateway's slots lapse after the TTL), capacity drops (closing the newest
-  sessions with 1013), sessions replaced by a newer one elsewhere, in-flight timeouts.
+  sessions with 1013), sessions replaced by a newer one elsewhere, in-flight timeouts, and
+  the write-back of its state after Redis lost its data;
+- the outbox (control/outbox.py): control events stored while Redis or Kafka was down.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from control import redis_keys as keys
 from control.admission import AdmissionController, AdmissionResult
 from control.db import UserRepository, open_repository
 from control.heartbeat import Heartbeat, new_process_id
+from control.outbox import OutboxDrainer, drain_forever
 from ingest import protocol
 from ingest.auth import Authenticator
 from ingest.frame_path import FramePath
@@ -38,12 +41,14 @@ from ingest.listeners import KafkaControlListener, listen_redis
 from ingest.producer import FrameProducer
 from ingest.protocol import CloseCode, ProtocolError
 from ingest.session import Session, deliver_held
+from ingest.upkeep import SessionUpkeep
 from schemas.events import Action, ControlEvent, ControlKind, Decision, now_ms
 from vigil.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
 SEEN_EVENTS = 1024
+REDIS_DOWN = "try again later: Redis is unavailable"
 # Mark the session ended (processors skip its frames still in Kafka), and delete the session
 # hash only while it still names this session (a newer one may own it).
 _RELEASE_SESSION = """
@@ -78,6 +83,8 @@ class Gateway:
         self.heartbeat = Heartbeat(settings, "gateway", "cpu", 0, self.gateway_id)
         self._release = self.redis.register_script(_RELEASE_SESSION)
         self._kafka_control: KafkaControlListener | None = None
+        self._outbox: OutboxDrainer | None = None
+        self._upkeep: SessionUpkeep | None = None
         self.front = HttpFront(settings, self.healthy)
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -86,21 +93,27 @@ class Gateway:
         loop = asyncio.get_running_loop()
         self.repo = await asyncio.to_thread(open_repository, self.settings)
         self.auth = Authenticator(self.settings, self.repo, self.redis)
+        subscribed = asyncio.Event()  # set while the reply channel is subscribed
+        self._upkeep = SessionUpkeep(self.settings, self.redis, self.repo, self.admission,
+                                     self.gateway_id, subscribed)
         await asyncio.to_thread(self.heartbeat.start, self._stop)
         self.producer.start(loop)
-        subscribed = asyncio.Event()
         self._tasks.append(asyncio.create_task(listen_redis(
             self.settings, self.redis, self.gateway_id, self.on_decision, self.on_control,
             subscribed), name="redis-listener"))
         self._kafka_control = KafkaControlListener(self.settings, loop, self.on_control)
         self._kafka_control.start()
-        self._tasks.append(asyncio.create_task(self._tick_forever(), name="tick"))
+        self._tasks.append(asyncio.create_task(self._upkeep.run(self._admitted), name="tick"))
+        self._outbox = OutboxDrainer(self.settings, self.repo, self.gateway_id)
+        self._tasks.append(asyncio.create_task(
+            drain_forever(self._outbox, self.settings.outbox_poll_s), name="outbox"))
         if self.settings.clients_file is not None:
             from control.clients_file import watch_clients_file
 
             self._tasks.append(asyncio.create_task(watch_clients_file(self.settings, self.repo),
                                                    name="clients-file"))
         await asyncio.wait_for(subscribed.wait(), 10)
+        await self.tick()  # the client mirror and the epoch marker, before serving
         self._server = await serve(
             self._handle, self.settings.gateway_host, self.settings.gateway_port,
             ssl=self._ssl_context(), max_size=self.settings.max_frame_bytes,
@@ -131,9 +144,14 @@ class Gateway:
         return self._server is not None and self.heartbeat.alive()
 
     async def stop(self) -> None:
-        """Close every session (1001), release their slots, stop the helpers."""
+        """Take no new connections or frames, wait (up to ``gateway_drain_s``) for the
+        decisions of frames in flight, close every session (1001), release their slots, stop
+        the helpers."""
         if self._server is not None:
-            self._server.close()
+            self._server.close(close_connections=False)
+            await self._drain()
+            for session in list(self.sessions.values()):
+                session.close(CloseCode.GOING_AWAY, "the gateway is stopping")
             await self._server.wait_closed()
         for task in self._tasks:
             task.cancel()
@@ -141,6 +159,8 @@ class Gateway:
         if self._kafka_control is not None:
             await asyncio.to_thread(self._kafka_control.close)
         self._stop.set()
+        if self._outbox is not None:
+            await asyncio.to_thread(self._outbox.close)
         await asyncio.to_thread(self.producer.close)
         await asyncio.to_thread(self.heartbeat.remove)
         await self.redis.aclose()
@@ -148,13 +168,30 @@ class Gateway:
             self.repo.close()
         log.info("gateway stopped gateway_id=%s", self.gateway_id)
 
+    async def _drain(self) -> None:
+        for session in self.sessions.values():
+            session.draining = True
+        deadline = asyncio.get_running_loop().time() + self.settings.gateway_drain_s
+        while any(s.in_flight for s in self.by_client.values()):
+            if asyncio.get_running_loop().time() >= deadline:
+                log.warning("gateway stopping with %d frames still waiting for a decision",
+                            sum(len(s.in_flight) for s in self.by_client.values()))
+                return
+            await asyncio.sleep(0.1)
+
     # -- one connection -------------------------------------------------------------------
     async def _handle(self, ws: ServerConnection) -> None:
         address = str(ws.remote_address[0]) if ws.remote_address else "unknown"
         hello = await self._hello(ws)
         if hello is None:
             return
-        result = await self.auth.check(hello, address)
+        try:
+            result = await self.auth.check(hello, address)
+        except aioredis.RedisError as exc:
+            log.error("hello not checked client_id=%s redis=%s error=%s", hello.client_id,
+                      self.settings.redis_url, exc)
+            await ws.close(CloseCode.TRY_AGAIN_LATER, REDIS_DOWN)
+            return
         if not result.ok:
             await ws.close(CloseCode.POLICY, _close_reason(result.reason))
             return
@@ -165,6 +202,10 @@ class Gateway:
         try:
             if await self._admit(session, result.state_reason):
                 await self.frames.serve(session)
+        except aioredis.RedisError as exc:
+            log.error("admission failed client_id=%s redis=%s error=%s", session.client_id,
+                      self.settings.redis_url, exc)
+            session.close(CloseCode.TRY_AGAIN_LATER, REDIS_DOWN)
         except ConnectionClosed as exc:
             # The client went away; the finally block frees everything.
             log.info("connection closed session_id=%s client_id=%s code=%s", session.session_id,
@@ -224,13 +265,14 @@ class Gateway:
             older.close(CloseCode.POLICY, "replaced by a newer session")
         self.by_client[session.client_id] = session
         session.admitted = True
+        session.admitted_at = now_ms()
         key = keys.session_key(self.settings.namespace, session.client_id)
         held = keys.held_key(self.settings.namespace, session.client_id)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(key)
             pipe.hset(key, mapping={keys.SESSION_GATEWAY_FIELD: self.gateway_id,
                                     keys.SESSION_ID_FIELD: session.session_id,
-                                    "admitted_at": str(now_ms())})
+                                    "admitted_at": str(session.admitted_at)})
             pipe.pexpire(key, int(self.settings.heartbeat_ttl_s * 1000))
             pipe.lrange(held, 0, -1)
             pipe.delete(held)
@@ -268,6 +310,10 @@ class Gateway:
             log.info("decision for no live session client_id=%s frame_id=%s",
                      decision.client_id, decision.frame_id)
             return
+        if not session.first_reply(decision.frame_id):
+            log.info("repeated decision not sent again client_id=%s frame_id=%s",
+                     decision.client_id, decision.frame_id)
+            return
         session.in_flight.pop(decision.frame_id, None)
         session.send(protocol.decision(decision))
 
@@ -282,32 +328,13 @@ class Gateway:
             apply_control(session, event)
 
     # -- tick -----------------------------------------------------------------------------
-    async def _tick_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.heartbeat_ttl_s / 3)
-            try:
-                await self.tick()
-            except aioredis.RedisError as exc:
-                log.error("gateway tick failed redis=%s error=%s", self.settings.redis_url, exc)
+    async def tick(self) -> bool:
+        """One upkeep tick now (ingest/upkeep.py)."""
+        assert self._upkeep is not None, "start() first"
+        return await self._upkeep.tick(self._admitted())
 
-    async def tick(self) -> None:
-        """Refresh own slots and session hashes; close sessions that lost either."""
-        admitted = [s for s in self.by_client.values() if not s.closing]
-        occupancy = await self.admission.refresh([s.session_id for s in admitted])
-        ttl_ms = int(self.settings.heartbeat_ttl_s * 1000)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for s in admitted:
-                key = keys.session_key(self.settings.namespace, s.client_id)
-                pipe.hget(key, keys.SESSION_ID_FIELD)
-                pipe.pexpire(key, ttl_ms)
-            replies = await pipe.execute()
-        for s, owner in zip(admitted, replies[::2], strict=True):
-            owner = owner.decode() if isinstance(owner, bytes) else owner
-            if s.session_id in occupancy.lost:
-                s.close(CloseCode.TRY_AGAIN_LATER, "capacity withdrawn")
-            elif owner != s.session_id:
-                s.close(CloseCode.POLICY, "replaced by a newer session")
-            s.expire_in_flight(self.settings.in_flight_timeout_s)
+    def _admitted(self) -> list[Session]:
+        return [s for s in self.by_client.values() if not s.closing]
 
 
 def apply_control(session: Session, event: ControlEvent) -> None:

@@ -39,6 +39,7 @@ class CloseCode(IntEnum):
     """The close codes of protocol v1."""
 
     NORMAL = 1000
+    GOING_AWAY = 1001
     PROTOCOL_ERROR = 1002
     POLICY = 1008
     TOO_BIG = 1009
@@ -136,8 +137,10 @@ def status(state: str, reason: str = "") -> dict[str, Any]:
     return {"type": "status", "state": state, "reason": reason}
 
 
-def error(code: str, message: str) -> dict[str, Any]:
-    return {"type": "error", "code": code, "message": message}
+def error(code: str, message: str, seq: int | None = None) -> dict[str, Any]:
+    """An error message; ``seq`` names the frame it is about, when it is about one."""
+    message_ = {"type": "error", "code": code, "message": message}
+    return message_ if seq is None else {**message_, "seq": seq}
 
 
 def decision(event: Decision) -> dict[str, Any]:

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 STAGE = "gateway"
 OUTBOX_LIMIT = 512
+ANSWERED_LIMIT = 4096  # frame_ids remembered per session against a repeated reply
 
 
 class TokenBucket:
@@ -64,12 +65,15 @@ class Session:
         self.client_id = client_id
         self.session_id = uuid.uuid4().hex
         self.admitted = False
+        self.admitted_at = 0  # epoch ms, once admitted
         self.paused = False
         self.closing = False
+        self.draining = False  # the gateway is stopping: new frames are refused
         self.next_seq = 0
         self.pending: FrameInfo | None = None
         self.limiter = TokenBucket(max_fps)
         self.in_flight: OrderedDict[str, float] = OrderedDict()  # frame_id -> monotonic time
+        self.answered: OrderedDict[str, None] = OrderedDict()  # recent frame_ids replied to
         self._outbox: asyncio.Queue[dict[str, Any] | _Close] = asyncio.Queue(OUTBOX_LIMIT)
         self._writer: asyncio.Task[None] | None = None
         self._closer: asyncio.Task[None] | None = None
@@ -89,8 +93,8 @@ class Session:
             log.warning("outbox full client_id=%s session_id=%s type=%s", self.client_id,
                         self.session_id, message.get("type"))
 
-    def error(self, code: str, message: str) -> None:
-        self.send(protocol.error(code, message))
+    def error(self, code: str, message: str, seq: int | None = None) -> None:
+        self.send(protocol.error(code, message, seq))
 
     def close(self, code: int, reason: str) -> None:
         """Close after the messages already queued (no-op when already closing)."""
@@ -157,10 +161,23 @@ class Session:
             return f"{max_in_flight} frames already wait for a decision"
         return None
 
-    def drop(self, reason: str, error_code: str | None = None, message: str = "") -> None:
+    def first_reply(self, frame_id: str) -> bool:
+        """Whether no decision for ``frame_id`` went to this client yet (then it counts as
+        sent): the replies sink publishes once per frame, but its markers live in Redis,
+        which may have lost them."""
+        if frame_id in self.answered:
+            FRAMES_DROPPED.labels(STAGE, "duplicate_reply").inc()
+            return False
+        self.answered[frame_id] = None
+        while len(self.answered) > ANSWERED_LIMIT:
+            self.answered.popitem(last=False)
+        return True
+
+    def drop(self, reason: str, error_code: str | None = None, message: str = "",
+             seq: int | None = None) -> None:
         FRAMES_DROPPED.labels(STAGE, reason).inc()
         if error_code is not None:
-            self.error(error_code, message)
+            self.error(error_code, message, seq)
 
 
 def deliver_held(session: Session, held: list[bytes]) -> None:

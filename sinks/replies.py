@@ -17,18 +17,29 @@ Sessions move: a client may reconnect between a frame and its decision.
   next session right after ``welcome``; an ``allow`` is dropped (``no_session``). Looking up
   the session and holding happen in one Lua script, and the gateway writes the session and
   takes the held decisions in one transaction, so a decision cannot fall between the two.
+
+Redis is a cache (control/redis_epoch.py). While it does not answer, the sink waits for it
+(up to ``REDIS_WAIT_S``, then the process exits and is restarted) rather than losing the
+batch. After it restarted empty, the sink routes nothing until a gateway wrote its sessions
+back (it waits up to ``heartbeat_ttl_s``), so no decision is dropped or held for want of a
+session that is about to return. The claim and the publish are one script, so a connection
+lost between them cannot leave a claimed frame unpublished; a gateway that does not listen on
+its channel (it is resubscribing, or dead) gets the decision again for up to
+``NO_LISTENER_WAIT_S`` per batch, then it is dropped (``no_listener``).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from enum import StrEnum
 
 import redis
 from confluent_kafka import Message, Producer
 
 from control import redis_keys as keys
+from control.redis_epoch import EpochWatch
 from schemas.events import Action, Decision
 from sinks.files import UnsafePathError, safe_id
 from vigil.core import metrics
@@ -40,6 +51,18 @@ from vigil.core.topics import DECISIONS
 log = logging.getLogger(__name__)
 STAGE = "replies"
 HELD_LIMIT = 16  # held decisions kept per client: enough to act on, bounded for a flood
+REDIS_WAIT_S = 120.0
+REDIS_RETRY_S = 0.5
+NO_LISTENER_WAIT_S = 2.0  # per batch, for a gateway resubscribing its reply channel
+
+# KEYS: replied marker, reply channel. ARGV: gateway_id, marker TTL (s), Decision JSON.
+# Returns the number of receivers (none: the claim is released), or -1 when already claimed.
+_CLAIM_AND_PUBLISH = """
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return -1 end
+local receivers = redis.call('PUBLISH', KEYS[2], ARGV[3])
+if receivers == 0 then redis.call('DEL', KEYS[1]) end
+return receivers
+"""
 
 # KEYS: session hash, replied marker, held list. ARGV: decision JSON, "1" for an allow,
 # marker TTL, held TTL, HELD_LIMIT. Returns {"session", gateway, session_id} or {outcome}.
@@ -67,6 +90,7 @@ class ReplyOutcome(StrEnum):
     STALE_SESSION = "stale_session"
     BAD_SESSION = "bad_session"
     DUPLICATE = "duplicate"
+    NO_LISTENER = "no_listener"
 
 
 class ReplySink:
@@ -75,8 +99,10 @@ class ReplySink:
     def __init__(self, settings: Settings, stop: threading.Event | None = None,
                  group_id: str | None = None, client: redis.Redis | None = None) -> None:
         self.settings = settings
-        self.redis = client or redis.Redis.from_url(settings.redis_url)
+        self.redis = client or redis.Redis.from_url(settings.redis_url, socket_timeout=5)
         self._route = self.redis.register_script(_ROUTE)
+        self._claim_and_publish = self.redis.register_script(_CLAIM_AND_PUBLISH)
+        self.epoch = EpochWatch(self.redis, settings.namespace)
         self.dlq: Producer = make_producer(settings)
         self.loop = StageLoop(settings, STAGE, [DECISIONS.name(settings)],
                               group_id or group_name(settings, STAGE), self.handle,
@@ -93,10 +119,14 @@ class ReplySink:
 
     def handle(self, batch: list[Message]) -> None:
         """Publish the batch's decisions; the loop commits when this returns."""
+        listener_deadline = time.monotonic() + NO_LISTENER_WAIT_S
         for msg, decision in decode_or_dead_letter(batch, DECISIONS.serializer, self.dlq,
                                                    self.settings,
                                                    STAGE):
-            outcome = self.reply(decision, where(msg))
+            outcome = self._reply_when_redis_answers(decision, where(msg))
+            while (outcome is ReplyOutcome.NO_LISTENER and time.monotonic() < listener_deadline
+                   and not self.loop.stop.wait(REDIS_RETRY_S)):
+                outcome = self._reply_when_redis_answers(decision, where(msg))
             if outcome in (ReplyOutcome.SENT, ReplyOutcome.MOVED):
                 metrics.SINK_OUTPUTS.labels(STAGE, "published").inc()
             elif outcome is ReplyOutcome.HELD:
@@ -104,8 +134,23 @@ class ReplySink:
             else:
                 metrics.FRAMES_DROPPED.labels(STAGE, outcome.value).inc()
 
+    def _reply_when_redis_answers(self, decision: Decision, source: str) -> ReplyOutcome:
+        deadline = time.monotonic() + REDIS_WAIT_S
+        while True:
+            try:
+                return self.reply(decision, source)
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                if time.monotonic() > deadline or self.loop.stop.is_set():
+                    raise
+                log.warning("replies wait for Redis url=%s source=%s error=%s",
+                            self.settings.redis_url, source, exc)
+                self.loop.stop.wait(REDIS_RETRY_S)
+
     def gateway_of(self, decision: Decision, source: str) -> tuple[str | None, ReplyOutcome]:
         """The gateway to send the decision to, or None and what happened instead."""
+        if self.epoch.rebuilding():
+            # Redis restarted empty: the gateways are about to write their sessions back.
+            self.epoch.wait_rebuilt(self.settings.heartbeat_ttl_s, self.loop.stop)
         ns = self.settings.namespace
         allow = decision.action is Action.ALLOW
         route = [_text(part) for part in self._route(
@@ -144,22 +189,19 @@ class ReplySink:
         if gateway is None:
             return outcome
         ns = self.settings.namespace
-        marker = keys.replied_key(ns, decision.frame_id)
-        if not self.redis.set(marker, gateway, nx=True, ex=self.settings.reply_dedupe_ttl_s):
+        receivers = int(self._claim_and_publish(
+            keys=[keys.replied_key(ns, decision.frame_id), keys.reply_channel(ns, gateway)],
+            args=[gateway, self.settings.reply_dedupe_ttl_s,
+                  DECISIONS.serializer.dumps(decision)]))
+        if receivers < 0:
             log.info("reply skipped: frame already replied source=%s frame_id=%s", source,
                      decision.frame_id)
             return ReplyOutcome.DUPLICATE
-        try:
-            receivers = self.redis.publish(keys.reply_channel(ns, gateway),
-                                           DECISIONS.serializer.dumps(decision))
-        except redis.RedisError:
-            # Not delivered: release the claim so the replayed batch can publish it.
-            self.redis.delete(marker)
-            log.error("reply publish failed source=%s frame_id=%s", source, decision.frame_id)
-            raise
         if receivers == 0:
-            log.warning("reply published with no subscriber source=%s gateway=%s frame_id=%s",
-                        source, gateway, decision.frame_id)
+            log.warning("reply not delivered: gateway %s does not listen source=%s "
+                        "client_id=%s frame_id=%s", gateway, source, decision.client_id,
+                        decision.frame_id)
+            return ReplyOutcome.NO_LISTENER
         return outcome
 
 

@@ -15,9 +15,7 @@ import asyncio
 import base64
 import os
 import queue
-import random
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -35,6 +33,7 @@ from tests.conftest import SHARED_WEIGHTS, Infra, require_testdata
 from vigil.apps.client import StreamReport, stream_frames
 from vigil.core.settings import Settings, load_settings
 from vigil.core.stages import PORT_STRIDE
+from vigil.local.servers import port_block
 
 START_TIMEOUT_S = 120.0
 ENROLLMENTS = {
@@ -76,31 +75,6 @@ class Running:
     def stream(self, client: str, frames: list[bytes], fps: float = 4.0) -> StreamReport:
         return asyncio.run(stream_frames(self.url, client, self.tokens[client], frames, fps=fps,
                                          reply_timeout_s=90))
-
-
-def port_block(count: int) -> int:
-    """The first of ``count`` free consecutive ports below the OS's ephemeral range.
-
-    `vigil up` restarts a killed stage, which binds its port again. A port from the ephemeral
-    range (where the OS picks the local port of every outgoing connection) may have been taken
-    by a Kafka or Redis connection meanwhile, and stays taken while it lives: seen here as a
-    face processor that could not restart ("Address already in use" on its metrics port).
-    """
-    chooser = random.Random()
-    for _ in range(100):
-        base = chooser.randrange(20_000, 32_000 - count)
-        if all(_bindable(base + i) for i in range(count)):
-            return base
-    raise RuntimeError(f"no {count} free consecutive ports between 20000 and 32000")
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def up_env(infra: Infra, namespace: str, state: Path, weights: Path) -> dict[str, str]:

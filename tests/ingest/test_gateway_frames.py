@@ -160,7 +160,8 @@ def test_frames_over_the_rate_or_in_flight_limit_are_dropped(
             return errors
 
     by_rate = asyncio.run(burst(0, 5))  # burst of 3 allowed at 3 fps
-    assert [(e["type"], e["code"]) for e in by_rate] == [("error", "rate_limited")] * 2
+    assert [(e["type"], e["code"], e["seq"]) for e in by_rate] == [
+        ("error", "rate_limited", 4), ("error", "rate_limited", 5)]  # each names its frame
     by_flight = asyncio.run(burst(2, 4))  # no decisions come back: 2 stay in flight
     assert [(e["type"], e["code"]) for e in by_flight] == [("error", "rate_limited")] * 2
     assert "wait for a decision" in str(by_flight[0]["message"])

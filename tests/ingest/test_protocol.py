@@ -43,8 +43,10 @@ def test_server_messages_have_the_documented_shape() -> None:
     assert protocol.queued(2) == {"type": "queued", "position": 2}
     assert protocol.status("paused", "x") == {"type": "status", "state": "paused",
                                               "reason": "x"}
-    assert protocol.error("bad_image", "m") == {"type": "error", "code": "bad_image",
-                                                "message": "m"}
+    assert protocol.error("bad_message", "m") == {"type": "error", "code": "bad_message",
+                                                  "message": "m"}
+    assert protocol.error("bad_image", "m", seq=7) == {"type": "error", "code": "bad_image",
+                                                       "message": "m", "seq": 7}
     assert protocol.is_jpeg(b"\xff\xd8\xff\xe0") and not protocol.is_jpeg(b"\x89PNG")
 
 

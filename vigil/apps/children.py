@@ -8,6 +8,7 @@ and the crash tests read) and its own metrics port from the stage table.
 
 from __future__ import annotations
 
+import http.client
 import logging
 import signal
 import subprocess
@@ -89,16 +90,16 @@ class Child:
         return self.proc is not None and self.proc.poll() is None
 
     def healthy(self) -> bool:
-        if not self.alive():
-            return False
-        if not self.metrics_port:
-            return True
-        url = f"http://127.0.0.1:{self.metrics_port}/healthz"
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                return bool(response.status == 200)
-        except OSError:
-            return False
+        return self.alive() and (not self.metrics_port or healthz_ok(self.metrics_port))
+
+
+def healthz_ok(port: int) -> bool:
+    """Whether the process serving /healthz on 127.0.0.1:``port`` says it is healthy."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:
+            return bool(response.status == 200)
+    except (OSError, http.client.HTTPException):  # down, or not our server on that port
+        return False
 
 
 def new_child(entry: Stage, replica: int, settings: Settings) -> Child:

@@ -262,6 +262,7 @@ def _registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
     from control import cli as control_cli
     from processors.vision import cli as vision_cli
     from sinks import cli as sinks_cli
+    from vigil.apps.faults import bench as faults_bench
     from vigil.backup import cli as backup_cli
 
     def register_bench(sub: argparse._SubParsersAction) -> None:
@@ -270,6 +271,7 @@ def _registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
         vision_cli.register_bench(bench_sub)
         _register_bench_e2e(bench_sub)
         _register_bench_temporal(bench_sub)
+        faults_bench.register(bench_sub)
 
     return [_register_core, _register_stages, vision_cli.register, register_bench,
             control_cli.register, sinks_cli.register, console_cli.register, backup_cli.register]

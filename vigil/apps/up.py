@@ -23,7 +23,7 @@ from vigil.apps.children import Child, stage_children
 from vigil.apps.scaler import Autoscaler
 from vigil.core import metrics
 from vigil.core.settings import Settings
-from vigil.core.stages import STAGES, supervisor_metrics_port
+from vigil.core.stages import STAGES, StageKind, names, supervisor_metrics_port
 from vigil.core.topics import create_topics
 from vigil.local import infra
 
@@ -44,6 +44,14 @@ def _ensure_infra(settings: Settings) -> bool:
 
 
 def _stop_children(children: list[Child]) -> None:
+    """The gateways first (they wait for the decisions of the frames they took, which need
+    every other stage), then the rest."""
+    gateways = set(names(StageKind.GATEWAY))
+    _stop_group([c for c in children if c.stage in gateways])
+    _stop_group([c for c in children if c.stage not in gateways])
+
+
+def _stop_group(children: list[Child]) -> None:
     for child in children:
         if child.alive():
             assert child.proc is not None

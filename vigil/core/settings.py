@@ -458,6 +458,11 @@ class Settings(PerformanceSettings, BaseSettings):
         30.0, gt=0.0, le=3600.0, description="After this long without a decision a frame no "
         "longer counts as in flight."
     )
+    gateway_drain_s: float = Field(
+        8.0, ge=0.0, le=300.0, description="On stop, how long the gateway waits for the "
+        "decisions of frames in flight (refusing new frames with error shutting_down) before "
+        "it closes its sessions with 1001."
+    )
     hello_timeout_s: float = Field(
         5.0, gt=0.0, le=120.0, description="How long the gateway waits for the first message "
         "(hello) before closing with 1002."
@@ -492,6 +497,15 @@ class Settings(PerformanceSettings, BaseSettings):
     clients_file_poll_s: float = Field(
         1.0, ge=0.1, le=3600.0, description="How often the gateway checks clients_file's "
         "modification time."
+    )
+    outbox_poll_s: float = Field(
+        1.0, gt=0.0, le=600.0, description="How often each gateway delivers the outbox: "
+        "control events stored while Redis or Kafka was down (control/outbox.py)."
+    )
+    outbox_delivery_timeout_s: float = Field(
+        5.0, gt=0.0, le=300.0, description="How long one control event may wait for Kafka "
+        "before the outbox keeps it for a later round (a command waits about this long when "
+        "Kafka is down)."
     )
 
     @field_validator("tls_key")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import random
 import re
 import signal
 import socket
@@ -98,6 +99,32 @@ def free_port_run(length: int, attempts: int = 200) -> int:
         if first + length < 65536 and all(port_free(first + i) for i in range(length)):
             return first
     raise InfraError(f"found no {length} consecutive free ports on 127.0.0.1")
+
+
+def port_block(count: int) -> int:
+    """The first of ``count`` free consecutive ports below the OS's ephemeral range.
+
+    `vigil up` restarts a killed stage, which binds its port again. A port from the ephemeral
+    range (where the OS picks the local port of every outgoing connection) may have been taken
+    by a Kafka or Redis connection meanwhile, and stays taken while it lives: seen here as a
+    face processor that could not restart ("Address already in use" on its metrics port).
+    """
+    chooser = random.Random()
+    for _ in range(100):
+        base = chooser.randrange(20_000, 32_000 - count)
+        if all(_bindable(base + i) for i in range(count)):
+            return base
+    raise InfraError(f"no {count} free consecutive ports between 20000 and 32000")
+
+
+def _bindable(port: int) -> bool:
+    """Bindable now without SO_REUSEADDR (stricter than :func:`port_free`)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 class LocalServer:

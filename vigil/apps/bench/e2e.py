@@ -17,12 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import subprocess
-import sys
-import threading
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,6 +25,7 @@ from typing import TYPE_CHECKING
 from vigil.apps.bench.ceiling import ceiling_lines, load_phone, measure_ceiling
 from vigil.apps.bench.report import StepSummary, plot_latency, summarize
 from vigil.apps.client import StreamReport, stream_frames, webcam_frames
+from vigil.apps.up_process import UpError, UpProcess
 from vigil.core.errors import VigilError
 from vigil.core.settings import Settings
 from vigil.local.servers import port_answers
@@ -37,7 +33,6 @@ from vigil.local.servers import port_answers
 if TYPE_CHECKING:
     from control.enroll import FaceAnalyzer
 
-READY_LINE = "vigil ready"
 SETTLE_S = 5.0  # pause between ramp steps, so one step's tail does not load the next
 STOP_TIMEOUT_S = 300.0  # `vigil up` stops each stage after its batch: slow on shared cores
 
@@ -68,31 +63,20 @@ class BenchPlan:
         return list(range(self.clients, self.max_clients + 1, self.ramp_step))
 
 
-def _start_vigil_up(capacity: int | None, timeout_s: float) -> subprocess.Popen[str]:
+def _start_vigil_up(capacity: int | None, timeout_s: float) -> UpProcess:
     env = os.environ.copy()
     if capacity is not None:
         # One face process is one pipeline of max_clients_per_pipeline sessions.
         env["VIGIL_MAX_CLIENTS_PER_PIPELINE"] = str(capacity)
-    proc = subprocess.Popen([sys.executable, "-m", "vigil.apps.cli", "up"],
-                            stdout=subprocess.PIPE, text=True, env=env)
-    deadline = time.monotonic() + timeout_s
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        print(f"[vigil up] {line.rstrip()}", flush=True)
-        if line.startswith(READY_LINE):
-            # Keep reading its lines until it exits, so it never writes to a full pipe.
-            threading.Thread(target=_echo, args=(proc.stdout,), daemon=True).start()
-            return proc
-        if time.monotonic() > deadline:
-            break
-    proc.send_signal(signal.SIGINT)
-    proc.wait(60)
-    raise BenchError("`vigil up` did not become ready; see its log lines above")
+    up = UpProcess(env, echo=True)
+    up.start()
+    try:
+        up.wait_ready(timeout_s)
+    except UpError as exc:
+        up.stop(60)
+        raise BenchError(f"{exc.message}; see its log lines above") from None
+    return up
 
-
-def _echo(lines: Iterable[str]) -> None:
-    for line in lines:
-        print(f"[vigil up] {line.rstrip()}", flush=True)
 
 
 def enroll_bench_clients(settings: Settings, count: int, enroll_image: Path,
@@ -212,7 +196,7 @@ def run_bench_e2e(settings: Settings, plan: BenchPlan) -> int:
     from processors.vision.chain import FaceChain
 
     most = max(plan.steps())
-    started: subprocess.Popen[str] | None = None
+    started: UpProcess | None = None
     if not port_answers(settings.gateway_port, settings.gateway_host):
         raised = most if plan.raise_capacity else None
         print("no gateway answers: starting `vigil up`"
@@ -233,7 +217,6 @@ def run_bench_e2e(settings: Settings, plan: BenchPlan) -> int:
         after = measure_ceiling(settings, frames, chain, phone)
     finally:
         if started is not None:
-            started.send_signal(signal.SIGINT)
-            started.wait(STOP_TIMEOUT_S)
+            started.stop(STOP_TIMEOUT_S)
     ceiling_fps, lines = ceiling_lines(before, after)
     return print_result(plan, summaries, lines, ceiling_fps)
