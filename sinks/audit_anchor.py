@@ -37,7 +37,7 @@ from schemas.serializers import ContractError, JsonSerializer
 from sinks.audit_log import AuditError, AuditLog, canonical
 from sinks.files import write_atomic
 from vigil.core import metrics
-from vigil.core.kafka import make_consumer, read_one
+from vigil.core.kafka import make_consumer, read_one, watermarks
 from vigil.core.settings import Settings
 from vigil.core.topics import Retention, Topic, cluster_durability, ensure_topics
 
@@ -124,8 +124,7 @@ def kafka_anchor(settings: Settings, key: bytes,
                              **{"auto.offset.reset": "error", "enable.auto.offset.store": False})
     try:
         try:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, 0),
-                                                       timeout=timeout_s, cached=False)
+            low, high = watermarks(consumer, TopicPartition(topic, 0), timeout_s)
         except KafkaException as exc:
             if exc.args[0].code() in _ABSENT:
                 return None
@@ -220,6 +219,9 @@ class CheckpointWriter:
         else:  # the file still holds it, and the next batch produces a newer one
             log.error("audit checkpoint not stored topic=%s error=%s", self.topic, err.str())
 
-    def close(self) -> None:
+    def close(self) -> bool:
+        """Deliver what is queued for Kafka; False when some did not reach it in 10 s."""
         if self.producer is not None and self.producer.flush(10) > 0:
             log.error("audit checkpoints not delivered to %s within 10 s", self.topic)
+            return False
+        return True

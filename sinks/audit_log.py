@@ -11,7 +11,9 @@ is the ``hash`` of the line before (``GENESIS`` for line 1); ``seq`` is the line
 ``type`` is ``decision``, ``control``, or ``invalid`` (a message that broke its contract:
 then ``event`` holds ``error`` and the raw value in base64, so nothing read is left out);
 these carry ``topic``, ``partition`` and ``offset``. ``access`` lines (someone viewed or
-exported evidence in the auditor console) come from no topic and carry none of the three.
+exported evidence in the auditor console) and ``reanchored`` lines (`vigil audit reanchor`
+accepted a log shorter than its checkpoint, ``sinks.audit_verify``) come from no topic and
+carry none of the three.
 Editing a line breaks its own hash; removing, inserting or reordering lines breaks ``prev``
 and ``seq``. Cutting lines from the end, or rewriting the whole chain after an edit, is not
 detectable from the log alone: the keyed checkpoints of ``sinks.audit_anchor`` catch both.

@@ -1,9 +1,16 @@
-"""`vigil audit verify`: the hash chain, then the log against its keyed checkpoints.
+"""`vigil audit verify` and `vigil audit reanchor`.
 
-The chain (``sinks.audit_log.verify``) catches an edit, insertion, removal or reordering
-inside the log; the checkpoints (``sinks.audit_anchor``) catch lines cut from the end and a
-chain recomputed after an edit. The verdict names the last checkpoint the log still reaches.
-A log with lines but no checkpoint anywhere fails: whoever cut it may have removed the file.
+Verify: the chain (``sinks.audit_log.verify``) catches an edit, insertion, removal or
+reordering inside the log; the checkpoints (``sinks.audit_anchor``) catch lines cut from the
+end and a chain recomputed after an edit. The verdict names the last checkpoint the log still
+reaches. A log with lines but no checkpoint anywhere fails: whoever cut it may have removed
+the file.
+
+Reanchor: a log restored from a backup is shorter than its last checkpoint, and the audit
+sink refuses to continue it. Reanchoring accepts the log as it is, with the data key: it
+appends a ``reanchored`` line recording the checkpoint the log no longer reaches (so the cut
+stays visible to auditors, inside the chain) and checkpoints the log anew. It refuses a log
+whose chain is broken: a shorter log is accepted, an edited one never.
 """
 
 from __future__ import annotations
@@ -11,17 +18,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from confluent_kafka import KafkaException
+
+from schemas.events import AuditCheckpoint, now_ms
 from sinks.audit_anchor import (
     AUDIT_CHECKPOINTS,
     Anchor,
     CheckpointUnavailable,
+    CheckpointWriter,
     checkpoint_file,
+    ensure_checkpoint_topic,
     falls_short,
     file_anchor,
     kafka_anchor,
     mac_key,
 )
-from sinks.audit_log import AuditError, VerifyResult, verify
+from sinks.audit_log import AuditError, AuditLog, VerifyResult, verify
+from vigil.core.kafka import make_producer
 from vigil.core.settings import Settings
 
 
@@ -34,6 +47,7 @@ class AnchoredVerdict:
     last_good: Anchor | None
     problem: str | None
     notes: tuple[str, ...]
+    kafka_checked: bool
 
     @property
     def ok(self) -> bool:
@@ -41,13 +55,15 @@ class AnchoredVerdict:
 
 
 def _read_anchors(settings: Settings, path: Path, use_kafka: bool
-                  ) -> tuple[list[Anchor], list[str], list[str]]:
-    """(checkpoints with a good MAC, problems, notes) from the file and, if asked, Kafka."""
+                  ) -> tuple[list[Anchor], list[str], list[str], bool]:
+    """(checkpoints with a good MAC, problems, notes, whether Kafka answered) from the file
+    and, if asked, Kafka."""
     key = mac_key(settings)
     anchors: list[Anchor] = []
     problems: list[str] = []
     notes: list[str] = []
     readers = [lambda: file_anchor(key, path)]
+    kafka_checked = use_kafka
     if use_kafka:
         readers.append(lambda: kafka_anchor(settings, key))
     else:
@@ -57,20 +73,21 @@ def _read_anchors(settings: Settings, path: Path, use_kafka: bool
             anchor = read()
         except CheckpointUnavailable as exc:
             notes.append(f"checkpoints on Kafka not checked: {exc}")
+            kafka_checked = False
             continue
         except AuditError as exc:
             problems.append(str(exc))
             continue
         if anchor is not None:
             anchors.append(anchor)
-    return anchors, problems, notes
+    return anchors, problems, notes, kafka_checked
 
 
 def verify_anchored(settings: Settings, path: Path, use_kafka: bool = True) -> AnchoredVerdict:
     """Verify the chain of ``path`` and check it against every checkpoint found."""
     if not path.is_file():
         raise AuditError(f"audit log {path} does not exist")
-    anchors, problems, notes = _read_anchors(settings, path, use_kafka)
+    anchors, problems, notes, kafka_checked = _read_anchors(settings, path, use_kafka)
     chain = verify(path, keep={a.checkpoint.lines for a in anchors})
     if not chain.ok:
         problems.insert(0, f"line {chain.bad_line}: {chain.reason} ({chain.lines} lines "
@@ -88,4 +105,46 @@ def verify_anchored(settings: Settings, path: Path, use_kafka: bool = True) -> A
                         "before checkpoints existed gets one when the audit sink next runs")
     last_good = max(good, key=lambda a: a.checkpoint.lines, default=None)
     return AnchoredVerdict(chain, tuple(anchors), last_good,
-                           "; ".join(problems) if problems else None, tuple(notes))
+                           "; ".join(problems) if problems else None, tuple(notes),
+                           kafka_checked)
+
+
+def reanchor(settings: Settings, path: Path, reason: str,
+             use_kafka: bool = True) -> tuple[AuditCheckpoint, Anchor | None]:
+    """Accept the log as it is now (see the module docstring); returns the new checkpoint
+    and the one it replaced. Raises AuditError for a broken chain or an undelivered
+    checkpoint, and CheckpointUnavailable, changing nothing, when Kafka does not answer."""
+    verdict = verify_anchored(settings, path, use_kafka)
+    if not verdict.chain.ok:
+        raise AuditError(f"audit log {path} is broken at line {verdict.chain.bad_line} "
+                         f"({verdict.chain.reason}): a reanchor accepts a shorter log, never "
+                         "an edited one")
+    if use_kafka and not verdict.kafka_checked:
+        raise CheckpointUnavailable(f"Kafka at {settings.kafka_bootstrap} did not answer, so "
+                                    "its checkpoint was not read; nothing changed")
+    previous = max(verdict.anchors, key=lambda a: a.checkpoint.lines, default=None)
+    if use_kafka:
+        try:
+            ensure_checkpoint_topic(settings)
+        except (KafkaException, TimeoutError) as exc:
+            raise CheckpointUnavailable(f"cannot create {AUDIT_CHECKPOINTS.name(settings)}: "
+                                        f"{exc}; nothing changed") from None
+    producer = make_producer(settings, **{"client.id": f"{settings.namespace}-audit-reanchor"}
+                             ) if use_kafka else None
+    writer = CheckpointWriter(settings, path, mac_key(settings), producer)
+    audit_log = AuditLog(path, owner=False)
+    try:
+        was = None if previous is None else {
+            **previous.checkpoint.model_dump(mode="json", exclude={"mac"}),
+            "source": previous.source}
+        audit_log.append([{"type": "reanchored", "recorded_at": now_ms(), "event": {
+            "reason": reason, "lines_before": audit_log.lines, "previous_checkpoint": was,
+            "problem": verdict.problem}}])
+        checkpoint = writer.record(audit_log)
+    finally:
+        audit_log.close()
+    if not writer.close():
+        raise AuditError(f"the new checkpoint is in {checkpoint_file(path)} but did not reach "
+                         f"Kafka ({AUDIT_CHECKPOINTS.name(settings)}); run again when it answers")
+    assert checkpoint is not None  # the log just grew by a line
+    return checkpoint, previous

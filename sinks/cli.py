@@ -16,7 +16,7 @@ from pathlib import Path
 from control.crypto import CryptoError
 from sinks.audit import audit_log_path
 from sinks.audit_log import AuditError
-from sinks.audit_verify import verify_anchored
+from sinks.audit_verify import reanchor, verify_anchored
 from sinks.evidence_store import EvidenceError, find_evidence, purge_evidence, read_evidence
 from vigil.core.settings import Settings, load_settings
 
@@ -73,6 +73,20 @@ def _audit_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit_reanchor(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    path: Path = args.file or audit_log_path(settings)
+    try:
+        checkpoint, previous = reanchor(settings, path, args.reason,
+                                        use_kafka=not args.no_kafka)
+    except (AuditError, CryptoError, OSError) as exc:
+        return _fail(str(exc))
+    replaced = previous.describe() if previous else "none"
+    print(f"audit log {path} re-anchored at line {checkpoint.lines} (a `reanchored` line "
+          f"records it); the checkpoint it replaced: {replaced}")
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``evidence`` and ``audit`` to the ``vigil`` command (``vigil sink`` runs a sink)."""
     evidence = subparsers.add_parser("evidence", help="read or purge kept evidence")
@@ -93,3 +107,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     check.add_argument("--no-kafka", action="store_true",
                        help="check only the checkpoint file, not the audit-checkpoints topic")
     check.set_defaults(handler=_audit_verify)
+    anchor = audit_actions.add_parser(
+        "reanchor", help="accept a log restored from a backup (shorter than its checkpoint): "
+        "record that in the chain and checkpoint it anew; needs the data key")
+    anchor.add_argument("--reason", required=True, help="recorded in the `reanchored` line")
+    anchor.add_argument("--file", type=Path, default=None,
+                        help="audit log (default: the audit_log setting)")
+    anchor.add_argument("--no-kafka", action="store_true",
+                        help="write the checkpoint file only, not the audit-checkpoints topic")
+    anchor.set_defaults(handler=_audit_reanchor)

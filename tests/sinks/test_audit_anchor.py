@@ -16,7 +16,7 @@ import pytest
 from sinks.audit import AuditSink, audit_log_path
 from sinks.audit_anchor import CheckpointWriter, checkpoint_file, mac_key, open_anchored
 from sinks.audit_log import AuditError, AuditLog, canonical, line_hash, verify
-from sinks.audit_verify import verify_anchored
+from sinks.audit_verify import reanchor, verify_anchored
 from sinks.cli import register
 from tests.sinks.conftest import (
     TEST_KEY,
@@ -175,3 +175,30 @@ def test_the_kafka_checkpoint_catches_a_cut_when_the_file_is_gone_too(
     with pytest.raises(AuditError, match="refusing to continue"), \
             running(AuditSink(sink_settings, group_id=f"{group_id}-again")) as again:
         again.join(30)
+
+
+def test_a_restored_log_is_reanchored_with_the_cut_recorded_in_the_chain(
+        offline_settings: Settings, anchored: Path) -> None:
+    rewrite(anchored, lines_of(anchored)[:4])  # as restored from a backup taken at line 4
+    with pytest.raises(AuditError, match="refusing"):
+        open_anchored(offline_settings, anchored, mac_key(offline_settings), None)
+    checkpoint, previous = reanchor(offline_settings, anchored, "restored from backup",
+                                    use_kafka=False)
+    assert previous is not None and previous.checkpoint.lines == 6
+    assert checkpoint.lines == 5
+    last = json.loads(lines_of(anchored)[-1])
+    assert last["type"] == "reanchored" and last["event"]["lines_before"] == 4
+    assert last["event"]["previous_checkpoint"]["lines"] == 6
+    assert "the log has 4 lines" in last["event"]["problem"]
+    verdict = verify_anchored(offline_settings, anchored, use_kafka=False)
+    assert verdict.ok and verdict.last_good is not None
+    assert verdict.last_good.checkpoint.lines == 5
+    open_anchored(offline_settings, anchored, mac_key(offline_settings), None)[0].close()
+
+
+def test_reanchor_refuses_an_edited_log(offline_settings: Settings, anchored: Path) -> None:
+    lines = lines_of(anchored)
+    lines[1] = lines[1].replace(b"lock_screen", b"allow")
+    rewrite(anchored, lines)
+    with pytest.raises(AuditError, match=r"broken at line 2 .* never an edited one"):
+        reanchor(offline_settings, anchored, "trying", use_kafka=False)

@@ -22,8 +22,9 @@ from control.db import SqliteUserRepository, UserRepository
 from control.db_postgres import PostgresUserRepository, postgres_tool, query
 from processors.decide.policy_file import policy_path
 from sinks.audit import audit_log_path
-from sinks.audit_anchor import checkpoint_file
+from sinks.audit_anchor import CheckpointUnavailable, checkpoint_file
 from sinks.audit_log import verify
+from sinks.audit_verify import reanchor
 from sinks.evidence_store import SUFFIX, EvidenceError, evidence_root, read_evidence
 from vigil.backup.manifest import (
     AUDIT_CHECKPOINT,
@@ -167,18 +168,35 @@ def _pg_restore(url: str, dump: Path) -> None:
 def _place_audit_log(settings: Settings, staging: Path, aside: Path | None,
                      notes: list[str]) -> str:
     target = audit_log_path(settings)
-    _move_aside([target], aside)
+    _move_aside([target, checkpoint_file(target)], aside)
     target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.replace(staging / AUDIT_LOG, target)
-    anchor = checkpoint_file(target)
-    _move_aside([anchor], aside)
     if (staging / AUDIT_CHECKPOINT).is_file():
-        os.replace(staging / AUDIT_CHECKPOINT, anchor)
+        # The log's own anchor as backed up: verify sees the log was whole then.
+        os.replace(staging / AUDIT_CHECKPOINT, checkpoint_file(target))
     result = verify(target)
     if not result.ok:
         notes.append(f"the restored audit log does NOT verify: line {result.bad_line}: "
                      f"{result.reason} (as it was when backed up)")
+    else:
+        notes.append(_reanchor_restored(settings, target))
     return f"audit log: {result.lines} lines{', chain verifies' if result.ok else ''} -> {target}"
+
+
+def _reanchor_restored(settings: Settings, target: Path) -> str:
+    """A restored log is shorter than its last checkpoint: anchor it anew (sinks.audit_verify),
+    on Kafka too when it answers, so the audit sink continues it and verify passes."""
+    reason = "restored from a backup by `vigil restore`"
+    try:
+        checkpoint, previous = reanchor(settings, target, reason)
+        where = "the checkpoint file and Kafka"
+    except CheckpointUnavailable as exc:
+        checkpoint, previous = reanchor(settings, target, reason, use_kafka=False)
+        where = (f"the checkpoint file only ({exc}); run `vigil audit reanchor --reason ...` "
+                 "once Kafka answers")
+    replaced = previous.describe() if previous else "none"
+    return (f"the audit log was re-anchored at line {checkpoint.lines} (a `reanchored` line "
+            f"records the restore) in {where}; the checkpoint it replaced: {replaced}")
 
 
 def _place_evidence(settings: Settings, staging: Path, aside: Path | None) -> str:
