@@ -26,7 +26,7 @@ from confluent_kafka import Producer
 from control.db import ClientRecord, ClientState, UnknownClientError, UserRepository
 from control.outbox import DrainReport, OutboxDrainer
 from control.tokens import hash_token, new_token
-from schemas.events import ControlEvent, ControlKind, now_ms
+from schemas.events import ControlEvent, ControlKind, ModelActivation, now_ms
 from vigil.core.settings import Settings
 from vigil.core.topics import CONTROL
 
@@ -68,7 +68,7 @@ class ClientControl:
                 self.require(client_id)
             changed = self.repo.set_state(client_id, state, reason, actor)
             if changed:
-                self._record(client_id, _STATE_EVENT[state], reason, actor)
+                self.record(client_id, _STATE_EVENT[state], reason, actor)
         if changed:
             log.info("client state client_id=%s state=%s actor=%s reason=%s", client_id,
                      state, actor, reason)
@@ -112,12 +112,15 @@ class ClientControl:
         with self.repo.transaction():
             yield
             self.require(client_id)
-            self._record(client_id, kind, reason, actor)
+            self.record(client_id, kind, reason, actor)
         self.deliver()
 
-    def _record(self, client_id: str, kind: ControlKind, reason: str, actor: str) -> None:
+    def record(self, client_id: str, kind: ControlKind, reason: str, actor: str,
+               activation: ModelActivation | None = None) -> None:
+        """Write the event into the outbox (inside the caller's transaction)."""
         event = ControlEvent(event_id=uuid.uuid4().hex, client_id=client_id, kind=kind,
-                             reason=reason[:500], at=now_ms(), actor=actor[:100])
+                             reason=reason[:500], at=now_ms(), actor=actor[:100],
+                             activation=activation)
         self.repo.outbox_add(client_id, CONTROL.serializer.dumps(event))
 
     def deliver(self) -> DrainReport:

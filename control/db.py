@@ -1,5 +1,5 @@
 """The user database: clients (token hashes, encrypted enrolled embeddings, state) and the
-auditor console's accounts (control/db_auditors.py).
+auditor console's accounts (control/db_auditors.py), the active models (control/db_models.py).
 
 :class:`UserRepository` is the interface every caller uses; :func:`open_repository` picks the
 implementation from the ``user_db`` setting:
@@ -42,6 +42,7 @@ import numpy.typing as npt
 from control.client_keys import ClientForgottenError, ClientKeys, Row
 from control.crypto import decrypt, encrypt, load_key
 from control.db_auditors import AuditorRecord, AuditorRole, AuditorStatements
+from control.db_models import ActiveModelStatements
 from control.db_outbox import OutboxEntry, OutboxStatements, OutboxTarget
 from control.db_schema import SQLITE, Dialect, apply_migrations
 from schemas.events import now_ms
@@ -133,6 +134,10 @@ class UserRepository(Protocol):
 
     def outbox_release(self, holder: str) -> None: ...
 
+    def active_models(self) -> dict[str, str]: ...
+
+    def set_active_model(self, role: str, name: str, actor: str) -> bool: ...
+
     def close(self) -> None: ...
 
 
@@ -148,7 +153,7 @@ def _record(row: Row) -> ClientRecord:
                         None if enrolled is None else _int(enrolled))
 
 
-class SqlUserRepository(AuditorStatements, OutboxStatements):
+class SqlUserRepository(AuditorStatements, OutboxStatements, ActiveModelStatements):
     """The user repository's statements, written once for every SQL engine.
 
     A subclass supplies :meth:`_execute` (one statement with ``?`` placeholders, returning its

@@ -122,6 +122,14 @@ CREATE TABLE IF NOT EXISTS outbox_lease (
     holder TEXT NOT NULL,
     expires_at {bigint} NOT NULL
 )""")),
+    # The models `vigil weights activate` chose (control/db_models.py).
+    Migration(5, "active models", ("""
+CREATE TABLE IF NOT EXISTS active_models (
+    role TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    activated_at {bigint} NOT NULL
+)""",)),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

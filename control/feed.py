@@ -50,14 +50,20 @@ def _consumer_error(topic: str, error: KafkaError) -> None:
 
 
 def follow_control_events(settings: Settings, stop: threading.Event,
-                          on_event: Callable[[ControlEvent], None]) -> None:
-    """Call ``on_event`` for each new control event until ``stop`` is set (blocks)."""
+                          on_event: Callable[[ControlEvent], None],
+                          on_following: Callable[[], None] | None = None) -> None:
+    """Call ``on_event`` for each new control event until ``stop`` is set (blocks).
+
+    ``on_following`` runs once the follower is at the topic's end: from then on no event is
+    missed, so it is where a follower reads the state that events before it changed."""
     topic = CONTROL.name(settings)
     consumer = make_consumer(settings, f"{settings.namespace}-control-follower-"
                              f"{uuid.uuid4().hex[:8]}", **{"auto.offset.reset": "latest"})
     try:
         while not stop.is_set() and not _assign_at_end(consumer, topic):
             stop.wait(TOPIC_WAIT_S)
+        if on_following is not None and not stop.is_set():
+            on_following()
         while not stop.is_set():
             msg = consumer.poll(0.5)
             if msg is None:

@@ -3,6 +3,8 @@
 Runs the face chain (detect -> embed -> liveness) on each batch and compares every face with
 the client's enrolled embeddings. Enrolled embeddings are cached per client and dropped when a
 ``control`` event names the client (re-enrolled, blocked, ...), so a change is seen at once.
+A ``model-activated`` event swaps the face detector or liveness model between two batches
+(processors/model_swap.py); every result names the versions it ran with (``models``).
 """
 
 from __future__ import annotations
@@ -10,15 +12,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import numpy.typing as npt
 
-from control.feed import follow_control_events
 from processors.batch import DecodedFrame, FrameStage, UnprocessedFrame, common_fields
+from processors.model_swap import ActiveReader, ModelSwitcher, follow_control
 from processors.triage import FrameTriage, SessionRegistry
 from processors.vision.chain import FaceChain
+from processors.vision.registry import load_versioned
 from processors.vision.results import FrameFaces
 from schemas.events import Box, ControlEvent, Face, FaceResult, now_ms
 from vigil.core import metrics
@@ -58,19 +61,22 @@ class EnrolledCache:
             self._entries.pop(client_id, None)
 
 
-def watch_control(settings: Settings, cache: EnrolledCache, stop: threading.Event) -> None:
-    """Drop a client's cached embeddings whenever a control event names it (own thread)."""
+def watch_control(settings: Settings, cache: EnrolledCache, switcher: ModelSwitcher,
+                  stop: threading.Event, active: ActiveReader | None = None) -> None:
+    """Drop a client's cached embeddings whenever a control event names it, and swap models
+    on activations (own thread)."""
 
     def forget(event: ControlEvent) -> None:
         cache.forget(event.client_id)
         log.info("control event=%s client_id=%s: enrolled embeddings reloaded on next frame",
                  event.kind, event.client_id)
 
-    follow_control_events(settings, stop, forget)
+    follow_control(settings, switcher, stop, active, forget)
 
 
 def to_face_result(frame: DecodedFrame, found: FrameFaces, enrolled: Embeddings | None,
-                   settings: Settings, device: str, processed_at: int) -> FaceResult:
+                   settings: Settings, device: str, processed_at: int,
+                   models: Mapping[str, str]) -> FaceResult:
     """One frame's FaceResult: every face, with its distance to the nearest enrolled face."""
     faces = []
     for face in found.faces:
@@ -96,6 +102,7 @@ def to_face_result(frame: DecodedFrame, found: FrameFaces, enrolled: Embeddings 
         enrolled=enrolled is not None and len(enrolled) > 0,
         error=found.error,
         device=device,
+        models=dict(models),
     )
 
 
@@ -109,33 +116,43 @@ def unprocessed_face_result(frame: UnprocessedFrame, device: str) -> FaceResult:
 
 
 class FaceInference:
-    """Frames in, FaceResult events out."""
+    """Frames in, FaceResult events out; the detector and liveness model hot-swappable."""
 
-    def __init__(self, settings: Settings, cache: EnrolledCache) -> None:
+    def __init__(self, settings: Settings, cache: EnrolledCache,
+                 names: Mapping[str, str] | None = None) -> None:
         self.settings = settings
-        self.chain = FaceChain.load(settings)
+        self.chain = FaceChain.load(settings, names=names)
         self.cache = cache
         self.device = self.chain.device.kind
+        self.switcher = ModelSwitcher(
+            "face", ("face_detector", "liveness_model"), self.chain.versions,
+            lambda role, name: load_versioned(role, settings, self.chain.device, name),
+            self.chain.install)
         metrics.DEVICE.labels("face", self.device).set(1)
 
     def __call__(self, frames: list[DecodedFrame]) -> list[FaceResult]:
+        models = self.switcher.between_batches()
         found = self.chain.run([f.image for f in frames])
         processed = now_ms()
         return [
             to_face_result(frame, faces, self.cache.get(frame.headers.client_id),
-                           self.settings, self.device, processed)
+                           self.settings, self.device, processed, models)
             for frame, faces in zip(frames, found, strict=True)
         ]
 
 
 def face_loop(settings: Settings, load_embeddings: EmbeddingLoader,
-              stop: threading.Event | None = None) -> tuple[StageLoop, str]:
-    """The face stage's consumer loop (and its control watcher thread), and its device."""
+              stop: threading.Event | None = None,
+              active: ActiveReader | None = None) -> tuple[StageLoop, str]:
+    """The face stage's consumer loop (and its control watcher thread), and its device.
+
+    ``active`` reads the activations of the user database (control/models.py); without it
+    the settings choose the plug-ins until a control event activates another."""
     stop = stop or threading.Event()
     cache = EnrolledCache(load_embeddings)
-    threading.Thread(target=watch_control, args=(settings, cache, stop), name="control-watch",
-                     daemon=True).start()
-    infer = FaceInference(settings, cache)
+    infer = FaceInference(settings, cache, active() if active is not None else None)
+    threading.Thread(target=watch_control, args=(settings, cache, infer.switcher, stop, active),
+                     name="control-watch", daemon=True).start()
     stage = FrameStage(settings, "face", FACE_RESULTS, infer,
                        lambda f: unprocessed_face_result(f, infer.device),
                        make_producer(settings), FrameTriage(settings, SessionRegistry(settings)))
@@ -148,6 +165,8 @@ def face_loop(settings: Settings, load_embeddings: EmbeddingLoader,
 def build(settings: Settings) -> LoopStage:
     """The stage table's builder (vigil/core/stages.py)."""
     from control.embeddings import enrolled_embeddings_loader
+    from control.models import active_models_reader
 
-    loop, device = face_loop(settings, enrolled_embeddings_loader(settings))
+    loop, device = face_loop(settings, enrolled_embeddings_loader(settings),
+                             active=active_models_reader(settings))
     return LoopStage(loop, device=device)

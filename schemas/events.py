@@ -59,6 +59,13 @@ class Unprocessed(StrEnum):
     SESSION_ENDED = "session_ended"  # its session had ended: nobody is waiting for it
 
 
+# Role -> "name@digest" of the plug-in that produced a result (registry role names;
+# processors/vision/registry.py). The digest is the first 8 hex digits of the weights file's
+# sha256 (several files: of their sorted sha256s), or the bundling package's version.
+ModelVersions = Annotated[dict[str, str], Field(
+    description="Model versions that produced this: role -> "
+    "'plug-in@digest'; empty when no model ran (unprocessed) or before versions were recorded")]
+
 UnprocessedField = Annotated[Unprocessed | None, Field(
     description="Why the models did not run on this frame (bad_frame, stale, session_ended); "
     "None when they did")]
@@ -135,6 +142,7 @@ class FaceResult(FrameEvent):
     error: str | None = Field(None, description="Why the frame could not be processed")
     device: str = Field(description="cpu or cuda")
     unprocessed: UnprocessedField = None
+    models: ModelVersions = {}
 
 
 class PhoneDetection(Event):
@@ -151,6 +159,7 @@ class PhoneResult(FrameEvent):
     error: str | None = None
     device: str
     unprocessed: UnprocessedField = None
+    models: ModelVersions = {}
 
 
 class Decision(FrameEvent):
@@ -165,6 +174,7 @@ class Decision(FrameEvent):
     )
     policy_version: str = Field(min_length=1)
     gateway_id: SafeId | None = Field(None, description="Gateway holding the client's socket")
+    models: ModelVersions = {}  # the union of the face and phone results' models
 
 
 class ControlKind(StrEnum):
@@ -176,10 +186,22 @@ class ControlKind(StrEnum):
     TOKEN_ISSUED = "token-issued"
     TOKEN_REVOKED = "token-revoked"
     FORGOTTEN = "forgotten"  # biometric data erased: the client's key destroyed
+    MODEL_ACTIVATED = "model-activated"  # `vigil weights activate`: ``activation`` says which
+
+
+# The key (and client_id) of control events about the deployment, not a client.
+DEPLOYMENT_KEY = "_deployment"
+
+
+class ModelActivation(Event):
+    """Which plug-in now serves a role (processors/vision/registry.py names both)."""
+
+    role: SafeId
+    name: SafeId
 
 
 class ControlEvent(Event):
-    """A change of a client's state or of the policy, from the control plane."""
+    """A change of a client's state, of the policy or of the models, from the control plane."""
 
     schema_version: Literal[1] = SCHEMA_VERSION
     event_id: SafeId
@@ -188,6 +210,9 @@ class ControlEvent(Event):
     reason: str = Field("", max_length=500)
     at: EpochMs
     actor: str = Field("cli", max_length=100, description="Who made the change")
+    activation: Annotated[ModelActivation | None, Field(
+        description="The activation, for kind model-activated (client_id is '_deployment' "
+        "then)")] = None
 
 
 Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]

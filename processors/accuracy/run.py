@@ -53,7 +53,8 @@ def face_result_against(pipeline: Pipeline, outcome: FrameOutcome,
                         enrolled: np.ndarray | None) -> FaceResult:
     """The frame's FaceResult had ``enrolled`` (k x 512) been the client's enrollment."""
     return to_face_result(outcome.frame, outcome.found, enrolled, pipeline.settings,
-                          pipeline.chain.device.kind, outcome.face.processed_at)
+                          pipeline.chain.device.kind, outcome.face.processed_at,
+                          outcome.face.models)
 
 
 def _own_face(found: FrameFaces) -> np.ndarray | None:
@@ -84,10 +85,12 @@ def run_alternative(pipeline: Pipeline, frames: Sequence[DecodedFrame],
             phone_s += time.perf_counter() - began
             bar.update(len(batch))
     processed = now_ms()
+    # The alternatives' results stay in this bench: the alternative's label names its models.
     outcomes = [
         FrameOutcome(frame, faces,
-                     to_face_result(frame, faces, _own_face(faces), settings, device, processed),
-                     to_phone_result(frame, phone, device, processed))
+                     to_face_result(frame, faces, _own_face(faces), settings, device, processed,
+                                    {}),
+                     to_phone_result(frame, phone, device, processed, {}))
         for frame, faces, phone in zip(frames, found, phones, strict=True)
     ]
     per_frame = 1000.0 / max(1, len(frames))

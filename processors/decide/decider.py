@@ -171,6 +171,7 @@ class Decider:
             received_at=base.received_at, decided_at=decided_at, action=ruling.action,
             reason=verdict.reason, scores=ruling.scores, missing=verdict.missing,
             policy_version=policy.version, gateway_id=None,
+            models={**(face.models if face else {}), **(phone.models if phone else {})},
         )
         # Every changelog write is flushed before the input offsets are committed.
         self.clients[base.client_id] = ruling.standing.to_json()

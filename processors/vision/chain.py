@@ -8,7 +8,7 @@ faces of all frames, so a batch of 32 frames costs three model passes, not 96.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import cast
 
 import numpy as np
@@ -16,7 +16,7 @@ import numpy as np
 from processors.vision.base import FacePlugin, FramePlugin
 from processors.vision.device import DeviceChoice, select_device
 from processors.vision.imaging import BadImageError, Image, decode_frame
-from processors.vision.registry import load_plugin
+from processors.vision.registry import LoadedPlugin, Role, load_versioned
 from processors.vision.results import AnalyzedFace, BoxXYXY, FaceDetections, FrameFaces
 from vigil.core.settings import Settings
 
@@ -28,24 +28,42 @@ class FaceChain:
 
     def __init__(self, settings: Settings, detector: FramePlugin[FaceDetections],
                  embedder: FacePlugin[np.ndarray], liveness: FacePlugin[float],
-                 device: DeviceChoice) -> None:
+                 device: DeviceChoice, versions: Mapping[str, str] | None = None) -> None:
         self.settings = settings
         self.detector = detector
         self.embedder = embedder
         self.liveness = liveness
         self.device = device
+        self.versions = dict(versions or {})  # role -> plug-in@digest (registry.load_versioned)
 
     @classmethod
-    def load(cls, settings: Settings, device: DeviceChoice | None = None) -> FaceChain:
-        """Choose the device (unless given), then load and warm up the three plug-ins."""
+    def load(cls, settings: Settings, device: DeviceChoice | None = None,
+             names: Mapping[str, str] | None = None) -> FaceChain:
+        """Choose the device (unless given), then load and warm up the three plug-ins: the
+        configured ones, or the ones ``names`` gives by role."""
         device = device or select_device(settings)
+        names = names or {}
+        roles: tuple[Role, ...] = ("face_detector", "face_embedder", "liveness_model")
+        loaded = {role: load_versioned(role, settings, device, names.get(role))
+                  for role in roles}
         return cls(
             settings,
-            cast(FramePlugin[FaceDetections], load_plugin("face_detector", settings, device)),
-            cast(FacePlugin[np.ndarray], load_plugin("face_embedder", settings, device)),
-            cast(FacePlugin[float], load_plugin("liveness_model", settings, device)),
+            cast(FramePlugin[FaceDetections], loaded["face_detector"].plugin),
+            cast(FacePlugin[np.ndarray], loaded["face_embedder"].plugin),
+            cast(FacePlugin[float], loaded["liveness_model"].plugin),
             device,
+            {role: found.version for role, found in loaded.items()},
         )
+
+    def install(self, role: Role, loaded: LoadedPlugin) -> None:
+        """Put a loaded plug-in in service for ``role`` (the caller runs no batch meanwhile)."""
+        if role == "face_detector":
+            self.detector = cast(FramePlugin[FaceDetections], loaded.plugin)
+        elif role == "liveness_model":
+            self.liveness = cast(FacePlugin[float], loaded.plugin)
+        else:
+            raise ValueError(f"the face chain does not swap its {role}")
+        self.versions[role] = loaded.version
 
     def run(self, frames: Sequence[Image]) -> list[FrameFaces]:
         """Every face of every frame with box, score, landmarks, embedding and liveness."""

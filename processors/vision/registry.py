@@ -8,20 +8,29 @@ naming the package and the plug-in that needs it.
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import importlib.util
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 from processors.vision.base import VisionPlugin
 from processors.vision.device import DeviceChoice
 from vigil.core.errors import VigilError
 from vigil.core.settings import Settings
+from vigil.core.weights import files_digest, recording_weights
 
 Role = Literal["face_detector", "face_embedder", "liveness_model", "phone_detector"]
+# The roles `vigil weights activate` may change while the stages run. Not the embedder:
+# enrolled embeddings belong to the embedder that made them (change it by setting, re-enroll).
+ACTIVATABLE: tuple[Role, ...] = ("face_detector", "liveness_model", "phone_detector")
 
 
 class MissingDependencyError(VigilError, RuntimeError):
     """A plug-in's Python package is not installed."""
+
+
+class UnknownModelError(VigilError, ValueError):
+    """A role or plug-in name that the registry does not know (or that cannot be activated)."""
 
 
 @dataclass(frozen=True)
@@ -32,12 +41,15 @@ class PluginSpec:
     cls: str
     requires: tuple[str, ...]
     torch: bool = True  # runs on torch (Ultralytics does too): the device choice needs it
+    # The distribution whose wheel ships the weights (none in the manifest): its version
+    # stands for the weights in the plug-in's version.
+    bundled: str | None = None
 
 
 REGISTRY: dict[Role, dict[str, PluginSpec]] = {
     "face_detector": {
         "mtcnn": PluginSpec("processors.vision.detector", "MtcnnFaceDetector",
-                            ("torch", "facenet_pytorch")),
+                            ("torch", "facenet_pytorch"), bundled="facenet-pytorch"),
         "yunet": PluginSpec("processors.vision.yunet", "YuNetFaceDetector", ("cv2",),
                             torch=False),
     },
@@ -92,10 +104,51 @@ def create_plugin(role: Role, settings: Settings, device: DeviceChoice,
     return plugin
 
 
+def check_activation(role: str, name: str) -> tuple[Role, str]:
+    """``role`` and ``name`` when `vigil weights activate` may choose them, else an error
+    listing what it may choose."""
+    if role not in ACTIVATABLE:
+        hint = (" (the embedder is chosen by the face_embedder setting: enrolled embeddings "
+                "belong to it, so changing it means enrolling again)"
+                if role == "face_embedder" else "")
+        raise UnknownModelError(f"no activatable role {role!r}; roles: "
+                                f"{', '.join(ACTIVATABLE)}{hint}")
+    known = REGISTRY[cast(Role, role)]
+    if name not in known:
+        raise UnknownModelError(f"no {role} plug-in named {name!r}; known: "
+                                f"{', '.join(sorted(known))}")
+    return cast(Role, role), name
+
+
+@dataclass(frozen=True)
+class LoadedPlugin:
+    """A loaded, warmed-up plug-in and its version: ``name@digest`` (schemas ModelVersions)."""
+
+    plugin: VisionPlugin
+    version: str
+
+
+def load_versioned(role: Role, settings: Settings, device: DeviceChoice,
+                   name: str | None = None) -> LoadedPlugin:
+    """Create, load and warm up a plug-in (the configured one unless ``name``), noting the
+    weight files it loaded for its version."""
+    name = name or configured_name(settings, role)
+    plugin = create_plugin(role, settings, device, name)
+    with recording_weights() as used:
+        plugin.load()
+    plugin.warm_up()
+    bundled = REGISTRY[role][name].bundled
+    if used:
+        digest = files_digest(used)
+    elif bundled is not None:
+        digest = f"{bundled}-{importlib.metadata.version(bundled)}"
+    else:
+        raise RuntimeError(f"{role} plug-in {name!r} loaded no weights file from the "
+                           "manifest and names no package that bundles its weights")
+    return LoadedPlugin(plugin, f"{name}@{digest}")
+
+
 def load_plugin(role: Role, settings: Settings, device: DeviceChoice,
                 name: str | None = None) -> VisionPlugin:
     """Create, load and warm up the plug-in configured for ``role``."""
-    plugin = create_plugin(role, settings, device, name)
-    plugin.load()
-    plugin.warm_up()
-    return plugin
+    return load_versioned(role, settings, device, name).plugin

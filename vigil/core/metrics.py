@@ -63,6 +63,15 @@ CAPACITY = Gauge(
 SESSIONS_IN_USE = Gauge("vigil_sessions_in_use", "Admission slots held now, every gateway")
 QUEUE_WAITING = Gauge("vigil_queue_waiting", "Clients waiting for capacity now, every gateway")
 # `vigil up`'s supervisor (its own /metrics: vigil.core.stages.supervisor_metrics_port).
+MODEL_LOADS = Counter(
+    "vigil_model_loads_total", "Background model loads for a hot swap (`vigil weights "
+    "activate`), by outcome: swapped, failed (the old model keeps serving), superseded",
+    ["stage", "role", "outcome"],
+)
+MODEL_INFO = Gauge(
+    "vigil_model_info", "1 for the model version (plug-in@digest) a stage serves a role with",
+    ["stage", "role", "version"],
+)
 STAGE_RESTARTS = Counter(
     "vigil_stage_restarts_total", "Stage processes restarted by `vigil up`", ["stage"]
 )

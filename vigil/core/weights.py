@@ -5,6 +5,8 @@ the offline mirror (setting ``weights_mirror``) or, failing that, downloads it f
 entry's ``url``; either way it lands in ``settings.weights_path`` only once its sha256 checks.
 Loading goes through :func:`require_weight`, so a missing or corrupt file is a startup error
 naming the file and the command that fixes it, never a silent fallback to random weights.
+Inside :func:`recording_weights` it also notes each file it hands out, so a plug-in's version
+names the exact files it loaded (:func:`files_digest`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ import hashlib
 import logging
 import tomllib
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -54,6 +58,33 @@ class WeightStatus:
     name: str
     ok: bool
     detail: str
+
+
+# The files require_weight handed out inside recording_weights() (per thread), else None.
+_RECORDED: ContextVar[list[WeightFile] | None] = ContextVar("vigil_weights_recorded",
+                                                            default=None)
+
+
+@contextmanager
+def recording_weights() -> Iterator[list[WeightFile]]:
+    """The manifest entries :func:`require_weight` hands out inside (on this thread)."""
+    used: list[WeightFile] = []
+    token = _RECORDED.set(used)
+    try:
+        yield used
+    finally:
+        _RECORDED.reset(token)
+
+
+def files_digest(entries: Sequence[WeightFile]) -> str:
+    """A short name for exactly these files: the first 8 hex digits of the one file's sha256
+    (as the manifest lists it), or of the sha256 of several files' sorted sha256s."""
+    hashes = sorted({e.sha256 for e in entries})
+    if not hashes:
+        raise ValueError("no weight files to digest")
+    if len(hashes) == 1:
+        return hashes[0][:8]
+    return hashlib.sha256("\n".join(hashes).encode()).hexdigest()[:8]
 
 
 def load_manifest(path: Path = MANIFEST) -> dict[str, WeightFile]:
@@ -104,6 +135,9 @@ def require_weight(settings: Settings, name: str, manifest: Path = MANIFEST) -> 
     problem = check_file(path, entry)
     if problem is not None:
         raise WeightsError(f"weights file {path} is {problem}: {FIX_HINT}")
+    recorded = _RECORDED.get()
+    if recorded is not None:
+        recorded.append(entry)
     return path
 
 
