@@ -31,7 +31,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 @contextmanager
-def _control(settings: Settings) -> Iterator[ClientControl]:
+def control_plane(settings: Settings) -> Iterator[ClientControl]:
     """The control plane for one command; warns about what did not take its changes yet."""
     repo = open_repository(settings)
     control = ClientControl(settings, repo)
@@ -51,7 +51,7 @@ def _enroll(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     paths = [Path(p) for p in args.images]
-    with _control(settings) as control:
+    with control_plane(settings) as control:
         report = enroll(settings, control, args.client_id, paths, args.name)
     for path in report.accepted:
         print(f"accepted {path}")
@@ -65,7 +65,7 @@ def _enroll(args: argparse.Namespace) -> int:
 
 def _token(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    with _control(settings) as control:
+    with control_plane(settings) as control:
         control.require(args.client_id)
         if args.action == "issue":
             print(control.issue_token(args.client_id))  # shown once: only its hash is stored
@@ -77,7 +77,7 @@ def _token(args: argparse.Namespace) -> int:
 
 def _clients(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    with _control(settings) as control:
+    with control_plane(settings) as control:
         if args.action == "list":
             for r in control.repo.list_clients():
                 reason = f"  ({r.state_reason})" if r.state_reason else ""

@@ -1,4 +1,5 @@
-"""CLI subcommands of the vision area: `vigil weights fetch|verify` and `vigil bench models`.
+"""CLI subcommands of the vision area: `vigil weights fetch|verify|activate|active` and
+`vigil bench models`.
 
 ``vigil/apps/cli.py`` calls :func:`register` with its top-level subparsers. The ``bench`` parser
 gets its own subparsers; other areas add to it (e.g. ``bench e2e``) through
@@ -18,11 +19,23 @@ log = logging.getLogger(__name__)
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `weights` to the top-level subparsers (`bench models`: see register_bench)."""
-    weights = subparsers.add_parser("weights", help="fetch or verify the model weight files")
-    weights.add_argument("action", choices=["fetch", "verify"],
-                         help="fetch: copy from the mirror or download; verify: check sha256")
-    weights.add_argument("--no-progress", action="store_true", help="no progress bar")
-    weights.set_defaults(handler=weights_command)
+    weights = subparsers.add_parser(
+        "weights", help="fetch, verify or activate the models and their weight files")
+    actions = weights.add_subparsers(dest="action", required=True, metavar="ACTION")
+    fetch = actions.add_parser("fetch", help="copy from the mirror or download, then verify")
+    fetch.add_argument("--no-progress", action="store_true", help="no progress bar")
+    fetch.set_defaults(handler=weights_command)
+    actions.add_parser("verify", help="check every file's size and sha256").set_defaults(
+        handler=weights_command)
+    activate = actions.add_parser(
+        "activate", help="make the running stages swap in another plug-in for a role "
+        "(stored in the user database, so restarts keep it)")
+    activate.add_argument("role", help="face_detector, liveness_model or phone_detector")
+    activate.add_argument("name", help="a plug-in name of the registry for that role")
+    activate.add_argument("--actor", default="cli", help="who activates it (audit log)")
+    activate.set_defaults(handler=activate_command)
+    actions.add_parser("active", help="the plug-in chosen for each role, and why").set_defaults(
+        handler=active_command)
 
 
 def register_bench(bench_sub: argparse._SubParsersAction) -> None:
@@ -58,6 +71,38 @@ def weights_command(args: argparse.Namespace) -> int:
     if not all(s.ok for s in statuses):
         print("run `vigil weights fetch` to repair the files marked BAD")
         return 1
+    return 0
+
+
+def activate_command(args: argparse.Namespace) -> int:
+    """`vigil weights activate ROLE NAME`."""
+    from control.cli import control_plane
+    from control.models import activate_model
+    from processors.vision.registry import check_activation
+
+    role, name = check_activation(args.role, args.name)  # before opening anything
+    with control_plane(load_settings(getattr(args, "config", None))) as control:
+        changed = activate_model(control, role, name, args.actor)
+    print(f"{role}: {name} {'activated' if changed else 'was active already; announced again'}"
+          "; the model stages swap it in between two batches")
+    return 0
+
+
+def active_command(args: argparse.Namespace) -> int:
+    """`vigil weights active`."""
+    from control.db import open_repository
+    from processors.vision.registry import ACTIVATABLE, configured_name
+
+    settings = load_settings(getattr(args, "config", None))
+    repo = open_repository(settings)
+    try:
+        activated = repo.active_models()
+    finally:
+        repo.close()
+    for role in ACTIVATABLE:
+        name = activated.get(role)
+        why = "activated" if name is not None else "setting"
+        print(f"{role:<15} {name or configured_name(settings, role):<18} ({why})")
     return 0
 
 
