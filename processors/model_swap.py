@@ -53,24 +53,27 @@ class ModelSwitcher:
         for role, version in self._versions.items():
             metrics.MODEL_INFO.labels(stage, role, version).set(1)
 
-    def request(self, role: str, name: str) -> None:
+    def request(self, role: str, name: str) -> threading.Thread | None:
         """Have ``name`` serve ``role`` from a coming batch on (ignored: roles not this
-        stage's). A later request for the role wins over one still loading."""
+        stage's). A later request for the role wins over one still loading. Returns the
+        loading thread, if a load started."""
         if role not in self.roles:
-            return
+            return None
         swappable = cast(Role, role)
         with self._lock:
             if name == self._wanted[swappable]:
-                return  # serving it, or loading it already
+                return None  # serving it, or loading it already
             self._wanted[swappable] = name
             self._ready.pop(swappable, None)
             if name == plugin_name(self._versions[swappable]):
                 log.info("stage=%s role=%s back to the serving plug-in %s", self.stage, role,
                          name)
-                return
+                return None
         log.info("stage=%s role=%s loading %s in the background", self.stage, role, name)
-        threading.Thread(target=self._load_one, args=(swappable, name), daemon=True,
-                         name=f"load-{role}-{name}").start()
+        thread = threading.Thread(target=self._load_one, args=(swappable, name), daemon=True,
+                                  name=f"load-{role}-{name}")
+        thread.start()
+        return thread
 
     def on_control(self, event: ControlEvent) -> None:
         """A control event: an activation of one of this stage's roles starts a load."""
