@@ -35,6 +35,12 @@ def e(value: object) -> str:
     return escape(str(value), quote=True)
 
 
+def models_text(models: dict[str, str]) -> str:
+    """A decision's model versions on one line (older decisions recorded none)."""
+    return ", ".join(f"{role} {version}" for role, version in sorted(models.items())) or (
+        "not recorded")
+
+
 def page(title: str, body: str, session: Session | None) -> str:
     nav = ""
     if session is not None:
@@ -129,7 +135,8 @@ exporting the case.</p>
 <tr><th>decided (UTC)</th><td>{e(format_utc(decision.decided_at))}</td></tr>
 <tr><th>frame</th><td>{e(decision.frame_id)} (seq {decision.seq}, session
  {e(decision.session_id)})</td></tr>
-<tr><th>policy</th><td>{e(decision.policy_version)}</td></tr></table>
+<tr><th>policy</th><td>{e(decision.policy_version)}</td></tr>
+<tr><th>models</th><td>{e(models_text(decision.models))}</td></tr></table>
 <h2>Evidence</h2>{shown}
 <h2>Export this case</h2>
 <p class="help">One zip file: the decision, its evidence, the audit lines of this client from

@@ -187,3 +187,19 @@ def test_control_events_set_what_a_clients_frames_get() -> None:
     assert decider.clients["c4"]["state"] == "paused"
     decider.on_control(control("c4", ControlKind.RESUMED))
     assert decide("e") == (Action.ALLOW, Reason.OK)
+
+
+def test_a_decision_names_the_models_of_both_halves() -> None:
+    decider, clock = make_decider(deadline_ms=3000)
+    face_models = {"face_detector": "yunet@8f2383e4", "liveness_model": "celebaspoof@af2381b8"}
+    phone_models = {"phone_detector": "yolo_openvino@11d0883b"}
+    decider.on_result("face", face_result("f1").model_copy(update={"models": face_models}), 0)
+    outcome = decider.on_result(
+        "phone", phone_result("f1").model_copy(update={"models": phone_models}), 0)
+    assert outcome is not None
+    assert outcome.decision.models == {**face_models, **phone_models}
+    # A half missing at the deadline: the models of the half that came.
+    decider.on_result("phone", phone_result("f2").model_copy(update={"models": phone_models}), 0)
+    clock.ms += 3000
+    [late] = decider.on_deadline(0)
+    assert late.decision.missing == ["face"] and late.decision.models == phone_models

@@ -69,6 +69,20 @@ def test_decision_round_trip_and_enums() -> None:
     assert again.action is Action.SIGN_OUT and again.reason is Reason.SPOOF
 
 
+def test_events_from_before_model_versions_still_read() -> None:
+    decision = Decision(**COMMON, decided_at=1_700_000_000_200, action=Action.ALLOW,
+                        reason=Reason.OK, policy_version="p1",
+                        models={"face_detector": "yunet@8f2383e4"})
+    raw = json.loads(DECISIONS.serializer.dumps(decision))
+    assert raw["models"] == {"face_detector": "yunet@8f2383e4"}
+    del raw["models"]  # as the decide stage wrote it before models were recorded
+    assert DECISIONS.serializer.loads(json.dumps(raw).encode()).models == {}
+    control = ControlEvent(event_id="e1", client_id="alice", kind=ControlKind.BLOCKED, at=1)
+    old = json.loads(CONTROL.serializer.dumps(control))
+    old.pop("activation")
+    assert CONTROL.serializer.loads(json.dumps(old).encode()).activation is None
+
+
 @pytest.mark.parametrize("data", [b"", b"not json", b"{}", b'{"schema_version": 2}',
                                   b"\xff\xfe\x00"])
 def test_bad_bytes_raise_the_domain_error(data: bytes) -> None:
