@@ -124,6 +124,10 @@ def test_face_and_phone_stages_emit_one_result_per_frame(
     # Results name the frame they came from, so the evidence sink can fetch it.
     result = face("obama_2.jpg")
     assert result.frame.topic == FRAMES.name(topics) and result.seq == 1
+    # ... and the model versions that produced them; a frame no model saw names none.
+    assert set(result.models) == {"face_detector", "face_embedder", "liveness_model"}
+    assert set(phone("tflite_examples_table.jpg").models) == {"phone_detector"}
+    assert bad.models == {}
 
     # The truncated frame went to the DLQ (once per stage) with the error in a header.
     assert len(dead) == 2
