@@ -46,6 +46,8 @@ from schemas.events import Action, ControlEvent, ControlKind, Decision, now_ms
 from vigil.core.settings import Settings
 
 log = logging.getLogger(__name__)
+TASK_STOP_S = 5.0  # how long stop() waits for each cancelled background task
+CLOSE_WAIT_S = 15.0  # how long stop() waits for connection handlers after closing sessions
 
 SEEN_EVENTS = 1024
 REDIS_DOWN = "try again later: Redis is unavailable"
@@ -152,10 +154,12 @@ class Gateway:
             await self._drain()
             for session in list(self.sessions.values()):
                 session.close(CloseCode.GOING_AWAY, "the gateway is stopping")
-            await self._server.wait_closed()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+            try:
+                await asyncio.wait_for(self._server.wait_closed(), CLOSE_WAIT_S)
+            except TimeoutError:
+                log.warning("gateway stopping with connection handlers still running after "
+                            "%.0f s: %d sessions", CLOSE_WAIT_S, len(self.sessions))
+        await cancel_tasks(self._tasks)
         if self._kafka_control is not None:
             await asyncio.to_thread(self._kafka_control.close)
         self._stop.set()
@@ -352,3 +356,24 @@ def apply_control(session: Session, event: ControlEvent) -> None:
     elif event.kind is ControlKind.RESUMED and session.paused:
         session.paused = False
         session.send(protocol.status("resumed", event.reason))
+
+
+async def cancel_tasks(tasks: list[asyncio.Task[None]], timeout_s: float = TASK_STOP_S) -> None:
+    """Cancel the gateway's background tasks and wait for them, bounded in time.
+
+    A cancellation that lands while a Redis read times out can be swallowed by the client
+    library (redis-py's pub/sub read; a full test run once saw a gateway that never stopped),
+    so a task still running after ``timeout_s`` is cancelled again, once."""
+    for attempt in (1, 2):
+        pending = [t for t in tasks if not t.done()]
+        if not pending:
+            break
+        for task in pending:
+            task.cancel()
+        _, still = await asyncio.wait(pending, timeout=timeout_s)
+        if still:
+            log.warning("gateway tasks still running after cancel #%d: %s", attempt,
+                        ", ".join(sorted(t.get_name() for t in still)))
+    for task in tasks:
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            log.error("gateway task %s had failed: %r", task.get_name(), task.exception())
