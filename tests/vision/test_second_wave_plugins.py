@@ -127,7 +127,7 @@ def test_combine_rules() -> None:
 
 
 def test_ensemble_settings_are_checked() -> None:
-    with pytest.raises(SettingsError, match="named twice"):
+    with pytest.raises(SettingsError, match="given twice"):
         load_settings(liveness_ensemble=("minifasnet", "minifasnet"))
     with pytest.raises(SettingsError, match="liveness_ensemble"):
         load_settings(liveness_ensemble=("minifasnet", "ensemble"))
@@ -147,8 +147,11 @@ def test_openvino_phone_detector(openvino_phone: OpenVinoPhoneDetector) -> None:
 
 
 def test_openvino_decoding_matches_ultralytics(vision_settings: Settings,
-                                               openvino_phone: OpenVinoPhoneDetector) -> None:
-    """Our letterbox, decoding and NMS give Ultralytics' own boxes for the same IR."""
+                                               chain: FaceChain) -> None:
+    """Our letterbox, decoding and NMS give Ultralytics' own boxes for the same IR (the whole
+    view alone: Ultralytics has no other)."""
+    whole = vision_settings.model_copy(update={"phone_views": ("whole",)})
+    openvino_phone = load_plugin("phone_detector", whole, chain.device, "yolo_openvino")
     from processors.vision.phone import prepare_ultralytics
 
     prepare_ultralytics(vision_settings)
