@@ -2,7 +2,8 @@
 
 One `vigil up` serves the whole session (starting it costs a minute on 2 cores): real
 WebSockets, Kafka, Redis, weights and images. Each test uses its own clients: alice (obama_1,
-obama_2), live (spoof/image_T1) and woman (the phone photo) for the e2e tests; carol (as
+obama_2), live (spoof/image_T1), woman (the phone photo) and pasted (a portrait in composites)
+for the e2e tests; carol (as
 alice), mallory (obama_1) and faker (image_T1) for the browser tests, whose pages leave locks
 of frames in flight to the client's next session and end blocked or signed out. More
 `vigil ingest` processes can join the deployment (``gateways``), for example one serving
@@ -36,7 +37,11 @@ from vigil.core.stages import PORT_STRIDE
 from vigil.local.servers import port_block
 
 START_TIMEOUT_S = 120.0
+# tests/e2e/test_composites.py: this portrait on a phone's screen and with a phone beside it.
+COMPOSITE_PORTRAIT = "faces/kit_harington_2.jpg"
+COMPOSITE_CLIENT = "pasted"
 ENROLLMENTS = {
+    COMPOSITE_CLIENT: [COMPOSITE_PORTRAIT],
     "alice": ["faces/obama_1.jpg", "faces/obama_2.jpg"],
     "live": ["spoof/image_T1.jpg"],
     "woman": ["objects/coco_val2017_000000001296_face_phone.jpg"],

@@ -6,6 +6,8 @@ An alternative is the configured settings with some plug-ins swapped. ``NAME`` i
   replaces the configured plug-in of its role;
 - an ensemble of liveness plug-ins, ``RULE:A+B[+C]`` (RULE one of mean, min, product; without
   ``RULE:`` the configured ``liveness_combine``);
+- the phone detector's test-time views, ``views:A+B`` (``views:whole+centre``; see
+  ``phone_views``);
 - several of those joined by commas (``yunet,min:minifasnet+celebaspoof``).
 
 Models are loaded once per run and shared by every alternative that uses them.
@@ -29,6 +31,7 @@ from vigil.core.errors import VigilError
 from vigil.core.settings import Settings
 
 ENSEMBLE = "ensemble"
+VIEWS = "views:"
 
 
 class AlternativeError(VigilError, ValueError):
@@ -70,7 +73,9 @@ def parse_alternative(text: str) -> Alternative:
     for part in (p.strip() for p in text.split(",")):
         if not part:
             raise AlternativeError(f"--compare {text!r} has an empty part")
-        if "+" in part:
+        if part.startswith(VIEWS):
+            overrides["phone_views"] = tuple(part.removeprefix(VIEWS).split("+"))
+        elif "+" in part:
             overrides.update(_ensemble(part))
         else:
             overrides[_role_of(part)] = part
@@ -91,7 +96,10 @@ def describe(settings: Settings) -> str:
     liveness: str = settings.liveness_model
     if liveness == ENSEMBLE:
         liveness = f"{settings.liveness_combine}:{'+'.join(settings.liveness_ensemble)}"
-    return f"{settings.face_detector} / {liveness} / {settings.phone_detector}"
+    phone: str = settings.phone_detector
+    if phone == "yolo_openvino" and settings.phone_views != ("whole",):
+        phone += f" {VIEWS}{'+'.join(settings.phone_views)}"
+    return f"{settings.face_detector} / {liveness} / {phone}"
 
 
 @dataclass
@@ -116,6 +124,8 @@ class ModelCache:
         key: tuple[object, ...] = (role, name)
         if name == ENSEMBLE:
             key += (settings.liveness_ensemble, settings.liveness_combine)
+        if role == "phone_detector":
+            key += (settings.phone_views,)
         if key not in self._loaded:
             self._loaded[key] = load_plugin(role, settings, self.device, name)
         return self._loaded[key]

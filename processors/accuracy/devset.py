@@ -55,6 +55,8 @@ COPIES: dict[str, tuple[str, ...]] = {
     "objects/zidane.jpg": ("no_phone",),
 }
 COMPOSITE_QUALITY = 95
+COMPOSITE_FOLDERS: dict[str, tuple[str, ...]] = {
+    "replay": ("attack",), "print": ("attack",), "beside": ("bona_fide", "phone")}
 
 
 @dataclass
@@ -94,10 +96,8 @@ def make_devset(settings: Settings, testdata: Path, out: Path,
     device = device or DeviceChoice("cpu", "cpu", False, "development set builder")
     finder = cast(FramePlugin[FaceDetections], load_plugin("face_detector", settings, device,
                                                            "yunet"))
-    phone = composites.cut_phone(read_image(str(testdata / PHONE_SOURCE)))
-    backgrounds = [read_image(str(testdata / b)) for b in BACKGROUNDS]
-    for index, portrait in enumerate(sorted((testdata / "faces").iterdir())):
-        _add_portrait(portrait, out, report, finder, phone, backgrounds[index % 3])
+    for portrait in sorted((testdata / "faces").iterdir()):
+        _add_portrait(portrait, out, report, portrait_composites(testdata, portrait, finder))
     return report
 
 
@@ -119,30 +119,36 @@ def _write(image: Image, target: Path, report: DevSetReport, folders: tuple[str,
 
 
 def _add_portrait(portrait: Path, out: Path, report: DevSetReport,
-                  finder: FramePlugin[FaceDetections], phone: composites.PhoneCutout,
-                  background: Image) -> None:
+                  made: dict[str, Image] | None) -> None:
     """The portrait as is (bona fide, no phone, its identity) and its three composites."""
     name = f"faces_{portrait.name}"
     for folder in ("bona_fide", "no_phone"):
         _copy(portrait, out / folder / name, report, folder)
     _copy(portrait, out / "identities" / identity_of(portrait) / portrait.name, report,
           "identities")
-    photo = read_image(str(portrait))
-    found = finder.infer([photo])[0].faces
-    if not found:
+    if made is None:
         log.warning("devset: no face found in %s, so no composites of it", portrait)
         report.skipped.append(portrait.name)
         return
+    for kind, image in made.items():
+        _write(image, Path(f"{kind}_{portrait.stem}.jpg"), report, COMPOSITE_FOLDERS[kind])
+
+
+def portrait_composites(testdata: Path, portrait: Path, finder: FramePlugin[FaceDetections]
+                        ) -> dict[str, Image] | None:
+    """The ``replay``, ``print`` and ``beside`` composites of ``testdata/faces/portrait`` (None:
+    no face found), each seeded by its file name as the development set names it."""
+    phone = composites.cut_phone(read_image(str(testdata / PHONE_SOURCE)))
+    index = sorted((testdata / "faces").iterdir()).index(portrait)
+    background = read_image(str(testdata / BACKGROUNDS[index % len(BACKGROUNDS)]))
+    photo = read_image(str(portrait))
+    found = finder.infer([photo])[0].faces
+    if not found:
+        return None
     face: BoxXYXY = found[0].box
-    stem = portrait.stem
-    makers: list[tuple[str, tuple[str, ...], Callable[[np.random.Generator], Image]]] = [
-        ("replay", ("attack",),
-         lambda rng: composites.face_in_phone(photo, face, phone, background, rng)),
-        ("print", ("attack",),
-         lambda rng: composites.printed_photo(photo, face, background, rng)),
-        ("beside", ("bona_fide", "phone"),
-         lambda rng: composites.phone_beside_face(photo, face, phone, rng)),
-    ]
-    for kind, folders, make in makers:
-        file_name = f"{kind}_{stem}.jpg"
-        _write(make(seeded(file_name)), Path(file_name), report, folders)
+    makers: dict[str, Callable[[np.random.Generator], Image]] = {
+        "replay": lambda rng: composites.face_in_phone(photo, face, phone, background, rng),
+        "print": lambda rng: composites.printed_photo(photo, face, background, rng),
+        "beside": lambda rng: composites.phone_beside_face(photo, face, phone, rng),
+    }
+    return {kind: make(seeded(f"{kind}_{portrait.stem}.jpg")) for kind, make in makers.items()}

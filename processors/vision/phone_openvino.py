@@ -12,13 +12,19 @@ openvino 2026.4, ``model.reshape`` to any other size (480, 512, 736, 800, 960) o
 8, static or dynamic, fails on the attention block (C2PSA), whose Reshape carries the constant
 shape [1, 2, 128, 400]. So the input size is read from the IR and frames run one at a time
 (8.7 ms a frame on 2 CPU threads, so there is little to gain from batching on the CPU).
+
+Test-time views (``phone_views``): besides the ``whole`` image, the detector may also look at
+it ``shrunk`` (half size inside the square: a phone held close to the camera is much larger
+than the phones COCO taught the model), at its ``centre`` (the middle 60%, enlarged: a phone
+held near a centred face is small in a 640x480 frame) and ``mirrored``. Each view is one more
+inference; their boxes, mapped back to the image, are merged by NMS (IoU 0.5).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import cv2
@@ -27,7 +33,8 @@ import numpy.typing as npt
 
 from processors.vision.base import FramePlugin
 from processors.vision.imaging import Image
-from processors.vision.results import PhoneBox, PhoneDetections
+from processors.vision.results import BoxXYXY, PhoneBox, PhoneDetections
+from vigil.core.settings import PhoneView
 from vigil.core.weights import require_weight
 
 log = logging.getLogger(__name__)
@@ -36,22 +43,38 @@ PHONE_CLASS = 67
 CLASS_OFFSET = 4  # rows 0-3 are cx, cy, w, h; class scores follow
 REPORT_FLOOR = 0.1  # boxes down to this are reported; ``phone`` needs phone_threshold
 NMS_IOU = 0.7
+VIEWS_IOU = 0.5  # boxes of one phone seen in several views overlap less than NMS_IOU
 PAD_VALUE = 114
+SHRINK = 0.5  # the ``shrunk`` view: the image at half the whole view's scale
+CENTRE = 0.6  # the ``centre`` view: the middle 60% of width and height
 
 
 @dataclass(frozen=True)
 class Letterbox:
-    """How a frame was fitted into the square input: scale, then left/top padding."""
+    """How an image was fitted into the square input: scale, then left/top padding; for a
+    view, also the part of the image it shows (``origin``) and whether it was mirrored."""
 
     scale: float
     left: int
     top: int
+    origin: tuple[int, int] = (0, 0)
+    mirrored_width: int = 0  # the image's width when the view was mirrored, else 0
+
+    def to_image(self, x1: float, y1: float, x2: float, y2: float) -> BoxXYXY:
+        """A box in the square's pixels as a box in the image's pixels (not clipped)."""
+        xs = ((x1 - self.left) / self.scale + self.origin[0],
+              (x2 - self.left) / self.scale + self.origin[0])
+        if self.mirrored_width:
+            xs = (self.mirrored_width - xs[1], self.mirrored_width - xs[0])
+        return (xs[0], (y1 - self.top) / self.scale + self.origin[1],
+                xs[1], (y2 - self.top) / self.scale + self.origin[1])
 
 
-def letterbox_square(frame: Image, size: int) -> tuple[Image, Letterbox]:
-    """Ultralytics' LetterBox(auto=False): fit into size x size, centred, grey padding."""
+def letterbox_square(frame: Image, size: int, shrink: float = 1.0) -> tuple[Image, Letterbox]:
+    """Ultralytics' LetterBox(auto=False): fit into size x size, centred, grey padding;
+    ``shrink`` < 1 makes the picture that much smaller inside the square."""
     height, width = frame.shape[:2]
-    scale = min(size / height, size / width)
+    scale = min(size / height, size / width) * shrink
     new_w, new_h = round(width * scale), round(height * scale)
     pad_w, pad_h = (size - new_w) / 2, (size - new_h) / 2
     resized = frame if (new_w, new_h) == (width, height) else cv2.resize(
@@ -60,6 +83,22 @@ def letterbox_square(frame: Image, size: int) -> tuple[Image, Letterbox]:
     padded = cv2.copyMakeBorder(resized, top, size - new_h - top, left, size - new_w - left,
                                 cv2.BORDER_CONSTANT, value=(PAD_VALUE,) * 3)
     return np.asarray(padded, dtype=np.uint8), Letterbox(scale, left, top)
+
+
+def view_square(image: Image, size: int, view: PhoneView) -> tuple[Image, Letterbox]:
+    """The square model input of one test-time view of ``image`` (see the module docstring)."""
+    if view == "shrunk":
+        return letterbox_square(image, size, SHRINK)
+    if view == "mirrored":
+        square, place = letterbox_square(np.ascontiguousarray(image[:, ::-1]), size)
+        return square, replace(place, mirrored_width=image.shape[1])
+    if view == "centre":
+        height, width = image.shape[:2]
+        left, top = round(width * (1 - CENTRE) / 2), round(height * (1 - CENTRE) / 2)
+        crop = np.ascontiguousarray(image[top : height - top, left : width - left])
+        square, place = letterbox_square(crop, size)
+        return square, replace(place, origin=(left, top))
+    return letterbox_square(image, size)
 
 
 def to_input(squares: Sequence[Image]) -> npt.NDArray[np.float32]:
@@ -78,17 +117,34 @@ def decode_phones(raw: npt.NDArray[np.float32], place: Letterbox, frame_shape: t
     cx, cy, w, h = raw[0, keep], raw[1, keep], raw[2, keep], raw[3, keep]
     xywh = np.stack([cx - w / 2, cy - h / 2, w, h], axis=1)
     chosen = cv2.dnn.NMSBoxes(xywh.tolist(), scores[keep].tolist(), floor, NMS_IOU)
+    boxes = [PhoneBox(place.to_image(x, y, x + bw, y + bh), float(scores[keep][i]))
+             for i in np.asarray(chosen, dtype=np.int64).reshape(-1)
+             for x, y, bw, bh in (xywh[i],)]
+    return clipped(boxes, frame_shape)
+
+
+def clipped(phones: Sequence[PhoneBox], frame_shape: tuple[int, ...]) -> list[PhoneBox]:
+    """The boxes clipped to the image, empty ones dropped, the most confident first."""
     height, width = frame_shape[:2]
-    phones = []
-    for i in np.asarray(chosen, dtype=np.int64).reshape(-1):
-        x, y, bw, bh = xywh[i]
-        x1 = float(np.clip((x - place.left) / place.scale, 0, width))
-        y1 = float(np.clip((y - place.top) / place.scale, 0, height))
-        x2 = float(np.clip((x + bw - place.left) / place.scale, 0, width))
-        y2 = float(np.clip((y + bh - place.top) / place.scale, 0, height))
-        if x2 > x1 and y2 > y1:
-            phones.append(PhoneBox((x1, y1, x2, y2), float(scores[keep][i])))
-    return sorted(phones, key=lambda p: -p.confidence)
+    kept = []
+    for phone in phones:
+        x1, y1, x2, y2 = phone.box
+        box = (min(max(x1, 0.0), width), min(max(y1, 0.0), height),
+               min(max(x2, 0.0), width), min(max(y2, 0.0), height))
+        if box[2] > box[0] and box[3] > box[1]:
+            kept.append(PhoneBox(box, phone.confidence))
+    return sorted(kept, key=lambda p: -p.confidence)
+
+
+def merge_views(per_view: Sequence[Sequence[PhoneBox]], floor: float) -> list[PhoneBox]:
+    """One box per phone seen in one or several views (NMS over the union, IoU VIEWS_IOU)."""
+    phones = [p for view in per_view for p in view]
+    if len(per_view) < 2 or not phones:
+        return list(phones)
+    xywh = [[p.box[0], p.box[1], p.box[2] - p.box[0], p.box[3] - p.box[1]] for p in phones]
+    chosen = cv2.dnn.NMSBoxes(xywh, [p.confidence for p in phones], floor, VIEWS_IOU)
+    merged = [phones[i] for i in np.asarray(chosen, dtype=np.int64).reshape(-1)]
+    return sorted(merged, key=lambda p: -p.confidence)
 
 
 class OpenVinoPhoneDetector(FramePlugin[PhoneDetections]):
@@ -116,14 +172,17 @@ class OpenVinoPhoneDetector(FramePlugin[PhoneDetections]):
                  self._size)
 
     def infer(self, frames: Sequence[Image]) -> list[PhoneDetections]:
-        """Detect phones in each frame (one inference per frame: the IR's batch is 1)."""
+        """Detect phones in each frame (one inference per frame and view: the IR's batch is 1)."""
         self._require_loaded()
         floor = min(REPORT_FLOOR, self.settings.phone_threshold)
         results = []
         for frame in frames:
-            square, place = letterbox_square(frame, self._size)
-            raw = self._request.infer([to_input([square])])[self._compiled.outputs[0]]
-            phones = tuple(decode_phones(raw[0], place, frame.shape, floor))
+            per_view = []
+            for view in self.settings.phone_views:
+                square, place = view_square(frame, self._size, view)
+                raw = self._request.infer([to_input([square])])[self._compiled.outputs[0]]
+                per_view.append(decode_phones(raw[0], place, frame.shape, floor))
+            phones = tuple(merge_views(per_view, floor))
             results.append(PhoneDetections(
                 phones, any(p.confidence >= self.settings.phone_threshold for p in phones)))
         return results

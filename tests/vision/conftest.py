@@ -9,13 +9,15 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import pytest
 
+from processors.vision.base import FramePlugin
 from processors.vision.chain import FaceChain
 from processors.vision.imaging import Image, decode_frame, read_image, webcam_jpeg
-from processors.vision.phone import YoloPhoneDetector
 from processors.vision.registry import load_plugin
+from processors.vision.results import PhoneDetections
 from vigil.core.settings import Settings, load_settings
 from vigil.core.weights import fetch_weights
 
@@ -64,8 +66,8 @@ def chain(vision_settings: Settings) -> FaceChain:
 
 
 @pytest.fixture(scope="session")
-def phone(vision_settings: Settings, chain: FaceChain) -> YoloPhoneDetector:
-    """The phone detector, loaded and warmed up once per session (on the chain's device)."""
-    plugin = load_plugin("phone_detector", vision_settings, chain.device)
-    assert isinstance(plugin, YoloPhoneDetector)
-    return plugin
+def phone(vision_settings: Settings, chain: FaceChain) -> FramePlugin[PhoneDetections]:
+    """The configured phone detector, loaded and warmed up once per session (on the chain's
+    device)."""
+    return cast(FramePlugin[PhoneDetections],
+                load_plugin("phone_detector", vision_settings, chain.device))

@@ -12,7 +12,12 @@ import numpy as np
 import pytest
 
 from processors.accuracy import metrics
-from processors.accuracy.alternatives import AlternativeError, parse_alternative, settings_for
+from processors.accuracy.alternatives import (
+    AlternativeError,
+    describe,
+    parse_alternative,
+    settings_for,
+)
 from processors.accuracy.bench import run_accuracy
 from processors.accuracy.dataset import LabelledSetError
 from processors.accuracy.devset import BACKGROUNDS, COPIES, make_devset
@@ -89,6 +94,11 @@ def test_compare_names() -> None:
         parse_alternative("max:minifasnet+celebaspoof")
     with pytest.raises(AlternativeError, match="liveness_ensemble"):
         settings_for(load_settings(), parse_alternative("mean:minifasnet+nothing"))
+    views = settings_for(load_settings(), parse_alternative("yolo_openvino,views:whole+centre"))
+    assert views.phone_views == ("whole", "centre")
+    assert describe(views).endswith("yolo_openvino views:whole+centre")
+    with pytest.raises(AlternativeError, match="phone_views"):
+        settings_for(load_settings(), parse_alternative("views:whole+sideways"))
 
 
 def _tiny_testdata(tmp_path: Path, portraits: tuple[str, ...]) -> Path:

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 from processors.vision import registry
+from processors.vision.base import FramePlugin
 from processors.vision.chain import FaceChain
 from processors.vision.device import DeviceChoice
 from processors.vision.imaging import encode_jpeg
-from processors.vision.phone import YoloPhoneDetector
+from processors.vision.results import PhoneDetections
 from tests.vision.conftest import SPOOF, needs_testdata
 from tests.vision.test_imaging import huge_jpeg_header
 from vigil.core.settings import load_settings
@@ -58,7 +59,7 @@ def test_enrollment_accepts_png(chain: FaceChain) -> None:
 
 @needs_testdata
 def test_tiny_and_odd_arrays_give_empty_results(chain: FaceChain,
-                                                phone: YoloPhoneDetector) -> None:
+                                                phone: FramePlugin[PhoneDetections]) -> None:
     live = cv2.imread(str(LIVE))
     frames = [np.zeros((1, 1, 3), np.uint8), live, np.zeros((30, 40, 3), np.uint8), live]
     results = chain.run(frames)

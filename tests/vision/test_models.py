@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from processors.vision.base import FramePlugin
 from processors.vision.chain import FaceChain, l2_distance
-from processors.vision.phone import YoloPhoneDetector
-from processors.vision.results import FrameFaces
+from processors.vision.results import FrameFaces, PhoneDetections
 from tests.vision.conftest import FACES, OBJECTS, SPOOF, VARIANTS, needs_testdata
 
 pytestmark = needs_testdata
@@ -84,7 +84,13 @@ def test_liveness_tells_live_face_from_photo_and_screen(chain: FaceChain, varian
 
 
 PHONE_CASES = [
-    ("coco_train2017_000000001655_phone.jpg", "original", True),
+    pytest.param(
+        "coco_train2017_000000001655_phone.jpg", "original", True,
+        marks=pytest.mark.xfail(strict=True, reason=(
+            "measured: the default YOLO11n int8 (OpenVINO, views whole+shrunk) scores this "
+            "phone 0.151 as stored, where the TFLite YOLOv8n (the earlier default) scored "
+            "0.43; chosen anyway for the development set's recall and cost (README)")),
+    ),
     ("coco_val2017_000000001296_face_phone.jpg", "webcam", True),
     ("tflite_examples_table.jpg", "original", False),
     ("tflite_examples_table.jpg", "webcam", False),
@@ -95,15 +101,15 @@ PHONE_CASES = [
     pytest.param(
         "coco_train2017_000000001655_phone.jpg", "webcam", True,
         marks=pytest.mark.xfail(strict=True, reason=(
-            "measured: the int8 YOLOv8n scores this phone 0.41 letterboxed but 0.13 once "
-            "re-encoded at JPEG quality 60 (0.40 at q80); a model limit, not a pipeline bug. "
-            "The YOLO11n OpenVINO plug-in scores it 0.15 both ways, so it is no default")),
+            "measured: the default YOLO11n int8 (OpenVINO, views whole+shrunk) scores this "
+            "phone 0.145 at JPEG q60 (the TFLite YOLOv8n: 0.41 letterboxed, 0.13 at q60); a "
+            "small phone seen from behind, a model limit, not a pipeline bug")),
     ),
 ]
 
 
 @pytest.mark.parametrize(("name", "variant", "expected"), PHONE_CASES)
-def test_phone_detection(phone: YoloPhoneDetector, name: str, variant: str,
+def test_phone_detection(phone: FramePlugin[PhoneDetections], name: str, variant: str,
                          expected: bool) -> None:
     (result,) = phone.infer([VARIANTS[variant](OBJECTS / name)])
     print(f"\n{name} {variant}: {[round(p.confidence, 3) for p in result.phones]}")

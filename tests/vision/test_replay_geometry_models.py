@@ -7,9 +7,8 @@
   here do not: the TFLite YOLOv8n finds no phone in it), the face lies inside its box and the
   scores name it; when it does not, liveness alone has to catch it.
 
-Composites made from the test images (a face pasted into a phone's screen; the phone of the
-first photo pasted beside the live face of ``image_T1.jpg``) were tried: neither detector of
-`../shared/weights` found those pasted phones, so they are not used here.
+Composites with a phone the default detector finds (the phone of the first photo cut out with
+the hand holding it) are tested end to end in tests/e2e/test_composites.py.
 """
 
 from __future__ import annotations
@@ -18,8 +17,9 @@ import numpy as np
 
 from processors.decide.policy import evaluate
 from processors.decide.policy_file import DEFAULT_POLICY_FILE, load_policy
+from processors.vision.base import FramePlugin
 from processors.vision.chain import FaceChain
-from processors.vision.phone import YoloPhoneDetector
+from processors.vision.results import PhoneDetections
 from schemas.events import Box, Face, FaceResult, FrameRef, PhoneDetection, PhoneResult, Reason
 from tests.vision.conftest import OBJECTS, SPOOF, as_webcam, needs_testdata
 from vigil.core.settings import Settings
@@ -30,7 +30,7 @@ COMMON = dict(frame_id="f", client_id="c", session_id="s", seq=1,
               received_at=2)
 
 
-def results(chain: FaceChain, phone: YoloPhoneDetector, name: str
+def results(chain: FaceChain, phone: FramePlugin[PhoneDetections], name: str
             ) -> tuple[FaceResult, PhoneResult]:
     """The face and phone results of one webcam frame, the main face taken as enrolled."""
     frame = as_webcam(name)
@@ -48,7 +48,8 @@ def results(chain: FaceChain, phone: YoloPhoneDetector, name: str
                         device="cpu"))
 
 
-def test_a_phone_held_beside_the_face_is_phone(chain: FaceChain, phone: YoloPhoneDetector,
+def test_a_phone_held_beside_the_face_is_phone(chain: FaceChain,
+                                               phone: FramePlugin[PhoneDetections],
                                                vision_settings: Settings) -> None:
     policy = load_policy(DEFAULT_POLICY_FILE, vision_settings)
     face, found = results(chain, phone, OBJECTS / "coco_val2017_000000001296_face_phone.jpg")
@@ -59,7 +60,7 @@ def test_a_phone_held_beside_the_face_is_phone(chain: FaceChain, phone: YoloPhon
 
 
 def test_a_face_replayed_on_a_handheld_screen_is_spoof(chain: FaceChain,
-                                                       phone: YoloPhoneDetector,
+                                                       phone: FramePlugin[PhoneDetections],
                                                        vision_settings: Settings) -> None:
     policy = load_policy(DEFAULT_POLICY_FILE, vision_settings)
     face, found = results(chain, phone, SPOOF / "image_F2.jpg")

@@ -14,9 +14,9 @@ import pytest
 from processors.vision.base import FacePlugin, FramePlugin
 from processors.vision.chain import FaceChain
 from processors.vision.ensemble import EnsembleLiveness, combine_scores
-from processors.vision.phone_openvino import OpenVinoPhoneDetector
+from processors.vision.phone_openvino import OpenVinoPhoneDetector, merge_views
 from processors.vision.registry import load_plugin
-from processors.vision.results import BoxXYXY, FaceDetections, PhoneDetections
+from processors.vision.results import BoxXYXY, FaceDetections, PhoneBox, PhoneDetections
 from tests.vision.conftest import FACES, OBJECTS, SPOOF, as_original, as_webcam, needs_testdata
 from vigil.core.settings import Settings, SettingsError, load_settings
 
@@ -127,7 +127,7 @@ def test_combine_rules() -> None:
 
 
 def test_ensemble_settings_are_checked() -> None:
-    with pytest.raises(SettingsError, match="named twice"):
+    with pytest.raises(SettingsError, match="given twice"):
         load_settings(liveness_ensemble=("minifasnet", "minifasnet"))
     with pytest.raises(SettingsError, match="liveness_ensemble"):
         load_settings(liveness_ensemble=("minifasnet", "ensemble"))
@@ -147,8 +147,11 @@ def test_openvino_phone_detector(openvino_phone: OpenVinoPhoneDetector) -> None:
 
 
 def test_openvino_decoding_matches_ultralytics(vision_settings: Settings,
-                                               openvino_phone: OpenVinoPhoneDetector) -> None:
-    """Our letterbox, decoding and NMS give Ultralytics' own boxes for the same IR."""
+                                               chain: FaceChain) -> None:
+    """Our letterbox, decoding and NMS give Ultralytics' own boxes for the same IR (the whole
+    view alone: Ultralytics has no other)."""
+    whole = vision_settings.model_copy(update={"phone_views": ("whole",)})
+    openvino_phone = load_plugin("phone_detector", whole, chain.device, "yolo_openvino")
     from processors.vision.phone import prepare_ultralytics
 
     prepare_ultralytics(vision_settings)
@@ -190,3 +193,22 @@ def test_an_openvino_phone_process_never_loads_torch(vision_settings: Settings) 
                           str(vision_settings.weights_path), str(picture)],
                          capture_output=True, text=True, check=True, timeout=120)
     assert out.stdout.split() == ["True", "False"], out.stderr[-2000:]
+
+
+@pytest.mark.parametrize("view", ["whole", "shrunk", "centre", "mirrored"])
+def test_each_phone_view_boxes_the_phone_where_it_is(vision_settings: Settings,
+                                                     chain: FaceChain, view: str) -> None:
+    # Each view alone, its boxes mapped back to the frame: the same phone, in the same place.
+    one = vision_settings.model_copy(update={"phone_views": (view,)})
+    plugin = load_plugin("phone_detector", one, chain.device, "yolo_openvino")
+    (found,) = plugin.infer([as_webcam(OBJECTS / "coco_val2017_000000001296_face_phone.jpg")])
+    boxes = [(round(p.confidence, 2), [round(v) for v in p.box]) for p in found.phones]
+    assert found.phones and iou(found.phones[0].box, PHONE_1296_WEBCAM) > 0.5, boxes
+
+
+def test_views_merge_one_phone_seen_twice_into_one_box() -> None:
+    whole = [PhoneBox((100, 100, 150, 200), 0.4), PhoneBox((400, 50, 420, 90), 0.2)]
+    shrunk = [PhoneBox((102, 98, 151, 203), 0.6)]
+    merged = merge_views([whole, shrunk], 0.1)
+    assert [(p.box, p.confidence) for p in merged] == [((102, 98, 151, 203), 0.6),
+                                                       ((400, 50, 420, 90), 0.2)]

@@ -50,6 +50,7 @@ USER_DB_SCHEMES = ("postgresql", "postgres")  # the URL schemes of a PostgreSQL 
 
 # The single-model liveness plug-ins (an ensemble combines some of them).
 LivenessModel = Literal["minifasnet", "celebaspoof", "celebaspoof_int8"]
+PhoneView = Literal["whole", "shrunk", "centre", "mirrored"]
 
 
 class SettingsError(VigilError, ValueError):
@@ -186,9 +187,15 @@ class Settings(PerformanceSettings, BaseSettings):
         "min (live only when every model says so) or product."
     )
     phone_detector: Literal["yolo", "yolo_openvino"] = Field(
-        "yolo", description="Phone detector plug-in: yolo (Ultralytics, the file in "
+        "yolo_openvino", description="Phone detector plug-in: yolo (Ultralytics, the file in "
         "phone_weights) or yolo_openvino (YOLO11n int8 OpenVINO IR, plain OpenVINO); both "
         "keep COCO class 67."
+    )
+    phone_views: tuple[PhoneView, ...] = Field(
+        ("whole", "shrunk"), min_length=1, description="Test-time views of each frame the "
+        "yolo_openvino phone detector runs, one inference each, boxes merged: whole (the "
+        "frame), shrunk (half size: phones held close to the camera), centre (the middle 60% "
+        "enlarged: small phones near a centred face), mirrored."
     )
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto",
@@ -554,11 +561,11 @@ class Settings(PerformanceSettings, BaseSettings):
             raise SettingsError("user_db is a PostgreSQL URL, not a SQLite file")
         return Path(self.user_db) if self.user_db else self.state_dir / "users.sqlite3"
 
-    @field_validator("liveness_ensemble")
+    @field_validator("liveness_ensemble", "phone_views")
     @classmethod
-    def _check_ensemble(cls, value: tuple[LivenessModel, ...]) -> tuple[LivenessModel, ...]:
+    def _check_named_once(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if len(set(value)) != len(value):
-            raise ValueError(f"a model is named twice in {', '.join(value)}")
+            raise ValueError(f"a name is given twice in {', '.join(value)}")
         return value
 
     @field_validator("kafka_bootstrap")
