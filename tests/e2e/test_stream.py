@@ -16,12 +16,16 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.client import connect
 
+from schemas.events import Reason
 from schemas.serializers import header_value
 from tests.conftest import require_testdata
 from tests.stack import Running
 from vigil.apps.client import StreamReport, stream_frames
 from vigil.core.kafka import make_consumer
 from vigil.core.topics import DECISIONS, FRAMES_DLQ
+
+NOT_EVALUATED = {Reason.INCOMPLETE, Reason.STALE, Reason.BAD_FRAME}  # no model saw both halves
+MODEL_ROLES = {"face_detector", "face_embedder", "liveness_model", "phone_detector"}
 
 pytestmark = pytest.mark.integration
 
@@ -141,16 +145,24 @@ def test_killed_face_processor_loses_no_frame_and_duplicates_no_reply(running: R
     consumer = make_consumer(running.settings, f"{running.settings.namespace}-once-check")
     consumer.subscribe([DECISIONS.name(running.settings)])
     counts: dict[str, int] = {}
+    models: dict[str, dict[str, str]] = {}  # frame -> role -> plug-in@digest, both halves seen
     idle_since = time.monotonic()
     while time.monotonic() - idle_since < 8:
         msg = consumer.poll(0.5)
         if msg is not None and not msg.error():
-            frame_id = DECISIONS.serializer.loads(msg.value()).frame_id
-            if frame_id in ids:
-                counts[frame_id] = counts.get(frame_id, 0) + 1
+            decision = DECISIONS.serializer.loads(msg.value())
+            if decision.frame_id in ids:
+                counts[decision.frame_id] = counts.get(decision.frame_id, 0) + 1
+                if decision.reason not in NOT_EVALUATED:
+                    models[decision.frame_id] = dict(decision.models)
             idle_since = time.monotonic()
     consumer.close()
     assert set(counts) == ids and set(counts.values()) == {1}
+    # Each evaluated decision names the models of both halves (issue 13: model versions).
+    assert models, "no decision was evaluated by both models"
+    for frame_id, named in models.items():
+        assert set(named) >= MODEL_ROLES and all("@" in v for v in named.values()), (
+            frame_id, named)
 
 
 def test_reference_client_prints_each_decision(running: Running) -> None:
