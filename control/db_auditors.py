@@ -6,11 +6,10 @@ engines), in the ``auditors`` table of migration 2 (control/db_schema.py).
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from control.db_statements import Statements
 from schemas.events import now_ms
 from vigil.core.errors import VigilError
 
@@ -46,14 +45,8 @@ def _auditor(row: tuple[object, ...]) -> AuditorRecord:
 _COLUMNS = "name, role, credential_hash, created_at"
 
 
-class AuditorStatements(ABC):
+class AuditorStatements(Statements):
     """The console account statements of a user repository (``?`` placeholders)."""
-
-    @abstractmethod
-    def _rows(self, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]: ...
-
-    @abstractmethod
-    def _write(self, sql: str, params: Sequence[object]) -> int: ...
 
     def add_auditor(self, name: str, role: AuditorRole, credential_hash: str) -> AuditorRecord:
         """Store a new console account; AuditorExistsError when the name is taken."""

@@ -9,24 +9,12 @@ activation replaces it.
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
-
+from control.db_statements import Statements
 from schemas.events import now_ms
 
 
-class ActiveModelStatements(ABC):
+class ActiveModelStatements(Statements):
     """The active-model statements of a user repository (``?`` placeholders)."""
-
-    @abstractmethod
-    def _rows(self, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]: ...
-
-    @abstractmethod
-    def _write(self, sql: str, params: Sequence[object]) -> int: ...
-
-    @abstractmethod
-    def transaction(self) -> AbstractContextManager[None]: ...
 
     def active_models(self) -> dict[str, str]:
         """Role -> plug-in name, for every role an activation chose."""

@@ -9,12 +9,11 @@ the tables of migration 4 (control/db_schema.py).
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Literal
 
+from control.db_statements import Statements
 from schemas.events import now_ms
 
 OutboxTarget = Literal["redis", "kafka"]
@@ -39,17 +38,8 @@ def _entry(row: tuple[object, ...]) -> OutboxEntry:
                        bool(kafka_done))
 
 
-class OutboxStatements(ABC):
+class OutboxStatements(Statements):
     """The outbox statements of a user repository (``?`` placeholders)."""
-
-    @abstractmethod
-    def _rows(self, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]: ...
-
-    @abstractmethod
-    def _write(self, sql: str, params: Sequence[object]) -> int: ...
-
-    @abstractmethod
-    def transaction(self) -> AbstractContextManager[None]: ...
 
     def outbox_add(self, client_id: str, event: bytes) -> int:
         """Queue one ControlEvent JSON; returns its place in the outbox."""
