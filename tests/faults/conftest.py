@@ -1,11 +1,11 @@
 """One run of the fault matrix for the whole module, and its table in the terminal summary.
 
 The matrix streams through one `vigil up` of its own (its own namespace, ports, state folder
-and Redis, which it may SIGKILL) on the session's Kafka, while each stage process, then Redis,
-then one broker of three (when the session runs a three-broker cluster:
-``VIGIL_KAFKA_BROKERS=3``), then the whole stack fails in turn
-(tests/faults/test_fault_matrix.py asserts per case). The stages' log is
-STATE_DIR/vigil-up.log.
+and Redis, which it may SIGKILL) on a three-broker Kafka cluster (the session's when it runs
+one, ``VIGIL_KAFKA_BROKERS=3``, else one started here for the module: topics get three
+copies, two in sync), while each stage process, then Redis, then one broker of three, then the
+whole stack fails in turn (tests/faults/test_fault_matrix.py asserts per case). The stages'
+log is STATE_DIR/vigil-up.log.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import pytest
 from control.clients import ClientControl
 from control.db import open_repository
 from schemas.events import ControlKind
-from tests.conftest import Infra, require_testdata
+from tests.conftest import Infra, local_infra_settings, require_testdata
 from tests.e2e.up_harness import up_env
 from vigil.apps.client import webcam_frames
 from vigil.apps.faults.client import SteadyClient
@@ -40,8 +40,8 @@ ENROLLED = ("alice", ["faces/obama_1.jpg", "faces/obama_2.jpg"])
 CLIENTS = ("alice", "bob")  # bob: a second device of the same person
 STREAM = ["faces/obama_3.jpg", "faces/obama_4.jpg", "objects/tflite_examples_table.jpg"]
 FPS = 1.0  # per client: 2 frames a second in all
-BROKER_SKIP = ("needs a three-broker cluster: the session fixture runs one broker (set "
-               "VIGIL_KAFKA_BROKERS=3 to run the suite on three)")
+BROKER_SKIP = ("no broker process of the cluster to kill: its last node does not run from "
+               "this machine's state folder")
 _TABLE: list[str] = []
 
 
@@ -80,10 +80,27 @@ def enroll_clients(up: UpProcess, settings: Settings) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def matrix(infra: Infra, fetched_weights: Path,
+def cluster(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
+    """A local three-broker cluster: the session's, or one of this module's own."""
+    if infra.settings is not None and infra.settings.local_kafka_nodes >= 3:
+        yield infra
+        return
+    from vigil.local import infra as local
+
+    state = tmp_path_factory.mktemp("faults-cluster")
+    settings = local_infra_settings(state, 3)
+    try:
+        local.infra_up(settings)
+        yield Infra(settings.kafka_bootstrap, settings.redis_url, "local", state, settings)
+    finally:
+        local.infra_down(settings)
+
+
+@pytest.fixture(scope="module")
+def matrix(cluster: Infra, fetched_weights: Path,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[MatrixRun]:
     testdata = require_testdata()
-    env = up_env(infra, f"faults{os.getpid()}", tmp_path_factory.mktemp("faults-state"),
+    env = up_env(cluster, f"faults{os.getpid()}", tmp_path_factory.mktemp("faults-state"),
                  fetched_weights, redis_url=f"redis://127.0.0.1:{free_port()}/0")
     settings = settings_from_env(env)
     log = settings.state_dir / "vigil-up.log"
@@ -96,7 +113,8 @@ def matrix(infra: Infra, fetched_weights: Path,
         frames = webcam_frames([testdata / name for name in STREAM], quality=60)
         url = f"ws://127.0.0.1:{settings.gateway_port}/v1/stream"
         clients = [SteadyClient(url, c, tokens[c], frames, FPS) for c in CLIENTS]
-        broker = local_broker(infra.settings) if infra.settings is not None else None
+        assert cluster.settings is not None
+        broker = local_broker(cluster.settings)
         faults = stack.faults(broker)
         windows = asyncio.run(run_matrix(clients, [faults[c] for c in CASES if c in faults],
                                          PHASES, sinks_caught_up(settings)))

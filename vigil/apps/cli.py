@@ -7,6 +7,7 @@ of contents. Handlers take the parsed arguments and return an exit code.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -278,6 +279,9 @@ def _registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # A crash in a native library (librdkafka, OpenCV, a model runtime) prints the Python
+    # stacks of every thread to stderr, which `vigil up` keeps in its log, instead of nothing.
+    faulthandler.enable()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

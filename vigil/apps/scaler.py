@@ -37,10 +37,11 @@ class Autoscaler:
         self.grace_s = grace_s
         scaled = [s for s in SCALED_STAGES
                   if len(set(settings.stage_process_bounds(s))) > 1]
-        lag_reader = LagReader(settings, max_age_s=settings.autoscale_interval_s / 2)
+        self.lag_reader = LagReader(settings, max_age_s=settings.autoscale_interval_s / 2)
         client = redis.Redis.from_url(settings.redis_url, socket_timeout=2) if scaled else None
         self.policies = {s: StagePolicy(ScalingRule.from_settings(settings, s)) for s in scaled}
-        self.signals = {s: StageSignals(settings, s, lag_reader, client) for s in SCALED_STAGES}
+        self.signals = {s: StageSignals(settings, s, self.lag_reader, client)
+                        for s in SCALED_STAGES}
         self._next_at = 0.0
         for s in scaled:
             low, high = settings.stage_process_bounds(s)
@@ -48,6 +49,9 @@ class Autoscaler:
                      "up_window=%.0fs idle_window=%.0fs", s, low, high,
                      settings.autoscale_lag_high, settings.autoscale_latency_high_s,
                      settings.autoscale_up_window_s, settings.autoscale_idle_window_s)
+
+    def close(self) -> None:
+        self.lag_reader.close()
 
     def tick(self, children: list[Child], now: float) -> list[ScalingStep]:
         """Every autoscale_interval_s: measure, decide and act for each scaled stage."""

@@ -143,6 +143,7 @@ def run_up(settings: Settings, ready_timeout_s: float = 300.0) -> int:
     started_infra = _ensure_infra(settings)
     children = stage_children(settings)
     server = None
+    scaler: Autoscaler | None = None
     try:
         create_topics(settings)
         fetch_weights(settings)
@@ -165,9 +166,12 @@ def run_up(settings: Settings, ready_timeout_s: float = 300.0) -> int:
               flush=True)
         print(f"vigil ready: {len(children)} processes (metrics from port "
               f"{settings.metrics_port_base}); Ctrl-C stops them", flush=True)
-        return _supervise(children, stop, run_dir, Autoscaler(settings, run_dir, STOP_GRACE_S))
+        scaler = Autoscaler(settings, run_dir, STOP_GRACE_S)
+        return _supervise(children, stop, run_dir, scaler)
     finally:
         _stop_children(children)
+        if scaler is not None:
+            scaler.close()
         if server is not None:
             server.shutdown()
         if started_infra:

@@ -11,6 +11,7 @@ as the stages' ``auto.offset.reset=earliest`` would read it.
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import Sequence
@@ -48,9 +49,22 @@ class LagReader:
                  admin: AdminClient | None = None) -> None:
         self.settings = settings
         self.max_age_s = max_age_s
-        self.admin = admin or AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+        self._admin: AdminClient | None = admin or AdminClient(
+            {"bootstrap.servers": settings.kafka_bootstrap})
         self._cache: dict[str, GroupLag] = {}
         self._partitions: dict[str, list[int]] = {}
+
+    def admin(self) -> AdminClient:
+        if self._admin is None:
+            raise LagUnavailableError("the lag reader is closed")
+        return self._admin
+
+    def close(self) -> None:
+        """Let go of the admin client now, while the interpreter is whole: librdkafka's
+        threads must not outlive it (a `vigil up` once died of SIGSEGV as it exited)."""
+        self._admin = None
+        self._cache.clear()
+        gc.collect()
 
     def lag(self, group: str, topics: Sequence[str] | None = None) -> GroupLag:
         """The group's lag over every partition of ``topics`` (cached for max_age_s); with
@@ -69,7 +83,7 @@ class LagReader:
     def _topic_partitions(self, topics: Sequence[str]) -> list[TopicPartition]:
         missing = [t for t in topics if t not in self._partitions]
         if missing:
-            meta = self.admin.list_topics(timeout=REQUEST_TIMEOUT_S)
+            meta = self.admin().list_topics(timeout=REQUEST_TIMEOUT_S)
             for topic in missing:
                 found = meta.topics.get(topic)
                 if found is None or found.error is not None:
@@ -80,7 +94,7 @@ class LagReader:
     def _read(self, group: str, topics: Sequence[str] | None) -> GroupLag:
         asked = self._topic_partitions(topics) if topics else None
         request = [ConsumerGroupTopicPartitions(group, asked)]
-        futures = self.admin.list_consumer_group_offsets(request,
+        futures = self.admin().list_consumer_group_offsets(request,
                                                          request_timeout=REQUEST_TIMEOUT_S)
         answer = futures[group].result().topic_partitions or []
         committed = {(tp.topic, tp.partition): tp.offset for tp in answer}
@@ -100,7 +114,7 @@ class LagReader:
 
     def _offsets(self, partitions: Sequence[TopicPartition],
                  spec: OffsetSpec) -> dict[tuple[str, int], int]:
-        futures = self.admin.list_offsets({tp: spec for tp in partitions},
+        futures = self.admin().list_offsets({tp: spec for tp in partitions},
                                           request_timeout=REQUEST_TIMEOUT_S)
         return {(tp.topic, tp.partition): future.result().offset
                 for tp, future in futures.items()}
