@@ -95,16 +95,19 @@ def print_lag(settings: Settings, out: TextIO) -> None:
     """Messages each stage's consumer group is behind (committed vs end offsets)."""
     reader = LagReader(settings, max_age_s=0)
     parts = []
-    for entry in STAGES:
-        if entry.kind is StageKind.GATEWAY:
-            continue
-        try:
-            lag = reader.lag(group_name(settings, entry.name))
-        except LagUnavailableError as exc:
-            parts.append(f"{entry.name}=?")
-            log.warning("%s", exc)
-            continue
-        parts.append(f"{entry.name}={lag.total}")
+    try:
+        for entry in STAGES:
+            if entry.kind is StageKind.GATEWAY:
+                continue
+            try:
+                lag = reader.lag(group_name(settings, entry.name))
+            except LagUnavailableError as exc:
+                parts.append(f"{entry.name}=?")
+                log.warning("%s", exc)
+                continue
+            parts.append(f"{entry.name}={lag.total}")
+    finally:
+        reader.close()
     print("consumer lag (messages): " + ", ".join(parts), file=out)
 
 

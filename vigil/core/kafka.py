@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from vigil.core.settings import Settings
+
+T = TypeVar("T")
+# Answers that mean "ask again in a moment" (librdkafka does not mark them all retriable).
+TRANSIENT = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
+             KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_NOT_AVAILABLE,
+             KafkaError.COORDINATOR_LOAD_IN_PROGRESS}
 
 # The Java client's partitioner: every producer of every stage uses it, so a client's frames,
 # results and decisions land in partitions with the same number.
@@ -76,23 +82,31 @@ def produce_all(producer: Producer, topic: str, records: Iterable[tuple[bytes | 
     return problems
 
 
-def watermarks(consumer: Consumer, tp: TopicPartition, timeout_s: float) -> tuple[int, int]:
-    """A partition's (low, high) offsets from the broker, retrying retriable errors.
+def retrying(call: Callable[[], T], timeout_s: float) -> T:
+    """``call()``, again while it raises a retriable Kafka error, until ``timeout_s``.
 
-    Right after a topic is created, or while a leader moves, the broker answers
-    NOT_LEADER_FOR_PARTITION or LEADER_NOT_AVAILABLE for a moment; that is not an answer.
+    Right after a topic is created, or while a leader or a group coordinator moves, the
+    broker answers NOT_LEADER_FOR_PARTITION, LEADER_NOT_AVAILABLE or NOT_COORDINATOR for a
+    moment; that is not an answer.
     """
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            low, high = consumer.get_watermark_offsets(tp, timeout=timeout_s, cached=False)
-            return int(low), int(high)
+            return call()
         except KafkaException as exc:
             error = exc.args[0]
-            if not (isinstance(error, KafkaError) and error.retriable()) \
-                    or time.monotonic() > deadline:
+            transient = isinstance(error, KafkaError) and (
+                error.retriable() or error.code() in TRANSIENT)
+            if not transient or time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+
+
+def watermarks(consumer: Consumer, tp: TopicPartition, timeout_s: float) -> tuple[int, int]:
+    """A partition's (low, high) offsets from the broker, retrying retriable errors."""
+    low, high = retrying(lambda: consumer.get_watermark_offsets(tp, timeout=timeout_s,
+                                                                cached=False), timeout_s)
+    return int(low), int(high)
 
 
 def read_one(consumer: Consumer, topic: str, partition: int, offset: int,

@@ -1,26 +1,33 @@
 """Consumer-group lag read from the broker: committed offsets against end offsets.
 
-One :class:`LagReader` keeps one admin client and asks, per group, for the committed offsets
-(one request) and the end offsets of the same partitions (one ``ListOffsets`` request per
-broker, all partitions at once). That costs a few milliseconds; what the notes warn about —
-seconds — is asking for each partition's watermarks one by one, uncached, from a consumer.
-Answers are cached for ``max_age_s`` so `vigil up`'s autoscaler and `vigil status` can ask as
-often as they like. A partition the group never committed counts from its earliest offset,
-as the stages' ``auto.offset.reset=earliest`` would read it.
+A :class:`LagReader` keeps one consumer per group it is asked about, created with that
+group's id but never subscribed (it never joins the group, reads no message and commits
+nothing), and asks for the group's committed offsets (one OffsetFetch request) and for the
+end offsets of the same partitions in one batch (``offsets_for_times`` with the timestamp
+``-1``, which the broker answers with each partition's end offset: one ListOffsets request per
+leader). What the notes warn about — seconds — is asking for each partition's watermarks one
+by one, uncached. Answers are cached for ``max_age_s`` so `vigil up`'s autoscaler and
+`vigil status` can ask as often as they like. A partition the group never committed counts
+from its earliest offset (timestamp ``-2``), as the stages' ``auto.offset.reset=earliest``
+would read it.
+
+Why not the admin client: librdkafka's admin requests that time out while a broker
+restarts can abort the whole process (``rd_kafka_enq_once_del_source_return: Assertion
+`eonce->refcnt > 0' failed``, librdkafka issue 4605); the fault matrix's broker case did
+that to `vigil up` twice in two runs. The consumer API has no such path.
 """
 
 from __future__ import annotations
 
-import gc
 import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, OffsetSpec
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from vigil.core.errors import VigilError
+from vigil.core.kafka import make_consumer, retrying
 from vigil.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -43,28 +50,24 @@ class GroupLag:
 
 
 class LagReader:
-    """Cached group lag from the broker's admin API."""
+    """Cached group lag from the broker, through one idle consumer per group."""
 
-    def __init__(self, settings: Settings, max_age_s: float = 2.0,
-                 admin: AdminClient | None = None) -> None:
+    def __init__(self, settings: Settings, max_age_s: float = 2.0) -> None:
         self.settings = settings
         self.max_age_s = max_age_s
-        self._admin: AdminClient | None = admin or AdminClient(
-            {"bootstrap.servers": settings.kafka_bootstrap})
+        self._consumers: dict[str, Consumer] = {}
         self._cache: dict[str, GroupLag] = {}
         self._partitions: dict[str, list[int]] = {}
-
-    def admin(self) -> AdminClient:
-        if self._admin is None:
-            raise LagUnavailableError("the lag reader is closed")
-        return self._admin
+        self._closed = False
 
     def close(self) -> None:
-        """Let go of the admin client now, while the interpreter is whole: librdkafka's
-        threads must not outlive it (a `vigil up` once died of SIGSEGV as it exited)."""
-        self._admin = None
+        """Close the consumers (before the interpreter exits: librdkafka's threads must not
+        outlive it)."""
+        self._closed = True
+        for consumer in self._consumers.values():
+            consumer.close()
+        self._consumers.clear()
         self._cache.clear()
-        gc.collect()
 
     def lag(self, group: str, topics: Sequence[str] | None = None) -> GroupLag:
         """The group's lag over every partition of ``topics`` (cached for max_age_s); with
@@ -80,10 +83,19 @@ class LagReader:
         self._cache[group] = answer
         return answer
 
-    def _topic_partitions(self, topics: Sequence[str]) -> list[TopicPartition]:
+    def _consumer(self, group: str) -> Consumer:
+        if self._closed:
+            raise LagUnavailableError("the lag reader is closed")
+        if group not in self._consumers:
+            self._consumers[group] = make_consumer(self.settings, group,
+                                                   **{"enable.auto.commit": False})
+        return self._consumers[group]
+
+    def _topic_partitions(self, consumer: Consumer,
+                          topics: Sequence[str]) -> list[TopicPartition]:
         missing = [t for t in topics if t not in self._partitions]
         if missing:
-            meta = self.admin().list_topics(timeout=REQUEST_TIMEOUT_S)
+            meta = consumer.list_topics(timeout=REQUEST_TIMEOUT_S)
             for topic in missing:
                 found = meta.topics.get(topic)
                 if found is None or found.error is not None:
@@ -92,19 +104,22 @@ class LagReader:
         return [TopicPartition(t, p) for t in topics for p in self._partitions[t]]
 
     def _read(self, group: str, topics: Sequence[str] | None) -> GroupLag:
-        asked = self._topic_partitions(topics) if topics else None
-        request = [ConsumerGroupTopicPartitions(group, asked)]
-        futures = self.admin().list_consumer_group_offsets(request,
-                                                         request_timeout=REQUEST_TIMEOUT_S)
-        answer = futures[group].result().topic_partitions or []
-        committed = {(tp.topic, tp.partition): tp.offset for tp in answer}
-        partitions = asked if asked is not None else [TopicPartition(t, p)
-                                                      for t, p in committed]
+        consumer = self._consumer(group)
+        if topics:
+            partitions = self._topic_partitions(consumer, topics)
+        else:  # every partition of every topic the group has committed on
+            partitions = [TopicPartition(t, p) for t in self._group_topics(consumer)
+                          for p in self._partitions[t]]
         if not partitions:
             return GroupLag(group, 0, {}, time.monotonic())
-        ends = self._offsets(partitions, OffsetSpec.latest())
+        answer = retrying(lambda: consumer.committed(partitions, timeout=REQUEST_TIMEOUT_S),
+                          REQUEST_TIMEOUT_S)
+        committed = {(tp.topic, tp.partition): tp.offset for tp in answer}
+        if not topics:
+            partitions = [tp for tp in partitions if committed[(tp.topic, tp.partition)] >= 0]
+        ends = _offsets(consumer, partitions, LATEST)
         never = [tp for tp in partitions if committed.get((tp.topic, tp.partition), -1) < 0]
-        starts = self._offsets(never, OffsetSpec.earliest()) if never else {}
+        starts = _offsets(consumer, never, EARLIEST) if never else {}
         by_partition = {}
         for key, end in ends.items():
             done = committed.get(key, -1)
@@ -112,9 +127,27 @@ class LagReader:
             by_partition[key] = max(0, end - base)
         return GroupLag(group, sum(by_partition.values()), by_partition, time.monotonic())
 
-    def _offsets(self, partitions: Sequence[TopicPartition],
-                 spec: OffsetSpec) -> dict[tuple[str, int], int]:
-        futures = self.admin().list_offsets({tp: spec for tp in partitions},
-                                          request_timeout=REQUEST_TIMEOUT_S)
-        return {(tp.topic, tp.partition): future.result().offset
-                for tp, future in futures.items()}
+    def _group_topics(self, consumer: Consumer) -> list[str]:
+        """Every topic of this namespace: the group's committed offsets are asked for all of
+        their partitions, and those never committed are left out."""
+        meta = consumer.list_topics(timeout=REQUEST_TIMEOUT_S)
+        names = [t for t in meta.topics if t.startswith(f"{self.settings.namespace}.")]
+        for name in names:
+            self._partitions.setdefault(name, sorted(meta.topics[name].partitions))
+        return names
+
+
+LATEST, EARLIEST = -1, -2  # ListOffsets timestamps that ask for the end and the start
+
+
+def _offsets(consumer: Consumer, partitions: Sequence[TopicPartition],
+             timestamp: int) -> dict[tuple[str, int], int]:
+    """End (LATEST) or start (EARLIEST) offsets of the partitions, in one batch."""
+    asked = [TopicPartition(tp.topic, tp.partition, timestamp) for tp in partitions]
+    found = retrying(lambda: consumer.offsets_for_times(asked, timeout=REQUEST_TIMEOUT_S),
+                     REQUEST_TIMEOUT_S)
+    failed = [tp for tp in found if tp.error is not None or tp.offset < 0]
+    if failed:
+        raise KafkaException(failed[0].error or f"no offset for {failed[0].topic}"
+                                                f"[{failed[0].partition}]")
+    return {(tp.topic, tp.partition): int(tp.offset) for tp in found}
