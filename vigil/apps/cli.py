@@ -7,6 +7,7 @@ of contents. Handlers take the parsed arguments and return an exit code.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import faulthandler
 import logging
 import sys
@@ -281,7 +282,8 @@ def _registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
 def main(argv: Sequence[str] | None = None) -> int:
     # A crash in a native library (librdkafka, OpenCV, a model runtime) prints the Python
     # stacks of every thread to stderr, which `vigil up` keeps in its log, instead of nothing.
-    faulthandler.enable()
+    with contextlib.suppress(OSError):  # a stderr with no file descriptor (captured) has none
+        faulthandler.enable()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
