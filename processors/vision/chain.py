@@ -16,11 +16,13 @@ import numpy as np
 from processors.vision.base import FacePlugin, FramePlugin
 from processors.vision.device import DeviceChoice, select_device
 from processors.vision.imaging import BadImageError, Image, decode_frame
-from processors.vision.registry import load_plugin
+from processors.vision.registry import Role, load_plugin, uses_torch
 from processors.vision.results import AnalyzedFace, BoxXYXY, FaceDetections, FrameFaces
 from vigil.core.settings import Settings
 
 log = logging.getLogger(__name__)
+
+ROLES: tuple[Role, ...] = ("face_detector", "face_embedder", "liveness_model")
 
 
 class FaceChain:
@@ -37,8 +39,11 @@ class FaceChain:
 
     @classmethod
     def load(cls, settings: Settings, device: DeviceChoice | None = None) -> FaceChain:
-        """Choose the device (unless given), then load and warm up the three plug-ins."""
-        device = device or select_device(settings)
+        """Choose the device (unless given), then load and warm up the three plug-ins.
+
+        torch is imported only when one of them runs on it."""
+        device = device or select_device(settings,
+                                         any(uses_torch(role, settings) for role in ROLES))
         return cls(
             settings,
             cast(FramePlugin[FaceDetections], load_plugin("face_detector", settings, device)),

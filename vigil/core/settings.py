@@ -49,7 +49,7 @@ USER_DB_SCHEMES = ("postgresql", "postgres")  # the URL schemes of a PostgreSQL 
 
 
 # The single-model liveness plug-ins (an ensemble combines some of them).
-LivenessModel = Literal["minifasnet", "celebaspoof", "celebaspoof_int8"]
+LivenessModel = Literal["minifasnet", "minifasnet_openvino", "celebaspoof", "celebaspoof_int8"]
 
 
 class SettingsError(VigilError, ValueError):
@@ -167,14 +167,17 @@ class Settings(PerformanceSettings, BaseSettings):
         "cv2.FaceDetectorYN) or mtcnn (facenet-pytorch MTCNN). Default by `vigil bench "
         "accuracy` (README): the same faces found on webcam frames, about twice as fast."
     )
-    face_embedder: Literal["facenet"] = Field(
-        "facenet", description="Face embedder plug-in: facenet (InceptionResnetV1, 512-d)."
+    face_embedder: Literal["facenet", "facenet_openvino"] = Field(
+        "facenet", description="Face embedder plug-in: facenet (InceptionResnetV1, 512-d, "
+        "torch) or facenet_openvino (the same network and weights run by OpenVINO, converted "
+        "once into STATE_DIR/model-cache)."
     )
     liveness_model: Literal[LivenessModel, "ensemble"] = Field(
         "ensemble", description="Liveness plug-in: ensemble (the models of liveness_ensemble, "
-        "combined by liveness_combine), minifasnet (MiniFASNetV2 + V1SE), celebaspoof "
-        "(MiniFASNetV2-SE trained on CelebA-Spoof, ONNX fp32) or celebaspoof_int8 (the same, "
-        "int8). Default by `vigil bench accuracy` (README)."
+        "combined by liveness_combine), minifasnet (MiniFASNetV2 + V1SE, torch), "
+        "minifasnet_openvino (the same run by OpenVINO), celebaspoof (MiniFASNetV2-SE trained "
+        "on CelebA-Spoof, ONNX fp32) or celebaspoof_int8 (the same, int8). Default by `vigil "
+        "bench accuracy` (README)."
     )
     liveness_ensemble: tuple[LivenessModel, ...] = Field(
         ("minifasnet", "celebaspoof"),
