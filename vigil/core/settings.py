@@ -168,9 +168,11 @@ class Settings(PerformanceSettings, BaseSettings):
         "accuracy` (README): the same faces found on webcam frames, about twice as fast."
     )
     face_embedder: Literal["facenet", "facenet_openvino"] = Field(
-        "facenet", description="Face embedder plug-in: facenet (InceptionResnetV1, 512-d, "
-        "torch) or facenet_openvino (the same network and weights run by OpenVINO, converted "
-        "once into STATE_DIR/model-cache)."
+        "facenet_openvino", description="Face embedder plug-in: facenet_openvino "
+        "(InceptionResnetV1, 512-d, run by OpenVINO on the CPU; converted from the torch "
+        "weights once, into STATE_DIR/model-cache) or facenet (the same in torch; the one to "
+        "choose on a CUDA machine). Default by `vigil bench models` (README): the same "
+        "embeddings at about half the CPU."
     )
     liveness_model: Literal[LivenessModel, "ensemble"] = Field(
         "ensemble", description="Liveness plug-in: ensemble (the models of liveness_ensemble, "
@@ -180,7 +182,7 @@ class Settings(PerformanceSettings, BaseSettings):
         "bench accuracy` (README)."
     )
     liveness_ensemble: tuple[LivenessModel, ...] = Field(
-        ("minifasnet", "celebaspoof"),
+        ("minifasnet_openvino", "celebaspoof"),
         min_length=2,
         description="The liveness plug-ins whose scores the ensemble combines.",
     )
