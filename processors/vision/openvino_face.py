@@ -1,8 +1,9 @@
-"""FaceNet and MiniFASNet run by OpenVINO: the torch plug-ins' networks, crops and scores.
+"""FaceNet, MiniFASNet and CelebA-Spoof run by OpenVINO: the same networks, crops and scores.
 
-Each class is its torch plug-in with another runtime: the same weights (converted once, see
-:mod:`processors.vision.openvino_ir`), the same crops and preprocessing, the same score; only
-``load`` and the forward pass differ. On the 2-core development machine the networks run
+Each class is another plug-in with another runtime: the same weights (the torch ones
+converted once, see :mod:`processors.vision.openvino_ir`; the CelebA-Spoof ONNX file read as
+it is), the same crops and preprocessing, the same score; only ``load`` and the forward pass
+differ. On the 2-core development machine the networks run
 several times faster than in torch (README, Benchmarks), and a face process whose plug-ins
 are all of this kind (or ONNX Runtime, or OpenCV) never imports torch.
 """
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
+from processors.vision.antispoof import CelebaSpoofLiveness
 from processors.vision.embedder import EMBEDDING_DIM, FaceNetEmbedder
 from processors.vision.imaging import Image
 from processors.vision.liveness import (
@@ -25,6 +27,7 @@ from processors.vision.liveness import (
 )
 from processors.vision.openvino_ir import CompiledIR, converted_ir
 from processors.vision.results import BoxXYXY
+from vigil.core.weights import require_weight
 
 log = logging.getLogger(__name__)
 
@@ -87,3 +90,19 @@ class OpenVinoMiniFasNetLiveness(MiniFasNetLiveness):
             total += softmax(network.run(batch))[:, REAL_CLASS]
         result: npt.NDArray[np.float32] = total / np.float32(len(self._networks))
         return result
+
+
+class OpenVinoCelebaSpoofLiveness(CelebaSpoofLiveness):
+    """CelebA-Spoof real-face score, its ONNX file run by OpenVINO on the CPU (fp32)."""
+
+    name = "celebaspoof_openvino"
+
+    def load(self) -> None:
+        """Compile the verified ONNX file (OpenVINO reads ONNX itself; nothing is converted)."""
+        path = require_weight(self.settings, self.weights_file())
+        self._network = CompiledIR(self.settings, path)
+        self.loaded = True
+        log.info("loaded liveness weights=%s runtime=openvino", path.name)
+
+    def _logits(self, batch: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        return self._network.run(batch)

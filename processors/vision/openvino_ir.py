@@ -89,7 +89,8 @@ def converted_ir(settings: Settings, network: str, weights: str) -> Path:
 
 
 class CompiledIR:
-    """An IR compiled for the CPU in fp32 with one infer request; ``run`` takes a batch."""
+    """A model (an IR, or an ONNX file, which OpenVINO reads itself) compiled for the CPU in
+    fp32 with one infer request; ``run`` takes a batch."""
 
     def __init__(self, settings: Settings, xml: Path) -> None:
         import openvino as ov

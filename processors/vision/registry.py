@@ -55,6 +55,9 @@ REGISTRY: dict[Role, dict[str, PluginSpec]] = {
                                           torch=False),
         "celebaspoof": PluginSpec("processors.vision.antispoof", "CelebaSpoofLiveness",
                                   ("onnxruntime",), torch=False),
+        "celebaspoof_openvino": PluginSpec("processors.vision.openvino_face",
+                                           "OpenVinoCelebaSpoofLiveness", ("openvino",),
+                                           torch=False),
         "celebaspoof_int8": PluginSpec("processors.vision.antispoof", "CelebaSpoofInt8Liveness",
                                        ("onnxruntime",), torch=False),
         # Runs on torch when a member does: see uses_torch.

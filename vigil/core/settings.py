@@ -49,7 +49,8 @@ USER_DB_SCHEMES = ("postgresql", "postgres")  # the URL schemes of a PostgreSQL 
 
 
 # The single-model liveness plug-ins (an ensemble combines some of them).
-LivenessModel = Literal["minifasnet", "minifasnet_openvino", "celebaspoof", "celebaspoof_int8"]
+LivenessModel = Literal["minifasnet", "minifasnet_openvino", "celebaspoof", "celebaspoof_openvino",
+                        "celebaspoof_int8"]
 
 
 class SettingsError(VigilError, ValueError):
@@ -178,7 +179,8 @@ class Settings(PerformanceSettings, BaseSettings):
         "ensemble", description="Liveness plug-in: ensemble (the models of liveness_ensemble, "
         "combined by liveness_combine), minifasnet (MiniFASNetV2 + V1SE, torch), "
         "minifasnet_openvino (the same run by OpenVINO), celebaspoof (MiniFASNetV2-SE trained "
-        "on CelebA-Spoof, ONNX fp32) or celebaspoof_int8 (the same, int8). Default by `vigil "
+        "on CelebA-Spoof, ONNX fp32, onnxruntime), celebaspoof_openvino (the same file run by "
+        "OpenVINO) or celebaspoof_int8 (the same, int8). Default by `vigil "
         "bench accuracy` (README)."
     )
     liveness_ensemble: tuple[LivenessModel, ...] = Field(
