@@ -184,7 +184,7 @@ class Settings(PerformanceSettings, BaseSettings):
         "bench accuracy` (README)."
     )
     liveness_ensemble: tuple[LivenessModel, ...] = Field(
-        ("minifasnet_openvino", "celebaspoof"),
+        ("minifasnet_openvino", "celebaspoof_openvino"),
         min_length=2,
         description="The liveness plug-ins whose scores the ensemble combines.",
     )
