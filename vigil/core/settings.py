@@ -249,6 +249,12 @@ class Settings(PerformanceSettings, BaseSettings):
         "face_detection_yunet_2023mar.onnx",
         description="YuNet ONNX file for the yunet face detector (from weights/manifest.toml).",
     )
+    yunet_max_side: int = Field(
+        640, ge=160, le=1280, description="Longest side, in pixels, YuNet searches a frame at "
+        "(larger frames are shrunk first, the boxes scaled back). Trained at about 640; on a "
+        "640x480 webcam frame 320 costs about a quarter of the CPU and moves boxes by a few "
+        "pixels (README, issue 11)."
+    )
     celebaspoof_weights: str = Field(
         "antispoof_minifasnetv2se_celebaspoof_128.onnx",
         description="CelebA-Spoof anti-spoofing ONNX file of the celebaspoof liveness plug-in.",
