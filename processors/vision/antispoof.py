@@ -110,8 +110,13 @@ class CelebaSpoofLiveness(FacePlugin[float]):
         rgb = np.stack(patches)[..., ::-1].transpose(0, 3, 1, 2)
         batch = np.ascontiguousarray(rgb, dtype=np.float32) / np.float32(255.0)
         runs = [batch[i : i + 1] for i in range(len(batch))] if self.one_face_per_run else [batch]
-        logits = np.concatenate([self._session.run(None, {self._input: run})[0] for run in runs])
+        logits = np.concatenate([self._logits(run) for run in runs])
         return real_probability(np.asarray(logits, dtype=np.float32))
+
+    def _logits(self, batch: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """N x 2 logits of an N x 3 x 128 x 128 batch (the runtime's part)."""
+        logits: npt.NDArray[np.float32] = self._session.run(None, {self._input: batch})[0]
+        return logits
 
 
 class CelebaSpoofInt8Liveness(CelebaSpoofLiveness):

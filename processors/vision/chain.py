@@ -16,11 +16,13 @@ import numpy as np
 from processors.vision.base import FacePlugin, FramePlugin
 from processors.vision.device import DeviceChoice, select_device
 from processors.vision.imaging import BadImageError, Image, decode_frame
-from processors.vision.registry import LoadedPlugin, Role, load_versioned
+from processors.vision.registry import LoadedPlugin, Role, load_versioned, uses_torch
 from processors.vision.results import AnalyzedFace, BoxXYXY, FaceDetections, FrameFaces
 from vigil.core.settings import Settings
 
 log = logging.getLogger(__name__)
+
+ROLES: tuple[Role, ...] = ("face_detector", "face_embedder", "liveness_model")
 
 
 class FaceChain:
@@ -40,12 +42,13 @@ class FaceChain:
     def load(cls, settings: Settings, device: DeviceChoice | None = None,
              names: Mapping[str, str] | None = None) -> FaceChain:
         """Choose the device (unless given), then load and warm up the three plug-ins: the
-        configured ones, or the ones ``names`` gives by role."""
-        device = device or select_device(settings)
+        configured ones, or the ones ``names`` gives by role. torch is imported only when
+        one of them runs on it."""
         names = names or {}
-        roles: tuple[Role, ...] = ("face_detector", "face_embedder", "liveness_model")
+        device = device or select_device(
+            settings, any(uses_torch(role, settings, names.get(role)) for role in ROLES))
         loaded = {role: load_versioned(role, settings, device, names.get(role))
-                  for role in roles}
+                  for role in ROLES}
         return cls(
             settings,
             cast(FramePlugin[FaceDetections], loaded["face_detector"].plugin),

@@ -49,6 +49,10 @@ def register_bench(bench_sub: argparse._SubParsersAction) -> None:
     models.add_argument("--image", type=Path, default=None,
                         help="photo with one face (default: shared testdata spoof/image_T1.jpg)")
     models.add_argument("--no-phone", action="store_true", help="skip the phone detector")
+    models.add_argument("--compare", nargs="*", default=[], metavar="NAME",
+                        help="alternatives timed beside the configured plug-ins, as in bench "
+                        "accuracy: a plug-in name (facenet_openvino), an ensemble RULE:A+B, "
+                        "or several joined by commas; each gets its own face chain row")
     models.set_defaults(handler=bench_models_command)
     from processors.accuracy.cli import register_accuracy
 
@@ -117,6 +121,7 @@ def bench_models_command(args: argparse.Namespace) -> int:
     device_line, rows = run_benchmark(
         settings, image=args.image or DEFAULT_IMAGE, batches=batches,
         repeats=1 if args.quick else max(1, args.repeats), include_phone=not args.no_phone,
+        compare=args.compare,
     )
     print(format_table(device_line, rows))
     return 0

@@ -66,10 +66,12 @@ def select_device(settings: Settings, uses_torch: bool = True) -> DeviceChoice:
     ``uses_torch`` False (no plug-in of this process runs on torch): the CPU, torch not
     imported.
     """
+    # Even without torch: a library loaded later in this process (Ultralytics, a bench's
+    # second model) may import it, and its threads must not spin either.
+    set_openmp_wait_policy(settings)
     if not uses_torch:
         log.info("vision device=cpu reason=no plug-in of this process runs on torch")
         return DeviceChoice("cpu", "cpu", False, "no plug-in of this process runs on torch")
-    set_openmp_wait_policy(settings)
     import torch
 
     if settings.torch_threads:

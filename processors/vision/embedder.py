@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 import numpy.typing as npt
-import torch
 
 from processors.vision.base import FacePlugin
 from processors.vision.imaging import Image
 from processors.vision.results import BoxXYXY
 from vigil.core.weights import require_weight
+
+if TYPE_CHECKING:
+    from torch import nn
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +32,17 @@ CROP_SIZE = 160
 CROP_MARGIN = 20
 EMBEDDING_DIM = 512
 Embedding = npt.NDArray[np.float32]
+
+
+def load_facenet(path: Path) -> nn.Module:
+    """InceptionResnetV1 in eval mode from a verified CASIA-WebFace state_dict (strict)."""
+    import torch
+    from facenet_pytorch import InceptionResnetV1
+
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    model = InceptionResnetV1(pretrained=None, classify=False)
+    model.load_state_dict(state, strict=True)
+    return model.eval()
 
 
 def facenet_crop(frame_bgr: Image, box: BoxXYXY, size: int = CROP_SIZE,
@@ -53,13 +68,8 @@ class FaceNetEmbedder(FacePlugin[Embedding]):
 
     def load(self) -> None:
         """Load InceptionResnetV1 from the verified CASIA-WebFace state_dict."""
-        from facenet_pytorch import InceptionResnetV1
-
         path = require_weight(self.settings, self.settings.embedder_weights)
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        model = InceptionResnetV1(pretrained=None, classify=False)
-        model.load_state_dict(state, strict=True)
-        model = model.eval().to(self.device.torch_device)
+        model = load_facenet(path).to(self.device.torch_device)
         self._model = model.half() if self.device.half else model
         self.loaded = True
         log.info("loaded embedder weights=%s", path.name)
@@ -82,6 +92,8 @@ class FaceNetEmbedder(FacePlugin[Embedding]):
         """Embeddings (N x 512, unit length) of 160x160 RGB uint8 crops."""
         if not crops:
             return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
+        import torch
+
         batch = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2)
         batch = (batch.to(self.device.torch_device, self.device.dtype) - 127.5) / 128.0
         with torch.inference_mode():

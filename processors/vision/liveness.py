@@ -12,17 +12,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 import numpy.typing as npt
-import torch
 
-from processors.vision import minifasnet
 from processors.vision.base import FacePlugin
 from processors.vision.imaging import Image, content_bounds
 from processors.vision.results import BoxXYXY, per_frame
 from vigil.core.weights import require_weight
+
+if TYPE_CHECKING:
+    from torch import nn
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,21 @@ def parse_model_name(file_name: str) -> ModelName:
     height, width = parts[-1].split("x")
     model_type = file_name.split(".pth")[0].split("_")[-1]
     return ModelName(float(parts[0]), int(height), int(width), model_type)
+
+
+def load_minifasnet(path: Path) -> nn.Module:
+    """The MiniFASNet its file name describes, in eval mode, weights loaded with strict=True."""
+    import torch
+
+    from processors.vision import minifasnet
+
+    spec = parse_model_name(path.name)
+    model = minifasnet.build(spec.model_type, minifasnet.conv6_kernel(spec.height, spec.width))
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    # Upstream saved some models from DataParallel: drop its "module." prefix.
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    model.load_state_dict(state, strict=True)
+    return model.eval()
 
 
 def crop_box(src_w: int, src_h: int, box: BoxXYXY, scale: float) -> tuple[int, int, int, int]:
@@ -99,17 +117,11 @@ class MiniFasNetLiveness(FacePlugin[float]):
 
     def load(self) -> None:
         """Build each configured MiniFASNet and load its verified weights with strict=True."""
-        self._models: list[tuple[float, torch.nn.Module]] = []
+        self._models: list[tuple[float, nn.Module]] = []
         for file_name in self.settings.liveness_weights:
             path = require_weight(self.settings, file_name)
             spec = parse_model_name(file_name)
-            model = minifasnet.build(spec.model_type,
-                                     minifasnet.conv6_kernel(spec.height, spec.width))
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            # Upstream saved some models from DataParallel: drop its "module." prefix.
-            state = {k.removeprefix("module."): v for k, v in state.items()}
-            model.load_state_dict(state, strict=True)
-            model = model.eval().to(self.device.torch_device)
+            model = load_minifasnet(path).to(self.device.torch_device)
             self._models.append((spec.scale, model.half() if self.device.half else model))
             log.info("loaded liveness weights=%s scale=%.1f", file_name, spec.scale)
         self.loaded = True
@@ -127,6 +139,8 @@ class MiniFasNetLiveness(FacePlugin[float]):
         """Averaged real-class probability for each (frame, box)."""
         if not pairs:
             return np.zeros(0, dtype=np.float32)
+        import torch
+
         total = torch.zeros(len(pairs))
         for scale, model in self._models:
             patches = np.stack([liveness_crop(frame, box, scale) for frame, box in pairs])

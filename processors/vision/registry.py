@@ -56,14 +56,23 @@ REGISTRY: dict[Role, dict[str, PluginSpec]] = {
     "face_embedder": {
         "facenet": PluginSpec("processors.vision.embedder", "FaceNetEmbedder",
                               ("torch", "facenet_pytorch")),
+        # torch (and facenet_pytorch) only once, in a child process that converts the weights.
+        "facenet_openvino": PluginSpec("processors.vision.openvino_face",
+                                       "OpenVinoFaceNetEmbedder", ("openvino",), torch=False),
     },
     "liveness_model": {
         "minifasnet": PluginSpec("processors.vision.liveness", "MiniFasNetLiveness", ("torch",)),
+        "minifasnet_openvino": PluginSpec("processors.vision.openvino_face",
+                                          "OpenVinoMiniFasNetLiveness", ("openvino",),
+                                          torch=False),
         "celebaspoof": PluginSpec("processors.vision.antispoof", "CelebaSpoofLiveness",
                                   ("onnxruntime",), torch=False),
+        "celebaspoof_openvino": PluginSpec("processors.vision.openvino_face",
+                                           "OpenVinoCelebaSpoofLiveness", ("openvino",),
+                                           torch=False),
         "celebaspoof_int8": PluginSpec("processors.vision.antispoof", "CelebaSpoofInt8Liveness",
                                        ("onnxruntime",), torch=False),
-        # Runs on torch when a member does (MiniFASNet); counted as torch to be safe.
+        # Runs on torch when a member does: see uses_torch.
         "ensemble": PluginSpec("processors.vision.ensemble", "EnsembleLiveness", ()),
     },
     "phone_detector": {
@@ -80,9 +89,13 @@ def configured_name(settings: Settings, role: Role) -> str:
     return name
 
 
-def uses_torch(role: Role, settings: Settings) -> bool:
-    """Whether the plug-in the settings choose for ``role`` runs on torch."""
-    return REGISTRY[role][configured_name(settings, role)].torch
+def uses_torch(role: Role, settings: Settings, name: str | None = None) -> bool:
+    """Whether the plug-in the settings choose for ``role`` (or ``name``) runs on torch (an
+    ensemble: when one of its members does)."""
+    name = name or configured_name(settings, role)
+    if role == "liveness_model" and name == "ensemble":
+        return any(REGISTRY[role][member].torch for member in settings.liveness_ensemble)
+    return REGISTRY[role][name].torch
 
 
 def create_plugin(role: Role, settings: Settings, device: DeviceChoice,

@@ -5,7 +5,8 @@
 YuNet was trained on WIDER Face at about 640 px: on a 2048x1638 photo it missed a face 1000 px
 wide and scored another 0.65 at full size, while the same photos shrunk to 640 px on their
 longer side gave every face at 0.93-0.95 (../shared/testdata/faces). Larger frames are
-therefore shrunk to ``MAX_SIDE`` before detection and the boxes scaled back.
+therefore shrunk to ``yunet_max_side`` (default 640) before detection and the boxes scaled
+back.
 
 Landmarks come in MTCNN's order (the eye on the picture's left first, then the other eye, the
 nose, and the mouth corners left then right), so every consumer reads them the same way.
@@ -29,7 +30,6 @@ from vigil.core.weights import require_weight
 
 log = logging.getLogger(__name__)
 
-MAX_SIDE = 640
 NMS_THRESHOLD = 0.3  # OpenCV Zoo's demo value
 TOP_K = 5000
 
@@ -42,10 +42,11 @@ class YuNetFaceDetector(FramePlugin[FaceDetections]):
     def load(self) -> None:
         """Create the detector from the verified ONNX file."""
         path = require_weight(self.settings, self.settings.yunet_weights)
+        self._max_side = self.settings.yunet_max_side
         self._detector: Any = cv2.FaceDetectorYN.create(
-            str(path), "", (MAX_SIDE, MAX_SIDE), self.settings.face_detect_threshold,
-            NMS_THRESHOLD, TOP_K)
-        self._input_size = (MAX_SIDE, MAX_SIDE)
+            str(path), "", (self._max_side, self._max_side),
+            self.settings.face_detect_threshold, NMS_THRESHOLD, TOP_K)
+        self._input_size = (self._max_side, self._max_side)
         self.loaded = True
         log.info("loaded face detector weights=%s", path.name)
 
@@ -56,7 +57,7 @@ class YuNetFaceDetector(FramePlugin[FaceDetections]):
                 else FaceDetections() for frame in frames]
 
     def _detect(self, frame: Image) -> FaceDetections:
-        scale = min(1.0, MAX_SIDE / max(frame.shape[:2]))
+        scale = min(1.0, self._max_side / max(frame.shape[:2]))
         picture = frame if scale == 1.0 else cv2.resize(
             frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         size = (picture.shape[1], picture.shape[0])

@@ -49,7 +49,8 @@ USER_DB_SCHEMES = ("postgresql", "postgres")  # the URL schemes of a PostgreSQL 
 
 
 # The single-model liveness plug-ins (an ensemble combines some of them).
-LivenessModel = Literal["minifasnet", "celebaspoof", "celebaspoof_int8"]
+LivenessModel = Literal["minifasnet", "minifasnet_openvino", "celebaspoof", "celebaspoof_openvino",
+                        "celebaspoof_int8"]
 PhoneView = Literal["whole", "shrunk", "centre", "mirrored"]
 
 
@@ -168,17 +169,23 @@ class Settings(PerformanceSettings, BaseSettings):
         "cv2.FaceDetectorYN) or mtcnn (facenet-pytorch MTCNN). Default by `vigil bench "
         "accuracy` (README): the same faces found on webcam frames, about twice as fast."
     )
-    face_embedder: Literal["facenet"] = Field(
-        "facenet", description="Face embedder plug-in: facenet (InceptionResnetV1, 512-d)."
+    face_embedder: Literal["facenet", "facenet_openvino"] = Field(
+        "facenet_openvino", description="Face embedder plug-in: facenet_openvino "
+        "(InceptionResnetV1, 512-d, run by OpenVINO on the CPU; converted from the torch "
+        "weights once, into STATE_DIR/model-cache) or facenet (the same in torch; the one to "
+        "choose on a CUDA machine). Default by `vigil bench models` (README): the same "
+        "embeddings at about half the CPU."
     )
     liveness_model: Literal[LivenessModel, "ensemble"] = Field(
         "ensemble", description="Liveness plug-in: ensemble (the models of liveness_ensemble, "
-        "combined by liveness_combine), minifasnet (MiniFASNetV2 + V1SE), celebaspoof "
-        "(MiniFASNetV2-SE trained on CelebA-Spoof, ONNX fp32) or celebaspoof_int8 (the same, "
-        "int8). Default by `vigil bench accuracy` (README)."
+        "combined by liveness_combine), minifasnet (MiniFASNetV2 + V1SE, torch), "
+        "minifasnet_openvino (the same run by OpenVINO), celebaspoof (MiniFASNetV2-SE trained "
+        "on CelebA-Spoof, ONNX fp32, onnxruntime), celebaspoof_openvino (the same file run by "
+        "OpenVINO) or celebaspoof_int8 (the same, int8). Default by `vigil "
+        "bench accuracy` (README)."
     )
     liveness_ensemble: tuple[LivenessModel, ...] = Field(
-        ("minifasnet", "celebaspoof"),
+        ("minifasnet_openvino", "celebaspoof_openvino"),
         min_length=2,
         description="The liveness plug-ins whose scores the ensemble combines.",
     )
@@ -248,6 +255,12 @@ class Settings(PerformanceSettings, BaseSettings):
     yunet_weights: str = Field(
         "face_detection_yunet_2023mar.onnx",
         description="YuNet ONNX file for the yunet face detector (from weights/manifest.toml).",
+    )
+    yunet_max_side: int = Field(
+        640, ge=160, le=1280, description="Longest side, in pixels, YuNet searches a frame at "
+        "(larger frames are shrunk first, the boxes scaled back). Trained at about 640; on a "
+        "640x480 webcam frame 320 costs about a quarter of the CPU and moves boxes by a few "
+        "pixels (README, issue 11)."
     )
     celebaspoof_weights: str = Field(
         "antispoof_minifasnetv2se_celebaspoof_128.onnx",

@@ -1,0 +1,108 @@
+"""Torch models run by OpenVINO on the CPU: converted once, cached, compiled per process.
+
+A torch plug-in's network (FaceNet, MiniFASNet) is converted with ``openvino.convert_model``
+(no ONNX file, no network) into an OpenVINO IR with a dynamic batch, and the IR is cached
+under ``STATE_DIR/model-cache/`` in a folder named by the weight file, its sha256 and the
+OpenVINO version: new weights or a new OpenVINO mean a new conversion, never a stale IR.
+The conversion runs in a child process (``processors.vision.torch_export``), so the process
+that serves frames never imports torch (about half a gigabyte resident, and OpenMP threads
+that fight the other model processes for the cores); torch is needed only for that one
+conversion. The IR is written to a temporary folder and renamed into place, so a process
+that starts meanwhile sees the whole IR or none.
+
+Inference runs in fp32 (``INFERENCE_PRECISION_HINT``), not the bf16 OpenVINO picks by itself
+on CPUs that have it: scores then match torch's to about 1e-6 rather than 1e-3, so every
+threshold chosen with the torch plug-ins still holds.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from vigil.core.errors import VigilError
+from vigil.core.settings import Settings
+from vigil.core.weights import load_manifest, require_weight
+
+log = logging.getLogger(__name__)
+
+CACHE_FOLDER = "model-cache"
+CONVERT_TIMEOUT_S = 600.0
+IR_FILE = "model.xml"
+
+
+class ModelConversionError(VigilError, RuntimeError):
+    """A torch model could not be converted for OpenVINO."""
+
+
+def openvino_version() -> str:
+    """The OpenVINO release, e.g. ``2026.4.1`` (part of every cache key)."""
+    import openvino as ov
+
+    return str(ov.get_version()).split("-")[0]
+
+
+def ir_folder(settings: Settings, weights: str) -> Path:
+    """Where the IR converted from ``weights`` is cached: named by file, sha256, OpenVINO."""
+    sha = load_manifest()[weights].sha256
+    stem = Path(weights).stem
+    return settings.state_dir / CACHE_FOLDER / f"{stem}-{sha[:16]}-openvino{openvino_version()}"
+
+
+def converted_ir(settings: Settings, network: str, weights: str) -> Path:
+    """The cached IR of the torch ``network`` ("facenet" or "minifasnet") with ``weights``;
+    converted first, in a child process, when it is not cached yet."""
+    path = require_weight(settings, weights)
+    folder = ir_folder(settings, weights)
+    if (folder / IR_FILE).is_file():
+        return folder / IR_FILE
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".convert-", dir=folder.parent))
+    try:
+        command = [sys.executable, "-m", "processors.vision.torch_export", network, str(path),
+                   str(scratch / IR_FILE)]
+        log.info("converting weights=%s for openvino into %s", weights, folder)
+        done = subprocess.run(command, capture_output=True, text=True,
+                              timeout=CONVERT_TIMEOUT_S, check=False)
+        if done.returncode != 0:
+            raise ModelConversionError(
+                f"converting {weights} for OpenVINO failed (exit {done.returncode}); it needs "
+                f"torch once (and facenet-pytorch for FaceNet), or choose the torch plug-in: "
+                f"{done.stderr.strip()[-1500:]}")
+        try:
+            os.rename(scratch, folder)  # atomic: a reader sees the whole IR or none
+        except OSError:
+            if not (folder / IR_FILE).is_file():  # not just a concurrent conversion's win
+                raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return folder / IR_FILE
+
+
+class CompiledIR:
+    """A model (an IR, or an ONNX file, which OpenVINO reads itself) compiled for the CPU in
+    fp32 with one infer request; ``run`` takes a batch."""
+
+    def __init__(self, settings: Settings, xml: Path) -> None:
+        import openvino as ov
+
+        config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "f32"}
+        if settings.torch_threads:
+            config["INFERENCE_NUM_THREADS"] = settings.torch_threads
+        self._compiled = ov.Core().compile_model(str(xml), "CPU", config)
+        self._request = self._compiled.create_infer_request()
+        self.xml = xml
+
+    def run(self, batch: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """The first output for an N x C x H x W float32 batch (a copy, N rows)."""
+        self._request.infer({0: np.ascontiguousarray(batch, dtype=np.float32)})
+        return np.array(self._request.get_output_tensor(0).data, dtype=np.float32)

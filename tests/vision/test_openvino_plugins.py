@@ -1,0 +1,123 @@
+"""The OpenVINO twins of other plug-ins (facenet_openvino, minifasnet_openvino of the torch
+ones, celebaspoof_openvino of the onnxruntime one) on real photos: the same embeddings,
+scores and verdicts; the IR converted once and reused;
+a face process on them never imports torch."""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import sys
+from typing import cast
+
+import numpy as np
+import pytest
+
+from processors.vision.base import FacePlugin
+from processors.vision.chain import FaceChain, l2_distance
+from processors.vision.openvino_ir import CACHE_FOLDER, ModelConversionError, converted_ir
+from processors.vision.registry import Role, load_plugin, uses_torch
+from processors.vision.results import BoxXYXY
+from tests.vision.conftest import FACES, SPOOF, as_webcam, needs_testdata
+from vigil.core.settings import Settings, load_settings
+
+pytestmark = needs_testdata
+PICTURES = (*sorted(FACES.iterdir()), *(SPOOF / n for n in ("image_T1.jpg", "image_F1.jpg",
+                                                              "image_F2.jpg")))
+
+
+@pytest.fixture(scope="module")
+def frames_and_boxes(chain: FaceChain) -> tuple[list[np.ndarray], list[list[BoxXYXY]]]:
+    frames = [as_webcam(p) for p in PICTURES]
+    return frames, [[f.box for f in d.faces] for d in chain.detector.infer(frames)]
+
+
+def _plugins(settings: Settings, chain: FaceChain, role: Role, names: tuple[str, str]
+             ) -> list[FacePlugin[object]]:
+    return [cast(FacePlugin[object], load_plugin(role, settings, chain.device, n)) for n in names]
+
+
+def test_openvino_facenet_embeds_as_torch_and_verifies_the_same(
+        vision_settings: Settings, chain: FaceChain,
+        frames_and_boxes: tuple[list[np.ndarray], list[list[BoxXYXY]]]) -> None:
+    frames, boxes = frames_and_boxes
+    assert all(len(b) == 1 for b in boxes)
+    torch_plugin, openvino = _plugins(vision_settings, chain, "face_embedder",
+                                      ("facenet", "facenet_openvino"))
+    expected = [e[0] for e in torch_plugin.infer(frames, boxes)]
+    got = [e[0] for e in openvino.infer(frames, boxes)]
+    cosines = [float(np.dot(a, b)) for a, b in zip(expected, got, strict=True)]
+    assert min(cosines) >= 0.999, cosines
+    threshold = vision_settings.verify_threshold
+    for i, j in itertools.combinations(range(len(frames)), 2):
+        before, after = l2_distance(expected[i], expected[j]), l2_distance(got[i], got[j])
+        assert (before <= threshold) == (after <= threshold), (PICTURES[i], PICTURES[j])
+        assert abs(before - after) < 1e-3
+
+
+@pytest.mark.parametrize("reference,openvino_name", [("minifasnet", "minifasnet_openvino"),
+                                                   ("celebaspoof", "celebaspoof_openvino")])
+def test_openvino_liveness_scores_as_its_reference(
+        vision_settings: Settings, chain: FaceChain, reference: str, openvino_name: str,
+        frames_and_boxes: tuple[list[np.ndarray], list[list[BoxXYXY]]]) -> None:
+    frames, boxes = frames_and_boxes
+    reference_plugin, openvino = _plugins(vision_settings, chain, "liveness_model",
+                                          (reference, openvino_name))
+    expected = np.array([s[0] for s in reference_plugin.infer(frames, boxes)])
+    got = np.array([s[0] for s in openvino.infer(frames, boxes)])
+    assert np.abs(expected - got).max() < 1e-4, (expected, got)
+    live = vision_settings.liveness_threshold
+    assert ((expected >= live) == (got >= live)).all()
+    assert (got >= live).any() and (got < live).any()  # both verdicts occur among these
+
+
+def test_the_ir_is_converted_once_then_reused(vision_settings: Settings,
+                                              chain: FaceChain) -> None:
+    first = converted_ir(vision_settings, "facenet", vision_settings.embedder_weights)
+    stamp = first.stat().st_mtime_ns
+    load_plugin("face_embedder", vision_settings, chain.device, "facenet_openvino")
+    again = converted_ir(vision_settings, "facenet", vision_settings.embedder_weights)
+    assert again == first and again.stat().st_mtime_ns == stamp
+    assert vision_settings.embedder_weights.removesuffix(".pt") in first.parent.name
+    leftovers = [p.name for p in (vision_settings.state_dir / CACHE_FOLDER).iterdir()
+                 if p.name.startswith(".")]
+    assert leftovers == []
+
+
+def test_a_failed_conversion_names_the_weights_and_the_way_out(
+        vision_settings: Settings) -> None:
+    settings = vision_settings.model_copy(update={"state_dir": vision_settings.state_dir / "x"})
+    with pytest.raises(ModelConversionError, match=r"2\.7_80x80_MiniFASNetV2\.pth.*torch plug-in"):
+        converted_ir(settings, "no-such-network", "2.7_80x80_MiniFASNetV2.pth")
+
+
+def test_an_ensemble_runs_on_torch_only_when_a_member_does() -> None:
+    assert not uses_torch("liveness_model", load_settings(
+        liveness_ensemble=("minifasnet_openvino", "celebaspoof")))
+    assert uses_torch("liveness_model", load_settings(
+        liveness_ensemble=("minifasnet", "celebaspoof")))
+
+
+TORCH_FREE_FACE = """
+import sys
+from processors.vision.chain import FaceChain
+from processors.vision.imaging import decode_frame, read_image, webcam_jpeg
+from vigil.core.settings import load_settings
+settings = load_settings(state_dir=sys.argv[1], weights_dir=sys.argv[2],
+                         face_embedder="facenet_openvino",
+                         liveness_ensemble=("minifasnet_openvino", "celebaspoof"))
+frame = decode_frame(webcam_jpeg(read_image(sys.argv[3])))
+faces = FaceChain.load(settings).run([frame])[0].faces
+print(len(faces), faces[0].live, "torch" in sys.modules)
+"""
+
+
+def test_a_face_process_on_openvino_never_loads_torch(vision_settings: Settings,
+                                                      chain: FaceChain) -> None:
+    for network, weights in (("facenet", vision_settings.embedder_weights),
+                             *(("minifasnet", w) for w in vision_settings.liveness_weights)):
+        converted_ir(vision_settings, network, weights)  # cached, as after a first start
+    out = subprocess.run([sys.executable, "-c", TORCH_FREE_FACE, str(vision_settings.state_dir),
+                          str(vision_settings.weights_path), str(SPOOF / "image_T1.jpg")],
+                         capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.split() == ["1", "True", "False"], out.stderr[-2000:]
