@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,10 +84,17 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
                         "testcontainers")
         return
 
+    with local_infra(tmp_path_factory.mktemp("infra"), load_settings().kafka_brokers or 1) as up:
+        yield up
+
+
+@contextmanager
+def local_infra(state: Path, brokers: int) -> Iterator[Infra]:
+    """`vigil infra`'s local servers (``brokers`` Kafka nodes and Redis) on free ports in
+    ``state``, stopped on exit."""
     from vigil.local import infra as local
 
-    state = tmp_path_factory.mktemp("infra")
-    settings = local_infra_settings(state, load_settings().kafka_brokers or 1)
+    settings = local_infra_settings(state, brokers)
     try:
         local.infra_up(settings)
         yield Infra(settings.kafka_bootstrap, settings.redis_url, "local", state, settings)

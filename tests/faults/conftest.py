@@ -21,7 +21,7 @@ import pytest
 from control.clients import ClientControl
 from control.db import open_repository
 from schemas.events import ControlKind
-from tests.conftest import Infra, local_infra_settings, require_testdata
+from tests.conftest import Infra, local_infra, require_testdata
 from tests.e2e.up_harness import up_env
 from vigil.apps.client import webcam_frames
 from vigil.apps.faults.client import SteadyClient
@@ -85,15 +85,8 @@ def cluster(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     if infra.settings is not None and infra.settings.local_kafka_nodes >= 3:
         yield infra
         return
-    from vigil.local import infra as local
-
-    state = tmp_path_factory.mktemp("faults-cluster")
-    settings = local_infra_settings(state, 3)
-    try:
-        local.infra_up(settings)
-        yield Infra(settings.kafka_bootstrap, settings.redis_url, "local", state, settings)
-    finally:
-        local.infra_down(settings)
+    with local_infra(tmp_path_factory.mktemp("faults-cluster"), 3) as started:
+        yield started
 
 
 @pytest.fixture(scope="module")
