@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 from tqdm import tqdm
@@ -25,7 +26,9 @@ from processors.accuracy.alternatives import Pipeline
 from processors.batch import DecodedFrame
 from processors.face import to_face_result
 from processors.phone import to_phone_result
-from processors.vision.results import FrameFaces, PhoneDetections
+from processors.vision.base import batches
+from processors.vision.imaging import Image
+from processors.vision.results import FrameFaces
 from schemas.events import FaceResult, PhoneResult, now_ms
 
 
@@ -49,6 +52,8 @@ class AlternativeRun:
     phone_ms: float
 
 
+R = TypeVar("R")  # what a plug-in returns per frame
+
 def face_result_against(pipeline: Pipeline, outcome: FrameOutcome,
                         enrolled: np.ndarray | None) -> FaceResult:
     """The frame's FaceResult had ``enrolled`` (k x 512) been the client's enrollment."""
@@ -61,29 +66,32 @@ def _own_face(found: FrameFaces) -> np.ndarray | None:
     return found.faces[0].embedding[None, :] if found.faces else None
 
 
+def _timed(infer: Callable[[Sequence[Image]], list[R]], runs: Sequence[Sequence[Image]],
+           bar: tqdm) -> tuple[list[R], float]:
+    """Every run's results in order, and the seconds ``infer`` took over all of them."""
+    results: list[R] = []
+    seconds = 0.0
+    for run in runs:
+        began = time.perf_counter()
+        results.extend(infer(run))
+        seconds += time.perf_counter() - began
+        bar.update(len(run))
+    return results, seconds
+
+
 def run_alternative(pipeline: Pipeline, frames: Sequence[DecodedFrame],
                     label: str) -> AlternativeRun:
     """Run the face chain and the phone detector over every frame in processor batches."""
     settings = pipeline.settings
     device = pipeline.chain.device.kind
-    found: list[FrameFaces] = []
-    phones: list[PhoneDetections] = []
-    face_s = phone_s = 0.0
     # One bar over both halves: each frame is counted once by the chain, once by the phone.
     with tqdm(total=2 * len(frames), desc=label, unit="frame", file=sys.stderr,
               leave=False) as bar:
-        for start in range(0, len(frames), settings.face_batch_size):
-            batch = [f.image for f in frames[start : start + settings.face_batch_size]]
-            began = time.perf_counter()
-            found.extend(pipeline.chain.run(batch))
-            face_s += time.perf_counter() - began
-            bar.update(len(batch))
-        for start in range(0, len(frames), settings.phone_batch_size):
-            batch = [f.image for f in frames[start : start + settings.phone_batch_size]]
-            began = time.perf_counter()
-            phones.extend(pipeline.phone.infer(batch))
-            phone_s += time.perf_counter() - began
-            bar.update(len(batch))
+        images = [f.image for f in frames]
+        found, face_s = _timed(pipeline.chain.run, batches(images, settings.face_batch_size),
+                               bar)
+        phones, phone_s = _timed(pipeline.phone.infer,
+                                 batches(images, settings.phone_batch_size), bar)
     processed = now_ms()
     # The alternatives' results stay in this bench: the alternative's label names its models.
     outcomes = [

@@ -24,7 +24,14 @@ from vigil.core.settings import Settings
 log = logging.getLogger(__name__)
 
 R = TypeVar("R")
+T = TypeVar("T")
 WARM_UP_SHAPE = (480, 640, 3)  # a webcam frame
+
+
+def batches(items: Sequence[T], size: int) -> list[Sequence[T]]:
+    """``items`` in runs of ``size`` (the last one shorter), as a plug-in's ``infer`` takes
+    them."""
+    return [items[start:start + size] for start in range(0, len(items), size)]
 
 
 class VisionPlugin(ABC):

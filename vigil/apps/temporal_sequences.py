@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -29,6 +29,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from processors.vision.base import batches
 from processors.vision.imaging import Image, decode_frame, encode_jpeg, letterbox, read_image
 from processors.vision.results import DetectedFace
 from vigil.core.settings import Settings
@@ -86,11 +87,6 @@ def _area(face: DetectedFace) -> float:
     return (face.box[2] - face.box[0]) * (face.box[3] - face.box[1])
 
 
-def _batches(items: Sequence[Image], size: int) -> Iterator[Sequence[Image]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
-
 def measured_sequences(settings: Settings, folder: Path, frames: int, seed: int = 7
                        ) -> list[ScoreSequence]:
     """Score ``frames`` captures of every labelled image with the processors' face chain."""
@@ -104,7 +100,7 @@ def measured_sequences(settings: Settings, folder: Path, frames: int, seed: int 
             image = read_image(str(path), max_pixels=settings.max_image_pixels)
             captures = [capture(image, rng) for _ in range(frames)]
             scores: list[float | None] = []
-            for batch in _batches(captures, 8):
+            for batch in batches(captures, 8):
                 # The chain's detector and liveness model only: identity plays no part here.
                 detections = chain.detector.infer(batch)
                 boxes = [[max(d.faces, key=_area).box] if d.faces else [] for d in detections]

@@ -68,10 +68,6 @@ def _best_ms_per_frame(run: Callable[[], object], frames: int) -> float:
     return best * 1000.0 / frames
 
 
-def _batches(items: Sequence[object], size: int) -> list[list[object]]:
-    return [list(items[i:i + size]) for i in range(0, len(items), size)]
-
-
 def load_phone(settings: Settings, chain: FaceChain) -> FramePlugin[PhoneDetections]:
     """The configured phone plug-in on the face chain's device, loaded and warmed up."""
     from processors.vision.registry import load_plugin
@@ -85,6 +81,7 @@ def measure_ceiling(settings: Settings, jpegs: Sequence[bytes], chain: FaceChain
     """Time decode, face chain and phone per frame, in the processors' batch sizes."""
     import torch
 
+    from processors.vision.base import batches
     from processors.vision.imaging import Image, decode_frame
 
     stream = [jpegs[i % len(jpegs)] for i in range(frames)]
@@ -93,8 +90,8 @@ def measure_ceiling(settings: Settings, jpegs: Sequence[bytes], chain: FaceChain
         return [decode_frame(j, max_pixels=settings.max_image_pixels) for j in stream]
 
     images = decode_all()
-    face_batches = cast(list[list[Image]], _batches(images, settings.face_batch_size))
-    phone_batches = cast(list[list[Image]], _batches(images, settings.phone_batch_size))
+    face_batches = batches(images, settings.face_batch_size)
+    phone_batches = batches(images, settings.phone_batch_size)
     chain.run(face_batches[0])  # warm-up at the batch size used
     phone.infer(phone_batches[0])
     return Ceiling(
