@@ -15,6 +15,7 @@ import re
 import secrets
 
 from control.db import AuditorRecord, AuditorRole, UserRepository
+from control.tokens import new_token
 from vigil.core.errors import VigilError
 
 CREDENTIAL_BYTES = 24
@@ -40,7 +41,7 @@ def check_name(name: str) -> str:
 
 def new_credential() -> str:
     """A fresh credential to give to the account's owner (never stored as is)."""
-    return secrets.token_urlsafe(CREDENTIAL_BYTES)
+    return new_token(CREDENTIAL_BYTES)
 
 
 def _scrypt(credential: str, salt: bytes, n: int, r: int, p: int) -> bytes:

@@ -1,7 +1,9 @@
 """Access tokens: random, shown once, stored only as a hash, compared in constant time.
 
 A token is 32 random bytes (urlsafe base64). With that much entropy a plain SHA-256 is the
-right hash: a slow password hash would add nothing but latency to every hello.
+right hash: a slow password hash would add nothing but latency to every hello. A token never
+starts with ``-``: one in 64 would otherwise, and a command line (``vigil client --token
+-A9Z...``) reads it as an option.
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ import secrets
 TOKEN_BYTES = 32
 
 
-def new_token() -> str:
-    """A fresh token to give to the client (never stored as is)."""
-    return secrets.token_urlsafe(TOKEN_BYTES)
+def new_token(nbytes: int = TOKEN_BYTES) -> str:
+    """A fresh token to give to the client (never stored as is), not starting with ``-``."""
+    while True:
+        token = secrets.token_urlsafe(nbytes)
+        if not token.startswith("-"):
+            return token
 
 
 def hash_token(token: str) -> str:

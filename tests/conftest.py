@@ -151,6 +151,12 @@ def weights_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("weights")
 
 
+def model_cache(weights: Path) -> Path:
+    """The session's cache of models converted for OpenVINO, beside its weights folder: every
+    `vigil up` and settings of the session share it, so each model is converted once."""
+    return weights.parent / "model-cache"
+
+
 @pytest.fixture(scope="session")
 def fetched_weights(weights_dir: Path) -> Path:
     """The session's weights folder once every manifest file is fetched from the mirror."""

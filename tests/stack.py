@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 
 from tests.certificates import self_signed
-from tests.conftest import SHARED_WEIGHTS, Infra, require_testdata
+from tests.conftest import SHARED_WEIGHTS, Infra, model_cache, require_testdata
 from vigil.apps.client import StreamReport, stream_frames
 from vigil.core.settings import Settings, load_settings
 from vigil.core.stages import PORT_STRIDE
@@ -92,6 +92,7 @@ def up_env(infra: Infra, namespace: str, state: Path, weights: Path) -> dict[str
         "VIGIL_NAMESPACE": namespace,
         "VIGIL_STATE_DIR": str(state),
         "VIGIL_WEIGHTS_DIR": str(weights),
+        "VIGIL_MODEL_CACHE_DIR": str(model_cache(weights)),
         "VIGIL_WEIGHTS_MIRROR": str(SHARED_WEIGHTS),
         "VIGIL_PARTITIONS": "4",
         "VIGIL_GATEWAY_PORT": str(ports),

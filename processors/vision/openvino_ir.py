@@ -2,13 +2,13 @@
 
 A torch plug-in's network (FaceNet, MiniFASNet) is converted with ``openvino.convert_model``
 (no ONNX file, no network) into an OpenVINO IR with a dynamic batch, and the IR is cached
-under ``STATE_DIR/model-cache/`` in a folder named by the weight file, its sha256 and the
-OpenVINO version: new weights or a new OpenVINO mean a new conversion, never a stale IR.
-The conversion runs in a child process (``processors.vision.torch_export``), so the process
-that serves frames never imports torch (about half a gigabyte resident, and OpenMP threads
-that fight the other model processes for the cores); torch is needed only for that one
-conversion. The IR is written to a temporary folder and renamed into place, so a process
-that starts meanwhile sees the whole IR or none.
+under ``model_cache_dir`` (default ``STATE_DIR/model-cache/``) in a folder named by the
+weight file, its sha256 and the OpenVINO version: new weights or a new OpenVINO mean a new
+conversion, never a stale IR. The conversion runs in a child process
+(``processors.vision.torch_export``), so the process that serves frames never imports torch
+(about half a gigabyte resident, and OpenMP threads that fight the other model processes for
+the cores); torch is needed only for that one conversion. The IR is written to a temporary
+folder and renamed into place, so a process that starts meanwhile sees the whole IR or none.
 
 Inference runs in fp32 (``INFERENCE_PRECISION_HINT``), not the bf16 OpenVINO picks by itself
 on CPUs that have it: scores then match torch's to about 1e-6 rather than 1e-3, so every
@@ -35,7 +35,6 @@ from vigil.core.weights import load_manifest, require_weight
 
 log = logging.getLogger(__name__)
 
-CACHE_FOLDER = "model-cache"
 CONVERT_TIMEOUT_S = 600.0
 IR_FILE = "model.xml"
 
@@ -55,7 +54,7 @@ def ir_folder(settings: Settings, weights: str) -> Path:
     """Where the IR converted from ``weights`` is cached: named by file, sha256, OpenVINO."""
     sha = load_manifest()[weights].sha256
     stem = Path(weights).stem
-    return settings.state_dir / CACHE_FOLDER / f"{stem}-{sha[:16]}-openvino{openvino_version()}"
+    return settings.model_cache_path / f"{stem}-{sha[:16]}-openvino{openvino_version()}"
 
 
 def converted_ir(settings: Settings, network: str, weights: str) -> Path:

@@ -24,7 +24,7 @@ from processors.face import to_face_result
 from processors.vision.chain import FaceChain
 from processors.vision.imaging import decode_frame, read_image, webcam_jpeg
 from schemas.events import FrameHeaders, FrameRef
-from tests.conftest import require_testdata
+from tests.conftest import model_cache, require_testdata
 from vigil.core.settings import Settings, load_settings
 
 
@@ -33,7 +33,8 @@ def quality_chain(fetched_weights: Path,
                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaceChain]:
     require_testdata()
     settings = load_settings(state_dir=tmp_path_factory.mktemp("enroll-quality"),
-                             weights_dir=fetched_weights, device="cpu", face_detector="mtcnn")
+                             weights_dir=fetched_weights, device="cpu", face_detector="mtcnn",
+                             model_cache_dir=model_cache(fetched_weights))
     yield FaceChain.load(settings)
 
 

@@ -1,8 +1,8 @@
 """`vigil up`'s autoscaler against a real broker, real models and real frames.
 
-Frames go straight onto the ``frames`` topic (no WebSocket: the load is what matters). A
-burst makes the face group's lag stay above its bound, so `vigil up` starts a second face
-process; once that process is a member of the group a second burst gives it frames to
+Frames go straight onto the ``frames`` topic (no WebSocket: the load is what matters). Bursts
+of 30 frames a second make the face group's lag stay above its bound, so `vigil up` starts a
+second face process; once that process is a member of the group a second burst gives it frames to
 finish. Then the test sees the lag fall to zero and the second process leave when idle, and
 counts what the stages wrote per frame: at least one face and one phone result (none lost
 across either rebalance) and exactly one decision."""
@@ -39,6 +39,7 @@ pytestmark = pytest.mark.integration
 SCALING = {"face_processes_max": "2", "autoscale_interval_s": "1", "autoscale_lag_high": "10",
            "autoscale_up_window_s": "2", "autoscale_idle_window_s": "20",
            "autoscale_latency_high_s": "600", "decide_deadline_ms": "600000"}
+UP_BURSTS = 60
 
 
 def metric(port: int, name: str, **labels: str) -> float:
@@ -131,10 +132,19 @@ def test_lag_starts_a_face_process_idleness_stops_it_and_each_frame_is_decided_o
     assert second == settings.metrics_port_base + PORT_STRIDE + 1
     jpegs = [webcam_jpeg(read_image(str(testdata / f"faces/obama_{n}.jpg")), quality=60)
              for n in (2, 3, 4)]
-    frame_ids = produce_burst(settings, jpegs, 60)
-    wait_for("a scale-up step of the face stage", lambda: metric(
-        sup, "vigil_scaling_steps_total", stage="face", direction="up", reason="lag") >= 1,
-        timeout_s=60)
+    # Frames keep coming, 30 a second, until the lag has stayed high long enough: one burst
+    # alone is finished before the up window ends on a machine where the face chain is fast
+    # (CI saw that), and the bound on bursts keeps a slow machine's run finite.
+    frame_ids: list[str] = []
+    for _ in range(UP_BURSTS):
+        if metric(sup, "vigil_scaling_steps_total", stage="face", direction="up",
+                  reason="lag") >= 1:
+            break
+        frame_ids += produce_burst(settings, jpegs, 30)
+        time.sleep(1.0)
+    else:
+        pytest.fail(f"no scale-up step of the face stage after {UP_BURSTS} bursts of 30 "
+                    f"frames a second")
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
     group = f"{settings.namespace}-face"
 
@@ -161,7 +171,7 @@ def test_lag_starts_a_face_process_idleness_stops_it_and_each_frame_is_decided_o
              timeout_s=60)
 
     ids = set(frame_ids)
-    assert len(ids) == 120
+    assert len(ids) == len(frame_ids) >= 90
     found = events_per_frame(settings, ids)
     for suffix in ("face-results", "phone-results"):
         # At least once: a batch seen again after a rebalance may repeat a result.

@@ -168,7 +168,7 @@ def test_killed_face_processor_loses_no_frame_and_duplicates_no_reply(running: R
 def test_reference_client_prints_each_decision(running: Running) -> None:
     testdata = require_testdata()
     result = running.vigil(
-        "client", "--client-id", "alice", "--token", running.tokens["alice"], "--url",
+        "client", "--client-id", "alice", f"--token={running.tokens['alice']}", "--url",
         running.url, "--fps", "4", str(testdata / "faces/obama_3.jpg"),
         str(testdata / "objects/tflite_examples_table.jpg"))
     lines = [line.split() for line in result.stdout.splitlines() if line.startswith("seq=")]

@@ -18,7 +18,7 @@ def test_hello_to_decision_over_wss(running: Running, tls_gateway: TlsGateway) -
     testdata = require_testdata()
     # The reference client trusts the self-signed certificate it is given, and nothing else.
     result = running.vigil(
-        "client", "--client-id", "alice", "--token", running.tokens["alice"], "--url",
+        "client", "--client-id", "alice", f"--token={running.tokens['alice']}", "--url",
         tls_gateway.url, "--cafile", str(tls_gateway.cert), "--fps", "4",
         *[str(testdata / "faces/obama_3.jpg")] * 3)
     assert "3 frames, 3 decisions" in result.stdout, result.stdout

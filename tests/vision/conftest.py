@@ -18,6 +18,7 @@ from processors.vision.chain import FaceChain
 from processors.vision.imaging import Image, decode_frame, read_image, webcam_jpeg
 from processors.vision.registry import load_plugin
 from processors.vision.results import PhoneDetections
+from tests.conftest import model_cache
 from vigil.core.settings import Settings, load_settings
 from vigil.core.weights import fetch_weights
 
@@ -54,7 +55,8 @@ def vision_settings(tmp_path_factory: pytest.TempPathFactory, weights_dir: Path)
     if not MIRROR.is_dir():
         pytest.skip(f"weights mirror {MIRROR} is absent")
     settings = load_settings(state_dir=tmp_path_factory.mktemp("vision-state"),
-                             weights_dir=weights_dir, weights_mirror=MIRROR, device="cpu")
+                             weights_dir=weights_dir, weights_mirror=MIRROR, device="cpu",
+                             model_cache_dir=model_cache(weights_dir))
     fetch_weights(settings, progress=False)
     return settings
 

@@ -15,7 +15,7 @@ import pytest
 
 from processors.vision.base import FacePlugin
 from processors.vision.chain import FaceChain, l2_distance
-from processors.vision.openvino_ir import CACHE_FOLDER, ModelConversionError, converted_ir
+from processors.vision.openvino_ir import ModelConversionError, converted_ir
 from processors.vision.registry import Role, load_plugin, uses_torch
 from processors.vision.results import BoxXYXY
 from tests.vision.conftest import FACES, SPOOF, as_webcam, needs_testdata
@@ -79,14 +79,15 @@ def test_the_ir_is_converted_once_then_reused(vision_settings: Settings,
     again = converted_ir(vision_settings, "facenet", vision_settings.embedder_weights)
     assert again == first and again.stat().st_mtime_ns == stamp
     assert vision_settings.embedder_weights.removesuffix(".pt") in first.parent.name
-    leftovers = [p.name for p in (vision_settings.state_dir / CACHE_FOLDER).iterdir()
+    leftovers = [p.name for p in vision_settings.model_cache_path.iterdir()
                  if p.name.startswith(".")]
     assert leftovers == []
 
 
 def test_a_failed_conversion_names_the_weights_and_the_way_out(
         vision_settings: Settings) -> None:
-    settings = vision_settings.model_copy(update={"state_dir": vision_settings.state_dir / "x"})
+    settings = vision_settings.model_copy(
+        update={"model_cache_dir": vision_settings.state_dir / "x"})
     with pytest.raises(ModelConversionError, match=r"2\.7_80x80_MiniFASNetV2\.pth.*torch plug-in"):
         converted_ir(settings, "no-such-network", "2.7_80x80_MiniFASNetV2.pth")
 

@@ -161,6 +161,12 @@ class Settings(PerformanceSettings, BaseSettings):
         description="Offline mirror folder holding the model files (tests and CI point it "
         "at ../shared/weights). Used by `vigil weights fetch` before any download.",
     )
+    model_cache_dir: Path | None = Field(
+        None,
+        description="Where models converted for OpenVINO are cached (named by weight file, "
+        "sha256 and OpenVINO release, so never stale); defaults to STATE_DIR/model-cache. "
+        "Several state folders may share one.",
+    )
 
     # --- vision -----------------------------------------------------------------------------
     # Which plug-in serves each role (processors/vision/registry.py maps the name to the code).
@@ -594,6 +600,8 @@ class Settings(PerformanceSettings, BaseSettings):
     def _check_weights_dir(self) -> Settings:
         if self.weights_dir is None:
             object.__setattr__(self, "weights_dir", self.state_dir / "weights")
+        if self.model_cache_dir is None:
+            object.__setattr__(self, "model_cache_dir", self.state_dir / "model-cache")
         return self
 
     # --- derived values ---------------------------------------------------------------------
@@ -607,6 +615,12 @@ class Settings(PerformanceSettings, BaseSettings):
         """The folder of fetched model files (never None after validation)."""
         assert self.weights_dir is not None
         return self.weights_dir
+
+    @property
+    def model_cache_path(self) -> Path:
+        """The folder of models converted for OpenVINO (never None after validation)."""
+        assert self.model_cache_dir is not None
+        return self.model_cache_dir
 
     def topic(self, name: str) -> str:
         """The full name of one of ARCHITECTURE.md's topics under the namespace."""
