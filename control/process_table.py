@@ -81,6 +81,22 @@ def _table_order(process: ProcessMemory) -> tuple[int, int]:
     return place, int(suffix) if suffix.isdigit() else 0
 
 
+def cpu_seconds(settings: Settings) -> dict[str, float]:
+    """CPU seconds (user + system, all threads) each live process of the stack has used so
+    far, by process name; read twice, the difference is what a stretch of work cost."""
+    used = {}
+    folder = run_dir(settings)
+    for path in sorted(folder.glob("*.pid")) if folder.is_dir() else []:
+        pid = read_pid(path)
+        try:
+            times = psutil.Process(pid).cpu_times() if pid else None
+        except psutil.NoSuchProcess:
+            times = None
+        if times is not None:
+            used[path.stem] = times.user + times.system
+    return used
+
+
 def per_stage(processes: list[ProcessMemory]) -> Counter[str]:
     """How many live processes each stage has."""
     return Counter(p.stage for p in processes)

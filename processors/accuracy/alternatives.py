@@ -8,6 +8,7 @@ An alternative is the configured settings with some plug-ins swapped. ``NAME`` i
   ``RULE:`` the configured ``liveness_combine``);
 - the phone detector's test-time views, ``views:A+B`` (``views:whole+centre``; see
   ``phone_views``);
+- a setting, ``NAME=VALUE`` (``openvino_precision=bf16``, ``yunet_max_side=320``);
 - several of those joined by commas (``yunet,min:minifasnet+celebaspoof``).
 
 Models are loaded once per run and shared by every alternative that uses them.
@@ -73,7 +74,12 @@ def parse_alternative(text: str) -> Alternative:
     for part in (p.strip() for p in text.split(",")):
         if not part:
             raise AlternativeError(f"--compare {text!r} has an empty part")
-        if part.startswith(VIEWS):
+        if "=" in part:
+            key, _, value = part.partition("=")
+            if key not in Settings.model_fields:
+                raise AlternativeError(f"--compare {part!r}: no setting {key!r}")
+            overrides[key] = value
+        elif part.startswith(VIEWS):
             overrides["phone_views"] = tuple(part.removeprefix(VIEWS).split("+"))
         elif "+" in part:
             overrides.update(_ensemble(part))
@@ -121,7 +127,9 @@ class ModelCache:
     def plugin(self, role: Role, settings: Settings) -> VisionPlugin:
         """The loaded plug-in the settings choose for ``role``."""
         name = configured_name(settings, role)
-        key: tuple[object, ...] = (role, name)
+        # Settings that change what a loaded plug-in computes are part of its key.
+        key: tuple[object, ...] = (role, name, settings.openvino_precision,
+                                   settings.yunet_max_side)
         if name == ENSEMBLE:
             key += (settings.liveness_ensemble, settings.liveness_combine)
         if role == "phone_detector":

@@ -80,8 +80,8 @@ class CelebaSpoofLiveness(FacePlugin[float]):
 
         path = require_weight(self.settings, self.weights_file())
         options = ort.SessionOptions()
-        if self.settings.torch_threads:
-            options.intra_op_num_threads = self.settings.torch_threads
+        if self.settings.inference_threads:
+            options.intra_op_num_threads = self.settings.inference_threads
         if self.settings.omp_wait_policy == "passive":
             # As torch's threads: sleep, not spin, between runs (the face process shares its
             # cores with torch; side by side with FaceNet, 15-25% less CPU a batch).

@@ -74,8 +74,8 @@ def select_device(settings: Settings, uses_torch: bool = True) -> DeviceChoice:
         return DeviceChoice("cpu", "cpu", False, "no plug-in of this process runs on torch")
     import torch
 
-    if settings.torch_threads:
-        torch.set_num_threads(settings.torch_threads)
+    if settings.inference_threads:
+        torch.set_num_threads(settings.inference_threads)
     choice: DeviceChoice
     if settings.device == "cpu":
         choice = DeviceChoice("cpu", "cpu", False, "device=cpu in settings")

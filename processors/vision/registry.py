@@ -52,6 +52,9 @@ REGISTRY: dict[Role, dict[str, PluginSpec]] = {
                             ("torch", "facenet_pytorch"), bundled="facenet-pytorch"),
         "yunet": PluginSpec("processors.vision.yunet", "YuNetFaceDetector", ("cv2",),
                             torch=False),
+        "yunet_openvino": PluginSpec("processors.vision.yunet_openvino",
+                                     "OpenVinoYuNetFaceDetector", ("cv2", "openvino"),
+                                     torch=False),
     },
     "face_embedder": {
         "facenet": PluginSpec("processors.vision.embedder", "FaceNetEmbedder",

@@ -58,13 +58,9 @@ class YuNetFaceDetector(FramePlugin[FaceDetections]):
 
     def _detect(self, frame: Image) -> FaceDetections:
         scale = min(1.0, self._max_side / max(frame.shape[:2]))
-        picture = frame if scale == 1.0 else cv2.resize(
-            frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        size = (picture.shape[1], picture.shape[0])
-        if size != self._input_size:
-            self._detector.setInputSize(size)
-            self._input_size = size
-        _, rows = self._detector.detect(picture)
+        picture = frame if scale == 1.0 else np.asarray(cv2.resize(
+            frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA), dtype=np.uint8)
+        rows = self._rows(picture)
         if rows is None:
             return FaceDetections()
         faces = [self._to_face(np.asarray(row, dtype=np.float64) / scale, float(row[14]))
@@ -74,6 +70,15 @@ class YuNetFaceDetector(FramePlugin[FaceDetections]):
                 if f.score >= self.settings.face_detect_threshold and f.size >= min_size]
         kept.sort(key=lambda f: -(f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
         return FaceDetections(tuple(kept))
+
+    def _rows(self, picture: Image) -> np.ndarray | None:
+        """YuNet's rows for one picture: x, y, w, h, five landmarks (x, y), score."""
+        size = (picture.shape[1], picture.shape[0])
+        if size != self._input_size:
+            self._detector.setInputSize(size)
+            self._input_size = size
+        _, rows = self._detector.detect(picture)
+        return None if rows is None else np.asarray(rows)
 
     @staticmethod
     def _to_face(row: np.ndarray, score: float) -> DetectedFace:

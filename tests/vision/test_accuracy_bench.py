@@ -99,6 +99,13 @@ def test_compare_names() -> None:
     assert describe(views).endswith("yolo_openvino views:whole+centre")
     with pytest.raises(AlternativeError, match="phone_views"):
         settings_for(load_settings(), parse_alternative("views:whole+sideways"))
+    bf16 = settings_for(load_settings(),
+                        parse_alternative("yunet_openvino,openvino_precision=bf16"))
+    assert (bf16.face_detector, bf16.openvino_precision) == ("yunet_openvino", "bf16")
+    with pytest.raises(AlternativeError, match="no setting 'precision'"):
+        parse_alternative("precision=bf16")
+    with pytest.raises(AlternativeError, match="openvino_precision"):
+        settings_for(load_settings(), parse_alternative("openvino_precision=fp8"))
 
 
 def _tiny_testdata(tmp_path: Path, portraits: tuple[str, ...]) -> Path:

@@ -170,10 +170,12 @@ class Settings(PerformanceSettings, BaseSettings):
 
     # --- vision -----------------------------------------------------------------------------
     # Which plug-in serves each role (processors/vision/registry.py maps the name to the code).
-    face_detector: Literal["mtcnn", "yunet"] = Field(
-        "yunet", description="Face detector plug-in: yunet (OpenCV Zoo YuNet through "
+    face_detector: Literal["mtcnn", "yunet", "yunet_openvino"] = Field(
+        "yunet_openvino", description="Face detector plug-in: yunet_openvino (OpenCV Zoo "
+        "YuNet run by OpenVINO, decoded as OpenCV does), yunet (the same file through "
         "cv2.FaceDetectorYN) or mtcnn (facenet-pytorch MTCNN). Default by `vigil bench "
-        "accuracy` (README): the same faces found on webcam frames, about twice as fast."
+        "accuracy` and `vigil bench models` (README): the same faces as yunet at a third of "
+        "its CPU; yunet found the same faces as mtcnn at half of its."
     )
     face_embedder: Literal["facenet", "facenet_openvino"] = Field(
         "facenet_openvino", description="Face embedder plug-in: facenet_openvino "
@@ -218,8 +220,16 @@ class Settings(PerformanceSettings, BaseSettings):
     cuda_min_free_mb: int = Field(
         2048, ge=0, le=1_000_000, description="Free GPU memory needed to choose CUDA in auto."
     )
-    torch_threads: int = Field(
-        0, ge=0, le=256, description="CPU threads for torch; 0 keeps torch's default."
+    inference_threads: int = Field(
+        0, ge=0, le=256, description="CPU threads of each model runtime (torch, OpenVINO, ONNX "
+        "Runtime) in a process; 0 keeps each runtime's default (all cores)."
+    )
+    openvino_precision: Literal["f32", "bf16"] = Field(
+        "bf16", description="Precision OpenVINO runs the float models in on the CPU: bf16 "
+        "where the CPU has it (AVX512-BF16 or AMX; elsewhere f32 is used and logged), or f32. "
+        "Default by `vigil bench accuracy` and `vigil bench models` (README): the same error "
+        "rates on the development set, FaceNet and YuNet at half the CPU. The int8 phone "
+        "detector runs f32 around its int8 layers either way (faster there)."
     )
     face_min_size: int = Field(
         60,

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from control.process_table import cpu_seconds
 from vigil.apps.bench.ceiling import ceiling_lines, load_phone, measure_ceiling
 from vigil.apps.bench.report import StepSummary, plot_latency, summarize
 from vigil.apps.client import StreamReport, stream_frames, webcam_frames
@@ -128,6 +129,19 @@ def stack_memory_line(settings: Settings) -> str:
             f"(largest rss: {largest})")
 
 
+def cpu_line(before: dict[str, float], after: dict[str, float], decided: int) -> str:
+    """CPU milliseconds per decided frame of each stack process during a step, and in all:
+    where the time goes, and how much of the machine's cores a frame costs."""
+    if not decided or not after:
+        return "cpu per decision: unknown (no decision, or no live pid file)"
+    used = {name: after[name] - before.get(name, 0.0) for name in after}
+    total = sum(used.values())
+    parts = ", ".join(f"{name} {1000 * seconds / decided:.1f}" for name, seconds in
+                      sorted(used.items(), key=lambda item: -item[1]))
+    return (f"cpu per decision: {1000 * total / decided:.1f} ms in all over {decided} "
+            f"decisions ({parts}; ms, the stack's processes)")
+
+
 def step_passes(summary: StepSummary, bound_s: float) -> bool:
     """A ramp step holds when every client streamed at once, no frame was lost or answered
     without both models, and p95 stayed within the bound."""
@@ -143,8 +157,10 @@ def run_steps(settings: Settings, plan: BenchPlan, pairs: list[tuple[str, str]],
     for clients in plan.steps():
         print(f"streaming {clients} clients x {plan.fps:g} fps x {plan.duration_s:.0f} s to "
               f"{url}", flush=True)
+        cpu_before = cpu_seconds(settings)
         reports = asyncio.run(_stream_all(url, pairs[:clients], frames, plan.fps,
                                           plan.duration_s))
+        cpu_after = cpu_seconds(settings)
         summary = summarize(reports, plan.fps)
         summaries.append(summary)
         for line in summary.lines():
@@ -152,6 +168,7 @@ def run_steps(settings: Settings, plan: BenchPlan, pairs: list[tuple[str, str]],
         for (client_id, _), report in zip(pairs, reports, strict=False):
             if report.close_code not in (None, 1000):
                 print(f"  {client_id}: closed {report.close_code} {report.close_reason}")
+        print(f"  {cpu_line(cpu_before, cpu_after, summary.decided)}", flush=True)
         print(f"  {stack_memory_line(settings)}", flush=True)
         plot_latency(reports, plan.plot)
         if plan.find_max and not step_passes(summary, plan.p95_bound_s):
