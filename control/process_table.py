@@ -97,6 +97,14 @@ def cpu_seconds(settings: Settings) -> dict[str, float]:
     return used
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds this machine's cores have been busy (not idle, not waiting on I/O) since
+    boot, all processes together: read twice, the broker's, Redis's and a bench client's
+    share show beside the stack's."""
+    times = psutil.cpu_times()
+    return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
+
+
 def per_stage(processes: list[ProcessMemory]) -> Counter[str]:
     """How many live processes each stage has."""
     return Counter(p.stage for p in processes)

@@ -40,7 +40,7 @@ STALE = 3  # frames of a live session that waited past frame_max_age_ms
 def one_partition(infra: Infra, namespace: str, tmp_path: Path, fetched_weights: Path
                   ) -> Settings:
     settings = make_settings(infra, namespace, tmp_path / "state", fetched_weights,
-                             partitions=1, frame_max_age_ms=5000)
+                             partitions=1, frame_max_age_ms=5000, decide_deadline_ms=5000)
     create_topics(settings)
     return settings
 

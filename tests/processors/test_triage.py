@@ -29,7 +29,8 @@ def test_frames_are_sorted_by_session_and_age(settings: Settings) -> None:
     client.set(keys.ended_session_key(ns, "s-closed"), "1")  # the gateway released it
     client.hset(keys.session_key(ns, "replaced"), mapping={"session_id": "s-newer"})
     client.hset(keys.session_key(ns, "live"), mapping={"session_id": "s-live"})
-    triage = FrameTriage(settings.model_copy(update={"frame_max_age_ms": 5000}),
+    triage = FrameTriage(settings.model_copy(update={"frame_max_age_ms": 5000,
+                                                     "decide_deadline_ms": 10_000}),
                          SessionRegistry(settings), clock=lambda: NOW)
     frames = [
         headers("closed", "s-closed"),          # released by its gateway
@@ -44,6 +45,17 @@ def test_frames_are_sorted_by_session_and_age(settings: Settings) -> None:
         Unprocessed.SESSION_ENDED, Unprocessed.SESSION_ENDED, None, None, Unprocessed.STALE,
         None, Unprocessed.SESSION_ENDED]
     client.close()
+
+
+def test_a_frame_past_decides_deadline_is_stale_whatever_the_max_age() -> None:
+    # Past the deadline its other half may already be decided `incomplete`: no model work.
+    down = load_settings(redis_url=f"redis://127.0.0.1:{free_port()}/0",
+                         frame_max_age_ms=5000, decide_deadline_ms=3000)
+    registry = SessionRegistry(down)
+    triage = FrameTriage(down, registry, clock=lambda: NOW)
+    assert triage.sort([headers("a", "s1", age_ms=3000), headers("a", "s1", age_ms=3001)]) == [
+        None, Unprocessed.STALE]
+    registry.close()
 
 
 def test_without_redis_every_session_counts_as_live() -> None:

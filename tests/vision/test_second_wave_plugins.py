@@ -146,8 +146,8 @@ def test_openvino_phone_detector(openvino_phone: OpenVinoPhoneDetector) -> None:
     assert iou(results[0].phones[0].box, PHONE_1296_WEBCAM) > 0.5
 
 
-def test_openvino_decoding_matches_ultralytics(vision_settings: Settings,
-                                               chain: FaceChain) -> None:
+def test_openvino_decoding_matches_ultralytics(vision_settings: Settings, chain: FaceChain,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """Our letterbox, decoding and NMS give Ultralytics' own boxes for the same IR (the whole
     view alone: Ultralytics has no other)."""
     whole = vision_settings.model_copy(update={"phone_views": ("whole",)})
@@ -155,7 +155,18 @@ def test_openvino_decoding_matches_ultralytics(vision_settings: Settings,
     from processors.vision.phone import prepare_ultralytics
 
     prepare_ultralytics(vision_settings)
+    import openvino as ov
     from ultralytics import YOLO
+
+    # Ours runs f32 around the int8 layers; Ultralytics compiles with OpenVINO's default
+    # (bf16 on CPUs that have it), so its compile is given f32 too: the same arithmetic.
+    compile_model = ov.Core.compile_model
+
+    def in_f32(core: Any, model: Any, device_name: str = "CPU", config: Any = None) -> Any:
+        return compile_model(core, model, device_name,
+                             {**(config or {}), "INFERENCE_PRECISION_HINT": "f32"})
+
+    monkeypatch.setattr(ov.Core, "compile_model", in_f32)
 
     folder = vision_settings.weights_path / os.path.dirname(vision_settings.phone_openvino_model)
     reference: Any = YOLO(str(folder), task="detect")
@@ -195,7 +206,7 @@ def test_an_openvino_phone_process_never_loads_torch(vision_settings: Settings) 
     assert out.stdout.split() == ["True", "False"], out.stderr[-2000:]
 
 
-@pytest.mark.parametrize("view", ["whole", "shrunk", "centre", "mirrored"])
+@pytest.mark.parametrize("view", ["whole", "shrunk", "tiled", "centre", "mirrored"])
 def test_each_phone_view_boxes_the_phone_where_it_is(vision_settings: Settings,
                                                      chain: FaceChain, view: str) -> None:
     # Each view alone, its boxes mapped back to the frame: the same phone, in the same place.
@@ -204,6 +215,21 @@ def test_each_phone_view_boxes_the_phone_where_it_is(vision_settings: Settings,
     (found,) = plugin.infer([as_webcam(OBJECTS / "coco_val2017_000000001296_face_phone.jpg")])
     boxes = [(round(p.confidence, 2), [round(v) for v in p.box]) for p in found.phones]
     assert found.phones and iou(found.phones[0].box, PHONE_1296_WEBCAM) > 0.5, boxes
+
+
+@pytest.mark.parametrize("place", range(4))
+def test_a_tiled_phone_is_found_in_its_own_frame_only(vision_settings: Settings,
+                                                      chain: FaceChain, place: int) -> None:
+    # Four frames share one inference; the phone's box goes to its frame, in its place.
+    tiled = vision_settings.model_copy(update={"phone_views": ("tiled",)})
+    plugin = load_plugin("phone_detector", tiled, chain.device, "yolo_openvino")
+    others = [as_webcam(OBJECTS / "bus.jpg"), np.full((480, 640, 3), 90, np.uint8),
+              as_webcam(FACES / "obama_1.jpg")]
+    phone = as_webcam(OBJECTS / "coco_val2017_000000001296_face_phone.jpg")
+    frames = [*others[:place], phone, *others[place:]]
+    found = plugin.infer(frames)
+    assert [bool(r.phones) for r in found] == [i == place for i in range(4)]
+    assert iou(found[place].phones[0].box, PHONE_1296_WEBCAM) > 0.5
 
 
 def test_views_merge_one_phone_seen_twice_into_one_box() -> None:

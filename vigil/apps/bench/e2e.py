@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from control.process_table import cpu_seconds
+from control.process_table import cpu_seconds, machine_busy_seconds
 from vigil.apps.bench.ceiling import ceiling_lines, load_phone, measure_ceiling
 from vigil.apps.bench.report import StepSummary, plot_latency, summarize
 from vigil.apps.client import StreamReport, stream_frames, webcam_frames
@@ -129,17 +129,35 @@ def stack_memory_line(settings: Settings) -> str:
             f"(largest rss: {largest})")
 
 
-def cpu_line(before: dict[str, float], after: dict[str, float], decided: int) -> str:
-    """CPU milliseconds per decided frame of each stack process during a step, and in all:
-    where the time goes, and how much of the machine's cores a frame costs."""
-    if not decided or not after:
+@dataclass(frozen=True)
+class CpuReading:
+    """CPU seconds used so far: by each process of the stack, and by the whole machine."""
+
+    by_process: dict[str, float]
+    machine: float
+    at: float  # time.monotonic()
+
+    @classmethod
+    def now(cls, settings: Settings) -> CpuReading:
+        return cls(cpu_seconds(settings), machine_busy_seconds(), time.monotonic())
+
+
+def cpu_line(before: CpuReading, after: CpuReading, decided: int) -> str:
+    """CPU milliseconds per decided frame of each stack process during a step, in all, and
+    the machine's busy cores meanwhile (the broker, Redis and the bench's clients included):
+    where the time goes, and how much of the machine a frame costs."""
+    if not decided or not after.by_process:
         return "cpu per decision: unknown (no decision, or no live pid file)"
-    used = {name: after[name] - before.get(name, 0.0) for name in after}
+    used = {name: seconds - before.by_process.get(name, 0.0)
+            for name, seconds in after.by_process.items()}
     total = sum(used.values())
     parts = ", ".join(f"{name} {1000 * seconds / decided:.1f}" for name, seconds in
                       sorted(used.items(), key=lambda item: -item[1]))
+    elapsed = max(1e-6, after.at - before.at)
     return (f"cpu per decision: {1000 * total / decided:.1f} ms in all over {decided} "
-            f"decisions ({parts}; ms, the stack's processes)")
+            f"decisions ({parts}; ms, the stack's processes); machine busy "
+            f"{(after.machine - before.machine) / elapsed:.2f} of {os.cpu_count()} cores, "
+            f"the stack {total / elapsed:.2f}")
 
 
 def step_passes(summary: StepSummary, bound_s: float) -> bool:
@@ -157,10 +175,10 @@ def run_steps(settings: Settings, plan: BenchPlan, pairs: list[tuple[str, str]],
     for clients in plan.steps():
         print(f"streaming {clients} clients x {plan.fps:g} fps x {plan.duration_s:.0f} s to "
               f"{url}", flush=True)
-        cpu_before = cpu_seconds(settings)
+        cpu_before = CpuReading.now(settings)
         reports = asyncio.run(_stream_all(url, pairs[:clients], frames, plan.fps,
                                           plan.duration_s))
-        cpu_after = cpu_seconds(settings)
+        cpu_after = CpuReading.now(settings)
         summary = summarize(reports, plan.fps)
         summaries.append(summary)
         for line in summary.lines():
