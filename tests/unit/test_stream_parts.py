@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from vigil.apps.bench.ceiling import Ceiling, ceiling_lines
-from vigil.apps.bench.e2e import step_passes
+from vigil.apps.bench.e2e import CpuReading, cpu_line, step_passes
 from vigil.apps.bench.report import StepSummary, percentile, plot_latency, summarize
 from vigil.apps.client import StreamReport, image_paths
 from vigil.core.metrics import FRAMES_DROPPED, serve_metrics
@@ -137,6 +137,18 @@ def test_the_knee_needs_every_client_at_once_nothing_lost_and_p95_within_bound()
         summary = step(0.5, reason=unevaluated)
         assert summary.unevaluated == 1 and summary.reasons == {"ok": 1, unevaluated: 1}
         assert not step_passes(summary, bound_s=2.0)
+
+
+def test_cpu_per_decision_names_each_process_and_the_machine() -> None:
+    before = CpuReading({"face": 10.0, "phone": 20.0}, machine=100.0, at=50.0)
+    after = CpuReading({"face": 12.0, "phone": 23.0, "face-1": 1.0}, machine=107.2, at=54.0)
+    line = cpu_line(before, after, decided=100)
+    # face 2 s, phone 3 s, face-1 (started meanwhile) 1 s over 100 decisions and 4 s.
+    assert line.startswith("cpu per decision: 60.0 ms in all over 100 decisions (phone 30.0, "
+                           "face 20.0, face-1 10.0;")
+    assert "machine busy 1.80 of" in line and line.endswith("the stack 1.50")
+    assert cpu_line(before, after, decided=0).endswith("unknown (no decision, or no live pid "
+                                                       "file)")
 
 
 def test_the_ceiling_is_the_better_of_two_and_a_change_in_between_is_flagged() -> None:

@@ -5,7 +5,7 @@ The same JPEG frames the bench streams are decoded and run through the face chai
 phone_batch_size as the processors run them, with no Kafka, no WebSocket and no other stage.
 On a machine where the face and phone processes share the same cores, a frame costs the CPU
 the sum of the three times, so the ceiling is frames / (decode + face + phone). Measured in
-the bench's own process, with the torch threads the settings give (best of the repeats), while
+the bench's own process, with the inference threads the settings give (best of the repeats), while
 the stack it benchmarks sits idle: before and after the streaming, so a change in the
 machine's other load shows.
 """
@@ -35,7 +35,7 @@ class Ceiling:
     decode_ms: float
     face_ms: float
     phone_ms: float
-    threads: int
+    threads: int  # inference_threads (0: each runtime's default)
 
     @property
     def fps(self) -> float:
@@ -43,8 +43,9 @@ class Ceiling:
 
     def line(self, when: str) -> str:
         return (f"model-only ceiling ({when}) {self.fps:.1f} frames/s on {self.frames} frames "
-                f"(torch threads {self.threads}, no Kafka): decode {self.decode_ms:.1f} + face "
-                f"chain {self.face_ms:.1f} + phone {self.phone_ms:.1f} ms/frame")
+                f"(inference threads {self.threads or 'runtime default'}, no Kafka): decode "
+                f"{self.decode_ms:.1f} + face chain {self.face_ms:.1f} + phone "
+                f"{self.phone_ms:.1f} ms/frame")
 
 
 def ceiling_lines(before: Ceiling, after: Ceiling) -> tuple[float, list[str]]:
@@ -79,7 +80,6 @@ def load_phone(settings: Settings, chain: FaceChain) -> FramePlugin[PhoneDetecti
 def measure_ceiling(settings: Settings, jpegs: Sequence[bytes], chain: FaceChain,
                     phone: FramePlugin[PhoneDetections], frames: int = 32) -> Ceiling:
     """Time decode, face chain and phone per frame, in the processors' batch sizes."""
-    import torch
 
     from processors.vision.base import batches
     from processors.vision.imaging import Image, decode_frame
@@ -99,5 +99,5 @@ def measure_ceiling(settings: Settings, jpegs: Sequence[bytes], chain: FaceChain
         decode_ms=_best_ms_per_frame(decode_all, frames),
         face_ms=_best_ms_per_frame(lambda: [chain.run(b) for b in face_batches], frames),
         phone_ms=_best_ms_per_frame(lambda: [phone.infer(b) for b in phone_batches], frames),
-        threads=torch.get_num_threads(),
+        threads=settings.inference_threads,
     )
