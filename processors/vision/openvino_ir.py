@@ -99,12 +99,18 @@ def cpu_has_bf16() -> bool:
     return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
 
 
+@functools.cache
+def _warn_no_bf16() -> None:
+    log.warning("openvino_precision=bf16 but this CPU has no bf16 (AVX512-BF16 or AMX); "
+                "running f32")
+
+
 def cpu_config(settings: Settings, precision: str | None = None) -> dict[str, Any]:
     """The compile options of every OpenVINO model: threads and precision (see above;
     ``precision`` instead of the setting's for a model that measured better at another)."""
     precision = precision or settings.openvino_precision
     if precision == "bf16" and not cpu_has_bf16():
-        log.warning("openvino_precision=bf16 but this CPU has no bf16; running f32")
+        _warn_no_bf16()
         precision = "f32"
     # No pinning: OpenVINO pins its inference threads to cores by itself, the same cores in
     # every process, so the face and phone processes shared one core of two while the other
