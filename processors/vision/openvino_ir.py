@@ -105,10 +105,13 @@ def _warn_no_bf16() -> None:
                 "running f32")
 
 
-def cpu_config(settings: Settings, precision: str | None = None) -> dict[str, Any]:
+def cpu_config(settings: Settings, precision: str | None = None,
+               threads: int | None = None) -> dict[str, Any]:
     """The compile options of every OpenVINO model: threads and precision (see above;
-    ``precision`` instead of the setting's for a model that measured better at another)."""
+    ``precision`` and ``threads`` instead of the settings' for a model that measured better
+    with others)."""
     precision = precision or settings.openvino_precision
+    threads = settings.inference_threads if threads is None else threads
     if precision == "bf16" and not cpu_has_bf16():
         _warn_no_bf16()
         precision = "f32"
@@ -116,8 +119,8 @@ def cpu_config(settings: Settings, precision: str | None = None) -> dict[str, An
     # every process, so the face and phone processes shared one core of two while the other
     # idled (two processes of one thread each: 52 ms a YOLO inference pinned, 25 unpinned).
     config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": precision, "ENABLE_CPU_PINNING": False}
-    if settings.inference_threads:
-        config["INFERENCE_NUM_THREADS"] = settings.inference_threads
+    if threads:
+        config["INFERENCE_NUM_THREADS"] = threads
     return config
 
 

@@ -197,7 +197,8 @@ class OpenVinoPhoneDetector(FramePlugin[PhoneDetections]):
         self._size = int(model.inputs[0].get_shape()[2])  # static N x 3 x S x S
         # f32 around the int8 layers whatever openvino_precision says: 20.4 ms of CPU a view
         # on one thread against 23.9 in bf16 (README, issue 11), the same detections.
-        self._compiled = core.compile_model(model, "CPU", cpu_config(self.settings, "f32"))
+        config = cpu_config(self.settings, "f32", self.settings.phone_inference_threads)
+        self._compiled = core.compile_model(model, "CPU", config)
         self._request = self._compiled.create_infer_request()
         self.loaded = True
         log.info("loaded phone detector weights=%s input=%dx%d", xml.name, self._size,

@@ -227,6 +227,12 @@ class Settings(PerformanceSettings, BaseSettings):
         0, ge=0, le=256, description="CPU threads of each model runtime (torch, OpenVINO, ONNX "
         "Runtime) in a process; 0 keeps each runtime's default (all cores)."
     )
+    phone_inference_threads: int | None = Field(
+        1, ge=0, le=256, description="CPU threads of the yolo_openvino phone detector; None "
+        "(null): inference_threads. Default by `vigil bench e2e` (README): a YOLO11n view "
+        "costs 20.4 ms of CPU on one thread and 29.7 on two, and the phone process runs "
+        "beside the face process on the same cores."
+    )
     openvino_precision: Literal["f32", "bf16"] = Field(
         "bf16", description="Precision OpenVINO runs the float models in on the CPU: bf16 "
         "where the CPU has it (AVX512-BF16 or AMX; elsewhere f32 is used and logged), or f32. "

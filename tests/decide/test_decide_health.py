@@ -1,0 +1,44 @@
+"""The decide worker says it is healthy (so `vigil up` says ready) only once its tables are
+recovered: before that it decides nothing, and clients' first frames would wait."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+
+from processors.decide.app import DecideStage
+from processors.decide.internal_topics import CHANGELOG_COMPACTION, internal_topics
+from vigil.core.settings import load_settings
+from vigil.core.topics import Durability
+
+
+def _stage(started: bool, crashed: bool, recovered: bool | None) -> SimpleNamespace:
+    tables = SimpleNamespace()
+    if recovered is not None:
+        completed = asyncio.Event()
+        if recovered:
+            completed.set()
+        tables.recovery = SimpleNamespace(completed=completed)
+    return SimpleNamespace(app=SimpleNamespace(started=started, crashed=crashed, tables=tables))
+
+
+def test_healthy_only_after_the_tables_recovered() -> None:
+    def healthy(stage: SimpleNamespace) -> bool:
+        return DecideStage.healthy(stage)  # type: ignore[arg-type]
+
+    assert healthy(_stage(started=True, crashed=False, recovered=True))
+    assert not healthy(_stage(started=True, crashed=False, recovered=False))  # recovering
+    assert not healthy(_stage(started=True, crashed=False, recovered=None))
+    assert not healthy(_stage(started=False, crashed=False, recovered=True))
+    assert not healthy(_stage(started=True, crashed=True, recovered=True))
+
+
+def test_changelogs_are_compacted_within_minutes() -> None:
+    settings = load_settings(namespace="health")
+    changelogs = [t for t in internal_topics(settings, Durability(replicas=1, min_insync=1))
+                  if t.topic.endswith("-changelog")]
+    assert len(changelogs) == 3
+    for topic in changelogs:
+        assert topic.config["cleanup.policy"] == "compact"
+        assert int(topic.config["segment.ms"]) <= 600_000 == int(
+            CHANGELOG_COMPACTION["delete.retention.ms"])
