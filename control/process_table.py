@@ -81,12 +81,18 @@ def _table_order(process: ProcessMemory) -> tuple[int, int]:
     return place, int(suffix) if suffix.isdigit() else 0
 
 
-def cpu_seconds(settings: Settings) -> dict[str, float]:
+def cpu_seconds(settings: Settings, servers: bool = False) -> dict[str, float]:
     """CPU seconds (user + system, all threads) each live process of the stack has used so
-    far, by process name; read twice, the difference is what a stretch of work cost."""
+    far, by process name; read twice, the difference is what a stretch of work cost. With
+    ``servers``, the local servers `vigil infra` started instead (``kafka``, ``redis``: their
+    pid files under the state folder)."""
     used = {}
     folder = run_dir(settings)
-    for path in sorted(folder.glob("*.pid")) if folder.is_dir() else []:
+    if servers:
+        paths = sorted(p for p in settings.state_dir.glob("*/*.pid") if p.parent != folder)
+    else:
+        paths = sorted(folder.glob("*.pid")) if folder.is_dir() else []
+    for path in paths:
         pid = read_pid(path)
         try:
             times = psutil.Process(pid).cpu_times() if pid else None

@@ -133,7 +133,7 @@ class ModelCache:
         if name == ENSEMBLE:
             key += (settings.liveness_ensemble, settings.liveness_combine)
         if role == "phone_detector":
-            key += (settings.phone_views,)
+            key += (settings.phone_views, settings.phone_rect_input)
         if key not in self._loaded:
             self._loaded[key] = load_plugin(role, settings, self.device, name)
         return self._loaded[key]

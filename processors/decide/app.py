@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Any
 
@@ -79,6 +80,8 @@ class DecideStage:
         self.app.agent(self.sources, name=f"{STAGE}-results")(self._results_agent)
         self.app.agent(self.ticks, name=f"{STAGE}-ticks")(self._ticks_agent)
         self.app.task(self._log_start)
+        self.recovered = threading.Event()
+        self.app.task(self._recovered)
         interval = min(1.0, max(0.1, settings.decide_deadline_ms / 4000))
         self.app.timer(interval, name=f"{STAGE}-deadline")(self._deadline_timer)
         self.app.timer(settings.decided_sweep_interval_s, name=f"{STAGE}-sweep")(
@@ -118,10 +121,17 @@ class DecideStage:
 
         Until the first recovery completes the worker decides nothing; `vigil up` says it is
         ready only after that. (A restart over a long changelog recovered for 15 s after
-        the stack said ready, and the first 26 clients' frames waited 4-6 s.)"""
-        recovery = getattr(self.app.tables, "recovery", None)  # faust's TableManager has it
-        return bool(self.app.started and not self.app.crashed
-                    and recovery is not None and recovery.completed.is_set())
+        the stack said ready, and the first 26 clients' frames waited 4-6 s.) /healthz runs
+        on another thread, so it reads a flag the app's own loop sets (:meth:`_recovered`):
+        touching Faust's tables from that thread left a restarted worker stuck before it
+        joined its group."""
+        return bool(self.app.started and not self.app.crashed and self.recovered.is_set())
+
+    async def _recovered(self) -> None:
+        """Set ``recovered`` once the tables' first recovery is complete (an app task)."""
+        await self.app.tables.recovery.completed.wait()  # type: ignore[attr-defined]
+        self.recovered.set()
+        log.info("decide stage tables recovered: healthy")
 
     def _active_partitions(self) -> set[int]:
         return {tp.partition for tp in self.app.consumer.assignment()

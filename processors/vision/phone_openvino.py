@@ -41,6 +41,7 @@ from processors.vision.base import FramePlugin
 from processors.vision.imaging import Image
 from processors.vision.openvino_ir import cpu_config
 from processors.vision.results import BoxXYXY, PhoneBox, PhoneDetections
+from processors.vision.yolo_rect import rect_model
 from vigil.core.settings import PhoneView
 from vigil.core.weights import require_weight
 
@@ -54,6 +55,7 @@ VIEWS_IOU = 0.5  # boxes of one phone seen in several views overlap less than NM
 PAD_VALUE = 114
 SHRINK = 0.5  # the ``shrunk`` view: the image at half the whole view's scale
 TILES = 2  # the ``tiled`` view: TILES x TILES cells, one frame each
+RECT_WIDTH, RECT_HEIGHT = 640, 480  # the rectangular input of phone_rect_input
 CENTRE = 0.6  # the ``centre`` view: the middle 60% of width and height
 
 
@@ -78,19 +80,25 @@ class Letterbox:
                 xs[1], (y2 - self.top) / self.scale + self.origin[1])
 
 
-def letterbox_square(frame: Image, size: int, shrink: float = 1.0) -> tuple[Image, Letterbox]:
-    """Ultralytics' LetterBox(auto=False): fit into size x size, centred, grey padding;
-    ``shrink`` < 1 makes the picture that much smaller inside the square."""
+def letterbox_to(frame: Image, box_w: int, box_h: int, shrink: float = 1.0
+                 ) -> tuple[Image, Letterbox]:
+    """Ultralytics' LetterBox(auto=False): fit into box_w x box_h, centred, grey padding;
+    ``shrink`` < 1 makes the picture that much smaller inside the box."""
     height, width = frame.shape[:2]
-    scale = min(size / height, size / width) * shrink
+    scale = min(box_h / height, box_w / width) * shrink
     new_w, new_h = round(width * scale), round(height * scale)
-    pad_w, pad_h = (size - new_w) / 2, (size - new_h) / 2
+    pad_w, pad_h = (box_w - new_w) / 2, (box_h - new_h) / 2
     resized = frame if (new_w, new_h) == (width, height) else cv2.resize(
         frame, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
     top, left = round(pad_h - 0.1), round(pad_w - 0.1)
-    padded = cv2.copyMakeBorder(resized, top, size - new_h - top, left, size - new_w - left,
+    padded = cv2.copyMakeBorder(resized, top, box_h - new_h - top, left, box_w - new_w - left,
                                 cv2.BORDER_CONSTANT, value=(PAD_VALUE,) * 3)
     return np.asarray(padded, dtype=np.uint8), Letterbox(scale, left, top)
+
+
+def letterbox_square(frame: Image, size: int, shrink: float = 1.0) -> tuple[Image, Letterbox]:
+    """:func:`letterbox_to` a size x size square."""
+    return letterbox_to(frame, size, size, shrink)
 
 
 def view_square(image: Image, size: int, view: PhoneView) -> tuple[Image, Letterbox]:
@@ -109,20 +117,20 @@ def view_square(image: Image, size: int, view: PhoneView) -> tuple[Image, Letter
     return letterbox_square(image, size)
 
 
-def tiled_square(images: Sequence[Image], size: int
-                 ) -> tuple[Image, list[tuple[Letterbox, BoxXYXY]]]:
-    """Up to TILES x TILES images, each letterboxed into its own cell of one grey square, row
-    by row; each image's placement and cell."""
+def tiled(images: Sequence[Image], width: int, height: int
+          ) -> tuple[Image, list[tuple[Letterbox, BoxXYXY]]]:
+    """Up to TILES x TILES images, each letterboxed into its own cell of one grey width x
+    height input, row by row; each image's placement and cell."""
     assert 0 < len(images) <= TILES * TILES
-    cell = size // TILES
-    square = np.full((size, size, 3), PAD_VALUE, dtype=np.uint8)
+    cell_w, cell_h = width // TILES, height // TILES
+    canvas = np.full((height, width, 3), PAD_VALUE, dtype=np.uint8)
     places = []
     for index, image in enumerate(images):
-        x0, y0 = (index % TILES) * cell, (index // TILES) * cell
-        square[y0 : y0 + cell, x0 : x0 + cell], place = letterbox_square(image, cell)
+        x0, y0 = (index % TILES) * cell_w, (index // TILES) * cell_h
+        canvas[y0 : y0 + cell_h, x0 : x0 + cell_w], place = letterbox_to(image, cell_w, cell_h)
         places.append((replace(place, left=place.left + x0, top=place.top + y0),
-                       (float(x0), float(y0), float(x0 + cell), float(y0 + cell))))
-    return square, places
+                       (float(x0), float(y0), float(x0 + cell_w), float(y0 + cell_h))))
+    return canvas, places
 
 
 def to_input(squares: Sequence[Image]) -> npt.NDArray[np.float32]:
@@ -198,11 +206,15 @@ class OpenVinoPhoneDetector(FramePlugin[PhoneDetections]):
         # f32 around the int8 layers whatever openvino_precision says: 20.4 ms of CPU a view
         # on one thread against 23.9 in bf16 (README, issue 11), the same detections.
         config = cpu_config(self.settings, "f32", self.settings.phone_inference_threads)
-        self._compiled = core.compile_model(model, "CPU", config)
-        self._request = self._compiled.create_infer_request()
+        self._square = core.compile_model(model, "CPU", config).create_infer_request()
+        # The whole and tiled views of a webcam frame on a 640x480 input (yolo_rect.py).
+        self._rect = None
+        if self.settings.phone_rect_input:
+            rect = rect_model(model, self._size, RECT_HEIGHT, RECT_WIDTH)
+            self._rect = core.compile_model(rect, "CPU", config).create_infer_request()
         self.loaded = True
-        log.info("loaded phone detector weights=%s input=%dx%d", xml.name, self._size,
-                 self._size)
+        log.info("loaded phone detector weights=%s input=%dx%d%s", xml.name, self._size,
+                 self._size, f" and {RECT_WIDTH}x{RECT_HEIGHT}" if self._rect else "")
 
     def infer(self, frames: Sequence[Image]) -> list[PhoneDetections]:
         """Detect phones in each frame: one inference per frame and view (the IR's batch is
@@ -210,22 +222,27 @@ class OpenVinoPhoneDetector(FramePlugin[PhoneDetections]):
         self._require_loaded()
         floor = min(REPORT_FLOOR, self.settings.phone_threshold)
         per_frame: list[list[list[PhoneBox]]] = [[] for _ in frames]
+        wide, high = (RECT_WIDTH, RECT_HEIGHT) if self._rect else (self._size, self._size)
         for view in self.settings.phone_views:
             if view == "tiled":
                 group = TILES * TILES
                 for start in range(0, len(frames), group):
                     chunk = frames[start : start + group]
-                    square, places = tiled_square(chunk, self._size)
-                    raw = self._run(square)
+                    canvas, places = tiled(chunk, wide, high)
+                    raw = self._run(canvas, rect=self._rect is not None)
                     for offset, (frame, (place, cell)) in enumerate(zip(chunk, places,
                                                                         strict=True)):
                         per_frame[start + offset].append(
                             decode_phones(raw, place, frame.shape, floor, cell))
                 continue
             for index, frame in enumerate(frames):
-                square, place = view_square(frame, self._size, view)
-                per_frame[index].append(decode_phones(self._run(square), place, frame.shape,
-                                                      floor))
+                if view == "whole" and self._rect is not None:
+                    canvas, place = letterbox_to(frame, wide, high)
+                    raw = self._run(canvas, rect=True)
+                else:
+                    canvas, place = view_square(frame, self._size, view)
+                    raw = self._run(canvas, rect=False)
+                per_frame[index].append(decode_phones(raw, place, frame.shape, floor))
         results = []
         for per_view in per_frame:
             phones = tuple(merge_views(per_view, floor))
@@ -233,7 +250,9 @@ class OpenVinoPhoneDetector(FramePlugin[PhoneDetections]):
                 phones, any(p.confidence >= self.settings.phone_threshold for p in phones)))
         return results
 
-    def _run(self, square: Image) -> npt.NDArray[np.float32]:
-        """The raw ``[84, anchors]`` output for one square."""
-        raw = self._request.infer([to_input([square])])[self._compiled.outputs[0]]
-        return np.asarray(raw[0], dtype=np.float32)
+    def _run(self, picture: Image, rect: bool) -> npt.NDArray[np.float32]:
+        """The raw ``[84, anchors]`` output for one square, or one 640x480 ``rect``."""
+        request = self._rect if rect else self._square
+        assert request is not None
+        request.infer([to_input([picture])])
+        return np.array(request.get_output_tensor(0).data[0], dtype=np.float32)

@@ -3,7 +3,7 @@ recovered: before that it decides nothing, and clients' first frames would wait.
 
 from __future__ import annotations
 
-import asyncio
+import threading
 from types import SimpleNamespace
 
 from processors.decide.app import DecideStage
@@ -12,14 +12,12 @@ from vigil.core.settings import load_settings
 from vigil.core.topics import Durability
 
 
-def _stage(started: bool, crashed: bool, recovered: bool | None) -> SimpleNamespace:
-    tables = SimpleNamespace()
-    if recovered is not None:
-        completed = asyncio.Event()
-        if recovered:
-            completed.set()
-        tables.recovery = SimpleNamespace(completed=completed)
-    return SimpleNamespace(app=SimpleNamespace(started=started, crashed=crashed, tables=tables))
+def _stage(started: bool, crashed: bool, recovered: bool) -> SimpleNamespace:
+    flag = threading.Event()
+    if recovered:
+        flag.set()
+    return SimpleNamespace(app=SimpleNamespace(started=started, crashed=crashed),
+                           recovered=flag)
 
 
 def test_healthy_only_after_the_tables_recovered() -> None:
@@ -28,7 +26,6 @@ def test_healthy_only_after_the_tables_recovered() -> None:
 
     assert healthy(_stage(started=True, crashed=False, recovered=True))
     assert not healthy(_stage(started=True, crashed=False, recovered=False))  # recovering
-    assert not healthy(_stage(started=True, crashed=False, recovered=None))
     assert not healthy(_stage(started=False, crashed=False, recovered=True))
     assert not healthy(_stage(started=True, crashed=True, recovered=True))
 

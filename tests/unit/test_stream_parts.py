@@ -140,12 +140,16 @@ def test_the_knee_needs_every_client_at_once_nothing_lost_and_p95_within_bound()
 
 
 def test_cpu_per_decision_names_each_process_and_the_machine() -> None:
-    before = CpuReading({"face": 10.0, "phone": 20.0}, machine=100.0, at=50.0)
-    after = CpuReading({"face": 12.0, "phone": 23.0, "face-1": 1.0}, machine=107.2, at=54.0)
+    before = CpuReading({"face": 10.0, "phone": 20.0}, machine=100.0, at=50.0,
+                        servers={"kafka": 5.0})
+    after = CpuReading({"face": 12.0, "phone": 23.0, "face-1": 1.0}, machine=107.2, at=54.0,
+                       servers={"kafka": 6.5})
     line = cpu_line(before, after, decided=100)
-    # face 2 s, phone 3 s, face-1 (started meanwhile) 1 s over 100 decisions and 4 s.
+    # face 2 s, phone 3 s, face-1 (started meanwhile) 1 s over 100 decisions and 4 s; the
+    # broker's 1.5 s apart, not in the stack's total.
     assert line.startswith("cpu per decision: 60.0 ms in all over 100 decisions (phone 30.0, "
-                           "face 20.0, face-1 10.0;")
+                           "face 20.0, face-1 10.0; ms, the stack's processes; local servers: "
+                           "kafka 15.0);")
     assert "machine busy 1.80 of" in line and line.endswith("the stack 1.50")
     assert cpu_line(before, after, decided=0).endswith("unknown (no decision, or no live pid "
                                                        "file)")

@@ -17,6 +17,7 @@ from processors.vision.ensemble import EnsembleLiveness, combine_scores
 from processors.vision.phone_openvino import OpenVinoPhoneDetector, merge_views
 from processors.vision.registry import load_plugin
 from processors.vision.results import BoxXYXY, FaceDetections, PhoneBox, PhoneDetections
+from processors.vision.yolo_rect import RectInputError, anchor_centres, rect_model
 from tests.vision.conftest import FACES, OBJECTS, SPOOF, as_original, as_webcam, needs_testdata
 from vigil.core.settings import Settings, SettingsError, load_settings
 
@@ -150,7 +151,9 @@ def test_openvino_decoding_matches_ultralytics(vision_settings: Settings, chain:
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """Our letterbox, decoding and NMS give Ultralytics' own boxes for the same IR (the whole
     view alone: Ultralytics has no other)."""
-    whole = vision_settings.model_copy(update={"phone_views": ("whole",)})
+    # The square input: Ultralytics runs the IR as exported (the rectangular one is below).
+    whole = vision_settings.model_copy(update={"phone_views": ("whole",),
+                                               "phone_rect_input": False})
     openvino_phone = load_plugin("phone_detector", whole, chain.device, "yolo_openvino")
     from processors.vision.phone import prepare_ultralytics
 
@@ -230,6 +233,38 @@ def test_a_tiled_phone_is_found_in_its_own_frame_only(vision_settings: Settings,
     found = plugin.infer(frames)
     assert [bool(r.phones) for r in found] == [i == place for i in range(4)]
     assert iou(found[place].phones[0].box, PHONE_1296_WEBCAM) > 0.5
+
+
+def test_the_rect_input_finds_the_square_inputs_phone(vision_settings: Settings,
+                                                      chain: FaceChain) -> None:
+    # The same frame on the rewritten 640x480 input and on the exported 640x640 square.
+    frame = as_webcam(OBJECTS / "coco_val2017_000000001296_face_phone.jpg")
+    found = {}
+    for rect in (True, False):
+        one = vision_settings.model_copy(update={"phone_views": ("whole",),
+                                                 "phone_rect_input": rect})
+        (found[rect],) = load_plugin("phone_detector", one, chain.device,
+                                     "yolo_openvino").infer([frame])
+    assert found[True].phone and found[False].phone
+    assert iou(found[True].phones[0].box, found[False].phones[0].box) > 0.9
+    assert abs(found[True].phones[0].confidence - found[False].phones[0].confidence) < 0.15
+
+
+def test_the_rewritten_anchors_are_the_exported_ones_for_the_square(
+        vision_settings: Settings) -> None:
+    import openvino as ov
+
+    model = ov.Core().read_model(str(vision_settings.weights_path
+                                     / vision_settings.phone_openvino_model))
+    exported = {tuple(op.get_output_shape(0)): op.get_data() for op in model.get_ordered_ops()
+                if op.get_type_name() == "Constant"
+                and tuple(op.get_output_shape(0)) in ((1, 2, 8400), (1, 1, 8400))}
+    centres, strides = anchor_centres(640, 640)
+    assert np.array_equal(exported[(1, 2, 8400)], centres)
+    assert np.array_equal(exported[(1, 1, 8400)], strides)
+    assert anchor_centres(480, 640)[0].shape == (1, 2, 80 * 60 + 40 * 30 + 20 * 15)
+    with pytest.raises(RectInputError, match="multiples of 32"):
+        rect_model(model, 640, 470, 640)
 
 
 def test_views_merge_one_phone_seen_twice_into_one_box() -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -136,10 +136,12 @@ class CpuReading:
     by_process: dict[str, float]
     machine: float
     at: float  # time.monotonic()
+    servers: dict[str, float] = field(default_factory=dict)  # the local Kafka and Redis
 
     @classmethod
     def now(cls, settings: Settings) -> CpuReading:
-        return cls(cpu_seconds(settings), machine_busy_seconds(), time.monotonic())
+        return cls(cpu_seconds(settings), machine_busy_seconds(), time.monotonic(),
+                   cpu_seconds(settings, servers=True))
 
 
 def cpu_line(before: CpuReading, after: CpuReading, decided: int) -> str:
@@ -154,8 +156,11 @@ def cpu_line(before: CpuReading, after: CpuReading, decided: int) -> str:
     parts = ", ".join(f"{name} {1000 * seconds / decided:.1f}" for name, seconds in
                       sorted(used.items(), key=lambda item: -item[1]))
     elapsed = max(1e-6, after.at - before.at)
+    servers = ", ".join(f"{name} {1000 * (seconds - before.servers.get(name, 0.0)) / decided:.1f}"
+                        for name, seconds in sorted(after.servers.items()))
     return (f"cpu per decision: {1000 * total / decided:.1f} ms in all over {decided} "
-            f"decisions ({parts}; ms, the stack's processes); machine busy "
+            f"decisions ({parts}; ms, the stack's processes"
+            f"{f'; local servers: {servers}' if servers else ''}); machine busy "
             f"{(after.machine - before.machine) / elapsed:.2f} of {os.cpu_count()} cores, "
             f"the stack {total / elapsed:.2f}")
 
