@@ -228,7 +228,7 @@ class Settings(PerformanceSettings, BaseSettings):
         "Runtime) in a process; 0 keeps each runtime's default (all cores)."
     )
     phone_rect_input: bool = Field(
-        True, description="Run the yolo_openvino whole and tiled views on a 640x480 input "
+        True, description="Run the yolo_openvino whole view on a 640x480 input "
         "(the IR's fixed shapes rewritten, processors/vision/yolo_rect.py) instead of the "
         "640x640 square: a webcam frame without 160 rows of grey, 17 ms of CPU instead of 21. "
         "Default by `vigil bench accuracy` (README)."
