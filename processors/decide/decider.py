@@ -147,9 +147,11 @@ class Decider:
             and entry["decided_at"] <= cutoff
         ]
 
-    def sweep(self, ttl_ms: int, partition: int) -> int:
-        """Forget decided frame_ids of one partition older than ``ttl_ms``; returns how many."""
-        old = self.expired(ttl_ms, partition)
+    def sweep(self, ttl_ms: int, partition: int, limit: int | None = None) -> int:
+        """Forget decided frame_ids of one partition older than ``ttl_ms``, at most ``limit``
+        of them (the oldest first); returns how many. Each one is a changelog write on the
+        decide loop, so a sweep of thousands stalls every decision behind it."""
+        old = self.expired(ttl_ms, partition)[:limit]
         for frame_id in old:
             del self.decided[frame_id]
         return len(old)

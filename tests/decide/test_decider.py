@@ -85,6 +85,18 @@ def test_sweep_forgets_old_decided_frames_of_its_partition_only() -> None:
     assert set(decider.decided) == {"b"}
 
 
+def test_a_sweep_forgets_at_most_its_limit_the_oldest_first() -> None:
+    decider, clock = make_decider()
+    for n in range(5):
+        decider.on_result("face", face_result(f"f{n}"), 0)
+        decider.on_result("phone", phone_result(f"f{n}"), 0)
+        clock.ms += 1
+    clock.ms += 10_000
+    assert decider.sweep(10_000, 0, limit=2) == 2
+    assert set(decider.decided) == {"f2", "f3", "f4"}
+    assert decider.sweep(10_000, 0) == 3 and decider.decided == {}
+
+
 def test_debounce_allows_with_the_observed_reason_until_the_streak_is_long() -> None:
     decider, _ = make_decider(make_policy({Reason.NO_FACE: 2}))
     decisions = []
