@@ -61,15 +61,22 @@ def process_memory(name: str, pid: int) -> ProcessMemory | None:
         return None
 
 
+def pid_files(settings: Settings, servers: bool = False) -> list[tuple[str, int]]:
+    """(name, pid) of every pid file of `vigil up`'s stage processes (STATE_DIR/run/); with
+    ``servers``, of the local servers `vigil infra` started instead (``kafka``, ``redis``:
+    STATE_DIR/NAME/NAME.pid). The pids may be gone: callers ask psutil."""
+    folder = run_dir(settings)
+    if servers:
+        paths = sorted(p for p in settings.state_dir.glob("*/*.pid") if p.parent != folder)
+    else:
+        paths = sorted(folder.glob("*.pid")) if folder.is_dir() else []
+    return [(path.stem, pid) for path in paths if (pid := read_pid(path))]
+
+
 def stack_processes(settings: Settings) -> list[ProcessMemory]:
     """Every live process named by a pid file of `vigil up` (stage processes only)."""
-    found = []
-    folder = run_dir(settings)
-    for path in sorted(folder.glob("*.pid")) if folder.is_dir() else []:
-        pid = read_pid(path)
-        memory = process_memory(path.stem, pid) if pid else None
-        if memory is not None:
-            found.append(memory)
+    found = [memory for name, pid in pid_files(settings)
+             if (memory := process_memory(name, pid)) is not None]
     return sorted(found, key=_table_order)
 
 
@@ -84,22 +91,14 @@ def _table_order(process: ProcessMemory) -> tuple[int, int]:
 def cpu_seconds(settings: Settings, servers: bool = False) -> dict[str, float]:
     """CPU seconds (user + system, all threads) each live process of the stack has used so
     far, by process name; read twice, the difference is what a stretch of work cost. With
-    ``servers``, the local servers `vigil infra` started instead (``kafka``, ``redis``: their
-    pid files under the state folder)."""
+    ``servers``, the local servers' instead (see :func:`pid_files`)."""
     used = {}
-    folder = run_dir(settings)
-    if servers:
-        paths = sorted(p for p in settings.state_dir.glob("*/*.pid") if p.parent != folder)
-    else:
-        paths = sorted(folder.glob("*.pid")) if folder.is_dir() else []
-    for path in paths:
-        pid = read_pid(path)
+    for name, pid in pid_files(settings, servers):
         try:
-            times = psutil.Process(pid).cpu_times() if pid else None
+            times = psutil.Process(pid).cpu_times()
         except psutil.NoSuchProcess:
-            times = None
-        if times is not None:
-            used[path.stem] = times.user + times.system
+            continue
+        used[name] = times.user + times.system
     return used
 
 

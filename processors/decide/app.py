@@ -52,6 +52,7 @@ TICK_RESEND_S = 5.0  # a tick not handled within this long (lost in a rebalance)
 # 2.7 s for the seconds it took (README, issue 11); what is left waits for the next sweep.
 SWEEP_LIMIT = 300
 
+
 class DecideStage:
     """The decide app of one worker process, built from the settings."""
 

@@ -7,11 +7,12 @@ centre, size, then 80 class scores that are already sigmoids), keeps boxes down 
 floor, removes overlaps with NMS (IoU 0.7, Ultralytics' default) and maps the boxes back to
 the frame's pixels.
 
-The IR was exported with a static 1x3x640x640 input, and it stays that way: measured with
-openvino 2026.4, ``model.reshape`` to any other size (480, 512, 736, 800, 960) or to a batch of
-8, static or dynamic, fails on the attention block (C2PSA), whose Reshape carries the constant
-shape [1, 2, 128, 400]. So the input size is read from the IR and frames run one at a time
-(8.7 ms a frame on 2 CPU threads, so there is little to gain from batching on the CPU).
+The IR was exported with a static 1x3x640x640 input: measured with openvino 2026.4,
+``model.reshape`` to any other size (480, 512, 736, 800, 960) or to a batch of 8, static or
+dynamic, fails on the attention block (C2PSA), whose Reshape carries the constant shape
+[1, 2, 128, 400]. So the square's size is read from the IR and frames run one at a time; with
+``phone_rect_input`` the whole view runs on a 640x480 input instead, made by rewriting those
+constants (yolo_rect.py).
 
 Test-time views (``phone_views``): besides the ``whole`` image, the detector may also look at
 it ``shrunk`` (half size inside the square: a phone held close to the camera is much larger

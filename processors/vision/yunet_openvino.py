@@ -37,11 +37,16 @@ ALIGN = 32  # the padded picture's sides are multiples of this
 MAX_SIZES = 8  # compiled models kept (one per picture size); the oldest goes first
 
 
+def aligned(side: int) -> int:
+    """``side`` rounded up to a multiple of ALIGN, as the padded picture's sides are."""
+    return side + -side % ALIGN
+
+
 def padded(picture: Image) -> tuple[np.ndarray, int, int]:
     """The network input for ``picture``: 1 x 3 x H' x W' float32, zero-padded bottom-right
     to multiples of 32; with W' and H'."""
     height, width = picture.shape[:2]
-    pad_h, pad_w = -height % ALIGN, -width % ALIGN
+    pad_h, pad_w = aligned(height) - height, aligned(width) - width
     full = picture if not (pad_h or pad_w) else cv2.copyMakeBorder(
         picture, 0, pad_h, 0, pad_w, cv2.BORDER_CONSTANT, value=0)
     blob = np.ascontiguousarray(np.asarray(full).transpose(2, 0, 1)[None], dtype=np.float32)
@@ -94,7 +99,8 @@ class OpenVinoYuNetFaceDetector(YuNetFaceDetector):
         self._outputs = [output.get_any_name() for output in self._model.outputs]
         self._config = cpu_config(self.settings)
         self._compiled: dict[tuple[int, int], Any] = {}
-        self._request((self._max_side, self._max_side * 3 // 4))  # the usual webcam shape
+        # The usual webcam shape (4:3 at the longest side YuNet searches), padded as frames are.
+        self._request((aligned(self._max_side), aligned(self._max_side * 3 // 4)))
         self.loaded = True
         log.info("loaded face detector weights=%s runtime=openvino precision=%s", path.name,
                  self._config["INFERENCE_PRECISION_HINT"])

@@ -150,14 +150,17 @@ def cpu_line(before: CpuReading, after: CpuReading, decided: int) -> str:
     where the time goes, and how much of the machine a frame costs."""
     if not decided or not after.by_process:
         return "cpu per decision: unknown (no decision, or no live pid file)"
-    used = {name: seconds - before.by_process.get(name, 0.0)
-            for name, seconds in after.by_process.items()}
+
+    def spent(was: dict[str, float], now: dict[str, float]) -> dict[str, float]:
+        return {name: seconds - was.get(name, 0.0) for name, seconds in now.items()}
+
+    used = spent(before.by_process, after.by_process)
     total = sum(used.values())
     parts = ", ".join(f"{name} {1000 * seconds / decided:.1f}" for name, seconds in
                       sorted(used.items(), key=lambda item: -item[1]))
     elapsed = max(1e-6, after.at - before.at)
-    servers = ", ".join(f"{name} {1000 * (seconds - before.servers.get(name, 0.0)) / decided:.1f}"
-                        for name, seconds in sorted(after.servers.items()))
+    servers = ", ".join(f"{name} {1000 * seconds / decided:.1f}" for name, seconds in
+                        sorted(spent(before.servers, after.servers).items()))
     return (f"cpu per decision: {1000 * total / decided:.1f} ms in all over {decided} "
             f"decisions ({parts}; ms, the stack's processes"
             f"{f'; local servers: {servers}' if servers else ''}); machine busy "
