@@ -4,7 +4,7 @@ What goes in, and how each part is copied consistently, is in vigil/backup/manif
 vigil/backup/snapshot.py. The archive is written to ``FILE.partial`` (mode 0600: it holds
 token hashes and encrypted biometric data) and renamed to ``FILE`` once complete, so a
 ``FILE`` that exists is whole. Kafka topics are not in it: they are replicated by the cluster
-(README, "Backup and restore").
+(docs/operating/backup.md).
 """
 
 from __future__ import annotations

@@ -114,7 +114,8 @@ def place_all(settings: Settings, manifest: Manifest, staging: Path, key: bytes,
         "go on from their committed offsets, so decisions made after the backup are missing "
         "here: reset the consumer groups "
         f"{group_name(settings, 'audit')} and {group_name(settings, 'evidence')} to the "
-        "earliest offsets to add them back (lines already in the log are skipped; see README)")
+        "earliest offsets to add them back (lines already in the log are skipped; see "
+        "docs/operating/backup.md)")
 
 
 def _write_new(path: Path, data: bytes) -> None:
