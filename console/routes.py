@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,11 @@ log = logging.getLogger(__name__)
 SESSION_COOKIE = "vigil_console"
 LOGIN_COOKIE = "vigil_console_login"
 Handler = Callable[[Request, Session], Response]
+NONCE_BYTES = 24  # token_urlsafe(24): 32 characters of [A-Za-z0-9_-]
+NONCE_PATTERN = re.compile(r"[A-Za-z0-9_-]{32}")
+# Credentials checked at once: each check is a scrypt hash of 16 MiB; past this a login gets
+# 503 instead of another 16 MiB (the limiter has already counted it).
+MAX_CONCURRENT_LOGINS = 2
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,13 @@ class Route:
     pattern: re.Pattern[str]
     role: AuditorRole
     handler: Handler
+
+
+def _login_nonce(request: Request) -> str:
+    """The login form's nonce from its cookie, only when it is one we could have made: the
+    value is written back into a Set-Cookie header, so CR/LF or ';' must never pass."""
+    nonce = request.cookies.get(LOGIN_COOKIE, "")
+    return nonce if NONCE_PATTERN.fullmatch(nonce) else ""
 
 
 def _cookie(name: str, value: str, max_age: int) -> tuple[str, str]:
@@ -63,6 +76,7 @@ class Console:
         self.audit_log = audit_log
         self.sessions = sessions or SessionStore(settings.console_session_ttl_s)
         self.limiter = limiter or LoginLimiter()
+        self._hashing = threading.BoundedSemaphore(MAX_CONCURRENT_LOGINS)
         self.access = AccessLog(audit_log)
         auditor, operator = AuditorRole.AUDITOR, AuditorRole.OPERATOR
         self.routes = [
@@ -133,29 +147,37 @@ class Console:
                    extra: list[tuple[str, str]] | None = None) -> Response:
         # Double submit: the form and the cookie must agree. One nonce per browser, so a
         # second tab (or the favicon's redirect) does not void the first tab's form.
-        nonce = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(24)
+        nonce = _login_nonce(request) or secrets.token_urlsafe(NONCE_BYTES)
         return Response(status, pages.login_page(nonce, message).encode(),
                         headers=[_cookie(LOGIN_COOKIE, nonce, 600), *(extra or [])])
 
     def login(self, request: Request) -> Response:
         form = request.form
-        nonce = request.cookies.get(LOGIN_COOKIE, "")
+        nonce = _login_nonce(request)
         if not nonce or not csrf_ok(Session("", AuditorRole.AUDITOR, nonce, 0),
                                     form.get("login_csrf")):
             return self.login_form(request, 403, "The login form expired; please try again.")
         name = form.get("name", "").strip()
         keys = [f"address:{request.remote}", f"name:{name}"]
-        wait = self.limiter.retry_after(keys)
+        wait = self.limiter.begin(keys)  # counted as failed until the credential proves right
         if wait > 0:
             log.warning("console login refused (rate limit) name=%s remote=%s", name,
                         request.remote)
             return self.login_form(request, 429, f"Too many failed logins; try again in "
                                    f"{wait:.0f} s.", [("Retry-After", f"{wait:.0f}")])
-        account = authenticate(self.repo, name, form.get("credential", ""))
+        if not self._hashing.acquire(blocking=False):
+            log.warning("console login refused (%d logins being checked) remote=%s",
+                        MAX_CONCURRENT_LOGINS, request.remote)
+            return self.login_form(request, 503, "The console is busy; try again in a moment.",
+                                   [("Retry-After", "1")])
+        try:
+            account = authenticate(self.repo, name, form.get("credential", ""))
+        finally:
+            self._hashing.release()
         if account is None:
-            self.limiter.failed(keys)
             log.warning("console login failed name=%s remote=%s", name, request.remote)
             return self.login_form(request, 401, "Name or credential not accepted.")
+        self.limiter.succeeded(keys)
         token, _session = self.sessions.create(account.name, account.role)
         log.info("console login name=%s role=%s remote=%s", account.name, account.role,
                  request.remote)

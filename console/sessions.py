@@ -80,7 +80,12 @@ def csrf_ok(session: Session, submitted: str | None) -> bool:
 
 
 class LoginLimiter:
-    """Refuses logins from an address or for a name after MAX_FAILURES recent failures."""
+    """Refuses logins from an address or for a name after MAX_FAILURES recent failures.
+
+    A login is counted as failed before its credential is checked (:meth:`begin`) and taken
+    back when it was right (:meth:`succeeded`): checking costs a scrypt hash (16 MiB, tens of
+    ms), so attempts made in parallel must all be counted before any of them is hashed.
+    """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
@@ -93,22 +98,45 @@ class LoginLimiter:
             times.popleft()
         return times
 
-    def retry_after(self, keys: Iterable[str]) -> float:
-        """Seconds until a login for these keys is heard again; 0 when it is now."""
-        now = self.clock()
-        with self._lock:
-            waits = [times[0] + FAILURE_WINDOW_S - now
-                     for times in (self._recent(k, now) for k in keys)
-                     if len(times) >= MAX_FAILURES]
+    def _wait(self, keys: Iterable[str], now: float) -> float:
+        waits = [times[0] + FAILURE_WINDOW_S - now
+                 for times in (self._recent(k, now) for k in keys)
+                 if len(times) >= MAX_FAILURES]
         return max(waits, default=0.0)
 
-    def failed(self, keys: Iterable[str]) -> None:
+    def _record(self, keys: Iterable[str], now: float) -> None:
+        for key in keys:
+            times = self._recent(key, now)
+            times.append(now)
+            self._failures.pop(key, None)
+            self._failures[key] = times  # re-inserted last: the oldest come first
+        while len(self._failures) > MAX_TRACKED:
+            del self._failures[next(iter(self._failures))]
+
+    def retry_after(self, keys: Iterable[str]) -> float:
+        """Seconds until a login for these keys is heard again; 0 when it is now."""
+        with self._lock:
+            return self._wait(keys, self.clock())
+
+    def begin(self, keys: Iterable[str]) -> float:
+        """Count an attempt as failed before it is checked; the wait when it is refused
+        (nothing counted then), 0 when it may go on."""
+        keys = list(keys)
         now = self.clock()
         with self._lock:
+            wait = self._wait(keys, now)
+            if wait == 0:
+                self._record(keys, now)
+        return wait
+
+    def succeeded(self, keys: Iterable[str]) -> None:
+        """Take back the failure :meth:`begin` counted, for a credential that was right."""
+        with self._lock:
             for key in keys:
-                times = self._recent(key, now)
-                times.append(now)
-                self._failures.pop(key, None)
-                self._failures[key] = times  # re-inserted last: the oldest come first
-            while len(self._failures) > MAX_TRACKED:
-                del self._failures[next(iter(self._failures))]
+                times = self._failures.get(key)
+                if times:
+                    times.pop()
+
+    def failed(self, keys: Iterable[str]) -> None:
+        with self._lock:
+            self._record(keys, self.clock())

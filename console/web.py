@@ -8,15 +8,23 @@ images from the console only) and ``Cache-Control: no-store`` (pages show eviden
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
+# A client gets this long for each read or write on its socket, so an idle or trickling
+# connection cannot hold a thread for ever.
+SOCKET_TIMEOUT_S = 15.0
+# Requests served at once; past it a connection gets 503 at once instead of a thread. A
+# console serves a few auditors: this bounds the threads (and memory) a flood can take.
+MAX_CONCURRENT_REQUESTS = 32
 SECURITY_HEADERS = [
     ("Content-Security-Policy", "default-src 'none'; img-src 'self'; style-src 'self'; "
      "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
@@ -68,6 +76,15 @@ def _cookies(header: str | None) -> dict[str, str]:
     return {name: morsel.value for name, morsel in jar.items()}
 
 
+def content_length(header: str | None) -> int | None:
+    """The body's length, 0 when absent; None when the header is not a plain non-negative
+    number (``-1`` would make ``rfile.read`` wait for the client to close)."""
+    if header is None or header.strip() == "":
+        return 0
+    value = header.strip()
+    return int(value) if value.isascii() and value.isdigit() else None
+
+
 def make_handler(dispatch: Dispatch) -> type[BaseHTTPRequestHandler]:
     """A request handler class that parses each request and sends what dispatch returns."""
 
@@ -78,10 +95,17 @@ def make_handler(dispatch: Dispatch) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             self._handle(b"")
 
+        timeout = SOCKET_TIMEOUT_S  # socket timeout for this connection (StreamRequestHandler)
+
         def do_POST(self) -> None:
-            size = int(self.headers.get("Content-Length") or 0)
+            size = content_length(self.headers.get("Content-Length"))
+            if size is None:
+                self._send(Response.html(400, "bad Content-Length"))
+                self.close_connection = True
+                return
             if size > MAX_BODY_BYTES:
                 self._send(Response.html(413, "request too large"))
+                self.close_connection = True
                 return
             self._handle(self.rfile.read(size))
 
@@ -115,8 +139,40 @@ def make_handler(dispatch: Dispatch) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def serve(host: str, port: int, dispatch: Dispatch) -> ThreadingHTTPServer:
+class BoundedThreadingServer(ThreadingHTTPServer):
+    """A thread per request, at most ``limit`` at once; past it, 503 and close."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
+                 limit: int = MAX_CONCURRENT_REQUESTS) -> None:
+        super().__init__(address, handler)
+        self._slots = threading.BoundedSemaphore(limit)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            log.warning("console: %d requests at once; refusing %s", MAX_CONCURRENT_REQUESTS,
+                        client_address[0])
+            try:
+                request.sendall(BUSY_RESPONSE)
+            except OSError as exc:  # the client left first: nothing to tell it
+                log.debug("console: busy answer to %s not sent: %s", client_address[0], exc)
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+
+BUSY_RESPONSE = (b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n"
+                 b"Content-Length: 0\r\nConnection: close\r\n\r\n")
+
+
+def serve(host: str, port: int, dispatch: Dispatch,
+          limit: int = MAX_CONCURRENT_REQUESTS) -> ThreadingHTTPServer:
     """A bound server (port 0: any free one); call serve_forever() to run it."""
-    server = ThreadingHTTPServer((host, port), make_handler(dispatch))
-    server.daemon_threads = True
-    return server
+    return BoundedThreadingServer((host, port), make_handler(dispatch), limit)
