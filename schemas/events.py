@@ -17,7 +17,11 @@ SCHEMA_VERSION: Literal[1] = 1
 # Ids end up in Kafka keys, Redis keys and file paths: letters, digits, '.', '_', '-' only,
 # never starting with a dot.
 SafeId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")]
-EpochMs = Annotated[int, Field(ge=0, description="UTC epoch milliseconds")]
+# Timestamps past 2100 are refused at the contract: a poison `decided_at` of year 10000 once
+# made the evidence sink crash-loop (datetime cannot hold it). Every other int is 64-bit.
+MAX_EPOCH_MS = 4_102_444_800_000  # 2100-01-01T00:00:00Z
+MAX_INT64 = 2**63 - 1
+EpochMs = Annotated[int, Field(ge=0, le=MAX_EPOCH_MS, description="UTC epoch milliseconds")]
 Score = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
@@ -29,7 +33,8 @@ def now_ms() -> int:
 class Event(BaseModel):
     """Base of every JSON event: frozen, unknown fields rejected."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # NaN and infinities are not numbers any consumer can compare or store.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class Action(StrEnum):
@@ -81,7 +86,8 @@ class FrameHeaders(Event):
     frame_id: SafeId
     client_id: SafeId
     session_id: SafeId
-    seq: int = Field(ge=0, description="Client's frame number (server numbers from 1 if absent)")
+    seq: int = Field(ge=0, le=MAX_INT64,
+                     description="Client's frame number (server numbers from 1 if absent)")
     captured_at: EpochMs = Field(description="When the client captured the frame")
     received_at: EpochMs = Field(description="When the gateway received the frame")
     content_type: Literal["image/jpeg"] = "image/jpeg"
@@ -91,8 +97,8 @@ class FrameRef(Event):
     """Where a frame lives in Kafka, so a sink or an auditor can fetch that exact frame."""
 
     topic: str = Field(min_length=1)
-    partition: int = Field(ge=0)
-    offset: int = Field(ge=0)
+    partition: int = Field(ge=0, le=MAX_INT64)
+    offset: int = Field(ge=0, le=MAX_INT64)
 
 
 class Box(Event):
@@ -111,7 +117,7 @@ class FrameEvent(Event):
     frame_id: SafeId
     client_id: SafeId
     session_id: SafeId
-    seq: int = Field(ge=0)
+    seq: int = Field(ge=0, le=MAX_INT64)
     frame: FrameRef
     captured_at: EpochMs
     received_at: EpochMs
@@ -227,7 +233,7 @@ class AuditCheckpoint(Event):
 
     schema_version: Literal[1] = SCHEMA_VERSION
     log_id: Sha256Hex = Field(description="hash of the log's first line: which log this is")
-    lines: int = Field(ge=1, description="lines the log held")
+    lines: int = Field(ge=1, le=MAX_INT64, description="lines the log held")
     last_hash: Sha256Hex = Field(description="hash of line `lines`")
     at: EpochMs
     mac: Sha256Hex = Field(description="HMAC-SHA256 of the other fields, canonical JSON")
