@@ -23,6 +23,7 @@ from vigil.core.settings import Settings
 log = logging.getLogger(__name__)
 
 TOO_MANY_FAILURES = "too many failures"
+BAD_CREDENTIALS = "unknown client or bad token"
 
 
 @dataclass(frozen=True)
@@ -52,14 +53,14 @@ class Authenticator:
         count = await self.redis.get(self._key(address))
         return count is not None and int(count) >= self.settings.auth_failure_limit
 
-    async def _failed(self, address: str, hello: Hello, reason: str) -> AuthResult:
+    async def _failed(self, address: str, hello: Hello, reason: str, why: str) -> AuthResult:
         key = self._key(address)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.incr(key)
             pipe.expire(key, max(1, round(self.settings.auth_failure_window_s)), nx=True)
             count, _ = await pipe.execute()
         log.warning("hello refused address=%s client_id=%s reason=%s failures=%s", address,
-                    hello.client_id, reason, count)
+                    hello.client_id, why, count)
         return AuthResult(False, reason)
 
     async def check(self, hello: Hello, address: str) -> AuthResult:
@@ -69,10 +70,13 @@ class Authenticator:
                         hello.client_id, TOO_MANY_FAILURES)
             return AuthResult(False, TOO_MANY_FAILURES)
         record = await asyncio.to_thread(self.repo.get, hello.client_id)
+        # One reason for both, so a stranger cannot learn which client ids exist; the log
+        # (for operators) says which it was.
         if record is None:
-            return await self._failed(address, hello, "unknown client")
+            return await self._failed(address, hello, BAD_CREDENTIALS, "unknown client")
         if not token_matches(hello.token, record.token_hash):
-            return await self._failed(address, hello, "invalid or revoked token")
+            return await self._failed(address, hello, BAD_CREDENTIALS,
+                                      "invalid or revoked token")
         if not record.enrolled:
             return AuthResult(False, "client is not enrolled")
         if record.state is ClientState.BLOCKED:

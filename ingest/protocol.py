@@ -88,7 +88,7 @@ def parse_hello(raw: str | bytes) -> Hello:
     if message.get("protocol") != PROTOCOL_VERSION or isinstance(message.get("protocol"), bool):
         raise ProtocolError(f"unsupported protocol {message.get('protocol')!r}; expected 1")
     client_id, token = message.get("client_id"), message.get("token")
-    if not isinstance(client_id, str) or not _SAFE_ID.match(client_id):
+    if not isinstance(client_id, str) or not _SAFE_ID.fullmatch(client_id):
         raise ProtocolError("client_id must be 1-128 characters of A-Z a-z 0-9 . _ -")
     if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_CHARS:
         raise ProtocolError("token must be a non-empty string")

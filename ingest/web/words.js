@@ -52,8 +52,7 @@ export function decisionWords(decision, earlier) {
 
 // Close reasons of 1008 that the server sends (ingest/auth.py, ingest/gateway.py).
 const REFUSALS = {
-  "unknown client": "The server does not know this client id. Check the client id.",
-  "invalid or revoked token": "The token is wrong or was revoked. Ask an operator for a new token.",
+  "unknown client or bad token": "The client id or its token is not accepted. Check both, or ask an operator for a new token.",
   "client is not enrolled": "This client has no enrolled face yet. Ask an operator to enroll you.",
   "too many failures": "Too many failed sign-ins from this address. Wait a minute, then try again.",
   "replaced by a newer session": "This client was opened somewhere else (another tab or device).",

@@ -83,7 +83,7 @@ class Manifest(BaseModel):
 
 def is_member_name(name: str) -> bool:
     """Whether ``name`` (without the root folder) is one a Vigil archive may hold."""
-    return bool(_MEMBER.match(name)) and ".." not in name.split("/")
+    return bool(_MEMBER.fullmatch(name)) and ".." not in name.split("/")
 
 
 def key_fingerprint(key: bytes) -> str:
