@@ -34,6 +34,7 @@ class AuthResult:
     reason: str = ""
     paused: bool = False
     state_reason: str = ""
+    token_hash: str = ""  # the hash the session was opened with: a new token ends it
 
 
 class Authenticator:
@@ -83,4 +84,9 @@ class Authenticator:
             reason = f"blocked: {record.state_reason}" if record.state_reason else "blocked"
             return AuthResult(False, reason[:120])
         return AuthResult(True, paused=record.state is ClientState.PAUSED,
-                          state_reason=record.state_reason)
+                          state_reason=record.state_reason, token_hash=record.token_hash or "")
+
+    async def current_token_hash(self, client_id: str) -> str | None:
+        """The client's token hash in the user database now (None: no such client)."""
+        record = await asyncio.to_thread(self.repo.get, client_id)
+        return None if record is None else record.token_hash

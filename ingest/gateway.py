@@ -51,6 +51,7 @@ CLOSE_WAIT_S = 15.0  # how long stop() waits for connection handlers after closi
 
 SEEN_EVENTS = 1024
 REDIS_DOWN = "try again later: Redis is unavailable"
+TOKEN_REPLACED = "token replaced: sign in with the new token"
 # Mark the session ended (processors skip its frames still in Kafka), and delete the session
 # hash only while it still names this session (a newer one may own it).
 _RELEASE_SESSION = """
@@ -74,6 +75,7 @@ class Gateway:
         self.sessions: dict[str, Session] = {}  # session_id -> session (queued or admitted)
         self.by_client: dict[str, Session] = {}  # client_id -> its admitted session
         self._seen: OrderedDict[str, None] = OrderedDict()
+        self._token_checks: set[asyncio.Task[None]] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._stop = threading.Event()
         self._server: Server | None = None
@@ -201,6 +203,7 @@ class Gateway:
             return
         session = Session(ws, hello.client_id, self.settings.max_fps)
         session.paused = result.paused
+        session.token_hash = result.token_hash
         self.sessions[session.session_id] = session
         session.start_writer()
         try:
@@ -330,6 +333,25 @@ class Gateway:
             self._seen.popitem(last=False)
         for session in [s for s in self.sessions.values() if s.client_id == event.client_id]:
             apply_control(session, event)
+        if event.kind is ControlKind.TOKEN_ISSUED:
+            task = asyncio.create_task(self._end_sessions_of_old_tokens(event.client_id),
+                                       name=f"token-check-{event.client_id}")
+            self._token_checks.add(task)
+            task.add_done_callback(self._token_checks.discard)
+
+    async def _end_sessions_of_old_tokens(self, client_id: str) -> None:
+        """A new token was issued: sessions opened with an earlier one close (a stolen token's
+        session must not outlive its replacement); one opened with the new token stays."""
+        try:
+            current = await self.auth.current_token_hash(client_id)
+        except Exception:  # any database error: close rather than keep a session unchecked
+            log.exception("token check failed client_id=%s: closing its sessions", client_id)
+            current = None
+        for session in [s for s in self.sessions.values() if s.client_id == client_id]:
+            if session.token_hash != current:
+                log.info("session closed: token replaced client_id=%s session_id=%s",
+                         client_id, session.session_id)
+                session.close(CloseCode.POLICY, TOKEN_REPLACED)
 
     # -- tick -----------------------------------------------------------------------------
     async def tick(self) -> bool:

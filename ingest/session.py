@@ -67,6 +67,7 @@ class Session:
         self.admitted = False
         self.admitted_at = 0  # epoch ms, once admitted
         self.paused = False
+        self.token_hash = ""  # the token hash it was opened with (ingest/auth.py)
         self.closing = False
         self.draining = False  # the gateway is stopping: new frames are refused
         self.next_seq = 0

@@ -144,7 +144,7 @@ def test_the_form_and_a_refused_token_said_in_words_not_retried(
         page.fill("input[name=token]", "not-the-token")
         page.click("button[type=submit]")
         wait_for_state(page, "refused")
-        assert "token is wrong or was revoked" in page.inner_text("#detail")
+        assert "token is not accepted" in page.inner_text("#detail")
         page.wait_for_timeout(2500)  # longer than the first backoff step
         assert page.get_attribute("body", "data-state") == "refused"
         assert len(sockets) == 1, "a refusal that retrying cannot fix is not retried"

@@ -10,9 +10,11 @@ import pytest
 from websockets.asyncio.client import connect
 
 from control.tokens import new_token
+from schemas.events import ControlEvent, ControlKind, now_ms
 from tests.certificates import self_signed
 from tests.ingest.conftest import SettingsFactory
 from tests.ingest.harness import add_client, closed_with, open_session, running_gateway, welcomed
+from vigil.core.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -98,3 +100,40 @@ def test_tls_gateway_serves_wss(make_gateway_settings: SettingsFactory, tmp_path
             return gw.url
 
     asyncio.run(scenario())
+
+
+def test_a_new_token_ends_the_sessions_of_the_old_one(
+        make_gateway_settings: SettingsFactory, topics: Settings) -> None:
+    """`vigil token issue` (TOKEN_ISSUED) closes a session opened with the previous token — a
+    stolen token's session must not outlive its replacement — and keeps one opened with the
+    new token when the next token event arrives for another reason."""
+    from control.clients import ClientControl
+    from control.db import open_repository
+    from ingest.gateway import TOKEN_REPLACED
+
+    settings = make_gateway_settings()
+    old_token = add_client(settings, "alice")
+    repo = open_repository(settings)
+    control = ClientControl(settings, repo)
+
+    async def scenario() -> None:
+        async with running_gateway(settings) as gw:
+            stolen = await welcomed(gw.url, "alice", old_token)
+            new_token_ = await asyncio.to_thread(control.issue_token, "alice")
+            assert (await closed_with(stolen))[:2] == (1008, TOKEN_REPLACED)
+            refused = await open_session(gw.url, "alice", old_token)
+            assert (await closed_with(refused))[:2] == (1008, "unknown client or bad token")
+            current = await welcomed(gw.url, "alice", new_token_)
+            # The same token event again (a replayed control record): the session's token is
+            # still the current one, so it stays open.
+            gw.on_control(ControlEvent(event_id="replayed-1", client_id="alice",
+                                       kind=ControlKind.TOKEN_ISSUED, at=now_ms()))
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(current.recv(), 1.5)
+            await current.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        control.close()
+        repo.close()
