@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -25,6 +26,8 @@ import yaml
 
 from control.clients import ClientControl
 from control.db import ClientState, UserRepository
+from schemas.events import SAFE_ID_PATTERN
+from vigil.core.background import BackgroundLoop
 from vigil.core.errors import VigilError
 from vigil.core.settings import Settings
 
@@ -42,10 +45,17 @@ def _entries(value: object, section: str) -> dict[str, str]:
     if value is None:
         return {}
     if isinstance(value, list):
-        return {str(client): "" for client in value}
-    if isinstance(value, Mapping):
-        return {str(k): "" if v is None else str(v) for k, v in value.items()}
-    raise ClientsFileError(f"`{section}` must be a list of client ids or a mapping to reasons")
+        entries = {str(client): "" for client in value}
+    elif isinstance(value, Mapping):
+        entries = {str(k): "" if v is None else str(v) for k, v in value.items()}
+    else:
+        raise ClientsFileError(
+            f"`{section}` must be a list of client ids or a mapping to reasons")
+    bad = sorted(c for c in entries if not re.fullmatch(SAFE_ID_PATTERN, c))
+    if bad:
+        raise ClientsFileError(f"`{section}` has client ids that are not valid (letters, "
+                               f"digits, '.', '_', '-'; at most 128): {bad}")
+    return entries
 
 
 def parse_clients_file(text: str) -> Wanted:
@@ -83,27 +93,39 @@ def _mtime(path: Path) -> float | None:
         return None
 
 
-async def watch_clients_file(settings: Settings, repo: UserRepository) -> None:
-    """Apply the clients file now and whenever its modification time changes (a task)."""
-    assert settings.clients_file is not None
-    path = settings.clients_file
-    control = ClientControl(settings, repo)
-    seen: float | None = -1.0
-    try:
-        while True:
-            mtime = _mtime(path)
-            if mtime != seen:
-                seen = mtime
-                text = "" if mtime is None else await asyncio.to_thread(path.read_text)
-                try:
-                    changed = await asyncio.to_thread(
-                        apply_clients_file, control, parse_clients_file(text))
-                    log.info("clients file applied path=%s changed=%d", path, changed)
-                    for problem in control.problems.values():
-                        log.warning("clients file change stored, not yet delivered: %s",
-                                    problem)
-                except (ClientsFileError, yaml.YAMLError) as exc:
-                    log.error("clients file not applied path=%s error=%s", path, exc)
-            await asyncio.sleep(settings.clients_file_poll_s)
-    finally:
-        await asyncio.to_thread(control.close)
+class ClientsFileWatcher:
+    """Applies the clients file now and whenever its modification time changes.
+
+    :meth:`loop` runs it as a background loop: a file that cannot be applied is logged and
+    the previous state kept; any other error is logged, counted and retried (the watcher
+    once died for good on a client id with a space in it)."""
+
+    def __init__(self, settings: Settings, repo: UserRepository) -> None:
+        assert settings.clients_file is not None
+        self.path = settings.clients_file
+        self.poll_s = settings.clients_file_poll_s
+        self.control = ClientControl(settings, repo)
+        self.seen: float | None = -1.0
+
+    async def round(self) -> None:
+        mtime = _mtime(self.path)
+        if mtime == self.seen:
+            return
+        text = "" if mtime is None else await asyncio.to_thread(self.path.read_text)
+        try:
+            wanted = parse_clients_file(text)
+        except (ClientsFileError, yaml.YAMLError) as exc:
+            log.error("clients file not applied path=%s error=%s", self.path, exc)
+            self.seen = mtime  # the same broken file is not parsed again until it changes
+            return
+        changed = await asyncio.to_thread(apply_clients_file, self.control, wanted)
+        self.seen = mtime  # only once applied: a failed round is retried
+        log.info("clients file applied path=%s changed=%d", self.path, changed)
+        for problem in self.control.problems.values():
+            log.warning("clients file change stored, not yet delivered: %s", problem)
+
+    def loop(self) -> BackgroundLoop:
+        return BackgroundLoop("clients-file", self.round, self.poll_s)
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self.control.close)

@@ -21,17 +21,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import redis
-from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from confluent_kafka import KafkaError, Message, Producer
 from redis.typing import EncodableT
 
 from control import redis_keys as keys
 from control.db import ClientRecord, OutboxEntry, UserRepository
+from vigil.core.background import BackgroundLoop
 from vigil.core.kafka import make_producer
 from vigil.core.settings import Settings
 from vigil.core.topics import CONTROL
@@ -176,13 +176,12 @@ class OutboxDrainer:
             self.redis.close()
 
 
-async def drain_forever(drainer: OutboxDrainer, interval_s: float) -> None:
-    """A gateway's task: one round every ``interval_s`` (rounds run on a worker thread)."""
-    while True:
-        try:
-            await asyncio.to_thread(drainer.drain)
-        except (sqlite3.Error, KafkaException, BufferError) as exc:
-            # The events stay in the outbox; the next round tries again.
-            log.error("outbox round failed database=%s error=%s",
-                      drainer.settings.user_db_path, exc)
-        await asyncio.sleep(interval_s)
+def outbox_loop(drainer: OutboxDrainer, interval_s: float) -> BackgroundLoop:
+    """A gateway's outbox loop: one round every ``interval_s`` on a worker thread. A round
+    that fails (database, Kafka, anything) leaves the events in the outbox; the loop logs,
+    counts and tries again after a backoff (vigil/core/background.py)."""
+
+    async def one_round() -> None:
+        await asyncio.to_thread(drainer.drain)
+
+    return BackgroundLoop("outbox", one_round, interval_s)

@@ -30,9 +30,10 @@ from websockets.exceptions import ConnectionClosed
 
 from control import redis_keys as keys
 from control.admission import AdmissionController, AdmissionResult
+from control.clients_file import ClientsFileWatcher
 from control.db import UserRepository, open_repository
 from control.heartbeat import Heartbeat, new_process_id
-from control.outbox import OutboxDrainer, drain_forever
+from control.outbox import OutboxDrainer, outbox_loop
 from ingest import protocol
 from ingest.auth import Authenticator
 from ingest.frame_path import FramePath
@@ -43,6 +44,7 @@ from ingest.protocol import CloseCode, ProtocolError
 from ingest.session import Session, deliver_held
 from ingest.upkeep import SessionUpkeep
 from schemas.events import Action, ControlEvent, ControlKind, Decision, now_ms
+from vigil.core.background import BackgroundLoop, BackgroundTasks
 from vigil.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -76,7 +78,8 @@ class Gateway:
         self.by_client: dict[str, Session] = {}  # client_id -> its admitted session
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._token_checks: set[asyncio.Task[None]] = set()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._background = BackgroundTasks()  # loops that log, count and retry their errors
+        self._clients_file: ClientsFileWatcher | None = None
         self._stop = threading.Event()
         self._server: Server | None = None
         self.redis: aioredis.Redis = aioredis.Redis.from_url(settings.redis_url)
@@ -102,20 +105,17 @@ class Gateway:
                                      self.gateway_id, subscribed)
         await asyncio.to_thread(self.heartbeat.start, self._stop)
         self.producer.start(loop)
-        self._tasks.append(asyncio.create_task(listen_redis(
+        self._background.start(BackgroundLoop("redis-listener", lambda: listen_redis(
             self.settings, self.redis, self.gateway_id, self.on_decision, self.on_control,
-            subscribed), name="redis-listener"))
+            subscribed), interval_s=0))
         self._kafka_control = KafkaControlListener(self.settings, loop, self.on_control)
         self._kafka_control.start()
-        self._tasks.append(asyncio.create_task(self._upkeep.run(self._admitted), name="tick"))
+        self._background.start(self._upkeep.loop(self._admitted))
         self._outbox = OutboxDrainer(self.settings, self.repo, self.gateway_id)
-        self._tasks.append(asyncio.create_task(
-            drain_forever(self._outbox, self.settings.outbox_poll_s), name="outbox"))
+        self._background.start(outbox_loop(self._outbox, self.settings.outbox_poll_s))
         if self.settings.clients_file is not None:
-            from control.clients_file import watch_clients_file
-
-            self._tasks.append(asyncio.create_task(watch_clients_file(self.settings, self.repo),
-                                                   name="clients-file"))
+            self._clients_file = ClientsFileWatcher(self.settings, self.repo)
+            self._background.start(self._clients_file.loop())
         await asyncio.wait_for(subscribed.wait(), 10)
         await self.tick()  # the client mirror and the epoch marker, before serving
         self._server = await serve(
@@ -145,7 +145,10 @@ class Gateway:
         return protocol.page_url(self.settings, self.port)
 
     def healthy(self) -> bool:
-        return self._server is not None and self.heartbeat.alive()
+        stopped = self._background.stopped()
+        if stopped:
+            log.error("gateway unhealthy: background loops not running: %s", stopped)
+        return self._server is not None and self.heartbeat.alive() and not stopped
 
     async def stop(self) -> None:
         """Take no new connections or frames, wait (up to ``gateway_drain_s``) for the
@@ -161,7 +164,9 @@ class Gateway:
             except TimeoutError:
                 log.warning("gateway stopping with connection handlers still running after "
                             "%.0f s: %d sessions", CLOSE_WAIT_S, len(self.sessions))
-        await cancel_tasks(self._tasks)
+        await cancel_tasks(list(self._background.tasks.values()))
+        if self._clients_file is not None:
+            await self._clients_file.close()
         if self._kafka_control is not None:
             await asyncio.to_thread(self._kafka_control.close)
         self._stop.set()

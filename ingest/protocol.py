@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
-from schemas.events import Decision
+from schemas.events import SAFE_ID_PATTERN, Decision
 from schemas.serializers import JPEG_MAGIC
 
 if TYPE_CHECKING:
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 PROTOCOL_VERSION = 1
 PATH = "/v1/stream"
-_SAFE_ID = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")
+_SAFE_ID = re.compile(SAFE_ID_PATTERN)
 MAX_TOKEN_CHARS = 512
 
 

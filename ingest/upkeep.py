@@ -30,6 +30,7 @@ from control.outbox import client_hash
 from control.redis_epoch import new_epoch
 from ingest.protocol import CloseCode
 from ingest.session import Session
+from vigil.core.background import BackgroundLoop
 from vigil.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -61,17 +62,23 @@ class SessionUpkeep:
         self.known: bytes | str | None = None
         self._session = client.register_script(_RESTORE_SESSION)
 
-    async def run(self, admitted: Callable[[], list[Session]]) -> None:
-        """Tick until cancelled; ``admitted`` gives the sessions to keep at each tick."""
+    def loop(self, admitted: Callable[[], list[Session]]) -> BackgroundLoop:
+        """The tick as a background loop; ``admitted`` gives the sessions to keep at each
+        tick. A Redis error brings the next tick soon (to restore quickly once Redis is
+        back); any other error (the user database during a rebuild, say) is logged, counted
+        and retried with a backoff by the loop."""
         interval = self.settings.heartbeat_ttl_s / 3
-        delay = interval
-        while True:
-            await asyncio.sleep(delay)
+
+        async def one_tick() -> float:
             try:
-                delay = interval if await self.tick(admitted()) else RETRY_TICK_S
+                return interval if await self.tick(admitted()) else RETRY_TICK_S
             except aioredis.RedisError as exc:
-                log.error("gateway tick failed redis=%s error=%s", self.settings.redis_url, exc)
-                delay = min(interval, RETRY_TICK_S)  # back soon after Redis: restore quickly
+                log.error("gateway tick failed redis=%s error=%s", self.settings.redis_url,
+                          exc)
+                return min(interval, RETRY_TICK_S)
+
+        # The gateway ticks once itself before serving; the loop's first tick comes later.
+        return BackgroundLoop("tick", one_tick, interval, start_after_s=interval)
 
     async def tick(self, admitted: list[Session]) -> bool:
         """Refresh (or write back) the sessions' slots and hashes; close those that lost one.

@@ -16,7 +16,8 @@ SCHEMA_VERSION: Literal[1] = 1
 
 # Ids end up in Kafka keys, Redis keys and file paths: letters, digits, '.', '_', '-' only,
 # never starting with a dot.
-SafeId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")]
+SAFE_ID_PATTERN = r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}"  # matched whole (re.fullmatch)
+SafeId = Annotated[str, Field(pattern=f"^{SAFE_ID_PATTERN}$")]
 # Timestamps past 2100 are refused at the contract: a poison `decided_at` of year 10000 once
 # made the evidence sink crash-loop (datetime cannot hold it). Every other int is 64-bit.
 MAX_EPOCH_MS = 4_102_444_800_000  # 2100-01-01T00:00:00Z

@@ -62,3 +62,8 @@ def test_clients_file_formats() -> None:
     for bad in ("- a\n", "blocked: 3\n", "frozen: [a]\n"):
         with pytest.raises(ClientsFileError):
             parse_clients_file(bad)
+
+
+def test_clients_file_refuses_ids_that_are_not_client_ids() -> None:
+    with pytest.raises(ClientsFileError, match="alice smith"):
+        parse_clients_file("blocked:\n  alice smith: stolen\n")

@@ -72,6 +72,10 @@ MODEL_INFO = Gauge(
     "vigil_model_info", "1 for the model version (plug-in@digest) a stage serves a role with",
     ["stage", "role", "version"],
 )
+BACKGROUND_ERRORS = Counter(
+    "vigil_background_errors_total",
+    "Errors of a background loop (outbox, clients file, upkeep tick...); each is retried",
+    ["task"])
 STAGE_RESTARTS = Counter(
     "vigil_stage_restarts_total", "Stage processes restarted by `vigil up`", ["stage"]
 )
