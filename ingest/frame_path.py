@@ -67,7 +67,7 @@ class FramePath:
     def on_frame(self, session: Session, data: bytes) -> None:
         received_at = now_ms()
         seq, captured_at = session.frame_numbers(received_at)
-        FRAMES_IN.labels(session.client_id).inc()
+        FRAMES_IN.inc()
         if not protocol.is_jpeg(data):
             session.drop("bad_image", "bad_image", f"frame {seq} is not a JPEG image", seq)
             return

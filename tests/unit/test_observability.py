@@ -130,3 +130,10 @@ def test_the_nginx_template_gets_every_variable_it_names() -> None:
     for name in ("GATEWAY_1", "GATEWAY_2"):
         service = nginx["environment"][name].split(":")[0]
         assert service in compose()["services"], f"{name} names no compose service"
+
+
+def test_no_metric_names_a_client() -> None:
+    """/metrics is served without authentication (compose binds it beyond loopback for
+    Prometheus): a client_id label would list who is online, and grow without bound."""
+    labelled = {name for name, labels in exported().items() if "client_id" in labels}
+    assert not labelled, f"series labelled by client_id: {sorted(labelled)}"

@@ -20,7 +20,9 @@ log = logging.getLogger(__name__)
 # Latencies in seconds: webcam decisions should come back within a couple of seconds.
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30)
 
-FRAMES_IN = Counter("vigil_frames_in_total", "Frames received by the gateway", ["client_id"])
+# No client_id label on any metric: /metrics is served without authentication (compose binds it
+# beyond loopback for Prometheus), and a label per client would list who is online.
+FRAMES_IN = Counter("vigil_frames_in_total", "Frames received by the gateway")
 FRAMES_DROPPED = Counter(
     "vigil_frames_dropped_total", "Frames dropped, by stage and reason", ["stage", "reason"]
 )
