@@ -30,11 +30,13 @@ def _console(args: argparse.Namespace) -> int:
     from console.routes import Console
     from console.web import serve
     from sinks.audit import audit_log_path
+    from vigil.core.forwarded import TrustedProxies
 
     settings = _settings(args)
     repo = open_repository(settings)
     console = Console(settings, repo, audit_log_path(settings))
-    server = serve(settings.console_host, settings.console_port, console.dispatch)
+    server = serve(settings.console_host, settings.console_port, console.dispatch,
+                   proxies=TrustedProxies.of(settings.trusted_proxies))
     host, port = server.server_address[:2]
     print(f"auditor console at http://{host!s}:{port}/ (Ctrl-C stops it)", flush=True)
     stop = threading.Event()

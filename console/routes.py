@@ -60,9 +60,12 @@ def _login_nonce(request: Request) -> str:
     return nonce if NONCE_PATTERN.fullmatch(nonce) else ""
 
 
-def _cookie(name: str, value: str, max_age: int) -> tuple[str, str]:
+def _cookie(request: Request, name: str, value: str, max_age: int) -> tuple[str, str]:
+    # Secure whenever the browser reached the console over TLS (a trusted proxy says so):
+    # the session cookie then never crosses the network in clear.
+    secure = "; Secure" if request.scheme == "https" else ""
     return ("Set-Cookie", f"{name}={value}; HttpOnly; SameSite=Strict; Path=/; "
-            f"Max-Age={max_age}")
+            f"Max-Age={max_age}{secure}")
 
 
 class Console:
@@ -95,7 +98,7 @@ class Console:
     # --- dispatch ---------------------------------------------------------------------------
     def dispatch(self, request: Request) -> Response:
         """Answer one request (see the module docstring for the rules)."""
-        if request.method == "POST" and request.origin not in (None, f"http://{request.host}"):
+        if request.method == "POST" and request.origin not in (None, request.own_origin):
             return Response.html(403, pages.error_page("Refused", "cross-site form", None))
         public: dict[tuple[str, str], Callable[[Request], Response]] = {
             ("GET", "/console.css"): self.css, ("GET", "/login"): self.login_form,
@@ -112,7 +115,7 @@ class Console:
         if request.path == "/logout" and request.method == "POST":
             self.sessions.end(request.cookies.get(SESSION_COOKIE))
             return Response(303, headers=[("Location", "/login"),
-                                          _cookie(SESSION_COOKIE, "", 0)])
+                                          _cookie(request, SESSION_COOKIE, "", 0)])
         if request.path == "/" and request.method == "GET":
             return Response.redirect("/decisions" if session.role is AuditorRole.AUDITOR
                                      else "/operator")
@@ -149,7 +152,7 @@ class Console:
         # second tab (or the favicon's redirect) does not void the first tab's form.
         nonce = _login_nonce(request) or secrets.token_urlsafe(NONCE_BYTES)
         return Response(status, pages.login_page(nonce, message).encode(),
-                        headers=[_cookie(LOGIN_COOKIE, nonce, 600), *(extra or [])])
+                        headers=[_cookie(request, LOGIN_COOKIE, nonce, 600), *(extra or [])])
 
     def login(self, request: Request) -> Response:
         form = request.form
@@ -182,8 +185,8 @@ class Console:
         log.info("console login name=%s role=%s remote=%s", account.name, account.role,
                  request.remote)
         return Response(303, headers=[("Location", "/"), _cookie(
-            SESSION_COOKIE, token, int(self.settings.console_session_ttl_s)),
-            _cookie(LOGIN_COOKIE, "", 0)])
+            request, SESSION_COOKIE, token, int(self.settings.console_session_ttl_s)),
+            _cookie(request, LOGIN_COOKIE, "", 0)])
 
     # --- auditors ---------------------------------------------------------------------------
     def decisions(self, request: Request, session: Session) -> Response:

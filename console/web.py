@@ -16,7 +16,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from vigil.core.forwarded import TrustedProxies
+
 log = logging.getLogger(__name__)
+
+NO_PROXIES = TrustedProxies()
 
 MAX_BODY_BYTES = 64 * 1024
 # A client gets this long for each read or write on its socket, so an idle or trickling
@@ -43,9 +47,15 @@ class Request:
     query: dict[str, str]
     form: dict[str, str]
     cookies: dict[str, str]
-    remote: str
+    remote: str  # the client's address (what a trusted proxy forwards, else the peer's)
     origin: str | None
     host: str
+    scheme: str = "http"  # "https" when a trusted proxy says the client used TLS
+
+    @property
+    def own_origin(self) -> str:
+        """The origin this console's own pages have, as the browser sees it."""
+        return f"{self.scheme}://{self.host}"
 
 
 @dataclass
@@ -85,7 +95,8 @@ def content_length(header: str | None) -> int | None:
     return int(value) if value.isascii() and value.isdigit() else None
 
 
-def make_handler(dispatch: Dispatch) -> type[BaseHTTPRequestHandler]:
+def make_handler(dispatch: Dispatch,
+                 proxies: TrustedProxies = NO_PROXIES) -> type[BaseHTTPRequestHandler]:
     """A request handler class that parses each request and sends what dispatch returns."""
 
     class Handler(BaseHTTPRequestHandler):
@@ -114,9 +125,12 @@ def make_handler(dispatch: Dispatch) -> type[BaseHTTPRequestHandler]:
             form = (dict(parse_qsl(body.decode(errors="replace"), keep_blank_values=True))
                     if self.headers.get_content_type() == "application/x-www-form-urlencoded"
                     else {})
+            peer = self.client_address[0]
+            headers = {name: value for name, value in self.headers.items()}
             request = Request(self.command, url.path, dict(parse_qsl(url.query)), form,
-                              _cookies(self.headers.get("Cookie")), self.client_address[0],
-                              self.headers.get("Origin"), self.headers.get("Host", ""))
+                              _cookies(self.headers.get("Cookie")),
+                              proxies.client_address(peer, headers), self.headers.get("Origin"),
+                              self.headers.get("Host", ""), proxies.scheme(peer, headers, "http"))
             try:
                 response = dispatch(request)
             except Exception:
@@ -172,7 +186,8 @@ BUSY_RESPONSE = (b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n"
                  b"Content-Length: 0\r\nConnection: close\r\n\r\n")
 
 
-def serve(host: str, port: int, dispatch: Dispatch,
-          limit: int = MAX_CONCURRENT_REQUESTS) -> ThreadingHTTPServer:
-    """A bound server (port 0: any free one); call serve_forever() to run it."""
-    return BoundedThreadingServer((host, port), make_handler(dispatch), limit)
+def serve(host: str, port: int, dispatch: Dispatch, limit: int = MAX_CONCURRENT_REQUESTS,
+          proxies: TrustedProxies = NO_PROXIES) -> ThreadingHTTPServer:
+    """A bound server (port 0: any free one); call serve_forever() to run it. ``proxies``:
+    the proxies whose X-Forwarded-For/-Proto are believed (vigil/core/forwarded.py)."""
+    return BoundedThreadingServer((host, port), make_handler(dispatch, proxies), limit)

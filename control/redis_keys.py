@@ -122,5 +122,6 @@ def epoch_key(ns: str) -> str:
     return f"{ns}:epoch"
 
 
-def auth_failures_key(ns: str, address: str) -> str:
-    return f"{ns}:authfail:{address}"
+def auth_failures_key(ns: str, address: str, client_id: str) -> str:
+    """Failed hellos of one client id from one address (ingest/auth.py)."""
+    return f"{ns}:authfail:{address}:{client_id}"

@@ -1,9 +1,11 @@
 """Authentication of a hello: client known, token right, client enrolled and not blocked.
 
-Failed hellos (unknown client, wrong or revoked token) are counted per remote address in
-Redis (``{ns}:authfail:{address}``, expiring after ``auth_failure_window_s``). Once an address
-reaches ``auth_failure_limit`` its hellos are refused with 1008 "too many failures" until the
-window passes, before any token is checked, so tokens cannot be guessed quickly.
+Failed hellos (unknown client, wrong or revoked token) are counted per client address and
+client id in Redis (``{ns}:authfail:{address}:{client_id}``, expiring after
+``auth_failure_window_s``; the address is the one a trusted proxy forwards, see
+vigil/core/forwarded.py). Once a pair reaches ``auth_failure_limit`` its hellos are refused
+with 1008 "too many failures" until the window passes, before any token is checked, so tokens
+cannot be guessed quickly, and nobody else behind the same proxy is refused with it.
 """
 
 from __future__ import annotations
@@ -45,17 +47,20 @@ class Authenticator:
         self.repo = repo
         self.redis = client
 
-    def _key(self, address: str) -> str:
-        # IPv6 addresses hold ':'; keep the key's ':' structure unambiguous.
-        return keys.auth_failures_key(self.settings.namespace, address.replace(":", "_"))
+    def _key(self, address: str, client_id: str) -> str:
+        # IPv6 addresses hold ':'; keep the key's ':' structure unambiguous. Per client id
+        # too: one client's failures (or a stranger's guesses at it) refuse only that id from
+        # that address, never everybody behind the same proxy or NAT.
+        return keys.auth_failures_key(self.settings.namespace, address.replace(":", "_"),
+                                      client_id)
 
-    async def limited(self, address: str) -> bool:
-        """Whether the address has failed too often within the window."""
-        count = await self.redis.get(self._key(address))
+    async def limited(self, address: str, client_id: str) -> bool:
+        """Whether this client id has failed too often from this address within the window."""
+        count = await self.redis.get(self._key(address, client_id))
         return count is not None and int(count) >= self.settings.auth_failure_limit
 
     async def _failed(self, address: str, hello: Hello, reason: str, why: str) -> AuthResult:
-        key = self._key(address)
+        key = self._key(address, hello.client_id)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.incr(key)
             pipe.expire(key, max(1, round(self.settings.auth_failure_window_s)), nx=True)
@@ -66,7 +71,7 @@ class Authenticator:
 
     async def check(self, hello: Hello, address: str) -> AuthResult:
         """Authenticate one hello from ``address``."""
-        if await self.limited(address):
+        if await self.limited(address, hello.client_id):
             log.warning("hello refused address=%s client_id=%s reason=%s", address,
                         hello.client_id, TOO_MANY_FAILURES)
             return AuthResult(False, TOO_MANY_FAILURES)

@@ -192,7 +192,7 @@ class Gateway:
 
     # -- one connection -------------------------------------------------------------------
     async def _handle(self, ws: ServerConnection) -> None:
-        address = str(ws.remote_address[0]) if ws.remote_address else "unknown"
+        address = self.front.client_address(ws, ws.request)
         hello = await self._hello(ws)
         if hello is None:
             return

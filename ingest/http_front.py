@@ -27,6 +27,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
 
 from ingest import protocol
+from vigil.core.forwarded import TrustedProxies
 from vigil.core.metrics import CONNECTIONS_REFUSED
 from vigil.core.settings import Settings
 
@@ -72,6 +73,7 @@ class HttpFront:
         self.healthy = healthy
         self.scheme = "https" if settings.tls_cert is not None else "http"
         self.allowed_origins = frozenset(settings.allowed_origins)
+        self.proxies = TrustedProxies.of(settings.trusted_proxies)
         self.files = load_page_files()
         self.open_by_address: Counter[str] = Counter()
 
@@ -102,18 +104,26 @@ class HttpFront:
             response.headers[name] = value
         return response
 
-    def origin_allowed(self, origin: str | None, host: str | None) -> bool:
+    def client_address(self, connection: ServerConnection, request: Request | None) -> str:
+        """The client's address: the TCP peer's, or what a trusted proxy forwards."""
+        peer = str(connection.remote_address[0]) if connection.remote_address else "unknown"
+        return peer if request is None else self.proxies.client_address(peer, request.headers)
+
+    def origin_allowed(self, origin: str | None, host: str | None,
+                       scheme: str | None = None) -> bool:
         """No Origin (not a browser), the gateway's own, or one of ``allowed_origins``."""
         if origin is None:
             return True
         origin = origin.lower()
-        own = f"{self.scheme}://{host.lower()}" if host else None
+        own = f"{scheme or self.scheme}://{host.lower()}" if host else None
         return origin == own or origin in self.allowed_origins
 
     def _check_stream(self, connection: ServerConnection, request: Request) -> Response | None:
         origin = request.headers.get("Origin")
-        address = str(connection.remote_address[0]) if connection.remote_address else "unknown"
-        if not self.origin_allowed(origin, request.headers.get("Host")):
+        address = self.client_address(connection, request)
+        peer = str(connection.remote_address[0]) if connection.remote_address else "unknown"
+        scheme = self.proxies.scheme(peer, request.headers, self.scheme)
+        if not self.origin_allowed(origin, request.headers.get("Host"), scheme):
             CONNECTIONS_REFUSED.labels("origin").inc()
             log.warning("handshake refused address=%s origin=%s: not an allowed origin",
                         address, origin)

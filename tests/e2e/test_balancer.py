@@ -1,7 +1,7 @@
 """Debian's nginx in front of two `vigil ingest` processes, on loopback, with the real stack.
 
-nginx runs from the same template as docker-compose.yml (infra/nginx/vigil.conf.template),
-with its own prefix, config and logs in a temporary folder. The two gateways join the
+nginx runs from the same template as docker-compose.yml (tests/nginx.py: TLS with a test
+certificate), with its own prefix, config and logs in a temporary folder. The two gateways join the
 session's `vigil up` (same namespace, Kafka, Redis and user database), so the frames they take
 are decided by its processors and the replies find their way back through nginx.
 """
@@ -9,13 +9,8 @@ are decided by its processors and the replies find their way back through nginx.
 from __future__ import annotations
 
 import asyncio
-import signal
-import string
-import subprocess
-import time
+import ssl
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -26,62 +21,12 @@ from control import redis_keys as keys
 from control.db import open_repository
 from control.tokens import hash_token, new_token
 from tests.ingest.harness import closed_with, expect, open_session
+from tests.nginx import nginx, require_nginx
 from tests.stack import GatewayProcess, Running, gateways
 from vigil.apps.client import StreamReport, stream_frames
 from vigil.core.stages import supervisor_metrics_port
-from vigil.local.servers import free_port, port_answers
 
 pytestmark = pytest.mark.integration
-
-REPO = Path(__file__).resolve().parents[2]
-TEMPLATE = REPO / "infra" / "nginx" / "vigil.conf.template"
-NGINX = Path("/usr/sbin/nginx")
-START_TIMEOUT_S = 120.0
-MAIN_CONF = """\
-worker_processes 1;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log info;
-events {{ worker_connections 256; }}
-http {{
-    access_log {prefix}/access.log;
-    client_body_temp_path {prefix}/client_body;
-    proxy_temp_path {prefix}/proxy;
-    fastcgi_temp_path {prefix}/fastcgi;
-    uwsgi_temp_path {prefix}/uwsgi;
-    scgi_temp_path {prefix}/scgi;
-    include {prefix}/vigil.conf;
-}}
-"""
-
-
-@contextmanager
-def nginx(prefix: Path, upstreams: list[str]) -> Iterator[int]:
-    """Debian's nginx on a free loopback port, rendered from the compose template."""
-    port = free_port()
-    values = {"NGINX_LISTEN": f"127.0.0.1:{port}", "GATEWAY_1": upstreams[0],
-              "GATEWAY_2": upstreams[1]}
-    (prefix / "vigil.conf").write_text(
-        string.Template(TEMPLATE.read_text()).safe_substitute(values))
-    (prefix / "nginx.conf").write_text(MAIN_CONF.format(prefix=prefix))
-    check = subprocess.run([str(NGINX), "-t", "-p", str(prefix), "-c", str(prefix / "nginx.conf")],
-                           capture_output=True, text=True, timeout=30, check=False)
-    assert check.returncode == 0, check.stderr
-    proc = subprocess.Popen([str(NGINX), "-p", str(prefix), "-c", str(prefix / "nginx.conf"),
-                             "-g", "daemon off;"], stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not port_answers(port):
-            assert proc.poll() is None, f"nginx exited: {proc.stderr.read() if proc.stderr else ''}"
-            assert time.monotonic() < deadline, "nginx did not listen in time"
-            time.sleep(0.2)
-        yield port
-    finally:
-        proc.send_signal(signal.SIGQUIT)  # graceful: finish, then exit
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
 
 def same_face_clients(running: Running, names: list[str]) -> dict[str, str]:
     """Clients enrolled with alice's embeddings (one person, several ids); their tokens."""
@@ -114,8 +59,7 @@ def outcomes(reports: list[StreamReport]) -> list[list[tuple[str, str]]]:
 
 def test_nginx_spreads_sessions_and_moves_new_ones_off_a_killed_gateway(
         running: Running, tmp_path: Path) -> None:
-    if not NGINX.is_file():
-        pytest.skip(f"{NGINX} is absent: scripts/setup.sh installs Debian's nginx")
+    require_nginx()
     tokens = same_face_clients(running, ["lb-1", "lb-2", "lb-3", "lb-4"])
     frames = running.frames("faces/obama_3.jpg", "faces/obama_4.jpg")
     holders = redis.Redis.from_url(running.settings.redis_url)
@@ -127,12 +71,14 @@ def test_nginx_spreads_sessions_and_moves_new_ones_off_a_killed_gateway(
         return value.decode() if isinstance(value, bytes) else str(value)
 
     with gateways(running, tmp_path) as pair, \
-            nginx(tmp_path / "nginx", [g.address for g in pair]) as port:
-        url = f"ws://127.0.0.1:{port}/v1/stream"
+            nginx(tmp_path / "nginx", [g.address for g in pair]) as proxy:
+        url = proxy.stream_url
+        trust = ssl.create_default_context(cafile=str(proxy.cert))
 
         async def stream(*clients: str) -> list[StreamReport]:
             return list(await asyncio.gather(*(
-                stream_frames(url, c, tokens[c], frames, fps=2, reply_timeout_s=60)
+                stream_frames(url, c, tokens[c], frames, fps=2, reply_timeout_s=60,
+                              ssl_context=trust)
                 for c in clients)))
 
         # Two clients at once: one session on each gateway, every frame decided through nginx.
@@ -141,7 +87,7 @@ def test_nginx_spreads_sessions_and_moves_new_ones_off_a_killed_gateway(
         assert [g.admitted("lb-1") + g.admitted("lb-2") for g in pair] == [1, 1]
 
         async def session_on_a_gateway_that_dies() -> tuple[GatewayProcess, int | None]:
-            ws = await open_session(url, "lb-3", tokens["lb-3"])
+            ws = await open_session(url, "lb-3", tokens["lb-3"], ssl=trust)
             await expect(ws, "welcome")
             victim = next(g for g in pair if g.gateway_id == holder("lb-3"))
             victim.proc.kill()

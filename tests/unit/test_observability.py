@@ -100,7 +100,8 @@ def test_prometheus_scrapes_every_compose_stage_on_its_metrics_port() -> None:
     scraped = {(name, sd["port"]) for job in config["scrape_configs"]
                for sd in job["dns_sd_configs"] for name in sd["names"]}
     stages = {name: service["command"] for name, service in compose()["services"].items()
-              if "build" in service and service.get("restart") != "no"}
+              if "build" in service and service.get("restart") != "no"
+              and service["command"][0] != "console"}  # the console is no stage of the flow
     assert len(stages) == 8  # two gateways, face, phone, decide, evidence, audit, replies
     for name, command in stages.items():
         assert "--metrics-port" in command, f"{name} serves no /metrics"
@@ -126,8 +127,10 @@ def test_the_nginx_template_gets_every_variable_it_names() -> None:
     wanted = {m.group("braced") for m in string.Template.pattern.finditer(template)
               if m.group("braced")}
     nginx = compose()["services"]["nginx"]
-    assert wanted == set(nginx["environment"]) == {"NGINX_LISTEN", "GATEWAY_1", "GATEWAY_2"}
-    for name in ("GATEWAY_1", "GATEWAY_2"):
+    assert wanted == set(nginx["environment"]) == {
+        "NGINX_LISTEN", "NGINX_CONSOLE_LISTEN", "NGINX_HTTP_LISTEN", "NGINX_HTTPS_PORT",
+        "TLS_CERT", "TLS_KEY", "GATEWAY_1", "GATEWAY_2", "CONSOLE"}
+    for name in ("GATEWAY_1", "GATEWAY_2", "CONSOLE"):
         service = nginx["environment"][name].split(":")[0]
         assert service in compose()["services"], f"{name} names no compose service"
 
@@ -137,3 +140,13 @@ def test_no_metric_names_a_client() -> None:
     Prometheus): a client_id label would list who is online, and grow without bound."""
     labelled = {name for name, labels in exported().items() if "client_id" in labels}
     assert not labelled, f"series labelled by client_id: {sorted(labelled)}"
+
+
+def test_compose_serves_tls_and_trusts_only_its_nginx() -> None:
+    services = compose()["services"]
+    nginx_address = services["nginx"]["networks"]["default"]["ipv4_address"]
+    for name in ("gateway-1", "gateway-2", "console"):
+        trusted = json.loads(services[name]["environment"]["VIGIL_TRUSTED_PROXIES"])
+        assert trusted == [nginx_address], name
+    template = (REPO / "infra" / "nginx" / "vigil.conf.template").read_text()
+    assert template.count(" ssl;") == 2 and "return 308 https://" in template

@@ -490,9 +490,15 @@ class Settings(PerformanceSettings, BaseSettings):
         "refused with HTTP 403; clients that send none (not browsers) are let through."
     )
     max_connections_per_address: int = Field(
-        64, ge=0, le=100_000, description="Open WebSocket connections one remote address may "
-        "hold; one more is refused with HTTP 429. Behind a proxy every client shares the "
-        "proxy's address: raise it, or 0 turns the limit off."
+        64, ge=0, le=100_000, description="Open WebSocket connections one client address may "
+        "hold; one more is refused with HTTP 429 (behind a proxy, the address the proxy "
+        "forwards: see trusted_proxies). 0 turns the limit off."
+    )
+    trusted_proxies: tuple[str, ...] = Field(
+        (), description="Addresses or networks (10.0.0.5, 10.0.0.0/24) of proxies in front of "
+        "the gateway and the console whose X-Forwarded-For and X-Forwarded-Proto are believed: "
+        "the client's address is the right-most forwarded address that is not a trusted proxy. "
+        "Headers from any other peer are ignored."
     )
     max_fps: float = Field(
         10.0, gt=0.0, le=240.0, description="Frames per second one client may send; extra "
@@ -589,6 +595,14 @@ class Settings(PerformanceSettings, BaseSettings):
         if self.user_db is not None and self.user_db.split(":", 1)[0].lower() in USER_DB_SCHEMES:
             return self.user_db
         return None
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_trusted_proxies(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from vigil.core.forwarded import parse_networks
+
+        parse_networks(value)
+        return value
 
     @field_validator("allowed_origins")
     @classmethod
