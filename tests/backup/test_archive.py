@@ -66,16 +66,16 @@ def test_restore_needs_the_key_then_restores_what_was_there(
     live, archive, tokens = backed_up
     fresh = state(tmp_path / "fresh")
     with pytest.raises(BackupError, match="made without the data key") as caught:
-        restore_backup(fresh, archive, force=False)
+        restore_backup(fresh, archive, force=False, read_control_topic=False)
     assert key_fingerprint(load_key(live)) in str(caught.value)
     assert not fresh.user_db_path.exists() and not key_file(fresh).exists()
 
     other = state(tmp_path / "other", secret_key=base64.b64encode(bytes(32)).decode())
     with pytest.raises(BackupError, match="is not the one this backup was made with"):
-        restore_backup(other, archive, force=False)
+        restore_backup(other, archive, force=False, read_control_topic=False)
 
     give_key(live, fresh)
-    report = restore_backup(fresh, archive, force=False)
+    report = restore_backup(fresh, archive, force=False, read_control_topic=False)
     assert any("2 clients (2 enrolled, embeddings decrypt)" in line for line in report.placed)
     repo = open_repository(fresh)
     record = repo.get("client-1")
@@ -85,8 +85,8 @@ def test_restore_needs_the_key_then_restores_what_was_there(
     assert item.jpeg == JPEG and item.decision.client_id == "client-0"
 
     with pytest.raises(BackupError, match=r"refusing to overwrite.*2 client"):
-        restore_backup(fresh, archive, force=False)
-    restore_backup(fresh, archive, force=True)
+        restore_backup(fresh, archive, force=False, read_control_topic=False)
+    restore_backup(fresh, archive, force=True, read_control_topic=False)
     aside = list(fresh.state_dir.glob("replaced-*"))
     assert len(aside) == 1 and (aside[0] / "users.sqlite3").is_file()
 
@@ -106,7 +106,7 @@ def test_a_tampered_member_is_refused_by_name_and_nothing_is_restored(
     fresh = state(tmp_path / "fresh")
     give_key(live, fresh)
     with pytest.raises(BackupError, match=f"member {member} does not match its sha256"):
-        restore_backup(fresh, archive, force=False)
+        restore_backup(fresh, archive, force=False, read_control_topic=False)
     assert sorted(p.name for p in fresh.state_dir.iterdir()) == ["secret.key"]
 
 
@@ -121,15 +121,15 @@ def test_altered_manifest_unknown_and_escaping_members_are_refused(
     manifest["clients"] = 3  # every member intact, the manifest edited
     rewrite_member(archive, "vigil-backup/MANIFEST.json", json.dumps(manifest).encode())
     with pytest.raises(BackupError, match=r"was altered \(its seal does not verify"):
-        restore_backup(fresh, archive, force=False)
+        restore_backup(fresh, archive, force=False, read_control_topic=False)
     for bad in ("vigil-backup/../../etc/cron.d/x", "vigil-backup/config/extra.yaml"):
         archive.write_bytes(pristine)
         rewrite_member(archive, "vigil-backup/config/policy.yaml", rename=bad)
         with pytest.raises(BackupError, match="is not one a Vigil backup holds"):
-            restore_backup(fresh, archive, force=False)
+            restore_backup(fresh, archive, force=False, read_control_topic=False)
     archive.write_bytes(pristine[:len(pristine) // 2])
     with pytest.raises(BackupError):
-        restore_backup(fresh, archive, force=False)
+        restore_backup(fresh, archive, force=False, read_control_topic=False)
     assert not (tmp_path / "etc").exists()
 
 
@@ -151,7 +151,7 @@ def test_include_key_says_so_loudly_and_restores_without_a_key_here(
 
     fresh = state(tmp_path / "fresh")
     monkeypatch.setenv("VIGIL_STATE_DIR", str(fresh.state_dir))
-    assert main(["restore", str(archive)]) == 0
+    assert main(["restore", str(archive), "--no-control-topic"]) == 0
     assert "data key from the archive" in capsys.readouterr().out
     assert key_file(fresh).read_bytes() == key_file(live).read_bytes()
     assert stat.S_IMODE(key_file(fresh).stat().st_mode) == 0o600
@@ -180,8 +180,8 @@ def test_postgres_user_database_is_dumped_and_restored(postgres_server: str,
         fresh = state(tmp_path / "fresh", user_db=target)
         open_repository(fresh).close()  # a gateway started first: empty tables, a new key
         with pytest.raises(BackupError, match=r"another data key.*--force moves it aside"):
-            restore_backup(fresh, archive, force=False)
-        report = restore_backup(fresh, archive, force=True)
+            restore_backup(fresh, archive, force=False, read_control_topic=False)
+        report = restore_backup(fresh, archive, force=True, read_control_topic=False)
         assert any("3 clients (3 enrolled" in line for line in report.placed)
         assert len(list(fresh.state_dir.glob("replaced-*/secret.key"))) == 1  # moved aside
         repo = open_repository(fresh)
@@ -189,4 +189,4 @@ def test_postgres_user_database_is_dumped_and_restored(postgres_server: str,
         assert record is not None and token_matches(tokens["client-2"], record.token_hash)
         repo.close()
         with pytest.raises(BackupError, match=r"refusing to overwrite.*3 client"):
-            restore_backup(fresh, archive, force=False)
+            restore_backup(fresh, archive, force=False, read_control_topic=False)

@@ -127,3 +127,46 @@ def test_backup_while_sinks_write_restores_and_verifies(
     assert asyncio.run(connect()) == "welcome"  # the old token still admits alice
     assert main(["restore", str(archive)]) == 1
     assert "refusing to overwrite" in capsys.readouterr().err
+
+
+def test_a_client_forgotten_after_the_backup_stays_forgotten_after_a_restore(
+        infra: Infra, namespace: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A restore of a backup taken before `vigil clients forget` used to bring the person's
+    key and embeddings back without a word. It now reads the forgotten events newer than the
+    backup from the control topic and forgets those clients again, and says so."""
+    from control.client_keys import ClientForgottenError
+    from control.clients import ClientControl
+    from control.db import open_repository
+
+    live = make_settings(infra, namespace, tmp_path / "live", tmp_path / "w", **FAST)
+    create_topics(live)
+    add_client(live, "alice")
+    add_client(live, "bob")
+    use(live, monkeypatch)
+    archive = tmp_path / "before-forget.tar"
+    assert main(["backup", str(archive)]) == 0
+    repo = open_repository(live)
+    control = ClientControl(live, repo)
+    try:
+        control.forget("alice", "asked to be forgotten")
+        assert control.problems == {}  # the event reached Kafka (and Redis)
+    finally:
+        control.close()
+        repo.close()
+
+    fresh = make_settings(infra, namespace, tmp_path / "fresh", tmp_path / "w", **FAST)
+    give_key(live, fresh)
+    use(fresh, monkeypatch)
+    capsys.readouterr()
+    assert main(["restore", str(archive)]) == 0
+    out = capsys.readouterr().out
+    assert "clients forgotten after the backup, erased again: 1" in out
+    assert "alice: forgotten at" in out and "control topic" in out
+    restored = open_repository(fresh)
+    try:
+        with pytest.raises(ClientForgottenError):  # back from the archive, erased again
+            restored.embeddings("alice")
+        assert restored.embeddings("bob") is not None  # nobody else touched
+    finally:
+        restored.close()

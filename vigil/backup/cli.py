@@ -54,11 +54,15 @@ def _restore(args: argparse.Namespace) -> int:
     from vigil.backup.restore import restore_backup
 
     settings = load_settings(args.config)
-    report = restore_backup(settings, args.file, args.force)
+    report = restore_backup(settings, args.file, args.force,
+                            read_control_topic=not args.no_control_topic)
     made = datetime.datetime.fromtimestamp(report.manifest.created_at / 1000, datetime.UTC)
     print(f"restored {args.file} (made {made:%Y-%m-%d %H:%M:%S} UTC, namespace "
           f"{report.manifest.namespace}); data key from {report.key_source}")
     for line in report.placed:
+        print(f"  {line}")
+    print(f"clients forgotten after the backup, erased again: {len(report.erased)}")
+    for line in report.erased:
         print(f"  {line}")
     for note in report.notes:
         print(f"note: {note}")
@@ -81,4 +85,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     restore.add_argument("--force", action="store_true",
                          help="replace existing clients, audit log and evidence (moved to "
                          "STATE_DIR/replaced-TIME/)")
+    restore.add_argument("--no-control-topic", action="store_true",
+                         help="do not read the control topic for clients forgotten after the "
+                         "backup (Kafka unreachable): only the audit log moved aside by "
+                         "--force is searched, and the report says so")
     restore.set_defaults(handler=_restore)

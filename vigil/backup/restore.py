@@ -13,7 +13,9 @@ Nothing is written where the system reads until every check has passed, in this 
    there is moved to ``STATE_DIR/replaced-{time}/`` (PostgreSQL tables are replaced), and so
    is a key file that differs from the archive's own key.
 
-Then the user database, audit log, evidence and key are placed (vigil/backup/place.py).
+Then the user database, audit log, evidence and key are placed (vigil/backup/place.py), and
+every client forgotten after the backup was taken is forgotten again (vigil/backup/erasures.py):
+an erasure survives a restore.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from control.crypto import CryptoError, decode_key, load_key
+from vigil.backup.erasures import Erasures, from_audit_log, from_control_topic, reapply
 from vigil.backup.manifest import (
+    AUDIT_LOG,
     KEY,
     MANIFEST_MEMBER,
     ROOT,
@@ -56,10 +60,15 @@ class RestoreReport:
     key_source: str
     placed: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    erased: list[str] = field(default_factory=list)  # clients forgotten again
 
 
-def restore_backup(settings: Settings, archive: Path, force: bool) -> RestoreReport:
-    """Check ``archive`` and restore it into the settings' state (see the module docstring)."""
+def restore_backup(settings: Settings, archive: Path, force: bool,
+                   read_control_topic: bool = True) -> RestoreReport:
+    """Check ``archive`` and restore it into the settings' state (see the module docstring).
+
+    ``read_control_topic`` False: erasures made after the backup are re-applied from the
+    audit log moved aside only (a restore without Kafka; the report says so)."""
     if not archive.is_file():
         raise BackupError(f"no backup archive at {archive}")
     staging = settings.state_dir / STAGING
@@ -69,7 +78,7 @@ def restore_backup(settings: Settings, archive: Path, force: bool) -> RestoreRep
         raise BackupError(f"{archive} is not a tar archive: {exc}") from None
     with tar:
         try:
-            report = _restore_from(settings, tar, archive, staging, force)
+            report = _restore_from(settings, tar, archive, staging, force, read_control_topic)
         except tarfile.TarError as exc:
             raise BackupError(f"{archive} is damaged or incomplete ({exc}): nothing was "
                               "restored") from None
@@ -77,7 +86,7 @@ def restore_backup(settings: Settings, archive: Path, force: bool) -> RestoreRep
 
 
 def _restore_from(settings: Settings, tar: tarfile.TarFile, archive: Path, staging: Path,
-                  force: bool) -> RestoreReport:
+                  force: bool, read_control_topic: bool) -> RestoreReport:
     manifest = read_manifest(tar, archive)
     _check_engine(settings, manifest)
     shutil.rmtree(staging, ignore_errors=True)
@@ -100,7 +109,25 @@ def _restore_from(settings: Settings, tar: tarfile.TarFile, archive: Path, stagi
         place_all(settings, manifest, staging, key, aside, report.placed, report.notes)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    _erase_again(settings, manifest, aside, read_control_topic, report)
     return report
+
+
+def _erase_again(settings: Settings, manifest: Manifest, aside: Path | None,
+                 read_control_topic: bool, report: RestoreReport) -> None:
+    """Forget again every client forgotten after the backup (vigil/backup/erasures.py)."""
+    found = Erasures()
+    if aside is not None:
+        from_audit_log(aside / AUDIT_LOG, manifest.created_at, found)
+    if read_control_topic:
+        from_control_topic(settings, manifest.created_at, found)
+    else:
+        found.problems.append("the control topic was not read (--no-control-topic): only the "
+                              "audit log moved aside was searched for erasures")
+    report.erased = reapply(settings, found)
+    report.notes.extend(found.problems)
+    report.notes.append("erasures since the backup searched in: "
+                        + ("; ".join(found.sources) or "nothing"))
 
 
 def read_manifest(tar: tarfile.TarFile, archive: Path) -> Manifest:
