@@ -19,8 +19,9 @@ class SnapshotError(VigilError):
 
 
 def snapshot_dir(mirror: Path, repo: str) -> Path:
-    """Where the snapshot of ``owner/name`` lives under ``mirror``."""
-    return mirror / repo.replace("/", "+") / "repo"
+    """The git directory of ``owner/name``'s snapshot under ``mirror`` (bare, or a clone's)."""
+    folder = mirror / repo.replace("/", "+") / "repo"
+    return folder / ".git" if (folder / ".git").is_dir() else folder
 
 
 @dataclass(frozen=True)
