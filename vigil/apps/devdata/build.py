@@ -10,6 +10,7 @@ from those records (:mod:`vigil.apps.devdata.report`).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import re
 import shutil
@@ -40,6 +41,7 @@ class Built:
     repo: str
     commit: str
     builder_version: int = BUILDER_VERSION
+    definition: str = ""  # digest of the source's declaration: a changed source is rebuilt
     frames: dict[str, dict[str, int]] = field(default_factory=dict)  # set -> label -> count
     sessions: dict[str, int] = field(default_factory=dict)  # folder -> sessions
     session_frames: dict[str, int] = field(default_factory=dict)  # folder -> frames
@@ -74,6 +76,7 @@ def build_all(mirror: Path, out: Path, sources: Iterable[Source], *, force: bool
         previous = read_record(out, source.name)
         if (not force and previous is not None and previous.commit == snapshot.commit
                 and previous.builder_version == BUILDER_VERSION
+                and previous.definition == definition_digest(source)
                 and all((out / "frames" / s).is_dir() for s in source.frame_sets)):
             progress(f"devdata: {source.name} up to date ({snapshot.commit[:12]})")
             outcomes.append(Outcome(source, "up to date", previous))
@@ -97,11 +100,17 @@ def with_recorded(out: Path, sources: Iterable[Source],
     return everything
 
 
+def definition_digest(source: Source) -> str:
+    """A short digest of what the source declares (paths, labels, limits)."""
+    return hashlib.sha256(repr(source).encode()).hexdigest()[:16]
+
+
 def build_source(source: Source, snapshot: Snapshot, out: Path, progress: Progress) -> Built:
     """Build one source into staging, then move its sets into place."""
     staging = out / ".staging" / source.name
     shutil.rmtree(staging, ignore_errors=True)
-    built = Built(source.name, source.repo, snapshot.commit)
+    built = Built(source.name, source.repo, snapshot.commit,
+                  definition=definition_digest(source))
     for pictures in source.pictures:
         _copy_pictures(pictures, snapshot, staging, built, progress)
     enrolled: set[str] = set()
