@@ -23,7 +23,7 @@ from vigil.apps.devdata.catalog import GENUINE, Clip, Pictures, Source, clip_lab
 from vigil.apps.devdata.media import MediaError, Video, encode_jpeg, evenly, picture_size, suffix_of
 from vigil.apps.devdata.snapshot import Snapshot, SnapshotError
 
-BUILDER_VERSION = 1
+BUILDER_VERSION = 2
 SESSION_FPS = 5.0  # sessions keep about this many frames a second of the source video
 SESSION_MAX_FRAMES = 120  # at most 24 s of a clip per session
 ENROLL_FRAMES = 5  # the first frames of a person's first genuine clip enroll them
@@ -46,7 +46,7 @@ class Built:
     sessions: dict[str, int] = field(default_factory=dict)  # folder -> sessions
     session_frames: dict[str, int] = field(default_factory=dict)  # folder -> frames
     sizes: dict[str, int] = field(default_factory=dict)  # "WxH" -> pictures
-    unreadable: list[str] = field(default_factory=list)
+    left_out: list[str] = field(default_factory=list)
 
     def count(self, frame_set: str, label: str, n: int = 1) -> None:
         labels = self.frames.setdefault(frame_set, {})
@@ -119,6 +119,8 @@ def build_source(source: Source, snapshot: Snapshot, out: Path, progress: Progre
         progress(f"devdata: {source.name} clip {number}/{len(source.clips)} {clip.path}")
         taken[(clip.person, clip.kind)] += 1
         _sample_clip(clip, taken[(clip.person, clip.kind)], snapshot, staging, built, enrolled)
+    for frame_set in source.frame_sets:
+        _drop_contradictions(staging / "frames" / frame_set, built)
     _move_into_place(source, staging, out)
     write_record(out, built)
     total = sum(sum(labels.values()) for labels in built.frames.values())
@@ -142,7 +144,7 @@ def _copy_pictures(pictures: Pictures, snapshot: Snapshot, staging: Path, built:
         try:
             width, height = picture_size(data)
         except MediaError:
-            built.unreadable.append(path)
+            built.left_out.append(path)
             continue
         built.sizes[f"{width}x{height}"] = built.sizes.get(f"{width}x{height}", 0) + 1
         name = _safe_name(path, pictures.folder)
@@ -160,7 +162,7 @@ def _sample_clip(clip: Clip, k: int, snapshot: Snapshot, staging: Path, built: B
     try:
         video = Video(snapshot.read(clip.path), suffix_of(clip.path))
     except MediaError as exc:
-        built.unreadable.append(f"{clip.path} ({exc.message})")
+        built.left_out.append(f"{clip.path} ({exc.message})")
         return
     with video:
         step = max(1, round(video.fps / SESSION_FPS))
@@ -197,6 +199,28 @@ def _sample_clip(clip: Clip, k: int, snapshot: Snapshot, staging: Path, built: B
         built.session_frames["enroll"] = built.session_frames.get("enroll", 0) + len(enroll_part)
     built.sessions[folder] = built.sessions.get(folder, 0) + 1
     built.session_frames[folder] = built.session_frames.get(folder, 0) + len(session)
+
+
+def _drop_contradictions(root: Path, built: Built) -> None:
+    """Remove, from every folder of the set, pictures the source put under both bona_fide/
+    and attack/ (the same bytes): the source contradicts itself about them."""
+    def digest(path: Path) -> str:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+
+    def digests(label: str) -> set[str]:
+        folder = root / label
+        return {digest(p) for p in folder.iterdir()} if folder.is_dir() else set()
+
+    contradicted = digests("bona_fide") & digests("attack")
+    if not contradicted:
+        return
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        if digest(path) in contradicted:
+            label = path.relative_to(root).parts[0]
+            path.unlink()
+            built.count(root.name, label, -1)
+            built.left_out.append(f"{path.relative_to(root)} (same picture as bona fide and "
+                                  f"as attack)")
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -240,7 +264,7 @@ def write_record(out: Path, built: Built) -> None:
 
 
 def read_record(out: Path, name: str) -> Built | None:
-    """The record of source ``name``, or None if it was never built (or is unreadable)."""
+    """The record of source ``name``, or None if it was never built (or is left_out)."""
     try:
         return Built(**json.loads(record_path(out, name).read_text()))
     except (OSError, ValueError, TypeError):

@@ -14,7 +14,7 @@ HEADER = """\
 
 Built by `vigil devdata build --mirror MIRROR --out OUT` from public GitHub repositories
 fetched as snapshots (`fetch github:OWNER/NAME` puts each under `MIRROR/OWNER+NAME/repo`).
-None of this data is committed to the Vigil repository: licences are mostly unstated, so it
+This data is not committed to the Vigil repository: licences are mostly unstated, so it
 stays outside git and every picture is cited here. To rebuild: fetch every repository below,
 then run the build command; sources whose snapshot is missing are skipped and named.
 
@@ -84,8 +84,8 @@ def _built_lines(built: Built) -> list[str]:
     shown = ", ".join(f"{size} ({n})" for size, n in sizes[:6])
     more = f", and {len(sizes) - 6} other sizes" if len(sizes) > 6 else ""
     lines.append(f"- Picture sizes (frame sets): {shown}{more}")
-    if built.unreadable:
-        lines.append(f"- Left out, unreadable: {', '.join(built.unreadable)}")
+    if built.left_out:
+        lines.append(f"- Left out: {', '.join(built.left_out)}")
     return lines
 
 
