@@ -80,13 +80,25 @@ def _built_lines(built: Built) -> list[str]:
                              for folder, n in sorted(built.sessions.items()))
         enroll = built.session_frames.get("enroll", 0)
         lines.append(f"- sessions/{built.source}: {sessions}; {enroll} enroll frames")
-    sizes = sorted(built.sizes.items(), key=lambda kv: -kv[1])
-    shown = ", ".join(f"{size} ({n})" for size, n in sizes[:6])
-    more = f", and {len(sizes) - 6} other sizes" if len(sizes) > 6 else ""
-    lines.append(f"- Picture sizes (frame sets): {shown}{more}")
+    lines.append(f"- Picture sizes (frame sets): {_sizes(built.sizes)}")
     if built.left_out:
         lines.append(f"- Left out: {', '.join(built.left_out)}")
     return lines
+
+
+def _sizes(sizes: dict[str, int]) -> str:
+    """The sizes as they are when few, else their range by area and the most common."""
+    ranked = sorted(sizes.items(), key=lambda kv: -kv[1])
+    if len(ranked) <= 4:
+        return ", ".join(f"{size} ({n})" for size, n in ranked)
+
+    def area(size: str) -> int:
+        width, height = (int(v) for v in size.split("x"))
+        return width * height
+
+    by_area = sorted(sizes, key=area)
+    return (f"{len(sizes)} different sizes, from {by_area[0]} to {by_area[-1]} "
+            f"({sum(sizes.values())} pictures)")
 
 
 def write_sources_md(out: Path, text: str) -> Path:
