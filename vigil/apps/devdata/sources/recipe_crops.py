@@ -2,8 +2,10 @@
 
 The recipe films a person (``real``) and a phone or screen replaying that film (``fake``),
 then cuts the face out of every few frames (``gather_examples.py``). Each repository below
-filmed its own people (checked: no crop is shared between them); the crops are small, tight
-face pictures, so these sets are for liveness on faces, not for detection or quality.
+filmed its own people (checked by blob: only 20 crops are shared, between Apfol and
+ShivamYadav09; some repositories hold the same crop twice, which the bench counts once); the
+crops are small, tight face pictures, so these sets are for liveness on faces, not for
+detection or quality (letterboxed to 640x480, many are too close for the face detector).
 The folder name is the label; at most ``CROPS_PER_LABEL`` crops per folder, evenly spaced (the
 crops of one clip are near-duplicates). Their videos are mostly over the snapshots' 4 MiB limit.
 """
