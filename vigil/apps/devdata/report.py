@@ -22,6 +22,8 @@ Labels come from each source's own folder names, file names or label files, neve
 model. Frames of videos: {clip_frames} spread evenly over each clip go to `frames/<set>/`;
 sessions keep about {fps:g} frames a second in capture order (at most {max_frames}); the first
 {enroll} of a person's first genuine clip enroll them and are not in their genuine session.
+Sources considered and not used, what is missing, and today's defaults on these sets:
+docs/data.md in the Vigil repository.
 """
 
 
