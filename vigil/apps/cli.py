@@ -264,6 +264,7 @@ def _registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
     from control import cli as control_cli
     from processors.vision import cli as vision_cli
     from sinks import cli as sinks_cli
+    from vigil.apps.devdata import cli as devdata_cli
     from vigil.apps.faults import bench as faults_bench
     from vigil.backup import cli as backup_cli
 
@@ -276,7 +277,8 @@ def _registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
         faults_bench.register(bench_sub)
 
     return [_register_core, _register_stages, vision_cli.register, register_bench,
-            control_cli.register, sinks_cli.register, console_cli.register, backup_cli.register]
+            control_cli.register, sinks_cli.register, console_cli.register, backup_cli.register,
+            devdata_cli.register]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

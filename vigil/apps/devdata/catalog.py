@@ -1,0 +1,79 @@
+"""What a source is: which files of which repository, labelled by the source's own names.
+
+A source module declares one :class:`Source`; the builder does the rest. Labels come from the
+source (its folder names, file names, label files or README), never from running a model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+GENUINE = "genuine"
+PHONE_IN_USE = "phone"
+ATTACK_KINDS = frozenset({"print", "phone_replay", "screen_replay", "mixed"})
+# Frames taken evenly from a clip for its frame-level set.
+CLIP_FRAMES = 40
+
+
+@dataclass(frozen=True)
+class Pictures:
+    """Still pictures in one folder of the repository, all carrying the same labels."""
+
+    folder: str
+    frame_set: str
+    labels: tuple[str, ...]
+    person: str | None = None  # also written to identities/<person>/ when the source names one
+    limit: int | None = None  # keep this many, evenly spaced in name order
+
+
+@dataclass(frozen=True)
+class Clip:
+    """A video of one person: sampled frames for a frame set, consecutive ones for sessions."""
+
+    path: str
+    person: str
+    kind: str  # GENUINE, PHONE_IN_USE or one of ATTACK_KINDS
+    frame_set: str
+    frames: int = CLIP_FRAMES
+    note: str = ""  # what the clip shows, as the source describes it
+
+    def __post_init__(self) -> None:
+        if self.kind not in ATTACK_KINDS | {GENUINE, PHONE_IN_USE}:
+            raise ValueError(f"clip {self.path}: unknown kind {self.kind!r}")
+        if "." in self.person:
+            raise ValueError(f"clip {self.path}: a person name cannot hold '.' ({self.person})")
+
+
+@dataclass(frozen=True)
+class Source:
+    """One public repository and what the builder takes from it."""
+
+    name: str  # sessions/<name>/ and the prefix of its frame sets
+    repo: str  # owner/name on GitHub
+    licence: str  # as the repository states it, or "unstated"
+    about: str  # one or two sentences: who, what camera, what attacks
+    pictures: tuple[Pictures, ...] = ()
+    clips: tuple[Clip, ...] = ()
+    frame_sets: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        names = {p.frame_set for p in self.pictures} | {c.frame_set for c in self.clips}
+        object.__setattr__(self, "frame_sets", tuple(sorted(names)))
+
+
+def clip_labels(kind: str) -> tuple[str, ...]:
+    """The accuracy folders a frame of a clip of ``kind`` goes to."""
+    if kind == GENUINE:
+        return ("bona_fide",)
+    if kind == PHONE_IN_USE:
+        return ("bona_fide", "phone")
+    return ("attack",)
+
+
+def session_folder(kind: str) -> str:
+    """The sessions/<set>/ folder a clip of ``kind`` goes to."""
+    if kind == GENUINE:
+        return "genuine"
+    if kind == PHONE_IN_USE:
+        return "phone"
+    return "attack"
