@@ -1,24 +1,21 @@
-"""CLI subcommands of the vision area: `vigil weights fetch|verify|activate|active` and
-`vigil bench models`.
+"""CLI subcommands of the vision area: `vigil weights fetch|verify|activate|active`.
 
-``vigil/apps/cli.py`` calls :func:`register` with its top-level subparsers. The ``bench`` parser
-gets its own subparsers; other areas add to it (e.g. ``bench e2e``) through
-:func:`bench_subparsers` after :func:`register` ran, or by calling :func:`register_bench` on
-a ``bench`` subparsers object they own. Handlers return an exit code.
+``vigil/apps/cli.py`` calls :func:`register` with its top-level subparsers (`vigil bench
+models` lives with the other benchmarks, in vigil/apps/bench/cli.py). Handlers return an exit
+code.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-from pathlib import Path
 
 from vigil.core.settings import load_settings
 
 log = logging.getLogger(__name__)
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add `weights` to the top-level subparsers (`bench models`: see register_bench)."""
+    """Add `weights` to the top-level subparsers."""
     weights = subparsers.add_parser(
         "weights", help="fetch, verify or activate the models and their weight files")
     actions = weights.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -36,27 +33,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     activate.set_defaults(handler=activate_command)
     actions.add_parser("active", help="the plug-in chosen for each role, and why").set_defaults(
         handler=active_command)
-
-
-def register_bench(bench_sub: argparse._SubParsersAction) -> None:
-    """Add `models` and `accuracy` to a `bench` subparsers object."""
-    models = bench_sub.add_parser("models", help="ms/frame and fps of every vision plug-in")
-    models.add_argument("--batches", default="1,8,32",
-                        help="comma-separated batch sizes (default 1,8,32)")
-    models.add_argument("--repeats", type=int, default=2,
-                        help="timed runs per case; the best is kept (default 2)")
-    models.add_argument("--quick", action="store_true", help="batches 1,8 and one repeat")
-    models.add_argument("--image", type=Path, default=None,
-                        help="photo with one face (default: shared testdata spoof/image_T1.jpg)")
-    models.add_argument("--no-phone", action="store_true", help="skip the phone detector")
-    models.add_argument("--compare", nargs="*", default=[], metavar="NAME",
-                        help="alternatives timed beside the configured plug-ins, as in bench "
-                        "accuracy: a plug-in name (facenet_openvino), an ensemble RULE:A+B, "
-                        "or several joined by commas; each gets its own face chain row")
-    models.set_defaults(handler=bench_models_command)
-    from processors.accuracy.cli import register_accuracy
-
-    register_accuracy(bench_sub)
 
 
 def weights_command(args: argparse.Namespace) -> int:
@@ -107,21 +83,4 @@ def active_command(args: argparse.Namespace) -> int:
         name = activated.get(role)
         why = "activated" if name is not None else "setting"
         print(f"{role:<15} {name or configured_name(settings, role):<18} ({why})")
-    return 0
-
-
-def bench_models_command(args: argparse.Namespace) -> int:
-    """`vigil bench models`."""
-    from processors.vision.bench import DEFAULT_IMAGE, format_table, run_benchmark
-
-    settings = load_settings(getattr(args, "config", None))
-    batches = (1, 8) if args.quick else tuple(int(b) for b in args.batches.split(",") if b)
-    if not batches or min(batches) < 1:
-        raise ValueError(f"--batches must be positive integers, got {args.batches!r}")
-    device_line, rows = run_benchmark(
-        settings, image=args.image or DEFAULT_IMAGE, batches=batches,
-        repeats=1 if args.quick else max(1, args.repeats), include_phone=not args.no_phone,
-        compare=args.compare,
-    )
-    print(format_table(device_line, rows))
     return 0

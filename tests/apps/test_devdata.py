@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from processors.accuracy.dataset import load_labelled_set
+from vigil.apps.bench.accuracy.dataset import load_labelled_set
 from vigil.apps.cli import main
 from vigil.apps.devdata.build import ENROLL_FRAMES, build_all, read_record
 from vigil.apps.devdata.catalog import Clip, Pictures, Source

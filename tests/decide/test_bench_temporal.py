@@ -8,8 +8,8 @@ import pytest
 
 from processors.decide.policy_file import DEFAULT_POLICY_FILE, load_policy
 from schemas.events import Action, Reason
-from vigil.apps.bench_temporal import Variant, evaluate, play, table, variant_of
-from vigil.apps.temporal_sequences import (
+from vigil.apps.bench.temporal import Variant, evaluate, play, table, variant_of
+from vigil.apps.bench.temporal_sequences import (
     ScoreSequence,
     load_sequences,
     modelled_sequences,

@@ -1,6 +1,6 @@
 """Both composite kinds of issue 9 over the WebSocket, through the whole `vigil up` stack.
 
-The enrolled user's own portrait, made by the development set's code (processors/accuracy):
+The enrolled user's own portrait, made by the development set's code (vigil/apps/bench/accuracy):
 shown on a phone held up to the camera (a replay: ``spoof``, the device named in the scores),
 and with a phone held beside the live face (``phone``). The stack runs the default phone
 detector; the scores it gave each picture are in every failure message. Measured offline
@@ -17,7 +17,6 @@ from typing import Any, cast
 
 import pytest
 
-from processors.accuracy.devset import portrait_composites
 from processors.vision.base import FramePlugin
 from processors.vision.device import DeviceChoice
 from processors.vision.imaging import webcam_jpeg
@@ -26,6 +25,7 @@ from processors.vision.results import FaceDetections
 from tests.conftest import require_testdata
 from tests.e2e.test_stream import outcome
 from tests.stack import COMPOSITE_CLIENT, COMPOSITE_PORTRAIT, Running
+from vigil.apps.bench.accuracy.devset import portrait_composites
 
 pytestmark = pytest.mark.integration
 

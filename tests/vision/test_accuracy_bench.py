@@ -11,17 +11,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from processors.accuracy import metrics
-from processors.accuracy.alternatives import (
-    AlternativeError,
-    describe,
-    parse_alternative,
-    settings_for,
-)
-from processors.accuracy.bench import run_accuracy
-from processors.accuracy.dataset import LabelledSetError
-from processors.accuracy.devset import BACKGROUNDS, COPIES, make_devset
-from processors.accuracy.run import FrameOutcome
 from processors.batch import DecodedFrame
 from processors.decide.policy import Policy
 from processors.vision.results import FrameFaces
@@ -37,6 +26,17 @@ from schemas.events import (
     Reason,
 )
 from tests.vision.conftest import TESTDATA, needs_testdata
+from vigil.apps.bench.accuracy import metrics
+from vigil.apps.bench.accuracy.alternatives import (
+    AlternativeError,
+    describe,
+    parse_alternative,
+    settings_for,
+)
+from vigil.apps.bench.accuracy.bench import run_accuracy
+from vigil.apps.bench.accuracy.dataset import LabelledSetError
+from vigil.apps.bench.accuracy.devset import BACKGROUNDS, COPIES, make_devset
+from vigil.apps.bench.accuracy.run import FrameOutcome
 from vigil.core.settings import Settings, load_settings
 
 POLICY = Policy(version="t@0", liveness_threshold=0.5, verify_threshold=1.1,

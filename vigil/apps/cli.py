@@ -107,45 +107,6 @@ def _client(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bench_e2e(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from vigil.apps.bench.e2e import BenchPlan, run_bench_e2e
-    from vigil.apps.client import image_paths
-
-    testdata = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "faces"
-    plan = BenchPlan(
-        clients=args.clients, fps=args.fps, duration_s=args.duration,
-        images=image_paths(args.images or sorted(testdata.glob("obama_[234].jpg"))),
-        enroll_image=Path(args.enroll_image or testdata / "obama_1.jpg"),
-        plot=Path(args.plot), find_max=args.find_max, ramp_step=args.step,
-        max_clients=args.max_clients, p95_bound_s=args.p95_bound,
-        raise_capacity=not args.keep_capacity)
-    return run_bench_e2e(load_settings(args.config), plan)
-
-
-def _register_bench_e2e(bench_sub: argparse._SubParsersAction) -> None:
-    e2e = bench_sub.add_parser("e2e", help="N simulated clients over real WebSockets")
-    e2e.add_argument("--clients", type=int, default=4,
-                     help="clients streaming at once (with --find-max: the first step)")
-    e2e.add_argument("--fps", type=float, default=1.0, help="frames per second per client")
-    e2e.add_argument("--duration", type=float, default=60.0,
-                     help="seconds of streaming (per step)")
-    e2e.add_argument("--find-max", action="store_true",
-                     help="ramp the clients until p95 passes --p95-bound or a frame is lost")
-    e2e.add_argument("--step", type=int, default=4, help="clients added per ramp step")
-    e2e.add_argument("--max-clients", type=int, default=64, help="where the ramp stops")
-    e2e.add_argument("--p95-bound", type=float, default=2.0, help="seconds (default 2)")
-    e2e.add_argument("--keep-capacity", action="store_true",
-                     help="when the bench starts Vigil, keep the configured capacity instead "
-                     "of raising it to the client count (queued clients are reported apart)")
-    e2e.add_argument("--images", nargs="*", help="frames to stream (default: obama_2..4 "
-                     "from ../shared/testdata/faces)")
-    e2e.add_argument("--enroll-image", help="photo to enroll (default: obama_1)")
-    e2e.add_argument("--plot", default="bench-out/e2e-latency.png", help="PNG latency plot")
-    e2e.set_defaults(handler=_bench_e2e)
-
-
 def _run_stage(args: argparse.Namespace) -> int:
     from vigil.core.stages import run_stage, stage
 
@@ -171,46 +132,6 @@ def _register_stages(sub: argparse._SubParsersAction) -> None:
                 f"{s.name}: {s.description}" for s in STAGES if s.kind is kind))
         parser.add_argument("--metrics-port", type=int, default=None, help=port_help)
         parser.set_defaults(handler=_run_stage)
-
-
-def _bench_temporal(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from vigil.apps.bench_temporal import BenchOptions, run_bench_temporal
-
-    testdata = Path(__file__).resolve().parents[3] / "shared" / "testdata"
-    return run_bench_temporal(load_settings(args.config), BenchOptions(
-        Path(args.images) if args.images else testdata,
-        Path(args.scores) if args.scores else None, Path(args.save) if args.save else None,
-        args.frames, args.fps, tuple(args.grid), args.modelled, args.attack_pass_rate,
-        args.genuine_reject_rate, args.persistence))
-
-
-def _register_bench_temporal(bench_sub: argparse._SubParsersAction) -> None:
-    from vigil.apps.bench_temporal import DEFAULT_GRID
-
-    temporal = bench_sub.add_parser(
-        "temporal", help="what the policy's temporal evidence costs and buys, over sessions")
-    temporal.add_argument("--images", help="folder with bona_fide/ and attack/ images "
-                          "(default: ../shared/testdata with its README's labels)")
-    temporal.add_argument("--scores", help="JSON of per-frame score sequences (from --save) "
-                          "instead of running the models")
-    temporal.add_argument("--save", default="bench-out/temporal-scores.json",
-                          help="where to save the measured per-frame scores")
-    temporal.add_argument("--frames", type=int, default=20, help="frames per session")
-    temporal.add_argument("--fps", type=float, default=2.0, help="frame rate for ms figures")
-    temporal.add_argument("--grid", nargs="*", default=list(DEFAULT_GRID),
-                          metavar="MIN/WINDOW/DEBOUNCE", help="policy variants: "
-                          "min_live_frames / rolling window / spoof debounce")
-    temporal.add_argument("--modelled", type=int, default=200,
-                          help="modelled sessions per label (0: none)")
-    temporal.add_argument("--attack-pass-rate", type=float, default=0.25,
-                          help="share of attack frames that pass one by one (modelled)")
-    temporal.add_argument("--genuine-reject-rate", type=float, default=0.02,
-                          help="share of genuine frames rejected one by one (modelled)")
-    temporal.add_argument("--persistence", type=float, default=0.8,
-                          help="chance a modelled frame repeats the previous one's outcome")
-    temporal.set_defaults(handler=_bench_temporal)
 
 
 def _register_core(sub: argparse._SubParsersAction) -> None:
@@ -264,19 +185,11 @@ def _registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
     from control import cli as control_cli
     from processors.vision import cli as vision_cli
     from sinks import cli as sinks_cli
+    from vigil.apps.bench import cli as bench_cli
     from vigil.apps.devdata import cli as devdata_cli
-    from vigil.apps.faults import bench as faults_bench
     from vigil.backup import cli as backup_cli
 
-    def register_bench(sub: argparse._SubParsersAction) -> None:
-        bench = sub.add_parser("bench", help="benchmarks: figures printed side by side")
-        bench_sub = bench.add_subparsers(dest="bench_command", required=True, metavar="BENCH")
-        vision_cli.register_bench(bench_sub)
-        _register_bench_e2e(bench_sub)
-        _register_bench_temporal(bench_sub)
-        faults_bench.register(bench_sub)
-
-    return [_register_core, _register_stages, vision_cli.register, register_bench,
+    return [_register_core, _register_stages, vision_cli.register, bench_cli.register,
             control_cli.register, sinks_cli.register, console_cli.register, backup_cli.register,
             devdata_cli.register]
 

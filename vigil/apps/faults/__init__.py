@@ -7,7 +7,7 @@
   count per case;
 - ``outputs.py``: what the sinks kept: one audit line per decision, evidence for each
   non-allow decision;
-- ``bench.py``: `vigil bench faults`.
 
-The test suite (tests/faults/) runs the same matrix with short phases.
+`vigil bench faults` (vigil/apps/bench/faults.py) runs it with long phases; the test suite
+(tests/faults/) runs the same matrix with short phases.
 """

@@ -22,7 +22,6 @@ from typing import TypeVar
 import numpy as np
 from tqdm import tqdm
 
-from processors.accuracy.alternatives import Pipeline
 from processors.batch import DecodedFrame
 from processors.face import to_face_result
 from processors.phone import to_phone_result
@@ -30,6 +29,7 @@ from processors.vision.base import batches
 from processors.vision.imaging import Image
 from processors.vision.results import FrameFaces
 from schemas.events import FaceResult, PhoneResult, now_ms
+from vigil.apps.bench.accuracy.alternatives import Pipeline
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from processors.decide.policy import Policy
 from processors.decide.policy_file import load_policy, policy_path
 from processors.decide.temporal import TemporalPolicy
 from schemas.events import Action, Box, Face, FaceResult, FrameRef, PhoneResult, Reason
-from vigil.apps.temporal_sequences import (
+from vigil.apps.bench.temporal_sequences import (
     ScoreSequence,
     load_sequences,
     measured_sequences,

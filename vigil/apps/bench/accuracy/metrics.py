@@ -24,9 +24,9 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
-from processors.accuracy.run import AlternativeRun, FrameOutcome, face_result_against
 from processors.decide.policy import Policy, evaluate, main_face
 from schemas.events import Reason
+from vigil.apps.bench.accuracy.run import AlternativeRun, FrameOutcome, face_result_against
 
 BPCER_TARGET = 0.02
 APCER_TARGET = 0.10

@@ -24,13 +24,13 @@ from processors.vision.device import select_device
 from processors.vision.imaging import Image, letterbox, read_image
 from processors.vision.registry import Role, configured_name
 from processors.vision.results import BoxXYXY, FaceDetections
+from vigil.apps.bench import TESTDATA
 from vigil.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCHES = (1, 8, 32)
-REPO = Path(__file__).resolve().parents[2]
-DEFAULT_IMAGE = REPO.parent / "shared" / "testdata" / "spoof" / "image_T1.jpg"
+DEFAULT_IMAGE = TESTDATA / "spoof" / "image_T1.jpg"
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ def _label(role: Role, settings: Settings) -> str:
 
 def _variants(settings: Settings, compare: Sequence[str]) -> list[tuple[str, Settings]]:
     """The configured settings, then one per --compare alternative (as bench accuracy's)."""
-    from processors.accuracy.alternatives import parse_alternative, settings_for
+    from vigil.apps.bench.accuracy.alternatives import parse_alternative, settings_for
 
     out = [("configured", settings)]
     for text in compare:
@@ -125,7 +125,7 @@ def run_benchmark(settings: Settings, image: Path = DEFAULT_IMAGE,
     """Load every plug-in once and time them, the configured ones and each ``compare``
     alternative's side by side (each plug-in once, a face chain per alternative); returns
     the device line and the rows."""
-    from processors.accuracy.alternatives import ModelCache
+    from vigil.apps.bench.accuracy.alternatives import ModelCache
 
     if not image.is_file():
         raise FileNotFoundError(f"bench image {image} not found; pass --image PATH")

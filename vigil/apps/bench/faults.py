@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from vigil.apps.bench import TESTDATA
 from vigil.apps.client import webcam_frames
 from vigil.apps.faults.client import SteadyClient
 from vigil.apps.faults.matrix import CaseCount, Phases, count_cases, run_matrix, table
@@ -108,7 +109,7 @@ def _held(row: CaseCount) -> bool:
 def _command(args: argparse.Namespace) -> int:
     from vigil.apps.client import image_paths
 
-    testdata = Path(__file__).resolve().parents[4] / "shared" / "testdata"
+    testdata = TESTDATA
     images = image_paths(args.images or [testdata / "faces" / "obama_2.jpg",
                                          testdata / "faces" / "obama_3.jpg",
                                          testdata / "faces" / "obama_4.jpg",

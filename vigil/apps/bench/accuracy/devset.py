@@ -1,5 +1,5 @@
 """`vigil bench accuracy --make-devset OUT`: the labelled development set, built from
-../shared/testdata plus composites made here (processors/accuracy/composites.py).
+../shared/testdata plus composites made here (vigil/apps/bench/accuracy/composites.py).
 
 Layout (the labels are the folders; a picture may sit in several, e.g. a live face with a
 phone beside it is both ``bona_fide`` and ``phone``)::
@@ -29,13 +29,13 @@ from typing import cast
 
 import numpy as np
 
-from processors.accuracy import composites
-from processors.accuracy.dataset import LabelledSetError
 from processors.vision.base import FramePlugin
 from processors.vision.device import DeviceChoice
 from processors.vision.imaging import Image, encode_jpeg, read_image
 from processors.vision.registry import load_plugin
 from processors.vision.results import BoxXYXY, FaceDetections
+from vigil.apps.bench.accuracy import composites
+from vigil.apps.bench.accuracy.dataset import LabelledSetError
 from vigil.core.settings import Settings
 
 log = logging.getLogger(__name__)

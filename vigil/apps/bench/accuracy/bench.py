@@ -8,23 +8,23 @@ from pathlib import Path
 
 import torch
 
-from processors.accuracy.alternatives import (
+from processors.decide.policy_file import load_policy, policy_path
+from processors.vision.device import select_device
+from vigil.apps.bench.accuracy.alternatives import (
     Alternative,
     ModelCache,
     parse_alternative,
     settings_for,
 )
-from processors.accuracy.dataset import load_labelled_set, webcam_frames
-from processors.accuracy.report import (
+from vigil.apps.bench.accuracy.dataset import load_labelled_set, webcam_frames
+from vigil.apps.bench.accuracy.report import (
     build_report,
     format_markdown,
     format_table,
     plot_det,
     write_scores,
 )
-from processors.accuracy.run import run_alternative
-from processors.decide.policy_file import load_policy, policy_path
-from processors.vision.device import select_device
+from vigil.apps.bench.accuracy.run import run_alternative
 from vigil.core.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -7,17 +7,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from processors.accuracy import metrics
-from processors.accuracy.alternatives import describe
-from processors.accuracy.dataset import LABELS, LabelledSet
-from processors.accuracy.metrics import AtThreshold, Ratio, SweepPoint
-from processors.accuracy.run import AlternativeRun
 from processors.decide.policy import Policy, main_face
+from vigil.apps.bench.accuracy import metrics
+from vigil.apps.bench.accuracy.alternatives import describe
+from vigil.apps.bench.accuracy.dataset import LABELS, LabelledSet
+from vigil.apps.bench.accuracy.metrics import AtThreshold, Ratio, SweepPoint
+from vigil.apps.bench.accuracy.run import AlternativeRun
 
 
 @dataclass(frozen=True)
 class AccuracyReport:
-    """Every figure of one alternative (see processors/accuracy/metrics.py for definitions)."""
+    """Every figure of one alternative (metrics.py defines them)."""
 
     label: str
     plugins: str

@@ -7,12 +7,12 @@ import argparse
 import logging
 from pathlib import Path
 
+from vigil.apps.bench import TESTDATA
 from vigil.core.settings import load_settings
 
 log = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parents[2]
-DEFAULT_TESTDATA = REPO.parent / "shared" / "testdata"
+DEFAULT_TESTDATA = TESTDATA
 DEFAULT_DET_PNG = Path("bench-out/accuracy-det.png")
 
 
@@ -44,13 +44,13 @@ def register_accuracy(bench_sub: argparse._SubParsersAction) -> None:
 
 def accuracy_command(args: argparse.Namespace) -> int:
     """Build the development set and/or run the benchmark; print the table."""
-    from processors.accuracy.dataset import LabelledSetError
+    from vigil.apps.bench.accuracy.dataset import LabelledSetError
 
     settings = load_settings(getattr(args, "config", None))
     if args.make_devset is None and args.folder is None:
         raise LabelledSetError("give DIR (a labelled folder) or --make-devset OUT", exit_code=2)
     if args.make_devset is not None:
-        from processors.accuracy.devset import make_devset
+        from vigil.apps.bench.accuracy.devset import make_devset
 
         built = make_devset(settings, args.testdata, args.make_devset)
         counts = ", ".join(f"{k} {v}" for k, v in sorted(built.counts.items()))
@@ -59,7 +59,7 @@ def accuracy_command(args: argparse.Namespace) -> int:
             print(f"  no composites of {name}: no face found")
         if args.folder is None:
             return 0
-    from processors.accuracy.bench import run_accuracy
+    from vigil.apps.bench.accuracy.bench import run_accuracy
 
     table = run_accuracy(settings, args.folder, args.compare, args.perturb, args.det_png,
                          markdown=args.markdown, scores_csv=args.scores)
