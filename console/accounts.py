@@ -14,8 +14,8 @@ import hmac
 import re
 import secrets
 
-from control.db import AuditorRecord, AuditorRole, UserRepository
-from control.tokens import new_token
+from control.users.db import AuditorRecord, AuditorRole, UserRepository
+from control.users.tokens import new_token
 from vigil.core.errors import VigilError
 
 CREDENTIAL_BYTES = 24

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from control.db import AuditorRole
+from control.users.db import AuditorRole
 from schemas.events import Action, Decision, Reason, now_ms
 from sinks.audit_log import AuditLog
 from vigil.core.utc import TimeFormatError, parse_utc

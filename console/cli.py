@@ -13,7 +13,8 @@ import threading
 from pathlib import Path
 
 from console.accounts import add_account
-from control.db import AuditorRole, open_repository
+from control.users.db import AuditorRole
+from control.users.repository import open_repository
 from vigil.core.settings import Settings, load_settings
 
 

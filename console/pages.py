@@ -11,7 +11,7 @@ from html import escape
 from console.audit_view import AuditLine, DecisionFilter, Listing
 from console.cases import Evidence
 from console.sessions import Session
-from control.db import AuditorRecord
+from control.users.db import AuditorRecord
 from schemas.events import Action, Decision, Reason
 from sinks.audit_log import VerifyResult
 from vigil.core.utc import format_utc

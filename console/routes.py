@@ -29,7 +29,7 @@ from console.cases import build_case, case_name, evidence_of
 from console.sessions import LoginLimiter, Session, SessionStore, csrf_ok
 from console.web import Request, Response
 from control.clients import ClientControl
-from control.db import AuditorRole, ClientState, UnknownClientError, UserRepository
+from control.users.db import AuditorRole, ClientState, UnknownClientError, UserRepository
 from sinks.audit_log import AuditError, verify
 from vigil.core.settings import Settings
 

@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from control.db import AuditorRole
+from control.users.db import AuditorRole
 
 TOKEN_BYTES = 32
 MAX_FAILURES = 5  # failed logins per remote address, and per account name, ...

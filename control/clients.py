@@ -3,7 +3,7 @@
 :class:`ClientControl` is the one way a client's state changes (``vigil clients``, the
 clients file, ``vigil enroll``, ``vigil token``, ``vigil clients forget``, the console). Each
 change and its ControlEvent are written to the database (the source of truth) in one
-transaction, the event into the outbox; then the outbox is delivered (control/outbox.py): the
+transaction, the event into the outbox; then the outbox is delivered (control/events/outbox.py): the
 ``{ns}:client:{client_id}`` hash mirrored, the event published on the ``{ns}:control`` Redis
 channel (gateways act on it at once) and produced to ``{ns}.control`` keyed by client_id
 (every stage reacts; the audit sink records it). When Redis or Kafka is down the change still
@@ -23,9 +23,9 @@ from contextlib import contextmanager
 import redis
 from confluent_kafka import Producer
 
-from control.db import ClientRecord, ClientState, UnknownClientError, UserRepository
-from control.outbox import DrainReport, OutboxDrainer
-from control.tokens import hash_token, new_token
+from control.events.outbox import DrainReport, OutboxDrainer
+from control.users.db import ClientRecord, ClientState, UnknownClientError, UserRepository
+from control.users.tokens import hash_token, new_token
 from schemas.events import ControlEvent, ControlKind, ModelActivation, now_ms
 from vigil.core.settings import Settings
 from vigil.core.topics import CONTROL

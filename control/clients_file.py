@@ -25,7 +25,7 @@ from pathlib import Path
 import yaml
 
 from control.clients import ClientControl
-from control.db import ClientState, UserRepository
+from control.users.db import ClientState, UserRepository
 from schemas.events import SAFE_ID_PATTERN
 from vigil.core.background import BackgroundLoop
 from vigil.core.errors import VigilError

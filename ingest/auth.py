@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from control import redis_keys as keys
-from control.db import ClientState, UserRepository
-from control.tokens import token_matches
+from control.cluster import redis_keys as keys
+from control.users.db import ClientState, UserRepository
+from control.users.tokens import token_matches
 from ingest.protocol import Hello
 from vigil.core.settings import Settings
 

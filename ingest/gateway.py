@@ -12,7 +12,7 @@ One :class:`Gateway` per process (tests run several in one process). Its parts:
   refresh (a crashed gateway's slots lapse after the TTL), capacity drops (closing the newest
   sessions with 1013), sessions replaced by a newer one elsewhere, in-flight timeouts, and
   the write-back of its state after Redis lost its data;
-- the outbox (control/outbox.py): control events stored while Redis or Kafka was down.
+- the outbox (control/events/outbox.py): control events stored while Redis or Kafka was down.
 """
 
 from __future__ import annotations
@@ -28,12 +28,13 @@ import redis.asyncio as aioredis
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from control import redis_keys as keys
-from control.admission import AdmissionController, AdmissionResult
 from control.clients_file import ClientsFileWatcher
-from control.db import UserRepository, open_repository
-from control.heartbeat import Heartbeat, new_process_id
-from control.outbox import OutboxDrainer, outbox_loop
+from control.cluster import redis_keys as keys
+from control.cluster.admission import AdmissionController, AdmissionResult
+from control.cluster.heartbeat import Heartbeat, new_process_id
+from control.events.outbox import OutboxDrainer, outbox_loop
+from control.users.db import UserRepository
+from control.users.repository import open_repository
 from ingest import protocol
 from ingest.auth import Authenticator
 from ingest.frame_path import FramePath

@@ -16,8 +16,8 @@ from collections.abc import Callable
 
 import redis.asyncio as aioredis
 
-from control import redis_keys as keys
-from control.feed import follow_control_events
+from control.cluster import redis_keys as keys
+from control.events.feed import follow_control_events
 from schemas.events import ControlEvent, Decision
 from schemas.serializers import ContractError
 from vigil.core.settings import Settings

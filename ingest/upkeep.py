@@ -1,12 +1,12 @@
 """The gateway's tick: its sessions' state in Redis kept alive, and written back after a loss.
 
 Every third of ``heartbeat_ttl_s`` (:meth:`SessionUpkeep.run`) the gateway extends its
-sessions' slots (control/admission.py, which also applies a capacity drop) and session hashes
-(a crashed gateway's lapse after the TTL), closes the sessions that lost either (1013 capacity
-withdrawn, 1008 replaced by a newer session elsewhere), and expires frames that waited too
-long for a decision. A failed tick is tried again within half a second.
+sessions' slots (control/cluster/admission.py, which also applies a capacity drop) and
+session hashes (a crashed gateway's lapse after the TTL), closes the sessions that lost either
+(1013 capacity withdrawn, 1008 replaced by a newer session elsewhere), and expires frames that
+waited too long for a decision. A failed tick is tried again within half a second.
 
-Redis is a cache (control/redis_epoch.py). When it lost its data, the tick writes this
+Redis is a cache (control/cluster/redis_epoch.py). When it lost its data, the tick writes this
 gateway's part back instead of closing its sessions: the missing slots, each session's hash
 ``{ns}:session:{client_id}`` where it is absent (a newer session of the client elsewhere may own
 it by now), every client's state hash from the user database, then the epoch marker (which
@@ -23,11 +23,11 @@ from collections.abc import Callable, Sequence
 
 import redis.asyncio as aioredis
 
-from control import redis_keys as keys
-from control.admission import AdmissionController
-from control.db import UserRepository
-from control.outbox import client_hash
-from control.redis_epoch import new_epoch
+from control.cluster import redis_keys as keys
+from control.cluster.admission import AdmissionController
+from control.cluster.redis_epoch import new_epoch
+from control.events.outbox import client_hash
+from control.users.db import UserRepository
 from ingest.protocol import CloseCode
 from ingest.session import Session
 from vigil.core.background import BackgroundLoop

@@ -146,8 +146,8 @@ def face_loop(settings: Settings, load_embeddings: EmbeddingLoader,
               active: ActiveReader | None = None) -> tuple[StageLoop, str]:
     """The face stage's consumer loop (and its control watcher thread), and its device.
 
-    ``active`` reads the activations of the user database (control/models.py); without it
-    the settings choose the plug-ins until a control event activates another."""
+    ``active`` reads the activations of the user database (processors/model_activation.py);
+    without it the settings choose the plug-ins until a control event activates another."""
     stop = stop or threading.Event()
     cache = EnrolledCache(load_embeddings)
     infer = FaceInference(settings, cache, active() if active is not None else None)
@@ -164,8 +164,8 @@ def face_loop(settings: Settings, load_embeddings: EmbeddingLoader,
 
 def build(settings: Settings) -> LoopStage:
     """The stage table's builder (vigil/core/stages.py)."""
-    from control.embeddings import enrolled_embeddings_loader
-    from control.models import active_models_reader
+    from control.users.embeddings import enrolled_embeddings_loader
+    from processors.model_activation import active_models_reader
 
     loop, device = face_loop(settings, enrolled_embeddings_loader(settings),
                              active=active_models_reader(settings))

@@ -1,11 +1,12 @@
 """Hot reload of a model stage's plug-ins: loaded in the background, swapped between batches.
 
 `vigil weights activate ROLE NAME` stores the choice in the user database and announces it
-as a ``model-activated`` control event (control/models.py). Each model stage follows the
-``control`` topic (control/feed.py); a :class:`ModelSwitcher` there loads and warms up the
-new plug-in on a thread of its own while the old one keeps serving, and the stage loop calls
-:meth:`ModelSwitcher.between_batches` before each batch: a plug-in that is ready by then is
-put in service, so no batch ever runs on a half-loaded model or on two versions of a role.
+as a ``model-activated`` control event (processors/model_activation.py). Each model stage
+follows the ``control`` topic (control/events/feed.py); a :class:`ModelSwitcher` there loads
+and warms up the new plug-in on a thread of its own while the old one keeps serving, and the
+stage loop calls :meth:`ModelSwitcher.between_batches` before each batch: a plug-in that is
+ready by then is put in service, so no batch ever runs on a half-loaded model or on two
+versions of a role.
 A load that fails is logged with its reason and counted; the old plug-in keeps serving. The
 versions the batch ran with are what its results name (``models``).
 """
@@ -18,8 +19,8 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import cast
 
-from control.db import UserDatabaseError
-from control.feed import follow_control_events
+from control.events.feed import follow_control_events
+from control.users.db import UserDatabaseError
 from processors.vision.registry import LoadedPlugin, Role
 from schemas.events import ControlEvent, ControlKind
 from vigil.core import metrics

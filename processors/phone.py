@@ -80,7 +80,7 @@ def unprocessed_phone_result(frame: UnprocessedFrame, device: str) -> PhoneResul
 def phone_loop(settings: Settings, stop: threading.Event | None = None,
                active: ActiveReader | None = None) -> tuple[StageLoop, str]:
     """The phone stage's consumer loop, ready to run (its control follower started), and its
-    device. ``active`` reads the user database's activations (control/models.py)."""
+    device. ``active`` reads the user database's activations (processors/model_activation.py)."""
     stop = stop or threading.Event()
     infer = PhoneInference(settings, (active() if active is not None else {}).get(
         "phone_detector"))
@@ -97,7 +97,7 @@ def phone_loop(settings: Settings, stop: threading.Event | None = None,
 
 def build(settings: Settings) -> LoopStage:
     """The stage table's builder (vigil/core/stages.py)."""
-    from control.models import active_models_reader
+    from processors.model_activation import active_models_reader
 
     loop, device = phone_loop(settings, active=active_models_reader(settings))
     return LoopStage(loop, device=device)

@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 
 import redis
 
-from control import redis_keys as keys
+from control.cluster import redis_keys as keys
 from schemas.events import FrameHeaders, Unprocessed, now_ms
 from vigil.core.settings import Settings
 

@@ -4,7 +4,7 @@ The hash chain (``sinks.audit_log``) shows an edit, insertion or removal inside 
 log cut at its end is still a valid chain, and so is a chain recomputed after an edit: its
 hashes are not keyed. So after every batch the audit sink records a checkpoint, the log's
 line count and last line hash (``AuditCheckpoint``), with an HMAC-SHA256 under a key derived
-from the deployment's data key (``control.crypto.derive_key``):
+from the deployment's data key (``control.users.crypto.derive_key``):
 
 - in the checkpoint file beside the log (``audit.log.checkpoint``, replaced atomically), and
 - on the Kafka topic ``{ns}.audit-checkpoints`` (one partition, compacted, so the latest
@@ -31,7 +31,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import NewTopic
 
-from control.crypto import derive_key, load_key
+from control.users.crypto import derive_key, load_key
 from schemas.events import AuditCheckpoint, now_ms
 from schemas.serializers import ContractError, JsonSerializer
 from sinks.audit_log import AuditError, AuditLog, canonical

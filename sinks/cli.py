@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from control.crypto import CryptoError
+from control.users.crypto import CryptoError
 from sinks.audit import audit_log_path
 from sinks.audit_log import AuditError
 from sinks.audit_verify import reanchor, verify_anchored

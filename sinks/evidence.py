@@ -15,9 +15,9 @@ import threading
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from control.client_keys import ClientForgottenError
-from control.crypto import load_key
-from control.db import open_repository
+from control.users.client_keys import ClientForgottenError
+from control.users.crypto import load_key
+from control.users.repository import open_repository
 from schemas.events import Action, Decision, FrameRef
 from schemas.serializers import ContractError, Frame
 from sinks.evidence_store import EvidenceError, expired, purge_evidence, write_evidence

@@ -11,7 +11,7 @@ File format (``.vgev``, version 2, under the client's own key)::
     associated data = b"vigil-evidence/v2" 0x00 client_id 0x00 frame_id 0x00 key_id
     plaintext       = u32 big-endian length N || N bytes of metadata JSON || JPEG bytes
 
-The key is the client's (``control.client_keys``), so `vigil clients forget` makes every file
+The key is the client's (``control.users.client_keys``), so `vigil clients forget` makes every file
 of that client unreadable by destroying it. Version 1 files (MAGIC 0x00 0x01, no key id,
 associated data ``b"vigil-evidence/v1" 0x00 client_id 0x00 frame_id``) were sealed under the
 deployment's data key before per-client keys existed; they are still read, and forgetting a
@@ -37,8 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from control.client_keys import ClientForgottenError, ClientKey
-from control.crypto import CryptoError, decrypt, encrypt, load_key
+from control.users.client_keys import ClientForgottenError, ClientKey
+from control.users.crypto import CryptoError, decrypt, encrypt, load_key
 from schemas.events import Decision, FrameHeaders
 from sinks.files import UnsafePathError, path_under, safe_id, write_atomic
 from vigil.core.errors import VigilError
@@ -67,7 +67,7 @@ def _keys_of(settings: Settings, keys: KeyRing | None) -> Iterator[KeyRing]:
     if keys is not None:
         yield keys
         return
-    from control.db import open_repository
+    from control.users.repository import open_repository
 
     repo = open_repository(settings)
     try:

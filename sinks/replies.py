@@ -18,7 +18,7 @@ Sessions move: a client may reconnect between a frame and its decision.
   the session and holding happen in one Lua script, and the gateway writes the session and
   takes the held decisions in one transaction, so a decision cannot fall between the two.
 
-Redis is a cache (control/redis_epoch.py). While it does not answer, the sink waits for it
+Redis is a cache (control/cluster/redis_epoch.py). While it does not answer, the sink waits for it
 (up to ``REDIS_WAIT_S``, then the process exits and is restarted) rather than losing the
 batch. After it restarted empty, the sink routes nothing until a gateway wrote its sessions
 back (it waits up to ``heartbeat_ttl_s``), so no decision is dropped or held for want of a
@@ -38,8 +38,8 @@ from enum import StrEnum
 import redis
 from confluent_kafka import Message, Producer
 
-from control import redis_keys as keys
-from control.redis_epoch import EpochWatch
+from control.cluster import redis_keys as keys
+from control.cluster.redis_epoch import EpochWatch
 from schemas.events import Action, Decision
 from sinks.files import UnsafePathError, safe_id
 from vigil.core import metrics

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 
-from control.db_postgres import postgres_tool
+from control.users.db_postgres import postgres_tool
 from vigil.local.servers import free_port
 
 START_TIMEOUT_S = 60

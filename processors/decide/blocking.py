@@ -14,7 +14,8 @@ import uuid
 from typing import Any
 
 from control.clients import ClientControl
-from control.db import ClientState, UnknownClientError, open_repository
+from control.users.db import ClientState, UnknownClientError
+from control.users.repository import open_repository
 from schemas.events import ControlEvent, ControlKind
 from vigil.core.settings import Settings
 from vigil.core.topics import CONTROL

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from control.db import ClientState
+from control.users.db import ClientState
 from processors.decide.policy import (
     Policy,
     Streak,

@@ -57,7 +57,7 @@ def weights_command(args: argparse.Namespace) -> int:
 def activate_command(args: argparse.Namespace) -> int:
     """`vigil weights activate ROLE NAME`."""
     from control.cli import control_plane
-    from control.models import activate_model
+    from processors.model_activation import activate_model
     from processors.vision.registry import check_activation
 
     role, name = check_activation(args.role, args.name)  # before opening anything
@@ -70,7 +70,7 @@ def activate_command(args: argparse.Namespace) -> int:
 
 def active_command(args: argparse.Namespace) -> int:
     """`vigil weights active`."""
-    from control.db import open_repository
+    from control.users.repository import open_repository
     from processors.vision.registry import ACTIVATABLE, configured_name
 
     settings = load_settings(getattr(args, "config", None))

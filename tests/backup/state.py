@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from control.db import open_repository
-from control.tokens import hash_token, new_token
+from control.users.repository import open_repository
+from control.users.tokens import hash_token, new_token
 from sinks.audit import audit_log_path
 from sinks.audit_log import AuditLog
 from sinks.evidence_store import write_evidence

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from control.crypto import key_file, load_key
-from control.db import open_repository
-from control.tokens import token_matches
+from control.users.crypto import key_file, load_key
+from control.users.repository import open_repository
+from control.users.tokens import token_matches
 from sinks.evidence_store import evidence_root, find_evidence, read_evidence
 from tests.backup.state import JPEG, make_state, rewrite_member
 from vigil.apps.cli import main

@@ -135,9 +135,9 @@ def test_a_client_forgotten_after_the_backup_stays_forgotten_after_a_restore(
     """A restore of a backup taken before `vigil clients forget` used to bring the person's
     key and embeddings back without a word. It now reads the forgotten events newer than the
     backup from the control topic and forgets those clients again, and says so."""
-    from control.client_keys import ClientForgottenError
     from control.clients import ClientControl
-    from control.db import open_repository
+    from control.users.client_keys import ClientForgottenError
+    from control.users.repository import open_repository
 
     live = make_settings(infra, namespace, tmp_path / "live", tmp_path / "w", **FAST)
     create_topics(live)

@@ -21,7 +21,8 @@ from console.accounts import add_account
 from console.routes import Console
 from console.sessions import LoginLimiter, SessionStore
 from console.web import serve
-from control.db import AuditorRole, SqliteUserRepository, open_repository
+from control.users.db import AuditorRole, SqliteUserRepository
+from control.users.repository import open_repository
 from schemas.events import Action, Decision, FrameHeaders, FrameRef, Reason
 from sinks.audit import audit_entry, audit_log_path
 from sinks.audit_log import AuditLog

@@ -12,8 +12,9 @@ import redis
 from console.accounts import add_account
 from console.routes import Console
 from console.web import serve
-from control import redis_keys
-from control.db import AuditorRole, ClientState, open_repository
+from control.cluster import redis_keys
+from control.users.db import AuditorRole, ClientState
+from control.users.repository import open_repository
 from sinks.audit import audit_log_path
 from tests.conftest import Infra, make_settings
 from tests.console.http_client import ConsoleClient

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from control.heartbeat import Heartbeat
+from control.cluster.heartbeat import Heartbeat
 from tests.conftest import Infra
 from tests.control.test_enroll import run_cli
 from tests.ingest.harness import add_client, expect, running_gateway, welcomed

@@ -10,8 +10,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from control.db import open_repository
-from control.enroll import QualityLimits, analyze_photos
+from control.users.repository import open_repository
+from processors.enroll import QualityLimits, analyze_photos
 from tests.conftest import Infra, make_settings, require_testdata
 from vigil.apps.cli import main
 from vigil.core.settings import Settings

@@ -18,8 +18,8 @@ import cv2
 import numpy as np
 import pytest
 
-from control.enroll import QualityLimits, analyze_photos
 from processors.batch import DecodedFrame
+from processors.enroll import QualityLimits, analyze_photos
 from processors.face import to_face_result
 from processors.vision.chain import FaceChain
 from processors.vision.imaging import decode_frame, read_image, webcam_jpeg

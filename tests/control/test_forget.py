@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 from pydantic import SecretStr
 
-from control.client_keys import ClientForgottenError
-from control.crypto import encrypt, load_key
-from control.db import UnknownClientError, open_repository
+from control.users.client_keys import ClientForgottenError
+from control.users.crypto import encrypt, load_key
+from control.users.db import UnknownClientError
+from control.users.repository import open_repository
 from sinks.audit import AuditSink, audit_log_path
 from sinks.cli import register as register_sinks
 from sinks.evidence_store import MAGIC, associated_data, write_evidence

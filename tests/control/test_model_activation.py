@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from control.db import open_repository
+from control.users.repository import open_repository
 from processors.vision.registry import ACTIVATABLE, REGISTRY, configured_name
 from schemas.events import DEPLOYMENT_KEY, ControlKind
 from tests.control.test_enroll import run_cli

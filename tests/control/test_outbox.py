@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 import redis
 
-from control import redis_keys as keys
 from control.clients import ClientControl
-from control.db import ClientState, open_repository
-from control.enroll import enroll
-from control.outbox import KAFKA, REDIS, OutboxDrainer
+from control.cluster import redis_keys as keys
+from control.events.outbox import KAFKA, REDIS, OutboxDrainer
+from control.users.db import ClientState
+from control.users.repository import open_repository
+from processors.enroll import enroll
 from tests.conftest import Infra, make_settings
 from tests.control.test_clients_cli import control_events
 from tests.control.test_enroll import FakeChain, FakeFace, FakeFaces, run_cli

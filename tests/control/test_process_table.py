@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from control.process_table import per_stage, stack_processes, totals
-from control.status import print_stack
+from control.cluster.process_table import per_stage, stack_processes, totals
+from control.cluster.status import print_stack
 from vigil.core.settings import load_settings
 
 

@@ -13,17 +13,12 @@ import numpy as np
 import psycopg
 import pytest
 
-from control.crypto import CryptoError, decrypt, encrypt, key_file, load_key
-from control.db import (
-    ClientState,
-    UnknownClientError,
-    UserDatabaseError,
-    UserRepository,
-    open_repository,
-)
-from control.db_auditors import AuditorExistsError, AuditorRole
-from control.db_schema import LATEST_VERSION, MIGRATIONS, POSTGRESQL, SQLITE, SchemaError
-from control.tokens import hash_token, new_token, token_matches
+from control.users.crypto import CryptoError, decrypt, encrypt, key_file, load_key
+from control.users.db import ClientState, UnknownClientError, UserDatabaseError, UserRepository
+from control.users.db_auditors import AuditorExistsError, AuditorRole
+from control.users.db_schema import LATEST_VERSION, MIGRATIONS, POSTGRESQL, SQLITE, SchemaError
+from control.users.repository import open_repository
+from control.users.tokens import hash_token, new_token, token_matches
 from vigil.core.settings import SettingsError, load_settings
 from vigil.local.servers import free_port
 

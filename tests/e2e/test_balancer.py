@@ -17,9 +17,9 @@ import pytest
 import redis
 from pydantic import SecretStr
 
-from control import redis_keys as keys
-from control.db import open_repository
-from control.tokens import hash_token, new_token
+from control.cluster import redis_keys as keys
+from control.users.repository import open_repository
+from control.users.tokens import hash_token, new_token
 from tests.ingest.harness import closed_with, expect, open_session
 from tests.nginx import nginx, require_nginx
 from tests.stack import GatewayProcess, Running, gateways

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from control.clients import ClientControl
-from control.db import open_repository
+from control.users.repository import open_repository
 from schemas.events import ControlKind
 from tests.conftest import Infra, local_infra, require_testdata
 from tests.e2e.up_harness import up_env

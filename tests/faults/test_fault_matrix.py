@@ -17,7 +17,7 @@ from vigil.apps.faults.stack import CASES, STACK_CASE
 
 # The only cases that may end a session, and how the client is told (it reconnects):
 # a SIGKILLed gateway's sockets die with it; with no live face processor for longer than
-# heartbeat_ttl_s the capacity is 0 (control/admission.py); a stopping gateway answers what
+# heartbeat_ttl_s the capacity is 0 (control/cluster/admission.py); a stopping gateway answers what
 # it can within gateway_drain_s, then closes with 1001. Every other fault leaves sessions open.
 SESSION_ENDS = {"gateway": ("1006 connection lost",), "face": ("1013 capacity withdrawn",),
                 STACK_CASE: ("1001 the gateway is stopping",)}

@@ -16,8 +16,8 @@ import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from control.db import open_repository
-from control.tokens import hash_token, new_token
+from control.users.repository import open_repository
+from control.users.tokens import hash_token, new_token
 from ingest.gateway import Gateway
 from tests.conftest import TESTDATA
 from vigil.core.settings import Settings

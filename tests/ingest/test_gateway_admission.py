@@ -13,8 +13,8 @@ import pytest
 import redis
 from prometheus_client import REGISTRY
 
-from control import redis_keys as keys
-from control.heartbeat import Heartbeat
+from control.cluster import redis_keys as keys
+from control.cluster.heartbeat import Heartbeat
 from tests.ingest.conftest import SettingsFactory
 from tests.ingest.harness import (
     JPEG,
@@ -91,7 +91,8 @@ def test_capacity_follows_live_face_processors(make_gateway_settings: SettingsFa
 def test_block_closes_and_pause_resume_change_what_the_client_gets(
         make_gateway_settings: SettingsFactory, topics: Settings) -> None:
     from control.clients import ClientControl
-    from control.db import ClientState, open_repository
+    from control.users.db import ClientState
+    from control.users.repository import open_repository
 
     settings = make_gateway_settings()
     token = add_client(settings, "alice")

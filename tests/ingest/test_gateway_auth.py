@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.client import connect
 
-from control.tokens import new_token
+from control.users.tokens import new_token
 from schemas.events import ControlEvent, ControlKind, now_ms
 from tests.certificates import self_signed
 from tests.ingest.conftest import SettingsFactory
@@ -108,7 +108,7 @@ def test_a_new_token_ends_the_sessions_of_the_old_one(
     stolen token's session must not outlive its replacement — and keeps one opened with the
     new token when the next token event arrives for another reason."""
     from control.clients import ClientControl
-    from control.db import open_repository
+    from control.users.repository import open_repository
     from ingest.gateway import TOKEN_REPLACED
 
     settings = make_gateway_settings()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from control.outbox import OutboxDrainer
+from control.events.outbox import OutboxDrainer
 from ingest.upkeep import SessionUpkeep
 from tests.ingest.conftest import SettingsFactory
 from tests.ingest.harness import add_client, expect, running_gateway, welcomed

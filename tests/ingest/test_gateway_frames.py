@@ -10,7 +10,7 @@ import pytest
 from confluent_kafka import Message
 from prometheus_client import REGISTRY
 
-from control import redis_keys as keys
+from control.cluster import redis_keys as keys
 from schemas.events import Action, Decision, FrameRef, Reason
 from tests.ingest.conftest import SettingsFactory
 from tests.ingest.harness import (

@@ -9,7 +9,7 @@ import asyncio
 import pytest
 import redis
 
-from control import redis_keys as keys
+from control.cluster import redis_keys as keys
 from schemas.events import Action, Decision, FrameRef, Reason
 from tests.ingest.conftest import SettingsFactory
 from tests.ingest.harness import add_client, expect, next_message, running_gateway, welcomed

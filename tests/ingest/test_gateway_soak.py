@@ -22,7 +22,7 @@ import redis
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from control import redis_keys as keys
+from control.cluster import redis_keys as keys
 from schemas.events import Action, Decision, FrameHeaders, FrameRef, Reason, now_ms
 from schemas.serializers import ContractError
 from tests.ingest.conftest import SettingsFactory

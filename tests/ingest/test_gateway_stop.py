@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from control import redis_keys as keys
+from control.cluster import redis_keys as keys
 from ingest.gateway import Gateway
 from schemas.events import Action, Decision, FrameRef, Reason
 from tests.ingest.conftest import SettingsFactory

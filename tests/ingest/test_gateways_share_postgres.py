@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from control.clients import ClientControl
-from control.db import ClientState, open_repository
+from control.users.db import ClientState
+from control.users.repository import open_repository
 from tests.conftest import Infra, make_settings
 from tests.ingest.conftest import FAST
 from tests.ingest.harness import add_client, closed_with, expect, open_session, running_gateway

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from control.clients_file import ClientsFileError, parse_clients_file
-from control.db import ClientState
+from control.users.db import ClientState
 from ingest import protocol
 from ingest.protocol import FrameInfo, Hello, ProtocolError, UnknownMessage
 from ingest.session import TokenBucket

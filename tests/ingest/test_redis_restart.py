@@ -13,10 +13,11 @@ import pytest
 import redis
 from websockets.asyncio.client import ClientConnection
 
-from control import redis_keys as keys
 from control.clients import ClientControl
-from control.db import ClientState, open_repository
-from control.heartbeat import Heartbeat, live_processes
+from control.cluster import redis_keys as keys
+from control.cluster.heartbeat import Heartbeat, live_processes
+from control.users.db import ClientState
+from control.users.repository import open_repository
 from sinks.replies import ReplySink
 from tests.ingest.conftest import SettingsFactory
 from tests.ingest.harness import (

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import redis
 
-from control import redis_keys as keys
+from control.cluster import redis_keys as keys
 from processors.decide.decider import Decider
 from processors.decide.policy_file import DEFAULT_POLICY_FILE, load_policy
 from processors.face import face_loop

@@ -18,9 +18,9 @@ import pytest
 from confluent_kafka import Consumer, Producer
 
 from control.clients import ClientControl
-from control.db import open_repository
-from control.models import activate_model, active_models_reader
+from control.users.repository import open_repository
 from processors.face import face_loop
+from processors.model_activation import activate_model, active_models_reader
 from processors.phone import phone_loop
 from processors.vision.imaging import read_image, webcam_jpeg
 from processors.vision.registry import REGISTRY, Role, configured_name

@@ -7,7 +7,7 @@ import time
 import pytest
 import redis
 
-from control import redis_keys as keys
+from control.cluster import redis_keys as keys
 from processors.triage import FrameTriage, SessionRegistry
 from schemas.events import FrameHeaders, Unprocessed
 from vigil.core.settings import Settings, load_settings

@@ -136,7 +136,7 @@ def test_cli_show_and_purge(offline_settings: Settings, jpeg: bytes, tmp_path: P
 def test_without_a_configured_key_a_private_key_file_is_made_and_used(
     tmp_path: Path, jpeg: bytes
 ) -> None:
-    from control.crypto import CryptoError, key_file
+    from control.users.crypto import CryptoError, key_file
 
     settings = load_settings(state_dir=tmp_path / "state")
     path = write_evidence(settings, decision("k1"), None, jpeg)

@@ -8,7 +8,7 @@ import pytest
 import redis
 from prometheus_client import REGISTRY
 
-from control import redis_keys as keys
+from control.cluster import redis_keys as keys
 from schemas.events import Action
 from sinks.replies import ReplySink
 from tests.sinks.conftest import (

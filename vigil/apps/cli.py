@@ -185,13 +185,14 @@ def _registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
     from control import cli as control_cli
     from processors.vision import cli as vision_cli
     from sinks import cli as sinks_cli
+    from vigil.apps import clients_cli
     from vigil.apps.bench import cli as bench_cli
     from vigil.apps.devdata import cli as devdata_cli
     from vigil.backup import cli as backup_cli
 
     return [_register_core, _register_stages, vision_cli.register, bench_cli.register,
-            control_cli.register, sinks_cli.register, console_cli.register, backup_cli.register,
-            devdata_cli.register]
+            clients_cli.register, control_cli.register, sinks_cli.register, console_cli.register,
+            backup_cli.register, devdata_cli.register]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

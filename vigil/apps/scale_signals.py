@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
-from control.admission import occupancy
-from control.heartbeat import CAPACITY_ROLE
+from control.cluster.admission import occupancy
+from control.cluster.heartbeat import CAPACITY_ROLE
 from vigil.apps.autoscale import StageSample, histogram_quantile, pipelines_for
 from vigil.core.lag import LagReader
 from vigil.core.settings import Settings

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import BinaryIO
 
-from control.crypto import CryptoError, load_key
+from control.users.crypto import CryptoError, load_key
 from processors.decide.policy_file import policy_path
 from sinks.audit import audit_log_path
 from sinks.audit_anchor import checkpoint_file

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from console.audit_view import read_lines
-from control.db import UnknownClientError, open_repository
+from control.users.db import UnknownClientError
+from control.users.repository import open_repository
 from schemas.events import ControlKind
 from schemas.serializers import ContractError
 from sinks.evidence_store import forget_evidence

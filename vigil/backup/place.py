@@ -17,9 +17,9 @@ import subprocess
 from contextlib import closing
 from pathlib import Path
 
-from control.crypto import CryptoError, decode_key, key_file
-from control.db import SqliteUserRepository, UserRepository
-from control.db_postgres import PostgresUserRepository, postgres_tool, query
+from control.users.crypto import CryptoError, decode_key, key_file
+from control.users.db import SqliteUserRepository, UserRepository
+from control.users.db_postgres import PostgresUserRepository, postgres_tool, query
 from processors.decide.policy_file import policy_path
 from sinks.audit import audit_log_path
 from sinks.audit_anchor import CheckpointUnavailable, checkpoint_file

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from control.crypto import CryptoError, decode_key, load_key
+from control.users.crypto import CryptoError, decode_key, load_key
 from vigil.backup.erasures import Erasures, from_audit_log, from_control_topic, reapply
 from vigil.backup.manifest import (
     AUDIT_LOG,

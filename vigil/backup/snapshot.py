@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from control.db_postgres import postgres_tool, query
+from control.users.db_postgres import postgres_tool, query
 from sinks.audit_log import verify
 from sinks.evidence_store import SUFFIX, evidence_root
 from sinks.files import TMP_PREFIX

@@ -558,7 +558,7 @@ class Settings(PerformanceSettings, BaseSettings):
     )
     outbox_poll_s: float = Field(
         1.0, gt=0.0, le=600.0, description="How often each gateway delivers the outbox: "
-        "control events stored while Redis or Kafka was down (control/outbox.py)."
+        "control events stored while Redis or Kafka was down (control/events/outbox.py)."
     )
     outbox_delivery_timeout_s: float = Field(
         5.0, gt=0.0, le=300.0, description="How long one control event may wait for Kafka "

@@ -156,7 +156,7 @@ def run_stage(entry: Stage, settings: Settings, metrics_port: int | None = None)
     signal.signal(signal.SIGINT, on_signal)
     healthy = runnable.healthy
     if entry.heartbeat:
-        from control.heartbeat import Heartbeat
+        from control.cluster.heartbeat import Heartbeat
 
         device = str(getattr(runnable, "device", "cpu"))
         beat = Heartbeat.start_for_processor(settings, entry.name, device, stopped)

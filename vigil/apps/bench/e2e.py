@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from control.process_table import cpu_seconds, machine_busy_seconds
+from control.cluster.process_table import cpu_seconds, machine_busy_seconds
 from vigil.apps.bench.ceiling import ceiling_lines, load_phone, measure_ceiling
 from vigil.apps.bench.report import StepSummary, plot_latency, summarize
 from vigil.apps.client import StreamReport, stream_frames, webcam_frames
@@ -32,7 +32,7 @@ from vigil.core.settings import Settings
 from vigil.local.servers import port_answers
 
 if TYPE_CHECKING:
-    from control.enroll import FaceAnalyzer
+    from processors.enroll import FaceAnalyzer
 
 SETTLE_S = 5.0  # pause between ramp steps, so one step's tail does not load the next
 STOP_TIMEOUT_S = 300.0  # `vigil up` stops each stage after its batch: slow on shared cores
@@ -84,8 +84,8 @@ def enroll_bench_clients(settings: Settings, count: int, enroll_image: Path,
                          chain: FaceAnalyzer) -> list[tuple[str, str]]:
     """Enroll ``bench-1`` ... ``bench-N`` with one photo; return (client_id, token) pairs."""
     from control.clients import ClientControl
-    from control.db import open_repository
-    from control.enroll import enroll
+    from control.users.repository import open_repository
+    from processors.enroll import enroll
     from processors.vision.imaging import read_image
 
     repo = open_repository(settings)
@@ -117,7 +117,7 @@ async def _stream_all(url: str, clients: list[tuple[str, str]], frames: list[byt
 
 def stack_memory_line(settings: Settings) -> str:
     """The memory of this machine's `vigil up` processes (from their pid files) right now."""
-    from control.process_table import mib, stack_processes, totals
+    from control.cluster.process_table import mib, stack_processes, totals
 
     processes = stack_processes(settings)
     if not processes:

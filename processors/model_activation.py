@@ -1,6 +1,6 @@
 """`vigil weights activate ROLE NAME`: which plug-in serves a role, durable and announced.
 
-The choice is stored in the user database (control/db_models.py) and its ``model-activated``
+The choice is stored in the user database (control/users/db_models.py) and its ``model-activated``
 ControlEvent goes into the outbox in the same transaction, keyed ``_deployment``; the outbox
 delivers it to the ``control`` topic (later, when Kafka is down now). The model stages follow
 that topic and swap the plug-in in between two batches (processors/model_swap.py); a stage
@@ -13,7 +13,8 @@ import logging
 from collections.abc import Callable
 
 from control.clients import ClientControl
-from control.db import UserRepository, open_repository
+from control.users.db import UserRepository
+from control.users.repository import open_repository
 from processors.vision.registry import ACTIVATABLE, check_activation, configured_name
 from schemas.events import DEPLOYMENT_KEY, ControlKind, ModelActivation
 from vigil.core.settings import Settings

@@ -5,7 +5,7 @@ Every gateway and processor runs a :class:`Heartbeat`. Each beat (every third of
 
 - ``{ns}:processes`` zset: process_id -> expiry (ms);
 - ``{ns}:process:{process_id}`` hash: role, device, share, host, pid, started_at (PEXPIRE ttl);
-- for a face processor, ``{ns}:processors:seen`` (see control/admission.py's capacity rule).
+- for a face processor, ``{ns}:processors:seen`` (see control/cluster/admission.py's capacity rule).
 
 A process that stops cleanly removes its entry; one that crashes drops out after the TTL.
 ``share`` is the number of client sessions the process adds to the system's capacity: a face
@@ -25,7 +25,7 @@ from typing import cast
 
 import redis
 
-from control import redis_keys as keys
+from control.cluster import redis_keys as keys
 from vigil.core.settings import Settings
 
 log = logging.getLogger(__name__)

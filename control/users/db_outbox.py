@@ -1,10 +1,10 @@
 """The outbox of the user database: control events waiting for Redis and Kafka.
 
 ``outbox`` holds control events written in the same transaction as the change they announce
-(:meth:`control.db.SqlUserRepository.transaction`) until Redis and Kafka both took them; the
-one ``outbox_lease`` row lets one drainer at a time deliver them (control/outbox.py). The
+(:meth:`control.users.db.SqlUserRepository.transaction`) until Redis and Kafka both took them; the
+one ``outbox_lease`` row lets one drainer at a time deliver them (control/events/outbox.py). The
 statements are :class:`OutboxStatements`, a part of every user repository (both engines), in
-the tables of migration 4 (control/db_schema.py).
+the tables of migration 4 (control/users/db_schema.py).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from control.db_statements import Statements
+from control.users.db_statements import Statements
 from schemas.events import now_ms
 
 OutboxTarget = Literal["redis", "kafka"]

@@ -3,7 +3,7 @@
 Chosen by a ``postgresql://`` (or ``postgres://``) URL in the ``user_db`` setting, for example
 ``postgresql://vigil@db.example:5432/vigil``; the password may be in the URL or, better, in
 libpq's ``PGPASSWORD`` or ``~/.pgpass``. The statements and migrations are those of every
-engine (control/db.py, control/db_schema.py); migrations hold an advisory lock, so machines
+engine (db.py, db_schema.py beside this file); migrations hold an advisory lock, so machines
 starting together apply each one once.
 
 One connection per repository, in autocommit mode, used under the repository's lock. When the
@@ -22,8 +22,8 @@ from pathlib import Path
 
 import psycopg
 
-from control.db import Row, SqlUserRepository, UserDatabaseError
-from control.db_schema import POSTGRESQL
+from control.users.db import Row, SqlUserRepository, UserDatabaseError
+from control.users.db_schema import POSTGRESQL
 from vigil.core.settings import redact_url
 
 log = logging.getLogger(__name__)

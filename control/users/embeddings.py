@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from control.client_keys import ClientForgottenError
-from control.crypto import CryptoError
-from control.db import Embeddings, open_repository
+from control.users.client_keys import ClientForgottenError
+from control.users.crypto import CryptoError
+from control.users.db import Embeddings
+from control.users.repository import open_repository
 from vigil.core.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """The models `vigil weights activate` chose, in the user database: role -> plug-in name.
 
 The statements are :class:`ActiveModelStatements`, a part of every user repository (both
-engines), in the ``active_models`` table of migration 5 (control/db_schema.py). A role without
+engines), in the ``active_models`` table of migration 5 (control/users/db_schema.py). A role without
 a row is served by the plug-in its setting names; a row overrides the setting, in every
 process that opens this database (processors on other machines too), until another
 activation replaces it.
@@ -9,7 +9,7 @@ activation replaces it.
 
 from __future__ import annotations
 
-from control.db_statements import Statements
+from control.users.db_statements import Statements
 from schemas.events import now_ms
 
 

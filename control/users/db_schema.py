@@ -93,7 +93,7 @@ CREATE TABLE IF NOT EXISTS auditors (
     credential_hash TEXT NOT NULL,
     created_at {bigint} NOT NULL
 )""",)),
-    # Per-client data keys (control/client_keys.py); IF NOT EXISTS and AddColumn: SQLite files
+    # Per-client data keys (control/users/client_keys.py); IF NOT EXISTS and AddColumn: SQLite files
     # made by the first `vigil clients forget` before this was a migration hold them already.
     Migration(3, "client keys", ("""
 CREATE TABLE IF NOT EXISTS client_keys (
@@ -107,7 +107,7 @@ CREATE TABLE IF NOT EXISTS client_keys (
         "CREATE UNIQUE INDEX IF NOT EXISTS client_keys_live ON client_keys (client_id) "
         "WHERE wrapped IS NOT NULL"),
         add_columns=(AddColumn("clients", "embeddings_key", "TEXT"),)),
-    # The outbox of control events (control/db_outbox.py, control/outbox.py).
+    # The outbox of control events (control/users/db_outbox.py, control/events/outbox.py).
     Migration(4, "outbox", ("""
 CREATE TABLE IF NOT EXISTS outbox (
     seq {serial},
@@ -122,7 +122,7 @@ CREATE TABLE IF NOT EXISTS outbox_lease (
     holder TEXT NOT NULL,
     expires_at {bigint} NOT NULL
 )""")),
-    # The models `vigil weights activate` chose (control/db_models.py).
+    # The models `vigil weights activate` chose (control/users/db_models.py).
     Migration(5, "active models", ("""
 CREATE TABLE IF NOT EXISTS active_models (
     role TEXT PRIMARY KEY,

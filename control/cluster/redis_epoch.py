@@ -22,7 +22,7 @@ import uuid
 
 import redis
 
-from control import redis_keys as keys
+from control.cluster import redis_keys as keys
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ Sessions and replies (written by the gateway, read by the replies sink)::
     {ns}:replies:{gateway_id}   channel Decision JSON for sessions held by that gateway
     {ns}:replied:{frame_id}     string marker of the replies sink (one reply per frame)
 
-Admission (see control/admission.py; changed only by its Lua scripts, so it is atomic)::
+Admission (see control/cluster/admission.py; changed only by its Lua scripts, so it is atomic)::
 
     {ns}:slots                  zset   session_id -> expiry (ms, Redis clock)
     {ns}:slots:order            zset   session_id -> admission ticket (newest evicted first)
@@ -30,13 +30,13 @@ Admission (see control/admission.py; changed only by its Lua scripts, so it is a
     {ns}:queue:expiry           zset   session_id -> expiry (ms); a crashed gateway's waiters
     {ns}:tickets                string counter of admission and queue tickets
 
-Processes (control/heartbeat.py)::
+Processes (control/cluster/heartbeat.py)::
 
     {ns}:processes              zset   process_id -> heartbeat expiry (ms, Redis clock)
     {ns}:process:{process_id}   hash   role, device, share, host, pid, started_at; PEXPIRE ttl
     {ns}:processors:seen        string set (24 h TTL, refreshed) once a face processor beats
 
-Redis's own life (control/redis_epoch.py)::
+Redis's own life (control/cluster/redis_epoch.py)::
 
     {ns}:epoch                  string random id, set by a gateway once it wrote its state
                                        back; absent after Redis restarted empty

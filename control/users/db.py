@@ -1,20 +1,20 @@
 """The user database: clients (token hashes, encrypted enrolled embeddings, state) and the
-auditor console's accounts (control/db_auditors.py), the active models (control/db_models.py).
+auditor console's accounts (db_auditors.py), the active models (db_models.py), in control/users/.
 
-:class:`UserRepository` is the interface every caller uses; :func:`open_repository` picks the
+:class:`UserRepository` is the interface every caller uses; ``repository.open_repository`` picks the
 implementation from the ``user_db`` setting:
 
 - a file path (default ``STATE_DIR/users.sqlite3``): :class:`SqliteUserRepository`, one SQLite
   file (WAL mode, so the gateway reads while a command writes) for one machine;
-- a ``postgresql://`` URL: ``control.db_postgres.PostgresUserRepository``, one database that
+- a ``postgresql://`` URL: ``control.users.db_postgres.PostgresUserRepository``, one database that
   several machines (gateways, processors, the control commands) share.
 
 Both run the same statements (:class:`SqlUserRepository`, written with ``?`` placeholders) and
-the same schema migrations (control/db_schema.py) when they open.
+the same schema migrations (control/users/db_schema.py) when they open.
 
-Embeddings are stored as one AES-256-GCM blob per client (control/crypto.py), bound to the
+Embeddings are stored as one AES-256-GCM blob per client (control/users/crypto.py), bound to the
 client id, so the database never holds them as plain floats and a blob moved to another client
-does not decrypt. The blob is encrypted under the client's own key (``control.client_keys``;
+does not decrypt. The blob is encrypted under the client's own key (``control.users.client_keys``;
 ``embeddings_key`` names it), so :meth:`SqlUserRepository.forget` erases it by destroying that
 key. Blobs written before per-client keys existed (``embeddings_key`` NULL) are under the data
 key and still read. SQLite overwrites deleted content (``secure_delete``) and the forget empties
@@ -40,15 +40,14 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from control.client_keys import ClientForgottenError, ClientKeys, Row
-from control.crypto import decrypt, encrypt, load_key
-from control.db_auditors import AuditorRecord, AuditorRole, AuditorStatements
-from control.db_models import ActiveModelStatements
-from control.db_outbox import OutboxEntry, OutboxStatements, OutboxTarget
-from control.db_schema import SQLITE, Dialect, apply_migrations
+from control.users.client_keys import ClientForgottenError, ClientKeys, Row
+from control.users.crypto import decrypt, encrypt
+from control.users.db_auditors import AuditorRecord, AuditorRole, AuditorStatements
+from control.users.db_models import ActiveModelStatements
+from control.users.db_outbox import OutboxEntry, OutboxStatements, OutboxTarget
+from control.users.db_schema import SQLITE, Dialect, apply_migrations
 from schemas.events import now_ms
 from vigil.core.errors import VigilError
-from vigil.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +218,7 @@ class SqlUserRepository(AuditorStatements, OutboxStatements, ActiveModelStatemen
             action()
 
     def _migrate(self, dialect: Dialect, where: str) -> None:
-        """Run the schema migrations (control/db_schema.py); ``where`` names the database."""
+        """Run the schema migrations (control/users/db_schema.py); ``where`` names the database."""
         with self._lock, self._transaction():
             apply_migrations(lambda sql, params: self._execute(sql, params)[0], dialect,
                              now_ms(), where)
@@ -378,16 +377,6 @@ def _embedding_context(client_id: str, key_id: str | None = None) -> bytes:
     if key_id is None:  # under the data key, before per-client keys
         return f"vigil/embeddings/v1/{client_id}".encode()
     return f"vigil/embeddings/v2/{client_id}/{key_id}".encode()
-
-
-def open_repository(settings: Settings) -> UserRepository:
-    """The configured user database (see the module docstring), key from the settings."""
-    url = settings.user_db_url
-    if url is not None:
-        from control.db_postgres import PostgresUserRepository
-
-        return PostgresUserRepository(url, load_key(settings))
-    return SqliteUserRepository(settings.user_db_path, load_key(settings))
 
 
 def _enable_wal(db: sqlite3.Connection, path: Path, wait_s: float = 10.0) -> None:

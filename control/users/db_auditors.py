@@ -1,7 +1,7 @@
 """The auditor console's accounts in the user database: name, role, credential hash.
 
 The statements are :class:`AuditorStatements`, a part of every user repository (both
-engines), in the ``auditors`` table of migration 2 (control/db_schema.py).
+engines), in the ``auditors`` table of migration 2 (control/users/db_schema.py).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from control.db_statements import Statements
+from control.users.db_statements import Statements
 from schemas.events import now_ms
 from vigil.core.errors import VigilError
 

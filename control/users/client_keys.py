@@ -2,13 +2,13 @@
 
 Each client's enrolled embeddings and evidence frames are encrypted under that client's own
 32-byte key (AES-256-GCM), and the key is stored in the user database wrapped (encrypted)
-under the deployment's data key (``control.crypto``), bound to its key id and client id.
+under the deployment's data key (``control.users.crypto``), bound to its key id and client id.
 `vigil clients forget` destroys the wrapped key (crypto-shredding): every copy of that client's
 ciphertext, in the evidence folder and in backups of it, is unreadable from then on. Backups
 of the user database taken before the forget still hold the wrapped key; they must be
 expired too.
 
-The ``client_keys`` table is migration 3 of the user database (control/db_schema.py), on
+The ``client_keys`` table is migration 3 of the user database (control/users/db_schema.py), on
 either engine. A client has at most one live key. A forgotten client keeps its destroyed rows
 (so readers can say when it was erased) and gets a new key only when it is enrolled again.
 """
@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from control.crypto import KEY_BYTES, decrypt, encrypt
+from control.users.crypto import KEY_BYTES, decrypt, encrypt
 from schemas.events import now_ms
 from vigil.core.errors import VigilError
 

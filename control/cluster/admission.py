@@ -7,7 +7,7 @@ heartbeat tick: a crashed gateway's sessions free their slots after ``heartbeat_
 Capacity rule (the seed's Pipeline Manager, counting only live processors):
 
 - configured = ``max_pipelines x max_clients_per_pipeline``;
-- a face processor's heartbeat (control/heartbeat.py) carries its share, one pipeline:
+- a face processor's heartbeat (control/cluster/heartbeat.py) carries its share, one pipeline:
   ``max_clients_per_pipeline``; the live share is the sum over live face processors;
 - until any face processor has ever beaten in this namespace (``{ns}:processors:seen``
   absent; it is refreshed by every face heartbeat and lapses after 24 h without one), the
@@ -26,7 +26,7 @@ from typing import Any
 import redis
 import redis.asyncio as aioredis
 
-from control import redis_keys as keys
+from control.cluster import redis_keys as keys
 from vigil.core import metrics
 from vigil.core.settings import Settings
 
@@ -193,7 +193,7 @@ class AdmissionController:
     async def refresh(self, session_ids: list[str], restore: bool = False) -> Occupancy:
         """Extend own slots, apply a capacity drop; returns which own sessions lost a slot.
 
-        ``restore``: Redis lost its data (control/redis_epoch.py), so own sessions missing
+        ``restore``: Redis lost its data (control/cluster/redis_epoch.py), so own sessions missing
         from the slots are written back rather than lost."""
         reply = await self._refresh(keys=self._keys, args=[
             *self._base, self._ttl_ms, "1" if restore else "0", *session_ids])

@@ -29,8 +29,8 @@ import redis
 from confluent_kafka import KafkaError, Message, Producer
 from redis.typing import EncodableT
 
-from control import redis_keys as keys
-from control.db import ClientRecord, OutboxEntry, UserRepository
+from control.cluster import redis_keys as keys
+from control.users.db import ClientRecord, OutboxEntry, UserRepository
 from vigil.core.background import BackgroundLoop
 from vigil.core.kafka import make_producer
 from vigil.core.settings import Settings

@@ -1,7 +1,7 @@
 """What a group of user-database statements needs from the repository it is mixed into.
 
 The statement groups (auditors, outbox, active models) are mixins of
-:class:`control.db.SqlUserRepository`: each writes its SQL with ``?`` placeholders and runs it
+:class:`control.users.db.SqlUserRepository`: each writes its SQL with ``?`` placeholders and runs it
 through these methods, which the repository implements once for SQLite and PostgreSQL.
 """
 

@@ -1,5 +1,5 @@
 """`vigil status`: live processes, capacity, sessions, queue and every client's state; this
-machine's `vigil up` processes per stage with their memory (control/process_table.py); the lag
+machine's `vigil up` processes per stage with their memory (process_table.py); the lag
 of every stage's consumer group (vigil/core/lag.py).
 
 Kafka and Redis are checked first; an unreachable one is named with its address and makes
@@ -16,11 +16,11 @@ import redis
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from control import redis_keys as keys
-from control.admission import occupancy
-from control.db import UserRepository
-from control.heartbeat import live_processes
-from control.process_table import mib, per_stage, stack_processes, totals
+from control.cluster import redis_keys as keys
+from control.cluster.admission import occupancy
+from control.cluster.heartbeat import live_processes
+from control.cluster.process_table import mib, per_stage, stack_processes, totals
+from control.users.db import UserRepository
 from vigil.core.kafka import group_name
 from vigil.core.lag import LagReader, LagUnavailableError
 from vigil.core.settings import Settings
