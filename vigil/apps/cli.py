@@ -13,6 +13,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
+from schemas.serializers import ContractError
 from vigil.core.errors import VigilError
 from vigil.core.settings import SettingsError, load_settings
 
@@ -211,6 +212,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         prefix = "bad settings: " if isinstance(exc, SettingsError) else ""
         print(f"vigil: {prefix}{exc.message}", file=sys.stderr)
         return exc.exit_code
+    except ContractError as exc:
+        # Bytes that break a topic's contract, meant for a person as a VigilError is (schemas/
+        # imports nothing of vigil/, so its error cannot derive from VigilError).
+        print(f"vigil: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 
