@@ -1,7 +1,8 @@
 """The auditors' commands: ``vigil console``, ``vigil auditors add|list|remove``, ``vigil replay``.
 
-``register(subparsers)`` is called from ``vigil/apps/cli.py``. Handlers return an exit code;
-errors meant for the user are printed on one line to stderr.
+``register(subparsers)`` is called from ``vigil/apps/cli.py``. Handlers return an exit code; an
+error meant for the user is raised as a ``VigilError``, which the `vigil` command prints on one
+line to stderr.
 """
 
 from __future__ import annotations
@@ -15,16 +16,8 @@ from pathlib import Path
 from console.accounts import add_account
 from control.users.db import AuditorRole
 from control.users.repository import open_repository
-from vigil.core.settings import Settings, load_settings
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    return load_settings(getattr(args, "config", None))
-
-
-def _fail(message: str) -> int:
-    print(f"vigil: {message}", file=sys.stderr)
-    return 1
+from vigil.core.command import command_settings
+from vigil.core.errors import VigilError
 
 
 def _console(args: argparse.Namespace) -> int:
@@ -33,7 +26,7 @@ def _console(args: argparse.Namespace) -> int:
     from sinks.audit import audit_log_path
     from vigil.core.forwarded import TrustedProxies
 
-    settings = _settings(args)
+    settings = command_settings(args)
     repo = open_repository(settings)
     console = Console(settings, repo, audit_log_path(settings))
     server = serve(settings.console_host, settings.console_port, console.dispatch,
@@ -55,17 +48,17 @@ def _console(args: argparse.Namespace) -> int:
 
 
 def _auditors(args: argparse.Namespace) -> int:
-    repo = open_repository(_settings(args))
+    repo = open_repository(command_settings(args))
     try:
         if args.action == "list":
             for record in repo.list_auditors():
                 print(f"{record.name:<24} {record.role.value}")
             return 0
         if not args.name:
-            return _fail(f"auditors {args.action} needs a NAME")
+            raise VigilError(f"auditors {args.action} needs a NAME")
         if args.action == "remove":
             if not repo.remove_auditor(args.name):
-                return _fail(f"no console account {args.name!r}")
+                raise VigilError(f"no console account {args.name!r}")
             print(f"removed {args.name}; its sessions end at their next request",
                   file=sys.stderr)
             return 0
@@ -83,7 +76,7 @@ def _replay(args: argparse.Namespace) -> int:
     from processors.decide.replay import print_report, replay
     from vigil.core.utc import parse_utc
 
-    settings = _settings(args)
+    settings = command_settings(args)
     policy = load_policy(args.policy, settings)
     start = parse_utc(args.start) if args.start else None
     end = parse_utc(args.end) if args.end else None

@@ -3,8 +3,8 @@ that changes a client opens (`vigil enroll` and `vigil clients` in vigil/apps/cl
 `vigil weights activate`).
 
 ``register(subparsers)`` is called from ``vigil/apps/cli.py``. Handlers build the settings with
-``load_settings``, return an exit code, and print errors meant for the user on one line to
-stderr.
+``load_settings`` and return an exit code; an error meant for the user is raised as a
+``VigilError``, which the `vigil` command prints on one line to stderr.
 """
 
 from __future__ import annotations
@@ -16,11 +16,8 @@ from contextlib import contextmanager
 
 from control.clients import ClientControl
 from control.users.repository import open_repository
-from vigil.core.settings import Settings, load_settings
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    return load_settings(getattr(args, "config", None))
+from vigil.core.command import command_settings
+from vigil.core.settings import Settings
 
 
 @contextmanager
@@ -40,7 +37,7 @@ def control_plane(settings: Settings) -> Iterator[ClientControl]:
 
 
 def _token(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = command_settings(args)
     with control_plane(settings) as control:
         control.require(args.client_id)
         if args.action == "issue":
@@ -54,7 +51,7 @@ def _token(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     from control.cluster.status import show_status
 
-    settings = _settings(args)
+    settings = command_settings(args)
     return show_status(settings, lambda: open_repository(settings), sys.stdout, sys.stderr)
 
 

@@ -12,10 +12,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import numpy as np
-import numpy.typing as npt
 
 from processors.batch import DecodedFrame, FrameStage, UnprocessedFrame, common_fields
 from processors.model_swap import ActiveReader, ModelSwitcher, follow_control
@@ -25,6 +24,7 @@ from processors.vision.registry import load_versioned
 from processors.vision.results import FrameFaces
 from schemas.events import Box, ControlEvent, Face, FaceResult, now_ms
 from vigil.core import metrics
+from vigil.core.embeddings import EmbeddingLoader, Embeddings
 from vigil.core.kafka import group_name, make_producer
 from vigil.core.settings import Settings
 from vigil.core.stage_loop import LoopStage, StageLoop
@@ -32,8 +32,6 @@ from vigil.core.topics import FACE_RESULTS, FRAMES
 
 log = logging.getLogger(__name__)
 
-Embeddings = npt.NDArray[np.float32]  # (k, 512), unit rows
-EmbeddingLoader = Callable[[str], Embeddings | None]
 CACHE_TTL_S = 60.0  # a safety net: control events are the normal way entries go stale
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -114,8 +113,3 @@ def header_value(headers: Iterable[tuple[str, bytes | str | None]] | None, name:
         if key == name:
             return value.decode(errors="replace") if isinstance(value, bytes) else value
     return None
-
-
-def dumps_json(value: object) -> bytes:
-    """Compact JSON for small non-event payloads (Redis values, replies)."""
-    return json.dumps(value, separators=(",", ":")).encode()

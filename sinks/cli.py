@@ -1,8 +1,8 @@
 """The sinks' commands: ``vigil evidence show|purge``, ``vigil audit verify``.
 
 ``register(subparsers)`` is called from ``vigil/apps/cli.py``. Handlers take the parsed arguments,
-build the settings with ``load_settings`` and return an exit code; errors meant for the user
-are printed on one line to stderr.
+build the settings with ``load_settings`` and return an exit code; an error meant for the user
+is raised as a ``VigilError``, which the `vigil` command prints on one line to stderr.
 """
 
 from __future__ import annotations
@@ -18,24 +18,16 @@ from sinks.audit import audit_log_path
 from sinks.audit_log import AuditError
 from sinks.audit_verify import reanchor, verify_anchored
 from sinks.evidence_store import EvidenceError, find_evidence, purge_evidence, read_evidence
-from vigil.core.settings import Settings, load_settings
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    return load_settings(getattr(args, "config", None))
-
-
-def _fail(message: str) -> int:
-    print(f"vigil: {message}", file=sys.stderr)
-    return 1
+from vigil.core.command import command_settings
+from vigil.core.errors import VigilError
 
 
 def _evidence_show(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = command_settings(args)
     try:
         item = read_evidence(settings, find_evidence(settings, args.frame_id))
     except (EvidenceError, OSError) as exc:
-        return _fail(str(exc))
+        raise VigilError(str(exc)) from exc
     print(json.dumps(item.decision.model_dump(mode="json"), indent=2, sort_keys=True))
     if item.jpeg is None:
         print(f"vigil: no frame stored for {args.frame_id}: {item.note}; {args.out} not "
@@ -50,37 +42,37 @@ def _evidence_show(args: argparse.Namespace) -> int:
 
 
 def _evidence_purge(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = command_settings(args)
     removed = purge_evidence(settings)
     print(f"purged {removed} evidence items older than {settings.evidence_retention_days} days")
     return 0
 
 
 def _audit_verify(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = command_settings(args)
     path: Path = args.file or audit_log_path(settings)
     try:
         verdict = verify_anchored(settings, path, use_kafka=not args.no_kafka)
     except (AuditError, CryptoError, OSError) as exc:
-        return _fail(str(exc))
+        raise VigilError(str(exc)) from exc
     for note in verdict.notes:
         print(f"vigil: note: {note}", file=sys.stderr)
     last = verdict.last_good.describe() if verdict.last_good else "none"
     if not verdict.ok:
-        return _fail(f"audit log {path} is NOT intact: {verdict.problem}; last good "
-                     f"checkpoint: {last}")
+        raise VigilError(f"audit log {path} is NOT intact: {verdict.problem}; last good "
+                         f"checkpoint: {last}")
     print(f"audit log {path} intact: {verdict.chain.lines} lines; last good checkpoint: {last}")
     return 0
 
 
 def _audit_reanchor(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = command_settings(args)
     path: Path = args.file or audit_log_path(settings)
     try:
         checkpoint, previous = reanchor(settings, path, args.reason,
                                         use_kafka=not args.no_kafka)
     except (AuditError, CryptoError, OSError) as exc:
-        return _fail(str(exc))
+        raise VigilError(str(exc)) from exc
     replaced = previous.describe() if previous else "none"
     print(f"audit log {path} re-anchored at line {checkpoint.lines} (a `reanchored` line "
           f"records it); the checkpoint it replaced: {replaced}")

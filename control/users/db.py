@@ -38,7 +38,6 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-import numpy.typing as npt
 
 from control.users.client_keys import ClientForgottenError, ClientKeys, Row
 from control.users.crypto import decrypt, encrypt
@@ -47,12 +46,11 @@ from control.users.db_models import ActiveModelStatements
 from control.users.db_outbox import OutboxEntry, OutboxStatements, OutboxTarget
 from control.users.db_schema import SQLITE, Dialect, apply_migrations
 from schemas.events import now_ms
+from vigil.core.embeddings import EMBEDDING_DIM, Embeddings
 from vigil.core.errors import VigilError
 
 log = logging.getLogger(__name__)
 
-Embeddings = npt.NDArray[np.float32]
-EMBEDDING_DIM = 512
 
 _COLUMNS = ("client_id, name, state, state_reason, state_actor, token_hash, embedding_count, "
             "created_at, updated_at, enrolled_at")

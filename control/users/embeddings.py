@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 from control.users.client_keys import ClientForgottenError
 from control.users.crypto import CryptoError
-from control.users.db import Embeddings
 from control.users.repository import open_repository
+from vigil.core.embeddings import EmbeddingLoader, Embeddings
 from vigil.core.settings import Settings
 
 log = logging.getLogger(__name__)
-
-EmbeddingLoader = Callable[[str], Embeddings | None]
-
 
 def enrolled_embeddings_loader(settings: Settings) -> EmbeddingLoader:
     """A function client_id -> (k, 512) float32 unit rows, or None when not enrolled.

@@ -10,9 +10,10 @@ from __future__ import annotations
 import argparse
 import logging
 
-from vigil.core.settings import load_settings
+from vigil.core.command import command_settings
 
 log = logging.getLogger(__name__)
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `weights` to the top-level subparsers."""
@@ -39,7 +40,7 @@ def weights_command(args: argparse.Namespace) -> int:
     """`vigil weights fetch|verify`."""
     from vigil.core.weights import fetch_weights, verify_weights
 
-    settings = load_settings(getattr(args, "config", None))
+    settings = command_settings(args)
     if args.action == "fetch":
         for status in fetch_weights(settings, progress=not args.no_progress):
             print(f"ok      {status.name}: {status.detail}")
@@ -61,7 +62,7 @@ def activate_command(args: argparse.Namespace) -> int:
     from processors.vision.registry import check_activation
 
     role, name = check_activation(args.role, args.name)  # before opening anything
-    with control_plane(load_settings(getattr(args, "config", None))) as control:
+    with control_plane(command_settings(args)) as control:
         changed = activate_model(control, role, name, args.actor)
     print(f"{role}: {name} {'activated' if changed else 'was active already; announced again'}"
           "; the model stages swap it in between two batches")
@@ -73,7 +74,7 @@ def active_command(args: argparse.Namespace) -> int:
     from control.users.repository import open_repository
     from processors.vision.registry import ACTIVATABLE, configured_name
 
-    settings = load_settings(getattr(args, "config", None))
+    settings = command_settings(args)
     repo = open_repository(settings)
     try:
         activated = repo.active_models()

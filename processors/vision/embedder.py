@@ -21,6 +21,7 @@ import numpy.typing as npt
 from processors.vision.base import FacePlugin
 from processors.vision.imaging import Image
 from processors.vision.results import BoxXYXY
+from vigil.core.embeddings import EMBEDDING_DIM
 from vigil.core.weights import require_weight
 
 if TYPE_CHECKING:
@@ -30,7 +31,6 @@ log = logging.getLogger(__name__)
 
 CROP_SIZE = 160
 CROP_MARGIN = 20
-EMBEDDING_DIM = 512
 Embedding = npt.NDArray[np.float32]
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from processors.vision.antispoof import CelebaSpoofLiveness
-from processors.vision.embedder import EMBEDDING_DIM, FaceNetEmbedder
+from processors.vision.embedder import FaceNetEmbedder
 from processors.vision.imaging import Image
 from processors.vision.liveness import (
     REAL_CLASS,
@@ -27,6 +27,7 @@ from processors.vision.liveness import (
 )
 from processors.vision.openvino_ir import CompiledIR, converted_ir
 from processors.vision.results import BoxXYXY
+from vigil.core.embeddings import EMBEDDING_DIM
 from vigil.core.weights import require_weight
 
 log = logging.getLogger(__name__)

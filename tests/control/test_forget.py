@@ -3,7 +3,6 @@ untouched, and a `forgotten` line in the audit log."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 from pathlib import Path
@@ -17,7 +16,6 @@ from control.users.crypto import encrypt, load_key
 from control.users.db import UnknownClientError
 from control.users.repository import open_repository
 from sinks.audit import AuditSink, audit_log_path
-from sinks.cli import register as register_sinks
 from sinks.evidence_store import MAGIC, associated_data, write_evidence
 from sinks.files import write_atomic
 from tests.conftest import Infra, make_settings
@@ -25,6 +23,7 @@ from tests.control.test_enroll import run_cli
 from tests.ingest.conftest import FAST
 from tests.ingest.harness import add_client, closed_with, running_gateway, welcomed
 from tests.sinks.conftest import TEST_KEY, committed_to_end, decision, running, wait_for
+from vigil.apps.cli import main
 from vigil.core.settings import Settings, load_settings
 from vigil.core.topics import CONTROL, DECISIONS
 
@@ -58,10 +57,7 @@ def legacy_evidence(settings: Settings, frame_id: str, jpeg: bytes) -> Path:
 
 
 def show(frame_id: str, out: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    parser = argparse.ArgumentParser()
-    register_sinks(parser.add_subparsers())
-    args = parser.parse_args(["evidence", "show", frame_id, "--out", str(out)])
-    code = int(args.handler(args))
+    code = main(["evidence", "show", frame_id, "--out", str(out)])
     return code, capsys.readouterr().err
 
 

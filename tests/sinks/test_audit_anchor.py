@@ -6,7 +6,6 @@ file, and the checkpoint on Kafka when the file is gone too, can.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import json
 from pathlib import Path
@@ -17,7 +16,6 @@ from sinks.audit import AuditSink, audit_log_path
 from sinks.audit_anchor import CheckpointWriter, checkpoint_file, mac_key, open_anchored
 from sinks.audit_log import AuditError, AuditLog, canonical, line_hash, verify
 from sinks.audit_verify import reanchor, verify_anchored
-from sinks.cli import register
 from tests.sinks.conftest import (
     TEST_KEY,
     committed_to_end,
@@ -27,6 +25,7 @@ from tests.sinks.conftest import (
     wait_for,
 )
 from tests.sinks.test_audit_log import entry, lines_of, rewrite
+from vigil.apps.cli import main
 from vigil.core.settings import Settings
 from vigil.core.topics import CONTROL, DECISIONS
 
@@ -50,10 +49,7 @@ def anchored(offline_settings: Settings) -> Path:
 
 def verify_cli(settings: Settings, path: Path, capsys: pytest.CaptureFixture[str]
                ) -> tuple[int, str]:
-    parser = argparse.ArgumentParser()
-    register(parser.add_subparsers())
-    args = parser.parse_args(["audit", "verify", "--file", str(path), "--no-kafka"])
-    code = int(args.handler(args))
+    code = main(["audit", "verify", "--file", str(path), "--no-kafka"])
     out = capsys.readouterr()
     return code, out.out + out.err
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pytest
@@ -10,7 +9,6 @@ from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from schemas.events import Action, FrameRef
-from sinks.cli import register
 from sinks.evidence import EvidenceSink
 from sinks.evidence_store import read_evidence, write_evidence
 from tests.sinks.conftest import (
@@ -23,6 +21,7 @@ from tests.sinks.conftest import (
     running,
     wait_for,
 )
+from vigil.apps.cli import main
 from vigil.core.settings import Settings
 from vigil.core.topics import DECISIONS
 
@@ -58,11 +57,8 @@ def test_non_allow_decision_is_kept_encrypted_and_shown(
     # The auditor's command writes back the identical JPEG.
     monkeypatch.setenv("VIGIL_STATE_DIR", str(sink_settings.state_dir))
     monkeypatch.setenv("VIGIL_SECRET_KEY", key_value(sink_settings))
-    parser = argparse.ArgumentParser()
-    register(parser.add_subparsers())
     out = tmp_path / "shown.jpg"
-    args = parser.parse_args(["evidence", "show", "frame-a1", "--out", str(out)])
-    assert args.handler(args) == 0
+    assert main(["evidence", "show", "frame-a1", "--out", str(out)]) == 0
     assert out.read_bytes() == jpeg
     assert '"action": "sign_out"' in capsys.readouterr().out
 
@@ -75,8 +71,7 @@ def test_non_allow_decision_is_kept_encrypted_and_shown(
     tampered = bytearray(data)
     tampered[len(tampered) // 2] ^= 0xFF
     files[0].write_bytes(bytes(tampered))
-    args = parser.parse_args(["evidence", "show", "frame-a1", "--out", str(out)])
-    assert args.handler(args) == 1
+    assert main(["evidence", "show", "frame-a1", "--out", str(out)]) == 1
     assert "decryption failed" in capsys.readouterr().err
 
 

@@ -15,8 +15,9 @@ from pathlib import Path
 from control.cli import control_plane
 from control.clients import ClientControl
 from control.users.db import ClientState
+from vigil.core.command import command_settings
 from vigil.core.errors import VigilError
-from vigil.core.settings import Settings, load_settings
+from vigil.core.settings import Settings
 
 _STATES = {"block": ClientState.BLOCKED, "pause": ClientState.PAUSED,
            "resume": ClientState.ACTIVE}
@@ -25,7 +26,7 @@ _STATES = {"block": ClientState.BLOCKED, "pause": ClientState.PAUSED,
 def _enroll(args: argparse.Namespace) -> int:
     from processors.enroll import enroll
 
-    settings = load_settings(args.config)
+    settings = command_settings(args)
     paths = [Path(p) for p in args.images]
     with control_plane(settings) as control:
         report = enroll(settings, control, args.client_id, paths, args.name)
@@ -40,7 +41,7 @@ def _enroll(args: argparse.Namespace) -> int:
 
 
 def _clients(args: argparse.Namespace) -> int:
-    settings = load_settings(args.config)
+    settings = command_settings(args)
     with control_plane(settings) as control:
         if args.action == "list":
             for r in control.repo.list_clients():

@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from vigil.apps.bench import TESTDATA
-from vigil.core.settings import load_settings
+from vigil.core.command import command_settings
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -41,7 +41,7 @@ def _e2e_command(args: argparse.Namespace) -> int:
         plot=Path(args.plot), find_max=args.find_max, ramp_step=args.step,
         max_clients=args.max_clients, p95_bound_s=args.p95_bound,
         raise_capacity=not args.keep_capacity)
-    return run_bench_e2e(load_settings(args.config), plan)
+    return run_bench_e2e(command_settings(args), plan)
 
 
 def _register_e2e(bench_sub: argparse._SubParsersAction) -> None:
@@ -69,7 +69,7 @@ def _register_e2e(bench_sub: argparse._SubParsersAction) -> None:
 def _temporal_command(args: argparse.Namespace) -> int:
     from vigil.apps.bench.temporal import BenchOptions, run_bench_temporal
 
-    return run_bench_temporal(load_settings(args.config), BenchOptions(
+    return run_bench_temporal(command_settings(args), BenchOptions(
         Path(args.images) if args.images else TESTDATA,
         Path(args.scores) if args.scores else None, Path(args.save) if args.save else None,
         args.frames, args.fps, tuple(args.grid), args.modelled, args.attack_pass_rate,
@@ -123,7 +123,7 @@ def _register_models(bench_sub: argparse._SubParsersAction) -> None:
 def _models_command(args: argparse.Namespace) -> int:
     from vigil.apps.bench.models import DEFAULT_IMAGE, format_table, run_benchmark
 
-    settings = load_settings(getattr(args, "config", None))
+    settings = command_settings(args)
     batches = (1, 8) if args.quick else tuple(int(b) for b in args.batches.split(",") if b)
     if not batches or min(batches) < 1:
         raise ValueError(f"--batches must be positive integers, got {args.batches!r}")

@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 
 from vigil.apps.bench import TESTDATA
-from vigil.core.settings import load_settings
+from vigil.core.command import command_settings
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def accuracy_command(args: argparse.Namespace) -> int:
     """Build the development set and/or run the benchmark; print the table."""
     from vigil.apps.bench.accuracy.dataset import LabelledSetError
 
-    settings = load_settings(getattr(args, "config", None))
+    settings = command_settings(args)
     if args.make_devset is None and args.folder is None:
         raise LabelledSetError("give DIR (a labelled folder) or --make-devset OUT", exit_code=2)
     if args.make_devset is not None:
