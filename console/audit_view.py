@@ -16,9 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from control.users.db import AuditorRole
-from schemas.events import Action, Decision, Reason, now_ms
-from sinks.audit_log import AuditLog
+from schemas.events import Action, Decision, Reason
 from vigil.core.utc import TimeFormatError, parse_utc
 
 MAX_LISTED = 200  # decisions shown on one page, newest first
@@ -150,21 +148,3 @@ def case_lines(path: Path, decision: Decision, start_ms: int, end_ms: int) -> li
     return [line for line in read_lines(path)
             if (line.client_id == decision.client_id and start_ms <= line.recorded_at <= end_ms)
             or (line.type == "access" and line.event.get("frame_id") == decision.frame_id)]
-
-
-class AccessLog:
-    """Adds ``access`` lines (who viewed or exported which evidence) to the audit chain."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._log = AuditLog(path, owner=False)
-
-    def record(self, access: str, by: str, role: AuditorRole, decision: Decision,
-               decision_seq: int, remote: str) -> None:
-        """Append and fsync one line; raises if it cannot, so nothing is shown unrecorded."""
-        self._log.append([{"type": "access", "recorded_at": now_ms(), "event": {
-            "access": access, "by": by, "role": role.value, "client_id": decision.client_id,
-            "frame_id": decision.frame_id, "decision_seq": decision_seq, "remote": remote}}])
-
-    def close(self) -> None:
-        self._log.close()

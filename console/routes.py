@@ -18,7 +18,6 @@ from pathlib import Path
 from console import pages
 from console.accounts import authenticate
 from console.audit_view import (
-    AccessLog,
     DecisionFilter,
     accesses,
     decision_filter,
@@ -30,6 +29,7 @@ from console.sessions import LoginLimiter, Session, SessionStore, csrf_ok
 from console.web import Request, Response
 from control.clients import ClientControl
 from control.users.db import AuditorRole, ClientState, UnknownClientError, UserRepository
+from sinks.audit_access import AccessLog
 from sinks.audit_log import AuditError, verify
 from vigil.core.settings import Settings
 
@@ -215,7 +215,7 @@ class Console:
                                                        "decision", session))
         line, decision = found
         # Recorded (and fsynced) before a byte is sent: no view goes unrecorded.
-        self.access.record("view", session.name, session.role, decision, line.seq,
+        self.access.record("view", session.name, session.role.value, decision, line.seq,
                            request.remote)
         return Response(200, evidence.item.jpeg, "image/jpeg")
 
@@ -226,7 +226,7 @@ class Console:
             return Response.html(400, pages.error_page("Cannot export", "no decision on that "
                                  "line, or minutes not within 1..10080", session))
         line, decision = found
-        self.access.record("export", session.name, session.role, decision, line.seq,
+        self.access.record("export", session.name, session.role.value, decision, line.seq,
                            request.remote)
         data = build_case(self.settings, self.audit_log, decision, int(minutes) * 60_000)
         return Response(200, data, "application/zip", headers=[

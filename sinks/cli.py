@@ -8,13 +8,16 @@ is raised as a ``VigilError``, which the `vigil` command prints on one line to s
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import os
+import socket
 import sys
 from pathlib import Path
 
 from control.users.crypto import CryptoError
 from sinks.audit import audit_log_path
+from sinks.audit_access import AccessLog
 from sinks.audit_log import AuditError
 from sinks.audit_verify import reanchor, verify_anchored
 from sinks.evidence_store import EvidenceError, find_evidence, purge_evidence, read_evidence
@@ -28,6 +31,16 @@ def _evidence_show(args: argparse.Namespace) -> int:
         item = read_evidence(settings, find_evidence(settings, args.frame_id))
     except (EvidenceError, OSError) as exc:
         raise VigilError(str(exc)) from exc
+    # Like the console, the view is written to the audit chain before anything is shown.
+    access = AccessLog(audit_log_path(settings))
+    try:
+        access.record("cli-show", getpass.getuser(), "cli", item.decision, None,
+                      f"{socket.gethostname()} pid {os.getpid()}")
+    except (AuditError, OSError) as exc:
+        raise VigilError(f"evidence not shown: its view could not be written to the audit "
+                         f"log {access.path}: {exc}") from exc
+    finally:
+        access.close()
     print(json.dumps(item.decision.model_dump(mode="json"), indent=2, sort_keys=True))
     if item.jpeg is None:
         print(f"vigil: no frame stored for {args.frame_id}: {item.note}; {args.out} not "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,8 @@ from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from schemas.events import Action, FrameRef
+from sinks.audit import audit_log_path
+from sinks.audit_log import verify
 from sinks.evidence import EvidenceSink
 from sinks.evidence_store import read_evidence, write_evidence
 from tests.sinks.conftest import (
@@ -61,6 +64,11 @@ def test_non_allow_decision_is_kept_encrypted_and_shown(
     assert main(["evidence", "show", "frame-a1", "--out", str(out)]) == 0
     assert out.read_bytes() == jpeg
     assert '"action": "sign_out"' in capsys.readouterr().out
+    # The view is in the audit chain, as the console's are (who, from where, which frame).
+    viewed = [json.loads(line) for line in audit_log_path(sink_settings).read_text().splitlines()]
+    assert [(v["event"]["access"], v["event"]["frame_id"]) for v in viewed
+            if v["type"] == "access"] == [("cli-show", "frame-a1")]
+    assert verify(audit_log_path(sink_settings)).lines == len(viewed)  # the chain holds
 
     # A replay with a fresh group rewrites the same file: still exactly one, still readable.
     run_until_committed(sink_settings, f"{group_id}-replay")
