@@ -142,6 +142,23 @@ class Heartbeat:
                         self.process_id, exc)
 
 
+def hold_for_restart(client: redis.Redis, ns: str, role: str, pid: int, host: str,
+                     grace_s: float) -> list[str]:
+    """A supervisor restarting a dead process keeps its heartbeat alive ``grace_s`` longer
+    (from now, by the Redis clock), so the capacity it brought is not withdrawn while its
+    replacement loads its models; the replacement then beats under an id of its own, and
+    this entry lapses. Returns the process ids held (none when it had already expired)."""
+    now_s, micros = cast(tuple[int, int], client.time())
+    until = int(now_s) * 1000 + int(micros) // 1000 + int(grace_s * 1000)
+    held = []
+    for process in live_processes(client, ns):
+        if (process.role, process.pid, process.host) == (role, pid, host):
+            client.zadd(keys.processes_key(ns), {process.process_id: until}, xx=True)
+            client.pexpire(keys.process_key(ns, process.process_id), int(grace_s * 1000))
+            held.append(process.process_id)
+    return held
+
+
 def live_processes(client: redis.Redis, ns: str) -> list[ProcessInfo]:
     """Every process whose heartbeat has not expired, by role then id."""
     now_s, micros = cast(tuple[int, int], client.time())

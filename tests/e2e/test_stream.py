@@ -139,6 +139,7 @@ def test_killed_face_processor_loses_no_frame_and_duplicates_no_reply(running: R
     killer.join()
     assert report.lost == []
     assert sorted(seen) == list(range(1, 51)), "exactly one reply per frame"
+    assert report.close_code == 1000, "the session stayed open while face restarted"
 
     # And exactly one Decision per frame on the decisions topic.
     ids = {d["frame_id"] for d in report.decisions.values()}

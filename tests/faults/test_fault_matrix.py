@@ -16,10 +16,11 @@ from vigil.apps.faults.matrix import STEADY
 from vigil.apps.faults.stack import CASES, STACK_CASE
 
 # The only cases that may end a session, and how the client is told (it reconnects):
-# a SIGKILLed gateway's sockets die with it; with no live face processor for longer than
-# heartbeat_ttl_s the capacity is 0 (control/cluster/admission.py); a stopping gateway answers what
-# it can within gateway_drain_s, then closes with 1001. Every other fault leaves sessions open.
-SESSION_ENDS = {"gateway": ("1006 connection lost",), "face": ("1013 capacity withdrawn",),
+# a SIGKILLed gateway's sockets die with it; a stopping gateway answers what it can within
+# gateway_drain_s, then closes with 1001. Every other fault leaves sessions open — a killed
+# face processor too: `vigil up` holds its capacity while it restarts
+# (vigil/apps/capacity_hold.py), where it used to be withdrawn (1013) after heartbeat_ttl_s.
+SESSION_ENDS = {"gateway": ("1006 connection lost",),
                 STACK_CASE: ("1001 the gateway is stopping",)}
 
 # One `vigil up` and ten faults, each with a process restart: minutes on a 2-core machine,

@@ -19,11 +19,12 @@ import threading
 import time
 from pathlib import Path
 
+from vigil.apps.capacity_hold import CapacityHold
 from vigil.apps.children import Child, stage_children
 from vigil.apps.scaler import Autoscaler
 from vigil.core import metrics
 from vigil.core.settings import Settings
-from vigil.core.stages import STAGES, StageKind, names, supervisor_metrics_port
+from vigil.core.stages import STAGES, StageKind, names, stage, supervisor_metrics_port
 from vigil.core.topics import create_topics
 from vigil.local import infra
 
@@ -96,8 +97,10 @@ def _reap_leavers(children: list[Child], run_dir: Path, now: float) -> None:
         children.remove(child)
 
 
-def _restart_dead(children: list[Child], stop: threading.Event, run_dir: Path) -> bool:
-    """Restart every process that died; False when one died too often (stop Vigil)."""
+def _restart_dead(children: list[Child], stop: threading.Event, run_dir: Path,
+                  capacity: CapacityHold | None = None) -> bool:
+    """Restart every process that died; False when one died too often (stop Vigil). A model
+    process that beats for capacity keeps it while it restarts (``capacity``)."""
     for child in children:
         if child.alive() or child.leaving or stop.is_set():
             continue
@@ -110,6 +113,8 @@ def _restart_dead(children: list[Child], stop: threading.Event, run_dir: Path) -
         metrics.STAGE_RESTARTS.labels(child.stage).inc()
         log.warning("%s exited with code %s; restart %d of %d allowed within %.0f s",
                     child.name, code, len(window.times), window.max_restarts, window.window_s)
+        if capacity is not None and child.proc is not None and stage(child.stage).heartbeat:
+            capacity.hold(child.stage, child.proc.pid)
         if stop.wait(window.backoff_s()):
             break
         child.start(run_dir)
@@ -123,10 +128,10 @@ def _export_processes(children: list[Child]) -> None:
 
 
 def _supervise(children: list[Child], stop: threading.Event, run_dir: Path,
-               scaler: Autoscaler) -> int:
+               scaler: Autoscaler, capacity: CapacityHold) -> int:
     while not stop.wait(1.0):
         _reap_leavers(children, run_dir, time.monotonic())
-        if not _restart_dead(children, stop, run_dir):
+        if not _restart_dead(children, stop, run_dir, capacity):
             return 1
         scaler.tick(children, time.monotonic())
         _export_processes(children)
@@ -167,7 +172,11 @@ def run_up(settings: Settings, ready_timeout_s: float = 300.0) -> int:
         print(f"vigil ready: {len(children)} processes (metrics from port "
               f"{settings.metrics_port_base}); Ctrl-C stops them", flush=True)
         scaler = Autoscaler(settings, run_dir, STOP_GRACE_S)
-        return _supervise(children, stop, run_dir, scaler)
+        capacity = CapacityHold(settings)
+        try:
+            return _supervise(children, stop, run_dir, scaler, capacity)
+        finally:
+            capacity.close()
     finally:
         _stop_children(children)
         if scaler is not None:
