@@ -16,7 +16,8 @@ from pathlib import Path
 
 from console.audit_view import AuditLine, case_lines
 from schemas.events import Action, Decision, now_ms
-from sinks.audit_log import AuditError, verify
+from sinks.audit_log import AuditError
+from sinks.audit_verify import verify_anchored
 from sinks.evidence_store import (
     EvidenceError,
     EvidenceItem,
@@ -66,13 +67,18 @@ def evidence_of(settings: Settings, decision: Decision) -> Evidence:
         return Evidence(None, f"evidence unreadable: {exc}")
 
 
-def _verification(log_path: Path) -> dict[str, object]:
+def _verification(settings: Settings, log_path: Path, use_kafka: bool) -> dict[str, object]:
+    """The anchored check of the whole log (chain, signed checkpoints, committed offsets)."""
     try:
-        result = verify(log_path)
+        result = verify_anchored(settings, log_path, use_kafka)
     except AuditError as exc:
         return {"ok": False, "reason": str(exc), "verified_at": now_ms()}
-    return {"ok": result.ok, "lines": result.lines, "bad_line": result.bad_line,
-            "reason": result.reason, "log": str(log_path), "verified_at": now_ms()}
+    chain = result.chain
+    return {"ok": result.ok, "lines": chain.lines, "bad_line": chain.bad_line,
+            "reason": result.problem, "last_good_checkpoint": (
+                result.last_good.describe() if result.last_good else None),
+            "kafka_checked": result.kafka_checked, "notes": list(result.notes),
+            "log": str(log_path), "verified_at": now_ms()}
 
 
 def case_name(decision: Decision) -> str:
@@ -80,7 +86,7 @@ def case_name(decision: Decision) -> str:
 
 
 def build_case(settings: Settings, log_path: Path, decision: Decision,
-               window_ms: int) -> bytes:
+               window_ms: int, use_kafka: bool = True) -> bytes:
     """The zip of one case (see the module docstring and README inside)."""
     start, end = decision.decided_at - window_ms, decision.decided_at + window_ms
     lines: list[AuditLine] = case_lines(log_path, decision, start, end)
@@ -100,5 +106,6 @@ def build_case(settings: Settings, log_path: Path, decision: Decision,
         if evidence.item is not None and evidence.item.jpeg:
             case.writestr("evidence.jpg", evidence.item.jpeg)
         case.writestr("audit-lines.jsonl", b"".join(line.raw for line in lines))
-        case.writestr("verification.json", json.dumps(_verification(log_path), indent=2))
+        verification = _verification(settings, log_path, use_kafka)
+        case.writestr("verification.json", json.dumps(verification, indent=2))
     return buffer.getvalue()

@@ -13,7 +13,7 @@ from console.cases import Evidence
 from console.sessions import Session
 from control.users.db import AuditorRecord
 from schemas.events import Action, Decision, Reason
-from sinks.audit_log import VerifyResult
+from sinks.audit_verify import AnchoredVerdict
 from vigil.core.utc import format_utc
 
 CSS = """
@@ -149,18 +149,24 @@ the chain's verification result.</p>
 <h2>Decision as recorded</h2><pre>{e(line.raw.decode(errors="replace"))}</pre>""", session)
 
 
-def verify_page(path: str, result: VerifyResult | None, error: str, session: Session) -> str:
+def verify_page(path: str, result: AnchoredVerdict | None, error: str,
+                session: Session) -> str:
     if result is None:
         outcome = f'<p class="bad">Cannot verify: {e(error)}</p>'
     elif result.ok:
-        outcome = f'<p class="ok">The audit chain is intact: {result.lines} lines verified.</p>'
+        last = result.last_good.describe() if result.last_good else "none"
+        outcome = (f'<p class="ok">The audit log is intact: {result.chain.lines} lines '
+                   f"verified; last good checkpoint: {e(last)}.</p>")
     else:
-        outcome = (f'<p class="bad">The audit chain is NOT intact: line {result.bad_line}: '
-                   f"{e(result.reason)}. The {result.lines} lines before it verified.</p>")
-    return page("Verify the audit chain", f"""
-<p class="help">Checks every line of the audit log <code>{e(path)}</code>: its hash, the link
-to the line before and its sequence number. An edited, removed, inserted or reordered line is
-named. (A cut at the very end cannot be seen from the log alone.)</p>{outcome}""", session)
+        outcome = (f'<p class="bad">The audit log is NOT intact: {e(result.problem or "")}.'
+                   "</p>")
+    notes = "".join(f"<li>{e(note)}</li>" for note in (result.notes if result else ()))
+    return page("Verify the audit log", f"""
+<p class="help">Checks every line of the audit log <code>{e(path)}</code> (its hash, the link
+to the line before, its sequence number), then the log against the checkpoints the audit sink
+signed (in the file beside it and on Kafka) and against what the audit sink committed on
+Kafka. An edited, removed, inserted or reordered line is named, and so is a cut at the end.
+</p>{outcome}{f"<ul>{notes}</ul>" if notes else ""}""", session)
 
 
 def operator_page(accounts: list[AuditorRecord], message: str, session: Session) -> str:

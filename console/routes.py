@@ -30,7 +30,8 @@ from console.web import Request, Response
 from control.clients import ClientControl
 from control.users.db import AuditorRole, ClientState, UnknownClientError, UserRepository
 from sinks.audit_access import AccessLog
-from sinks.audit_log import AuditError, verify
+from sinks.audit_log import AuditError
+from sinks.audit_verify import verify_anchored
 from vigil.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -73,8 +74,9 @@ class Console:
 
     def __init__(self, settings: Settings, repo: UserRepository, audit_log: Path,
                  sessions: SessionStore | None = None,
-                 limiter: LoginLimiter | None = None) -> None:
+                 limiter: LoginLimiter | None = None, use_kafka: bool = True) -> None:
         self.settings = settings
+        self.use_kafka = use_kafka  # check the checkpoints and commits on Kafka too
         self.repo = repo
         self.audit_log = audit_log
         self.sessions = sessions or SessionStore(settings.console_session_ttl_s)
@@ -228,13 +230,14 @@ class Console:
         line, decision = found
         self.access.record("export", session.name, session.role.value, decision, line.seq,
                            request.remote)
-        data = build_case(self.settings, self.audit_log, decision, int(minutes) * 60_000)
+        data = build_case(self.settings, self.audit_log, decision, int(minutes) * 60_000,
+                          self.use_kafka)
         return Response(200, data, "application/zip", headers=[
             ("Content-Disposition", f'attachment; filename="{case_name(decision)}"')])
 
     def verify(self, _request: Request, session: Session) -> Response:
-        try:
-            result, error = verify(self.audit_log), ""
+        try:  # the anchored check: the chain, the signed checkpoints, the committed offsets
+            result, error = verify_anchored(self.settings, self.audit_log, self.use_kafka), ""
         except AuditError as exc:
             result, error = None, str(exc)
         return Response.html(200 if result is not None else 404,

@@ -223,21 +223,27 @@ class ControlEvent(Event):
 
 
 Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+Ed25519Signature = Annotated[str, Field(pattern=r"^[A-Za-z0-9+/]{86}==$")]  # 64 bytes, base64
 
 
 class AuditCheckpoint(Event):
-    """How far the audit log reached, MAC'd with a key derived from the data key.
+    """How far the audit log reached, signed with the audit sink's own Ed25519 key.
 
     A log cut at its end is still a valid hash chain; a checkpoint it no longer reaches, or
-    whose line hash it no longer holds, shows the cut (``sinks.audit_anchor``).
+    whose line hash it no longer holds, shows the cut (``sinks.audit_anchor``). Only the audit
+    sink holds the private key; verifiers hold the public one. ``sequence`` grows by one with
+    each checkpoint of a log, so an older checkpoint put back is known for what it is.
     """
 
     schema_version: Literal[1] = SCHEMA_VERSION
     log_id: Sha256Hex = Field(description="hash of the log's first line: which log this is")
+    sequence: int = Field(ge=1, le=MAX_INT64, description="1 for a log's first checkpoint, "
+                          "then one more for each")
     lines: int = Field(ge=1, le=MAX_INT64, description="lines the log held")
     last_hash: Sha256Hex = Field(description="hash of line `lines`")
     at: EpochMs
-    mac: Sha256Hex = Field(description="HMAC-SHA256 of the other fields, canonical JSON")
+    signature: Ed25519Signature = Field(
+        description="Ed25519 signature of the other fields (canonical JSON), base64")
 
 
 EXPORTED_MODELS: tuple[type[Event], ...] = (

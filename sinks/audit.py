@@ -22,7 +22,8 @@ from typing import Any
 from confluent_kafka import Message
 
 from schemas.serializers import ContractError, JsonSerializer
-from sinks.audit_anchor import CheckpointWriter, ensure_checkpoint_topic, mac_key, open_anchored
+from sinks.audit_anchor import CheckpointWriter, ensure_checkpoint_topic, open_anchored
+from sinks.audit_keys import load_signing_key
 from sinks.audit_log import AuditLog
 from vigil.core import metrics
 from vigil.core.kafka import group_name, make_producer
@@ -64,7 +65,7 @@ class AuditSink:
         producer = make_producer(self.settings,
                                  **{"client.id": f"{self.settings.namespace}-audit-checkpoints"})
         self.log, self.checkpoints = open_anchored(
-            self.settings, self.path, mac_key(self.settings, create=True), producer)
+            self.settings, self.path, load_signing_key(self.settings, create=True), producer)
         try:
             self.loop.run()
         finally:

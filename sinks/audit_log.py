@@ -145,6 +145,8 @@ class AuditLog:
         # Highest offset recorded per (topic, partition): a partition is read in order, so
         # anything at or below it is a replay.
         self.high_water: dict[tuple[str, int], int] = {}
+        # Committed offsets a `reanchored` line accepted as not in the log (a restore's gap).
+        self.accepted: dict[tuple[str, int], int] = {}
         self.hashes: dict[int, str] = {}
         self._keep = frozenset(keep)
         self._size = 0  # bytes of the file already read into the fields above
@@ -183,6 +185,11 @@ class AuditLog:
                 key = (str(fields["topic"]), int(fields["partition"]))
                 self.high_water[key] = max(self.high_water.get(key, -1),
                                            int(fields["offset"]))
+            if fields.get("type") == "reanchored":
+                for topic, parts in (fields["event"].get("committed") or {}).items():
+                    for partition, offset in parts.items():
+                        key = (str(topic), int(partition))
+                        self.accepted[key] = max(self.accepted.get(key, 0), int(offset))
         except (ValueError, KeyError, TypeError) as exc:
             raise AuditError(f"{self.path} line {number} is unreadable ({exc}); "
                              "run `vigil audit verify`") from None

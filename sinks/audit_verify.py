@@ -6,11 +6,15 @@ end and a chain recomputed after an edit. The verdict names the last checkpoint 
 reaches. A log with lines but no checkpoint anywhere fails: whoever cut it may have removed
 the file.
 
+With Kafka, the log is also checked against the audit group's committed offsets
+(``sinks.audit_offsets``), which catch a cut even when old checkpoints were put back.
+
 Reanchor: a log restored from a backup is shorter than its last checkpoint, and the audit
-sink refuses to continue it. Reanchoring accepts the log as it is, with the data key: it
-appends a ``reanchored`` line recording the checkpoint the log no longer reaches (so the cut
-stays visible to auditors, inside the chain) and checkpoints the log anew. It refuses a log
-whose chain is broken: a shorter log is accepted, an edited one never.
+sink refuses to continue it. Reanchoring accepts the log as it is, with the audit signing key
+(so only where the audit sink runs): it appends a ``reanchored`` line recording the checkpoint
+the log no longer reaches and the commits it lacks (so the cut stays visible to auditors,
+inside the chain) and checkpoints the log anew. It refuses a log whose chain is broken: a
+shorter log is accepted, an edited one never.
 """
 
 from __future__ import annotations
@@ -31,9 +35,10 @@ from sinks.audit_anchor import (
     falls_short,
     file_anchor,
     kafka_anchor,
-    mac_key,
 )
+from sinks.audit_keys import load_signing_key, load_verify_key
 from sinks.audit_log import AuditError, AuditLog, VerifyResult, verify
+from sinks.audit_offsets import CommitsUnavailable, committed_offsets, missing_lines
 from vigil.core.kafka import make_producer
 from vigil.core.settings import Settings
 
@@ -56,31 +61,51 @@ class AnchoredVerdict:
 
 def _read_anchors(settings: Settings, path: Path, use_kafka: bool
                   ) -> tuple[list[Anchor], list[str], list[str], bool]:
-    """(checkpoints with a good MAC, problems, notes, whether Kafka answered) from the file
-    and, if asked, Kafka."""
-    key = mac_key(settings)
+    """(checkpoints with a good signature, problems, notes, whether Kafka answered) from the
+    file and, if asked, Kafka (the freshest checkpoint of the topic)."""
+    key = load_verify_key(settings)
     anchors: list[Anchor] = []
     problems: list[str] = []
     notes: list[str] = []
-    readers = [lambda: file_anchor(key, path)]
-    kafka_checked = use_kafka
-    if use_kafka:
-        readers.append(lambda: kafka_anchor(settings, key))
-    else:
-        notes.append(f"checkpoints on Kafka ({AUDIT_CHECKPOINTS.name(settings)}) not checked")
-    for read in readers:
-        try:
-            anchor = read()
-        except CheckpointUnavailable as exc:
-            notes.append(f"checkpoints on Kafka not checked: {exc}")
-            kafka_checked = False
-            continue
-        except AuditError as exc:
-            problems.append(str(exc))
-            continue
-        if anchor is not None:
-            anchors.append(anchor)
-    return anchors, problems, notes, kafka_checked
+    try:
+        found = file_anchor(key, path)
+        if found is not None:
+            anchors.append(found)
+    except AuditError as exc:
+        problems.append(str(exc))
+    if not use_kafka:
+        notes.append(f"checkpoints on Kafka ({AUDIT_CHECKPOINTS.name(settings)}) and the "
+                     "audit group's committed offsets not checked")
+        return anchors, problems, notes, False
+    try:
+        kafka, stale = kafka_anchor(settings, key)
+    except CheckpointUnavailable as exc:
+        notes.append(f"checkpoints on Kafka not checked: {exc}")
+        return anchors, problems, notes, False
+    problems.extend(stale)
+    if kafka is not None:
+        anchors.append(kafka)
+    return anchors, problems, notes, True
+
+
+def _commit_problems(settings: Settings, path: Path) -> tuple[list[str], list[str]]:
+    """(problems, notes) of the log against the audit group's committed offsets."""
+    try:
+        committed = committed_offsets(settings)
+    except CommitsUnavailable as exc:
+        return [], [f"committed offsets not checked: {exc}"]
+    try:
+        audit_log = AuditLog(path, owner=False)
+    except AuditError as exc:  # the chain check names the unreadable line
+        return [], [f"committed offsets not checked: {exc}"]
+    try:
+        missing = missing_lines(audit_log, committed)
+    finally:
+        audit_log.close()
+    if not missing:
+        return [], []
+    return [("the log lacks lines the audit sink had committed (" + "; ".join(missing)
+             + "): lines were cut")], []
 
 
 def verify_anchored(settings: Settings, path: Path, use_kafka: bool = True) -> AnchoredVerdict:
@@ -88,6 +113,10 @@ def verify_anchored(settings: Settings, path: Path, use_kafka: bool = True) -> A
     if not path.is_file():
         raise AuditError(f"audit log {path} does not exist")
     anchors, problems, notes, kafka_checked = _read_anchors(settings, path, use_kafka)
+    if kafka_checked:
+        cut, more_notes = _commit_problems(settings, path)
+        problems.extend(cut)
+        notes.extend(more_notes)
     chain = verify(path, keep={a.checkpoint.lines for a in anchors})
     if not chain.ok:
         problems.insert(0, f"line {chain.bad_line}: {chain.reason} ({chain.lines} lines "
@@ -114,6 +143,9 @@ def reanchor(settings: Settings, path: Path, reason: str,
     """Accept the log as it is now (see the module docstring); returns the new checkpoint
     and the one it replaced. Raises AuditError for a broken chain or an undelivered
     checkpoint, and CheckpointUnavailable, changing nothing, when Kafka does not answer."""
+    # Made here when absent (with its public half): a restore onto a new machine reanchors
+    # where the audit sink will run.
+    signer = load_signing_key(settings, create=True)
     verdict = verify_anchored(settings, path, use_kafka)
     if not verdict.chain.ok:
         raise AuditError(f"audit log {path} is broken at line {verdict.chain.bad_line} "
@@ -131,15 +163,19 @@ def reanchor(settings: Settings, path: Path, reason: str,
                                         f"{exc}; nothing changed") from None
     producer = make_producer(settings, **{"client.id": f"{settings.namespace}-audit-reanchor"}
                              ) if use_kafka else None
-    writer = CheckpointWriter(settings, path, mac_key(settings), producer)
+    sequence = max((a.checkpoint.sequence for a in verdict.anchors), default=0)
+    writer = CheckpointWriter(settings, path, signer, producer, sequence)
+    committed = _committed_or_none(settings) if use_kafka else None
     audit_log = AuditLog(path, owner=False)
     try:
         was = None if previous is None else {
-            **previous.checkpoint.model_dump(mode="json", exclude={"mac"}),
+            **previous.checkpoint.model_dump(mode="json", exclude={"signature"}),
             "source": previous.source}
+        accepted = None if committed is None else {
+            topic: {str(p): o for p, o in parts.items()} for topic, parts in committed.items()}
         audit_log.append([{"type": "reanchored", "recorded_at": now_ms(), "event": {
             "reason": reason, "lines_before": audit_log.lines, "previous_checkpoint": was,
-            "problem": verdict.problem}}])
+            "problem": verdict.problem, "committed": accepted}}])
         checkpoint = writer.record(audit_log)
     finally:
         audit_log.close()
@@ -148,3 +184,10 @@ def reanchor(settings: Settings, path: Path, reason: str,
                          f"Kafka ({AUDIT_CHECKPOINTS.name(settings)}); run again when it answers")
     assert checkpoint is not None  # the log just grew by a line
     return checkpoint, previous
+
+
+def _committed_or_none(settings: Settings) -> dict[str, dict[int, int]] | None:
+    try:
+        return committed_offsets(settings)
+    except CommitsUnavailable:
+        return None

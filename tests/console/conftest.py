@@ -25,6 +25,8 @@ from control.users.db import AuditorRole, SqliteUserRepository
 from control.users.repository import open_repository
 from schemas.events import Action, Decision, FrameHeaders, FrameRef, Reason
 from sinks.audit import audit_entry, audit_log_path
+from sinks.audit_anchor import CheckpointWriter
+from sinks.audit_keys import load_signing_key
 from sinks.audit_log import AuditLog
 from sinks.evidence_store import write_evidence
 from tests.sinks.conftest import TEST_KEY
@@ -104,6 +106,9 @@ def record_decisions(settings: Settings, decisions: list[Decision]) -> dict[str,
     log = AuditLog(audit_log_path(settings))
     try:
         log.append(entries)
+        # As the audit sink does after a batch: a signed checkpoint (the console checks it).
+        CheckpointWriter(settings, log.path, load_signing_key(settings, create=True),
+                         None).record(log)
     finally:
         log.close()
     return jpegs
@@ -120,7 +125,8 @@ def console_app(tmp_path: Path) -> Iterator[ConsoleUnderTest]:
     jpegs = record_decisions(settings, decisions)
     clock = Clock()
     console = Console(settings, repo, audit_log_path(settings),
-                      SessionStore(settings.console_session_ttl_s, clock), LoginLimiter(clock))
+                      SessionStore(settings.console_session_ttl_s, clock), LoginLimiter(clock),
+                      use_kafka=False)  # no broker here: the file's checkpoint is checked
     server = serve("127.0.0.1", 0, console.dispatch)
     thread = threading.Thread(target=server.serve_forever, args=(0.1,), daemon=True)
     thread.start()

@@ -79,7 +79,8 @@ def test_an_auditor_finds_sees_verifies_and_exports(browser: object,
 
     # The chain verifies, the view line included.
     page.get_by_role("link", name="Verify the chain").click()
-    expect(page.get_by_text("The audit chain is intact: 6 lines verified.")).to_be_visible()
+    expect(page.get_by_text("The audit log is intact: 6 lines verified; last good "
+                            "checkpoint: line 5")).to_be_visible()
     page.screenshot(path=SHOTS / "4-verified.png")
 
     # Export the case: one zip with the evidence, the decision, the lines, the verification.

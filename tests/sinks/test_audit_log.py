@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from sinks.audit_anchor import CheckpointWriter, mac_key
+from sinks.audit_anchor import CheckpointWriter
+from sinks.audit_keys import load_signing_key
 from sinks.audit_log import GENESIS, AuditError, AuditLog, verify
 from tests.sinks.conftest import TEST_KEY
 from vigil.apps.cli import main
@@ -27,8 +28,9 @@ def log_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "audit" / "audit.log"
     log = AuditLog(path)
     log.append([entry(i) for i in range(5)])
-    settings = load_settings(secret_key=TEST_KEY)
-    CheckpointWriter(settings, path, mac_key(settings), None).record(log)
+    settings = load_settings(secret_key=TEST_KEY, state_dir=tmp_path / "state")
+    monkeypatch.setenv("VIGIL_AUDIT_VERIFY_KEY", str(tmp_path / "state" / "audit" / "signing.pub"))
+    CheckpointWriter(settings, path, load_signing_key(settings, create=True), None).record(log)
     log.close()
     return path
 

@@ -130,6 +130,11 @@ class Settings(PerformanceSettings, BaseSettings):
     restart_window_s: float = Field(
         300.0, ge=1.0, le=86_400.0, description="The rolling window of restart_max.",
     )
+    restart_capacity_grace_s: float = Field(
+        120.0, ge=0.0, le=3600.0, description="How long a face processor that `vigil up` is "
+        "restarting keeps its capacity (its heartbeat held), so that its sessions stay open "
+        "and their frames wait in Kafka while it loads its models; 0: withdrawn at its TTL.",
+    )
     startup_timeout_s: float = Field(
         60.0, gt=0, le=600, description="How long `vigil infra up` waits for each server."
     )
@@ -402,6 +407,15 @@ class Settings(PerformanceSettings, BaseSettings):
     )
     audit_log: Path | None = Field(
         None, description="The hash-chained audit log; defaults to STATE_DIR/audit/audit.log."
+    )
+    audit_signing_key: Path | None = Field(
+        None, description="The audit sink's Ed25519 private key (PEM) that signs the log's "
+        "checkpoints; made at the sink's first start. Give it to the audit sink alone. "
+        "Defaults to STATE_DIR/audit/signing.key."
+    )
+    audit_verify_key: Path | None = Field(
+        None, description="The public key that checks the checkpoints (`vigil audit verify`, "
+        "the console). Defaults to STATE_DIR/audit/signing.pub, which the sink writes."
     )
     reply_dedupe_ttl_s: int = Field(
         3600,
