@@ -19,6 +19,7 @@ import numpy as np
 from processors.batch import DecodedFrame, FrameStage, UnprocessedFrame, common_fields
 from processors.model_swap import ActiveReader, ModelSwitcher, follow_control
 from processors.triage import FrameTriage, SessionRegistry
+from processors.verdict import is_live, is_match, main_face
 from processors.vision.chain import FaceChain
 from processors.vision.registry import load_versioned
 from processors.vision.results import FrameFaces
@@ -88,15 +89,13 @@ def to_face_result(frame: DecodedFrame, found: FrameFaces, enrolled: Embeddings 
             liveness=min(1.0, max(0.0, face.liveness)),
             distance=distance,
         ))
-    main = faces[0] if faces else None  # the detector orders faces largest first
+    main = main_face(faces)
     return FaceResult(
         **common_fields(frame),
         processed_at=processed_at,
         faces=faces,
-        live=bool(main is not None and main.liveness is not None
-                  and main.liveness >= settings.liveness_threshold),
-        match=bool(main is not None and main.distance is not None
-                   and main.distance <= settings.verify_threshold),
+        live=is_live(main, settings.liveness_threshold),
+        match=is_match(main, settings.verify_threshold),
         enrolled=enrolled is not None and len(enrolled) > 0,
         error=found.error,
         device=device,

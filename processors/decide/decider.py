@@ -26,8 +26,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from processors.decide.client_state import ClientStanding, apply_control, rule
-from processors.decide.policy import Half, Policy, Verdict, evaluate, is_live, main_face
+from processors.decide.policy import Half, Policy, Verdict, evaluate, is_live_face
 from processors.decide.temporal import FrameEvidence
+from processors.verdict import main_face
 from schemas.events import (
     ControlEvent,
     Decision,
@@ -190,4 +191,4 @@ def evidence_of(base: FaceResult | PhoneResult, face: FaceResult | None, verdict
     return FrameEvidence(
         session_id=base.session_id, received_at=base.received_at, reason=verdict.reason,
         liveness=main.liveness if main is not None else None,
-        live=bool(face is not None and main is not None and is_live(face, main, policy)))
+        live=bool(face is not None and main is not None and is_live_face(face, main, policy)))
