@@ -7,9 +7,9 @@ line count and last line hash (``AuditCheckpoint``), with an HMAC-SHA256 under a
 from the deployment's data key (``control.users.crypto.derive_key``):
 
 - in the checkpoint file beside the log (``audit.log.checkpoint``, replaced atomically), and
-- on the Kafka topic ``{ns}.audit-checkpoints`` (one partition, compacted, so the latest
-  checkpoint of each log stays; segments older than the audit retention go), keyed by the
-  log's id (its first line's hash).
+- on the Kafka topic AUDIT_CHECKPOINTS (vigil/core/flow.py: one partition, compacted, so the
+  latest checkpoint of each log stays; segments older than the audit retention go), keyed by
+  the log's id (its first line's hash).
 
 Whoever holds only the log file cannot make a checkpoint its cut or rewritten log matches.
 `vigil audit verify` checks the log against both and names the last good checkpoint; the
@@ -29,22 +29,19 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
-from confluent_kafka.admin import NewTopic
 
 from control.users.crypto import derive_key, load_key
 from schemas.events import AuditCheckpoint, now_ms
-from schemas.serializers import ContractError, JsonSerializer
+from schemas.serializers import ContractError
 from sinks.audit_log import AuditError, AuditLog, canonical
 from sinks.files import write_atomic
 from vigil.core import metrics
+from vigil.core.flow import AUDIT_CHECKPOINTS
 from vigil.core.kafka import make_consumer, read_one, watermarks
 from vigil.core.settings import Settings
-from vigil.core.topics import Retention, Topic, cluster_durability, ensure_topics
 
 log = logging.getLogger(__name__)
 
-# Keyed by the log's id (its first line's hash), not by a client id.
-AUDIT_CHECKPOINTS = Topic("audit-checkpoints", JsonSerializer(AuditCheckpoint), Retention.AUDIT)
 MAC_PURPOSE = "vigil/audit-checkpoint/v1"
 KAFKA_TIMEOUT_S = 10.0
 _ABSENT = (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_PARTITION,
@@ -155,16 +152,6 @@ def falls_short(anchor: Anchor, first_hash: str | None, lines: int,
         return (f"line {cp.lines} differs from the checkpoint from {source}: the log was "
                 "rewritten")
     return None
-
-
-def ensure_checkpoint_topic(settings: Settings) -> None:
-    """Create ``{ns}.audit-checkpoints`` (one partition, compacted) when it is missing."""
-    copies = cluster_durability(settings)
-    retention_ms = AUDIT_CHECKPOINTS.retention.ms(settings)
-    ensure_topics(settings, [NewTopic(
-        AUDIT_CHECKPOINTS.name(settings), num_partitions=1, replication_factor=copies.replicas,
-        config={**copies.config(), "cleanup.policy": "compact,delete",
-                "retention.ms": str(retention_ms)})])
 
 
 def open_anchored(settings: Settings, path: Path, key: bytes,

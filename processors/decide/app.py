@@ -26,24 +26,27 @@ import faust
 
 from processors.decide.blocking import block_client
 from processors.decide.decider import Decider, Outcome
-from processors.decide.internal_topics import TABLES, app_id, changelog_topic, ticks_topic
 from processors.decide.policy_file import PolicyReloader, policy_path
 from schemas.serializers import ContractError
 from vigil.core import metrics
 from vigil.core.dead_letter import dead_letter_headers, record_dead_letter
-from vigil.core.settings import Settings
-from vigil.core.topics import (
+from vigil.core.flow import (
     CONTROL,
+    DECIDE_CHANGELOGS,
+    DECIDE_STAGE,
+    DECIDE_TABLES,
+    DECIDE_TICKS,
     DECISIONS,
     FACE_RESULTS,
     FRAMES_DLQ,
     PHONE_RESULTS,
-    cluster_durability,
 )
+from vigil.core.settings import Settings
+from vigil.core.topics import cluster_durability
 
 log = logging.getLogger(__name__)
 
-STAGE = "decide"
+STAGE = DECIDE_STAGE.name
 TICK_RESEND_S = 5.0  # a tick not handled within this long (lost in a rebalance) is sent again
 
 
@@ -68,18 +71,19 @@ class DecideStage:
         self.decisions = self._raw_topic(DECISIONS.name(settings))
         self.control = self._raw_topic(self.control_topic)
         self.dlq = self._raw_topic(FRAMES_DLQ.name(settings))
-        self.ticks = self.app.topic(ticks_topic(settings), internal=True,
+        self.ticks = self.app.topic(DECIDE_TICKS.name(settings), internal=True,
                                     partitions=settings.partitions, key_serializer="raw",
                                     value_serializer="json")
         tables = {
             name: self.app.Table(name, partitions=settings.partitions,
                                  schema=faust.Schema(key_serializer="json",
                                                      value_serializer="json"))
-            for name in TABLES
+            for name in DECIDE_TABLES
         }
-        for name, table in tables.items():  # topics.py pre-creates them under these names
-            if table.changelog_topic.get_topic_name() != changelog_topic(settings, name):
-                raise RuntimeError(f"unexpected changelog topic name for table {name}")
+        for changelog, table in zip(DECIDE_CHANGELOGS, tables.values(), strict=True):
+            # The worker pre-creates them under the flow table's names (create_topics).
+            if table.changelog_topic.get_topic_name() != changelog.name(settings):
+                raise RuntimeError(f"unexpected changelog topic name for table {table.name}")
         self.decider = Decider(tables["pending"], tables["decided"], tables["clients"],
                                self.policy.current, settings.decide_deadline_ms)
         self._tick_sent: dict[int, float] = {}
@@ -99,13 +103,13 @@ class DecideStage:
         datadir = settings.state_dir / "decide"
         datadir.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
         return faust.App(
-            app_id(settings),
+            DECIDE_STAGE.group(settings),
             broker=brokers,
             store="memory://",
             datadir=str(datadir),
             autodiscover=False,
             topic_partitions=settings.partitions,
-            # Every topic exists before the worker starts (internal_topics.py); Faust
+            # Every topic exists before the worker starts (DecideWorker.run); Faust
             # only declares them, with the copies every other topic has.
             topic_replication_factor=cluster_durability(settings).replicas,
             table_standby_replicas=0,  # the memory store recovers from the changelog anyway
@@ -145,7 +149,7 @@ class DecideStage:
 
     async def _log_start(self) -> None:
         log.info("decide stage started app_id=%s policy=%s version=%s deadline_ms=%d "
-                 "partitions=%d", app_id(self.settings), self.policy.path,
+                 "partitions=%d", DECIDE_STAGE.group(self.settings), self.policy.path,
                  self.policy.current().version, self.settings.decide_deadline_ms,
                  self.settings.partitions)
 

@@ -12,8 +12,9 @@ import logging
 import faust
 
 from processors.decide.app import DecideStage
-from processors.decide.internal_topics import ensure_internal_topics
+from vigil.core.flow import DECIDE_INTERNAL
 from vigil.core.settings import Settings
+from vigil.core.topics import create_topics
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,11 @@ class DecideWorker:
         self.worker: faust.Worker | None = None
 
     def run(self) -> int:
-        ensure_internal_topics(self.settings)
+        # Faust creates its internal topics itself, but right before its consumer subscribes:
+        # on a fresh KRaft broker a new topic is sometimes not yet in the metadata the group
+        # leader sees, Faust logs ``Ignoring missing topic``, and that topic stays unassigned
+        # until the next rebalance (minutes away). Created (and seen) first, Faust finds them.
+        create_topics(self.settings, DECIDE_INTERNAL)
         self.worker = faust.Worker(self.stage.app, loglevel=self.settings.log_level,
                                    quiet=True, redirect_stdouts=False)
         try:

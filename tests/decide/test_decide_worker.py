@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from processors.decide.internal_topics import changelog_topic
 from processors.decide.policy_file import DEFAULT_POLICY_FILE
 from schemas.events import (
     Action,
@@ -34,6 +33,7 @@ from tests.decide.harness import (
     produce_results,
 )
 from tests.decide.results import SMALL, face, face_result, phone_result
+from vigil.core.flow import DECIDE_CHANGELOGS, DECIDE_TABLES
 from vigil.core.kafka import make_producer
 from vigil.core.settings import Settings
 from vigil.core.topics import CONTROL, create_topics
@@ -205,7 +205,8 @@ def test_control_events_and_unprocessed_halves_are_acted_on(
     producer.produce(CONTROL.name(settings), key=client, value=CONTROL.serializer.dumps(event))
     assert producer.flush(30) == 0
     # Another topic than the results: wait until the worker recorded the state.
-    changelog = TopicReader(settings, changelog_topic(settings, "clients"))
+    clients = DECIDE_CHANGELOGS[DECIDE_TABLES.index("clients")]
+    changelog = TopicReader(settings, clients.name(settings))
     try:
         assert changelog.wait_until(
             lambda: any(json.loads(m.key()) == client for m in changelog.messages), 30)

@@ -62,11 +62,13 @@ def _topics(args: argparse.Namespace) -> int:
     from vigil.core.topics import create_topics
 
     settings = load_settings(args.config)
-    for report in create_topics(settings, args.partitions, args.replication_factor):
+    for report in create_topics(settings, partitions=args.partitions,
+                                replication_factor=args.replication_factor):
         verb = "created" if report.created else "exists "
         fixed = ", retention fixed" if report.retention_changed else ""
-        print(f"{verb} {report.name} ({report.partitions} partitions, retention "
-              f"{report.retention_ms / 3_600_000:g} h{fixed})")
+        kept = ("compacted" if report.retention_ms is None
+                else f"retention {report.retention_ms / 3_600_000:g} h")
+        print(f"{verb} {report.name} ({report.partitions} partitions, {kept}{fixed})")
     return 0
 
 
