@@ -22,8 +22,8 @@ from websockets.exceptions import ConnectionClosed
 from ingest import protocol
 from ingest.protocol import FrameInfo
 from schemas.serializers import ContractError
+from vigil.core.flow import DECISIONS
 from vigil.core.metrics import FRAMES_DROPPED
-from vigil.core.topics import DECISIONS
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from control.clients import ClientControl
 from control.users.db import ClientState, UnknownClientError
 from control.users.repository import open_repository
 from schemas.events import ControlEvent, ControlKind
+from vigil.core.flow import CONTROL
 from vigil.core.settings import Settings
-from vigil.core.topics import CONTROL
 
 log = logging.getLogger(__name__)
 

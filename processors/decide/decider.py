@@ -38,7 +38,7 @@ from schemas.events import (
     now_ms,
 )
 from vigil.core import metrics
-from vigil.core.topics import FACE_RESULTS, PHONE_RESULTS
+from vigil.core.flow import FACE_RESULTS, PHONE_RESULTS
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""The decide stage's Faust worker as a stage of the table (vigil/core/stages.py).
+"""The decide stage's Faust worker as a stage of the table (vigil/core/flow.py).
 
 mode's Worker (under Faust) installs its own SIGTERM/SIGINT handlers once it runs, which stop
 the app cleanly (offsets committed, producer flushed) and configures logging once for the
@@ -13,6 +13,7 @@ import faust
 
 from processors.decide.app import DecideStage
 from vigil.core.flow import DECIDE_INTERNAL
+from vigil.core.flow_types import Stage, StageIO
 from vigil.core.settings import Settings
 from vigil.core.topics import create_topics
 
@@ -55,6 +56,6 @@ class DecideWorker:
         return self.stage.healthy()
 
 
-def build(settings: Settings) -> DecideWorker:
-    """The stage table's builder."""
+def build(_entry: Stage, settings: Settings, _io: StageIO) -> DecideWorker:
+    """The flow table's builder (Faust runs its own loop: a Runnable)."""
     return DecideWorker(settings)

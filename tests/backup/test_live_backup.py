@@ -25,9 +25,10 @@ from tests.ingest.harness import add_client, running_gateway, welcomed
 from tests.sinks.conftest import JPEG_PATH, NOW_MS, decision, evidence_files, running, wait_for
 from vigil.apps.cli import main
 from vigil.backup.restore import read_manifest
+from vigil.core.flow import DECISIONS, FRAMES
 from vigil.core.kafka import make_producer
 from vigil.core.settings import Settings
-from vigil.core.topics import DECISIONS, FRAMES, create_topics
+from vigil.core.topics import create_topics
 
 pytestmark = pytest.mark.integration
 

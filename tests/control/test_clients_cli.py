@@ -14,9 +14,9 @@ from control.cluster.heartbeat import Heartbeat
 from tests.conftest import Infra
 from tests.control.test_enroll import run_cli
 from tests.ingest.harness import add_client, expect, running_gateway, welcomed
+from vigil.core.flow import CONTROL
 from vigil.core.kafka import make_consumer
 from vigil.core.settings import Settings
-from vigil.core.topics import CONTROL
 from vigil.local.servers import free_port
 
 pytestmark = pytest.mark.integration

@@ -24,8 +24,8 @@ from tests.ingest.conftest import FAST
 from tests.ingest.harness import add_client, closed_with, running_gateway, welcomed
 from tests.sinks.conftest import TEST_KEY, committed_to_end, decision, running, wait_for
 from vigil.apps.cli import main
+from vigil.core.flow import CONTROL, DECISIONS
 from vigil.core.settings import Settings, load_settings
-from vigil.core.topics import CONTROL, DECISIONS
 
 pytestmark = pytest.mark.integration
 

@@ -15,9 +15,9 @@ from typing import Any
 from confluent_kafka import Consumer, TopicPartition
 
 from schemas.events import ControlEvent, Decision, FaceResult, PhoneResult
+from vigil.core.flow import CONTROL, DECISIONS, FACE_RESULTS, PHONE_RESULTS
 from vigil.core.kafka import make_consumer, make_producer
 from vigil.core.settings import Settings
-from vigil.core.topics import CONTROL, DECISIONS, FACE_RESULTS, PHONE_RESULTS
 
 REPO = Path(__file__).resolve().parents[2]
 # The fields a decide worker needs from the test's settings, passed as VIGIL_* variables.

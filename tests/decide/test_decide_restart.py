@@ -16,9 +16,8 @@ from confluent_kafka import Consumer, TopicPartition
 from schemas.events import Action, Reason
 from tests.decide.harness import DecideWorker, DecisionReader, TopicReader, produce_results
 from tests.decide.results import face_result, phone_result
-from vigil.core.flow import DECIDE_CHANGELOGS, DECIDE_STAGE
+from vigil.core.flow import DECIDE_CHANGELOGS, DECIDE_STAGE, FACE_RESULTS
 from vigil.core.settings import Settings
-from vigil.core.topics import FACE_RESULTS
 
 pytestmark = pytest.mark.integration
 

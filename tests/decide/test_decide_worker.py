@@ -33,10 +33,10 @@ from tests.decide.harness import (
     produce_results,
 )
 from tests.decide.results import SMALL, face, face_result, phone_result
-from vigil.core.flow import DECIDE_CHANGELOGS, DECIDE_TABLES
+from vigil.core.flow import CONTROL, DECIDE_CHANGELOGS, DECIDE_TABLES
 from vigil.core.kafka import make_producer
 from vigil.core.settings import Settings
-from vigil.core.topics import CONTROL, create_topics
+from vigil.core.topics import create_topics
 from vigil.local.servers import free_port
 
 pytestmark = pytest.mark.integration

@@ -16,9 +16,9 @@ from processors.decide.replay import print_report, replay
 from schemas.events import Action, Decision, FaceResult, PhoneResult, Reason
 from tests.decide.results import face, face_result, phone_result
 from vigil.apps.cli import main
+from vigil.core.flow import DECISIONS, FACE_RESULTS, PHONE_RESULTS, TOPICS
 from vigil.core.kafka import make_producer
 from vigil.core.settings import Settings
-from vigil.core.topics import DECISIONS, FACE_RESULTS, PHONE_RESULTS, TOPICS
 
 pytestmark = pytest.mark.integration
 BASE_MS = int(time.time() * 1000) - 600_000  # ten minutes ago, one frame a second

@@ -13,9 +13,10 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource
 
+from vigil.core.flow import DECISIONS, FACE_RESULTS, FRAMES, TOPICS
 from vigil.core.kafka import make_consumer, make_producer
 from vigil.core.settings import Settings
-from vigil.core.topics import DECISIONS, FACE_RESULTS, FRAMES, TOPICS, create_topics
+from vigil.core.topics import create_topics
 
 pytestmark = pytest.mark.integration
 MEMBER = Path(__file__).with_name("group_member.py")

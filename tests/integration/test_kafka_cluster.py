@@ -16,10 +16,10 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient, ConfigResource
 
 from tests.conftest import Infra, local_infra_settings
-from vigil.core.flow import DECIDE_CHANGELOGS, DECIDE_INTERNAL
+from vigil.core.flow import DECIDE_CHANGELOGS, DECIDE_INTERNAL, FRAMES
 from vigil.core.kafka import make_consumer, make_producer
 from vigil.core.settings import Settings, load_settings
-from vigil.core.topics import FRAMES, create_topics
+from vigil.core.topics import create_topics
 from vigil.local import infra as local
 from vigil.local.kafka_cluster import LocalKafka, kafka_nodes
 

@@ -27,9 +27,10 @@ from schemas.events import Action, FaceResult, FrameHeaders, PhoneResult, Reason
 from schemas.serializers import Frame
 from tests.conftest import Infra, make_settings, require_testdata
 from tests.processors.test_model_stages import collect
+from vigil.core.flow import FACE_RESULTS, FRAMES, PHONE_RESULTS
 from vigil.core.kafka import make_consumer, make_producer
 from vigil.core.settings import Settings
-from vigil.core.topics import FACE_RESULTS, FRAMES, PHONE_RESULTS, create_topics
+from vigil.core.topics import create_topics
 
 pytestmark = pytest.mark.integration
 BACKLOG = 40  # frames of a session that ended before the restart

@@ -27,10 +27,10 @@ from processors.vision.registry import REGISTRY, Role, configured_name
 from schemas.events import FaceResult, FrameHeaders, PhoneResult
 from schemas.serializers import Frame
 from tests.conftest import require_testdata
+from vigil.core.flow import FACE_RESULTS, FRAMES, PHONE_RESULTS
 from vigil.core.kafka import make_consumer, make_producer
 from vigil.core.settings import Settings
 from vigil.core.stage_loop import StageLoop
-from vigil.core.topics import FACE_RESULTS, FRAMES, PHONE_RESULTS
 
 pytestmark = [pytest.mark.integration, pytest.mark.weights]
 

@@ -18,9 +18,9 @@ from processors.vision.imaging import read_image, webcam_jpeg
 from schemas.events import FaceResult, FrameHeaders, PhoneResult, Unprocessed
 from schemas.serializers import Frame, header_value
 from tests.conftest import require_testdata
+from vigil.core.flow import FACE_RESULTS, FRAMES, FRAMES_DLQ, PHONE_RESULTS
 from vigil.core.kafka import group_name, make_consumer, make_producer
 from vigil.core.settings import Settings
-from vigil.core.topics import FACE_RESULTS, FRAMES, FRAMES_DLQ, PHONE_RESULTS
 
 pytestmark = pytest.mark.integration
 

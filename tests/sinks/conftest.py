@@ -17,9 +17,10 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from schemas.events import Action, Decision, FrameHeaders, FrameRef, Reason
 from schemas.serializers import Frame
 from tests.conftest import TESTDATA, Infra, make_settings
+from vigil.core.flow import DECISIONS, FRAMES
+from vigil.core.flow_types import Topic
 from vigil.core.kafka import make_producer
 from vigil.core.settings import Settings
-from vigil.core.topics import DECISIONS, FRAMES, Topic
 
 JPEG_PATH = TESTDATA / "spoof" / "image_F1.jpg"
 TEST_KEY = base64.b64encode(bytes(range(32))).decode()

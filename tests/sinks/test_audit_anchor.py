@@ -26,8 +26,8 @@ from tests.sinks.conftest import (
 )
 from tests.sinks.test_audit_log import entry, lines_of, rewrite
 from vigil.apps.cli import main
+from vigil.core.flow import CONTROL, DECISIONS
 from vigil.core.settings import Settings
-from vigil.core.topics import CONTROL, DECISIONS
 
 OTHER_KEY = base64.b64encode(bytes(range(1, 33))).decode()
 

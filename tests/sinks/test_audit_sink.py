@@ -20,8 +20,8 @@ from tests.sinks.conftest import (
     running,
     wait_for,
 )
+from vigil.core.flow import CONTROL, DECISIONS
 from vigil.core.settings import Settings
-from vigil.core.topics import CONTROL, DECISIONS
 
 pytestmark = pytest.mark.integration
 TOPICS = [DECISIONS, CONTROL]

@@ -22,8 +22,8 @@ from tests.sinks.conftest import (
     wait_for,
 )
 from vigil.apps.cli import main
+from vigil.core.flow import DECISIONS
 from vigil.core.settings import Settings
-from vigil.core.topics import DECISIONS
 
 pytestmark = pytest.mark.integration
 

@@ -18,8 +18,8 @@ from tests.sinks.conftest import (
     running,
     wait_for,
 )
+from vigil.core.flow import DECISIONS
 from vigil.core.settings import Settings
-from vigil.core.topics import DECISIONS
 
 pytestmark = pytest.mark.integration
 

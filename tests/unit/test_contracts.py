@@ -21,8 +21,9 @@ from schemas.events import (
 )
 from schemas.export import JSON_DIR, rendered_schemas
 from schemas.serializers import ContractError, Frame
+from vigil.core.flow import CONTROL, DECISIONS, FACE_RESULTS, FRAMES, TOPICS
+from vigil.core.flow_types import Retention
 from vigil.core.settings import Settings
-from vigil.core.topics import CONTROL, DECISIONS, FACE_RESULTS, FRAMES, TOPICS, Retention
 
 REF = FrameRef(topic="vigil.frames", partition=3, offset=42)
 COMMON = dict(frame_id="f-1", client_id="alice", session_id="s-1", seq=1, frame=REF,

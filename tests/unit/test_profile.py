@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from vigil.apps.run_stage import run_stage
+from vigil.core.flow_types import Stage, StageKind
 from vigil.core.settings import Settings, load_settings
-from vigil.core.stages import Stage, StageKind, run_stage
 
 
 class CountingStage:

@@ -111,7 +111,8 @@ def _client(args: argparse.Namespace) -> int:
 
 
 def _run_stage(args: argparse.Namespace) -> int:
-    from vigil.core.stages import run_stage, stage
+    from vigil.apps.run_stage import run_stage
+    from vigil.core.flow import stage
 
     entry = stage(args.stage)
     return run_stage(entry, load_settings(args.config), args.metrics_port)
@@ -119,7 +120,8 @@ def _run_stage(args: argparse.Namespace) -> int:
 
 def _register_stages(sub: argparse._SubParsersAction) -> None:
     """`vigil ingest`, `vigil process NAME`, `vigil sink NAME`: one stage of the table."""
-    from vigil.core.stages import STAGES, StageKind, names
+    from vigil.core.flow import STAGES, names
+    from vigil.core.flow_types import StageKind
 
     port_help = ("port of /metrics and /healthz (default: METRICS_PORT_BASE + the stage's "
                  "place in the table; 0 turns them off)")

@@ -22,8 +22,9 @@ from pathlib import Path
 from vigil.apps.children import Child, stage_children
 from vigil.apps.scaler import Autoscaler
 from vigil.core import metrics
+from vigil.core.flow import STAGES, names
+from vigil.core.flow_types import StageKind, supervisor_metrics_port
 from vigil.core.settings import Settings
-from vigil.core.stages import STAGES, StageKind, names, supervisor_metrics_port
 from vigil.core.topics import create_topics
 from vigil.local import infra
 

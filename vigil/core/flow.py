@@ -26,6 +26,7 @@ from vigil.core.flow_types import (
     Topic,
     numbered,
 )
+from vigil.core.settings import Settings
 
 GATEWAY = "gateway"  # the gateway's name: also the role its own heartbeat reports
 DECIDE = "decide"  # the decide stage's name: its Faust app id and internal topics' owner
@@ -67,6 +68,10 @@ FLOW_TOPICS: tuple[Topic[Any], ...] = (FRAMES, FACE_RESULTS, PHONE_RESULTS, DECI
 TOPICS: tuple[Topic[Any], ...] = (*FLOW_TOPICS, AUDIT_CHECKPOINTS, *DECIDE_INTERNAL)
 
 
+def _model_deadline(settings: Settings) -> float:
+    return settings.batch_deadline_ms / 1000
+
+
 # --- stages, in the order `vigil up` starts them (their slot gives their metrics port) -----
 STAGES: tuple[Stage, ...] = numbered(
     # The gateway beats by itself (its process id is its reply channel), not by the runner.
@@ -74,11 +79,11 @@ STAGES: tuple[Stage, ...] = numbered(
           description="WebSocket gateway: admission, auth, frames to Kafka, replies back"),
     Stage("face", StageKind.PROCESSOR, "processors.face:build", inputs=(FRAMES,),
           output=FACE_RESULTS, scales=True, beats=True, capacity=True,
-          batch_size=lambda s: s.face_batch_size,
+          batch_size=lambda s: s.face_batch_size, batch_deadline_s=_model_deadline,
           description="face chain: detect, embed, liveness; FaceResult per frame"),
     Stage("phone", StageKind.PROCESSOR, "processors.phone:build", inputs=(FRAMES,),
           output=PHONE_RESULTS, scales=True, beats=True,
-          batch_size=lambda s: s.phone_batch_size,
+          batch_size=lambda s: s.phone_batch_size, batch_deadline_s=_model_deadline,
           description="phone detector; PhoneResult per frame"),
     Stage(DECIDE, StageKind.PROCESSOR, "processors.decide.worker:build",
           inputs=(FACE_RESULTS, PHONE_RESULTS, CONTROL), output=DECISIONS,
@@ -118,5 +123,6 @@ def scaled_stages() -> list[Stage]:
     return [s for s in STAGES if s.scales]
 
 
+(GATEWAY_STAGE, FACE_STAGE, PHONE_STAGE, DECIDE_STAGE, EVIDENCE_STAGE, AUDIT_STAGE,
+ REPLIES_STAGE) = STAGES
 CAPACITY_STAGE = next(s for s in STAGES if s.capacity)  # its live processes are the capacity
-DECIDE_STAGE = stage(DECIDE)

@@ -188,13 +188,14 @@ class Stage:
 
     name: str
     kind: StageKind
-    builder: str  # "module:function", the function taking (Settings, StageIO)
+    builder: str  # "module:function", the function taking (Stage, Settings, StageIO)
     inputs: tuple[Topic[Any], ...] = ()
     output: Topic[Any] | None = None
     scales: bool = False  # `vigil up` runs min..max processes of it (autoscaled)
     beats: bool = False  # heartbeats into Redis while it runs
     capacity: bool = False  # each live process adds one pipeline to admission capacity
     batch_size: Callable[[Settings], int] | None = None  # consumer stages: messages a batch
+    batch_deadline_s: Callable[[Settings], float] = lambda _settings: 0.2  # wait for a batch
     description: str = ""
     slot: int = 0  # its place in the table (set by the table): its metrics port
 
@@ -216,9 +217,9 @@ class Stage:
     def build(self, settings: Settings, io: StageIO | None = None) -> Handler | Runnable:
         """Import the builder and call it: a Handler (consumer stages) or a Runnable."""
         module, function = self.builder.split(":")
-        factory: Callable[[Settings, StageIO], object] = getattr(
+        factory: Callable[[Stage, Settings, StageIO], object] = getattr(
             importlib.import_module(module), function)
-        built = factory(settings, io or StageIO())
+        built = factory(self, settings, io or StageIO())
         if not isinstance(built, Handler | Runnable):
             raise TypeError(f"stage {self.name}: {self.builder} returned {type(built).__name__}, "
                             "neither a Handler nor a Runnable")

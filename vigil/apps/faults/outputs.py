@@ -23,9 +23,9 @@ from sinks.audit import audit_log_path
 from sinks.evidence_store import EvidenceError, find_evidence
 from vigil.apps.faults.client import FrameFate, SteadyClient
 from vigil.apps.faults.matrix import CaseCount, CaseWindow, CaughtUp, case_of
+from vigil.core.flow import DECISIONS
 from vigil.core.kafka import make_consumer
 from vigil.core.settings import Settings
-from vigil.core.topics import DECISIONS
 
 READ_TIMEOUT_S = 60.0
 Place = tuple[int, int]  # partition, offset on the decisions topic
