@@ -44,9 +44,13 @@ class AuditSink(BatchHandler):
     """Appends every event it reads to the audit log; see the module docstring."""
 
     def __init__(self, settings: Settings, io: StageIO | None = None,
-                 path: Path | None = None) -> None:
+                 path: Path | None = None, kafka_checkpoints: bool = True) -> None:
+        """``kafka_checkpoints`` False keeps checkpoints in the file beside the log only (the
+        in-memory harness: it has no broker to create the checkpoint topic on)."""
         self.settings = settings
         self.io = io or StageIO()
+        self.stop = self.io.stop
+        self.kafka_checkpoints = kafka_checkpoints
         self.serializers: dict[str, tuple[str, JsonSerializer[Any]]] = {
             DECISIONS.name(settings): ("decision", DECISIONS.serializer),
             CONTROL.name(settings): ("control", CONTROL.serializer),
@@ -57,9 +61,11 @@ class AuditSink(BatchHandler):
 
     def open(self) -> None:
         """Check the log against its checkpoints and open (and lock) it."""
-        create_topics(self.settings, [AUDIT_CHECKPOINTS])
-        producer = self.io.producer(
-            self.settings, **{"client.id": f"{self.settings.namespace}-audit-checkpoints"})
+        producer = None
+        if self.kafka_checkpoints:
+            create_topics(self.settings, [AUDIT_CHECKPOINTS])
+            producer = self.io.producer(
+                self.settings, **{"client.id": f"{self.settings.namespace}-audit-checkpoints"})
         self.log, self.checkpoints = open_anchored(
             self.settings, self.path, mac_key(self.settings, create=True), producer)
 

@@ -30,6 +30,7 @@ from tests.ingest.harness import (
 )
 from tests.private_redis import private_redis
 from tests.sinks.conftest import decision, produce_decisions, running
+from vigil.core.flow import REPLIES_STAGE
 from vigil.core.settings import Settings
 from vigil.core.topics import create_topics
 
@@ -112,7 +113,7 @@ def test_state_is_rebuilt_after_redis_restarts_empty(
                 await bob.close()
 
         try:
-            with running(sink):
+            with running(sink, REPLIES_STAGE):
                 asyncio.run(scenario())
         finally:
             stop.set()

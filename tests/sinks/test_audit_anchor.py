@@ -26,7 +26,7 @@ from tests.sinks.conftest import (
 )
 from tests.sinks.test_audit_log import entry, lines_of, rewrite
 from vigil.apps.cli import main
-from vigil.core.flow import CONTROL, DECISIONS
+from vigil.core.flow import AUDIT_STAGE, CONTROL, DECISIONS
 from vigil.core.settings import Settings
 
 OTHER_KEY = base64.b64encode(bytes(range(1, 33))).decode()
@@ -153,8 +153,8 @@ def test_access_lines_between_checkpoints_are_continued_and_then_covered(
 def test_the_kafka_checkpoint_catches_a_cut_when_the_file_is_gone_too(
         sink_settings: Settings, group_id: str) -> None:
     produce_decisions(sink_settings, [decision(f"k-{i}", client_id=f"c{i}") for i in range(6)])
-    sink = AuditSink(sink_settings, group_id=group_id)
-    with running(sink) as thread:
+    sink = AuditSink(sink_settings)
+    with running(sink, AUDIT_STAGE, group_id) as thread:
         wait_for(lambda: committed_to_end(sink_settings, group_id, [DECISIONS, CONTROL]), 45,
                  thread)
     path = audit_log_path(sink_settings)
@@ -169,7 +169,7 @@ def test_the_kafka_checkpoint_catches_a_cut_when_the_file_is_gone_too(
     assert verdict.problem is not None
     assert "the log has 3 lines, the checkpoint from kafka" in verdict.problem
     with pytest.raises(AuditError, match="refusing to continue"), \
-            running(AuditSink(sink_settings, group_id=f"{group_id}-again")) as again:
+            running(AuditSink(sink_settings), AUDIT_STAGE, f"{group_id}-again") as again:
         again.join(30)
 
 

@@ -21,7 +21,7 @@ from schemas.events import (
 )
 from schemas.export import JSON_DIR, rendered_schemas
 from schemas.serializers import ContractError, Frame
-from vigil.core.flow import CONTROL, DECISIONS, FACE_RESULTS, FRAMES, TOPICS
+from vigil.core.flow import CONTROL, DECIDE_STAGE, DECISIONS, FACE_RESULTS, FRAMES, TOPICS
 from vigil.core.flow_types import Retention
 from vigil.core.settings import Settings
 
@@ -40,9 +40,12 @@ def test_every_event_has_schema_version() -> None:
         assert "schema_version" in model.model_json_schema()["properties"], model
 
 
-def test_every_topic_but_the_dlq_has_a_serializer() -> None:
-    assert {t.suffix for t in TOPICS if t.serializer is None} == {"frames.dlq"}
-    assert len({t.suffix for t in TOPICS}) == len(TOPICS)
+def test_every_topic_but_the_dlq_and_fausts_own_has_a_serializer() -> None:
+    assert {t.suffix for t in TOPICS if t.serializer is None and t.owner is None} == {
+        "frames.dlq"}
+    assert {t.owner for t in TOPICS if t.serializer is None} == {None, DECIDE_STAGE.name}
+    settings = Settings(namespace="t1")
+    assert len({t.name(settings) for t in TOPICS}) == len(TOPICS)
 
 
 def test_topic_names_and_retention_follow_the_settings() -> None:

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from vigil.apps.run_stage import consumer_stage
 from vigil.core.flow_types import Handler, Stage, StageIO, Topic
@@ -82,6 +82,7 @@ class MemoryTopics:
 
     partitions: int = 1
     logs: dict[str, list[list[MemoryMessage]]] = field(default_factory=dict)
+    low: dict[tuple[str, int], int] = field(default_factory=dict)  # first offset kept
     commits: dict[str, dict[tuple[str, int], int]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -104,8 +105,24 @@ class MemoryTopics:
         return msg
 
     def messages(self, topic: str) -> list[MemoryMessage]:
-        """Every record of a topic, partition by partition."""
-        return [msg for part in self.log(topic) for msg in part]
+        """Every record of a topic still kept, partition by partition."""
+        return [msg for p, part in enumerate(self.log(topic))
+                for msg in part[self.low.get((topic, p), 0):]]
+
+    def partition(self, topic: str, partition: int) -> list[MemoryMessage]:
+        """One partition's records (KafkaException for a partition the topic lacks)."""
+        parts = self.log(topic)
+        if not 0 <= partition < len(parts):
+            raise KafkaException(KafkaError(KafkaError._UNKNOWN_PARTITION))
+        return parts[partition]
+
+    def delete_records(self, topic: str, partition: int, before: int) -> None:
+        """Drop the records before an offset, as retention does."""
+        self.low[(topic, partition)] = before
+
+    def watermarks(self, topic: str, partition: int) -> tuple[int, int]:
+        """(first offset kept, next offset) of a partition."""
+        return self.low.get((topic, partition), 0), len(self.partition(topic, partition))
 
 
 class MemoryProducer:
@@ -179,8 +196,9 @@ class MemoryConsumer:
     def consume(self, num_messages: int = 1, timeout: float = -1) -> list[MemoryMessage]:
         """Up to ``num_messages`` records after the positions, partition by partition."""
         batch: list[MemoryMessage] = []
-        for (topic, partition), offset in sorted(self.positions.items()):
-            records = self.topics.log(topic)[partition][offset:]
+        for (topic, partition), position in sorted(self.positions.items()):
+            offset = max(position, self.topics.low.get((topic, partition), 0))
+            records = self.topics.partition(topic, partition)[offset:]
             taken = records[:num_messages - len(batch)]
             batch += taken
             self.positions[(topic, partition)] = offset + len(taken)
@@ -206,7 +224,7 @@ class MemoryConsumer:
 
     def get_watermark_offsets(self, partition: TopicPartition, timeout: float = -1,
                               cached: bool = False) -> tuple[int, int]:
-        return 0, len(self.topics.log(partition.topic)[partition.partition])
+        return self.topics.watermarks(partition.topic, partition.partition)
 
     def close(self) -> None:
         self.positions = {}
