@@ -1,0 +1,70 @@
+"""The flow table (vigil/core/flow.py): what it declares, and the floors it stands on."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from vigil.core import flow
+from vigil.core.flow_types import Cleanup, StageKind
+from vigil.core.settings import load_settings
+
+CORE = Path(flow.__file__).parent
+UPPER_FLOORS = ("control", "processors", "sinks", "ingest", "console", "vigil.apps",
+                "vigil.testing", "vigil.backup", "vigil.local")
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module)
+    return found
+
+
+def test_the_ground_floor_imports_no_stage_and_no_app() -> None:
+    for path in sorted(CORE.glob("*.py")):
+        reaching_up = {m for m in imported_modules(path)
+                       if m.split(".")[0] in UPPER_FLOORS or m.startswith(UPPER_FLOORS)}
+        assert not reaching_up, f"{path.name} imports {sorted(reaching_up)}"
+
+
+def test_every_topic_is_declared_with_its_creation_config() -> None:
+    settings = load_settings(namespace="t", partitions=6)
+    names = {t.name(settings): t for t in flow.TOPICS}
+    assert len(names) == len(flow.TOPICS)
+    assert flow.AUDIT_CHECKPOINTS.partition_count(settings) == 1
+    assert flow.AUDIT_CHECKPOINTS.cleanup is Cleanup.COMPACT_DELETE
+    assert {t.partition_count(settings) for t in flow.FLOW_TOPICS} == {6}
+    # Faust's names for the decide app's own topics, with the app id of the table.
+    app = flow.DECIDE_STAGE.group(settings)
+    assert {t.name(settings) for t in flow.DECIDE_INTERNAL} == {
+        f"{app}-ticks", f"{app}-__assignor-__leader",
+        *(f"{app}-{table}-changelog" for table in flow.DECIDE_TABLES)}
+    for changelog in flow.DECIDE_CHANGELOGS:
+        config = changelog.topic_config(settings)
+        assert config["cleanup.policy"] == "compact" and "retention.ms" not in config
+
+
+def test_every_stage_reads_topics_of_the_table_and_consumers_have_a_batch() -> None:
+    settings = load_settings(namespace="t")
+    for entry in flow.STAGES:
+        assert set(entry.inputs) <= set(flow.TOPICS), entry.name
+        assert entry.output is None or entry.output in flow.TOPICS, entry.name
+        assert entry.group(settings) == f"t-{entry.name}"
+        consumer_loop = entry.kind is not StageKind.GATEWAY and entry is not flow.DECIDE_STAGE
+        assert (entry.batch_size is not None) == consumer_loop, entry.name
+    assert [s.slot for s in flow.STAGES] == list(range(len(flow.STAGES)))
+    # Only what the table says: the model stages scale and beat; the face stage is capacity.
+    assert [s.name for s in flow.scaled_stages()] == [flow.FACE_STAGE.name,
+                                                      flow.PHONE_STAGE.name]
+    assert flow.CAPACITY_STAGE is flow.FACE_STAGE
+    assert [s for s in flow.STAGES if s.beats] == [flow.FACE_STAGE, flow.PHONE_STAGE]
+    # Every model result is read by decide; every decision by the three sinks.
+    readers = {t: [s.name for s in flow.STAGES if t in s.inputs] for t in flow.FLOW_TOPICS}
+    assert readers[flow.FACE_RESULTS] == readers[flow.PHONE_RESULTS] == [flow.DECIDE]
+    assert readers[flow.DECISIONS] == [flow.EVIDENCE_STAGE.name, flow.AUDIT_STAGE.name,
+                                       flow.REPLIES_STAGE.name]
