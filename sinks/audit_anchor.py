@@ -36,7 +36,7 @@ from schemas.serializers import ContractError
 from sinks.audit_log import AuditError, AuditLog, canonical
 from sinks.files import write_atomic
 from vigil.core import metrics
-from vigil.core.flow import AUDIT_CHECKPOINTS
+from vigil.core.flow import AUDIT_CHECKPOINTS, AUDIT_STAGE
 from vigil.core.kafka import make_consumer, read_one, watermarks
 from vigil.core.settings import Settings
 
@@ -202,7 +202,7 @@ class CheckpointWriter:
 
     def _delivered(self, err: KafkaError | None, _msg: Message) -> None:
         if err is None:
-            metrics.SINK_OUTPUTS.labels("audit", "checkpoint").inc()
+            metrics.SINK_OUTPUTS.labels(AUDIT_STAGE.name, "checkpoint").inc()
         else:  # the file still holds it, and the next batch produces a newer one
             log.error("audit checkpoint not stored topic=%s error=%s", self.topic, err.str())
 

@@ -17,12 +17,12 @@ from control.clients import ClientControl
 from control.users.db import ClientState, UnknownClientError
 from control.users.repository import open_repository
 from schemas.events import ControlEvent, ControlKind
-from vigil.core.flow import CONTROL
+from vigil.core.flow import CONTROL, DECIDE_STAGE
 from vigil.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
-ACTOR = "decide"
+ACTOR = DECIDE_STAGE.name  # who blocked, as the control event says
 
 
 def blocked_event(client_id: str, reason: str, at_ms: int) -> ControlEvent:

@@ -38,7 +38,7 @@ from schemas.events import (
     now_ms,
 )
 from vigil.core import metrics
-from vigil.core.flow import FACE_RESULTS, PHONE_RESULTS
+from vigil.core.flow import DECIDE_STAGE, FACE_RESULTS, PHONE_RESULTS
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ class Decider:
         self.decided[frame_id] = {"p": entry["p"], "decided_at": self.clock()}
         if frame_id in self.pending:
             del self.pending[frame_id]
-        metrics.FRAMES_DROPPED.labels("decide", Unprocessed.SESSION_ENDED.value).inc()
+        metrics.FRAMES_DROPPED.labels(DECIDE_STAGE.name, Unprocessed.SESSION_ENDED.value).inc()
         log.info("frame of an ended session skipped frame_id=%s client_id=%s", frame_id,
                  entry["client_id"])
 
