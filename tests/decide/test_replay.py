@@ -101,7 +101,7 @@ def cluster_state(settings: Settings) -> tuple[dict[str, int], list[str]]:
     try:
         ends = {t.name(settings): sum(
             watermarks(probe, TopicPartition(t.name(settings), p), 10)[1]
-            for p in range(settings.partitions)) for t in TOPICS}
+            for p in range(t.partition_count(settings))) for t in TOPICS}
     finally:
         probe.close()
     groups = admin.list_consumer_groups(request_timeout=10).result().valid

@@ -22,7 +22,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
@@ -32,6 +32,7 @@ from vigil.core.flow_types import Handler, Stage, StageIO, Topic
 from vigil.core.settings import Settings
 
 Headers = list[tuple[str, bytes]]
+DEFAULT_BATCH = 32
 
 
 @dataclass
@@ -254,6 +255,8 @@ class Harness:
         returns the messages handled. An exception from the handler leaves the batch
         uncommitted and is raised here, as a crash would."""
         self.io.stop.clear()
+        if entry.batch_size is None:  # a stage that runs itself (decide): any batch will do
+            entry = replace(entry, batch_size=lambda _settings: DEFAULT_BATCH)
         stage = consumer_stage(entry, self.settings, handler, self.io, group_id)
         if open_close:
             handler.open()
