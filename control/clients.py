@@ -27,8 +27,8 @@ from control.events.outbox import DrainReport, OutboxDrainer
 from control.users.db import ClientRecord, ClientState, UnknownClientError, UserRepository
 from control.users.tokens import hash_token, new_token
 from schemas.events import ControlEvent, ControlKind, ModelActivation, now_ms
+from vigil.core.flow import CONTROL
 from vigil.core.settings import Settings
-from vigil.core.topics import CONTROL
 
 log = logging.getLogger(__name__)
 

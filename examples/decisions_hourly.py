@@ -28,9 +28,9 @@ from collections.abc import Iterable
 from confluent_kafka import Message
 
 from schemas.serializers import ContractError
+from vigil.core.flow import DECISIONS
 from vigil.core.settings import load_settings
 from vigil.core.topic_window import read_window
-from vigil.core.topics import DECISIONS
 from vigil.core.utc import format_utc, parse_utc
 
 HOUR_MS = 3_600_000

@@ -46,6 +46,7 @@ from ingest.session import Session, deliver_held
 from ingest.upkeep import SessionUpkeep
 from schemas.events import Action, ControlEvent, ControlKind, Decision, now_ms
 from vigil.core.background import BackgroundLoop, BackgroundTasks
+from vigil.core.flow import GATEWAY_STAGE
 from vigil.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ class Gateway:
 
     def __init__(self, settings: Settings, gateway_id: str | None = None) -> None:
         self.settings = settings
-        self.gateway_id = gateway_id or new_process_id("gateway")
+        self.gateway_id = gateway_id or new_process_id(GATEWAY_STAGE.name)
         self.sessions: dict[str, Session] = {}  # session_id -> session (queued or admitted)
         self.by_client: dict[str, Session] = {}  # client_id -> its admitted session
         self._seen: OrderedDict[str, None] = OrderedDict()
@@ -88,7 +89,7 @@ class Gateway:
         self.producer = FrameProducer(settings, self.gateway_id)
         self.frames = FramePath(settings, self.producer)
         self.admission = AdmissionController(settings, self.redis)
-        self.heartbeat = Heartbeat(settings, "gateway", "cpu", 0, self.gateway_id)
+        self.heartbeat = Heartbeat(settings, GATEWAY_STAGE.name, "cpu", 0, self.gateway_id)
         self._release = self.redis.register_script(_RELEASE_SESSION)
         self._kafka_control: KafkaControlListener | None = None
         self._outbox: OutboxDrainer | None = None

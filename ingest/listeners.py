@@ -20,8 +20,8 @@ from control.cluster import redis_keys as keys
 from control.events.feed import follow_control_events
 from schemas.events import ControlEvent, Decision
 from schemas.serializers import ContractError
+from vigil.core.flow import CONTROL, DECISIONS
 from vigil.core.settings import Settings
-from vigil.core.topics import CONTROL, DECISIONS
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ from confluent_kafka import KafkaError, Message, Producer
 
 from schemas.events import FrameHeaders
 from schemas.serializers import Frame
+from vigil.core.flow import FRAMES
 from vigil.core.kafka import make_producer
 from vigil.core.settings import Settings
-from vigil.core.topics import FRAMES
 
 log = logging.getLogger(__name__)
 

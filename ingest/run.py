@@ -1,4 +1,4 @@
-"""The gateway as a stage of the table (vigil/core/stages.py): `vigil ingest`.
+"""The gateway as a stage of the table (vigil/core/flow.py): `vigil ingest`.
 
 Serves until stopped (SIGTERM or SIGINT through run_stage), then closes every session (their
 slots are released), flushes the frames producer and withdraws its heartbeat.
@@ -10,6 +10,7 @@ import asyncio
 import logging
 
 from ingest.gateway import Gateway
+from vigil.core.flow_types import Stage, StageIO
 from vigil.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,6 @@ class GatewayStage:
             await gateway.stop()
 
 
-def build(settings: Settings) -> GatewayStage:
-    """The stage table's builder."""
+def build(_entry: Stage, settings: Settings, _io: StageIO) -> GatewayStage:
+    """The flow table's builder (the gateway runs itself: a Runnable)."""
     return GatewayStage(settings)

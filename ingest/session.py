@@ -22,12 +22,12 @@ from websockets.exceptions import ConnectionClosed
 from ingest import protocol
 from ingest.protocol import FrameInfo
 from schemas.serializers import ContractError
+from vigil.core.flow import DECISIONS, GATEWAY_STAGE
 from vigil.core.metrics import FRAMES_DROPPED
-from vigil.core.topics import DECISIONS
 
 log = logging.getLogger(__name__)
 
-STAGE = "gateway"
+STAGE = GATEWAY_STAGE.name
 OUTBOX_LIMIT = 512
 ANSWERED_LIMIT = 4096  # frame_ids remembered per session against a repeated reply
 

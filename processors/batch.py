@@ -23,10 +23,11 @@ from processors.vision.imaging import BadImageError, Image, decode_frame
 from schemas.events import Event, FrameHeaders, FrameRef, Unprocessed, now_ms
 from schemas.serializers import ContractError, JsonSerializer
 from vigil.core import metrics
+from vigil.core.flow import FRAMES
+from vigil.core.flow_types import Topic
 from vigil.core.kafka import produce_all
 from vigil.core.settings import Settings
 from vigil.core.stage_loop import dead_letter, where
-from vigil.core.topics import FRAMES, Topic
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,5 @@
-"""The face processor: consumer group ``{ns}-face`` on ``frames``, FaceResult out.
+"""The face processor's inference: a model stage (processors/model_stage.py) on ``frames``,
+FaceResult out (the face entry of vigil/core/flow.py).
 
 Runs the face chain (detect -> embed -> liveness) on each batch and compares every face with
 the client's enrolled embeddings. Enrolled embeddings are cached per client and dropped when a
@@ -16,19 +17,19 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from processors.batch import DecodedFrame, FrameStage, UnprocessedFrame, common_fields
-from processors.model_swap import ActiveReader, ModelSwitcher, follow_control
-from processors.triage import FrameTriage, SessionRegistry
+from processors.batch import DecodedFrame, UnprocessedFrame, common_fields
+from processors.model_stage import ModelStage
+from processors.model_swap import ModelSwitcher
+from processors.verdict import is_live, is_match, main_face
 from processors.vision.chain import FaceChain
 from processors.vision.registry import load_versioned
 from processors.vision.results import FrameFaces
 from schemas.events import Box, ControlEvent, Face, FaceResult, now_ms
 from vigil.core import metrics
 from vigil.core.embeddings import EmbeddingLoader, Embeddings
-from vigil.core.kafka import group_name, make_producer
+from vigil.core.flow import FACE_STAGE
+from vigil.core.flow_types import Stage, StageIO
 from vigil.core.settings import Settings
-from vigil.core.stage_loop import LoopStage, StageLoop
-from vigil.core.topics import FACE_RESULTS, FRAMES
 
 log = logging.getLogger(__name__)
 
@@ -59,19 +60,6 @@ class EnrolledCache:
             self._entries.pop(client_id, None)
 
 
-def watch_control(settings: Settings, cache: EnrolledCache, switcher: ModelSwitcher,
-                  stop: threading.Event, active: ActiveReader | None = None) -> None:
-    """Drop a client's cached embeddings whenever a control event names it, and swap models
-    on activations (own thread)."""
-
-    def forget(event: ControlEvent) -> None:
-        cache.forget(event.client_id)
-        log.info("control event=%s client_id=%s: enrolled embeddings reloaded on next frame",
-                 event.kind, event.client_id)
-
-    follow_control(settings, switcher, stop, active, forget)
-
-
 def to_face_result(frame: DecodedFrame, found: FrameFaces, enrolled: Embeddings | None,
                    settings: Settings, device: str, processed_at: int,
                    models: Mapping[str, str]) -> FaceResult:
@@ -88,15 +76,13 @@ def to_face_result(frame: DecodedFrame, found: FrameFaces, enrolled: Embeddings 
             liveness=min(1.0, max(0.0, face.liveness)),
             distance=distance,
         ))
-    main = faces[0] if faces else None  # the detector orders faces largest first
+    main = main_face(faces)
     return FaceResult(
         **common_fields(frame),
         processed_at=processed_at,
         faces=faces,
-        live=bool(main is not None and main.liveness is not None
-                  and main.liveness >= settings.liveness_threshold),
-        match=bool(main is not None and main.distance is not None
-                   and main.distance <= settings.verify_threshold),
+        live=is_live(main, settings.liveness_threshold),
+        match=is_match(main, settings.verify_threshold),
         enrolled=enrolled is not None and len(enrolled) > 0,
         error=found.error,
         device=device,
@@ -104,29 +90,34 @@ def to_face_result(frame: DecodedFrame, found: FrameFaces, enrolled: Embeddings 
     )
 
 
-def unprocessed_face_result(frame: UnprocessedFrame, device: str) -> FaceResult:
-    """The FaceResult of a frame the face chain did not see (bad, stale, session ended)."""
-    return FaceResult(
-        **common_fields(frame),
-        processed_at=now_ms(), live=False, match=False, enrolled=False, error=frame.error,
-        device=device, unprocessed=frame.why,
-    )
-
-
 class FaceInference:
     """Frames in, FaceResult events out; the detector and liveness model hot-swappable."""
 
     def __init__(self, settings: Settings, cache: EnrolledCache,
-                 names: Mapping[str, str] | None = None) -> None:
+                 names: Mapping[str, str] | None = None, stage: str = FACE_STAGE.name) -> None:
         self.settings = settings
         self.chain = FaceChain.load(settings, names=names)
         self.cache = cache
         self.device = self.chain.device.kind
         self.switcher = ModelSwitcher(
-            "face", ("face_detector", "liveness_model"), self.chain.versions,
+            stage, ("face_detector", "liveness_model"), self.chain.versions,
             lambda role, name: load_versioned(role, settings, self.chain.device, name),
             self.chain.install)
-        metrics.DEVICE.labels("face", self.device).set(1)
+        metrics.DEVICE.labels(stage, self.device).set(1)
+
+    def unprocessed(self, frame: UnprocessedFrame) -> FaceResult:
+        """The FaceResult of a frame the face chain did not see (bad, stale, session ended)."""
+        return FaceResult(
+            **common_fields(frame),
+            processed_at=now_ms(), live=False, match=False, enrolled=False, error=frame.error,
+            device=self.device, unprocessed=frame.why,
+        )
+
+    def on_client_event(self, event: ControlEvent) -> None:
+        """Drop the client's cached embeddings: re-enrolled, blocked ... (control follower)."""
+        self.cache.forget(event.client_id)
+        log.info("control event=%s client_id=%s: enrolled embeddings reloaded on next frame",
+                 event.kind, event.client_id)
 
     def __call__(self, frames: list[DecodedFrame]) -> list[FaceResult]:
         models = self.switcher.between_batches()
@@ -139,32 +130,12 @@ class FaceInference:
         ]
 
 
-def face_loop(settings: Settings, load_embeddings: EmbeddingLoader,
-              stop: threading.Event | None = None,
-              active: ActiveReader | None = None) -> tuple[StageLoop, str]:
-    """The face stage's consumer loop (and its control watcher thread), and its device.
-
-    ``active`` reads the activations of the user database (processors/model_activation.py);
-    without it the settings choose the plug-ins until a control event activates another."""
-    stop = stop or threading.Event()
-    cache = EnrolledCache(load_embeddings)
-    infer = FaceInference(settings, cache, active() if active is not None else None)
-    threading.Thread(target=watch_control, args=(settings, cache, infer.switcher, stop, active),
-                     name="control-watch", daemon=True).start()
-    stage = FrameStage(settings, "face", FACE_RESULTS, infer,
-                       lambda f: unprocessed_face_result(f, infer.device),
-                       make_producer(settings), FrameTriage(settings, SessionRegistry(settings)))
-    loop = StageLoop(settings, "face", [FRAMES.name(settings)], group_name(settings, "face"),
-                     stage.handle, batch_size=settings.face_batch_size,
-                     batch_deadline_s=settings.batch_deadline_ms / 1000, stop=stop)
-    return loop, infer.device
-
-
-def build(settings: Settings) -> LoopStage:
-    """The stage table's builder (vigil/core/stages.py)."""
+def build(entry: Stage, settings: Settings, io: StageIO) -> ModelStage[FaceResult]:
+    """The flow table's builder: the face chain in the model stage."""
     from control.users.embeddings import enrolled_embeddings_loader
     from processors.model_activation import active_models_reader
 
-    loop, device = face_loop(settings, enrolled_embeddings_loader(settings),
-                             active=active_models_reader(settings))
-    return LoopStage(loop, device=device)
+    active = active_models_reader(settings)
+    cache = EnrolledCache(enrolled_embeddings_loader(settings))
+    infer = FaceInference(settings, cache, active(), stage=entry.name)
+    return ModelStage(entry, settings, infer, io, active)

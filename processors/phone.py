@@ -1,4 +1,5 @@
-"""The phone processor: consumer group ``{ns}-phone`` on ``frames``, PhoneResult out.
+"""The phone processor's inference: a model stage (processors/model_stage.py) on ``frames``,
+PhoneResult out (the phone entry of vigil/core/flow.py).
 
 Runs the configured phone detector (COCO class 67) on each batch of frames. A
 ``model-activated`` event swaps it between two batches (processors/model_swap.py); every
@@ -8,23 +9,21 @@ result names the version it ran with (``models``).
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Mapping
 from typing import cast
 
-from processors.batch import DecodedFrame, FrameStage, UnprocessedFrame, common_fields
-from processors.model_swap import ActiveReader, ModelSwitcher, follow_control
-from processors.triage import FrameTriage, SessionRegistry
+from processors.batch import DecodedFrame, UnprocessedFrame, common_fields
+from processors.model_stage import ModelStage
+from processors.model_swap import ModelSwitcher
 from processors.vision.base import FramePlugin
 from processors.vision.device import select_device
 from processors.vision.registry import LoadedPlugin, Role, load_versioned, uses_torch
 from processors.vision.results import PhoneDetections
-from schemas.events import Box, PhoneDetection, PhoneResult, now_ms
+from schemas.events import Box, ControlEvent, PhoneDetection, PhoneResult, now_ms
 from vigil.core import metrics
-from vigil.core.kafka import group_name, make_producer
+from vigil.core.flow import PHONE_STAGE
+from vigil.core.flow_types import Stage, StageIO
 from vigil.core.settings import Settings
-from vigil.core.stage_loop import LoopStage, StageLoop
-from vigil.core.topics import FRAMES, PHONE_RESULTS
 
 log = logging.getLogger(__name__)
 
@@ -47,15 +46,16 @@ def to_phone_result(frame: DecodedFrame, found: PhoneDetections, device: str,
 class PhoneInference:
     """Frames in, PhoneResult events out; the detector hot-swappable."""
 
-    def __init__(self, settings: Settings, name: str | None = None) -> None:
+    def __init__(self, settings: Settings, name: str | None = None,
+                 stage: str = PHONE_STAGE.name) -> None:
         device = select_device(settings, uses_torch("phone_detector", settings))
         loaded = load_versioned("phone_detector", settings, device, name)
         self.detector = cast(FramePlugin[PhoneDetections], loaded.plugin)
         self.device = device.kind
         self.switcher = ModelSwitcher(
-            "phone", ("phone_detector",), {"phone_detector": loaded.version},
+            stage, ("phone_detector",), {"phone_detector": loaded.version},
             lambda role, name: load_versioned(role, settings, device, name), self._install)
-        metrics.DEVICE.labels("phone", self.device).set(1)
+        metrics.DEVICE.labels(stage, self.device).set(1)
 
     def _install(self, _role: Role, loaded: LoadedPlugin) -> None:
         self.detector = cast(FramePlugin[PhoneDetections], loaded.plugin)
@@ -67,37 +67,22 @@ class PhoneInference:
         return [to_phone_result(frame, found, self.device, processed, models)
                 for frame, found in zip(frames, detections, strict=True)]
 
+    def unprocessed(self, frame: UnprocessedFrame) -> PhoneResult:
+        """The PhoneResult of a frame the detector did not see (bad, stale, session ended)."""
+        return PhoneResult(
+            **common_fields(frame),
+            processed_at=now_ms(), phone=False, error=frame.error, device=self.device,
+            unprocessed=frame.why,
+        )
 
-def unprocessed_phone_result(frame: UnprocessedFrame, device: str) -> PhoneResult:
-    """The PhoneResult of a frame the detector did not see (bad, stale, session ended)."""
-    return PhoneResult(
-        **common_fields(frame),
-        processed_at=now_ms(), phone=False, error=frame.error, device=device,
-        unprocessed=frame.why,
-    )
-
-
-def phone_loop(settings: Settings, stop: threading.Event | None = None,
-               active: ActiveReader | None = None) -> tuple[StageLoop, str]:
-    """The phone stage's consumer loop, ready to run (its control follower started), and its
-    device. ``active`` reads the user database's activations (processors/model_activation.py)."""
-    stop = stop or threading.Event()
-    infer = PhoneInference(settings, (active() if active is not None else {}).get(
-        "phone_detector"))
-    threading.Thread(target=follow_control, args=(settings, infer.switcher, stop, active),
-                     name="control-watch", daemon=True).start()
-    stage = FrameStage(settings, "phone", PHONE_RESULTS, infer,
-                       lambda f: unprocessed_phone_result(f, infer.device),
-                       make_producer(settings), FrameTriage(settings, SessionRegistry(settings)))
-    loop = StageLoop(settings, "phone", [FRAMES.name(settings)], group_name(settings, "phone"),
-                     stage.handle, batch_size=settings.phone_batch_size,
-                     batch_deadline_s=settings.batch_deadline_ms / 1000, stop=stop)
-    return loop, infer.device
+    def on_client_event(self, event: ControlEvent) -> None:
+        """Nothing of the phone stage depends on a client's state."""
 
 
-def build(settings: Settings) -> LoopStage:
-    """The stage table's builder (vigil/core/stages.py)."""
+def build(entry: Stage, settings: Settings, io: StageIO) -> ModelStage[PhoneResult]:
+    """The flow table's builder: the phone detector in the model stage."""
     from processors.model_activation import active_models_reader
 
-    loop, device = phone_loop(settings, active=active_models_reader(settings))
-    return LoopStage(loop, device=device)
+    active = active_models_reader(settings)
+    infer = PhoneInference(settings, active().get("phone_detector"), stage=entry.name)
+    return ModelStage(entry, settings, infer, io, active)

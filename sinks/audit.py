@@ -1,8 +1,8 @@
 """The audit sink: every decision and control event as one hash-chained, fsynced line.
 
-Consumer group ``{ns}-audit`` on ``decisions`` and ``control``. Each batch is appended to the
-log (``sinks.audit_log``) and fsynced before the loop commits, then checkpointed (the keyed
-checkpoint file beside the log and the ``{ns}.audit-checkpoints`` topic, see
+The audit stage of vigil/core/flow.py, on ``decisions`` and ``control``. Each batch is
+appended to the log (``sinks.audit_log``) and fsynced before the loop commits, then
+checkpointed (the keyed checkpoint file beside the log and the AUDIT_CHECKPOINTS topic, see
 ``sinks.audit_anchor``). At start the log is checked against its checkpoints (a cut or
 rewritten log is refused) and read back: the chain continues from its last line, and any
 message already recorded (by topic, partition, offset) is skipped, so a replay after a crash
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -22,17 +21,18 @@ from typing import Any
 from confluent_kafka import Message
 
 from schemas.serializers import ContractError, JsonSerializer
-from sinks.audit_anchor import CheckpointWriter, ensure_checkpoint_topic, open_anchored
+from sinks.audit_anchor import CheckpointWriter, open_anchored
 from sinks.audit_keys import load_signing_key
 from sinks.audit_log import AuditLog
 from vigil.core import metrics
-from vigil.core.kafka import group_name, make_producer
+from vigil.core.flow import AUDIT_CHECKPOINTS, AUDIT_STAGE, CONTROL, DECISIONS
+from vigil.core.flow_types import BatchHandler, Stage, StageIO
 from vigil.core.settings import Settings
-from vigil.core.stage_loop import LoopStage, StageLoop, where
-from vigil.core.topics import CONTROL, DECISIONS
+from vigil.core.stage_loop import where
+from vigil.core.topics import create_topics
 
 log = logging.getLogger(__name__)
-STAGE = "audit"
+STAGE = AUDIT_STAGE.name
 MAX_RAW_BYTES = 64 * 1024  # an invalid message is kept in the log up to this size
 
 
@@ -41,12 +41,17 @@ def audit_log_path(settings: Settings) -> Path:
     return settings.audit_log or settings.state_dir / "audit" / "audit.log"
 
 
-class AuditSink:
+class AuditSink(BatchHandler):
     """Appends every event it reads to the audit log; see the module docstring."""
 
-    def __init__(self, settings: Settings, stop: threading.Event | None = None,
-                 group_id: str | None = None, path: Path | None = None) -> None:
+    def __init__(self, settings: Settings, io: StageIO | None = None,
+                 path: Path | None = None, kafka_checkpoints: bool = True) -> None:
+        """``kafka_checkpoints`` False keeps checkpoints in the file beside the log only (the
+        in-memory harness: it has no broker to create the checkpoint topic on)."""
         self.settings = settings
+        self.io = io or StageIO()
+        self.stop = self.io.stop
+        self.kafka_checkpoints = kafka_checkpoints
         self.serializers: dict[str, tuple[str, JsonSerializer[Any]]] = {
             DECISIONS.name(settings): ("decision", DECISIONS.serializer),
             CONTROL.name(settings): ("control", CONTROL.serializer),
@@ -54,27 +59,27 @@ class AuditSink:
         self.path = path or audit_log_path(settings)
         self.log: AuditLog | None = None
         self.checkpoints: CheckpointWriter | None = None
-        self.loop = StageLoop(settings, STAGE, list(self.serializers),
-                              group_id or group_name(settings, STAGE), self.handle,
-                              batch_size=settings.sink_batch_size,
-                              stop=stop or threading.Event())
 
-    def run(self) -> None:
-        """Check the log against its checkpoints, open (and lock) it, consume until stopped."""
-        ensure_checkpoint_topic(self.settings)
-        producer = make_producer(self.settings,
-                                 **{"client.id": f"{self.settings.namespace}-audit-checkpoints"})
+    def open(self) -> None:
+        """Check the log against its checkpoints and open (and lock) it."""
+        producer = None
+        if self.kafka_checkpoints:
+            create_topics(self.settings, [AUDIT_CHECKPOINTS])
+            producer = self.io.producer(
+                self.settings, **{"client.id": f"{self.settings.namespace}-audit-checkpoints"})
         self.log, self.checkpoints = open_anchored(
             self.settings, self.path, load_signing_key(self.settings, create=True), producer)
-        try:
-            self.loop.run()
-        finally:
+
+    def close(self) -> None:
+        """Deliver the last checkpoint and close the log."""
+        if self.checkpoints is not None:
             self.checkpoints.close()
+        if self.log is not None:
             self.log.close()
 
     def handle(self, batch: list[Message]) -> None:
         """Append the batch's new events and fsync; the loop commits when this returns."""
-        assert self.log is not None and self.checkpoints is not None, "run() opens the log"
+        assert self.log is not None and self.checkpoints is not None, "open() opens the log"
         entries = []
         for msg in batch:
             if self.log.recorded(str(msg.topic()), int(msg.partition() or 0),
@@ -119,7 +124,6 @@ def audit_entry(msg: Message, kind: str, serializer: JsonSerializer[Any]) -> dic
     }
 
 
-def build(settings: Settings) -> LoopStage:
-    """The stage table's builder (vigil/core/stages.py)."""
-    sink = AuditSink(settings)
-    return LoopStage(sink.loop, sink.run)
+def build(_entry: Stage, settings: Settings, io: StageIO) -> AuditSink:
+    """The flow table's builder."""
+    return AuditSink(settings, io)

@@ -7,9 +7,9 @@ line count, last line hash and a sequence number (``AuditCheckpoint``), signed w
 sink's own Ed25519 key (sinks/audit_keys.py; verifiers hold only the public key):
 
 - in the checkpoint file beside the log (``audit.log.checkpoint``, replaced atomically), and
-- on the Kafka topic ``{ns}.audit-checkpoints`` (one partition, compacted, so the latest
-  checkpoint of each log stays; segments older than the audit retention go), keyed by the
-  log's id (its first line's hash).
+- on the Kafka topic AUDIT_CHECKPOINTS (vigil/core/flow.py: one partition, compacted, so the
+  latest checkpoint of each log stays; segments older than the audit retention go), keyed by
+  the log's id (its first line's hash).
 
 Whoever holds the log file, or the data key, cannot make a checkpoint its cut or rewritten log
 matches. An old checkpoint put back (the file, or its record produced again) is older than one
@@ -30,24 +30,21 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
-from confluent_kafka.admin import NewTopic
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from schemas.events import AuditCheckpoint, now_ms
-from schemas.serializers import ContractError, JsonSerializer
+from schemas.serializers import ContractError
 from sinks.audit_keys import signature_ok
 from sinks.audit_log import AuditError, AuditLog, canonical
 from sinks.audit_offsets import CommitsUnavailable, cut_below_commits
 from sinks.files import write_atomic
 from vigil.core import metrics
+from vigil.core.flow import AUDIT_CHECKPOINTS, AUDIT_STAGE
 from vigil.core.kafka import make_consumer, watermarks
 from vigil.core.settings import Settings
-from vigil.core.topics import Retention, Topic, cluster_durability, ensure_topics
 
 log = logging.getLogger(__name__)
 
-# Keyed by the log's id (its first line's hash), not by a client id.
-AUDIT_CHECKPOINTS = Topic("audit-checkpoints", JsonSerializer(AuditCheckpoint), Retention.AUDIT)
 KAFKA_TIMEOUT_S = 10.0
 _ABSENT = (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_PARTITION,
            KafkaError._UNKNOWN_TOPIC)
@@ -208,16 +205,6 @@ def falls_short(anchor: Anchor, first_hash: str | None, lines: int,
     return None
 
 
-def ensure_checkpoint_topic(settings: Settings) -> None:
-    """Create ``{ns}.audit-checkpoints`` (one partition, compacted) when it is missing."""
-    copies = cluster_durability(settings)
-    retention_ms = AUDIT_CHECKPOINTS.retention.ms(settings)
-    ensure_topics(settings, [NewTopic(
-        AUDIT_CHECKPOINTS.name(settings), num_partitions=1, replication_factor=copies.replicas,
-        config={**copies.config(), "cleanup.policy": "compact,delete",
-                "retention.ms": str(retention_ms)})])
-
-
 def open_anchored(settings: Settings, path: Path, signer: Ed25519PrivateKey,
                   producer: Producer | None) -> tuple[AuditLog, CheckpointWriter]:
     """Open the log for writing after checking it still reaches its checkpoints.
@@ -290,7 +277,7 @@ class CheckpointWriter:
 
     def _delivered(self, err: KafkaError | None, _msg: Message) -> None:
         if err is None:
-            metrics.SINK_OUTPUTS.labels("audit", "checkpoint").inc()
+            metrics.SINK_OUTPUTS.labels(AUDIT_STAGE.name, "checkpoint").inc()
         else:  # the file still holds it, and the next batch produces a newer one
             log.error("audit checkpoint not stored topic=%s error=%s", self.topic, err.str())
 

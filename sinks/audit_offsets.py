@@ -15,11 +15,10 @@ from collections.abc import Mapping
 from confluent_kafka import KafkaException, TopicPartition
 
 from sinks.audit_log import AuditLog
-from vigil.core.kafka import group_name, make_consumer
+from vigil.core.flow import AUDIT_STAGE, CONTROL, DECISIONS
+from vigil.core.kafka import make_consumer
 from vigil.core.settings import Settings
-from vigil.core.topics import CONTROL, DECISIONS
 
-AUDIT_GROUP_STAGE = "audit"
 TIMEOUT_S = 10.0
 
 
@@ -30,7 +29,7 @@ class CommitsUnavailable(RuntimeError):
 def committed_offsets(settings: Settings, timeout_s: float = TIMEOUT_S
                       ) -> dict[str, dict[int, int]]:
     """topic -> partition -> the audit group's committed offset (partitions with one)."""
-    consumer = make_consumer(settings, group_name(settings, AUDIT_GROUP_STAGE))
+    consumer = make_consumer(settings, AUDIT_STAGE.group(settings))
     try:
         wanted = []
         for topic in (DECISIONS.name(settings), CONTROL.name(settings)):

@@ -26,12 +26,10 @@ from confluent_kafka import KafkaException
 
 from schemas.events import AuditCheckpoint, now_ms
 from sinks.audit_anchor import (
-    AUDIT_CHECKPOINTS,
     Anchor,
     CheckpointUnavailable,
     CheckpointWriter,
     checkpoint_file,
-    ensure_checkpoint_topic,
     falls_short,
     file_anchor,
     kafka_anchor,
@@ -39,8 +37,10 @@ from sinks.audit_anchor import (
 from sinks.audit_keys import load_signing_key, load_verify_key
 from sinks.audit_log import AuditError, AuditLog, VerifyResult, verify
 from sinks.audit_offsets import CommitsUnavailable, committed_offsets, missing_lines
+from vigil.core.flow import AUDIT_CHECKPOINTS
 from vigil.core.kafka import make_producer
 from vigil.core.settings import Settings
+from vigil.core.topics import create_topics
 
 
 @dataclass(frozen=True)
@@ -157,7 +157,7 @@ def reanchor(settings: Settings, path: Path, reason: str,
     previous = max(verdict.anchors, key=lambda a: a.checkpoint.lines, default=None)
     if use_kafka:
         try:
-            ensure_checkpoint_topic(settings)
+            create_topics(settings, [AUDIT_CHECKPOINTS])
         except (KafkaException, TimeoutError) as exc:
             raise CheckpointUnavailable(f"cannot create {AUDIT_CHECKPOINTS.name(settings)}: "
                                         f"{exc}; nothing changed") from None

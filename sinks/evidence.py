@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
@@ -22,13 +23,14 @@ from schemas.events import Action, Decision, FrameRef
 from schemas.serializers import ContractError, Frame
 from sinks.evidence_store import EvidenceError, expired, purge_evidence, write_evidence
 from vigil.core import metrics
-from vigil.core.kafka import group_name, make_consumer, make_producer, read_one
+from vigil.core.flow import DECISIONS, EVIDENCE_STAGE, FRAMES
+from vigil.core.flow_types import BatchHandler, Stage, StageIO
+from vigil.core.kafka import make_consumer, read_one
 from vigil.core.settings import Settings
-from vigil.core.stage_loop import LoopStage, StageLoop, decode_or_dead_letter, where
-from vigil.core.topics import DECISIONS, FRAMES
+from vigil.core.stage_loop import decode_or_dead_letter, where
 
 log = logging.getLogger(__name__)
-STAGE = "evidence"
+STAGE = EVIDENCE_STAGE.name
 MISSING_PARTITION = (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_PARTITION,
                      KafkaError._UNKNOWN_TOPIC)
 
@@ -36,13 +38,14 @@ MISSING_PARTITION = (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_PARTI
 class FrameFetcher:
     """Reads single frames by (partition, offset) with one consumer that never commits."""
 
-    def __init__(self, settings: Settings, group_id: str) -> None:
+    def __init__(self, settings: Settings, consumers: Callable[..., Consumer] = make_consumer
+                 ) -> None:
         self.topic = FRAMES.name(settings)
         self.timeout_s = settings.frame_fetch_timeout_s
         # The group id is only required by the client; nothing is subscribed or committed.
-        self.consumer: Consumer = make_consumer(
-            settings, f"{group_id}-fetch", **{"auto.offset.reset": "error",
-                                              "enable.auto.offset.store": False})
+        self.consumer: Consumer = consumers(
+            settings, f"{EVIDENCE_STAGE.group(settings)}-fetch",
+            **{"auto.offset.reset": "error", "enable.auto.offset.store": False})
 
     def fetch(self, ref: FrameRef) -> tuple[Frame | None, str | None]:
         """The frame at ref, or (None, why) when it is not (or no longer) in Kafka."""
@@ -74,37 +77,36 @@ class FrameFetcher:
         self.consumer.close()
 
 
-class EvidenceSink:
-    """Consumer group ``{ns}-evidence`` on ``decisions``; see the module docstring."""
+class EvidenceSink(BatchHandler):
+    """The evidence stage's handler (on ``decisions``); see the module docstring."""
 
-    def __init__(self, settings: Settings, stop: threading.Event | None = None,
-                 group_id: str | None = None) -> None:
+    def __init__(self, settings: Settings, io: StageIO | None = None) -> None:
         self.settings = settings
+        io = io or StageIO()
         load_key(settings)  # fails now, not at the first item; creates the key file once
         self.repo = open_repository(settings)  # the clients' keys, one per client
-        group = group_id or group_name(settings, STAGE)
-        self.fetcher = FrameFetcher(settings, group)
-        self.dlq: Producer = make_producer(settings)
-        self.loop = StageLoop(settings, STAGE, [DECISIONS.name(settings)], group,
-                              self.handle, batch_size=settings.sink_batch_size,
-                              stop=stop or threading.Event())
+        self.fetcher = FrameFetcher(settings, io.consumer)
+        self.dlq: Producer = io.producer(settings)
+        self.stop = io.stop
         # Purging runs on its own thread (so it happens when no decisions come); the lock keeps
         # it from removing a day folder while a replayed old decision is written into it.
         self._files = threading.Lock()
+        self._purger: threading.Thread | None = None
 
-    def run(self) -> None:
-        """Consume until the stop event is set, then close every client."""
-        purger = threading.Thread(target=self._purge_every_interval, name="evidence-purge",
-                                  daemon=True)
-        purger.start()
-        try:
-            self.loop.run()
-        finally:
-            self.loop.stop.set()
-            purger.join(timeout=30)
-            self.fetcher.close()
-            self.dlq.flush(10)
-            self.repo.close()
+    def open(self) -> None:
+        """Start purging every ``evidence_purge_interval_s`` (own thread)."""
+        self._purger = threading.Thread(target=self._purge_every_interval,
+                                        name="evidence-purge", daemon=True)
+        self._purger.start()
+
+    def close(self) -> None:
+        """Stop purging, then close every client."""
+        self.stop.set()
+        if self._purger is not None:
+            self._purger.join(timeout=30)
+        self.fetcher.close()
+        self.dlq.flush(10)
+        self.repo.close()
 
     def handle(self, batch: list[Message]) -> None:
         """Write the evidence of a batch durably; the loop commits when this returns."""
@@ -160,11 +162,10 @@ class EvidenceSink:
                 self.purge()
             except OSError as exc:  # a full or unreadable disk must not stop the sink
                 log.error("evidence purge failed: %s", exc)
-            if self.loop.stop.wait(interval):
+            if self.stop.wait(interval):
                 return
 
 
-def build(settings: Settings) -> LoopStage:
-    """The stage table's builder (vigil/core/stages.py)."""
-    sink = EvidenceSink(settings)
-    return LoopStage(sink.loop, sink.run)
+def build(_entry: Stage, settings: Settings, io: StageIO) -> EvidenceSink:
+    """The flow table's builder."""
+    return EvidenceSink(settings, io)

@@ -1,6 +1,6 @@
 """The replies sink: each decision to the Redis channel of the gateway holding the client.
 
-Consumer group ``{ns}-replies`` on ``decisions``. For each decision the sink looks up the
+The replies stage of vigil/core/flow.py, on ``decisions``. For each decision the sink looks up the
 client's session hash (which gateway holds the socket), claims the frame with
 ``SET {ns}:replied:{frame_id} NX EX ttl``, and publishes the Decision JSON to that gateway's
 channel. A frame already claimed (a replay, or a decision produced twice) is not published
@@ -31,7 +31,6 @@ its channel (it is resubscribing, or dead) gets the decision again for up to
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from enum import StrEnum
 
@@ -43,13 +42,13 @@ from control.cluster.redis_epoch import EpochWatch
 from schemas.events import Action, Decision
 from sinks.files import UnsafePathError, safe_id
 from vigil.core import metrics
-from vigil.core.kafka import group_name, make_producer
+from vigil.core.flow import DECISIONS, REPLIES_STAGE
+from vigil.core.flow_types import BatchHandler, Stage, StageIO
 from vigil.core.settings import Settings
-from vigil.core.stage_loop import LoopStage, StageLoop, decode_or_dead_letter, where
-from vigil.core.topics import DECISIONS
+from vigil.core.stage_loop import decode_or_dead_letter, where
 
 log = logging.getLogger(__name__)
-STAGE = "replies"
+STAGE = REPLIES_STAGE.name
 HELD_LIMIT = 16  # held decisions kept per client: enough to act on, bounded for a flood
 REDIS_WAIT_S = 120.0
 REDIS_RETRY_S = 0.5
@@ -93,29 +92,24 @@ class ReplyOutcome(StrEnum):
     NO_LISTENER = "no_listener"
 
 
-class ReplySink:
+class ReplySink(BatchHandler):
     """Publishes decisions to gateways; see the module docstring."""
 
-    def __init__(self, settings: Settings, stop: threading.Event | None = None,
-                 group_id: str | None = None, client: redis.Redis | None = None) -> None:
+    def __init__(self, settings: Settings, io: StageIO | None = None,
+                 client: redis.Redis | None = None) -> None:
+        io = io or StageIO()
         self.settings = settings
         self.redis = client or redis.Redis.from_url(settings.redis_url, socket_timeout=5)
         self._route = self.redis.register_script(_ROUTE)
         self._claim_and_publish = self.redis.register_script(_CLAIM_AND_PUBLISH)
         self.epoch = EpochWatch(self.redis, settings.namespace)
-        self.dlq: Producer = make_producer(settings)
-        self.loop = StageLoop(settings, STAGE, [DECISIONS.name(settings)],
-                              group_id or group_name(settings, STAGE), self.handle,
-                              batch_size=settings.sink_batch_size,
-                              stop=stop or threading.Event())
+        self.dlq: Producer = io.producer(settings)
+        self.stop = io.stop
 
-    def run(self) -> None:
-        """Consume until the stop event is set, then close the clients."""
-        try:
-            self.loop.run()
-        finally:
-            self.dlq.flush(10)
-            self.redis.close()
+    def close(self) -> None:
+        """Deliver the dead letters, close Redis."""
+        self.dlq.flush(10)
+        self.redis.close()
 
     def handle(self, batch: list[Message]) -> None:
         """Publish the batch's decisions; the loop commits when this returns."""
@@ -125,7 +119,7 @@ class ReplySink:
                                                    STAGE):
             outcome = self._reply_when_redis_answers(decision, where(msg))
             while (outcome is ReplyOutcome.NO_LISTENER and time.monotonic() < listener_deadline
-                   and not self.loop.stop.wait(REDIS_RETRY_S)):
+                   and not self.stop.wait(REDIS_RETRY_S)):
                 outcome = self._reply_when_redis_answers(decision, where(msg))
             if outcome in (ReplyOutcome.SENT, ReplyOutcome.MOVED):
                 metrics.SINK_OUTPUTS.labels(STAGE, "published").inc()
@@ -140,17 +134,17 @@ class ReplySink:
             try:
                 return self.reply(decision, source)
             except (redis.ConnectionError, redis.TimeoutError) as exc:
-                if time.monotonic() > deadline or self.loop.stop.is_set():
+                if time.monotonic() > deadline or self.stop.is_set():
                     raise
                 log.warning("replies wait for Redis url=%s source=%s error=%s",
                             self.settings.redis_url, source, exc)
-                self.loop.stop.wait(REDIS_RETRY_S)
+                self.stop.wait(REDIS_RETRY_S)
 
     def gateway_of(self, decision: Decision, source: str) -> tuple[str | None, ReplyOutcome]:
         """The gateway to send the decision to, or None and what happened instead."""
         if self.epoch.rebuilding():
             # Redis restarted empty: the gateways are about to write their sessions back.
-            self.epoch.wait_rebuilt(self.settings.heartbeat_ttl_s, self.loop.stop)
+            self.epoch.wait_rebuilt(self.settings.heartbeat_ttl_s, self.stop)
         ns = self.settings.namespace
         allow = decision.action is Action.ALLOW
         route = [_text(part) for part in self._route(
@@ -205,7 +199,6 @@ class ReplySink:
         return outcome
 
 
-def build(settings: Settings) -> LoopStage:
-    """The stage table's builder (vigil/core/stages.py)."""
-    sink = ReplySink(settings)
-    return LoopStage(sink.loop, sink.run)
+def build(_entry: Stage, settings: Settings, io: StageIO) -> ReplySink:
+    """The flow table's builder."""
+    return ReplySink(settings, io)

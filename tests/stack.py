@@ -32,8 +32,8 @@ import pytest
 from tests.certificates import self_signed
 from tests.conftest import SHARED_WEIGHTS, Infra, model_cache, require_testdata
 from vigil.apps.client import StreamReport, stream_frames
+from vigil.core.flow_types import PORT_STRIDE
 from vigil.core.settings import Settings, load_settings
-from vigil.core.stages import PORT_STRIDE
 from vigil.local.servers import port_block
 
 START_TIMEOUT_S = 120.0

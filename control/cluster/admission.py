@@ -28,6 +28,7 @@ import redis.asyncio as aioredis
 
 from control.cluster import redis_keys as keys
 from vigil.core import metrics
+from vigil.core.flow import CAPACITY_STAGE
 from vigil.core.settings import Settings
 
 # KEYS: 1 slots, 2 slots:order, 3 queue, 4 queue:expiry, 5 tickets, 6 processes, 7 seen.
@@ -54,13 +55,13 @@ local function capacity()
   local live = 0
   for _, id in ipairs(redis.call('ZRANGE', KEYS[6], 0, -1)) do
     local f = redis.call('HMGET', ARGV[2] .. id, 'role', 'share')
-    if f[1] == 'face' then live = live + (tonumber(f[2]) or 0) end
+    if f[1] == 'CAPACITY_ROLE' then live = live + (tonumber(f[2]) or 0) end
   end
   return math.min(configured, live)
 end
 local now = now_ms()
 clean(now)
-"""
+""".replace("CAPACITY_ROLE", CAPACITY_STAGE.name)  # the flow table's capacity stage
 
 # ARGV 3 session, 4 ttl_ms, 5 queue_limit -> {result, position, capacity}
 # result: 1 admitted, 0 queued, -1 queue full.

@@ -26,11 +26,12 @@ from typing import cast
 import redis
 
 from control.cluster import redis_keys as keys
+from vigil.core.flow import CAPACITY_STAGE
+from vigil.core.flow_types import Stage
 from vigil.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
-CAPACITY_ROLE = "face"  # the role whose live processes make up the capacity
 SEEN_TTL_MS = 24 * 3600 * 1000
 
 # KEYS: processes zset, process hash, seen marker.
@@ -84,11 +85,12 @@ class Heartbeat:
         self._started_at = int(time.time() * 1000)
 
     @classmethod
-    def start_for_processor(cls, settings: Settings, stage: str, device: str,
-                            stop: threading.Event) -> Heartbeat:
-        """A running heartbeat for a model processor; a face processor adds one pipeline."""
-        share = settings.max_clients_per_pipeline if stage == CAPACITY_ROLE else 0
-        heartbeat = cls(settings, stage, device, share)
+    def start_for_stage(cls, settings: Settings, stage: Stage, device: str,
+                        stop: threading.Event) -> Heartbeat:
+        """A running heartbeat for a stage of the flow table; a process of the capacity stage
+        adds one pipeline."""
+        share = settings.max_clients_per_pipeline if stage.capacity else 0
+        heartbeat = cls(settings, stage.name, device, share)
         heartbeat.start(stop)
         return heartbeat
 
@@ -103,7 +105,7 @@ class Heartbeat:
                   "host": socket.gethostname(), "pid": str(os.getpid()),
                   "started_at": str(self._started_at)}
         args: list[str] = [self.process_id, str(int(self.settings.heartbeat_ttl_s * 1000)),
-                           "1" if self.role == CAPACITY_ROLE else "0"]
+                           "1" if self.role == CAPACITY_STAGE.name else "0"]
         for name, value in fields.items():
             args += [name, value]
         self._script(keys=[keys.processes_key(ns), keys.process_key(ns, self.process_id),

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import psutil
 
+from vigil.core.flow import STAGES
+from vigil.core.flow_types import stage_of
 from vigil.core.settings import Settings
-from vigil.core.stages import STAGES, stage_of
 
 log = logging.getLogger(__name__)
 

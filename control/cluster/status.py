@@ -21,10 +21,10 @@ from control.cluster.admission import occupancy
 from control.cluster.heartbeat import live_processes
 from control.cluster.process_table import mib, per_stage, stack_processes, totals
 from control.users.db import UserRepository
-from vigil.core.kafka import group_name
+from vigil.core.flow import STAGES
+from vigil.core.flow_types import StageKind
 from vigil.core.lag import LagReader, LagUnavailableError
 from vigil.core.settings import Settings
-from vigil.core.stages import STAGES, StageKind
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ def print_lag(settings: Settings, out: TextIO) -> None:
             if entry.kind is StageKind.GATEWAY:
                 continue
             try:
-                lag = reader.lag(group_name(settings, entry.name))
+                lag = reader.lag(entry.group(settings))
             except LagUnavailableError as exc:
                 parts.append(f"{entry.name}=?")
                 log.warning("%s", exc)

@@ -16,9 +16,9 @@ from confluent_kafka import OFFSET_END, Consumer, KafkaError, KafkaException, To
 from schemas.events import ControlEvent
 from schemas.serializers import ContractError
 from vigil.core import metrics
+from vigil.core.flow import CONTROL
 from vigil.core.kafka import make_consumer
 from vigil.core.settings import Settings
-from vigil.core.topics import CONTROL
 
 log = logging.getLogger(__name__)
 

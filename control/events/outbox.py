@@ -32,9 +32,9 @@ from redis.typing import EncodableT
 from control.cluster import redis_keys as keys
 from control.users.db import ClientRecord, OutboxEntry, UserRepository
 from vigil.core.background import BackgroundLoop
+from vigil.core.flow import CONTROL
 from vigil.core.kafka import make_producer
 from vigil.core.settings import Settings
-from vigil.core.topics import CONTROL
 
 log = logging.getLogger(__name__)
 

@@ -26,31 +26,27 @@ import faust
 
 from processors.decide.blocking import block_client
 from processors.decide.decider import Decider, Outcome
-from processors.decide.internal_topics import TABLES, app_id, changelog_topic, ticks_topic
 from processors.decide.policy_file import PolicyReloader, policy_path
+from processors.decide.step import STAGE, DecideStep, block_reason, record_decision
 from schemas.serializers import ContractError
-from vigil.core import metrics
 from vigil.core.dead_letter import dead_letter_headers, record_dead_letter
-from vigil.core.settings import Settings
-from vigil.core.topics import (
+from vigil.core.flow import (
     CONTROL,
+    DECIDE_CHANGELOGS,
+    DECIDE_STAGE,
+    DECIDE_TABLES,
+    DECIDE_TICKS,
     DECISIONS,
     FACE_RESULTS,
     FRAMES_DLQ,
     PHONE_RESULTS,
-    cluster_durability,
 )
+from vigil.core.settings import Settings
+from vigil.core.topics import cluster_durability
 
 log = logging.getLogger(__name__)
 
-STAGE = "decide"
 TICK_RESEND_S = 5.0  # a tick not handled within this long (lost in a rebalance) is sent again
-
-
-# Decided frame_ids forgotten per partition and sweep: a 60 s sweep of every expired one at
-# once (1,500 at 26 frames/s, more after a restart) held the loop and sent p95 from 1.0 to
-# 2.7 s for the seconds it took (README, issue 11); what is left waits for the next sweep.
-SWEEP_LIMIT = 300
 
 
 class DecideStage:
@@ -68,20 +64,22 @@ class DecideStage:
         self.decisions = self._raw_topic(DECISIONS.name(settings))
         self.control = self._raw_topic(self.control_topic)
         self.dlq = self._raw_topic(FRAMES_DLQ.name(settings))
-        self.ticks = self.app.topic(ticks_topic(settings), internal=True,
+        self.ticks = self.app.topic(DECIDE_TICKS.name(settings), internal=True,
                                     partitions=settings.partitions, key_serializer="raw",
                                     value_serializer="json")
         tables = {
             name: self.app.Table(name, partitions=settings.partitions,
                                  schema=faust.Schema(key_serializer="json",
                                                      value_serializer="json"))
-            for name in TABLES
+            for name in DECIDE_TABLES
         }
-        for name, table in tables.items():  # topics.py pre-creates them under these names
-            if table.changelog_topic.get_topic_name() != changelog_topic(settings, name):
-                raise RuntimeError(f"unexpected changelog topic name for table {name}")
+        for changelog, table in zip(DECIDE_CHANGELOGS, tables.values(), strict=True):
+            # The worker pre-creates them under the flow table's names (create_topics).
+            if table.changelog_topic.get_topic_name() != changelog.name(settings):
+                raise RuntimeError(f"unexpected changelog topic name for table {table.name}")
         self.decider = Decider(tables["pending"], tables["decided"], tables["clients"],
                                self.policy.current, settings.decide_deadline_ms)
+        self.step = DecideStep(settings, self.decider)
         self._tick_sent: dict[int, float] = {}
         self.app.agent(self.sources, name=f"{STAGE}-results")(self._results_agent)
         self.app.agent(self.ticks, name=f"{STAGE}-ticks")(self._ticks_agent)
@@ -99,13 +97,13 @@ class DecideStage:
         datadir = settings.state_dir / "decide"
         datadir.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
         return faust.App(
-            app_id(settings),
+            DECIDE_STAGE.group(settings),
             broker=brokers,
             store="memory://",
             datadir=str(datadir),
             autodiscover=False,
             topic_partitions=settings.partitions,
-            # Every topic exists before the worker starts (internal_topics.py); Faust
+            # Every topic exists before the worker starts (DecideWorker.run); Faust
             # only declares them, with the copies every other topic has.
             topic_replication_factor=cluster_durability(settings).replicas,
             table_standby_replicas=0,  # the memory store recovers from the changelog anyway
@@ -145,7 +143,7 @@ class DecideStage:
 
     async def _log_start(self) -> None:
         log.info("decide stage started app_id=%s policy=%s version=%s deadline_ms=%d "
-                 "partitions=%d", app_id(self.settings), self.policy.path,
+                 "partitions=%d", DECIDE_STAGE.group(self.settings), self.policy.path,
                  self.policy.current().version, self.settings.decide_deadline_ms,
                  self.settings.partitions)
 
@@ -166,21 +164,12 @@ class DecideStage:
     ) -> None:
         where = f"{topic}[{partition}]@{offset}"
         try:
-            if topic == self.control_topic:
-                self.decider.on_control(CONTROL.serializer.loads(value))
-                return
-            if topic == self.face_topic:
-                outcome = self.decider.on_result("face", FACE_RESULTS.serializer.loads(value),
-                                                 partition)
-            else:
-                outcome = self.decider.on_result("phone", PHONE_RESULTS.serializer.loads(value),
-                                                 partition)
+            outcome = self.step.on_message(topic, partition, value)
         except ContractError as exc:
             await self.dlq.send(key=key, value=value,
                                 headers=dead_letter_headers(None, str(exc), STAGE, where))
             record_dead_letter(STAGE, where, str(exc))
             return
-        metrics.MESSAGES_PROCESSED.labels(STAGE).inc()
         if outcome is not None:
             await self._publish(outcome)
 
@@ -196,29 +185,17 @@ class DecideStage:
                 raise
 
     async def _on_tick(self, partition: int, kind: str | None) -> None:
-        for outcome in self.decider.on_deadline(partition):
+        for outcome in self.step.on_tick(partition, kind):
             await self._publish(outcome)
-        if kind == "sweep":
-            forgotten = self.decider.sweep(self.settings.decided_frames_ttl_s * 1000, partition,
-                                           limit=SWEEP_LIMIT)
-            log.info("decided frames swept partition=%d forgotten=%d", partition, forgotten)
 
     async def _publish(self, outcome: Outcome) -> None:
         decision = outcome.decision
         await self.decisions.send(key=decision.client_id.encode(),
                                   value=DECISIONS.serializer.dumps(decision))
-        metrics.DECISIONS_TOTAL.labels(decision.action.value, decision.reason.value).inc()
-        metrics.END_TO_END_LATENCY.observe(
-            max(0, decision.decided_at - decision.received_at) / 1000)
-        log.info("decision frame_id=%s client_id=%s action=%s reason=%s missing=%s policy=%s",
-                 decision.frame_id, decision.client_id, decision.action.value,
-                 decision.reason.value, ",".join(decision.missing) or "-",
-                 decision.policy_version)
+        record_decision(decision)
         if outcome.block:
-            reason = (f"escalation: {decision.reason.value} on frame {decision.frame_id}, "
-                      f"policy {decision.policy_version}")
-            await block_client(self.settings, self.control, decision.client_id, reason,
-                               decision.decided_at)
+            await block_client(self.settings, self.control, decision.client_id,
+                               block_reason(decision), decision.decided_at)
 
     # --- timers (read-only on tables; they send ticks) ------------------------------------
     async def _deadline_timer(self) -> None:

@@ -17,12 +17,12 @@ from control.clients import ClientControl
 from control.users.db import ClientState, UnknownClientError
 from control.users.repository import open_repository
 from schemas.events import ControlEvent, ControlKind
+from vigil.core.flow import CONTROL, DECIDE_STAGE
 from vigil.core.settings import Settings
-from vigil.core.topics import CONTROL
 
 log = logging.getLogger(__name__)
 
-ACTOR = "decide"
+ACTOR = DECIDE_STAGE.name  # who blocked, as the control event says
 
 
 def blocked_event(client_id: str, reason: str, at_ms: int) -> ControlEvent:
@@ -45,16 +45,24 @@ def block_through_control_plane(settings: Settings, client_id: str, reason: str)
     return True
 
 
+def block_or_event(settings: Settings, client_id: str, reason: str, at_ms: int
+                   ) -> ControlEvent | None:
+    """Block the client through the control plane; for a client the database does not know,
+    the ControlEvent the caller must send on ``control`` instead (blocks: database work)."""
+    if block_through_control_plane(settings, client_id, reason):
+        log.warning("client blocked client_id=%s via the control plane reason=%s", client_id,
+                    reason)
+        return None
+    return blocked_event(client_id, reason, at_ms)
+
+
 async def block_client(settings: Settings, control_topic: Any, client_id: str, reason: str,
                        at_ms: int) -> None:
     """Block the client (see the module docstring); the database work runs off the loop."""
     loop = asyncio.get_running_loop()
-    if await loop.run_in_executor(None, block_through_control_plane, settings, client_id,
-                                  reason):
-        log.warning("client blocked client_id=%s via the control plane reason=%s", client_id,
-                    reason)
+    event = await loop.run_in_executor(None, block_or_event, settings, client_id, reason, at_ms)
+    if event is None:
         return
-    event = blocked_event(client_id, reason, at_ms)
     await control_topic.send(key=client_id.encode(), value=CONTROL.serializer.dumps(event))
     log.warning("client blocked client_id=%s event_id=%s reason=%s", client_id, event.event_id,
                 reason)

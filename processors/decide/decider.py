@@ -26,8 +26,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from processors.decide.client_state import ClientStanding, apply_control, rule
-from processors.decide.policy import Half, Policy, Verdict, evaluate, is_live, main_face
+from processors.decide.policy import Half, Policy, Verdict, evaluate, is_live_face
 from processors.decide.temporal import FrameEvidence
+from processors.verdict import main_face
 from schemas.events import (
     ControlEvent,
     Decision,
@@ -37,7 +38,7 @@ from schemas.events import (
     now_ms,
 )
 from vigil.core import metrics
-from vigil.core.topics import FACE_RESULTS, PHONE_RESULTS
+from vigil.core.flow import DECIDE_STAGE, FACE_RESULTS, PHONE_RESULTS
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,7 @@ class Decider:
         self.decided[frame_id] = {"p": entry["p"], "decided_at": self.clock()}
         if frame_id in self.pending:
             del self.pending[frame_id]
-        metrics.FRAMES_DROPPED.labels("decide", Unprocessed.SESSION_ENDED.value).inc()
+        metrics.FRAMES_DROPPED.labels(DECIDE_STAGE.name, Unprocessed.SESSION_ENDED.value).inc()
         log.info("frame of an ended session skipped frame_id=%s client_id=%s", frame_id,
                  entry["client_id"])
 
@@ -190,4 +191,4 @@ def evidence_of(base: FaceResult | PhoneResult, face: FaceResult | None, verdict
     return FrameEvidence(
         session_id=base.session_id, received_at=base.received_at, reason=verdict.reason,
         liveness=main.liveness if main is not None else None,
-        live=bool(face is not None and main is not None and is_live(face, main, policy)))
+        live=bool(face is not None and main is not None and is_live_face(face, main, policy)))

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from processors.decide.temporal import TemporalPolicy
+from processors.verdict import is_live, is_match, main_face
 from schemas.events import (
     Action,
     Box,
@@ -100,13 +101,6 @@ class Streak:
     count: int
 
 
-def main_face(faces: Sequence[Face]) -> Face | None:
-    """The largest face by box area (the person at the keyboard), or None."""
-    if not faces:
-        return None
-    return max(faces, key=lambda f: (f.box.x2 - f.box.x1) * (f.box.y2 - f.box.y1))
-
-
 def scores_of(face: FaceResult | None, phone: PhoneResult | None) -> dict[str, float]:
     """liveness and distance of the main face, the best phone confidence, the face count."""
     scores: dict[str, float] = {}
@@ -132,19 +126,16 @@ def missing_halves(face: FaceResult | None, phone: PhoneResult | None) -> list[H
     return missing
 
 
-def is_live(face: FaceResult, main: Face, policy: Policy) -> bool:
-    # The processor's own flag only when it computed no score for the main face.
-    if main.liveness is None:
-        return face.live
-    return main.liveness >= policy.liveness_threshold
+def is_live_face(face: FaceResult, main: Face, policy: Policy) -> bool:
+    """The verdict under the policy's threshold; the processor's own flag only when it
+    computed no score for the main face."""
+    return is_live(main, policy.liveness_threshold, unscored=face.live)
 
 
 def is_enrolled_user(face: FaceResult, main: Face, policy: Policy) -> bool:
-    if not face.enrolled:
-        return False
-    if main.distance is None:
-        return face.match
-    return main.distance <= policy.verify_threshold
+    """Enrolled and within the policy's verify threshold (the processor's flag when the
+    main face has no distance)."""
+    return face.enrolled and is_match(main, policy.verify_threshold, unscored=face.match)
 
 
 def overlap_share(inner: Box, outer: Box) -> float:
@@ -198,7 +189,7 @@ def evaluate(face: FaceResult | None, phone: PhoneResult | None, policy: Policy)
         reason = Reason.SPOOF
     elif any(p.confidence >= policy.phone_threshold for p in phone.phones):
         reason = Reason.PHONE
-    elif not is_live(face, main, policy):
+    elif not is_live_face(face, main, policy):
         reason = Reason.SPOOF
     elif not is_enrolled_user(face, main, policy):
         reason = Reason.WRONG_USER

@@ -23,10 +23,10 @@ from processors.decide.decider import Decider
 from processors.decide.policy import Policy
 from schemas.events import Decision, FaceResult, PhoneResult
 from schemas.serializers import ContractError
+from vigil.core.flow import DECISIONS, FACE_RESULTS, PHONE_RESULTS
 from vigil.core.settings import Settings
 from vigil.core.stage_loop import where
 from vigil.core.topic_window import read_window
-from vigil.core.topics import DECISIONS, FACE_RESULTS, PHONE_RESULTS
 from vigil.core.utc import format_utc
 
 log = logging.getLogger(__name__)

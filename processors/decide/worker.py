@@ -1,4 +1,4 @@
-"""The decide stage's Faust worker as a stage of the table (vigil/core/stages.py).
+"""The decide stage's Faust worker as a stage of the table (vigil/core/flow.py).
 
 mode's Worker (under Faust) installs its own SIGTERM/SIGINT handlers once it runs, which stop
 the app cleanly (offsets committed, producer flushed) and configures logging once for the
@@ -12,8 +12,10 @@ import logging
 import faust
 
 from processors.decide.app import DecideStage
-from processors.decide.internal_topics import ensure_internal_topics
+from vigil.core.flow import DECIDE_INTERNAL
+from vigil.core.flow_types import Stage, StageIO
 from vigil.core.settings import Settings
+from vigil.core.topics import create_topics
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +34,11 @@ class DecideWorker:
         self.worker: faust.Worker | None = None
 
     def run(self) -> int:
-        ensure_internal_topics(self.settings)
+        # Faust creates its internal topics itself, but right before its consumer subscribes:
+        # on a fresh KRaft broker a new topic is sometimes not yet in the metadata the group
+        # leader sees, Faust logs ``Ignoring missing topic``, and that topic stays unassigned
+        # until the next rebalance (minutes away). Created (and seen) first, Faust finds them.
+        create_topics(self.settings, DECIDE_INTERNAL)
         self.worker = faust.Worker(self.stage.app, loglevel=self.settings.log_level,
                                    quiet=True, redirect_stdouts=False)
         try:
@@ -50,6 +56,6 @@ class DecideWorker:
         return self.stage.healthy()
 
 
-def build(settings: Settings) -> DecideWorker:
-    """The stage table's builder."""
+def build(_entry: Stage, settings: Settings, _io: StageIO) -> DecideWorker:
+    """The flow table's builder (Faust runs its own loop: a Runnable)."""
     return DecideWorker(settings)

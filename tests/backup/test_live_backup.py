@@ -25,9 +25,10 @@ from tests.ingest.harness import add_client, running_gateway, welcomed
 from tests.sinks.conftest import JPEG_PATH, NOW_MS, decision, evidence_files, running, wait_for
 from vigil.apps.cli import main
 from vigil.backup.restore import read_manifest
+from vigil.core.flow import AUDIT_STAGE, DECISIONS, EVIDENCE_STAGE, FRAMES
 from vigil.core.kafka import make_producer
 from vigil.core.settings import Settings
-from vigil.core.topics import DECISIONS, FRAMES, create_topics
+from vigil.core.topics import create_topics
 
 pytestmark = pytest.mark.integration
 
@@ -81,7 +82,7 @@ def test_backup_while_sinks_write_restores_and_verifies(
     token = add_client(live, "alice")  # also makes the key file STATE_DIR/secret.key
     archive = tmp_path / "backup.tar"
     writer = threading.Thread(target=keep_deciding, args=(live, range(3, 3 + WRITES), jpeg))
-    with running(AuditSink(live)), running(EvidenceSink(live)):
+    with running(AuditSink(live), AUDIT_STAGE), running(EvidenceSink(live), EVIDENCE_STAGE):
         keep_deciding(live, range(3), jpeg)  # the sinks are up once these are written
         wait_for(lambda: len(evidence_files(live)) == 3 and audit_lines(live) == 3,
                  timeout_s=60)

@@ -30,8 +30,8 @@ from sinks.audit_keys import load_signing_key
 from sinks.audit_log import AuditLog
 from sinks.evidence_store import write_evidence
 from tests.sinks.conftest import TEST_KEY
+from vigil.core.flow import DECISIONS
 from vigil.core.settings import Settings, load_settings
-from vigil.core.topics import DECISIONS
 
 HOUR_MS = 3_600_000
 T0 = 1_790_000_000_000  # 2026-09-21 14:13:20 UTC; the decisions below are minutes apart

@@ -19,8 +19,9 @@ from sinks.audit import audit_log_path
 from tests.conftest import Infra, make_settings
 from tests.console.http_client import ConsoleClient
 from tests.sinks.conftest import TEST_KEY
+from vigil.core.flow import CONTROL
 from vigil.core.topic_window import read_window
-from vigil.core.topics import CONTROL, create_topics
+from vigil.core.topics import create_topics
 
 pytestmark = pytest.mark.integration
 

@@ -14,9 +14,9 @@ from control.cluster.heartbeat import Heartbeat
 from tests.conftest import Infra
 from tests.control.test_enroll import run_cli
 from tests.ingest.harness import add_client, expect, running_gateway, welcomed
+from vigil.core.flow import CONTROL, FACE_STAGE
 from vigil.core.kafka import make_consumer
 from vigil.core.settings import Settings
-from vigil.core.topics import CONTROL
 from vigil.local.servers import free_port
 
 pytestmark = pytest.mark.integration
@@ -75,7 +75,7 @@ def test_status_lists_processes_capacity_and_clients(
         env: Settings, capsys: pytest.CaptureFixture[str]) -> None:
     add_client(env, "alice")
     stop = threading.Event()
-    beat = Heartbeat.start_for_processor(env, "face", "cpu", stop)
+    beat = Heartbeat.start_for_stage(env, FACE_STAGE, "cpu", stop)
     try:
         assert run_cli("status") == 0
     finally:

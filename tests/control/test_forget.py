@@ -24,8 +24,8 @@ from tests.ingest.conftest import FAST
 from tests.ingest.harness import add_client, closed_with, running_gateway, welcomed
 from tests.sinks.conftest import TEST_KEY, committed_to_end, decision, running, wait_for
 from vigil.apps.cli import main
+from vigil.core.flow import AUDIT_STAGE, CONTROL, DECISIONS
 from vigil.core.settings import Settings, load_settings
-from vigil.core.topics import CONTROL, DECISIONS
 
 pytestmark = pytest.mark.integration
 
@@ -94,8 +94,8 @@ def test_forget_makes_one_clients_biometrics_unreadable_and_is_audited(
     stored = b"".join(p.read_bytes() for p in env.state_dir.glob("users.sqlite3*"))
     assert bytes(wrapped) not in stored and len(stored) > 0
 
-    sink = AuditSink(env, group_id=f"{env.namespace}-audit")
-    with running(sink) as thread:
+    sink = AuditSink(env)
+    with running(sink, AUDIT_STAGE) as thread:
         wait_for(lambda: committed_to_end(env, f"{env.namespace}-audit", [DECISIONS, CONTROL]),
                  45, thread)
     lines = [json.loads(line) for line in audit_log_path(env).read_text().splitlines()]

@@ -12,8 +12,8 @@ from control.users.repository import open_repository
 from processors.vision.registry import ACTIVATABLE, REGISTRY, configured_name
 from schemas.events import DEPLOYMENT_KEY, ControlKind
 from tests.control.test_enroll import run_cli
+from vigil.core.flow import CONTROL
 from vigil.core.settings import load_settings
-from vigil.core.topics import CONTROL
 from vigil.local.servers import free_port
 
 

@@ -24,8 +24,9 @@ from tests.control.test_enroll import _read as read_numbered
 from tests.control.test_store import open_repo
 from tests.ingest.harness import add_client, running_gateway
 from tests.private_redis import private_redis
+from vigil.core.flow import CONTROL
 from vigil.core.settings import Settings
-from vigil.core.topics import CONTROL, create_topics
+from vigil.core.topics import create_topics
 from vigil.local.servers import free_port
 
 

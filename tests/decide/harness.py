@@ -14,10 +14,10 @@ from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
-from schemas.events import ControlEvent, Decision, FaceResult, PhoneResult
+from schemas.events import Decision, FaceResult, PhoneResult
+from vigil.core.flow import DECISIONS, FACE_RESULTS, PHONE_RESULTS
 from vigil.core.kafka import make_consumer, make_producer
 from vigil.core.settings import Settings
-from vigil.core.topics import CONTROL, DECISIONS, FACE_RESULTS, PHONE_RESULTS
 
 REPO = Path(__file__).resolve().parents[2]
 # The fields a decide worker needs from the test's settings, passed as VIGIL_* variables.
@@ -163,11 +163,3 @@ class DecisionReader(TopicReader):
         missing = wanted - set(found)
         assert not missing, f"no Decision within {timeout_s}s for {sorted(missing)}"
         return found
-
-
-class ControlReader(TopicReader):
-    def __init__(self, settings: Settings) -> None:
-        super().__init__(settings, CONTROL.name(settings))
-
-    def events(self) -> list[ControlEvent]:
-        return [CONTROL.serializer.loads(m.value()) for m in self.messages]

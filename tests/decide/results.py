@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from processors.decide.policy_file import DEFAULT_POLICY_FILE
 from schemas.events import (
     Box,
     Face,
@@ -63,3 +64,14 @@ def phone_result(
         processed_at=int(time.time() * 1000), phones=phones, phone=bool(phones),
         error=error, device="cpu", unprocessed=unprocessed,
     )
+
+
+# The shipped policy, with escalation after 2 sign-outs so one test can reach a block quickly,
+# and no temporal gate or spoof debounce, so each case decides on its one frame
+# (test_decide_restart.py and tests/decide/test_temporal.py cover those).
+EDITS = {"sign_outs: 3": "sign_outs: 2", "min_live_frames: 3": "min_live_frames: 0",
+         "window: 3": "window: 1", "spoof: 2": "spoof: 1"}
+POLICY = DEFAULT_POLICY_FILE.read_text()
+for _before, _after in EDITS.items():
+    assert _before in POLICY, f"the shipped policy no longer has {_before!r}"
+    POLICY = POLICY.replace(_before, _after)

@@ -7,9 +7,8 @@ import threading
 from types import SimpleNamespace
 
 from processors.decide.app import DecideStage
-from processors.decide.internal_topics import CHANGELOG_COMPACTION, internal_topics
+from vigil.core.flow import DECIDE_CHANGELOGS, DECIDE_INTERNAL
 from vigil.core.settings import load_settings
-from vigil.core.topics import Durability
 
 
 def _stage(started: bool, crashed: bool, recovered: bool) -> SimpleNamespace:
@@ -32,10 +31,9 @@ def test_healthy_only_after_the_tables_recovered() -> None:
 
 def test_changelogs_are_compacted_within_minutes() -> None:
     settings = load_settings(namespace="health")
-    changelogs = [t for t in internal_topics(settings, Durability(replicas=1, min_insync=1))
-                  if t.topic.endswith("-changelog")]
-    assert len(changelogs) == 3
+    changelogs = [t for t in DECIDE_INTERNAL if t.name(settings).endswith("-changelog")]
+    assert changelogs == list(DECIDE_CHANGELOGS) and len(changelogs) == 3
     for topic in changelogs:
-        assert topic.config["cleanup.policy"] == "compact"
-        assert int(topic.config["segment.ms"]) <= 600_000 == int(
-            CHANGELOG_COMPACTION["delete.retention.ms"])
+        config = topic.topic_config(settings)
+        assert config["cleanup.policy"] == "compact"
+        assert int(config["segment.ms"]) <= 600_000 == int(config["delete.retention.ms"])

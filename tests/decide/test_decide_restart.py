@@ -13,12 +13,11 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from processors.decide.internal_topics import app_id
 from schemas.events import Action, Reason
 from tests.decide.harness import DecideWorker, DecisionReader, TopicReader, produce_results
 from tests.decide.results import face_result, phone_result
+from vigil.core.flow import DECIDE_CHANGELOGS, DECIDE_STAGE, FACE_RESULTS
 from vigil.core.settings import Settings
-from vigil.core.topics import FACE_RESULTS
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +25,7 @@ pytestmark = pytest.mark.integration
 def committed_total(settings: Settings, topic: str) -> int:
     """Offsets the decide group committed on a topic, over all partitions."""
     consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap,
-                         "group.id": app_id(settings), "enable.auto.commit": False})
+                         "group.id": DECIDE_STAGE.group(settings), "enable.auto.commit": False})
     try:
         parts = [TopicPartition(topic, p) for p in range(settings.partitions)]
         return sum(max(tp.offset, 0) for tp in consumer.committed(parts, timeout=10))
@@ -62,7 +61,7 @@ def test_sigkill_between_halves_recovers_the_pending_half(
         assert (held.action, held.reason) == (Action.LOCK_SCREEN, Reason.OK)
         assert (held.scores["live_frames"], held.scores["live_frames_needed"]) == (2, 3)
         produce_results(settings, [face_result(frame_id, client, seq=2)])
-        changelog = TopicReader(settings, f"{app_id(settings)}-pending-changelog")
+        changelog = TopicReader(settings, DECIDE_CHANGELOGS[0].name(settings))
         try:
             assert changelog.wait_until(
                 lambda: any(json.loads(m.key()) == frame_id for m in changelog.messages), 60

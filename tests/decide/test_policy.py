@@ -11,9 +11,9 @@ from processors.decide.policy import (
     debounced_action,
     escalate,
     evaluate,
-    main_face,
     next_streak,
 )
+from processors.verdict import main_face
 from schemas.events import Action, Box, Reason
 from tests.decide.results import SMALL, face, face_result, phone_result
 

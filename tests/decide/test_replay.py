@@ -16,9 +16,9 @@ from processors.decide.replay import print_report, replay
 from schemas.events import Action, Decision, FaceResult, PhoneResult, Reason
 from tests.decide.results import face, face_result, phone_result
 from vigil.apps.cli import main
+from vigil.core.flow import DECISIONS, FACE_RESULTS, PHONE_RESULTS, TOPICS
 from vigil.core.kafka import make_producer
 from vigil.core.settings import Settings
-from vigil.core.topics import DECISIONS, FACE_RESULTS, PHONE_RESULTS, TOPICS
 
 pytestmark = pytest.mark.integration
 BASE_MS = int(time.time() * 1000) - 600_000  # ten minutes ago, one frame a second
@@ -101,7 +101,7 @@ def cluster_state(settings: Settings) -> tuple[dict[str, int], list[str]]:
     try:
         ends = {t.name(settings): sum(
             watermarks(probe, TopicPartition(t.name(settings), p), 10)[1]
-            for p in range(settings.partitions)) for t in TOPICS}
+            for p in range(t.partition_count(settings))) for t in TOPICS}
     finally:
         probe.close()
     groups = admin.list_consumer_groups(request_timeout=10).result().valid

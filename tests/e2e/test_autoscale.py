@@ -28,11 +28,11 @@ from schemas.serializers import Frame
 from tests.conftest import Infra, require_testdata
 from tests.e2e.up_harness import up_env
 from tests.stack import wait_ready
+from vigil.core.flow import DECISIONS, FACE_RESULTS, FRAMES, PHONE_RESULTS, stage
+from vigil.core.flow_types import PORT_STRIDE, supervisor_metrics_port
 from vigil.core.kafka import make_consumer, make_producer
 from vigil.core.lag import LagReader
 from vigil.core.settings import Settings, load_settings
-from vigil.core.stages import PORT_STRIDE, stage, supervisor_metrics_port
-from vigil.core.topics import DECISIONS, FACE_RESULTS, FRAMES, PHONE_RESULTS
 
 pytestmark = pytest.mark.integration
 

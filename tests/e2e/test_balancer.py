@@ -24,7 +24,7 @@ from tests.ingest.harness import closed_with, expect, open_session
 from tests.nginx import nginx, require_nginx
 from tests.stack import GatewayProcess, Running, gateways
 from vigil.apps.client import StreamReport, stream_frames
-from vigil.core.stages import supervisor_metrics_port
+from vigil.core.flow_types import supervisor_metrics_port
 
 pytestmark = pytest.mark.integration
 

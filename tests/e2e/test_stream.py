@@ -21,8 +21,8 @@ from schemas.serializers import header_value
 from tests.conftest import require_testdata
 from tests.stack import Running
 from vigil.apps.client import StreamReport, stream_frames
+from vigil.core.flow import DECISIONS, FRAMES_DLQ
 from vigil.core.kafka import make_consumer
-from vigil.core.topics import DECISIONS, FRAMES_DLQ
 
 NOT_EVALUATED = {Reason.INCOMPLETE, Reason.STALE, Reason.BAD_FRAME}  # no model saw both halves
 MODEL_ROLES = {"face_detector", "face_embedder", "liveness_model", "phone_detector"}

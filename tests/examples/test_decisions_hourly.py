@@ -11,9 +11,9 @@ import pytest
 
 from schemas.events import Action, Decision, FrameRef, Reason
 from tests.conftest import REPO
+from vigil.core.flow import DECISIONS
 from vigil.core.kafka import make_producer
 from vigil.core.settings import Settings
-from vigil.core.topics import DECISIONS
 from vigil.core.utc import format_utc
 
 pytestmark = pytest.mark.integration

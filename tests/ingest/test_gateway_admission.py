@@ -25,6 +25,7 @@ from tests.ingest.harness import (
     running_gateway,
     welcomed,
 )
+from vigil.core.flow import FACE_STAGE
 from vigil.core.settings import Settings
 from vigil.local.servers import free_port, port_answers
 
@@ -74,7 +75,7 @@ def test_capacity_follows_live_face_processors(make_gateway_settings: SettingsFa
 
         stops = [threading.Event(), threading.Event()]
         for stop in stops:
-            Heartbeat.start_for_processor(settings, "face", "cpu", stop)
+            Heartbeat.start_for_stage(settings, FACE_STAGE, "cpu", stop)
         async with running_gateway(settings) as gw:
             a = await welcomed(gw.url, "a", tokens["a"])
             b = await welcomed(gw.url, "b", tokens["b"])

@@ -22,9 +22,9 @@ from tests.ingest.harness import (
     running_gateway,
     welcomed,
 )
+from vigil.core.flow import DECISIONS, FRAMES
 from vigil.core.kafka import make_consumer
 from vigil.core.settings import Settings
-from vigil.core.topics import DECISIONS, FRAMES
 
 pytestmark = pytest.mark.integration
 

@@ -13,8 +13,8 @@ from control.cluster import redis_keys as keys
 from schemas.events import Action, Decision, FrameRef, Reason
 from tests.ingest.conftest import SettingsFactory
 from tests.ingest.harness import add_client, expect, next_message, running_gateway, welcomed
+from vigil.core.flow import DECISIONS
 from vigil.core.settings import Settings
-from vigil.core.topics import DECISIONS
 
 pytestmark = pytest.mark.integration
 

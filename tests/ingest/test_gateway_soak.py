@@ -27,9 +27,9 @@ from schemas.events import Action, Decision, FrameHeaders, FrameRef, Reason, now
 from schemas.serializers import ContractError
 from tests.ingest.conftest import SettingsFactory
 from tests.ingest.harness import JPEG, add_client, closed_with, running_gateway, welcomed
+from vigil.core.flow import DECISIONS, FRAMES
 from vigil.core.kafka import make_consumer
 from vigil.core.settings import Settings
-from vigil.core.topics import DECISIONS, FRAMES
 
 pytestmark = pytest.mark.integration
 

@@ -13,8 +13,8 @@ from ingest.gateway import Gateway
 from schemas.events import Action, Decision, FrameRef, Reason
 from tests.ingest.conftest import SettingsFactory
 from tests.ingest.harness import JPEG, add_client, closed_with, expect, welcomed
+from vigil.core.flow import DECISIONS
 from vigil.core.settings import Settings
-from vigil.core.topics import DECISIONS
 
 pytestmark = pytest.mark.integration
 

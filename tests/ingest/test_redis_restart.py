@@ -30,6 +30,7 @@ from tests.ingest.harness import (
 )
 from tests.private_redis import private_redis
 from tests.sinks.conftest import decision, produce_decisions, running
+from vigil.core.flow import FACE_STAGE, REPLIES_STAGE
 from vigil.core.settings import Settings
 from vigil.core.topics import create_topics
 
@@ -71,7 +72,7 @@ def test_state_is_rebuilt_after_redis_restarts_empty(
         control = ClientControl(settings, repo)
         control.set_state("carol", ClientState.BLOCKED, "lost badge")
         stop = threading.Event()
-        Heartbeat.start_for_processor(settings, "face", "cpu", stop)
+        Heartbeat.start_for_stage(settings, FACE_STAGE, "cpu", stop)
         sink = ReplySink(settings)
 
         async def scenario() -> None:
@@ -112,7 +113,7 @@ def test_state_is_rebuilt_after_redis_restarts_empty(
                 await bob.close()
 
         try:
-            with running(sink):
+            with running(sink, REPLIES_STAGE):
                 asyncio.run(scenario())
         finally:
             stop.set()

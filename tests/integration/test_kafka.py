@@ -13,9 +13,10 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource
 
+from vigil.core.flow import DECISIONS, FACE_RESULTS, FRAMES, TOPICS
 from vigil.core.kafka import make_consumer, make_producer
 from vigil.core.settings import Settings
-from vigil.core.topics import DECISIONS, FACE_RESULTS, FRAMES, TOPICS, create_topics
+from vigil.core.topics import create_topics
 
 pytestmark = pytest.mark.integration
 MEMBER = Path(__file__).with_name("group_member.py")
@@ -45,10 +46,13 @@ def consume_all(consumer: Consumer, expected: int, timeout_s: float = 30.0) -> l
 def test_topics_create_is_idempotent_and_namespaced(settings: Settings) -> None:
     first = create_topics(settings, partitions=3)
     second = create_topics(settings, partitions=3)
-    assert [r.name for r in first] == [f"{settings.namespace}.{t.suffix}" for t in TOPICS]
+    assert [r.name for r in first] == [t.name(settings) for t in TOPICS]
+    assert all(r.name.startswith(settings.namespace) for r in first)
     assert all(r.created for r in first)
     assert not any(r.created for r in second)
-    assert {r.partitions for r in second} == {3}
+    # The flow's count, but the single-partition topics keep theirs.
+    assert {r.name: r.partitions for r in second} == {
+        t.name(settings): 1 if t.partitions == 1 else 3 for t in TOPICS}
 
 
 def _retention_on_broker(settings: Settings, topic: str) -> int:

@@ -15,11 +15,11 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient, ConfigResource
 
-from processors.decide.internal_topics import changelog_topic, ensure_internal_topics
 from tests.conftest import Infra, local_infra_settings
+from vigil.core.flow import DECIDE_CHANGELOGS, DECIDE_INTERNAL, FRAMES
 from vigil.core.kafka import make_consumer, make_producer
 from vigil.core.settings import Settings, load_settings
-from vigil.core.topics import FRAMES, create_topics
+from vigil.core.topics import create_topics
 from vigil.local import infra as local
 from vigil.local.kafka_cluster import LocalKafka, kafka_nodes
 
@@ -74,8 +74,8 @@ def test_topics_and_decide_topics_get_three_copies_two_in_sync(
         cluster: Settings, namespace: str, tmp_path: Path) -> None:
     settings = settings_on(cluster, namespace, tmp_path)
     create_topics(settings)
-    ensure_internal_topics(settings)
-    for topic in (FRAMES.name(settings), changelog_topic(settings, "pending")):
+    create_topics(settings, DECIDE_INTERNAL)
+    for topic in (FRAMES.name(settings), DECIDE_CHANGELOGS[0].name(settings)):
         replicas, _leaders, min_insync = topic_layout(settings, topic)
         assert set(replicas.values()) == {3}, topic
         assert min_insync == "2", topic

@@ -8,10 +8,10 @@ import pytest
 from confluent_kafka import TopicPartition
 
 from tests.integration.test_kafka import consume_all, produce
+from vigil.core.flow import FRAMES
 from vigil.core.kafka import make_consumer
 from vigil.core.lag import LagReader, LagUnavailableError
 from vigil.core.settings import Settings
-from vigil.core.topics import FRAMES
 
 pytestmark = pytest.mark.integration
 

@@ -1,16 +1,17 @@
 """A restart with a backlog: the models see only the new client's frame; the backlog of an
 ended session is skipped and a live session's old frames are answered ``stale``.
 
-Real broker, real Redis, real models. One partition, so the new client's frame sits behind
-the whole backlog, as after `vigil up` restarts with a saturated topic. The assertions are on
+In-memory topics (vigil/testing/harness.py), real Redis, real models. One partition, so the
+new client's frame sits behind the whole backlog, as after `vigil up` restarts with a
+saturated topic. The assertions are on
 what ran through the models and what was decided, not on timings.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,38 +21,36 @@ import redis
 from control.cluster import redis_keys as keys
 from processors.decide.decider import Decider
 from processors.decide.policy_file import DEFAULT_POLICY_FILE, load_policy
-from processors.face import face_loop
-from processors.phone import phone_loop
+from processors.face import EnrolledCache, FaceInference
+from processors.model_stage import ModelStage
+from processors.phone import PhoneInference
 from processors.vision.imaging import read_image, webcam_jpeg
 from schemas.events import Action, FaceResult, FrameHeaders, PhoneResult, Reason, Unprocessed
 from schemas.serializers import Frame
-from tests.conftest import Infra, make_settings, require_testdata
-from tests.processors.test_model_stages import collect
-from vigil.core.kafka import make_consumer, make_producer
-from vigil.core.settings import Settings
-from vigil.core.topics import FACE_RESULTS, FRAMES, PHONE_RESULTS, create_topics
+from tests.conftest import SHARED_WEIGHTS, model_cache, require_testdata
+from tests.private_redis import private_redis
+from vigil.core.flow import FACE_RESULTS, FACE_STAGE, FRAMES, PHONE_RESULTS, PHONE_STAGE
+from vigil.core.settings import Settings, load_settings
+from vigil.testing.harness import Harness
 
-pytestmark = pytest.mark.integration
 BACKLOG = 40  # frames of a session that ended before the restart
 STALE = 3  # frames of a live session that waited past frame_max_age_ms
 
 
 @pytest.fixture
-def one_partition(infra: Infra, namespace: str, tmp_path: Path, fetched_weights: Path
-                  ) -> Settings:
-    settings = make_settings(infra, namespace, tmp_path / "state", fetched_weights,
-                             partitions=1, frame_max_age_ms=5000, decide_deadline_ms=5000)
-    create_topics(settings)
-    return settings
+def one_partition(tmp_path: Path, fetched_weights: Path) -> Iterator[Settings]:
+    with private_redis(tmp_path / "redis") as server:
+        yield load_settings(state_dir=tmp_path / "state", weights_dir=fetched_weights,
+                            weights_mirror=SHARED_WEIGHTS, redis_url=server.url,
+                            model_cache_dir=model_cache(fetched_weights), partitions=1,
+                            frame_max_age_ms=5000, decide_deadline_ms=5000,
+                            kafka_bootstrap="127.0.0.1:9", namespace="shedding")
 
 
-def produce(settings: Settings, frames: list[tuple[FrameHeaders, bytes]]) -> None:
-    producer = make_producer(settings)
+def send(harness: Harness, frames: list[tuple[FrameHeaders, bytes]]) -> None:
     for headers, jpeg in frames:
         value, kafka_headers = FRAMES.serializer.dumps(Frame(headers, jpeg))
-        producer.produce(FRAMES.name(settings), key=headers.client_id, value=value,
-                         headers=kafka_headers)
-    assert producer.flush(30) == 0
+        harness.send(FRAMES, headers.client_id, value, kafka_headers)
 
 
 def frame(client: str, session: str, seq: int, received_at: int) -> FrameHeaders:
@@ -72,31 +71,21 @@ def test_a_backlog_of_an_ended_session_costs_the_models_nothing(one_partition: S
     r.hset(keys.session_key(ns, "newcomer"), mapping={"session_id": "s-new"})
     r.close()
 
-    stop = threading.Event()
-    face, _ = face_loop(settings, lambda _c: None, stop)  # models loaded: the "restart"
-    phone, _ = phone_loop(settings, stop)
+    harness = Harness(settings)
+    face = ModelStage(FACE_STAGE, settings, FaceInference(settings, EnrolledCache(
+        lambda _client: None)), harness.io, follow=False)  # models loaded: the "restart"
+    phone = ModelStage(PHONE_STAGE, settings, PhoneInference(settings), harness.io,
+                       follow=False)
     now = int(time.time() * 1000)
     backlog = [frame("gone", "s-gone", n, now - 120_000 + n) for n in range(BACKLOG)]
     stale = [frame("waiting", "s-wait", n, now - 60_000 + n) for n in range(STALE)]
     first = frame("newcomer", "s-new", 1, int(time.time() * 1000))
-    produce(settings, [(h, jpeg) for h in [*backlog, *stale, first]])
+    send(harness, [(h, jpeg) for h in [*backlog, *stale, first]])
+    harness.run(FACE_STAGE, face)
+    harness.run(PHONE_STAGE, phone)
 
-    threads = [threading.Thread(target=loop.run) for loop in (face, phone)]
-    for thread in threads:
-        thread.start()
-    try:
-        reader = make_consumer(settings, f"{ns}-reader")
-        reader.subscribe([FACE_RESULTS.name(settings), PHONE_RESULTS.name(settings)])
-        messages = collect(reader, 2 * (BACKLOG + STALE + 1), timeout_s=180)
-        reader.close()
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(60)
-
-    results: list[FaceResult | PhoneResult] = [
-        FACE_RESULTS.serializer.loads(m.value()) if m.topic() == FACE_RESULTS.name(settings)
-        else PHONE_RESULTS.serializer.loads(m.value()) for m in messages]
+    results: list[FaceResult | PhoneResult] = [*harness.values(FACE_RESULTS),
+                                               *harness.values(PHONE_RESULTS)]
     assert len(results) == 2 * (BACKLOG + STALE + 1)
     by_client: dict[str, set[Unprocessed | None]] = {}
     for result in results:

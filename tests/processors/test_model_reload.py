@@ -19,18 +19,17 @@ from confluent_kafka import Consumer, Producer
 
 from control.clients import ClientControl
 from control.users.repository import open_repository
-from processors.face import face_loop
-from processors.model_activation import activate_model, active_models_reader
-from processors.phone import phone_loop
+from processors.model_activation import activate_model
 from processors.vision.imaging import read_image, webcam_jpeg
 from processors.vision.registry import REGISTRY, Role, configured_name
 from schemas.events import FaceResult, FrameHeaders, PhoneResult
 from schemas.serializers import Frame
 from tests.conftest import require_testdata
+from vigil.apps.run_stage import build_stage
+from vigil.core.flow import FACE_RESULTS, FACE_STAGE, FRAMES, PHONE_RESULTS, PHONE_STAGE
+from vigil.core.flow_types import Runnable, StageIO
 from vigil.core.kafka import make_consumer, make_producer
 from vigil.core.settings import Settings
-from vigil.core.stage_loop import StageLoop
-from vigil.core.topics import FACE_RESULTS, FRAMES, PHONE_RESULTS
 
 pytestmark = [pytest.mark.integration, pytest.mark.weights]
 
@@ -74,11 +73,11 @@ def read_results(reader: Consumer, settings: Settings, into: list[Result]) -> No
     into.append(serializer.loads(msg.value()))
 
 
-def stage_for(role: Role, settings: Settings, stop: threading.Event) -> StageLoop:
-    active = active_models_reader(settings)
-    if role == "phone_detector":
-        return phone_loop(settings, stop, active=active)[0]
-    return face_loop(settings, lambda _client: None, stop, active=active)[0]
+def stage_for(role: Role, settings: Settings, stop: threading.Event) -> Runnable:
+    """The stage as `vigil process` builds it: the table's builder (activations read from
+    the user database) in the runner's consumer loop."""
+    entry = PHONE_STAGE if role == "phone_detector" else FACE_STAGE
+    return build_stage(entry, settings, StageIO(stop=stop))
 
 
 @pytest.mark.parametrize("role", ["phone_detector", "face_detector"])
@@ -90,8 +89,8 @@ def test_a_model_swap_under_load_loses_nothing(role: Role, topics: Settings,
     old, new = configured_name(topics, role), other_plugin(topics, role)
     output = PHONE_RESULTS if role == "phone_detector" else FACE_RESULTS
     stop = threading.Event()
-    loop = stage_for(role, topics, stop)
-    runner = threading.Thread(target=loop.run, name="stage")
+    stage = stage_for(role, topics, stop)
+    runner = threading.Thread(target=stage.run, name="stage")
     runner.start()
     reader = make_consumer(topics, group_id)
     reader.subscribe([output.name(topics)])

@@ -17,9 +17,11 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from schemas.events import Action, Decision, FrameHeaders, FrameRef, Reason
 from schemas.serializers import Frame
 from tests.conftest import TESTDATA, Infra, make_settings
+from vigil.apps.run_stage import consumer_stage
+from vigil.core.flow import DECISIONS, FRAMES
+from vigil.core.flow_types import Handler, Stage, StageIO, Topic
 from vigil.core.kafka import make_producer
 from vigil.core.settings import Settings
-from vigil.core.topics import DECISIONS, FRAMES, Topic
 
 JPEG_PATH = TESTDATA / "spoof" / "image_F1.jpg"
 TEST_KEY = base64.b64encode(bytes(range(32))).decode()
@@ -129,13 +131,17 @@ def wait_for(condition: Callable[[], bool], timeout_s: float = 30.0,
 
 
 @contextmanager
-def running(sink: object, timeout_s: float = 30.0) -> Iterator[threading.Thread]:
-    """Run sink.run() on a thread; on exit set its stop event and join it (bounded)."""
+def running(sink: Handler, entry: Stage, group_id: str | None = None,
+            timeout_s: float = 30.0) -> Iterator[threading.Thread]:
+    """Run the sink in the runner's consumer loop (its table entry's; ``group_id`` for the
+    test's own group) on a thread; on exit stop it and join it (bounded)."""
     errors: list[BaseException] = []
+    io = StageIO(stop=sink.stop)  # type: ignore[attr-defined]
+    stage = consumer_stage(entry, sink.settings, sink, io, group_id)  # type: ignore[attr-defined]
 
     def target() -> None:
         try:
-            sink.run()  # type: ignore[attr-defined]
+            stage.run()
         except BaseException as exc:  # re-raised in the test below
             errors.append(exc)
 
@@ -144,7 +150,7 @@ def running(sink: object, timeout_s: float = 30.0) -> Iterator[threading.Thread]
     try:
         yield thread
     finally:
-        sink.loop.stop.set()  # type: ignore[attr-defined]
+        stage.stop()
         thread.join(timeout_s)
     assert not thread.is_alive(), "sink did not stop within its bound"
     if errors:

@@ -27,8 +27,8 @@ from tests.sinks.conftest import (
 )
 from tests.sinks.test_audit_log import entry, lines_of, rewrite
 from vigil.apps.cli import main
+from vigil.core.flow import AUDIT_STAGE, CONTROL, DECISIONS
 from vigil.core.settings import Settings
-from vigil.core.topics import CONTROL, DECISIONS
 
 OTHER_KEY = base64.b64encode(bytes(range(1, 33))).decode()
 
@@ -181,8 +181,8 @@ def test_access_lines_between_checkpoints_are_continued_and_then_covered(
 def test_the_kafka_checkpoint_catches_a_cut_when_the_file_is_gone_too(
         sink_settings: Settings, group_id: str) -> None:
     produce_decisions(sink_settings, [decision(f"k-{i}", client_id=f"c{i}") for i in range(6)])
-    sink = AuditSink(sink_settings, group_id=group_id)
-    with running(sink) as thread:
+    sink = AuditSink(sink_settings)
+    with running(sink, AUDIT_STAGE, group_id) as thread:
         wait_for(lambda: committed_to_end(sink_settings, group_id, [DECISIONS, CONTROL]), 45,
                  thread)
     path = audit_log_path(sink_settings)
@@ -197,7 +197,7 @@ def test_the_kafka_checkpoint_catches_a_cut_when_the_file_is_gone_too(
     assert verdict.problem is not None
     assert "the log has 3 lines, the checkpoint from kafka" in verdict.problem
     with pytest.raises(AuditError, match="refusing to continue"), \
-            running(AuditSink(sink_settings, group_id=f"{group_id}-again")) as again:
+            running(AuditSink(sink_settings), AUDIT_STAGE, f"{group_id}-again") as again:
         again.join(30)
 
 
@@ -238,18 +238,18 @@ def test_an_old_checkpoint_file_and_record_put_back_after_a_cut_do_not_verify(
     from confluent_kafka import Producer
 
     from sinks.audit_anchor import AUDIT_CHECKPOINTS
-    from vigil.core.kafka import group_name
+    from vigil.core.flow import AUDIT_STAGE
 
-    group = group_name(sink_settings, "audit")
+    group = AUDIT_STAGE.group(sink_settings)
     path = audit_log_path(sink_settings)
     produce_decisions(sink_settings, [decision(f"o-{i}", client_id=f"c{i}") for i in range(3)])
-    with running(AuditSink(sink_settings)) as thread:
+    with running(AuditSink(sink_settings), AUDIT_STAGE) as thread:
         wait_for(lambda: committed_to_end(sink_settings, group, [DECISIONS, CONTROL]), 45,
                  thread)
     old_file = checkpoint_file(path).read_bytes()
     old_lines = lines_of(path)
     produce_decisions(sink_settings, [decision(f"o-{i}", client_id=f"c{i}") for i in range(3, 6)])
-    with running(AuditSink(sink_settings)) as thread:
+    with running(AuditSink(sink_settings), AUDIT_STAGE) as thread:
         wait_for(lambda: committed_to_end(sink_settings, group, [DECISIONS, CONTROL]), 45,
                  thread)
     assert verify_anchored(sink_settings, path).ok
@@ -266,7 +266,7 @@ def test_an_old_checkpoint_file_and_record_put_back_after_a_cut_do_not_verify(
     assert "an old checkpoint was put back" in verdict.problem
     assert "lacks lines the audit sink had committed" in verdict.problem
     with pytest.raises(AuditError, match="refusing to continue"), \
-            running(AuditSink(sink_settings)) as again:
+            running(AuditSink(sink_settings), AUDIT_STAGE) as again:
         again.join(30)
 
 

@@ -21,8 +21,8 @@ from sinks.evidence_store import (
 )
 from tests.sinks.conftest import NOW_MS, decision
 from vigil.apps.cli import main
+from vigil.core.flow import DECISIONS
 from vigil.core.settings import Settings, load_settings
-from vigil.core.topics import DECISIONS
 
 DAY_MS = 86_400_000
 

@@ -17,8 +17,8 @@ from vigil.apps.autoscale import (
 )
 from vigil.apps.children import stage_children
 from vigil.apps.scale_signals import bucket_delta, parse_counters, sum_buckets
+from vigil.core.flow_types import process_name, stage_of
 from vigil.core.settings import SettingsError, load_settings
-from vigil.core.stages import process_name, stage_of
 
 RULE = ScalingRule("face", min_processes=1, max_processes=3, lag_high=50, latency_high_s=1.5,
                    up_window_s=10, idle_window_s=30, idle_busy=0.5)

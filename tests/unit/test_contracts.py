@@ -21,8 +21,9 @@ from schemas.events import (
 )
 from schemas.export import JSON_DIR, rendered_schemas
 from schemas.serializers import ContractError, Frame
+from vigil.core.flow import CONTROL, DECIDE_STAGE, DECISIONS, FACE_RESULTS, FRAMES, TOPICS
+from vigil.core.flow_types import Retention
 from vigil.core.settings import Settings
-from vigil.core.topics import CONTROL, DECISIONS, FACE_RESULTS, FRAMES, TOPICS, Retention
 
 REF = FrameRef(topic="vigil.frames", partition=3, offset=42)
 COMMON = dict(frame_id="f-1", client_id="alice", session_id="s-1", seq=1, frame=REF,
@@ -39,9 +40,12 @@ def test_every_event_has_schema_version() -> None:
         assert "schema_version" in model.model_json_schema()["properties"], model
 
 
-def test_every_topic_but_the_dlq_has_a_serializer() -> None:
-    assert {t.suffix for t in TOPICS if t.serializer is None} == {"frames.dlq"}
-    assert len({t.suffix for t in TOPICS}) == len(TOPICS)
+def test_every_topic_but_the_dlq_and_fausts_own_has_a_serializer() -> None:
+    assert {t.suffix for t in TOPICS if t.serializer is None and t.owner is None} == {
+        "frames.dlq"}
+    assert {t.owner for t in TOPICS if t.serializer is None} == {None, DECIDE_STAGE.name}
+    settings = Settings(namespace="t1")
+    assert len({t.name(settings) for t in TOPICS}) == len(TOPICS)
 
 
 def test_topic_names_and_retention_follow_the_settings() -> None:

@@ -35,8 +35,8 @@ from processors.decide.policy_file import PolicyError, parse_policy
 from processors.vision.imaging import BadImageCode, BadImageError, decode_frame
 from schemas.events import FrameHeaders, Reason
 from schemas.serializers import ContractError, FrameSerializer
+from vigil.core.flow import FRAMES
 from vigil.core.settings import Settings, SettingsError, load_settings
-from vigil.core.topics import FRAMES
 
 BOUNDED = settings(max_examples=150, deadline=3000, database=None,
                    suppress_health_check=[HealthCheck.too_slow])

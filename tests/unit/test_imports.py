@@ -18,13 +18,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tests.conftest import REPO
-from vigil.core.stages import STAGES
+from vigil.core.flow import STAGES
 
 PROBE = """
 import importlib, sys
 import vigil.apps.cli as cli
 cli.build_parser()
-from vigil.core.stages import STAGES
+from vigil.core.flow import STAGES
 from vigil.core.settings import load_settings
 
 def heavy():
@@ -79,11 +79,7 @@ UNITS = ("schemas", "vigil.core", "vigil.local", "vigil.backup", "vigil.apps", "
 GROUND = ("schemas", "vigil.core")
 ABOVE_GROUND = ("ingest", "processors", "sinks", "control", "console", "vigil.apps")
 # Known edges, each to remove when the work named beside it lands: (importing file, module).
-KNOWN = {
-    # issue 17 item 2 (the `flow` engineer): the stage table beats for capacity through
-    # control's heartbeat; the runner outside the ground floor takes that over.
-    ("vigil/core/stages.py", "control.cluster.heartbeat"),
-}
+KNOWN: set[tuple[str, str]] = set()
 
 
 @dataclass(frozen=True)

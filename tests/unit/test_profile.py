@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from vigil.apps.run_stage import run_stage
+from vigil.core.flow_types import Stage, StageIO, StageKind
 from vigil.core.settings import Settings, load_settings
-from vigil.core.stages import Stage, StageKind, run_stage
 
 
 class CountingStage:
@@ -30,7 +31,7 @@ def sum_of_squares(n: int) -> int:
     return sum(i * i for i in range(n))
 
 
-def build(_settings: Settings) -> CountingStage:
+def build(_entry: Stage, _settings: Settings, _io: StageIO) -> CountingStage:
     return CountingStage()
 
 

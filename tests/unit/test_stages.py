@@ -10,15 +10,9 @@ import pytest
 from vigil.apps.children import RestartWindow, stage_children
 from vigil.apps.cli import build_parser, main
 from vigil.core.errors import VigilError
+from vigil.core.flow import STAGES, UnknownStageError, stage
+from vigil.core.flow_types import PORT_STRIDE, StageKind, supervisor_metrics_port
 from vigil.core.settings import SettingsError, load_settings
-from vigil.core.stages import (
-    PORT_STRIDE,
-    STAGES,
-    StageKind,
-    UnknownStageError,
-    stage,
-    supervisor_metrics_port,
-)
 
 
 def test_every_stage_has_a_builder_and_a_command_the_cli_parses() -> None:

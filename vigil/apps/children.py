@@ -18,8 +18,9 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
+from vigil.core.flow import STAGES
+from vigil.core.flow_types import Stage, process_name
 from vigil.core.settings import Settings
-from vigil.core.stages import STAGES, Stage, process_name
 
 log = logging.getLogger(__name__)
 

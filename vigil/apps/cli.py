@@ -62,11 +62,13 @@ def _topics(args: argparse.Namespace) -> int:
     from vigil.core.topics import create_topics
 
     settings = load_settings(args.config)
-    for report in create_topics(settings, args.partitions, args.replication_factor):
+    for report in create_topics(settings, partitions=args.partitions,
+                                replication_factor=args.replication_factor):
         verb = "created" if report.created else "exists "
         fixed = ", retention fixed" if report.retention_changed else ""
-        print(f"{verb} {report.name} ({report.partitions} partitions, retention "
-              f"{report.retention_ms / 3_600_000:g} h{fixed})")
+        kept = ("compacted" if report.retention_ms is None
+                else f"retention {report.retention_ms / 3_600_000:g} h")
+        print(f"{verb} {report.name} ({report.partitions} partitions, {kept}{fixed})")
     return 0
 
 
@@ -109,7 +111,8 @@ def _client(args: argparse.Namespace) -> int:
 
 
 def _run_stage(args: argparse.Namespace) -> int:
-    from vigil.core.stages import run_stage, stage
+    from vigil.apps.run_stage import run_stage
+    from vigil.core.flow import stage
 
     entry = stage(args.stage)
     return run_stage(entry, load_settings(args.config), args.metrics_port)
@@ -117,7 +120,8 @@ def _run_stage(args: argparse.Namespace) -> int:
 
 def _register_stages(sub: argparse._SubParsersAction) -> None:
     """`vigil ingest`, `vigil process NAME`, `vigil sink NAME`: one stage of the table."""
-    from vigil.core.stages import STAGES, StageKind, names
+    from vigil.core.flow import STAGES, names
+    from vigil.core.flow_types import StageKind
 
     port_help = ("port of /metrics and /healthz (default: METRICS_PORT_BASE + the stage's "
                  "place in the table; 0 turns them off)")

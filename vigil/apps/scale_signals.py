@@ -21,11 +21,10 @@ import redis
 from prometheus_client.parser import text_string_to_metric_families
 
 from control.cluster.admission import occupancy
-from control.cluster.heartbeat import CAPACITY_ROLE
 from vigil.apps.autoscale import StageSample, histogram_quantile, pipelines_for
+from vigil.core.flow import CAPACITY_STAGE, stage
 from vigil.core.lag import LagReader
 from vigil.core.settings import Settings
-from vigil.core.topics import FRAMES
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +102,9 @@ class StageSignals:
 
     def sample(self, processes: Sequence[ProcessView], now: float) -> StageSample:
         """Measure now; rates are over the time since each process's previous read."""
-        lag = self.lag_reader.lag(f"{self.settings.namespace}-{self.stage}",
-                                  [FRAMES.name(self.settings)]).total
+        entry = stage(self.stage)
+        lag = self.lag_reader.lag(entry.group(self.settings),
+                                  [t.name(self.settings) for t in entry.inputs]).total
         ages: list[list[tuple[float, float]]] = []
         busy = 0.0
         busy_known = True
@@ -132,7 +132,7 @@ class StageSignals:
 
     def _sessions(self) -> tuple[int, int]:
         """Pipelines the sessions in use need, and those in use plus waiting (face only)."""
-        if self.stage != CAPACITY_ROLE or self.redis_client is None:
+        if self.stage != CAPACITY_STAGE.name or self.redis_client is None:
             return 0, 0
         try:
             occ = occupancy(self.settings, self.redis_client)

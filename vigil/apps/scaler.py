@@ -19,10 +19,9 @@ from vigil.apps.autoscale import ScalingRule, ScalingStep, StagePolicy, StageSam
 from vigil.apps.children import Child, new_child
 from vigil.apps.scale_signals import ProcessView, StageSignals
 from vigil.core import metrics
+from vigil.core.flow import scaled_stages, stage
 from vigil.core.lag import LagReader, LagUnavailableError
-from vigil.core.performance_settings import SCALED_STAGES
 from vigil.core.settings import Settings
-from vigil.core.stages import stage
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +34,13 @@ class Autoscaler:
         self.settings = settings
         self.run_dir = run_dir
         self.grace_s = grace_s
-        scaled = [s for s in SCALED_STAGES
-                  if len(set(settings.stage_process_bounds(s))) > 1]
+        scaled = [s.name for s in scaled_stages()
+                  if len(set(settings.stage_process_bounds(s.name))) > 1]
         self.lag_reader = LagReader(settings, max_age_s=settings.autoscale_interval_s / 2)
         client = redis.Redis.from_url(settings.redis_url, socket_timeout=2) if scaled else None
         self.policies = {s: StagePolicy(ScalingRule.from_settings(settings, s)) for s in scaled}
         self.signals = {s: StageSignals(settings, s, self.lag_reader, client)
-                        for s in SCALED_STAGES}
+                        for s in (entry.name for entry in scaled_stages())}
         self._next_at = 0.0
         for s in scaled:
             low, high = settings.stage_process_bounds(s)

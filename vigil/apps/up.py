@@ -23,8 +23,9 @@ from vigil.apps.capacity_hold import CapacityHold
 from vigil.apps.children import Child, stage_children
 from vigil.apps.scaler import Autoscaler
 from vigil.core import metrics
+from vigil.core.flow import STAGES, names, stage
+from vigil.core.flow_types import StageKind, supervisor_metrics_port
 from vigil.core.settings import Settings
-from vigil.core.stages import STAGES, StageKind, names, stage, supervisor_metrics_port
 from vigil.core.topics import create_topics
 from vigil.local import infra
 
@@ -113,7 +114,7 @@ def _restart_dead(children: list[Child], stop: threading.Event, run_dir: Path,
         metrics.STAGE_RESTARTS.labels(child.stage).inc()
         log.warning("%s exited with code %s; restart %d of %d allowed within %.0f s",
                     child.name, code, len(window.times), window.max_restarts, window.window_s)
-        if capacity is not None and child.proc is not None and stage(child.stage).heartbeat:
+        if capacity is not None and child.proc is not None and stage(child.stage).capacity:
             capacity.hold(child.stage, child.proc.pid)
         if stop.wait(window.backoff_s()):
             break

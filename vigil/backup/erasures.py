@@ -19,9 +19,9 @@ from control.users.repository import open_repository
 from schemas.events import ControlKind
 from schemas.serializers import ContractError
 from sinks.evidence_store import forget_evidence
+from vigil.core.flow import CONTROL
 from vigil.core.settings import Settings
 from vigil.core.topic_window import TopicWindowError, read_window
-from vigil.core.topics import CONTROL
 
 log = logging.getLogger(__name__)
 

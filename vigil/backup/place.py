@@ -38,7 +38,7 @@ from vigil.backup.manifest import (
     BackupError,
     Manifest,
 )
-from vigil.core.kafka import group_name
+from vigil.core.flow import AUDIT_STAGE, EVIDENCE_STAGE
 from vigil.core.settings import Settings, redact_url
 from vigil.core.weights import MANIFEST as WEIGHTS_MANIFEST_FILE
 
@@ -113,7 +113,7 @@ def place_all(settings: Settings, manifest: Manifest, staging: Path, key: bytes,
         "Kafka topics are not in a backup. On the same cluster, the audit and evidence sinks "
         "go on from their committed offsets, so decisions made after the backup are missing "
         "here: reset the consumer groups "
-        f"{group_name(settings, 'audit')} and {group_name(settings, 'evidence')} to the "
+        f"{AUDIT_STAGE.group(settings)} and {EVIDENCE_STAGE.group(settings)} to the "
         "earliest offsets to add them back (lines already in the log are skipped; see "
         "docs/operating/backup.md)")
 

@@ -56,11 +56,6 @@ def make_consumer(settings: Settings, group_id: str, **overrides: Any) -> Consum
     return Consumer(consumer_config(settings, group_id, **overrides))
 
 
-def group_name(settings: Settings, stage: str) -> str:
-    """The consumer group of a stage under the namespace, e.g. ``vigil-face``."""
-    return f"{settings.namespace}-{stage}"
-
-
 def produce_all(producer: Producer, topic: str, records: Iterable[tuple[bytes | str, bytes]],
                 timeout_s: float) -> list[str]:
     """Produce keyed records and wait for every delivery (anything queued earlier included).

@@ -64,7 +64,7 @@ CAPACITY = Gauge(
 )
 SESSIONS_IN_USE = Gauge("vigil_sessions_in_use", "Admission slots held now, every gateway")
 QUEUE_WAITING = Gauge("vigil_queue_waiting", "Clients waiting for capacity now, every gateway")
-# `vigil up`'s supervisor (its own /metrics: vigil.core.stages.supervisor_metrics_port).
+# `vigil up`'s supervisor (its own /metrics: vigil.core.flow_types.supervisor_metrics_port).
 MODEL_LOADS = Counter(
     "vigil_model_loads_total", "Background model loads for a hot swap (`vigil weights "
     "activate`), by outcome: swapped, failed (the old model keeps serving), superseded",

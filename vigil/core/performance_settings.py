@@ -12,8 +12,6 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
-SCALED_STAGES = ("face", "phone")  # the model stages `vigil up` scales
-
 
 class PerformanceSettings(BaseModel):
     """Processes per model stage, autoscaling, profiling."""
@@ -88,9 +86,8 @@ class PerformanceSettings(BaseModel):
         return value
 
     def stage_process_bounds(self, stage: str) -> tuple[int, int]:
-        """(minimum, maximum) processes of a stage; (1, 1) for stages that do not scale."""
-        if stage not in SCALED_STAGES:
-            return 1, 1
-        low: int = getattr(self, f"{stage}_processes_min")
-        high: int = getattr(self, f"{stage}_processes_max")
+        """(minimum, maximum) processes of a stage; (1, 1) for a stage with no bounds here
+        (the flow table says which stages scale: those have ``{stage}_processes_min|max``)."""
+        low: int = getattr(self, f"{stage}_processes_min", 1)
+        high: int = getattr(self, f"{stage}_processes_max", 1)
         return low, high

@@ -28,9 +28,9 @@ from schemas.events import Event
 from schemas.serializers import ContractError, JsonSerializer
 from vigil.core import metrics
 from vigil.core.dead_letter import dead_letter_headers, record_dead_letter
+from vigil.core.flow import FRAMES_DLQ
 from vigil.core.kafka import make_consumer
 from vigil.core.settings import Settings
-from vigil.core.topics import FRAMES_DLQ
 
 log = logging.getLogger(__name__)
 
@@ -96,10 +96,11 @@ class StageLoop:
     batch_deadline_s: float = 0.2
     stop: threading.Event = field(default_factory=threading.Event)
     consumer_overrides: dict[str, object] = field(default_factory=dict)
+    consumers: Callable[..., Consumer] = make_consumer  # (settings, group_id, **overrides)
     _last_lag: float = 0.0
 
     def run(self) -> None:
-        consumer = make_consumer(self.settings, self.group_id, **self.consumer_overrides)
+        consumer = self.consumers(self.settings, self.group_id, **self.consumer_overrides)
         consumer.subscribe(self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
         log.info("stage=%s group=%s topics=%s batch=%d deadline=%.3fs", self.stage,
                  self.group_id, self.topics, self.batch_size, self.batch_deadline_s)
@@ -149,26 +150,3 @@ class StageLoop:
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         log.info("stage=%s revoked %s", self.stage,
                  [f"{p.topic}[{p.partition}]" for p in partitions])
-
-
-@dataclass
-class LoopStage:
-    """A stage built on a :class:`StageLoop`, as the stage table runs it (a ``Runnable``).
-
-    ``work`` is what runs (default: the loop itself; sinks pass their ``run``, which opens and
-    closes their own resources around the loop). ``stop`` ends the loop after its batch.
-    """
-
-    loop: StageLoop
-    work: Callable[[], None] | None = None
-    device: str = "cpu"
-
-    def run(self) -> int:
-        (self.work or self.loop.run)()
-        return 0
-
-    def stop(self) -> None:
-        self.loop.stop.set()
-
-    def healthy(self) -> bool:
-        return not self.loop.stop.is_set()

@@ -1,17 +1,18 @@
-"""The topics of ARCHITECTURE.md, each declared once, and creating them under the namespace.
+"""Creating the flow table's topics (vigil/core/flow.py) on a cluster, with their durability.
 
-A :class:`Topic` carries everything a caller needs: its name under the namespace
-(``FACE_RESULTS.name(settings)``), its key and value serializers, and its retention class.
-Callers never pair a topic name with a serializer by hand.
+``create_topics`` makes every topic of the table, or the few a stage needs before it runs (the
+audit checkpoints, decide's internal topics), each with its partitions, cleanup policy,
+retention and the copies the cluster allows, and fixes the retention of topics made earlier.
+The topic objects themselves are declared in vigil/core/flow.py (also importable from here).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import Enum
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import (
@@ -23,71 +24,20 @@ from confluent_kafka.admin import (
     TopicMetadata,
 )
 
-from schemas.events import ControlEvent, Decision, FaceResult, PhoneResult
-from schemas.serializers import FrameSerializer, JsonSerializer
 from vigil.core.errors import VigilError
+from vigil.core.flow import (  # noqa: F401  (re-exported for callers that import them here)
+    CONTROL,
+    DECISIONS,
+    FACE_RESULTS,
+    FRAMES,
+    FRAMES_DLQ,
+    PHONE_RESULTS,
+    TOPICS,
+)
+from vigil.core.flow_types import ClientKey, Retention, Topic  # noqa: F401  (re-exported)
 from vigil.core.settings import Settings
 
 log = logging.getLogger(__name__)
-
-S = TypeVar("S")
-DAY_MS = 86_400_000
-
-
-class Retention(Enum):
-    """How long a topic keeps its records (the values come from the settings)."""
-
-    FRAMES = "frames"  # raw faces: short (frames_retention_ms, an hour by default)
-    RESULTS = "results"  # model results: a day (results_retention_ms)
-    AUDIT = "audit"  # decisions and control events: long, for auditors (audit_retention_days)
-
-    def ms(self, settings: Settings) -> int:
-        if self is Retention.FRAMES:
-            return settings.frames_retention_ms
-        if self is Retention.RESULTS:
-            return settings.results_retention_ms
-        return settings.audit_retention_days * DAY_MS
-
-
-class ClientKey:
-    """Every topic is keyed by client_id, UTF-8 (so one client's records share a partition)."""
-
-    @staticmethod
-    def dumps(client_id: str) -> bytes:
-        return client_id.encode()
-
-    @staticmethod
-    def loads(key: bytes | None) -> str:
-        return (key or b"").decode(errors="replace")
-
-
-@dataclass(frozen=True)
-class Topic(Generic[S]):
-    """One topic of the flow: name suffix, key and value serializers, retention class."""
-
-    suffix: str
-    serializer: S
-    retention: Retention
-    key: type[ClientKey] = ClientKey
-
-    def name(self, settings: Settings) -> str:
-        """The full name under the settings' namespace, e.g. ``vigil.face-results``."""
-        return settings.topic(self.suffix)
-
-
-FRAMES = Topic("frames", FrameSerializer(), Retention.FRAMES)
-FACE_RESULTS = Topic("face-results", JsonSerializer(FaceResult), Retention.RESULTS)
-PHONE_RESULTS = Topic("phone-results", JsonSerializer(PhoneResult), Retention.RESULTS)
-DECISIONS = Topic("decisions", JsonSerializer(Decision), Retention.AUDIT)
-CONTROL = Topic("control", JsonSerializer(ControlEvent), Retention.AUDIT)
-# The DLQ holds messages as received (frames, mostly): raw faces, so frames' retention. Its
-# values are bytes as they came; the error is in a header (vigil.core.dead_letter).
-FRAMES_DLQ = Topic("frames.dlq", None, Retention.FRAMES)
-
-# Every topic is keyed by client_id and has the same partition count, so one client's frames,
-# results and decisions land in partitions with the same number.
-TOPICS: tuple[Topic[Any], ...] = (FRAMES, FACE_RESULTS, PHONE_RESULTS, DECISIONS, CONTROL,
-                                     FRAMES_DLQ)
 
 
 MAX_REPLICAS = 3  # copies of each partition on a cluster of three or more brokers
@@ -134,7 +84,7 @@ class TopicReport:
     name: str
     created: bool
     partitions: int
-    retention_ms: int
+    retention_ms: int | None  # None: the topic sets none (compacted)
     retention_changed: bool = False
 
 
@@ -200,22 +150,25 @@ def set_retention(settings: Settings, wanted: dict[str, int], timeout_s: float =
 
 def create_topics(
     settings: Settings,
+    topics: Sequence[Topic[Any]] = TOPICS,
     partitions: int | None = None,
     replication_factor: int | None = None,
     timeout_s: float = 30.0,
 ) -> list[TopicReport]:
-    """Create every topic under the namespace with its retention; fix retention on old ones."""
-    count = partitions or settings.partitions
+    """Create ``topics`` (by default every topic of the flow table) as the table declares
+    them; fix retention.ms on those that existed. ``partitions`` overrides the flow's count
+    (topics with a count of their own keep it)."""
     copies = cluster_durability(settings, replication_factor, timeout_s)
-    retention = {t.name(settings): t.retention.ms(settings) for t in TOPICS}
     wanted = [
-        NewTopic(name, num_partitions=count, replication_factor=copies.replicas,
-                 config={**copies.config(), "retention.ms": str(ms)})
-        for name, ms in retention.items()
+        NewTopic(t.name(settings), num_partitions=t.partition_count(settings, partitions),
+                 replication_factor=copies.replicas,
+                 config={**copies.config(), **t.topic_config(settings)})
+        for t in topics
     ]
+    retention = {t.name(settings): t.retention.ms(settings) for t in topics}
     created, metadata = ensure_topics(settings, wanted, timeout_s)
-    changed = set_retention(settings, {n: ms for n, ms in retention.items() if n not in created},
-                            timeout_s)
+    changed = set_retention(settings, {n: ms for n, ms in retention.items()
+                                       if n not in created and ms is not None}, timeout_s)
     return [
         TopicReport(t.topic, t.topic in created, len(metadata[t.topic].partitions),
                     retention[t.topic], t.topic in changed)

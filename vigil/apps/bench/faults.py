@@ -26,8 +26,8 @@ from vigil.apps.faults.matrix import CaseCount, Phases, count_cases, run_matrix,
 from vigil.apps.faults.outputs import check_outputs, sinks_caught_up
 from vigil.apps.faults.stack import CASES, LocalStack
 from vigil.apps.up_process import UpError, UpProcess, settings_from_env
+from vigil.core.flow_types import PORT_STRIDE
 from vigil.core.settings import Settings, load_settings
-from vigil.core.stages import PORT_STRIDE
 from vigil.local.servers import free_port, port_block
 
 READY_TIMEOUT_S = 600.0

@@ -23,9 +23,9 @@ from sinks.audit import audit_log_path
 from sinks.evidence_store import EvidenceError, find_evidence
 from vigil.apps.faults.client import FrameFate, SteadyClient
 from vigil.apps.faults.matrix import CaseCount, CaseWindow, CaughtUp, case_of
+from vigil.core.flow import AUDIT_STAGE, DECISIONS, EVIDENCE_STAGE
 from vigil.core.kafka import make_consumer
 from vigil.core.settings import Settings
-from vigil.core.topics import DECISIONS
 
 READ_TIMEOUT_S = 60.0
 Place = tuple[int, int]  # partition, offset on the decisions topic
@@ -139,9 +139,9 @@ def sinks_caught_up(settings: Settings) -> CaughtUp:
     fault (other cases need nothing more than the decision the client got)."""
     def check(case: str, fresh: list[FrameFate]) -> bool:
         ids = {d["frame_id"] for f in fresh for d in f.decisions}
-        if case == "audit":
+        if case == AUDIT_STAGE.name:
             return _audited_any(settings, ids)
-        if case == "evidence":
+        if case == EVIDENCE_STAGE.name:
             return any(has_evidence(settings, d["frame_id"]) for f in fresh
                        for d in f.decisions if d.get("action") != Action.ALLOW.value)
         return True

@@ -25,8 +25,8 @@ from typing import Protocol
 
 from vigil.apps.children import healthz_ok
 from vigil.apps.up_process import UpProcess
+from vigil.core.flow import STAGES, stage
 from vigil.core.settings import Settings
-from vigil.core.stages import STAGES, stage
 from vigil.local.infra import LocalRedis
 from vigil.local.kafka_cluster import LocalKafka, kafka_nodes
 

@@ -24,7 +24,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
-from processors.decide.policy import Policy, evaluate, main_face
+from processors.decide.policy import Policy, evaluate
+from processors.verdict import main_face
 from schemas.events import Reason
 from vigil.apps.bench.accuracy.run import AlternativeRun, FrameOutcome, face_result_against
 

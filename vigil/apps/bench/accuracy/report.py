@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from processors.decide.policy import Policy, main_face
+from processors.decide.policy import Policy
+from processors.verdict import main_face
 from vigil.apps.bench.accuracy import metrics
 from vigil.apps.bench.accuracy.alternatives import describe
 from vigil.apps.bench.accuracy.dataset import LABELS, LabelledSet
