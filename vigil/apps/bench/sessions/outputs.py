@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from control.enroll import EnrollmentReport, Image, QualityLimits, analyze_photos
 from processors.accuracy.alternatives import ModelCache, Pipeline
@@ -38,6 +40,8 @@ from vigil.apps.bench.sessions.cache import (
 from vigil.core.settings import Settings
 
 log = logging.getLogger(__name__)
+
+CHUNK_FRAMES = 128  # frames decoded and run at a time (about 120 MB of pixels)
 
 
 @dataclass(frozen=True)
@@ -99,18 +103,28 @@ class FrameOutputSource:
 
     def _run(self, paths: list[Path], keys: dict[Path, tuple[str, str]]
              ) -> dict[str, dict[str, Any]]:
+        """Run the models over ``paths`` a chunk at a time (decoded frames take memory), each
+        chunk stored as soon as it is done."""
         log.info("sessions: %d frames not in the cache, running the models of %s",
                  len(paths), self.label)
-        frames = webcam_frames(paths, self.settings.max_image_pixels)
-        run = run_alternative(self.models.pipeline(self.settings), frames, self.label)
+        pipeline = self.models.pipeline(self.settings)
         values: dict[str, dict[str, Any]] = {}
-        for path, outcome in zip(paths, run.outcomes, strict=True):
-            face_key, phone_key = keys[path]
-            values[face_key] = faces_to_json(outcome.found)
-            values[phone_key] = phones_to_json(PhoneDetections(
-                tuple(PhoneBox((p.box.x1, p.box.y1, p.box.x2, p.box.y2), p.confidence)
-                      for p in outcome.phone.phones), outcome.phone.phone))
-        self.cache.put(values)
+        with tqdm(total=len(paths), desc=f"models {self.label}", unit="frame",
+                  file=sys.stderr) as bar:
+            for start in range(0, len(paths), CHUNK_FRAMES):
+                chunk = paths[start:start + CHUNK_FRAMES]
+                frames = webcam_frames(chunk, self.settings.max_image_pixels)
+                run = run_alternative(pipeline, frames, self.label)
+                done: dict[str, dict[str, Any]] = {}
+                for path, outcome in zip(chunk, run.outcomes, strict=True):
+                    face_key, phone_key = keys[path]
+                    done[face_key] = faces_to_json(outcome.found)
+                    done[phone_key] = phones_to_json(PhoneDetections(
+                        tuple(PhoneBox((p.box.x1, p.box.y1, p.box.x2, p.box.y2), p.confidence)
+                              for p in outcome.phone.phones), outcome.phone.phone))
+                self.cache.put(done)
+                values.update(done)
+                bar.update(len(chunk))
         return values
 
     def enrollment(self, photos: Sequence[Path]) -> EnrollmentReport:
