@@ -17,6 +17,7 @@ from processors.accuracy.metrics import Ratio
 from processors.decide.policy_file import PolicyError
 from schemas.events import Action, Reason
 from vigil.apps.bench.sessions import metrics
+from vigil.apps.bench.sessions.cache import settings_digest
 from vigil.apps.bench.sessions.decide import Step
 from vigil.apps.bench.sessions.layout import SessionSetError, load_session_set
 from vigil.apps.bench.sessions.scenarios import IMPOSTOR, SWAP, Presented, present, sent_frames
@@ -136,3 +137,22 @@ def test_policy_knobs_change_the_policy_file_as_the_decide_stage_reads_it() -> N
         policy_for(settings, bad)
     with pytest.raises(AlternativeError, match="no setting"):
         parse_alternative("liveness_treshold=0.4")
+
+
+def test_the_output_cache_keys_change_with_what_the_models_compute_only() -> None:
+    base = load_settings()
+
+    def digests(**changed: object) -> tuple[str, str]:
+        settings = base.model_validate({**base.model_dump(), **changed})
+        return settings_digest(settings, "face"), settings_digest(settings, "phone")
+
+    face, phone = digests()
+    assert digests(liveness_threshold=0.2, verify_threshold=0.8) == (face, phone)
+    assert digests(policy_file=Path("elsewhere.yaml")) == (face, phone)
+    other_liveness = digests(liveness_model="celebaspoof_openvino")
+    assert other_liveness[0] != face and other_liveness[1] == phone
+    lower_phone = digests(phone_threshold=0.1)  # the detector reports boxes down to it
+    assert lower_phone[0] == face and lower_phone[1] != phone
+    precision = digests(openvino_precision="f32" if base.openvino_precision == "bf16"
+                        else "bf16")  # both halves run on OpenVINO
+    assert precision[0] != face and precision[1] != phone
