@@ -46,9 +46,12 @@ def plot_session(session: Presented, labelled: Sequence[tuple[str, list[Step]]],
             if values:
                 ax.plot(*zip(*values, strict=True), marker=".", label=label)
     axes[0].set_yticks(range(len(labelled)), [label for label, _ in labelled])
-    axes[0].set_title(f"{session.kind} {session.name} (enrolled: {session.enrolled})")
+    axes[0].set_title(f"{session.kind} {session.name} (enrolled: {session.enrolled})",
+                      loc="left", fontsize="medium")
     handles = [matplotlib.patches.Patch(color=c, label=a.value) for a, c in COLOURS.items()]
-    axes[0].legend(handles=handles, loc="upper right", fontsize="small", ncol=4)
+    # Above the bars, so it never hides a frame.
+    axes[0].legend(handles=handles, loc="lower right", bbox_to_anchor=(1.0, 1.0),
+                   fontsize="small", ncol=4, frameon=False)
     for (field, title), ax in zip(SCORES, axes[1:], strict=True):
         ax.set_ylabel(title)
         if field in thresholds:
