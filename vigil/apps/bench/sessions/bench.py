@@ -1,9 +1,10 @@
 """`vigil bench sessions`: every session of every set through the models and the decide stage,
 under the configured settings and each ``--compare`` alternative.
 
-Per alternative and set: enroll each person from ``enroll/<person>/`` (outputs.py, the code of
-`vigil enroll`), make the sessions to present (scenarios.py), get every frame's model outputs
-(from the cache, or the models), decide every session (decide.py), and sum up (metrics.py).
+Per alternative, over all sets at once (impostors may come from another set): enroll each
+person from ``enroll/<person>/`` (outputs.py, the code of `vigil enroll`), make the sessions to
+present (scenarios.py), get every frame's model outputs (from the cache, or the models), decide
+every session (decide.py), and sum up per set and over all (metrics.py).
 """
 
 from __future__ import annotations
@@ -49,6 +50,18 @@ class BenchOptions:
     seed: int = 0
     swap_window_s: float = 3.0
     cache_dir: Path | None = None
+
+    def check(self) -> None:
+        """A VigilError (exit code 2) naming the first option out of range."""
+        problems = [(self.fps <= 0, "--fps must be above 0"),
+                    (self.capture_fps is not None and self.capture_fps <= 0,
+                     "--capture-fps must be above 0"),
+                    (self.pair_limit is not None and self.pair_limit < 0,
+                     "--impostor-pairs must be 0 or more"),
+                    (self.swap_window_s < 0, "--swap-window must be 0 or more")]
+        for bad, message in problems:
+            if bad:
+                raise VigilError(message, exit_code=2)
 
 
 @dataclass
@@ -126,8 +139,7 @@ def run_alternative(source: FrameOutputSource, sets: Sequence[SessionSet],
 
 def run_sessions(settings: Settings, options: BenchOptions) -> SessionsReport:
     """Run every alternative over every set; the report (report.py prints it)."""
-    if options.fps <= 0:
-        raise VigilError("--fps must be above 0", exit_code=2)
+    options.check()
     alternatives = [Alternative("configured"), *(parse_alternative(c) for c in options.compare)]
     variants = [settings_for(settings, a) for a in alternatives]  # fail before any model loads
     policies = [policy_for(v, a) for v, a in zip(variants, alternatives, strict=True)]

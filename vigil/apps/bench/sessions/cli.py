@@ -49,10 +49,6 @@ def sessions_command(args: argparse.Namespace) -> int:
     from vigil.apps.bench.sessions.bench import BenchOptions, run_sessions
     from vigil.apps.bench.sessions.report import format_report, write_json
 
-    if args.impostor_pairs is not None and args.impostor_pairs < 0:
-        from vigil.core.errors import VigilError
-
-        raise VigilError("--impostor-pairs must be 0 or more", exit_code=2)
     settings = load_settings(getattr(args, "config", None))
     report = run_sessions(settings, BenchOptions(
         tuple(args.folders), args.fps, args.capture_fps, tuple(args.compare),
