@@ -20,7 +20,14 @@ from vigil.apps.bench.sessions import metrics
 from vigil.apps.bench.sessions.cache import settings_digest
 from vigil.apps.bench.sessions.decide import Step
 from vigil.apps.bench.sessions.layout import SessionSetError, load_session_set
-from vigil.apps.bench.sessions.scenarios import IMPOSTOR, SWAP, Presented, present, sent_frames
+from vigil.apps.bench.sessions.scenarios import (
+    IMPOSTOR,
+    NOBODY,
+    SWAP,
+    Presented,
+    present,
+    sent_frames,
+)
 from vigil.core.settings import load_settings
 
 A, L, S, B = Action.ALLOW, Action.LOCK_SCREEN, Action.SIGN_OUT, Action.BLOCK
@@ -101,11 +108,14 @@ def test_impostors_and_swaps_pair_people_across_sets(tmp_path: Path) -> None:
             _write(tmp_path / set_name / "genuine" / f"{person}.1", 3)
     _write(tmp_path / "one" / "attack" / "ann.print-1", 2)
     _write(tmp_path / "two" / "attack" / "dee.print-1", 2)  # dee is not enrolled
+    _write(tmp_path / "two" / "phone" / "eve.1", 2)  # nor is eve: run against nobody
     sets = [load_session_set(tmp_path / "one"), load_session_set(tmp_path / "two")]
     enrolled = ["one/ann", "one/bob", "two/cy"]
     shown = present(sets, enrolled)
     kinds = [s.kind for s in shown.sessions]
     assert kinds.count("genuine") == 3 and kinds.count("attack") == 1
+    phone = next(s for s in shown.sessions if s.kind == "phone")
+    assert phone.enrolled == NOBODY and phone.name == "two/eve.1"
     assert kinds.count(IMPOSTOR) == 3 * 2 and kinds.count(SWAP) == 3 * 2
     assert [s.name for s in shown.not_enrolled] == ["two/dee.print-1"]
     swap = next(s for s in shown.sessions if s.name == "one/ann.1>two/cy.1")

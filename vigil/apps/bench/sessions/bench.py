@@ -128,7 +128,7 @@ def run_alternative(source: FrameOutputSource, sets: Sequence[SessionSet],
     for index, session in enumerate(tqdm(sessions, desc=f"decide {column.alternative.label}",
                                          unit="session", file=sys.stderr, leave=False)):
         steps: list[Step] = decide_session(
-            [outputs[p] for p in session.frames], embeddings[session.enrolled],
+            [outputs[p] for p in session.frames], embeddings.get(session.enrolled),
             source.settings, column.policy, options.fps, session_id=f"s{index}")
         column.runs.append((session, steps))
     for data in sets:

@@ -46,7 +46,7 @@ def plot_session(session: Presented, labelled: Sequence[tuple[str, list[Step]]],
             if values:
                 ax.plot(*zip(*values, strict=True), marker=".", label=label)
     axes[0].set_yticks(range(len(labelled)), [label for label, _ in labelled])
-    axes[0].set_title(f"{session.kind} {session.name} (enrolled: {session.enrolled})",
+    axes[0].set_title(f"{session.kind} {session.name} (enrolled: {session.enrolled or 'nobody'})",
                       loc="left", fontsize="medium")
     handles = [matplotlib.patches.Patch(color=c, label=a.value) for a, c in COLOURS.items()]
     # Above the bars, so it never hides a frame.

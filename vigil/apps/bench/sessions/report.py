@@ -16,6 +16,7 @@ from typing import Any
 from processors.accuracy.metrics import Ratio
 from vigil.apps.bench.sessions.bench import AlternativeRun, SessionsReport
 from vigil.apps.bench.sessions.metrics import Figure, PerHour, Ran, Seconds
+from vigil.apps.bench.sessions.scenarios import NOBODY
 
 ALL_SETS = "all sets"
 
@@ -38,6 +39,9 @@ def _counts_line(set_name: str, column: AlternativeRun, fps: float) -> str:
     skipped = [s for s in column.presentation.not_enrolled if s.set_name == set_name]
     if skipped:
         line += f"; {len(skipped)} sessions skipped (their person is not enrolled)"
+    nobody = sum(1 for s, _ in runs if s.kind == "phone" and s.enrolled == NOBODY)
+    if nobody:
+        line += f"; {nobody} phone sessions run without an enrollment (person not enrolled)"
     for person, why in column.refused.items():
         if person.startswith(mine) and not column.enrolled.get(person):
             # `vigil enroll`'s reasons without their figures, e.g. "the face is too blurred"

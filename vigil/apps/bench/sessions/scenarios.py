@@ -12,8 +12,10 @@ People are named ``<set>/<person>`` (two sets may both have an ``alice``).
 
 Impostors and swaps are reported under A's set: how well that set's people are kept from
 others. A recorded session whose person has no ``enroll/`` folder (or no usable enrollment
-photo) cannot be checked and is skipped, with a count in the report. ``pair_limit`` bounds the
-impostor and the swap sessions each to a seeded random sample.
+photo) cannot be checked and is skipped, with a count in the report — except a phone session:
+photos of people using phones rarely come with enrollment photos, and the policy looks for a
+phone before it checks who the face is, so it runs against no enrollment (``NOBODY``).
+``pair_limit`` bounds the impostor and the swap sessions each to a seeded random sample.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from vigil.apps.bench.sessions.layout import RecordedSession, SessionSet
 
 IMPOSTOR = "impostor"
 SWAP = "swap"
+NOBODY = ""  # Presented.enrolled of a phone session whose person is not enrolled
 
 
 def person_key(set_name: str, person: str) -> str:
@@ -41,7 +44,7 @@ class Presented:
     kind: str  # genuine, attack, phone, impostor, swap
     set_name: str  # the set it is reported under
     name: str
-    enrolled: str  # person_key of the enrollment the face processor matches against
+    enrolled: str  # person_key of the enrollment the face processor matches against, or NOBODY
     frames: tuple[Path, ...]
     swap_at: int | None = None  # swap: index of the second person's first frame
 
@@ -108,9 +111,11 @@ def present(sets: Sequence[SessionSet], enrolled: Collection[str],
     frames as a client at ``fps`` picks them from a capture at ``capture_fps``."""
     sources = [Source(data.name, replace(s, frames=sent_frames(s.frames, capture_fps, fps)))
                for data in sets for s in data.sessions]
-    recorded = [Presented(s.session.kind, s.set_name, s.name, s.person, s.session.frames)
-                for s in sources if s.person in enrolled]
-    skipped = [s for s in sources if s.person not in enrolled]
+    runnable = [s for s in sources if s.person in enrolled or s.session.kind == "phone"]
+    recorded = [Presented(s.session.kind, s.set_name, s.name,
+                          s.person if s.person in enrolled else NOBODY, s.session.frames)
+                for s in runnable]
+    skipped = [s for s in sources if s not in runnable]
     genuine = [s for s in sources if s.session.kind == "genuine"]
     rng = random.Random(seed)
     made = (_sample(impostors(genuine, enrolled), pair_limit, rng)
