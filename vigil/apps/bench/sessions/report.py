@@ -75,8 +75,8 @@ def format_report(report: SessionsReport, markdown: bool = False) -> str:
     for column in report.columns:
         lines.append(f"  {column.alternative.label}: {column.plugins}; policy "
                      f"{column.policy.version}")
-    lines.append(f"  model outputs: {report.cache_hits} from the cache, {report.cache_misses} "
-                 "computed")
+    lines.append(f"  model outputs (a face and a phone half per frame, a face per enrollment "
+                 f"photo): {report.cache_hits} from the cache, {report.cache_misses} computed")
     for data in report.sets:
         lines += ["", _counts_line(data.name, report.columns[0], o.fps)]
         lines += _table(report.columns, [c.figures[data.name] for c in report.columns],
