@@ -3,10 +3,13 @@ makes from a set, the frames a client picks, and the policy knobs of --compare."
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
+from processors.accuracy import dataset as accuracy_dataset
+from processors.accuracy import run as accuracy_run
 from processors.accuracy.alternatives import (
     AlternativeError,
     parse_alternative,
@@ -15,9 +18,10 @@ from processors.accuracy.alternatives import (
 )
 from processors.accuracy.metrics import Ratio
 from processors.decide.policy_file import PolicyError
+from processors.vision import registry as vision_registry
 from schemas.events import Action, Reason
 from vigil.apps.bench.sessions import metrics
-from vigil.apps.bench.sessions.cache import settings_digest
+from vigil.apps.bench.sessions.cache import MODEL_SETTINGS, NOT_MODEL, settings_digest
 from vigil.apps.bench.sessions.decide import Step
 from vigil.apps.bench.sessions.layout import SessionSetError, load_session_set
 from vigil.apps.bench.sessions.scenarios import (
@@ -166,3 +170,16 @@ def test_the_output_cache_keys_change_with_what_the_models_compute_only() -> Non
     precision = digests(openvino_precision="f32" if base.openvino_precision == "bf16"
                         else "bf16")  # both halves run on OpenVINO
     assert precision[0] != face and precision[1] != phone
+
+
+def test_every_setting_the_models_read_is_in_the_cache_key_or_said_not_to_matter() -> None:
+    """A setting read by a plug-in but missing from MODEL_SETTINGS would serve stale outputs."""
+    read: set[str] = set()
+    sources = [*Path(vision_registry.__file__).parent.glob("*.py"),
+               Path(accuracy_run.__file__), Path(accuracy_dataset.__file__)]
+    for source in sources:
+        read |= set(re.findall(r"\bsettings\.([a-z_][a-z0-9_]*)", source.read_text()))
+    keyed = {name for names in MODEL_SETTINGS.values() for name in names}
+    assert read - keyed - NOT_MODEL == set()
+    assert set(vision_registry.REGISTRY) <= keyed  # the plug-in of each role, by name
+    assert read & keyed  # the scan found the plug-ins' settings at all

@@ -5,14 +5,14 @@ one frame: the face chain's :class:`FrameFaces` or the phone detector's
 :class:`PhoneDetections`, as JSON. The key is the SHA-256 of:
 
 - the frame file's SHA-256 and how it was prepared (``PREPARATION``: a webcam JPEG);
-- the half (``face`` or ``phone``) and every setting that can change that half's output: all
-  settings except those listed below as read only after the models ran (decision thresholds,
-  the policy file, enrollment limits), folders (the weight files are pinned by their sha256 in
-  the manifest) and the other half's plug-in settings.
+- the half (``face`` or ``phone``) and the values of ``MODEL_SETTINGS[half]``: the settings
+  the plug-ins, the device choice and the frame preparation read (a test keeps the list
+  whole: every ``settings.X`` read under processors/vision/ is in it or in ``NOT_MODEL``).
 
-So ``--compare liveness_threshold=0.3`` or a policy knob reuses every output, while another
-plug-in or ``openvino_precision`` runs its models once. Each batch is committed as soon as it
-is computed: an interrupted run keeps what it finished.
+So ``--compare liveness_threshold=0.3``, a policy knob or a setting added elsewhere reuses
+every output, while another plug-in or ``openvino_precision`` runs its models once. Weight
+files are named by settings and pinned by their sha256 in the manifest. Each batch is
+committed as soon as it is computed: an interrupted run keeps what it finished.
 """
 
 from __future__ import annotations
@@ -33,14 +33,23 @@ from vigil.core.settings import Settings
 Half = Literal["face", "phone"]
 CACHE_FORMAT = 1  # bump when the stored JSON or the preparation changes meaning
 PREPARATION = "webcam 640x480 jpeg q60"  # processors.accuracy.dataset.webcam_frames
-# Read only after the models ran: changing them must not run the models again.
-_AFTER_MODELS = frozenset({
-    "liveness_threshold", "verify_threshold", "policy_file", "policy_check_interval_s",
-    "enroll_min_face_size", "enroll_max_yaw", "enroll_min_sharpness", "log_level",
-    "state_dir", "weights_dir", "weights_mirror", "model_cache_dir",
-})
-_PHONE_ONLY = ("phone_",)
-_FACE_ONLY = ("face_", "liveness_", "yunet_", "embedder_", "celebaspoof_")
+# Settings read by both halves: the device, threads, precision, and the frame preparation.
+_BOTH = ("device", "cuda_min_free_mb", "inference_threads", "openvino_precision",
+         "max_image_pixels")
+MODEL_SETTINGS: dict[Half, tuple[str, ...]] = {
+    "face": (*_BOTH, "face_detector", "face_embedder", "liveness_model", "liveness_ensemble",
+             "liveness_combine", "face_min_size", "face_detect_threshold", "embedder_weights",
+             "liveness_weights", "yunet_weights", "yunet_max_side", "celebaspoof_weights",
+             "celebaspoof_int8_weights", "face_batch_size"),
+    "phone": (*_BOTH, "phone_detector", "phone_views", "phone_rect_input", "phone_threshold",
+              "phone_openvino_model", "phone_weights", "phone_inference_threads",
+              "phone_batch_size"),
+}
+# Read under processors/vision/ but not changing an output: thresholds applied afterwards
+# (the chain's ``live`` flag is recomputed when read back), where files live, how threads wait.
+NOT_MODEL = frozenset({"liveness_threshold", "verify_threshold", "state_dir", "weights_mirror",
+                       "weights_path", "model_cache_path", "omp_wait_policy",
+                       "batch_deadline_ms"})
 
 
 def file_digest(path: Path) -> str:
@@ -50,10 +59,8 @@ def file_digest(path: Path) -> str:
 
 def settings_digest(settings: Settings, half: Half) -> str:
     """The SHA-256 of the settings that can change ``half``'s output (module docstring)."""
-    other = _FACE_ONLY if half == "phone" else _PHONE_ONLY
-    kept = {k: v for k, v in settings.model_dump(mode="json").items()
-            if k not in _AFTER_MODELS and not k.startswith(other)}
-    return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()
+    values = settings.model_dump(mode="json", include=set(MODEL_SETTINGS[half]))
+    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()
 
 
 def output_key(frame_digest: str, half: Half, settings_hash: str) -> str:
