@@ -26,7 +26,7 @@ from processors.accuracy.dataset import webcam_frames
 from processors.accuracy.run import run_alternative
 from processors.vision.device import select_device
 from processors.vision.imaging import read_image
-from processors.vision.results import FrameFaces, PhoneBox, PhoneDetections
+from processors.vision.results import FrameFaces, PhoneDetections
 from vigil.apps.bench.sessions.cache import (
     OutputCache,
     faces_from_json,
@@ -119,9 +119,7 @@ class FrameOutputSource:
                 for path, outcome in zip(chunk, run.outcomes, strict=True):
                     face_key, phone_key = keys[path]
                     done[face_key] = faces_to_json(outcome.found)
-                    done[phone_key] = phones_to_json(PhoneDetections(
-                        tuple(PhoneBox((p.box.x1, p.box.y1, p.box.x2, p.box.y2), p.confidence)
-                              for p in outcome.phone.phones), outcome.phone.phone))
+                    done[phone_key] = phones_to_json(outcome.phones)
                 self.cache.put(done)
                 values.update(done)
                 bar.update(len(chunk))
