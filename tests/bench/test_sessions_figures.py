@@ -3,9 +3,12 @@ makes from a set, the frames a client picks, and the policy knobs of --compare."
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
+from typing import cast
 
+import numpy as np
 import pytest
 
 from processors.accuracy import dataset as accuracy_dataset
@@ -19,9 +22,18 @@ from processors.accuracy.alternatives import (
 from processors.accuracy.metrics import Ratio
 from processors.decide.policy_file import PolicyError
 from processors.vision import registry as vision_registry
+from processors.vision.results import AnalyzedFace, FrameFaces, PhoneBox, PhoneDetections
 from schemas.events import Action, Reason
 from vigil.apps.bench.sessions import metrics
-from vigil.apps.bench.sessions.cache import MODEL_SETTINGS, NOT_MODEL, settings_digest
+from vigil.apps.bench.sessions.cache import (
+    MODEL_SETTINGS,
+    NOT_MODEL,
+    faces_from_json,
+    faces_to_json,
+    phones_from_json,
+    phones_to_json,
+    settings_digest,
+)
 from vigil.apps.bench.sessions.decide import Step
 from vigil.apps.bench.sessions.layout import SessionSetError, load_session_set
 from vigil.apps.bench.sessions.scenarios import (
@@ -183,3 +195,21 @@ def test_every_setting_the_models_read_is_in_the_cache_key_or_said_not_to_matter
     assert read - keyed - NOT_MODEL == set()
     assert set(vision_registry.REGISTRY) <= keyed  # the plug-in of each role, by name
     assert read & keyed  # the scan found the plug-ins' settings at all
+
+
+def np32(value: float) -> float:
+    """A numpy float32, typed as the float the results declare (what plug-ins hand back)."""
+    return cast(float, np.float32(value))
+
+
+def test_outputs_with_numpy_numbers_are_stored_as_plain_json() -> None:
+    faces = FrameFaces((AnalyzedFace((np32(1), 2.0, 30.0, 40.0), np32(0.9),
+                                     ((np32(5), 6.0),), np.ones(4, np.float32),
+                                     np32(0.75), True),))
+    phones = PhoneDetections((PhoneBox((np32(1), 2.0, 3.0, 4.0), np32(0.5)),),
+                             cast(bool, np.bool_(True)))
+    face_back = faces_from_json(json.loads(json.dumps(faces_to_json(faces))), 0.8)
+    phone_back = phones_from_json(json.loads(json.dumps(phones_to_json(phones))))
+    assert face_back.faces[0].liveness == 0.75 and not face_back.faces[0].live  # at 0.8
+    assert face_back.faces[0].embedding.tolist() == [1.0] * 4
+    assert phone_back.phones[0].confidence == 0.5 and phone_back.phone

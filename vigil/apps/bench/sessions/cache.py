@@ -69,15 +69,21 @@ def output_key(frame_digest: str, half: Half, settings_hash: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _floats(values: Iterable[float]) -> list[float]:
+    return [float(v) for v in values]
+
+
 def _array(data: np.ndarray) -> str:
     return base64.b64encode(np.asarray(data, dtype=np.float32).tobytes()).decode()
 
 
 def faces_to_json(found: FrameFaces) -> dict[str, Any]:
-    """A face chain output as JSON (embeddings as base64 float32)."""
+    """A face chain output as JSON (embeddings as base64 float32; numbers made plain floats,
+    since plug-ins may hand back numpy scalars)."""
     return {"error": found.error, "faces": [
-        {"box": list(f.box), "score": f.score, "landmarks": [list(p) for p in f.landmarks],
-         "embedding": _array(f.embedding), "liveness": f.liveness} for f in found.faces]}
+        {"box": _floats(f.box), "score": float(f.score),
+         "landmarks": [_floats(p) for p in f.landmarks], "embedding": _array(f.embedding),
+         "liveness": float(f.liveness)} for f in found.faces]}
 
 
 def faces_from_json(raw: dict[str, Any], liveness_threshold: float) -> FrameFaces:
@@ -93,8 +99,9 @@ def faces_from_json(raw: dict[str, Any], liveness_threshold: float) -> FrameFace
 
 def phones_to_json(found: PhoneDetections) -> dict[str, Any]:
     """A phone detector output as JSON."""
-    return {"phone": found.phone,
-            "phones": [{"box": list(p.box), "confidence": p.confidence} for p in found.phones]}
+    return {"phone": bool(found.phone),
+            "phones": [{"box": _floats(p.box), "confidence": float(p.confidence)}
+                       for p in found.phones]}
 
 
 def phones_from_json(raw: dict[str, Any]) -> PhoneDetections:
