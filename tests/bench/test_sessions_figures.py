@@ -11,19 +11,19 @@ from typing import cast
 import numpy as np
 import pytest
 
-from processors.accuracy import dataset as accuracy_dataset
-from processors.accuracy import run as accuracy_run
-from processors.accuracy.alternatives import (
+from processors.decide.policy_file import PolicyError
+from processors.vision import registry as vision_registry
+from processors.vision.results import AnalyzedFace, FrameFaces, PhoneBox, PhoneDetections
+from schemas.events import Action, Reason
+from vigil.apps.bench.accuracy import dataset as accuracy_dataset
+from vigil.apps.bench.accuracy import run as accuracy_run
+from vigil.apps.bench.accuracy.alternatives import (
     AlternativeError,
     parse_alternative,
     policy_for,
     settings_for,
 )
-from processors.accuracy.metrics import Ratio
-from processors.decide.policy_file import PolicyError
-from processors.vision import registry as vision_registry
-from processors.vision.results import AnalyzedFace, FrameFaces, PhoneBox, PhoneDetections
-from schemas.events import Action, Reason
+from vigil.apps.bench.accuracy.metrics import Ratio
 from vigil.apps.bench.sessions import metrics
 from vigil.apps.bench.sessions.cache import (
     MODEL_SETTINGS,

@@ -32,7 +32,7 @@ from vigil.core.settings import Settings
 
 Half = Literal["face", "phone"]
 CACHE_FORMAT = 1  # bump when the stored JSON or the preparation changes meaning
-PREPARATION = "webcam 640x480 jpeg q60"  # processors.accuracy.dataset.webcam_frames
+PREPARATION = "webcam 640x480 jpeg q60"  # vigil.apps.bench.accuracy.dataset.webcam_frames
 # Settings read by both halves: the device, threads, precision, and the frame preparation.
 _BOTH = ("device", "cuda_min_free_mb", "inference_threads", "openvino_precision",
          "max_image_pixels")

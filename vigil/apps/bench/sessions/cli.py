@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vigil.core.settings import load_settings
+from vigil.core.command import command_settings
 
 
 def register_sessions(bench_sub: argparse._SubParsersAction) -> None:
@@ -49,7 +49,7 @@ def sessions_command(args: argparse.Namespace) -> int:
     from vigil.apps.bench.sessions.bench import BenchOptions, run_sessions
     from vigil.apps.bench.sessions.report import format_report, write_json
 
-    settings = load_settings(getattr(args, "config", None))
+    settings = command_settings(args)
     report = run_sessions(settings, BenchOptions(
         tuple(args.folders), args.fps, args.capture_fps, tuple(args.compare),
         args.impostor_pairs, args.seed, args.swap_window, args.cache))

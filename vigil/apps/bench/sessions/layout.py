@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from processors.accuracy.dataset import PICTURE_SUFFIXES
+from vigil.apps.bench.accuracy.dataset import PICTURE_SUFFIXES
 from vigil.core.errors import VigilError
 
 ENROLL = "enroll"

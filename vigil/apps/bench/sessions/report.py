@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from processors.accuracy.metrics import Ratio
+from vigil.apps.bench.accuracy.metrics import Ratio
 from vigil.apps.bench.sessions.bench import AlternativeRun, SessionsReport
 from vigil.apps.bench.sessions.metrics import Figure, PerHour, Ran, Seconds
 from vigil.apps.bench.sessions.scenarios import NOBODY
