@@ -18,6 +18,8 @@ from vigil.apps.bench.sessions.plots import plot_sessions
 from vigil.apps.bench.sessions.report import format_report, write_json
 from vigil.core.settings import Settings
 
+pytestmark = needs_testdata
+
 KNOB = "temporal.min_live_frames=5"
 FRAMES = len(MOVES)
 
@@ -42,7 +44,6 @@ def steps_of(report: SessionsReport, name: str, column: int = 0) -> list[Step]:
     return next(steps for s, steps in report.columns[column].runs if s.name == name)
 
 
-@needs_testdata
 def test_a_genuine_session_is_allowed_and_attacks_never_are(report: SessionsReport) -> None:
     genuine = steps_of(report, "tiny/t.1")
     assert any(s.action is Action.ALLOW for s in genuine)
@@ -52,7 +53,6 @@ def test_a_genuine_session_is_allowed_and_attacks_never_are(report: SessionsRepo
     assert figures["attack sessions ever allowed"] == Ratio(0, 2)
 
 
-@needs_testdata
 def test_another_person_at_the_session_gets_wrong_user(report: SessionsReport) -> None:
     impostor = steps_of(report, "tiny/obama.1@tiny/t")
     assert any(s.reason is Reason.WRONG_USER and s.action is not Action.ALLOW
@@ -62,7 +62,6 @@ def test_another_person_at_the_session_gets_wrong_user(report: SessionsReport) -
     assert all(s.action is not Action.ALLOW for s in swap[FRAMES:])
 
 
-@needs_testdata
 def test_the_counts_add_up(report: SessionsReport) -> None:
     column = report.columns[0]
     assert column.enrolled == {"tiny/t": 2, "tiny/obama": 1, "tiny/woman": 1}
@@ -84,7 +83,6 @@ def test_the_counts_add_up(report: SessionsReport) -> None:
     assert isinstance(caught, Ratio) and isinstance(ever, Ratio) and caught.total == 4
 
 
-@needs_testdata
 def test_compare_gives_a_column_each_and_a_stricter_hold_allows_later(
         report: SessionsReport) -> None:
     assert [c.alternative.label for c in report.columns] == ["configured", KNOB]
@@ -97,7 +95,6 @@ def test_compare_gives_a_column_each_and_a_stricter_hold_allows_later(
     assert header.index("configured") < header.index(KNOB)
 
 
-@needs_testdata
 def test_a_second_run_takes_every_output_from_the_cache(
         vision_settings: Settings, session_set: Path, cache_dir: Path,
         report: SessionsReport) -> None:
@@ -107,7 +104,6 @@ def test_a_second_run_takes_every_output_from_the_cache(
     assert again.columns[0].overall == report.columns[0].overall
 
 
-@needs_testdata
 def test_json_and_timelines(report: SessionsReport, tmp_path: Path) -> None:
     write_json(report, tmp_path / "out.json")
     data = json.loads((tmp_path / "out.json").read_text())
