@@ -88,7 +88,8 @@ def test_compare_gives_a_column_each_and_a_stricter_hold_allows_later(
     assert [c.alternative.label for c in report.columns] == ["configured", KNOB]
     first_allow = [next(s.t_s for s in steps_of(report, "tiny/t.1", i)
                         if s.action is Action.ALLOW) for i in (0, 1)]
-    assert first_allow[1] > first_allow[0]
+    # Five live frames before the first allow: the fifth frame, 2 s in at 2 fps.
+    assert first_allow[1] == 2.0 and first_allow[1] >= first_allow[0]
     table = format_report(report)
     header = next(line for line in table.splitlines() if "configured" in line
                   and KNOB in line and "policy" not in line)
