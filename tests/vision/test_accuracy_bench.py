@@ -13,7 +13,7 @@ import pytest
 
 from processors.batch import DecodedFrame
 from processors.decide.policy import Policy
-from processors.vision.results import FrameFaces
+from processors.vision.results import FrameFaces, PhoneDetections
 from schemas.events import (
     Action,
     Box,
@@ -57,7 +57,8 @@ def outcome(liveness: float | None, phone: float = 0.0) -> FrameOutcome:
     phones = [PhoneDetection(box=Box(x1=0, y1=0, x2=9, y2=9), confidence=phone)] if phone else []
     image = np.zeros((8, 8, 3), np.uint8)
     return FrameOutcome(DecodedFrame(headers, common["frame"], image), FrameFaces(), face,
-                        PhoneResult(**common, phones=phones, phone=phone >= 0.3))
+                        PhoneResult(**common, phones=phones, phone=phone >= 0.3),
+                        PhoneDetections())  # the metrics read the PhoneResult
 
 
 def test_pad_rates_and_the_threshold_sweep() -> None:

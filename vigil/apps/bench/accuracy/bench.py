@@ -8,12 +8,12 @@ from pathlib import Path
 
 import torch
 
-from processors.decide.policy_file import load_policy, policy_path
 from processors.vision.device import select_device
 from vigil.apps.bench.accuracy.alternatives import (
     Alternative,
     ModelCache,
     parse_alternative,
+    policy_for,
     settings_for,
 )
 from vigil.apps.bench.accuracy.dataset import load_labelled_set, webcam_frames
@@ -34,21 +34,22 @@ def run_accuracy(settings: Settings, folder: Path, compare: Sequence[str], pertu
                  det_png: Path, markdown: bool = False, scores_csv: Path | None = None) -> str:
     """Run the configured plug-ins and each --compare alternative; the table as text.
 
-    Every alternative sees the same frames and is judged by the same policy (the policy file
-    the settings name, thresholds resolved against the settings).
+    Every alternative sees the same frames and is judged by the policy file the settings name,
+    thresholds resolved against the alternative's settings, with its policy knobs replaced.
     """
     alternatives = [Alternative("configured"), *(parse_alternative(c) for c in compare)]
     variants = [settings_for(settings, a) for a in alternatives]  # fail before any model loads
+    policies = [policy_for(v, a) for v, a in zip(variants, alternatives, strict=True)]
     data = load_labelled_set(folder)
     frames = webcam_frames(data.pictures, settings.max_image_pixels, perturb)
-    policy = load_policy(policy_path(settings), settings)
+    policy = policies[0]
     device = select_device(settings)
     cache = ModelCache(device)
     reports, runs = [], []
-    for alternative, variant in zip(alternatives, variants, strict=True):
+    for alternative, variant, own in zip(alternatives, variants, policies, strict=True):
         run = run_alternative(cache.pipeline(variant), frames, alternative.label)
         runs.append(run)
-        reports.append(build_report(alternative.label, run, data, policy))
+        reports.append(build_report(alternative.label, run, data, own))
         log.info("accuracy alternative=%s face_ms=%.1f phone_ms=%.1f", alternative.label,
                  run.face_ms, run.phone_ms)
     header = (f"vigil bench accuracy {folder}: frames as a webcam sends them (640x480, JPEG "

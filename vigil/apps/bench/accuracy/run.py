@@ -27,19 +27,20 @@ from processors.face import to_face_result
 from processors.phone import to_phone_result
 from processors.vision.base import batches
 from processors.vision.imaging import Image
-from processors.vision.results import FrameFaces
+from processors.vision.results import FrameFaces, PhoneDetections
 from schemas.events import FaceResult, PhoneResult, now_ms
 from vigil.apps.bench.accuracy.alternatives import Pipeline
 
 
 @dataclass(frozen=True)
 class FrameOutcome:
-    """One frame through one alternative: the chain's faces and both results."""
+    """One frame through one alternative: what each model half found, and both results."""
 
     frame: DecodedFrame
     found: FrameFaces
     face: FaceResult  # enrolled = the frame's own main face
     phone: PhoneResult
+    phones: PhoneDetections  # the detector's own output, whole (the session bench keeps it)
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ def run_alternative(pipeline: Pipeline, frames: Sequence[DecodedFrame],
         FrameOutcome(frame, faces,
                      to_face_result(frame, faces, _own_face(faces), settings, device, processed,
                                     {}),
-                     to_phone_result(frame, phone, device, processed, {}))
+                     to_phone_result(frame, phone, device, processed, {}), phone)
         for frame, faces, phone in zip(frames, found, phones, strict=True)
     ]
     per_frame = 1000.0 / max(1, len(frames))
