@@ -173,8 +173,15 @@ def _separators(bars: list[Bar]) -> str:
 def _time_axis(bars: list[Bar]) -> str:
     count = len(bars)
     ticks = sorted({round(k * (count - 1) / 5) for k in range(6)}) if count > 1 else [0]
-    labels = [f'<text x="{_x(i, count):.1f}" y="{HEIGHT - 8}" text-anchor="middle">'
-              f"{e(format_utc(bars[i].first.decided_at)[11:19])}</text>" for i in ticks]
+    labels = []
+    for i in ticks:  # the first and last kept inside the plot's edges
+        x, anchor = _x(i, count), "middle"
+        if i == 0:
+            x, anchor = max(LEFT, x - 25), "start"
+        elif i == count - 1:
+            x, anchor = min(WIDTH - RIGHT, x + 25), "end"
+        labels.append(f'<text x="{x:.1f}" y="{HEIGHT - 8}" text-anchor="{anchor}">'
+                      f"{e(format_utc(bars[i].first.decided_at)[11:19])}</text>")
     day = format_utc(bars[0].first.decided_at)[:10]
     return f'<text x="{LEFT - 6}" y="{HEIGHT - 8}" text-anchor="end">{e(day)} UTC</text>' + (
         "".join(labels))

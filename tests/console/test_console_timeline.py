@@ -8,12 +8,23 @@ import io
 import json
 import re
 import zipfile
+from dataclasses import replace
+from types import SimpleNamespace
+from typing import cast
 
 import cv2
 import numpy as np
 
-from console.timeline import MAX_BARS, MAX_ROWS, Point, bars_of
-from console.timeline_svg import COLOURS
+from console.timeline import (
+    MAX_BARS,
+    MAX_ROWS,
+    ChallengeMark,
+    Point,
+    Timeline,
+    TimelineQuery,
+    bars_of,
+)
+from console.timeline_svg import CHALLENGE_COLOURS, COLOURS, timeline_svg
 from schemas.events import Action, Decision, FrameRef, Reason
 from sinks.audit_log import verify
 from tests.console.conftest import T0, ConsoleUnderTest, record_decisions
@@ -200,3 +211,25 @@ def test_buckets_keep_every_decision_and_the_extremes_of_each_score() -> None:
     first = drawn[0].score_range("liveness")
     assert first is not None and first[1] == 1.0 and first[0] < first[1]
     assert sum(bar.actions[Action.SIGN_OUT] for bar in drawn) == 50
+
+
+def test_challenges_are_marked_with_their_outcome() -> None:
+    asked = ChallengeMark.of(cast(Decision, SimpleNamespace(challenge={
+        "id": "c-1", "action": "turn_left", "state": "pending", "issued": True,
+        "progress": 0.0, "detail": ""})))
+    assert asked is not None and (asked.state, asked.issued) == ("pending", True)
+    answered = replace(asked, state="failed", issued=False, progress=0.5,
+                       detail="moved as a flat picture")
+    decisions = long_session(3)
+    assert ChallengeMark.of(decisions[0]) is None  # a decision without one
+    points = [replace(Point.of(i + 1, d), challenge=mark)
+              for i, (d, mark) in enumerate(zip(decisions, [asked, answered, None],
+                                                strict=True))]
+    svg = timeline_svg(Timeline(TimelineQuery("carol", "s-long"), 3, points, bars_of(points),
+                                points, False))
+    drawn = re.findall(r'<g class="challenge"><title>([^<]*)</title><(path|circle) '
+                       r'[^>]*fill="(#[0-9a-f]{6})"', svg)
+    assert drawn == [
+        ("challenge c-1 turn_left: pending (asked)", "path", "#888888"),
+        ("challenge c-1 turn_left: failed, moved as a flat picture", "circle",
+         CHALLENGE_COLOURS["failed"])]
