@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from console.audit_view import AuditLine, case_lines
+from console.timeline import MAX_BARS, TimelineQuery, build_timeline, timeline_json
+from console.timeline_svg import timeline_svg
 from schemas.events import Action, Decision, now_ms
 from sinks.audit_log import AuditError
 from sinks.audit_verify import verify_anchored
@@ -38,6 +40,11 @@ audit-lines.jsonl   the audit log's lines about this client from {start} to {end
                     and every record of someone viewing or exporting this evidence, byte
                     for byte; each keeps its seq, prev and hash
 verification.json   the result of verifying the whole audit chain when this was exported
+timeline.svg        the decisions of the decision's session, in order, coloured per action,
+                    with the liveness, match distance and phone scores under them (this
+                    decision outlined; at most {bars} bars: beyond, each bar is a span of time)
+timeline.json       the data of that chart: per bar its audit lines, times, actions, reasons,
+                    score ranges and challenges
 
 To check a line against a later copy of the log: the line with the same seq must be
 byte-identical, and `vigil audit verify --file LOG` must pass on that log.
@@ -86,8 +93,10 @@ def case_name(decision: Decision) -> str:
 
 
 def build_case(settings: Settings, log_path: Path, decision: Decision,
-               window_ms: int, use_kafka: bool = True) -> bytes:
-    """The zip of one case (see the module docstring and README inside)."""
+               window_ms: int, line_seq: int | None = None, use_kafka: bool = True) -> bytes:
+    """The zip of one case (see the module docstring and README inside); ``line_seq``, the
+    decision's line in the log, is outlined on the timeline; ``use_kafka``: the verification
+    checks the checkpoints and commits on Kafka too."""
     start, end = decision.decided_at - window_ms, decision.decided_at + window_ms
     lines: list[AuditLine] = case_lines(log_path, decision, start, end)
     evidence = evidence_of(settings, decision)
@@ -99,7 +108,8 @@ def build_case(settings: Settings, log_path: Path, decision: Decision,
                 "jpeg_bytes": len(item.jpeg or b"")}
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as case:
-        case.writestr("README.txt", README.format(start=format_utc(start), end=format_utc(end)))
+        case.writestr("README.txt", README.format(start=format_utc(start), end=format_utc(end),
+                                                  bars=MAX_BARS))
         case.writestr("decision.json", json.dumps(decision.model_dump(mode="json"), indent=2,
                                                   sort_keys=True))
         case.writestr("evidence.json", json.dumps(meta, indent=2, sort_keys=True))
@@ -108,4 +118,9 @@ def build_case(settings: Settings, log_path: Path, decision: Decision,
         case.writestr("audit-lines.jsonl", b"".join(line.raw for line in lines))
         verification = _verification(settings, log_path, use_kafka)
         case.writestr("verification.json", json.dumps(verification, indent=2))
+        timeline = build_timeline(log_path,
+                                  TimelineQuery(decision.client_id, decision.session_id))
+        if timeline is not None:  # None only for a line asked for that is not there
+            case.writestr("timeline.svg", timeline_svg(timeline, None, line_seq))
+            case.writestr("timeline.json", json.dumps(timeline_json(timeline), indent=2))
     return buffer.getvalue()

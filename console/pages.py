@@ -11,6 +11,7 @@ from html import escape
 from console.audit_view import AuditLine, DecisionFilter, Listing
 from console.cases import Evidence
 from console.sessions import Session
+from console.timeline import decision_href, page_path
 from control.users.db import AuditorRecord
 from schemas.events import Action, Decision, Reason
 from sinks.audit_verify import AnchoredVerdict
@@ -26,6 +27,15 @@ th, td { text-align: left; padding: .25em .6em; border-bottom: 1px solid #eee; }
 .ok { color: #106010; font-weight: bold; } .bad { color: #a01010; font-weight: bold; }
 form.filters label { display: inline-block; margin: 0 1em .5em 0; }
 img.evidence { max-width: 640px; border: 1px solid #999; }
+.swatch { display: inline-block; padding: 0 .5em; margin-right: .4em; color: #fff; }
+.swatch.allow { background: #3a8f3a; } .swatch.lock_screen { background: #e0a800; color: #222; }
+.swatch.sign_out { background: #c0392b; } .swatch.block { background: #5b2c83; }
+td.allow { color: #2a6f2a; } td.lock_screen { color: #8a6500; }
+td.sign_out, td.block { color: #a01010; font-weight: bold; }
+tr.focus td { background: #fff3c4; }
+.chart { overflow-x: auto; } svg.timeline { display: block; max-width: 100%; height: auto; }
+.thumbs { display: flex; flex-wrap: wrap; gap: .8em; }
+.thumbs figure { margin: 0; font-size: .85em; } img.thumb { border: 1px solid #999; }
 pre { background: #f6f6f6; padding: .6em; white-space: pre-wrap; word-break: break-all; }
 """
 
@@ -82,7 +92,8 @@ def decisions_page(listing: Listing, wanted: DecisionFilter, raw: dict[str, str]
                    session: Session) -> str:
     rows = "".join(
         f'<tr><td><a href="/decisions/{line.seq}">{line.seq}</a></td>'
-        f"<td>{e(format_utc(d.decided_at))}</td><td>{e(d.client_id)}</td>"
+        f'<td><a href="{e(decision_href(d.client_id, d.session_id, line.seq))}">timeline</a>'
+        f"</td><td>{e(format_utc(d.decided_at))}</td><td>{e(d.client_id)}</td>"
         f"<td>{e(d.action.value)}</td><td>{e(d.reason.value)}</td><td>{e(d.frame_id)}</td></tr>"
         for line, d in listing.decisions)
     bad = (f'<p class="bad">Lines that could not be read: {e(listing.unreadable)}. '
@@ -101,7 +112,8 @@ evidence and export it as a case.</p>
 </label>
 <button>Filter</button></form>{bad}
 <p>{listing.matched} matching decision(s); showing the newest {len(listing.decisions)}.</p>
-<table><tr><th>line</th><th>decided (UTC)</th><th>client</th><th>action</th><th>reason</th>
+<table><tr><th>line</th><th>in its session</th><th>decided (UTC)</th><th>client</th>
+<th>action</th><th>reason</th>
 <th>frame</th></tr>{rows}</table>""", session)
 
 
@@ -135,6 +147,9 @@ exporting the case.</p>
 <tr><th>decided (UTC)</th><td>{e(format_utc(decision.decided_at))}</td></tr>
 <tr><th>frame</th><td>{e(decision.frame_id)} (seq {decision.seq}, session
  {e(decision.session_id)})</td></tr>
+<tr><th>timeline</th><td><a href="{e(decision_href(decision.client_id, decision.session_id,
+ line.seq))}">this decision in its session</a>, <a href="{e(page_path(decision.client_id,
+ None))}">every session of {e(decision.client_id)}</a></td></tr>
 <tr><th>policy</th><td>{e(decision.policy_version)}</td></tr>
 <tr><th>models</th><td>{e(models_text(decision.models))}</td></tr></table>
 <h2>Evidence</h2>{shown}

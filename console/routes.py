@@ -26,6 +26,9 @@ from console.audit_view import (
 )
 from console.cases import build_case, case_name, evidence_of
 from console.sessions import LoginLimiter, Session, SessionStore, csrf_ok
+from console.thumbnails import pick_thumbnails, thumbnail_jpeg
+from console.timeline import build_timeline, timeline_query
+from console.timeline_page import timeline_page
 from console.web import Request, Response
 from control.clients import ClientControl
 from control.users.db import AuditorRole, ClientState, UnknownClientError, UserRepository
@@ -44,6 +47,9 @@ NONCE_PATTERN = re.compile(r"[A-Za-z0-9_-]{32}")
 # Credentials checked at once: each check is a scrypt hash of 16 MiB; past this a login gets
 # 503 instead of another 16 MiB (the limiter has already counted it).
 MAX_CONCURRENT_LOGINS = 2
+# Any segment matches here, so a bad id gets a 400 naming it rather than a bare 404.
+CLIENT_TIMELINE = re.compile(r"/clients/([^/]+)/timeline")
+SESSION_TIMELINE = re.compile(r"/clients/([^/]+)/sessions/([^/]+)/timeline")
 
 
 @dataclass(frozen=True)
@@ -88,7 +94,11 @@ class Console:
             Route("GET", re.compile(r"/decisions"), auditor, self.decisions),
             Route("GET", re.compile(r"/decisions/(\d+)"), auditor, self.decision),
             Route("GET", re.compile(r"/decisions/(\d+)/evidence\.jpg"), auditor, self.image),
+            Route("GET", re.compile(r"/decisions/(\d+)/thumbnail\.jpg"), auditor,
+                  self.thumbnail),
             Route("POST", re.compile(r"/decisions/(\d+)/export"), auditor, self.export),
+            Route("GET", CLIENT_TIMELINE, auditor, self.timeline),
+            Route("GET", SESSION_TIMELINE, auditor, self.timeline),
             Route("GET", re.compile(r"/verify"), auditor, self.verify),
             Route("GET", re.compile(r"/operator"), operator, self.operator),
             Route("POST", re.compile(r"/operator/block"), operator, self.block),
@@ -210,16 +220,41 @@ class Console:
             accesses(self.audit_log, decision.frame_id), session))
 
     def image(self, request: Request, session: Session) -> Response:
+        return self._evidence(request, session, "view", lambda jpeg: jpeg)
+
+    def thumbnail(self, request: Request, session: Session) -> Response:
+        return self._evidence(request, session, "thumbnail", thumbnail_jpeg)
+
+    def _evidence(self, request: Request, session: Session, access: str,
+                  shown: Callable[[bytes], bytes]) -> Response:
+        """A decision's evidence frame as ``shown`` makes it, recorded as ``access``."""
         found = decision_line(self.audit_log, int(request.path.split("/")[2]))
         evidence = evidence_of(self.settings, found[1]) if found else None
         if found is None or evidence is None or evidence.item is None or not evidence.item.jpeg:
             return Response.html(404, pages.error_page("No evidence", "no frame kept for this "
                                                        "decision", session))
         line, decision = found
+        body = shown(evidence.item.jpeg)
         # Recorded (and fsynced) before a byte is sent: no view goes unrecorded.
-        self.access.record("view", session.name, session.role.value, decision, line.seq,
+        self.access.record(access, session.name, session.role.value, decision, line.seq,
                            request.remote)
-        return Response(200, evidence.item.jpeg, "image/jpeg")
+        return Response(200, body, "image/jpeg")
+
+    def timeline(self, request: Request, session: Session) -> Response:
+        ids = (SESSION_TIMELINE.fullmatch(request.path)
+               or CLIENT_TIMELINE.fullmatch(request.path))
+        assert ids is not None  # the route matched one of them
+        client_id, session_id = ids.group(1), (ids.group(2) if ids.re.groups == 2 else None)
+        query, problem = timeline_query(client_id, session_id, request.query)
+        if query is None:
+            return Response.html(400, pages.error_page("Bad timeline", problem, session))
+        found = build_timeline(self.audit_log, query)
+        if found is None:
+            return Response.html(404, pages.error_page(
+                "Not found", f"no decision of {session_id or client_id} on line {query.at}",
+                session))
+        return Response.html(200, timeline_page(found, pick_thumbnails(self.settings, found),
+                                                session))
 
     def export(self, request: Request, session: Session) -> Response:
         found = decision_line(self.audit_log, int(request.path.split("/")[2]))
@@ -231,7 +266,7 @@ class Console:
         self.access.record("export", session.name, session.role.value, decision, line.seq,
                            request.remote)
         data = build_case(self.settings, self.audit_log, decision, int(minutes) * 60_000,
-                          self.use_kafka)
+                          line.seq, self.use_kafka)
         return Response(200, data, "application/zip", headers=[
             ("Content-Disposition", f'attachment; filename="{case_name(decision)}"')])
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,17 +87,23 @@ def make_decision(frame_id: str, offset: int, policy_version: str = "1@abcdef01"
                     reason=reason, scores={"liveness": 0.2}, policy_version=policy_version)
 
 
-def record_decisions(settings: Settings, decisions: list[Decision]) -> dict[str, bytes]:
-    """Audit lines and evidence as the sinks make them; returns the JPEG of each frame."""
+def record_decisions(settings: Settings, decisions: list[Decision],
+                     jpeg_of: Callable[[Decision], bytes | None] | None = None,
+                     first_offset: int = 0) -> dict[str, bytes]:
+    """Audit lines and evidence as the sinks make them; returns the JPEG of each frame.
+    ``jpeg_of`` gives a decision's frame (None: keep no evidence); by default a picture of
+    its frame id."""
     entries, jpegs = [], {}
-    for offset, decision in enumerate(decisions):
+    picture = jpeg_of or (lambda decision: frame_jpeg(decision.frame_id))
+    for offset, decision in enumerate(decisions, start=first_offset):
         msg = Message(topic="vigil.decisions", partition=0, offset=offset,
                       key=decision.client_id.encode(), value=DECISIONS.serializer.dumps(decision),
                       timestamp=(1, decision.decided_at))
         entry = audit_entry(msg, "decision", DECISIONS.serializer)
         entries.append({**entry, "recorded_at": decision.decided_at + 5})
-        if decision.action is not Action.ALLOW:
-            jpegs[decision.frame_id] = frame_jpeg(decision.frame_id)
+        jpeg = picture(decision) if decision.action is not Action.ALLOW else None
+        if jpeg is not None:
+            jpegs[decision.frame_id] = jpeg
             headers = FrameHeaders(frame_id=decision.frame_id, client_id=decision.client_id,
                                    session_id=decision.session_id, seq=decision.seq,
                                    captured_at=decision.captured_at,

@@ -106,7 +106,8 @@ def check_case(path: Path, app: ConsoleUnderTest) -> None:
     with zipfile.ZipFile(path) as case:
         names = set(case.namelist())
         assert names == {"README.txt", "decision.json", "evidence.json", "evidence.jpg",
-                         "audit-lines.jsonl", "verification.json"}
+                         "audit-lines.jsonl", "verification.json", "timeline.svg",
+                         "timeline.json"}
         assert case.read("evidence.jpg") == app.jpegs["f-wrong-4"]
         decision = json.loads(case.read("decision.json"))
         assert (decision["frame_id"], decision["reason"]) == ("f-wrong-4", "wrong_user")
