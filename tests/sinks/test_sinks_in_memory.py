@@ -157,12 +157,15 @@ def test_audit_crash_before_commit_replays_without_duplicates(settings: Settings
     crashing = audit(settings, harness)
     written = crashing.handle
 
+    class Killed(BaseException):
+        """A kill, not an error: no handler catches it (an error would be dead-lettered)."""
+
     def write_then_crash(batch: list[Message]) -> None:
         written(batch)  # lines fsynced ...
-        raise RuntimeError("killed before commit")  # ... offsets never committed
+        raise Killed("killed before commit")  # ... offsets never committed
 
     crashing.handle = write_then_crash  # type: ignore[method-assign]
-    with pytest.raises(RuntimeError, match="killed before commit"):
+    with pytest.raises(Killed, match="killed before commit"):
         harness.run(AUDIT_STAGE, crashing)
     path = audit_log_path(settings)
     assert path.read_text().count("\n") == 3

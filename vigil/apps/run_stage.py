@@ -15,11 +15,13 @@ import signal
 import threading
 from dataclasses import dataclass
 
+from confluent_kafka import KafkaException, Message, Producer
+
 from control.cluster.heartbeat import Heartbeat
 from vigil.core.flow_types import Handler, Runnable, Stage, StageIO, inputs_of
 from vigil.core.metrics import serve_metrics
 from vigil.core.settings import Settings
-from vigil.core.stage_loop import StageLoop
+from vigil.core.stage_loop import StageLoop, dead_letter
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +60,20 @@ def consumer_stage(entry: Stage, settings: Settings, handler: Handler,
     io = io or StageIO()
     if entry.batch_size is None:
         raise TypeError(f"stage {entry.name} is not a consumer stage (no batch size)")
+    producers: list[Producer] = []  # the dead-letter producer, made on the first poison
+
+    def poison(msg: Message, error: str) -> None:
+        if not producers:
+            producers.append(io.producer(settings))
+        dead_letter(producers[0], settings, msg, error, entry.name)
+        if producers[0].flush(30) > 0:
+            raise KafkaException(f"{entry.name}: a dead letter not delivered within 30 s")
+
     loop = StageLoop(settings, entry.name, inputs_of(entry, settings),
                      group_id or entry.group(settings), handler.handle,
                      batch_size=entry.batch_size(settings),
                      batch_deadline_s=entry.batch_deadline_s(settings), stop=io.stop,
-                     consumers=io.consumer)
+                     consumers=io.consumer, poison=poison)
     return ConsumerStage(handler, loop)
 
 

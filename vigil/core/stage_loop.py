@@ -83,6 +83,10 @@ def decode_or_dead_letter(
     return good
 
 
+POISON_ATTEMPTS = 3  # tries of a message on its own before it is dead-lettered
+POISON_BACKOFF_S = 0.5  # times the attempt number: a passing fault gets a moment to pass
+
+
 @dataclass
 class StageLoop:
     """One consumer-group member of a stage, running ``handle`` on each batch."""
@@ -97,6 +101,8 @@ class StageLoop:
     stop: threading.Event = field(default_factory=threading.Event)
     consumer_overrides: dict[str, object] = field(default_factory=dict)
     consumers: Callable[..., Consumer] = make_consumer  # (settings, group_id, **overrides)
+    # Dead-letters one message with the reason (None: an error of a batch stops the stage).
+    poison: Callable[[Message, str], None] | None = None
     _last_lag: float = 0.0
 
     def run(self) -> None:
@@ -124,7 +130,7 @@ class StageLoop:
                 log.error("stage=%s consumer error: %s", self.stage, err)
         if batch:
             started = time.perf_counter()
-            self.handle(batch)
+            self._handle(batch)
             consumer.commit(offsets=next_offsets(batch), asynchronous=False)
             metrics.STAGE_LATENCY.labels(self.stage).observe(time.perf_counter() - started)
             metrics.BATCH_SIZE.labels(self.stage).observe(len(batch))
@@ -132,6 +138,39 @@ class StageLoop:
         if time.monotonic() - self._last_lag > LAG_EVERY_S:
             self._record_lag(consumer)
         return len(batch)
+
+    def _handle(self, batch: list[Message]) -> None:
+        """Handle the batch; when it raises, each message again on its own, so that one
+        message the stage cannot handle (a poison message) goes to the dead-letter topic
+        with the reason, and the others, and the stage, go on."""
+        try:
+            self.handle(batch)
+            return
+        except Exception:
+            if self.poison is None:
+                raise
+            log.exception("stage=%s a batch of %d failed: handling its messages one by one",
+                          self.stage, len(batch))
+        for msg in batch:
+            self._handle_alone(msg)
+
+    def _handle_alone(self, msg: Message) -> None:
+        assert self.poison is not None
+        error = ""
+        for attempt in range(1, POISON_ATTEMPTS + 1):
+            try:
+                self.handle([msg])
+                return
+            except Exception as exc:  # any error: dead-lettered below, never a crash-loop
+                error = f"{type(exc).__name__}: {exc}"
+                log.warning("stage=%s %s failed alone (attempt %d of %d): %s", self.stage,
+                            where(msg), attempt, POISON_ATTEMPTS, error)
+                if attempt < POISON_ATTEMPTS and not self.stop.wait(POISON_BACKOFF_S * attempt):
+                    continue
+                break
+        log.error("stage=%s %s dead-lettered after %d attempts: %s", self.stage, where(msg),
+                  POISON_ATTEMPTS, error)
+        self.poison(msg, f"{self.stage} could not handle it: {error}"[:1000])
 
     def _record_lag(self, consumer: Consumer) -> None:
         # Cached watermarks only: they come with every fetch response. Asking the broker

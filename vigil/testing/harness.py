@@ -252,8 +252,8 @@ class Harness:
     def run(self, entry: Stage, handler: Handler, group_id: str | None = None,
             open_close: bool = True) -> int:
         """Run ``handler`` in the loop its entry describes until its inputs are drained;
-        returns the messages handled. An exception from the handler leaves the batch
-        uncommitted and is raised here, as a crash would."""
+        returns the messages handled. A message the handler fails on alone is dead-lettered
+        (vigil/core/stage_loop.py); an error outside the handler is raised here."""
         self.io.stop.clear()
         if entry.batch_size is None:  # a stage that runs itself (decide): any batch will do
             entry = replace(entry, batch_size=lambda _settings: DEFAULT_BATCH)
