@@ -94,9 +94,9 @@ def to_face_result(frame: DecodedFrame, found: FrameFaces, enrolled: Embeddings 
         processed_at=processed_at,
         faces=faces,
         live=bool(main is not None and main.liveness is not None
-                  and main.liveness >= settings.liveness_threshold),
+                  and main.liveness >= settings.models.liveness_threshold),
         match=bool(main is not None and main.distance is not None
-                   and main.distance <= settings.verify_threshold),
+                   and main.distance <= settings.models.verify_threshold),
         enrolled=enrolled is not None and len(enrolled) > 0,
         error=found.error,
         device=device,
@@ -155,8 +155,8 @@ def face_loop(settings: Settings, load_embeddings: EmbeddingLoader,
                        lambda f: unprocessed_face_result(f, infer.device),
                        make_producer(settings), FrameTriage(settings, SessionRegistry(settings)))
     loop = StageLoop(settings, "face", [FRAMES.name(settings)], group_name(settings, "face"),
-                     stage.handle, batch_size=settings.face_batch_size,
-                     batch_deadline_s=settings.batch_deadline_ms / 1000, stop=stop)
+                     stage.handle, batch_size=settings.processors.face_batch_size,
+                     batch_deadline_s=settings.processors.batch_deadline_ms / 1000, stop=stop)
     return loop, infer.device
 
 

@@ -90,8 +90,8 @@ def phone_loop(settings: Settings, stop: threading.Event | None = None,
                        lambda f: unprocessed_phone_result(f, infer.device),
                        make_producer(settings), FrameTriage(settings, SessionRegistry(settings)))
     loop = StageLoop(settings, "phone", [FRAMES.name(settings)], group_name(settings, "phone"),
-                     stage.handle, batch_size=settings.phone_batch_size,
-                     batch_deadline_s=settings.batch_deadline_ms / 1000, stop=stop)
+                     stage.handle, batch_size=settings.processors.phone_batch_size,
+                     batch_deadline_s=settings.processors.batch_deadline_ms / 1000, stop=stop)
     return loop, infer.device
 
 

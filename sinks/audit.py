@@ -38,7 +38,7 @@ MAX_RAW_BYTES = 64 * 1024  # an invalid message is kept in the log up to this si
 
 def audit_log_path(settings: Settings) -> Path:
     """The configured audit log, else STATE_DIR/audit/audit.log."""
-    return settings.audit_log or settings.state_dir / "audit" / "audit.log"
+    return settings.sinks.audit_log or settings.deployment.state_dir / "audit" / "audit.log"
 
 
 class AuditSink:
@@ -56,14 +56,16 @@ class AuditSink:
         self.checkpoints: CheckpointWriter | None = None
         self.loop = StageLoop(settings, STAGE, list(self.serializers),
                               group_id or group_name(settings, STAGE), self.handle,
-                              batch_size=settings.sink_batch_size,
+                              batch_size=settings.sinks.batch_size,
                               stop=stop or threading.Event())
 
     def run(self) -> None:
         """Check the log against its checkpoints, open (and lock) it, consume until stopped."""
         ensure_checkpoint_topic(self.settings)
-        producer = make_producer(self.settings,
-                                 **{"client.id": f"{self.settings.namespace}-audit-checkpoints"})
+        producer = make_producer(
+            self.settings,
+            **{"client.id": f"{self.settings.deployment.namespace}-audit-checkpoints"},
+        )
         self.log, self.checkpoints = open_anchored(
             self.settings, self.path, load_signing_key(self.settings, create=True), producer)
         try:

@@ -38,7 +38,7 @@ class FrameFetcher:
 
     def __init__(self, settings: Settings, group_id: str) -> None:
         self.topic = FRAMES.name(settings)
-        self.timeout_s = settings.frame_fetch_timeout_s
+        self.timeout_s = settings.sinks.frame_fetch_timeout_s
         # The group id is only required by the client; nothing is subscribed or committed.
         self.consumer: Consumer = make_consumer(
             settings, f"{group_id}-fetch", **{"auto.offset.reset": "error",
@@ -86,7 +86,7 @@ class EvidenceSink:
         self.fetcher = FrameFetcher(settings, group)
         self.dlq: Producer = make_producer(settings)
         self.loop = StageLoop(settings, STAGE, [DECISIONS.name(settings)], group,
-                              self.handle, batch_size=settings.sink_batch_size,
+                              self.handle, batch_size=settings.sinks.batch_size,
                               stop=stop or threading.Event())
         # Purging runs on its own thread (so it happens when no decisions come); the lock keeps
         # it from removing a day folder while a replayed old decision is written into it.
@@ -154,7 +154,7 @@ class EvidenceSink:
         return removed
 
     def _purge_every_interval(self) -> None:
-        interval = self.settings.evidence_purge_interval_s
+        interval = self.settings.sinks.evidence_purge_interval_s
         while True:
             try:
                 self.purge()

@@ -26,7 +26,7 @@ CHANGELOG_COMPACTION = {"cleanup.policy": "compact", "segment.ms": "600000",
 
 def app_id(settings: Settings) -> str:
     """The Faust app id, which is also the consumer group and the internal topics' prefix."""
-    return f"{settings.namespace}-decide"
+    return f"{settings.deployment.namespace}-decide"
 
 
 def ticks_topic(settings: Settings) -> str:
@@ -39,7 +39,7 @@ def changelog_topic(settings: Settings, table: str) -> str:
 
 
 def internal_topics(settings: Settings, copies: Durability) -> list[NewTopic]:
-    n, rf, isr = settings.partitions, copies.replicas, copies.config()
+    n, rf, isr = settings.kafka.partitions, copies.replicas, copies.config()
     topics = [NewTopic(ticks_topic(settings), num_partitions=n, replication_factor=rf,
                        config={**isr, "retention.ms": str(TICKS_RETENTION_MS)}),
               NewTopic(f"{app_id(settings)}-__assignor-__leader", num_partitions=1,

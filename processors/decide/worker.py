@@ -26,14 +26,14 @@ class DecideWorker:
     """
 
     def __init__(self, settings: Settings, web_port: int | None = None) -> None:
-        self.stage = DecideStage(settings, settings.decide_web_port if web_port is None
+        self.stage = DecideStage(settings, settings.decide.web_port if web_port is None
                                  else web_port)
         self.settings = settings
         self.worker: faust.Worker | None = None
 
     def run(self) -> int:
         ensure_internal_topics(self.settings)
-        self.worker = faust.Worker(self.stage.app, loglevel=self.settings.log_level,
+        self.worker = faust.Worker(self.stage.app, loglevel=self.settings.deployment.log_level,
                                    quiet=True, redirect_stdouts=False)
         try:
             self.worker.execute_from_commandline()

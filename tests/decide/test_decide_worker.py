@@ -174,14 +174,14 @@ def test_a_policy_edit_applies_to_later_decisions_without_a_restart(
     shared: tuple[Settings, DecideWorker, int], reader: DecisionReader
 ) -> None:
     settings, _, _ = shared
-    assert settings.policy_file is not None
+    assert settings.decide.policy_file is not None
     before = uid("before")
     client = uid("c")
     produce_results(settings, [face_result(before, client, []), phone_result(before, client)])
     old = reader.wait_for([before])[before]
     assert old.action is Action.LOCK_SCREEN and old.policy_version.startswith("1@")
     try:
-        settings.policy_file.write_text(
+        settings.decide.policy_file.write_text(
             POLICY.replace('version: "1"', 'version: "2"')
             .replace("no_face: lock_screen", "no_face: sign_out"))
         time.sleep(1.0)  # the worker checks the file every 0.2 s in this module
@@ -189,7 +189,7 @@ def test_a_policy_edit_applies_to_later_decisions_without_a_restart(
         produce_results(settings, [face_result(after, client, []), phone_result(after, client)])
         new = reader.wait_for([after])[after]
     finally:
-        settings.policy_file.write_text(POLICY)
+        settings.decide.policy_file.write_text(POLICY)
     assert new.policy_version.startswith("2@") and new.policy_version != old.policy_version
     assert (new.action, new.reason) == (Action.SIGN_OUT, Reason.NO_FACE)
 

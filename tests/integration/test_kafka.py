@@ -45,14 +45,16 @@ def consume_all(consumer: Consumer, expected: int, timeout_s: float = 30.0) -> l
 def test_topics_create_is_idempotent_and_namespaced(settings: Settings) -> None:
     first = create_topics(settings, partitions=3)
     second = create_topics(settings, partitions=3)
-    assert [r.name for r in first] == [f"{settings.namespace}.{t.suffix}" for t in TOPICS]
+    assert [r.name for r in first] == [
+        f"{settings.deployment.namespace}.{t.suffix}" for t in TOPICS
+    ]
     assert all(r.created for r in first)
     assert not any(r.created for r in second)
     assert {r.partitions for r in second} == {3}
 
 
 def _retention_on_broker(settings: Settings, topic: str) -> int:
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap})
     resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
     config = admin.describe_configs([resource])[resource].result()
     return int(config["retention.ms"].value)
@@ -61,11 +63,11 @@ def _retention_on_broker(settings: Settings, topic: str) -> int:
 def test_topics_get_their_retention_and_create_fixes_it(settings: Settings) -> None:
     reports = {r.name: r for r in create_topics(settings, partitions=1)}
     frames, decisions = FRAMES.name(settings), DECISIONS.name(settings)
-    assert _retention_on_broker(settings, frames) == settings.frames_retention_ms == 3_600_000
+    assert _retention_on_broker(settings, frames) == settings.kafka.frames_retention_ms == 3_600_000
     assert _retention_on_broker(settings, decisions) == 400 * 86_400_000
     assert reports[FACE_RESULTS.name(settings)].retention_ms == 86_400_000
     # An operator shortens the frames' retention: `vigil topics create` fixes old topics.
-    shorter = settings.model_copy(update={"frames_retention_ms": 600_000})
+    shorter = settings.replace(frames_retention_ms=600_000)
     again = {r.name: r for r in create_topics(shorter, partitions=1)}
     assert again[frames].retention_changed and not again[decisions].retention_changed
     assert _retention_on_broker(settings, frames) == 600_000
@@ -102,7 +104,7 @@ class Member:
 
     def __init__(self, settings: Settings, group: str, topic: str) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, str(MEMBER), "--bootstrap", settings.kafka_bootstrap,
+            [sys.executable, str(MEMBER), "--bootstrap", settings.kafka.bootstrap,
              "--group", group, "--topic", topic, "--idle", "6", "--max-seconds", "90"],
             stdout=subprocess.PIPE, text=True,
         )

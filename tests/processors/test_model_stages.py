@@ -136,9 +136,9 @@ def test_face_and_phone_stages_emit_one_result_per_frame(
 
     # Both groups committed everything they consumed.
     probe = make_consumer(topics, group_name(topics, "face"))
-    parts = [TopicPartition(FRAMES.name(topics), p) for p in range(topics.partitions)]
+    parts = [TopicPartition(FRAMES.name(topics), p) for p in range(topics.kafka.partitions)]
     committed = {tp.partition: tp.offset for tp in probe.committed(parts, timeout=10)}
     ends = {p: probe.get_watermark_offsets(TopicPartition(FRAMES.name(topics), p),
-                                           timeout=10)[1] for p in range(topics.partitions)}
+                                           timeout=10)[1] for p in range(topics.kafka.partitions)}
     probe.close()
     assert all(committed[p] == ends[p] for p in ends if ends[p] > 0), (committed, ends)

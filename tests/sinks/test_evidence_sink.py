@@ -58,7 +58,7 @@ def test_non_allow_decision_is_kept_encrypted_and_shown(
     assert item.decision.action is Action.SIGN_OUT and item.note is None
 
     # The auditor's command writes back the identical JPEG.
-    monkeypatch.setenv("VIGIL_STATE_DIR", str(sink_settings.state_dir))
+    monkeypatch.setenv("VIGIL_STATE_DIR", str(sink_settings.deployment.state_dir))
     monkeypatch.setenv("VIGIL_SECRET_KEY", key_value(sink_settings))
     out = tmp_path / "shown.jpg"
     assert main(["evidence", "show", "frame-a1", "--out", str(out)]) == 0
@@ -84,8 +84,8 @@ def test_non_allow_decision_is_kept_encrypted_and_shown(
 
 
 def key_value(settings: Settings) -> str:
-    assert settings.secret_key is not None
-    return settings.secret_key.get_secret_value()
+    assert settings.deployment.secret_key is not None
+    return settings.deployment.secret_key.get_secret_value()
 
 
 def test_frame_gone_from_kafka_keeps_the_decision_with_a_note(
@@ -94,7 +94,7 @@ def test_frame_gone_from_kafka_keeps_the_decision_with_a_note(
     gone = produce_frame(sink_settings, jpeg, "frame-b1")
     produce_frame(sink_settings, jpeg, "frame-b2", client_id="alice")
     # Retention, made to happen now: delete the records before the second frame.
-    admin = AdminClient({"bootstrap.servers": sink_settings.kafka_bootstrap})
+    admin = AdminClient({"bootstrap.servers": sink_settings.kafka.bootstrap})
     futures = admin.delete_records([TopicPartition(gone.topic, gone.partition,
                                                    gone.offset + 1)])
     for future in futures.values():

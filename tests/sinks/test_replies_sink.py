@@ -32,8 +32,8 @@ def dropped(reason: str) -> float:
 
 def test_each_frame_is_replied_once_and_locks_follow_the_client(sink_settings: Settings,
                                                                  group_id: str) -> None:
-    ns = sink_settings.namespace
-    client = redis.Redis.from_url(sink_settings.redis_url)
+    ns = sink_settings.deployment.namespace
+    client = redis.Redis.from_url(sink_settings.redis.url)
     client.hset(keys.session_key(ns, "alice"), mapping={"gateway_id": "gw-1",
                                                         "session_id": "s-1"})
     client.hset(keys.session_key(ns, "carol"), mapping={"gateway_id": "gw-2",
@@ -70,11 +70,11 @@ def test_each_frame_is_replied_once_and_locks_follow_the_client(sink_settings: S
     # One client's replies keep their order; two clients' partitions are read in any order.
     assert sorted(received, key=lambda r: r[1].frame_id) == [
         (keys.reply_channel(ns, "gw-1"), first), (keys.reply_channel(ns, "gw-2"), moved)]
-    assert 0 < client.ttl(keys.replied_key(ns, "h-1")) <= sink_settings.reply_dedupe_ttl_s
+    assert 0 < client.ttl(keys.replied_key(ns, "h-1")) <= sink_settings.sinks.reply_dedupe_ttl_s
     assert client.exists(keys.replied_key(ns, "h-2")) == 0
     held_now = client.lrange(keys.held_key(ns, "bob"), 0, -1)
     assert [DECISIONS.serializer.loads(raw) for raw in held_now] == [held]
-    assert 0 < client.ttl(keys.held_key(ns, "bob")) <= sink_settings.held_decisions_ttl_s
+    assert 0 < client.ttl(keys.held_key(ns, "bob")) <= sink_settings.sinks.held_decisions_ttl_s
     assert dropped("no_session") - before["no_session"] == 1
     assert dropped("duplicate") - before["duplicate"] == 2
     assert dropped("stale_session") - before["stale_session"] == 1

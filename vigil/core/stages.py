@@ -71,7 +71,7 @@ class Stage:
 
     def metrics_port(self, settings: Settings, replica: int = 0) -> int:
         """This stage's /metrics port, from its place in the table (0 when metrics are off)."""
-        base = settings.metrics_port_base
+        base = settings.observability.metrics_port_base
         return base + replica * PORT_STRIDE + STAGES.index(self) if base else 0
 
     def build(self, settings: Settings) -> Runnable:
@@ -119,7 +119,11 @@ def stage(name: str) -> Stage:
 
 def supervisor_metrics_port(settings: Settings) -> int:
     """`vigil up`'s own /metrics (restarts, processes per stage): the table's last slot."""
-    return settings.metrics_port_base + PORT_STRIDE - 1 if settings.metrics_port_base else 0
+    return (
+        settings.observability.metrics_port_base + PORT_STRIDE - 1
+        if settings.observability.metrics_port_base
+        else 0
+    )
 
 
 def process_name(stage_name: str, replica: int) -> str:
@@ -162,9 +166,13 @@ def run_stage(entry: Stage, settings: Settings, metrics_port: int | None = None)
         beat = Heartbeat.start_for_processor(settings, entry.name, device, stopped)
         healthy = beat.alive
     port = entry.metrics_port(settings) if metrics_port is None else metrics_port
-    server = serve_metrics(port, settings.metrics_host, healthy=healthy)
+    server = serve_metrics(port, settings.observability.metrics_host, healthy=healthy)
     try:
-        code = _run_profiled(entry, runnable, settings) if settings.profile_dir else runnable.run()
+        code = (
+            _run_profiled(entry, runnable, settings)
+            if settings.observability.profile_dir
+            else runnable.run()
+        )
     finally:
         stopped.set()
         if server is not None:
@@ -185,9 +193,9 @@ def _run_profiled(entry: Stage, runnable: Runnable, settings: Settings) -> int:
     import os
     import time
 
-    assert settings.profile_dir is not None
-    settings.profile_dir.mkdir(parents=True, exist_ok=True)
-    path = settings.profile_dir / f"{entry.name}-{os.getpid()}.prof"
+    assert settings.observability.profile_dir is not None
+    settings.observability.profile_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.observability.profile_dir / f"{entry.name}-{os.getpid()}.prof"
     profile = cProfile.Profile(time.process_time)
     try:
         return int(profile.runcall(runnable.run))

@@ -40,7 +40,7 @@ def run_accuracy(settings: Settings, folder: Path, compare: Sequence[str], pertu
     alternatives = [Alternative("configured"), *(parse_alternative(c) for c in compare)]
     variants = [settings_for(settings, a) for a in alternatives]  # fail before any model loads
     data = load_labelled_set(folder)
-    frames = webcam_frames(data.pictures, settings.max_image_pixels, perturb)
+    frames = webcam_frames(data.pictures, settings.models.max_image_pixels, perturb)
     policy = load_policy(policy_path(settings), settings)
     device = select_device(settings)
     cache = ModelCache(device)
