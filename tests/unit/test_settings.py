@@ -246,3 +246,9 @@ def test_settings_import_no_stage_package() -> None:
     out = subprocess.run([sys.executable, "-c", GROUND_FLOOR_PROBE, *stages],
                          capture_output=True, text=True, check=True, timeout=60).stdout
     assert out.strip() == "[]"
+
+
+def test_the_settings_reference_shows_the_loader_s_names() -> None:
+    from vigil.apps.settings_reference import setting_rows
+
+    assert {row.env: row.path for row in setting_rows(Settings)} == env_names()

@@ -9,8 +9,9 @@ Environment names follow pydantic-settings as the model is configured: ``env_pre
 each top-level name, a field's alias instead of prefix and name, and for a nested model
 ``env_nested_delimiter`` between the parts. A nested model without a delimiter is shown flat
 (``VIGIL_`` and the field's alias, else its name), the layout that keeps the variables' names
-when settings are grouped by area (vigil.core.settings.env_names maps them the same way); tests/unit/test_settings_reference.py checks every name shown against the
-loader, so a mapping this module gets wrong fails there.
+when settings are grouped by area (vigil.core.settings.env_names maps them the same way);
+tests/unit/test_settings_reference.py checks every name shown against the loader, so a mapping
+this module gets wrong fails there.
 """
 
 from __future__ import annotations
