@@ -252,3 +252,10 @@ def test_the_settings_reference_shows_the_loader_s_names() -> None:
     from vigil.apps.settings_reference import setting_rows
 
     assert {row.env: row.path for row in setting_rows(Settings)} == env_names()
+
+
+def test_an_area_given_a_value_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "vigil.toml"
+    config.write_text("admission_poll_s = 1.0\ngateway = false\n")  # found by hypothesis
+    with pytest.raises(SettingsError, match="setting gateway is an area: give it a table"):
+        load_settings(config)

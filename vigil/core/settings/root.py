@@ -175,7 +175,10 @@ def nest(data: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in data.items():
         if key in flat_names():
             put(*flat_names()[key], value, key)
-        elif key in AREAS and isinstance(value, Mapping | BaseModel):
+        elif key in AREAS:
+            if not isinstance(value, Mapping | BaseModel):
+                raise SettingsError(f"setting {key} is an area: give it a table of its "
+                                    f"settings, not {value!r}")
             fields = AREAS[key].flat_names()
             items = dict(value) if isinstance(value, BaseModel) else value
             for name, item in items.items():
