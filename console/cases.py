@@ -68,7 +68,7 @@ def evidence_of(settings: Settings, decision: Decision) -> Evidence:
                              day_of(decision.decided_at), decision.frame_id)
         if not path.is_file():
             return Evidence(None, f"no evidence file: purged after "
-                            f"{settings.evidence_retention_days} days, or not written yet")
+                            f"{settings.sinks.evidence_retention_days} days, or not written yet")
         return Evidence(read_evidence(settings, path))
     except EvidenceError as exc:
         return Evidence(None, f"evidence unreadable: {exc}")

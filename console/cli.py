@@ -29,8 +29,8 @@ def _console(args: argparse.Namespace) -> int:
     settings = command_settings(args)
     repo = open_repository(settings)
     console = Console(settings, repo, audit_log_path(settings))
-    server = serve(settings.console_host, settings.console_port, console.dispatch,
-                   proxies=TrustedProxies.of(settings.trusted_proxies))
+    server = serve(settings.console.host, settings.console.port, console.dispatch,
+                   proxies=TrustedProxies.of(settings.gateway.trusted_proxies))
     host, port = server.server_address[:2]
     print(f"auditor console at http://{host!s}:{port}/ (Ctrl-C stops it)", flush=True)
     stop = threading.Event()

@@ -85,7 +85,7 @@ class Console:
         self.use_kafka = use_kafka  # check the checkpoints and commits on Kafka too
         self.repo = repo
         self.audit_log = audit_log
-        self.sessions = sessions or SessionStore(settings.console_session_ttl_s)
+        self.sessions = sessions or SessionStore(settings.console.session_ttl_s)
         self.limiter = limiter or LoginLimiter()
         self._hashing = threading.BoundedSemaphore(MAX_CONCURRENT_LOGINS)
         self.access = AccessLog(audit_log)
@@ -197,7 +197,7 @@ class Console:
         log.info("console login name=%s role=%s remote=%s", account.name, account.role,
                  request.remote)
         return Response(303, headers=[("Location", "/"), _cookie(
-            request, SESSION_COOKIE, token, int(self.settings.console_session_ttl_s)),
+            request, SESSION_COOKIE, token, int(self.settings.console.session_ttl_s)),
             _cookie(request, LOGIN_COOKIE, "", 0)])
 
     # --- auditors ---------------------------------------------------------------------------

@@ -125,7 +125,7 @@ class ClientControl:
 
     def deliver(self) -> DrainReport:
         """Deliver the outbox now (waiting a round for a gateway that is at it)."""
-        wait_s = self.settings.outbox_delivery_timeout_s + 3.0
+        wait_s = self.settings.control.outbox_delivery_timeout_s + 3.0
         deadline = time.monotonic() + wait_s
         report = self.drainer.drain()
         while not report.leased and time.monotonic() < deadline:

@@ -101,9 +101,9 @@ class ClientsFileWatcher:
     once died for good on a client id with a space in it)."""
 
     def __init__(self, settings: Settings, repo: UserRepository) -> None:
-        assert settings.clients_file is not None
-        self.path = settings.clients_file
-        self.poll_s = settings.clients_file_poll_s
+        assert settings.control.clients_file is not None
+        self.path = settings.control.clients_file
+        self.poll_s = settings.control.clients_file_poll_s
         self.control = ClientControl(settings, repo)
         self.seen: float | None = -1.0
 

@@ -51,19 +51,19 @@ class Authenticator:
         # IPv6 addresses hold ':'; keep the key's ':' structure unambiguous. Per client id
         # too: one client's failures (or a stranger's guesses at it) refuse only that id from
         # that address, never everybody behind the same proxy or NAT.
-        return keys.auth_failures_key(self.settings.namespace, address.replace(":", "_"),
+        return keys.auth_failures_key(self.settings.deployment.namespace, address.replace(":", "_"),
                                       client_id)
 
     async def limited(self, address: str, client_id: str) -> bool:
         """Whether this client id has failed too often from this address within the window."""
         count = await self.redis.get(self._key(address, client_id))
-        return count is not None and int(count) >= self.settings.auth_failure_limit
+        return count is not None and int(count) >= self.settings.gateway.auth_failure_limit
 
     async def _failed(self, address: str, hello: Hello, reason: str, why: str) -> AuthResult:
         key = self._key(address, hello.client_id)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.incr(key)
-            pipe.expire(key, max(1, round(self.settings.auth_failure_window_s)), nx=True)
+            pipe.expire(key, max(1, round(self.settings.gateway.auth_failure_window_s)), nx=True)
             count, _ = await pipe.execute()
         log.warning("hello refused address=%s client_id=%s reason=%s failures=%s", address,
                     hello.client_id, why, count)

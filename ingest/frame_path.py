@@ -52,7 +52,7 @@ class FramePath:
             if sent is not None and sent.code == CloseCode.TOO_BIG:
                 FRAMES_DROPPED.labels(STAGE, "too_big").inc()
                 log.warning("message over max_frame_bytes=%d client_id=%s session_id=%s: "
-                            "closed 1009", self.settings.max_frame_bytes, session.client_id,
+                            "closed 1009", self.settings.gateway.max_frame_bytes, session.client_id,
                             session.session_id)
             raise
 
@@ -78,7 +78,9 @@ class FramePath:
         if session.paused:
             session.drop("paused")
             return
-        why = session.admit_frame(self.settings.max_in_flight, self.settings.in_flight_timeout_s)
+        why = session.admit_frame(
+            self.settings.gateway.max_in_flight, self.settings.gateway.in_flight_timeout_s
+        )
         if why is not None:
             session.drop("rate_limited", "rate_limited", f"frame {seq} dropped: {why}", seq)
             return

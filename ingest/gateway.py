@@ -84,7 +84,7 @@ class Gateway:
         self._clients_file: ClientsFileWatcher | None = None
         self._stop = threading.Event()
         self._server: Server | None = None
-        self.redis: aioredis.Redis = aioredis.Redis.from_url(settings.redis_url)
+        self.redis: aioredis.Redis = aioredis.Redis.from_url(settings.redis.url)
         self.repo: UserRepository | None = None
         self.producer = FrameProducer(settings, self.gateway_id)
         self.frames = FramePath(settings, self.producer)
@@ -114,23 +114,23 @@ class Gateway:
         self._kafka_control.start()
         self._background.start(self._upkeep.loop(self._admitted))
         self._outbox = OutboxDrainer(self.settings, self.repo, self.gateway_id)
-        self._background.start(outbox_loop(self._outbox, self.settings.outbox_poll_s))
-        if self.settings.clients_file is not None:
+        self._background.start(outbox_loop(self._outbox, self.settings.control.outbox_poll_s))
+        if self.settings.control.clients_file is not None:
             self._clients_file = ClientsFileWatcher(self.settings, self.repo)
             self._background.start(self._clients_file.loop())
         await asyncio.wait_for(subscribed.wait(), 10)
         await self.tick()  # the client mirror and the epoch marker, before serving
         self._server = await serve(
-            self._handle, self.settings.gateway_host, self.settings.gateway_port,
-            ssl=self._ssl_context(), max_size=self.settings.max_frame_bytes,
+            self._handle, self.settings.gateway.host, self.settings.gateway.port,
+            ssl=self._ssl_context(), max_size=self.settings.gateway.max_frame_bytes,
             process_request=self.front, server_header=None)
         log.info("gateway listening url=%s gateway_id=%s", self.url, self.gateway_id)
 
     def _ssl_context(self) -> ssl.SSLContext | None:
-        if self.settings.tls_cert is None or self.settings.tls_key is None:
+        if self.settings.gateway.tls_cert is None or self.settings.gateway.tls_key is None:
             return None
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(self.settings.tls_cert, self.settings.tls_key)
+        context.load_cert_chain(self.settings.gateway.tls_cert, self.settings.gateway.tls_key)
         return context
 
     @property
@@ -184,7 +184,7 @@ class Gateway:
     async def _drain(self) -> None:
         for session in self.sessions.values():
             session.draining = True
-        deadline = asyncio.get_running_loop().time() + self.settings.gateway_drain_s
+        deadline = asyncio.get_running_loop().time() + self.settings.gateway.drain_s
         while any(s.in_flight for s in self.by_client.values()):
             if asyncio.get_running_loop().time() >= deadline:
                 log.warning("gateway stopping with %d frames still waiting for a decision",
@@ -202,13 +202,13 @@ class Gateway:
             result = await self.auth.check(hello, address)
         except aioredis.RedisError as exc:
             log.error("hello not checked client_id=%s redis=%s error=%s", hello.client_id,
-                      self.settings.redis_url, exc)
+                      self.settings.redis.url, exc)
             await ws.close(CloseCode.TRY_AGAIN_LATER, REDIS_DOWN)
             return
         if not result.ok:
             await ws.close(CloseCode.POLICY, _close_reason(result.reason))
             return
-        session = Session(ws, hello.client_id, self.settings.max_fps)
+        session = Session(ws, hello.client_id, self.settings.gateway.max_fps)
         session.paused = result.paused
         session.token_hash = result.token_hash
         self.sessions[session.session_id] = session
@@ -218,7 +218,7 @@ class Gateway:
                 await self.frames.serve(session)
         except aioredis.RedisError as exc:
             log.error("admission failed client_id=%s redis=%s error=%s", session.client_id,
-                      self.settings.redis_url, exc)
+                      self.settings.redis.url, exc)
             session.close(CloseCode.TRY_AGAIN_LATER, REDIS_DOWN)
         except ConnectionClosed as exc:
             # The client went away; the finally block frees everything.
@@ -229,11 +229,11 @@ class Gateway:
 
     async def _hello(self, ws: ServerConnection) -> protocol.Hello | None:
         try:
-            raw = await asyncio.wait_for(ws.recv(), self.settings.hello_timeout_s)
+            raw = await asyncio.wait_for(ws.recv(), self.settings.gateway.hello_timeout_s)
             return protocol.parse_hello(raw)
         except TimeoutError:
             await ws.close(CloseCode.PROTOCOL_ERROR, "no hello within "
-                           f"{self.settings.hello_timeout_s:g} s")
+                           f"{self.settings.gateway.hello_timeout_s:g} s")
         except ProtocolError as exc:
             await ws.close(CloseCode.PROTOCOL_ERROR, _close_reason(f"bad hello: {exc}"))
         except ConnectionClosed:
@@ -254,13 +254,15 @@ class Gateway:
                 session.send(protocol.queued(admission.position))
                 last_position = admission.position
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(session.ws.wait_closed(), self.settings.admission_poll_s)
+                await asyncio.wait_for(
+                    session.ws.wait_closed(), self.settings.gateway.admission_poll_s
+                )
                 return False
         if session.closing:
             return False
         held = await self._take_over(session)
-        session.send(protocol.welcome(session.session_id, self.settings.max_fps,
-                                      self.settings.max_frame_bytes))
+        session.send(protocol.welcome(session.session_id, self.settings.gateway.max_fps,
+                                      self.settings.gateway.max_frame_bytes))
         if session.paused:
             session.send(protocol.status("paused", state_reason))
         deliver_held(session, held)
@@ -280,14 +282,14 @@ class Gateway:
         self.by_client[session.client_id] = session
         session.admitted = True
         session.admitted_at = now_ms()
-        key = keys.session_key(self.settings.namespace, session.client_id)
-        held = keys.held_key(self.settings.namespace, session.client_id)
+        key = keys.session_key(self.settings.deployment.namespace, session.client_id)
+        held = keys.held_key(self.settings.deployment.namespace, session.client_id)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(key)
             pipe.hset(key, mapping={keys.SESSION_GATEWAY_FIELD: self.gateway_id,
                                     keys.SESSION_ID_FIELD: session.session_id,
                                     "admitted_at": str(session.admitted_at)})
-            pipe.pexpire(key, int(self.settings.heartbeat_ttl_s * 1000))
+            pipe.pexpire(key, int(self.settings.control.heartbeat_ttl_s * 1000))
             pipe.lrange(held, 0, -1)
             pipe.delete(held)
             replies = await pipe.execute()
@@ -300,13 +302,20 @@ class Gateway:
             del self.by_client[session.client_id]
         try:
             await self.admission.leave(session.session_id)
-            ns = self.settings.namespace
-            await self._release(keys=[keys.session_key(ns, session.client_id),
-                                      keys.ended_session_key(ns, session.session_id)],
-                                args=[session.session_id, self.settings.ended_session_ttl_s])
+            ns = self.settings.deployment.namespace
+            await self._release(
+                keys=[
+                    keys.session_key(ns, session.client_id),
+                    keys.ended_session_key(ns, session.session_id),
+                ],
+                args=[session.session_id, self.settings.processors.ended_session_ttl_s],
+            )
         except aioredis.RedisError as exc:
-            log.error("could not free session_id=%s in Redis (it lapses after the TTL): %s",
-                      session.session_id, exc)
+            log.error(
+                "could not free session_id=%s in Redis (it lapses after the TTL): %s",
+                session.session_id,
+                exc,
+            )
         await session.finish_writer(timeout_s=2.0)
         log.info("session ended client_id=%s session_id=%s", session.client_id,
                  session.session_id)

@@ -71,9 +71,9 @@ class HttpFront:
     def __init__(self, settings: Settings, healthy: Callable[[], bool]) -> None:
         self.settings = settings
         self.healthy = healthy
-        self.scheme = "https" if settings.tls_cert is not None else "http"
-        self.allowed_origins = frozenset(settings.allowed_origins)
-        self.proxies = TrustedProxies.of(settings.trusted_proxies)
+        self.scheme = "https" if settings.gateway.tls_cert is not None else "http"
+        self.allowed_origins = frozenset(settings.gateway.allowed_origins)
+        self.proxies = TrustedProxies.of(settings.gateway.trusted_proxies)
         self.files = load_page_files()
         self.open_by_address: Counter[str] = Counter()
 
@@ -130,7 +130,7 @@ class HttpFront:
             return connection.respond(
                 HTTPStatus.FORBIDDEN, f"origin {origin} may not open {protocol.PATH}: only "
                 "the gateway's own page and the origins in its allowed_origins setting may\n")
-        limit = self.settings.max_connections_per_address
+        limit = self.settings.gateway.max_connections_per_address
         if limit and self.open_by_address[address] >= limit:
             CONNECTIONS_REFUSED.labels("per_address_limit").inc()
             log.warning("handshake refused address=%s: %d connections open (the limit)",

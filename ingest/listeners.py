@@ -35,8 +35,8 @@ async def listen_redis(settings: Settings, client: aioredis.Redis, gateway_id: s
                        on_decision: DecisionHandler, on_control: ControlHandler,
                        subscribed: asyncio.Event) -> None:
     """Subscribe to the reply and control channels until cancelled; resubscribe on errors."""
-    replies = keys.reply_channel(settings.namespace, gateway_id)
-    control = keys.control_channel(settings.namespace)
+    replies = keys.reply_channel(settings.deployment.namespace, gateway_id)
+    control = keys.control_channel(settings.deployment.namespace)
     while True:
         pubsub = client.pubsub(ignore_subscribe_messages=True)
         try:
@@ -52,7 +52,7 @@ async def listen_redis(settings: Settings, client: aioredis.Redis, gateway_id: s
                 _dispatch(channel == replies, message["data"], on_decision, on_control)
         except (aioredis.ConnectionError, aioredis.TimeoutError) as exc:
             subscribed.clear()
-            log.error("redis subscription lost url=%s error=%s; retrying", settings.redis_url,
+            log.error("redis subscription lost url=%s error=%s; retrying", settings.redis.url,
                       exc)
             await asyncio.sleep(RECONNECT_DELAY_S)
         finally:

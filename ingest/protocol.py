@@ -25,14 +25,14 @@ MAX_TOKEN_CHARS = 512
 
 def stream_url(settings: Settings, port: int | None = None) -> str:
     """Where clients connect: ws(s)://GATEWAY_HOST:PORT/v1/stream (wss with a certificate)."""
-    scheme = "wss" if settings.tls_cert is not None else "ws"
-    return f"{scheme}://{settings.gateway_host}:{port or settings.gateway_port}{PATH}"
+    scheme = "wss" if settings.gateway.tls_cert is not None else "ws"
+    return f"{scheme}://{settings.gateway.host}:{port or settings.gateway.port}{PATH}"
 
 
 def page_url(settings: Settings, port: int | None = None) -> str:
     """The browser client's page, served by the gateway on the same port."""
-    scheme = "https" if settings.tls_cert is not None else "http"
-    return f"{scheme}://{settings.gateway_host}:{port or settings.gateway_port}/"
+    scheme = "https" if settings.gateway.tls_cert is not None else "http"
+    return f"{scheme}://{settings.gateway.host}:{port or settings.gateway.port}/"
 
 
 class CloseCode(IntEnum):

@@ -58,7 +58,7 @@ class SessionUpkeep:
         self.repo = repo
         self.admission = admission
         self.gateway_id = gateway_id
-        self.key = keys.epoch_key(settings.namespace)
+        self.key = keys.epoch_key(settings.deployment.namespace)
         self.known: bytes | str | None = None
         self._session = client.register_script(_RESTORE_SESSION)
 
@@ -67,13 +67,13 @@ class SessionUpkeep:
         tick. A Redis error brings the next tick soon (to restore quickly once Redis is
         back); any other error (the user database during a rebuild, say) is logged, counted
         and retried with a backoff by the loop."""
-        interval = self.settings.heartbeat_ttl_s / 3
+        interval = self.settings.control.heartbeat_ttl_s / 3
 
         async def one_tick() -> float:
             try:
                 return interval if await self.tick(admitted()) else RETRY_TICK_S
             except aioredis.RedisError as exc:
-                log.error("gateway tick failed redis=%s error=%s", self.settings.redis_url,
+                log.error("gateway tick failed redis=%s error=%s", self.settings.redis.url,
                           exc)
                 return min(interval, RETRY_TICK_S)
 
@@ -91,10 +91,10 @@ class SessionUpkeep:
         occupancy = await self.admission.refresh([s.session_id for s in admitted], restore)
         if restore:
             await self.restore(admitted)
-        ttl_ms = int(self.settings.heartbeat_ttl_s * 1000)
+        ttl_ms = int(self.settings.control.heartbeat_ttl_s * 1000)
         async with self.redis.pipeline(transaction=False) as pipe:
             for s in admitted:
-                key = keys.session_key(self.settings.namespace, s.client_id)
+                key = keys.session_key(self.settings.deployment.namespace, s.client_id)
                 pipe.hget(key, keys.SESSION_ID_FIELD)
                 pipe.pexpire(key, ttl_ms)
             replies = await pipe.execute()
@@ -104,7 +104,7 @@ class SessionUpkeep:
                 s.close(CloseCode.TRY_AGAIN_LATER, "capacity withdrawn")
             elif owner != s.session_id:
                 s.close(CloseCode.POLICY, "replaced by a newer session")
-            s.expire_in_flight(self.settings.in_flight_timeout_s)
+            s.expire_in_flight(self.settings.gateway.in_flight_timeout_s)
         return True
 
     async def lost(self) -> bool:
@@ -114,8 +114,8 @@ class SessionUpkeep:
 
     async def restore(self, sessions: Sequence[Session]) -> None:
         """Write back the sessions' hashes and every client's state, then the marker."""
-        ns = self.settings.namespace
-        ttl_ms = str(int(self.settings.heartbeat_ttl_s * 1000))
+        ns = self.settings.deployment.namespace
+        ttl_ms = str(int(self.settings.control.heartbeat_ttl_s * 1000))
         written = 0
         for session in sessions:
             written += int(await self._session(

@@ -151,7 +151,7 @@ class FrameStage(Generic[E]):
                 continue
             try:
                 image = decode_frame(record.message.value() or b"",
-                                     max_pixels=self.settings.max_image_pixels)
+                                     max_pixels=self.settings.models.max_image_pixels)
             except BadImageError as exc:
                 dead_letter(self.producer, self.settings, record.message, str(exc), self.stage)
                 skipped.append(UnprocessedFrame(record.headers, record.ref,

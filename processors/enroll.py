@@ -80,8 +80,8 @@ class QualityLimits:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> QualityLimits:
-        return cls(settings.enroll_min_face_size, settings.enroll_max_yaw,
-                   settings.enroll_min_sharpness, settings.liveness_threshold)
+        return cls(settings.enroll.min_face_size, settings.enroll.max_yaw,
+                   settings.enroll.min_sharpness, settings.models.liveness_threshold)
 
 
 def check_faces(found: FrameFacesLike, picture: Image, limits: QualityLimits) -> str | None:
@@ -142,7 +142,7 @@ def enroll(settings: Settings, control: ClientControl, client_id: str, paths: Se
         from processors.vision.imaging import read_image
 
         chain = chain or FaceChain.load(settings)
-        read = read or (lambda p: read_image(p, max_pixels=settings.max_image_pixels))
+        read = read or (lambda p: read_image(p, max_pixels=settings.models.max_image_pixels))
     report = analyze_photos(chain, read, paths, QualityLimits.from_settings(settings))
     for path, reason in report.refused:
         log.warning("photo refused client_id=%s image=%s reason=%s", client_id, path, reason)

@@ -44,9 +44,9 @@ class SessionRegistry:
     """Which of a batch's sessions have ended, from the gateway's keys in Redis."""
 
     def __init__(self, settings: Settings, client: redis.Redis | None = None) -> None:
-        self.namespace = settings.namespace
+        self.namespace = settings.deployment.namespace
         self.redis = client or redis.Redis.from_url(
-            settings.redis_url, socket_timeout=REDIS_TIMEOUT_S,
+            settings.redis.url, socket_timeout=REDIS_TIMEOUT_S,
             socket_connect_timeout=REDIS_TIMEOUT_S)
         self._down_until = 0.0
 
@@ -84,7 +84,7 @@ class FrameTriage:
 
     def __init__(self, settings: Settings, sessions: SessionRegistry,
                  clock: Callable[[], int] = now_ms) -> None:
-        self.max_age_ms = min(settings.frame_max_age_ms, settings.decide_deadline_ms)
+        self.max_age_ms = min(settings.processors.frame_max_age_ms, settings.decide.deadline_ms)
         self.sessions = sessions
         self.clock = clock
 

@@ -38,7 +38,7 @@ MAX_RAW_BYTES = 64 * 1024  # an invalid message is kept in the log up to this si
 
 def audit_log_path(settings: Settings) -> Path:
     """The configured audit log, else STATE_DIR/audit/audit.log."""
-    return settings.audit_log or settings.state_dir / "audit" / "audit.log"
+    return settings.sinks.audit_log or settings.deployment.state_dir / "audit" / "audit.log"
 
 
 class AuditSink(BatchHandler):
@@ -66,7 +66,9 @@ class AuditSink(BatchHandler):
         if self.kafka_checkpoints:
             create_topics(self.settings, [AUDIT_CHECKPOINTS])
             producer = self.io.producer(
-                self.settings, **{"client.id": f"{self.settings.namespace}-audit-checkpoints"})
+                self.settings,
+                **{"client.id": f"{self.settings.deployment.namespace}-audit-checkpoints"},
+            )
         self.log, self.checkpoints = open_anchored(
             self.settings, self.path, load_signing_key(self.settings, create=True), producer)
 

@@ -123,7 +123,7 @@ def kafka_anchor(settings: Settings, key: Ed25519PublicKey,
     names), and problems: a newest record older than one before it was put back, or one that
     does not verify. (None, []) when the topic is absent or empty."""
     topic = AUDIT_CHECKPOINTS.name(settings)
-    consumer = make_consumer(settings, f"{settings.namespace}-audit-anchor",
+    consumer = make_consumer(settings, f"{settings.deployment.namespace}-audit-anchor",
                              **{"auto.offset.reset": "error", "enable.auto.offset.store": False,
                                 "enable.partition.eof": True})
     try:
@@ -132,7 +132,7 @@ def kafka_anchor(settings: Settings, key: Ed25519PublicKey,
         except KafkaException as exc:
             if exc.args[0].code() in _ABSENT:
                 return None, []
-            raise CheckpointUnavailable(f"Kafka at {settings.kafka_bootstrap} did not answer "
+            raise CheckpointUnavailable(f"Kafka at {settings.kafka.bootstrap} did not answer "
                                         f"for {topic}: {exc.args[0].str()}") from None
         if high <= low:
             return None, []

@@ -23,11 +23,15 @@ from vigil.core.settings import Settings
 
 
 def signing_key_path(settings: Settings) -> Path:
-    return settings.audit_signing_key or settings.state_dir / "audit" / "signing.key"
+    return (
+        settings.sinks.audit_signing_key or settings.deployment.state_dir / "audit" / "signing.key"
+    )
 
 
 def verify_key_path(settings: Settings) -> Path:
-    return settings.audit_verify_key or settings.state_dir / "audit" / "signing.pub"
+    return (
+        settings.sinks.audit_verify_key or settings.deployment.state_dir / "audit" / "signing.pub"
+    )
 
 
 def load_signing_key(settings: Settings, create: bool = False) -> Ed25519PrivateKey:

@@ -44,7 +44,7 @@ def committed_offsets(settings: Settings, timeout_s: float = TIMEOUT_S
         return found
     except KafkaException as exc:
         raise CommitsUnavailable(f"the audit group's committed offsets at "
-                                 f"{settings.kafka_bootstrap}: {exc.args[0]}") from None
+                                 f"{settings.kafka.bootstrap}: {exc.args[0]}") from None
     finally:
         consumer.close()
 

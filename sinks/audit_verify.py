@@ -152,7 +152,7 @@ def reanchor(settings: Settings, path: Path, reason: str,
                          f"({verdict.chain.reason}): a reanchor accepts a shorter log, never "
                          "an edited one")
     if use_kafka and not verdict.kafka_checked:
-        raise CheckpointUnavailable(f"Kafka at {settings.kafka_bootstrap} did not answer, so "
+        raise CheckpointUnavailable(f"Kafka at {settings.kafka.bootstrap} did not answer, so "
                                     "its checkpoint was not read; nothing changed")
     previous = max(verdict.anchors, key=lambda a: a.checkpoint.lines, default=None)
     if use_kafka:
@@ -161,8 +161,11 @@ def reanchor(settings: Settings, path: Path, reason: str,
         except (KafkaException, TimeoutError) as exc:
             raise CheckpointUnavailable(f"cannot create {AUDIT_CHECKPOINTS.name(settings)}: "
                                         f"{exc}; nothing changed") from None
-    producer = make_producer(settings, **{"client.id": f"{settings.namespace}-audit-reanchor"}
-                             ) if use_kafka else None
+    producer = (
+        make_producer(settings, **{"client.id": f"{settings.deployment.namespace}-audit-reanchor"})
+        if use_kafka
+        else None
+    )
     sequence = max((a.checkpoint.sequence for a in verdict.anchors), default=0)
     writer = CheckpointWriter(settings, path, signer, producer, sequence)
     committed = _committed_or_none(settings) if use_kafka else None

@@ -57,7 +57,9 @@ def _evidence_show(args: argparse.Namespace) -> int:
 def _evidence_purge(args: argparse.Namespace) -> int:
     settings = command_settings(args)
     removed = purge_evidence(settings)
-    print(f"purged {removed} evidence items older than {settings.evidence_retention_days} days")
+    print(
+        f"purged {removed} evidence items older than {settings.sinks.evidence_retention_days} days"
+    )
     return 0
 
 

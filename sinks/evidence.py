@@ -41,7 +41,7 @@ class FrameFetcher:
     def __init__(self, settings: Settings, consumers: Callable[..., Consumer] = make_consumer
                  ) -> None:
         self.topic = FRAMES.name(settings)
-        self.timeout_s = settings.frame_fetch_timeout_s
+        self.timeout_s = settings.sinks.frame_fetch_timeout_s
         # The group id is only required by the client; nothing is subscribed or committed.
         self.consumer: Consumer = consumers(
             settings, f"{EVIDENCE_STAGE.group(settings)}-fetch",
@@ -156,7 +156,7 @@ class EvidenceSink(BatchHandler):
         return removed
 
     def _purge_every_interval(self) -> None:
-        interval = self.settings.evidence_purge_interval_s
+        interval = self.settings.sinks.evidence_purge_interval_s
         while True:
             try:
                 self.purge()

@@ -92,7 +92,7 @@ class EvidenceItem:
 
 
 def evidence_root(settings: Settings) -> Path:
-    return settings.state_dir / "evidence"
+    return settings.deployment.state_dir / "evidence"
 
 
 def day_of(epoch_ms: int) -> str:
@@ -216,7 +216,7 @@ def forget_evidence(settings: Settings, client_id: str) -> tuple[int, int]:
 def retention_cutoff(settings: Settings, now: dt.datetime | None = None) -> dt.date:
     """The oldest day still kept: days before it are purged."""
     today = (now or dt.datetime.now(dt.UTC)).date()
-    return today - dt.timedelta(days=settings.evidence_retention_days)
+    return today - dt.timedelta(days=settings.sinks.evidence_retention_days)
 
 
 def expired(settings: Settings, epoch_ms: int) -> bool:

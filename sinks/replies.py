@@ -99,10 +99,10 @@ class ReplySink(BatchHandler):
                  client: redis.Redis | None = None) -> None:
         io = io or StageIO()
         self.settings = settings
-        self.redis = client or redis.Redis.from_url(settings.redis_url, socket_timeout=5)
+        self.redis = client or redis.Redis.from_url(settings.redis.url, socket_timeout=5)
         self._route = self.redis.register_script(_ROUTE)
         self._claim_and_publish = self.redis.register_script(_CLAIM_AND_PUBLISH)
-        self.epoch = EpochWatch(self.redis, settings.namespace)
+        self.epoch = EpochWatch(self.redis, settings.deployment.namespace)
         self.dlq: Producer = io.producer(settings)
         self.stop = io.stop
 
@@ -137,21 +137,21 @@ class ReplySink(BatchHandler):
                 if time.monotonic() > deadline or self.stop.is_set():
                     raise
                 log.warning("replies wait for Redis url=%s source=%s error=%s",
-                            self.settings.redis_url, source, exc)
+                            self.settings.redis.url, source, exc)
                 self.stop.wait(REDIS_RETRY_S)
 
     def gateway_of(self, decision: Decision, source: str) -> tuple[str | None, ReplyOutcome]:
         """The gateway to send the decision to, or None and what happened instead."""
         if self.epoch.rebuilding():
             # Redis restarted empty: the gateways are about to write their sessions back.
-            self.epoch.wait_rebuilt(self.settings.heartbeat_ttl_s, self.stop)
-        ns = self.settings.namespace
+            self.epoch.wait_rebuilt(self.settings.control.heartbeat_ttl_s, self.stop)
+        ns = self.settings.deployment.namespace
         allow = decision.action is Action.ALLOW
         route = [_text(part) for part in self._route(
             keys=[keys.session_key(ns, decision.client_id),
                   keys.replied_key(ns, decision.frame_id), keys.held_key(ns, decision.client_id)],
             args=[DECISIONS.serializer.dumps(decision), "1" if allow else "0",
-                  self.settings.reply_dedupe_ttl_s, self.settings.held_decisions_ttl_s,
+                  self.settings.sinks.reply_dedupe_ttl_s, self.settings.sinks.held_decisions_ttl_s,
                   HELD_LIMIT])]
         if route[0] != "session":
             log.info("reply %s: no session source=%s client_id=%s frame_id=%s action=%s",
@@ -182,10 +182,10 @@ class ReplySink(BatchHandler):
         gateway, outcome = self.gateway_of(decision, source)
         if gateway is None:
             return outcome
-        ns = self.settings.namespace
+        ns = self.settings.deployment.namespace
         receivers = int(self._claim_and_publish(
             keys=[keys.replied_key(ns, decision.frame_id), keys.reply_channel(ns, gateway)],
-            args=[gateway, self.settings.reply_dedupe_ttl_s,
+            args=[gateway, self.settings.sinks.reply_dedupe_ttl_s,
                   DECISIONS.serializer.dumps(decision)]))
         if receivers < 0:
             log.info("reply skipped: frame already replied source=%s frame_id=%s", source,

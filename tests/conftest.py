@@ -84,7 +84,7 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
                         "testcontainers")
         return
 
-    with local_infra(tmp_path_factory.mktemp("infra"), load_settings().kafka_brokers or 1) as up:
+    with local_infra(tmp_path_factory.mktemp("infra"), load_settings().kafka.brokers or 1) as up:
         yield up
 
 
@@ -97,7 +97,7 @@ def local_infra(state: Path, brokers: int) -> Iterator[Infra]:
     settings = local_infra_settings(state, brokers)
     try:
         local.infra_up(settings)
-        yield Infra(settings.kafka_bootstrap, settings.redis_url, "local", state, settings)
+        yield Infra(settings.kafka.bootstrap, settings.redis.url, "local", state, settings)
     finally:
         local.infra_down(settings)
 

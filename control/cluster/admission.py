@@ -168,21 +168,24 @@ class AdmissionController:
 
     def __init__(self, settings: Settings, client: aioredis.Redis) -> None:
         self.settings = settings
-        self._keys = _keys(settings.namespace)
-        self._base = [str(settings.capacity), keys.process_key_prefix(settings.namespace)]
+        self._keys = _keys(settings.deployment.namespace)
+        self._base = [
+            str(settings.scaling.capacity),
+            keys.process_key_prefix(settings.deployment.namespace),
+        ]
         self._enter = client.register_script(_ENTER)
         self._leave = client.register_script(_LEAVE)
         self._refresh = client.register_script(_REFRESH)
 
     @property
     def _ttl_ms(self) -> str:
-        return str(int(self.settings.heartbeat_ttl_s * 1000))
+        return str(int(self.settings.control.heartbeat_ttl_s * 1000))
 
     async def enter(self, session_id: str) -> Admission:
         """Admit, queue (or keep queued, refreshing the place) or refuse one session."""
         result, position, capacity = await self._enter(
             keys=self._keys,
-            args=[*self._base, session_id, self._ttl_ms, str(self.settings.queue_limit)])
+            args=[*self._base, session_id, self._ttl_ms, str(self.settings.gateway.queue_limit)])
         kind = {1: AdmissionResult.ADMITTED, 0: AdmissionResult.QUEUED}.get(
             int(result), AdmissionResult.FULL)
         return Admission(kind, int(position), int(capacity))
@@ -209,7 +212,14 @@ class AdmissionController:
 def occupancy(settings: Settings, client: redis.Redis) -> Occupancy:
     """Capacity, slots in use and queue length now (sync, for `vigil status`)."""
     script = client.register_script(_REFRESH)
-    ns = settings.namespace
-    reply = script(keys=_keys(ns), args=[str(settings.capacity), keys.process_key_prefix(ns),
-                                         str(int(settings.heartbeat_ttl_s * 1000)), "0"])
+    ns = settings.deployment.namespace
+    reply = script(
+        keys=_keys(ns),
+        args=[
+            str(settings.scaling.capacity),
+            keys.process_key_prefix(ns),
+            str(int(settings.control.heartbeat_ttl_s * 1000)),
+            "0",
+        ],
+    )
     return Occupancy(int(reply[0]), int(reply[1]), int(reply[2]))

@@ -78,7 +78,7 @@ class Heartbeat:
         self.device = device
         self.share = share
         self.process_id = process_id or new_process_id(role)
-        self.redis = client or redis.Redis.from_url(settings.redis_url, socket_timeout=5)
+        self.redis = client or redis.Redis.from_url(settings.redis.url, socket_timeout=5)
         self._script = self.redis.register_script(_BEAT)
         self._last_ok = 0.0
         self._thread: threading.Thread | None = None
@@ -89,22 +89,22 @@ class Heartbeat:
                         stop: threading.Event) -> Heartbeat:
         """A running heartbeat for a stage of the flow table; a process of the capacity stage
         adds one pipeline."""
-        share = settings.max_clients_per_pipeline if stage.capacity else 0
+        share = settings.scaling.max_clients_per_pipeline if stage.capacity else 0
         heartbeat = cls(settings, stage.name, device, share)
         heartbeat.start(stop)
         return heartbeat
 
     @property
     def interval_s(self) -> float:
-        return self.settings.heartbeat_ttl_s / 3
+        return self.settings.control.heartbeat_ttl_s / 3
 
     def beat(self) -> None:
         """Write one heartbeat (raises redis.RedisError when Redis does not answer)."""
-        ns = self.settings.namespace
+        ns = self.settings.deployment.namespace
         fields = {"role": self.role, "device": self.device, "share": str(self.share),
                   "host": socket.gethostname(), "pid": str(os.getpid()),
                   "started_at": str(self._started_at)}
-        args: list[str] = [self.process_id, str(int(self.settings.heartbeat_ttl_s * 1000)),
+        args: list[str] = [self.process_id, str(int(self.settings.control.heartbeat_ttl_s * 1000)),
                            "1" if self.role == CAPACITY_STAGE.name else "0"]
         for name, value in fields.items():
             args += [name, value]
@@ -114,7 +114,7 @@ class Heartbeat:
 
     def alive(self) -> bool:
         """Whether the last successful beat is recent enough (for /healthz)."""
-        return time.monotonic() - self._last_ok < self.settings.heartbeat_ttl_s
+        return time.monotonic() - self._last_ok < self.settings.control.heartbeat_ttl_s
 
     def start(self, stop: threading.Event) -> None:
         """Beat now, then every third of the TTL on a daemon thread until ``stop`` is set."""
@@ -135,7 +135,7 @@ class Heartbeat:
 
     def remove(self) -> None:
         """Withdraw this process at once (clean shutdown)."""
-        ns = self.settings.namespace
+        ns = self.settings.deployment.namespace
         try:
             self.redis.zrem(keys.processes_key(ns), self.process_id)
             self.redis.delete(keys.process_key(ns, self.process_id))

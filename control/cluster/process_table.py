@@ -39,7 +39,7 @@ class ProcessMemory:
 
 
 def run_dir(settings: Settings) -> Path:
-    return settings.state_dir / "run"
+    return settings.deployment.state_dir / "run"
 
 
 def read_pid(path: Path) -> int | None:
@@ -68,7 +68,9 @@ def pid_files(settings: Settings, servers: bool = False) -> list[tuple[str, int]
     STATE_DIR/NAME/NAME.pid). The pids may be gone: callers ask psutil."""
     folder = run_dir(settings)
     if servers:
-        paths = sorted(p for p in settings.state_dir.glob("*/*.pid") if p.parent != folder)
+        paths = sorted(
+            p for p in settings.deployment.state_dir.glob("*/*.pid") if p.parent != folder
+        )
     else:
         paths = sorted(folder.glob("*.pid")) if folder.is_dir() else []
     return [(path.stem, pid) for path in paths if (pid := read_pid(path))]

@@ -33,12 +33,12 @@ CHECK_TIMEOUT_S = 5.0
 
 def check_kafka(settings: Settings) -> str | None:
     """None when the broker answers, else what went wrong (naming the address)."""
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap,
+    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap,
                          "socket.connection.setup.timeout.ms": int(CHECK_TIMEOUT_S * 1000)})
     try:
         admin.list_topics(timeout=CHECK_TIMEOUT_S)
     except KafkaException as exc:
-        return f"Kafka unreachable at {settings.kafka_bootstrap}: {exc.args[0].str()}"
+        return f"Kafka unreachable at {settings.kafka.bootstrap}: {exc.args[0].str()}"
     return None
 
 
@@ -47,7 +47,7 @@ def check_redis(client: redis.Redis, settings: Settings) -> str | None:
     try:
         client.ping()
     except redis.RedisError as exc:
-        return f"Redis unreachable at {settings.redis_url}: {exc}"
+        return f"Redis unreachable at {settings.redis.url}: {exc}"
     return None
 
 
@@ -59,26 +59,31 @@ def _text(value: bytes | str | None) -> str:
 
 def print_live(settings: Settings, client: redis.Redis, out: TextIO) -> None:
     """Processes, capacity, sessions in use and queue length."""
-    processes = live_processes(client, settings.namespace)
+    processes = live_processes(client, settings.deployment.namespace)
     print(f"processes ({len(processes)} live):", file=out)
     for p in processes:
         print(f"  {p.role:<8} {p.device:<5} share={p.share:<3} {p.process_id} "
               f"(expires in {p.expires_in_s:.1f} s)", file=out)
     occ = occupancy(settings, client)
-    seen = client.exists(keys.processors_seen_key(settings.namespace))
+    seen = client.exists(keys.processors_seen_key(settings.deployment.namespace))
     rule = "live face processors" if seen else "configured; no face processor seen yet"
-    print(f"capacity: {occ.capacity} ({rule}; configured {settings.capacity} = "
-          f"{settings.max_pipelines} x {settings.max_clients_per_pipeline})", file=out)
+    print(
+        f"capacity: {occ.capacity} ({rule}; configured {settings.scaling.capacity} = "
+        f"{settings.scaling.max_pipelines} x {settings.scaling.max_clients_per_pipeline})",
+        file=out,
+    )
     print(f"sessions in use: {occ.used}", file=out)
-    print(f"queue: {occ.waiting} waiting (limit {settings.queue_limit})", file=out)
+    print(f"queue: {occ.waiting} waiting (limit {settings.gateway.queue_limit})", file=out)
 
 
 def print_stack(settings: Settings, out: TextIO) -> None:
     """This machine's `vigil up` processes: how many per stage, and each one's memory."""
     processes = stack_processes(settings)
     if not processes:
-        print(f"local processes: none (no live pid file in {settings.state_dir / 'run'})",
-              file=out)
+        print(
+            f"local processes: none (no live pid file in {settings.deployment.state_dir / 'run'})",
+            file=out,
+        )
         return
     counts = per_stage(processes)
     print("local processes per stage: " + ", ".join(
@@ -119,7 +124,7 @@ def print_clients(settings: Settings, repo: UserRepository, client: redis.Redis 
     for r in records:
         where = ""
         if client is not None:
-            gateway = client.hget(keys.session_key(settings.namespace, r.client_id),
+            gateway = client.hget(keys.session_key(settings.deployment.namespace, r.client_id),
                                   keys.SESSION_GATEWAY_FIELD)
             where = f" connected via {_text(gateway)}" if gateway else ""
         reason = f" ({r.state_reason})" if r.state_reason else ""
@@ -131,14 +136,14 @@ def print_clients(settings: Settings, repo: UserRepository, client: redis.Redis 
 def show_status(settings: Settings, repo_factory: Callable[[], UserRepository],
                 out: TextIO, err: TextIO) -> int:
     """Print the status; 0 when Kafka and Redis both answer, else 1."""
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=CHECK_TIMEOUT_S,
+    client = redis.Redis.from_url(settings.redis.url, socket_timeout=CHECK_TIMEOUT_S,
                                   socket_connect_timeout=CHECK_TIMEOUT_S)
     problems = [p for p in (check_kafka(settings), check_redis(client, settings)) if p]
     for problem in problems:
         print(f"vigil: {problem}", file=err)
     redis_ok = not any(p.startswith("Redis") for p in problems)
-    print(f"namespace: {settings.namespace}  kafka: {settings.kafka_bootstrap}  "
-          f"redis: {settings.redis_url}", file=out)
+    print(f"namespace: {settings.deployment.namespace}  kafka: {settings.kafka.bootstrap}  "
+          f"redis: {settings.redis.url}", file=out)
     if redis_ok:
         print_live(settings, client, out)
     print_stack(settings, out)

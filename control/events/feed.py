@@ -57,7 +57,7 @@ def follow_control_events(settings: Settings, stop: threading.Event,
     ``on_following`` runs once the follower is at the topic's end: from then on no event is
     missed, so it is where a follower reads the state that events before it changed."""
     topic = CONTROL.name(settings)
-    consumer = make_consumer(settings, f"{settings.namespace}-control-follower-"
+    consumer = make_consumer(settings, f"{settings.deployment.namespace}-control-follower-"
                              f"{uuid.uuid4().hex[:8]}", **{"auto.offset.reset": "latest"})
     try:
         while not stop.is_set() and not _assign_at_end(consumer, topic):

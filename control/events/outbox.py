@@ -70,7 +70,7 @@ class OutboxDrainer:
         self.repo = repo
         self.holder = holder
         self.redis = client or redis.Redis.from_url(
-            settings.redis_url, socket_timeout=REDIS_TIMEOUT_S,
+            settings.redis.url, socket_timeout=REDIS_TIMEOUT_S,
             socket_connect_timeout=REDIS_TIMEOUT_S)
         self._producer = producer
         self._last_problems: dict[str, str] = {}
@@ -79,13 +79,13 @@ class OutboxDrainer:
     @property
     def lease_ms(self) -> int:
         """Longer than a round can take: a crashed drainer's lease lapses after it."""
-        return int((self.settings.outbox_delivery_timeout_s + 3 * REDIS_TIMEOUT_S) * 2000)
+        return int((self.settings.control.outbox_delivery_timeout_s + 3 * REDIS_TIMEOUT_S) * 2000)
 
     def producer(self) -> Producer:
         if self._producer is None:
             self._producer = make_producer(self.settings, **{
-                "message.timeout.ms": int(self.settings.outbox_delivery_timeout_s * 1000),
-                "client.id": f"{self.settings.namespace}-outbox"})
+                "message.timeout.ms": int(self.settings.control.outbox_delivery_timeout_s * 1000),
+                "client.id": f"{self.settings.deployment.namespace}-outbox"})
         return self._producer
 
     def drain(self) -> DrainReport:
@@ -111,7 +111,7 @@ class OutboxDrainer:
         return report
 
     def _to_redis(self, entries: list[OutboxEntry], report: DrainReport) -> int:
-        ns = self.settings.namespace
+        ns = self.settings.deployment.namespace
         done: list[int] = []
         try:
             for entry in entries:
@@ -124,7 +124,7 @@ class OutboxDrainer:
                     pipe.execute()
                 done.append(entry.seq)
         except redis.RedisError as exc:
-            report.problems[REDIS] = (f"Redis at {self.settings.redis_url} did not answer "
+            report.problems[REDIS] = (f"Redis at {self.settings.redis.url} did not answer "
                                       f"({str(exc).rstrip('.')})")
         if done:
             self.repo.outbox_done(done, "redis")
@@ -144,10 +144,10 @@ class OutboxDrainer:
             producer = self.producer()
             producer.produce(topic, key=entry.client_id.encode(), value=entry.event,
                              on_delivery=delivered)
-            if producer.flush(self.settings.outbox_delivery_timeout_s + 1) > 0:
+            if producer.flush(self.settings.control.outbox_delivery_timeout_s + 1) > 0:
                 errors.append("no answer in time")
             if errors:
-                report.problems[KAFKA] = (f"Kafka at {self.settings.kafka_bootstrap} did not "
+                report.problems[KAFKA] = (f"Kafka at {self.settings.kafka.bootstrap} did not "
                                           f"take it on topic {topic} ({errors[0]})")
                 producer.purge()  # drop the undelivered copy: the outbox keeps the event
                 self._producer = None  # and a fresh producer takes it next round

@@ -50,7 +50,7 @@ def decode_key(text: str, source: str) -> bytes:
 
 def key_file(settings: Settings) -> Path:
     """Where the generated key lives when VIGIL_SECRET_KEY is not set."""
-    return settings.state_dir / KEY_FILE_NAME
+    return settings.deployment.state_dir / KEY_FILE_NAME
 
 
 def _create_key_file(path: Path) -> None:
@@ -69,8 +69,8 @@ def _create_key_file(path: Path) -> None:
 
 def load_key(settings: Settings, create: bool = True) -> bytes:
     """The deployment's 32-byte key; creates the key file on first use when ``create``."""
-    if settings.secret_key is not None:
-        return decode_key(settings.secret_key.get_secret_value(), "VIGIL_SECRET_KEY")
+    if settings.deployment.secret_key is not None:
+        return decode_key(settings.deployment.secret_key.get_secret_value(), "VIGIL_SECRET_KEY")
     path = key_file(settings)
     if not path.exists():
         if not create:

@@ -16,7 +16,7 @@ def open_repository(settings: Settings) -> UserRepository:
     """The configured user database, key from the settings: a ``postgresql://`` URL in
     ``user_db`` opens PostgreSQL (psycopg is imported only then), anything else one SQLite
     file."""
-    url = settings.user_db_url
+    url = settings.control.user_db_url
     if url is not None:
         from control.users.db_postgres import PostgresUserRepository
 

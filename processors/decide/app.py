@@ -55,7 +55,7 @@ class DecideStage:
     def __init__(self, settings: Settings, web_port: int = 0) -> None:
         self.settings = settings
         self.policy = PolicyReloader(policy_path(settings), settings,
-                                     settings.policy_check_interval_s)
+                                     settings.decide.policy_check_interval_s)
         self.app = self._make_app(settings, web_port)
         self.face_topic = FACE_RESULTS.name(settings)
         self.phone_topic = PHONE_RESULTS.name(settings)
@@ -65,10 +65,10 @@ class DecideStage:
         self.control = self._raw_topic(self.control_topic)
         self.dlq = self._raw_topic(FRAMES_DLQ.name(settings))
         self.ticks = self.app.topic(DECIDE_TICKS.name(settings), internal=True,
-                                    partitions=settings.partitions, key_serializer="raw",
+                                    partitions=settings.kafka.partitions, key_serializer="raw",
                                     value_serializer="json")
         tables = {
-            name: self.app.Table(name, partitions=settings.partitions,
+            name: self.app.Table(name, partitions=settings.kafka.partitions,
                                  schema=faust.Schema(key_serializer="json",
                                                      value_serializer="json"))
             for name in DECIDE_TABLES
@@ -78,7 +78,7 @@ class DecideStage:
             if table.changelog_topic.get_topic_name() != changelog.name(settings):
                 raise RuntimeError(f"unexpected changelog topic name for table {table.name}")
         self.decider = Decider(tables["pending"], tables["decided"], tables["clients"],
-                               self.policy.current, settings.decide_deadline_ms)
+                               self.policy.current, settings.decide.deadline_ms)
         self.step = DecideStep(settings, self.decider)
         self._tick_sent: dict[int, float] = {}
         self.app.agent(self.sources, name=f"{STAGE}-results")(self._results_agent)
@@ -86,15 +86,15 @@ class DecideStage:
         self.app.task(self._log_start)
         self.recovered = threading.Event()
         self.app.task(self._recovered)
-        interval = min(1.0, max(0.1, settings.decide_deadline_ms / 4000))
+        interval = min(1.0, max(0.1, settings.decide.deadline_ms / 4000))
         self.app.timer(interval, name=f"{STAGE}-deadline")(self._deadline_timer)
-        self.app.timer(settings.decided_sweep_interval_s, name=f"{STAGE}-sweep")(
+        self.app.timer(settings.decide.decided_sweep_interval_s, name=f"{STAGE}-sweep")(
             self._sweep_timer)
 
     @staticmethod
     def _make_app(settings: Settings, web_port: int) -> faust.App:
-        brokers = [f"kafka://{server.strip()}" for server in settings.kafka_bootstrap.split(",")]
-        datadir = settings.state_dir / "decide"
+        brokers = [f"kafka://{server.strip()}" for server in settings.kafka.bootstrap.split(",")]
+        datadir = settings.deployment.state_dir / "decide"
         datadir.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
         return faust.App(
             DECIDE_STAGE.group(settings),
@@ -102,7 +102,7 @@ class DecideStage:
             store="memory://",
             datadir=str(datadir),
             autodiscover=False,
-            topic_partitions=settings.partitions,
+            topic_partitions=settings.kafka.partitions,
             # Every topic exists before the worker starts (DecideWorker.run); Faust
             # only declares them, with the copies every other topic has.
             topic_replication_factor=cluster_durability(settings).replicas,
@@ -144,8 +144,8 @@ class DecideStage:
     async def _log_start(self) -> None:
         log.info("decide stage started app_id=%s policy=%s version=%s deadline_ms=%d "
                  "partitions=%d", DECIDE_STAGE.group(self.settings), self.policy.path,
-                 self.policy.current().version, self.settings.decide_deadline_ms,
-                 self.settings.partitions)
+                 self.policy.current().version, self.settings.decide.deadline_ms,
+                 self.settings.kafka.partitions)
 
     # --- agents (table writes happen only here) -------------------------------------------
     async def _results_agent(self, stream: Any) -> None:
@@ -217,7 +217,7 @@ class DecideStage:
         try:
             if self.app.rebalancing:
                 return
-            ttl_ms = self.settings.decided_frames_ttl_s * 1000
+            ttl_ms = self.settings.decide.decided_frames_ttl_s * 1000
             for partition in self.decider.expired_partitions(ttl_ms) & self._active_partitions():
                 await self.ticks.send(key=b"sweep", value={"kind": "sweep"}, partition=partition)
         except Exception:

@@ -153,13 +153,13 @@ def parse_policy(text: str, settings: Settings, source: str = "<policy>") -> Pol
             f"policy file {source}: {key}={_SHORT.repr(first.get('input'))}: {first['msg']}"
         ) from None
     t = spec.thresholds
-    liveness = settings.liveness_threshold if t.liveness is None else t.liveness
+    liveness = settings.models.liveness_threshold if t.liveness is None else t.liveness
     temporal = spec.temporal
     policy = Policy(
         version=spec.version,
         liveness_threshold=liveness,
-        verify_threshold=settings.verify_threshold if t.verify is None else t.verify,
-        phone_threshold=settings.phone_threshold if t.phone is None else t.phone,
+        verify_threshold=settings.models.verify_threshold if t.verify is None else t.verify,
+        phone_threshold=settings.models.phone_threshold if t.phone is None else t.phone,
         actions={Reason(k): Action(v) for k, v in spec.actions.model_dump().items()},
         debounce={Reason(k): int(v) for k, v in spec.debounce.model_dump().items()},
         escalation=Escalation(spec.escalation.sign_outs, spec.escalation.window_s),
@@ -237,4 +237,8 @@ class PolicyReloader:
 
 def policy_path(settings: Settings) -> Path:
     """The policy file the settings name, or the one shipped with the stage."""
-    return settings.policy_file if settings.policy_file is not None else DEFAULT_POLICY_FILE
+    return (
+        settings.decide.policy_file
+        if settings.decide.policy_file is not None
+        else DEFAULT_POLICY_FILE
+    )

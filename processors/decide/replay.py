@@ -104,7 +104,7 @@ def replay(settings: Settings, policy: Policy, client: str | None, start_ms: int
            end_ms: int | None) -> ReplayReport:
     """Re-decide the window's frames under ``policy``; see the module docstring."""
     report = ReplayReport(policy.version, client, start_ms, end_ms)
-    margin = settings.decide_deadline_ms
+    margin = settings.decide.deadline_ms
     halves = _read_halves(settings, client, None if start_ms is None else start_ms - margin,
                           None if end_ms is None else end_ms + margin, report)
     before = _read_decisions(settings, client, start_ms)

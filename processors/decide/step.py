@@ -56,8 +56,9 @@ class DecideStep:
         old decided frames forgotten)."""
         outcomes = list(self.decider.on_deadline(partition))
         if kind == "sweep":
-            forgotten = self.decider.sweep(self.settings.decided_frames_ttl_s * 1000, partition,
-                                           limit=SWEEP_LIMIT)
+            forgotten = self.decider.sweep(
+                self.settings.decide.decided_frames_ttl_s * 1000, partition, limit=SWEEP_LIMIT
+            )
             log.info("decided frames swept partition=%d forgotten=%d", partition, forgotten)
         return outcomes
 

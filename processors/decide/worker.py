@@ -28,7 +28,7 @@ class DecideWorker:
     """
 
     def __init__(self, settings: Settings, web_port: int | None = None) -> None:
-        self.stage = DecideStage(settings, settings.decide_web_port if web_port is None
+        self.stage = DecideStage(settings, settings.decide.web_port if web_port is None
                                  else web_port)
         self.settings = settings
         self.worker: faust.Worker | None = None
@@ -39,7 +39,7 @@ class DecideWorker:
         # leader sees, Faust logs ``Ignoring missing topic``, and that topic stays unassigned
         # until the next rebalance (minutes away). Created (and seen) first, Faust finds them.
         create_topics(self.settings, DECIDE_INTERNAL)
-        self.worker = faust.Worker(self.stage.app, loglevel=self.settings.log_level,
+        self.worker = faust.Worker(self.stage.app, loglevel=self.settings.deployment.log_level,
                                    quiet=True, redirect_stdouts=False)
         try:
             self.worker.execute_from_commandline()

@@ -72,7 +72,7 @@ class CelebaSpoofLiveness(FacePlugin[float]):
 
     def weights_file(self) -> str:
         """The ONNX file this variant loads (a setting)."""
-        return self.settings.celebaspoof_weights
+        return self.settings.models.celebaspoof_weights
 
     def load(self) -> None:
         """Open the verified ONNX file in an onnxruntime CPU session."""
@@ -80,9 +80,9 @@ class CelebaSpoofLiveness(FacePlugin[float]):
 
         path = require_weight(self.settings, self.weights_file())
         options = ort.SessionOptions()
-        if self.settings.inference_threads:
-            options.intra_op_num_threads = self.settings.inference_threads
-        if self.settings.omp_wait_policy == "passive":
+        if self.settings.models.inference_threads:
+            options.intra_op_num_threads = self.settings.models.inference_threads
+        if self.settings.models.omp_wait_policy == "passive":
             # As torch's threads: sleep, not spin, between runs (the face process shares its
             # cores with torch; side by side with FaceNet, 15-25% less CPU a batch).
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -133,4 +133,4 @@ class CelebaSpoofInt8Liveness(CelebaSpoofLiveness):
     one_face_per_run = True
 
     def weights_file(self) -> str:
-        return self.settings.celebaspoof_int8_weights
+        return self.settings.models.celebaspoof_int8_weights

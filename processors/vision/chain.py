@@ -74,7 +74,7 @@ class FaceChain:
         boxes: list[list[BoxXYXY]] = [[f.box for f in d.faces] for d in detections]
         embeddings = self.embedder.infer(frames, boxes)
         scores = self.liveness.infer(frames, boxes)
-        threshold = self.settings.liveness_threshold
+        threshold = self.settings.models.liveness_threshold
         results = []
         for found, frame_embeddings, frame_scores in zip(detections, embeddings, scores,
                                                          strict=True):
@@ -93,7 +93,7 @@ class FaceChain:
         results = [FrameFaces() for _ in images]
         for index, data in enumerate(images):
             try:
-                decoded.append(decode_frame(data, max_pixels=self.settings.max_image_pixels,
+                decoded.append(decode_frame(data, max_pixels=self.settings.models.max_image_pixels,
                                             require_jpeg=require_jpeg))
                 positions.append(index)
             except BadImageError as exc:

@@ -44,7 +44,7 @@ def weights_command(args: argparse.Namespace) -> int:
     if args.action == "fetch":
         for status in fetch_weights(settings, progress=not args.no_progress):
             print(f"ok      {status.name}: {status.detail}")
-        print(f"weights folder: {settings.weights_path}")
+        print(f"weights folder: {settings.weights.path}")
         return 0
     statuses = verify_weights(settings)
     for status in statuses:

@@ -43,7 +43,7 @@ class MtcnnFaceDetector(FramePlugin[FaceDetections]):
         # MTCNN stays fp32 even on CUDA: its NMS and box regression lose accuracy in fp16,
         # and it is the cheapest of the models.
         self._mtcnn = MTCNN(
-            min_face_size=self.settings.face_min_size,
+            min_face_size=self.settings.models.face_min_size,
             thresholds=STAGE_THRESHOLDS,
             keep_all=True,
             select_largest=True,
@@ -57,7 +57,7 @@ class MtcnnFaceDetector(FramePlugin[FaceDetections]):
         results: list[FaceDetections] = [FaceDetections() for _ in frames]
         groups: dict[tuple[int, ...], list[int]] = defaultdict(list)
         for index, frame in enumerate(frames):
-            if min(frame.shape[:2]) >= self.settings.face_min_size:
+            if min(frame.shape[:2]) >= self.settings.models.face_min_size:
                 groups[frame.shape].append(index)
         chunks = [group[i : i + STACK_LIMIT] for group in groups.values()
                   for i in range(0, len(group), STACK_LIMIT)]
@@ -84,7 +84,7 @@ class MtcnnFaceDetector(FramePlugin[FaceDetections]):
                 score=float(prob),
                 landmarks=tuple((float(x), float(y)) for x, y in point),
             )
-            min_size = self.settings.face_min_size * MIN_SIZE_TOLERANCE
-            if face.score >= self.settings.face_detect_threshold and face.size >= min_size:
+            min_size = self.settings.models.face_min_size * MIN_SIZE_TOLERANCE
+            if face.score >= self.settings.models.face_detect_threshold and face.size >= min_size:
                 faces.append(face)
         return FaceDetections(tuple(faces))

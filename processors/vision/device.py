@@ -44,13 +44,13 @@ class DeviceChoice:
 
 def set_openmp_wait_policy(settings: Settings) -> None:
     """Set OMP_WAIT_POLICY from the settings; OpenMP reads it once, when torch loads it."""
-    if settings.omp_wait_policy == "library" or "OMP_WAIT_POLICY" in os.environ:
+    if settings.models.omp_wait_policy == "library" or "OMP_WAIT_POLICY" in os.environ:
         return
     if "torch" in sys.modules:
         log.warning("torch was imported before the device choice: omp_wait_policy=%s not "
-                    "applied", settings.omp_wait_policy)
+                    "applied", settings.models.omp_wait_policy)
         return
-    os.environ["OMP_WAIT_POLICY"] = settings.omp_wait_policy.upper()
+    os.environ["OMP_WAIT_POLICY"] = settings.models.omp_wait_policy.upper()
 
 
 def _cuda_free_mb() -> int:
@@ -74,23 +74,26 @@ def select_device(settings: Settings, uses_torch: bool = True) -> DeviceChoice:
         return DeviceChoice("cpu", "cpu", False, "no plug-in of this process runs on torch")
     import torch
 
-    if settings.inference_threads:
-        torch.set_num_threads(settings.inference_threads)
+    if settings.models.inference_threads:
+        torch.set_num_threads(settings.models.inference_threads)
     choice: DeviceChoice
-    if settings.device == "cpu":
+    if settings.models.device == "cpu":
         choice = DeviceChoice("cpu", "cpu", False, "device=cpu in settings")
     elif not torch.cuda.is_available():
-        if settings.device == "cuda":
+        if settings.models.device == "cuda":
             raise RuntimeError("device=cuda in settings but torch sees no CUDA device")
         choice = DeviceChoice("cpu", "cpu", False, "no CUDA device")
     else:
         free = _cuda_free_mb()
-        if free >= settings.cuda_min_free_mb or settings.device == "cuda":
+        if free >= settings.models.cuda_min_free_mb or settings.models.device == "cuda":
             choice = DeviceChoice("cuda", "cuda:0", True, f"{free} MiB free on cuda:0")
         else:
             choice = DeviceChoice(
-                "cpu", "cpu", False,
-                f"only {free} MiB free on cuda:0 (< cuda_min_free_mb={settings.cuda_min_free_mb})",
+                "cpu",
+                "cpu",
+                False,
+                f"only {free} MiB free on cuda:0 "
+                f"(< cuda_min_free_mb={settings.models.cuda_min_free_mb})",
             )
     log.info("vision device=%s half=%s threads=%d omp_wait_policy=%s reason=%s", choice.kind,
              choice.half, torch.get_num_threads(), os.environ.get("OMP_WAIT_POLICY", "library"),

@@ -68,7 +68,7 @@ class FaceNetEmbedder(FacePlugin[Embedding]):
 
     def load(self) -> None:
         """Load InceptionResnetV1 from the verified CASIA-WebFace state_dict."""
-        path = require_weight(self.settings, self.settings.embedder_weights)
+        path = require_weight(self.settings, self.settings.models.embedder_weights)
         model = load_facenet(path).to(self.device.torch_device)
         self._model = model.half() if self.device.half else model
         self.loaded = True

@@ -54,14 +54,17 @@ class EnsembleLiveness(FacePlugin[float]):
         from processors.vision.registry import create_plugin
 
         self._members: list[FacePlugin[float]] = []
-        for member in self.settings.liveness_ensemble:
+        for member in self.settings.models.liveness_ensemble:
             plugin = cast(FacePlugin[float],
                           create_plugin("liveness_model", self.settings, self.device, member))
             plugin.load()
             self._members.append(plugin)
         self.loaded = True
-        log.info("loaded liveness ensemble members=%s combine=%s",
-                 ",".join(self.settings.liveness_ensemble), self.settings.liveness_combine)
+        log.info(
+            "loaded liveness ensemble members=%s combine=%s",
+            ",".join(self.settings.models.liveness_ensemble),
+            self.settings.models.liveness_combine,
+        )
 
     def infer(self, frames: Sequence[Image], boxes: Sequence[Sequence[BoxXYXY]]
               ) -> list[list[float]]:
@@ -71,5 +74,5 @@ class EnsembleLiveness(FacePlugin[float]):
         out = []
         for index in range(len(frames)):
             faces = [scores[index] for scores in per_member]
-            out.append(combine_scores(self.settings.liveness_combine, faces))
+            out.append(combine_scores(self.settings.models.liveness_combine, faces))
         return out

@@ -118,7 +118,7 @@ class MiniFasNetLiveness(FacePlugin[float]):
     def load(self) -> None:
         """Build each configured MiniFASNet and load its verified weights with strict=True."""
         self._models: list[tuple[float, nn.Module]] = []
-        for file_name in self.settings.liveness_weights:
+        for file_name in self.settings.models.liveness_weights:
             path = require_weight(self.settings, file_name)
             spec = parse_model_name(file_name)
             model = load_minifasnet(path).to(self.device.torch_device)

@@ -53,11 +53,11 @@ class OpenVinoFaceNetEmbedder(FaceNetEmbedder):
 
     def load(self) -> None:
         """Compile the cached IR of the verified weights (converting it once if needed)."""
-        xml = converted_ir(self.settings, "facenet", self.settings.embedder_weights)
+        xml = converted_ir(self.settings, "facenet", self.settings.models.embedder_weights)
         self._network = CompiledIR(self.settings, xml)
         self.loaded = True
         log.info("loaded embedder weights=%s runtime=openvino ir=%s",
-                 self.settings.embedder_weights, xml.parent.name)
+                 self.settings.models.embedder_weights, xml.parent.name)
 
     def embed_crops(self, crops: Sequence[npt.NDArray[np.uint8]]) -> npt.NDArray[np.float32]:
         """Embeddings (N x 512, unit length) of 160x160 RGB uint8 crops, one inference."""
@@ -78,7 +78,7 @@ class OpenVinoMiniFasNetLiveness(MiniFasNetLiveness):
     def load(self) -> None:
         """Compile the cached IR of each configured MiniFASNet (converting it once if needed)."""
         self._networks: list[tuple[float, CompiledIR]] = []
-        for file_name in self.settings.liveness_weights:
+        for file_name in self.settings.models.liveness_weights:
             xml = converted_ir(self.settings, "minifasnet", file_name)
             scale = parse_model_name(file_name).scale
             self._networks.append((scale, CompiledIR(self.settings, xml, LIVENESS_PRECISION)))

@@ -58,7 +58,7 @@ def ir_folder(settings: Settings, weights: str) -> Path:
     """Where the IR converted from ``weights`` is cached: named by file, sha256, OpenVINO."""
     sha = load_manifest()[weights].sha256
     stem = Path(weights).stem
-    return settings.model_cache_path / f"{stem}-{sha[:16]}-openvino{openvino_version()}"
+    return settings.weights.model_cache_path / f"{stem}-{sha[:16]}-openvino{openvino_version()}"
 
 
 def converted_ir(settings: Settings, network: str, weights: str) -> Path:
@@ -110,8 +110,8 @@ def cpu_config(settings: Settings, precision: str | None = None,
     """The compile options of every OpenVINO model: threads and precision (see above;
     ``precision`` and ``threads`` instead of the settings' for a model that measured better
     with others)."""
-    precision = precision or settings.openvino_precision
-    threads = settings.inference_threads if threads is None else threads
+    precision = precision or settings.models.openvino_precision
+    threads = settings.models.inference_threads if threads is None else threads
     if precision == "bf16" and not cpu_has_bf16():
         _warn_no_bf16()
         precision = "f32"

@@ -36,7 +36,7 @@ STATIC_BATCH_SUFFIXES = frozenset({".tflite"})
 
 def prepare_ultralytics(settings: Settings) -> None:
     """Keep Ultralytics offline and its settings file under the state folder."""
-    config_dir = (settings.state_dir / "ultralytics").resolve()
+    config_dir = (settings.deployment.state_dir / "ultralytics").resolve()
     if "ultralytics" in sys.modules:
         log.warning("ultralytics was imported before its settings folder could be set")
     config_dir.mkdir(parents=True, exist_ok=True)
@@ -52,7 +52,7 @@ class YoloPhoneDetector(FramePlugin[PhoneDetections]):
 
     def load(self) -> None:
         """Load the verified YOLO file (format from its suffix)."""
-        path = require_weight(self.settings, self.settings.phone_weights)
+        path = require_weight(self.settings, self.settings.models.phone_weights)
         prepare_ultralytics(self.settings)
         from ultralytics import YOLO
 
@@ -79,7 +79,7 @@ class YoloPhoneDetector(FramePlugin[PhoneDetections]):
             for chunk in chunks:
                 predictions = self._model.predict(
                     chunk, imgsz=INPUT_SIZE,
-                    conf=min(REPORT_FLOOR, self.settings.phone_threshold),
+                    conf=min(REPORT_FLOOR, self.settings.models.phone_threshold),
                     classes=[PHONE_CLASS], device=self._device, verbose=False, **options,
                 )
                 results.extend(self._to_result(p) for p in predictions)
@@ -99,5 +99,5 @@ class YoloPhoneDetector(FramePlugin[PhoneDetections]):
         )
         phones = tuple(sorted(phones, key=lambda p: -p.confidence))
         return PhoneDetections(
-            phones, any(p.confidence >= self.settings.phone_threshold for p in phones)
+            phones, any(p.confidence >= self.settings.models.phone_threshold for p in phones)
         )

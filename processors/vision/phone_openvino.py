@@ -198,19 +198,19 @@ class OpenVinoPhoneDetector(FramePlugin[PhoneDetections]):
         """Read the verified IR (and its .bin) and compile it for the CPU."""
         import openvino as ov
 
-        xml = require_weight(self.settings, self.settings.phone_openvino_model)
-        require_weight(self.settings, self.settings.phone_openvino_model.removesuffix(".xml")
+        xml = require_weight(self.settings, self.settings.models.phone_openvino_model)
+        require_weight(self.settings, self.settings.models.phone_openvino_model.removesuffix(".xml")
                        + ".bin")
         core = ov.Core()
         model = core.read_model(str(xml))
         self._size = int(model.inputs[0].get_shape()[2])  # static N x 3 x S x S
         # f32 around the int8 layers whatever openvino_precision says: 20.4 ms of CPU a view
         # on one thread against 23.9 in bf16 (README, issue 11), the same detections.
-        config = cpu_config(self.settings, "f32", self.settings.phone_inference_threads)
+        config = cpu_config(self.settings, "f32", self.settings.models.phone_inference_threads)
         self._square = core.compile_model(model, "CPU", config).create_infer_request()
         # The whole view of a webcam frame on a 640x480 input (yolo_rect.py).
         self._rect = None
-        if self.settings.phone_rect_input:
+        if self.settings.models.phone_rect_input:
             rect = rect_model(model, self._size, RECT_HEIGHT, RECT_WIDTH)
             self._rect = core.compile_model(rect, "CPU", config).create_infer_request()
         self.loaded = True
@@ -221,9 +221,9 @@ class OpenVinoPhoneDetector(FramePlugin[PhoneDetections]):
         """Detect phones in each frame: one inference per frame and view (the IR's batch is
         1), one per four frames for the tiled view."""
         self._require_loaded()
-        floor = min(REPORT_FLOOR, self.settings.phone_threshold)
+        floor = min(REPORT_FLOOR, self.settings.models.phone_threshold)
         per_frame: list[list[list[PhoneBox]]] = [[] for _ in frames]
-        for view in self.settings.phone_views:
+        for view in self.settings.models.phone_views:
             if view == "tiled":
                 # On the square: four 320x320 cells keep grey between the rows of frames. Four
                 # 320x240 cells on the 640x480 input let the large phones of replays through
@@ -250,7 +250,7 @@ class OpenVinoPhoneDetector(FramePlugin[PhoneDetections]):
         for per_view in per_frame:
             phones = tuple(merge_views(per_view, floor))
             results.append(PhoneDetections(
-                phones, any(p.confidence >= self.settings.phone_threshold for p in phones)))
+                phones, any(p.confidence >= self.settings.models.phone_threshold for p in phones)))
         return results
 
     def _run(self, picture: Image, rect: bool) -> npt.NDArray[np.float32]:

@@ -1,4 +1,5 @@
-"""The explicit registry from a configured name to a vision plug-in.
+"""Creating the vision plug-in a configured name chooses (the table of names and where each
+plug-in lives: vigil/core/plugins.py).
 
 No import-time discovery: a plug-in's module is imported only when it is created, and its
 third-party dependencies are checked first, so a missing package fails loudly at startup,
@@ -11,15 +12,15 @@ import importlib
 import importlib.metadata
 import importlib.util
 from dataclasses import dataclass
-from typing import Literal, cast
+from typing import cast
 
 from processors.vision.base import VisionPlugin
 from processors.vision.device import DeviceChoice
 from vigil.core.errors import VigilError
+from vigil.core.plugins import ENSEMBLE, REGISTRY, Role
 from vigil.core.settings import Settings
 from vigil.core.weights import files_digest, recording_weights
 
-Role = Literal["face_detector", "face_embedder", "liveness_model", "phone_detector"]
 # The roles `vigil weights activate` may change while the stages run. Not the embedder:
 # enrolled embeddings belong to the embedder that made them (change it by setting, re-enroll).
 ACTIVATABLE: tuple[Role, ...] = ("face_detector", "liveness_model", "phone_detector")
@@ -33,62 +34,9 @@ class UnknownModelError(VigilError, ValueError):
     """A role or plug-in name that the registry does not know (or that cannot be activated)."""
 
 
-@dataclass(frozen=True)
-class PluginSpec:
-    """Where a plug-in lives and which importable packages it needs."""
-
-    module: str
-    cls: str
-    requires: tuple[str, ...]
-    torch: bool = True  # runs on torch (Ultralytics does too): the device choice needs it
-    # The distribution whose wheel ships the weights (none in the manifest): its version
-    # stands for the weights in the plug-in's version.
-    bundled: str | None = None
-
-
-REGISTRY: dict[Role, dict[str, PluginSpec]] = {
-    "face_detector": {
-        "mtcnn": PluginSpec("processors.vision.detector", "MtcnnFaceDetector",
-                            ("torch", "facenet_pytorch"), bundled="facenet-pytorch"),
-        "yunet": PluginSpec("processors.vision.yunet", "YuNetFaceDetector", ("cv2",),
-                            torch=False),
-        "yunet_openvino": PluginSpec("processors.vision.yunet_openvino",
-                                     "OpenVinoYuNetFaceDetector", ("cv2", "openvino"),
-                                     torch=False),
-    },
-    "face_embedder": {
-        "facenet": PluginSpec("processors.vision.embedder", "FaceNetEmbedder",
-                              ("torch", "facenet_pytorch")),
-        # torch (and facenet_pytorch) only once, in a child process that converts the weights.
-        "facenet_openvino": PluginSpec("processors.vision.openvino_face",
-                                       "OpenVinoFaceNetEmbedder", ("openvino",), torch=False),
-    },
-    "liveness_model": {
-        "minifasnet": PluginSpec("processors.vision.liveness", "MiniFasNetLiveness", ("torch",)),
-        "minifasnet_openvino": PluginSpec("processors.vision.openvino_face",
-                                          "OpenVinoMiniFasNetLiveness", ("openvino",),
-                                          torch=False),
-        "celebaspoof": PluginSpec("processors.vision.antispoof", "CelebaSpoofLiveness",
-                                  ("onnxruntime",), torch=False),
-        "celebaspoof_openvino": PluginSpec("processors.vision.openvino_face",
-                                           "OpenVinoCelebaSpoofLiveness", ("openvino",),
-                                           torch=False),
-        "celebaspoof_int8": PluginSpec("processors.vision.antispoof", "CelebaSpoofInt8Liveness",
-                                       ("onnxruntime",), torch=False),
-        # Runs on torch when a member does: see uses_torch.
-        "ensemble": PluginSpec("processors.vision.ensemble", "EnsembleLiveness", ()),
-    },
-    "phone_detector": {
-        "yolo": PluginSpec("processors.vision.phone", "YoloPhoneDetector", ("ultralytics",)),
-        "yolo_openvino": PluginSpec("processors.vision.phone_openvino", "OpenVinoPhoneDetector",
-                                    ("openvino",), torch=False),
-    },
-}
-
-
 def configured_name(settings: Settings, role: Role) -> str:
     """The plug-in name the settings choose for a role."""
-    name: str = getattr(settings, role)
+    name: str = getattr(settings.models, role)
     return name
 
 
@@ -96,8 +44,8 @@ def uses_torch(role: Role, settings: Settings, name: str | None = None) -> bool:
     """Whether the plug-in the settings choose for ``role`` (or ``name``) runs on torch (an
     ensemble: when one of its members does)."""
     name = name or configured_name(settings, role)
-    if role == "liveness_model" and name == "ensemble":
-        return any(REGISTRY[role][member].torch for member in settings.liveness_ensemble)
+    if role == "liveness_model" and name == ENSEMBLE:
+        return any(REGISTRY[role][member].torch for member in settings.models.liveness_ensemble)
     return REGISTRY[role][name].torch
 
 

@@ -41,11 +41,11 @@ class YuNetFaceDetector(FramePlugin[FaceDetections]):
 
     def load(self) -> None:
         """Create the detector from the verified ONNX file."""
-        path = require_weight(self.settings, self.settings.yunet_weights)
-        self._max_side = self.settings.yunet_max_side
+        path = require_weight(self.settings, self.settings.models.yunet_weights)
+        self._max_side = self.settings.models.yunet_max_side
         self._detector: Any = cv2.FaceDetectorYN.create(
             str(path), "", (self._max_side, self._max_side),
-            self.settings.face_detect_threshold, NMS_THRESHOLD, TOP_K)
+            self.settings.models.face_detect_threshold, NMS_THRESHOLD, TOP_K)
         self._input_size = (self._max_side, self._max_side)
         self.loaded = True
         log.info("loaded face detector weights=%s", path.name)
@@ -53,7 +53,7 @@ class YuNetFaceDetector(FramePlugin[FaceDetections]):
     def infer(self, frames: Sequence[Image]) -> list[FaceDetections]:
         """Detect faces in each frame; frames too small to search give an empty result."""
         self._require_loaded()
-        return [self._detect(frame) if min(frame.shape[:2]) >= self.settings.face_min_size
+        return [self._detect(frame) if min(frame.shape[:2]) >= self.settings.models.face_min_size
                 else FaceDetections() for frame in frames]
 
     def _detect(self, frame: Image) -> FaceDetections:
@@ -65,9 +65,9 @@ class YuNetFaceDetector(FramePlugin[FaceDetections]):
             return FaceDetections()
         faces = [self._to_face(np.asarray(row, dtype=np.float64) / scale, float(row[14]))
                  for row in rows]
-        min_size = self.settings.face_min_size * MIN_SIZE_TOLERANCE
+        min_size = self.settings.models.face_min_size * MIN_SIZE_TOLERANCE
         kept = [f for f in faces
-                if f.score >= self.settings.face_detect_threshold and f.size >= min_size]
+                if f.score >= self.settings.models.face_detect_threshold and f.size >= min_size]
         kept.sort(key=lambda f: -(f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
         return FaceDetections(tuple(kept))
 

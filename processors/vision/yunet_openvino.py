@@ -92,8 +92,8 @@ class OpenVinoYuNetFaceDetector(YuNetFaceDetector):
         """Read the verified ONNX file; models are compiled per picture size when met."""
         import openvino as ov
 
-        path = require_weight(self.settings, self.settings.yunet_weights)
-        self._max_side = self.settings.yunet_max_side
+        path = require_weight(self.settings, self.settings.models.yunet_weights)
+        self._max_side = self.settings.models.yunet_max_side
         self._core = ov.Core()
         self._model = self._core.read_model(str(path))
         self._outputs = [output.get_any_name() for output in self._model.outputs]
@@ -122,4 +122,4 @@ class OpenVinoYuNetFaceDetector(YuNetFaceDetector):
         request.infer({0: blob})
         outputs = {name: request.get_output_tensor(i).data
                    for i, name in enumerate(self._outputs)}
-        return decode(outputs, width, height, self.settings.face_detect_threshold)
+        return decode(outputs, width, height, self.settings.models.face_detect_threshold)

@@ -87,7 +87,7 @@ def test_restore_needs_the_key_then_restores_what_was_there(
     with pytest.raises(BackupError, match=r"refusing to overwrite.*2 client"):
         restore_backup(fresh, archive, force=False, read_control_topic=False)
     restore_backup(fresh, archive, force=True, read_control_topic=False)
-    aside = list(fresh.state_dir.glob("replaced-*"))
+    aside = list(fresh.deployment.state_dir.glob("replaced-*"))
     assert len(aside) == 1 and (aside[0] / "users.sqlite3").is_file()
 
 
@@ -107,7 +107,7 @@ def test_a_tampered_member_is_refused_by_name_and_nothing_is_restored(
     give_key(live, fresh)
     with pytest.raises(BackupError, match=f"member {member} does not match its sha256"):
         restore_backup(fresh, archive, force=False, read_control_topic=False)
-    assert sorted(p.name for p in fresh.state_dir.iterdir()) == ["secret.key"]
+    assert sorted(p.name for p in fresh.deployment.state_dir.iterdir()) == ["secret.key"]
 
 
 def test_altered_manifest_unknown_and_escaping_members_are_refused(
@@ -141,7 +141,7 @@ def test_include_key_says_so_loudly_and_restores_without_a_key_here(
     config = tmp_path / "vigil.toml"
     config.write_text(f'namespace = "prod"\nsecret_key = "{base64.b64encode(bytes(32)).decode()}"'
                       '\nmax_pipelines = 2\n')
-    monkeypatch.setenv("VIGIL_STATE_DIR", str(live.state_dir))
+    monkeypatch.setenv("VIGIL_STATE_DIR", str(live.deployment.state_dir))
     archive = tmp_path / "with-key.tar"
     assert main(["backup", str(archive)]) == 0
     out = capsys.readouterr()
@@ -150,7 +150,7 @@ def test_include_key_says_so_loudly_and_restores_without_a_key_here(
     assert "THIS ARCHIVE HOLDS THE DATA KEY" in capsys.readouterr().err
 
     fresh = state(tmp_path / "fresh")
-    monkeypatch.setenv("VIGIL_STATE_DIR", str(fresh.state_dir))
+    monkeypatch.setenv("VIGIL_STATE_DIR", str(fresh.deployment.state_dir))
     assert main(["restore", str(archive), "--no-control-topic"]) == 0
     assert "data key from the archive" in capsys.readouterr().out
     assert key_file(fresh).read_bytes() == key_file(live).read_bytes()
@@ -183,7 +183,9 @@ def test_postgres_user_database_is_dumped_and_restored(postgres_server: str,
             restore_backup(fresh, archive, force=False, read_control_topic=False)
         report = restore_backup(fresh, archive, force=True, read_control_topic=False)
         assert any("3 clients (3 enrolled" in line for line in report.placed)
-        assert len(list(fresh.state_dir.glob("replaced-*/secret.key"))) == 1  # moved aside
+        assert (
+            len(list(fresh.deployment.state_dir.glob("replaced-*/secret.key"))) == 1
+        )  # moved aside
         repo = open_repository(fresh)
         record = repo.get("client-2")
         assert record is not None and token_matches(tokens["client-2"], record.token_hash)

@@ -37,9 +37,9 @@ WRITES = 40  # decisions produced while the backup runs (bounded)
 
 def use(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     """Point the `vigil` command's environment at these settings."""
-    for name, value in {"KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-                        "REDIS_URL": settings.redis_url, "NAMESPACE": settings.namespace,
-                        "STATE_DIR": str(settings.state_dir)}.items():
+    for name, value in {"KAFKA_BOOTSTRAP": settings.kafka.bootstrap,
+                        "REDIS_URL": settings.redis.url, "NAMESPACE": settings.deployment.namespace,
+                        "STATE_DIR": str(settings.deployment.state_dir)}.items():
         monkeypatch.setenv(f"VIGIL_{name}", value)
 
 

@@ -157,7 +157,7 @@ def test_policy_knobs_change_the_policy_file_as_the_decide_stage_reads_it() -> N
     assert policy.temporal.min_live_frames == 5 and policy.debounce[Reason.SPOOF] == 3
     lower = parse_alternative("liveness_threshold=0.4")
     base = policy_for(settings_for(settings, lower), lower)
-    assert base.liveness_threshold == 0.4 and base.version != policy.version
+    assert base.models.liveness_threshold == 0.4 and base.version != policy.version
     with pytest.raises(PolicyError, match=r"temporal\.min_live_frame"):
         bad = parse_alternative("temporal.min_live_frame=5")
         policy_for(settings, bad)
@@ -179,7 +179,7 @@ def test_the_output_cache_keys_change_with_what_the_models_compute_only() -> Non
     assert other_liveness[0] != face and other_liveness[1] == phone
     lower_phone = digests(phone_threshold=0.1)  # the detector reports boxes down to it
     assert lower_phone[0] == face and lower_phone[1] != phone
-    precision = digests(openvino_precision="f32" if base.openvino_precision == "bf16"
+    precision = digests(openvino_precision="f32" if base.models.openvino_precision == "bf16"
                         else "bf16")  # both halves run on OpenVINO
     assert precision[0] != face and precision[1] != phone
 

@@ -131,7 +131,7 @@ def console_app(tmp_path: Path) -> Iterator[ConsoleUnderTest]:
     jpegs = record_decisions(settings, decisions)
     clock = Clock()
     console = Console(settings, repo, audit_log_path(settings),
-                      SessionStore(settings.console_session_ttl_s, clock), LoginLimiter(clock),
+                      SessionStore(settings.console.session_ttl_s, clock), LoginLimiter(clock),
                       use_kafka=False)  # no broker here: the file's checkpoint is checked
     server = serve("127.0.0.1", 0, console.dispatch)
     thread = threading.Thread(target=server.serve_forever, args=(0.1,), daemon=True)

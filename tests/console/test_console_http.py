@@ -45,7 +45,7 @@ def test_session_ends_on_the_server_when_its_time_is_up(console_app: ConsoleUnde
                                                         ) -> None:
     client = logged_in(console_app)
     assert client.get("/decisions").status == 200
-    console_app.clock.now += console_app.settings.console_session_ttl_s + 1
+    console_app.clock.now += console_app.settings.console.session_ttl_s + 1
     assert client.get("/decisions").headers["Location"] == "/login"
 
 

@@ -56,7 +56,7 @@ def test_operator_blocks_a_client(infra: Infra, namespace: str, tmp_path: Path,
     assert record is not None
     assert (record.state, record.state_reason, record.state_actor) == (
         ClientState.BLOCKED, "lost laptop", "console:otto")
-    mirror = redis.Redis.from_url(settings.redis_url).hgetall(
+    mirror = redis.Redis.from_url(settings.redis.url).hgetall(
         redis_keys.client_key(namespace, "carol"))
     assert mirror[b"state"] == b"blocked"
     events = [CONTROL.serializer.loads(m.value()) for m in read_window(settings,

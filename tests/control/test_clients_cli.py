@@ -25,15 +25,15 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def env(topics: Settings, user_db: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """The test's settings on each user database engine, also in the CLI's environment."""
-    for name, value in {"KAFKA_BOOTSTRAP": topics.kafka_bootstrap,
-                        "REDIS_URL": topics.redis_url, "NAMESPACE": topics.namespace,
-                        "STATE_DIR": str(topics.state_dir), "USER_DB": user_db}.items():
+    for name, value in {"KAFKA_BOOTSTRAP": topics.kafka.bootstrap,
+                        "REDIS_URL": topics.redis.url, "NAMESPACE": topics.deployment.namespace,
+                        "STATE_DIR": str(topics.deployment.state_dir), "USER_DB": user_db}.items():
         monkeypatch.setenv(f"VIGIL_{name}", value)
-    return topics.model_copy(update={"user_db": user_db})
+    return topics.replace(user_db=user_db)
 
 
 def control_events(settings: Settings, count: int, timeout_s: float = 20.0) -> list[str]:
-    consumer = make_consumer(settings, f"{settings.namespace}-check")
+    consumer = make_consumer(settings, f"{settings.deployment.namespace}-check")
     consumer.subscribe([CONTROL.name(settings)])
     kinds: list[str] = []
     deadline = time.monotonic() + timeout_s
@@ -56,7 +56,7 @@ def test_token_and_state_changes_reach_db_redis_and_the_control_topic(
     token = capsys.readouterr().out.strip()
     assert len(token) >= 40 and "\n" not in token
     assert run_cli("clients", "pause", "alice", "--reason", "lunch") == 0
-    state = redis.Redis.from_url(env.redis_url).hgetall(f"{env.namespace}:client:alice")
+    state = redis.Redis.from_url(env.redis.url).hgetall(f"{env.deployment.namespace}:client:alice")
     assert (state[b"state"], state[b"reason"], state[b"enrolled"]) == (b"paused", b"lunch", b"1")
     assert run_cli("clients", "resume", "alice") == 0
     assert run_cli("clients", "block", "alice", "--reason", "left") == 0
@@ -82,8 +82,8 @@ def test_status_lists_processes_capacity_and_clients(
         stop.set()
         beat.remove()
     out = capsys.readouterr().out
-    assert f"face     cpu   share={env.max_clients_per_pipeline}" in out
-    assert f"capacity: {env.max_clients_per_pipeline} (live face processors" in out
+    assert f"face     cpu   share={env.scaling.max_clients_per_pipeline}" in out
+    assert f"capacity: {env.scaling.max_clients_per_pipeline} (live face processors" in out
     assert "sessions in use: 0" in out and "queue: 0 waiting" in out
     assert "alice" in out and "active" in out
 
@@ -104,8 +104,15 @@ def test_clients_file_is_applied_without_a_restart(infra: Infra, topics: Setting
 
     clients_file = tmp_path / "clients.yaml"
     clients_file.write_text("paused: []\n")
-    settings = make_settings(infra, topics.namespace, topics.state_dir, tmp_path / "w",
-                             clients_file=clients_file, clients_file_poll_s=0.2, **FAST)
+    settings = make_settings(
+        infra,
+        topics.deployment.namespace,
+        topics.deployment.state_dir,
+        tmp_path / "w",
+        clients_file=clients_file,
+        clients_file_poll_s=0.2,
+        **FAST,
+    )
     token = add_client(settings, "alice")
 
     async def scenario() -> list[str]:

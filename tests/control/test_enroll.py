@@ -95,9 +95,9 @@ def test_enroll_with_the_real_chain(infra: Infra, namespace: str, tmp_path: Path
     settings: Settings = make_settings(infra, namespace, tmp_path / "state", fetched_weights,
                                        device="cpu")
     create_topics(settings)
-    for name, value in {"KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-                        "REDIS_URL": settings.redis_url, "NAMESPACE": namespace,
-                        "STATE_DIR": str(settings.state_dir),
+    for name, value in {"KAFKA_BOOTSTRAP": settings.kafka.bootstrap,
+                        "REDIS_URL": settings.redis.url, "NAMESPACE": namespace,
+                        "STATE_DIR": str(settings.deployment.state_dir),
                         "WEIGHTS_DIR": str(fetched_weights), "DEVICE": "cpu"}.items():
         monkeypatch.setenv(f"VIGIL_{name}", value)
     table = testdata / "objects" / "tflite_examples_table.jpg"
@@ -118,7 +118,7 @@ def test_enroll_with_the_real_chain(infra: Infra, namespace: str, tmp_path: Path
     assert embeddings is not None and embeddings.shape == (2, 512)
     assert np.allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-4)
     # The two photos of one person are within the verification threshold of each other.
-    assert float(np.linalg.norm(embeddings[0] - embeddings[1])) <= settings.verify_threshold
+    assert float(np.linalg.norm(embeddings[0] - embeddings[1])) <= settings.models.verify_threshold
 
     assert run_cli("enroll", "alice", str(photos[0])) == 0  # re-enrolling replaces
     assert repo.embeddings("alice").shape == (1, 512)  # type: ignore[union-attr]

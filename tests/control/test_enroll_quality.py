@@ -64,7 +64,7 @@ def test_each_quality_refusal_on_real_photos(quality_chain: FaceChain, tmp_path:
     print("\n" + "\n".join(f"{p.name}: {r}" for p, r in report.refused))
     assert report.accepted == [sharp]
     assert refused[small].startswith("the face is too small (")
-    assert f"< {settings.enroll_min_face_size} px" in refused[small]
+    assert f"< {settings.enroll.min_face_size} px" in refused[small]
     assert refused[blurred].startswith("the face is too blurred (sharpness ")
     assert refused[turned].startswith("the face is turned away (nose 0.")
     assert refused[screen].startswith("the face is not live (liveness ")

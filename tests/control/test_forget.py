@@ -33,11 +33,15 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def env(topics: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """The test's settings with a data key, also in the environment the CLI reads."""
-    for name, value in {"KAFKA_BOOTSTRAP": topics.kafka_bootstrap,
-                        "REDIS_URL": topics.redis_url, "NAMESPACE": topics.namespace,
-                        "STATE_DIR": str(topics.state_dir), "SECRET_KEY": TEST_KEY}.items():
+    for name, value in {
+        "KAFKA_BOOTSTRAP": topics.kafka.bootstrap,
+        "REDIS_URL": topics.redis.url,
+        "NAMESPACE": topics.deployment.namespace,
+        "STATE_DIR": str(topics.deployment.state_dir),
+        "SECRET_KEY": TEST_KEY,
+    }.items():
         monkeypatch.setenv(f"VIGIL_{name}", value)
-    return topics.model_copy(update={"secret_key": SecretStr(TEST_KEY)})
+    return topics.replace(secret_key=SecretStr(TEST_KEY))
 
 
 def unit_rows(seed: int) -> np.ndarray:
@@ -47,7 +51,7 @@ def unit_rows(seed: int) -> np.ndarray:
 
 def legacy_evidence(settings: Settings, frame_id: str, jpeg: bytes) -> Path:
     """An evidence file as written before per-client keys: version 1, under the data key."""
-    path = (settings.state_dir / "evidence" / "alice" / "2026-01-02" / f"{frame_id}.vgev")
+    path = settings.deployment.state_dir / "evidence" / "alice" / "2026-01-02" / f"{frame_id}.vgev"
     meta = json.dumps({"decision": decision(frame_id).model_dump(mode="json"), "frame": None,
                        "note": None, "stored_at": 1}).encode()
     plaintext = len(meta).to_bytes(4, "big") + meta + jpeg
@@ -91,13 +95,18 @@ def test_forget_makes_one_clients_biometrics_unreadable_and_is_audited(
     assert show("bob-f1", tmp_path / "b.jpg", capsys)[0] == 0
     assert (tmp_path / "b.jpg").read_bytes() == jpeg
     # The wrapped key is gone from the database file and its write-ahead log.
-    stored = b"".join(p.read_bytes() for p in env.state_dir.glob("users.sqlite3*"))
+    stored = b"".join(p.read_bytes() for p in env.deployment.state_dir.glob("users.sqlite3*"))
     assert bytes(wrapped) not in stored and len(stored) > 0
 
     sink = AuditSink(env)
     with running(sink, AUDIT_STAGE) as thread:
-        wait_for(lambda: committed_to_end(env, f"{env.namespace}-audit", [DECISIONS, CONTROL]),
-                 45, thread)
+        wait_for(
+            lambda: committed_to_end(
+                env, f"{env.deployment.namespace}-audit", [DECISIONS, CONTROL]
+            ),
+            45,
+            thread,
+        )
     lines = [json.loads(line) for line in audit_log_path(env).read_text().splitlines()]
     forgotten = [line["event"] for line in lines if line["type"] == "control"
                  and line["event"]["kind"] == "forgotten"]
@@ -126,8 +135,14 @@ def test_a_forgotten_client_gets_no_new_key_until_enrolled_again(user_db: str) -
 
 def test_forget_closes_the_clients_open_session(env: Settings, infra: Infra,
                                                 tmp_path: Path) -> None:
-    settings = make_settings(infra, env.namespace, env.state_dir, tmp_path / "w",
-                             secret_key=TEST_KEY, **FAST)
+    settings = make_settings(
+        infra,
+        env.deployment.namespace,
+        env.deployment.state_dir,
+        tmp_path / "w",
+        secret_key=TEST_KEY,
+        **FAST,
+    )
     token = add_client(settings, "alice")
 
     async def scenario() -> tuple[int | None, str]:

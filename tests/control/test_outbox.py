@@ -31,9 +31,9 @@ from vigil.local.servers import free_port
 
 
 def _cli_env(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
-    for name, value in {"KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-                        "REDIS_URL": settings.redis_url, "NAMESPACE": settings.namespace,
-                        "STATE_DIR": str(settings.state_dir),
+    for name, value in {"KAFKA_BOOTSTRAP": settings.kafka.bootstrap,
+                        "REDIS_URL": settings.redis.url, "NAMESPACE": settings.deployment.namespace,
+                        "STATE_DIR": str(settings.deployment.state_dir),
                         "OUTBOX_DELIVERY_TIMEOUT_S": "1"}.items():
         monkeypatch.setenv(f"VIGIL_{name}", value)
 
@@ -91,7 +91,7 @@ def test_commands_succeed_with_redis_and_kafka_down_and_arrive_in_order_later(
         assert run_cli("clients", "block", "alice", "--reason", "lost laptop") == 0
         err = capsys.readouterr().err
         assert f"vigil: warning: Redis at {server.url} did not answer" in err
-        assert f"Kafka at {down.kafka_bootstrap} did not take it" in err
+        assert f"Kafka at {down.kafka.bootstrap} did not take it" in err
         assert "The change is stored in the user database" in err
         assert run_cli("clients", "resume", "alice") == 0
         assert run_cli("token", "revoke", "alice") == 0
@@ -147,7 +147,7 @@ def test_a_running_gateway_delivers_what_waited_for_kafka(
     assert run_cli("clients", "pause", "alice", "--reason", "lunch") == 0
     err = capsys.readouterr().err
     assert "Kafka at 127.0.0.1:" in err and "Redis" not in err
-    state = redis.Redis.from_url(up.redis_url).hgetall(keys.client_key(namespace, "alice"))
+    state = redis.Redis.from_url(up.redis.url).hgetall(keys.client_key(namespace, "alice"))
     assert state[b"state"] == b"paused"  # Redis took it at once
     assert _pending_kinds(up) == ["paused"]
 

@@ -234,10 +234,10 @@ def test_postgres_repository_reconnects_after_losing_its_connection(postgres_db:
 
 def test_user_db_setting_picks_the_engine_or_names_what_it_cannot_serve(tmp_path: Path) -> None:
     url = "postgresql://vigil:s3cret@db.example:5432/vigil"
-    assert load_settings(user_db=url).user_db_url == url
-    assert load_settings(user_db="postgres://h/db").user_db_url == "postgres://h/db"
+    assert load_settings(user_db=url).control.user_db_url == url
+    assert load_settings(user_db="postgres://h/db").control.user_db_url == "postgres://h/db"
     plain = load_settings(state_dir=tmp_path)
-    assert plain.user_db_url is None and plain.user_db_path == tmp_path / "users.sqlite3"
+    assert plain.control.user_db_url is None and plain.user_db_path == tmp_path / "users.sqlite3"
     assert load_settings(user_db=str(tmp_path / "u.db")).user_db_path == tmp_path / "u.db"
     for bad in ("mysql://vigil:s3cret@db/vigil", "sqlite:///x.db", "postgresql:users"):
         with pytest.raises(SettingsError, match="user_db") as caught:

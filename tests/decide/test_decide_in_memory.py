@@ -137,12 +137,12 @@ def test_control_events_unprocessed_halves_and_bad_messages(settings: Settings) 
 
 
 def test_a_policy_edit_applies_to_later_decisions(settings: Settings) -> None:
-    assert settings.policy_file is not None
+    assert settings.decide.policy_file is not None
     harness = Harness(settings)
     decide = DecideHandler(settings, harness.io)
     send(harness, [face_result("before", "c1", []), phone_result("before", "c1")])
     harness.run(DECIDE_STAGE, decide)
-    settings.policy_file.write_text(POLICY.replace('version: "1"', 'version: "2"')
+    settings.decide.policy_file.write_text(POLICY.replace('version: "1"', 'version: "2"')
                                     .replace("no_face: lock_screen", "no_face: sign_out"))
     time.sleep(0.5)  # past policy_check_interval_s
     send(harness, [face_result("after", "c1", []), phone_result("after", "c1")])

@@ -24,10 +24,10 @@ pytestmark = pytest.mark.integration
 
 def committed_total(settings: Settings, topic: str) -> int:
     """Offsets the decide group committed on a topic, over all partitions."""
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap,
+    consumer = Consumer({"bootstrap.servers": settings.kafka.bootstrap,
                          "group.id": DECIDE_STAGE.group(settings), "enable.auto.commit": False})
     try:
-        parts = [TopicPartition(topic, p) for p in range(settings.partitions)]
+        parts = [TopicPartition(topic, p) for p in range(settings.kafka.partitions)]
         return sum(max(tp.offset, 0) for tp in consumer.committed(parts, timeout=10))
     finally:
         consumer.close()
@@ -46,7 +46,7 @@ def test_sigkill_between_halves_recovers_the_pending_half(
     topics: Settings, tmp_path: Path
 ) -> None:
     # A deadline far away: the frame can only be decided by the second half arriving.
-    settings = topics.model_copy(update={"decide_deadline_ms": 120_000})
+    settings = topics.replace(decide_deadline_ms=120_000)
     before = [f"b{n}-{uuid.uuid4().hex[:8]}" for n in range(2)]
     frame_id, client = f"f-{uuid.uuid4().hex[:8]}", "c-rs"
     worker = DecideWorker(settings, tmp_path / "worker.log").start()

@@ -58,7 +58,7 @@ def decide_as_the_stage_did(settings: Settings) -> list[Decision]:
     deadline has passed (in time order with the other frames, as the stage does)."""
     policy = parse_policy(BASE, settings)
     now = [0]
-    decider = Decider({}, {}, {}, lambda: policy, settings.decide_deadline_ms, lambda: now[0])
+    decider = Decider({}, {}, {}, lambda: policy, settings.decide.deadline_ms, lambda: now[0])
     decided: dict[str, Decision] = {}
     for i, (fr, ph) in enumerate(frames()):
         now[0] = BASE_MS + i * 1000 + 200
@@ -67,7 +67,7 @@ def decide_as_the_stage_did(settings: Settings) -> list[Decision]:
             outcome = decider.on_result(half, result, 0) if result is not None else None
             if outcome is not None:
                 decided[outcome.decision.frame_id] = outcome.decision
-    now[0] += settings.decide_deadline_ms
+    now[0] += settings.decide.deadline_ms
     decided.update((o.decision.frame_id, o.decision) for o in decider.on_deadline(0))
     return [decided[(fr or ph).frame_id] for fr, ph in frames()]  # type: ignore[union-attr]
 
@@ -92,12 +92,12 @@ def produce_history(settings: Settings, decisions: list[Decision]) -> None:
 
 def cluster_state(settings: Settings) -> tuple[dict[str, int], list[str]]:
     """Messages per topic of the namespace, and the namespace's consumer groups."""
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap})
     from confluent_kafka import Consumer, TopicPartition
 
     from vigil.core.kafka import watermarks
 
-    probe = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "probe"})
+    probe = Consumer({"bootstrap.servers": settings.kafka.bootstrap, "group.id": "probe"})
     try:
         ends = {t.name(settings): sum(
             watermarks(probe, TopicPartition(t.name(settings), p), 10)[1]
@@ -105,7 +105,9 @@ def cluster_state(settings: Settings) -> tuple[dict[str, int], list[str]]:
     finally:
         probe.close()
     groups = admin.list_consumer_groups(request_timeout=10).result().valid
-    return ends, sorted(g.group_id for g in groups if g.group_id.startswith(settings.namespace))
+    return ends, sorted(
+        g.group_id for g in groups if g.group_id.startswith(settings.deployment.namespace)
+    )
 
 
 @pytest.fixture
@@ -138,9 +140,9 @@ def test_what_if_prints_counts_and_changed_frames_and_writes_nothing(
     before = cluster_state(settings)
     policy_file = tmp_path / "what-if.yaml"
     policy_file.write_text(WHAT_IF)
-    for name, value in {"KAFKA_BOOTSTRAP": settings.kafka_bootstrap, "PARTITIONS": "4",
-                        "NAMESPACE": settings.namespace,
-                        "STATE_DIR": str(settings.state_dir)}.items():
+    for name, value in {"KAFKA_BOOTSTRAP": settings.kafka.bootstrap, "PARTITIONS": "4",
+                        "NAMESPACE": settings.deployment.namespace,
+                        "STATE_DIR": str(settings.deployment.state_dir)}.items():
         monkeypatch.setenv(f"VIGIL_{name}", value)
     assert main(["replay", "--policy", str(policy_file), "--client", "alice"]) == 0
     out = capsys.readouterr().out

@@ -85,7 +85,9 @@ def events_per_frame(settings: Settings, frame_ids: set[str]) -> dict[str, dict[
     """topic -> frame_id -> how many events name it, for face results, phone results and
     decisions (read from the start until the topics are quiet)."""
     topics = {t.name(settings): t for t in (FACE_RESULTS, PHONE_RESULTS, DECISIONS)}
-    consumer = make_consumer(settings, f"{settings.namespace}-count-{uuid.uuid4().hex[:6]}")
+    consumer = make_consumer(
+        settings, f"{settings.deployment.namespace}-count-{uuid.uuid4().hex[:6]}"
+    )
     consumer.subscribe(list(topics))
     found: dict[str, dict[str, int]] = {name: {} for name in topics}
     quiet_since = time.monotonic()
@@ -130,7 +132,7 @@ def test_lag_starts_a_face_process_idleness_stops_it_and_each_frame_is_decided_o
                                 if k.startswith("VIGIL_")})
     sup = supervisor_metrics_port(settings)
     second = stage("face").metrics_port(settings, replica=1)
-    assert second == settings.metrics_port_base + PORT_STRIDE + 1
+    assert second == settings.observability.metrics_port_base + PORT_STRIDE + 1
     jpegs = [webcam_jpeg(read_image(str(testdata / f"faces/obama_{n}.jpg")), quality=60)
              for n in (2, 3, 4)]
     # Frames keep coming, BURST a second, until the lag has stayed high long enough: one
@@ -147,8 +149,8 @@ def test_lag_starts_a_face_process_idleness_stops_it_and_each_frame_is_decided_o
     else:
         pytest.fail(f"no scale-up step of the face stage after {UP_BURSTS} bursts of {BURST} "
                     f"frames a second")
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
-    group = f"{settings.namespace}-face"
+    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap})
+    group = f"{settings.deployment.namespace}-face"
 
     def members() -> int:
         return len(admin.describe_consumer_groups([group])[group].result().members)

@@ -30,8 +30,7 @@ pytestmark = pytest.mark.integration
 
 def same_face_clients(running: Running, names: list[str]) -> dict[str, str]:
     """Clients enrolled with alice's embeddings (one person, several ids); their tokens."""
-    settings = running.settings.model_copy(
-        update={"secret_key": SecretStr(running.env["VIGIL_SECRET_KEY"])})
+    settings = running.settings.replace(secret_key=SecretStr(running.env["VIGIL_SECRET_KEY"]))
     repo = open_repository(settings)
     try:
         face = repo.embeddings("alice")
@@ -62,11 +61,11 @@ def test_nginx_spreads_sessions_and_moves_new_ones_off_a_killed_gateway(
     require_nginx()
     tokens = same_face_clients(running, ["lb-1", "lb-2", "lb-3", "lb-4"])
     frames = running.frames("faces/obama_3.jpg", "faces/obama_4.jpg")
-    holders = redis.Redis.from_url(running.settings.redis_url)
+    holders = redis.Redis.from_url(running.settings.redis.url)
     (tmp_path / "nginx").mkdir()
 
     def holder(client: str) -> str:
-        value = holders.hget(keys.session_key(running.settings.namespace, client),
+        value = holders.hget(keys.session_key(running.settings.deployment.namespace, client),
                              keys.SESSION_GATEWAY_FIELD)
         return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -109,8 +108,9 @@ def test_nginx_spreads_sessions_and_moves_new_ones_off_a_killed_gateway(
 
 
 def test_vigil_up_exports_its_processes_per_stage(running: Running) -> None:
-    port = supervisor_metrics_port(running.settings.model_copy(update={
-        "metrics_port_base": int(running.env["VIGIL_METRICS_PORT_BASE"])}))
+    port = supervisor_metrics_port(
+        running.settings.replace(metrics_port_base=int(running.env["VIGIL_METRICS_PORT_BASE"]))
+    )
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
         text = response.read().decode()
     for stage in ("gateway", "face", "phone", "decide", "evidence", "audit", "replies"):

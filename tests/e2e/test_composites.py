@@ -34,8 +34,7 @@ def composites(running: Running) -> dict[str, bytes]:
     """The portrait's replay and beside composites as a webcam client sends them."""
     testdata = require_testdata()
     device = DeviceChoice("cpu", "cpu", False, "composites for the e2e test")
-    settings = running.settings.model_copy(
-        update={"weights_dir": Path(running.env["VIGIL_WEIGHTS_DIR"])})
+    settings = running.settings.replace(weights_dir=Path(running.env["VIGIL_WEIGHTS_DIR"]))
     finder = cast(FramePlugin[FaceDetections],
                   load_plugin("face_detector", settings, device, "yunet"))
     made = portrait_composites(testdata, testdata / COMPOSITE_PORTRAIT, finder)

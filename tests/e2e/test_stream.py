@@ -100,7 +100,7 @@ def test_malformed_jpeg_gets_bad_frame_is_audited_and_the_session_goes_on(
     assert sorted((d["seq"], d["action"], d["reason"]) for d in decisions) == [
         (1, "lock_screen", "bad_frame"),  # answered, once, with the policy file's action
         (2, "lock_screen", "ok")]  # the session's first live frame: held, not yet allowed
-    consumer = make_consumer(running.settings, f"{running.settings.namespace}-dlq-check")
+    consumer = make_consumer(running.settings, f"{running.settings.deployment.namespace}-dlq-check")
     consumer.subscribe([FRAMES_DLQ.name(running.settings)])
     seqs = set()
     deadline = time.monotonic() + 30
@@ -143,7 +143,9 @@ def test_killed_face_processor_loses_no_frame_and_duplicates_no_reply(running: R
 
     # And exactly one Decision per frame on the decisions topic.
     ids = {d["frame_id"] for d in report.decisions.values()}
-    consumer = make_consumer(running.settings, f"{running.settings.namespace}-once-check")
+    consumer = make_consumer(
+        running.settings, f"{running.settings.deployment.namespace}-once-check"
+    )
     consumer.subscribe([DECISIONS.name(running.settings)])
     counts: dict[str, int] = {}
     models: dict[str, dict[str, str]] = {}  # frame -> role -> plug-in@digest, both halves seen

@@ -35,7 +35,7 @@ def run_example(settings: Settings, *args: str) -> subprocess.CompletedProcess[s
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.run(
         [sys.executable, "examples/decisions_hourly.py", "--bootstrap",
-         settings.kafka_bootstrap, "--namespace", settings.namespace, *args],
+         settings.kafka.bootstrap, "--namespace", settings.deployment.namespace, *args],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=True)
 
 

@@ -82,7 +82,7 @@ def enroll_clients(up: UpProcess, settings: Settings) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def cluster(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
     """A local three-broker cluster: the session's, or one of this module's own."""
-    if infra.settings is not None and infra.settings.local_kafka_nodes >= 3:
+    if infra.settings is not None and infra.settings.kafka.local_nodes >= 3:
         yield infra
         return
     with local_infra(tmp_path_factory.mktemp("faults-cluster"), 3) as started:
@@ -96,7 +96,7 @@ def matrix(cluster: Infra, fetched_weights: Path,
     env = up_env(cluster, f"faults{os.getpid()}", tmp_path_factory.mktemp("faults-state"),
                  fetched_weights, redis_url=f"redis://127.0.0.1:{free_port()}/0")
     settings = settings_from_env(env)
-    log = settings.state_dir / "vigil-up.log"
+    log = settings.deployment.state_dir / "vigil-up.log"
     up = UpProcess(env, log_file=log)
     stack = LocalStack(up, settings, READY_TIMEOUT_S)
     up.start()
@@ -104,7 +104,7 @@ def matrix(cluster: Infra, fetched_weights: Path,
         tokens = enroll_clients(up, settings)  # while the stack starts
         up.wait_ready(READY_TIMEOUT_S)
         frames = webcam_frames([testdata / name for name in STREAM], quality=60)
-        url = f"ws://127.0.0.1:{settings.gateway_port}/v1/stream"
+        url = f"ws://127.0.0.1:{settings.gateway.port}/v1/stream"
         clients = [SteadyClient(url, c, tokens[c], frames, FPS) for c in CLIENTS]
         assert cluster.settings is not None
         broker = local_broker(cluster.settings)

@@ -54,8 +54,8 @@ def test_third_client_waits_and_fourth_beyond_the_queue_is_refused(
             assert (await closed_with(d))[:2] == (1013, "system full")
             await a.close()  # a slot frees on gateway one: c is admitted
             welcome = await expect(c, "welcome", timeout_s=3)
-            assert welcome["max_fps"] == settings.max_fps
-            holder = await one.redis.hgetall(keys.session_key(settings.namespace, "c"))
+            assert welcome["max_fps"] == settings.gateway.max_fps
+            holder = await one.redis.hgetall(keys.session_key(settings.deployment.namespace, "c"))
             assert holder == {b"gateway_id": b"gw-one",
                               b"session_id": welcome["session_id"].encode(),
                               b"admitted_at": holder[b"admitted_at"]}
@@ -136,11 +136,18 @@ def test_block_closes_and_pause_resume_change_what_the_client_gets(
 
 def _gateway_env(settings: Settings, port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
-    env.update({"VIGIL_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-                "VIGIL_REDIS_URL": settings.redis_url, "VIGIL_NAMESPACE": settings.namespace,
-                "VIGIL_STATE_DIR": str(settings.state_dir), "VIGIL_GATEWAY_PORT": str(port),
-                "VIGIL_HEARTBEAT_TTL_S": str(settings.heartbeat_ttl_s),
-                "VIGIL_MAX_PIPELINES": "1", "VIGIL_MAX_CLIENTS_PER_PIPELINE": "1"})
+    env.update(
+        {
+            "VIGIL_KAFKA_BOOTSTRAP": settings.kafka.bootstrap,
+            "VIGIL_REDIS_URL": settings.redis.url,
+            "VIGIL_NAMESPACE": settings.deployment.namespace,
+            "VIGIL_STATE_DIR": str(settings.deployment.state_dir),
+            "VIGIL_GATEWAY_PORT": str(port),
+            "VIGIL_HEARTBEAT_TTL_S": str(settings.control.heartbeat_ttl_s),
+            "VIGIL_MAX_PIPELINES": "1",
+            "VIGIL_MAX_CLIENTS_PER_PIPELINE": "1",
+        }
+    )
     return env
 
 
@@ -166,8 +173,8 @@ def test_killed_gateway_frees_its_slots_after_the_ttl(
 
         asyncio.run(hold_slot())
         proc.wait(10)
-        client = redis.Redis.from_url(settings.redis_url)
-        assert client.zcard(keys.slots_key(settings.namespace)) == 1  # still held
+        client = redis.Redis.from_url(settings.redis.url)
+        assert client.zcard(keys.slots_key(settings.deployment.namespace)) == 1  # still held
 
         async def admitted_after_ttl() -> float:
             async with running_gateway(settings) as gw:

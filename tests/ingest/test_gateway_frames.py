@@ -30,7 +30,7 @@ pytestmark = pytest.mark.integration
 
 
 def consume_frames(settings: Settings, count: int, timeout_s: float = 20.0) -> list[Message]:
-    consumer = make_consumer(settings, f"{settings.namespace}-check")
+    consumer = make_consumer(settings, f"{settings.deployment.namespace}-check")
     consumer.subscribe([FRAMES.name(settings)])
     found: list[Message] = []
     deadline = time.monotonic() + timeout_s
@@ -75,7 +75,7 @@ def test_frames_reach_kafka_with_all_headers_and_decisions_come_back(
                 decided_at=first.headers.received_at + 5, action=Action.LOCK_SCREEN,
                 reason=Reason.WRONG_USER, scores={"distance": 1.3}, policy_version="p",
                 gateway_id=gw.gateway_id)
-            await gw.redis.publish(keys.reply_channel(settings.namespace, gw.gateway_id),
+            await gw.redis.publish(keys.reply_channel(settings.deployment.namespace, gw.gateway_id),
                                    DECISIONS.serializer.dumps(decision))
             reply = await expect(ws, "decision")
             await ws.close()

@@ -31,8 +31,8 @@ def test_held_and_moved_decisions_reach_the_current_session(
         make_gateway_settings: SettingsFactory, topics: Settings) -> None:
     settings = make_gateway_settings()
     token = add_client(settings, "alice")
-    ns = settings.namespace
-    sync = redis.Redis.from_url(settings.redis_url)
+    ns = settings.deployment.namespace
+    sync = redis.Redis.from_url(settings.redis.url)
     held = decision("f-held", "s-gone", Action.SIGN_OUT, Reason.SPOOF)
     # As the replies sink does when the client has no session:
     sync.rpush(keys.held_key(ns, "alice"), DECISIONS.serializer.dumps(held))
@@ -61,5 +61,5 @@ def test_held_and_moved_decisions_reach_the_current_session(
     assert sync.exists(keys.held_key(ns, "alice")) == 0  # taken, not left for the next one
     # The released session is marked ended, for as long as the setting says.
     ttl = sync.ttl(keys.ended_session_key(ns, session_id))
-    assert 0 < ttl <= settings.ended_session_ttl_s
+    assert 0 < ttl <= settings.processors.ended_session_ttl_s
     sync.close()

@@ -62,10 +62,10 @@ class Downstream:
         self.broken = 0
         self.stop = threading.Event()
         self.assigned = threading.Event()
-        self.consumer = make_consumer(settings, f"{settings.namespace}-downstream")
+        self.consumer = make_consumer(settings, f"{settings.deployment.namespace}-downstream")
         self.consumer.subscribe([FRAMES.name(settings)],
                                 on_assign=lambda _c, _p: self.assigned.set())
-        self.redis = redis.Redis.from_url(settings.redis_url)
+        self.redis = redis.Redis.from_url(settings.redis.url)
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
         # Until the group is joined no frame is answered, and the in-flight limit would
@@ -73,7 +73,7 @@ class Downstream:
         assert self.assigned.wait(30), "the downstream consumer was not assigned in 30 s"
 
     def _run(self) -> None:
-        channel = keys.reply_channel(self.settings.namespace, self.gateway_id)
+        channel = keys.reply_channel(self.settings.deployment.namespace, self.gateway_id)
         while not self.stop.is_set():
             msg = self.consumer.poll(0.2)
             if msg is None or msg.error():
@@ -156,7 +156,7 @@ def test_hostile_traffic_costs_the_well_behaved_client_nothing(
         make_gateway_settings: SettingsFactory, topics: Settings) -> None:
     settings = make_gateway_settings(max_fps=50, max_clients_per_pipeline=8)
     good, bad = add_client(settings, "alice"), add_client(settings, "mallory")
-    too_big = "x" * (settings.max_frame_bytes + 1)
+    too_big = "x" * (settings.gateway.max_frame_bytes + 1)
 
     async def scenario() -> dict[str, Any]:
         async with running_gateway(settings) as gw:

@@ -46,7 +46,7 @@ def test_stop_waits_for_frames_in_flight_and_refuses_new_ones(
             frame=FrameRef(topic="t.frames", partition=0, offset=0), captured_at=1,
             received_at=2, decided_at=3, action=Action.ALLOW, reason=Reason.OK,
             policy_version="p")
-        await gw.redis.publish(keys.reply_channel(settings.namespace, gw.gateway_id),
+        await gw.redis.publish(keys.reply_channel(settings.deployment.namespace, gw.gateway_id),
                                DECISIONS.serializer.dumps(decision))
         answered = time.monotonic()
         assert (await expect(ws, "decision"))["seq"] == 1

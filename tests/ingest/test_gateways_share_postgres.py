@@ -25,13 +25,20 @@ def test_two_gateways_on_one_postgres_see_each_others_enrollments_and_blocks(
     key = base64.b64encode(os.urandom(32)).decode()  # one deployment: one data key
 
     def machine(name: str) -> Settings:
-        return make_settings(infra, topics.namespace, tmp_path / name, tmp_path / "weights",
-                             user_db=postgres_db, secret_key=key, **FAST)
+        return make_settings(
+            infra,
+            topics.deployment.namespace,
+            tmp_path / name,
+            tmp_path / "weights",
+            user_db=postgres_db,
+            secret_key=key,
+            **FAST,
+        )
 
     a, b = machine("machine-a"), machine("machine-b")
     alice = add_client(a, "alice")  # enrolled on machine A
     bob = add_client(b, "bob")  # enrolled on machine B
-    assert not (a.state_dir / "users.sqlite3").exists()
+    assert not (a.deployment.state_dir / "users.sqlite3").exists()
 
     async def scenario() -> list[tuple[int | None, str]]:
         async with running_gateway(a) as gw_a, running_gateway(b) as gw_b:

@@ -41,8 +41,8 @@ REBUILT_WITHIN_S = 5.0
 
 def _rebuilt(settings: Settings, session_id: str) -> bool:
     """Epoch marker, the session's slot and hash, the blocked client's state, the processes."""
-    ns = settings.namespace
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=1)
+    ns = settings.deployment.namespace
+    client = redis.Redis.from_url(settings.redis.url, socket_timeout=1)
     try:
         roles = {p.role for p in live_processes(client, ns)}
         return (client.exists(keys.epoch_key(ns)) == 1

@@ -47,7 +47,7 @@ def test_topics_create_is_idempotent_and_namespaced(settings: Settings) -> None:
     first = create_topics(settings, partitions=3)
     second = create_topics(settings, partitions=3)
     assert [r.name for r in first] == [t.name(settings) for t in TOPICS]
-    assert all(r.name.startswith(settings.namespace) for r in first)
+    assert all(r.name.startswith(settings.deployment.namespace) for r in first)
     assert all(r.created for r in first)
     assert not any(r.created for r in second)
     # The flow's count, but the single-partition topics keep theirs.
@@ -56,7 +56,7 @@ def test_topics_create_is_idempotent_and_namespaced(settings: Settings) -> None:
 
 
 def _retention_on_broker(settings: Settings, topic: str) -> int:
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap})
     resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
     config = admin.describe_configs([resource])[resource].result()
     return int(config["retention.ms"].value)
@@ -65,11 +65,11 @@ def _retention_on_broker(settings: Settings, topic: str) -> int:
 def test_topics_get_their_retention_and_create_fixes_it(settings: Settings) -> None:
     reports = {r.name: r for r in create_topics(settings, partitions=1)}
     frames, decisions = FRAMES.name(settings), DECISIONS.name(settings)
-    assert _retention_on_broker(settings, frames) == settings.frames_retention_ms == 3_600_000
+    assert _retention_on_broker(settings, frames) == settings.kafka.frames_retention_ms == 3_600_000
     assert _retention_on_broker(settings, decisions) == 400 * 86_400_000
     assert reports[FACE_RESULTS.name(settings)].retention_ms == 86_400_000
     # An operator shortens the frames' retention: `vigil topics create` fixes old topics.
-    shorter = settings.model_copy(update={"frames_retention_ms": 600_000})
+    shorter = settings.replace(frames_retention_ms=600_000)
     again = {r.name: r for r in create_topics(shorter, partitions=1)}
     assert again[frames].retention_changed and not again[decisions].retention_changed
     assert _retention_on_broker(settings, frames) == 600_000
@@ -106,7 +106,7 @@ class Member:
 
     def __init__(self, settings: Settings, group: str, topic: str) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, str(MEMBER), "--bootstrap", settings.kafka_bootstrap,
+            [sys.executable, str(MEMBER), "--bootstrap", settings.kafka.bootstrap,
              "--group", group, "--topic", topic, "--idle", "6", "--max-seconds", "90"],
             stdout=subprocess.PIPE, text=True,
         )

@@ -30,7 +30,7 @@ PER_PHASE = 100  # records produced before the kill, while the node is dead, aft
 @pytest.fixture(scope="module")
 def cluster(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     """A running local three-node cluster: the session's when it is one, else this module's."""
-    if infra.settings is not None and infra.settings.local_kafka_nodes == 3:
+    if infra.settings is not None and infra.settings.kafka.local_nodes == 3:
         yield infra.settings
         return
     settings = local_infra_settings(tmp_path_factory.mktemp("cluster3"), 3)
@@ -42,13 +42,13 @@ def cluster(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
 
 def settings_on(cluster: Settings, namespace: str, tmp_path: Path) -> Settings:
-    return load_settings(kafka_bootstrap=cluster.kafka_bootstrap, namespace=namespace,
+    return load_settings(kafka_bootstrap=cluster.kafka.bootstrap, namespace=namespace,
                          state_dir=tmp_path, partitions=3)
 
 
 def topic_layout(settings: Settings, topic: str) -> tuple[dict[int, int], dict[int, int], str]:
     """(partition -> replica count, partition -> leader node, min.insync.replicas)."""
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap})
     deadline = time.monotonic() + 15
     # A new topic reaches every broker's metadata a moment after the first one's: the broker
     # asked may not list its partitions yet.
@@ -126,7 +126,7 @@ def produce_phase(producer: Producer, topic: str, start: int, failures: list[str
 
 
 def wait_all_in_sync(settings: Settings, topic: str, timeout_s: float) -> float:
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap})
     start = time.monotonic()
     while time.monotonic() - start < timeout_s:
         parts = admin.list_topics(topic, timeout=10).topics[topic].partitions.values()

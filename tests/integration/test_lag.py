@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 
 def test_lag_is_committed_against_end_offsets_per_partition(topics: Settings) -> None:
     topic = FRAMES.name(topics)
-    group = f"{topics.namespace}-lagcheck"
+    group = f"{topics.deployment.namespace}-lagcheck"
     produce(topics, topic, [(f"client-{i % 5}", f"frame {i}") for i in range(20)])
     reader = LagReader(topics, max_age_s=0)
     try:
@@ -57,8 +57,8 @@ def test_cached_answers_are_reused_within_max_age(topics: Settings) -> None:
     topic = FRAMES.name(topics)
     reader = LagReader(topics, max_age_s=60)
     try:
-        first = reader.lag(f"{topics.namespace}-cache", [topic])
+        first = reader.lag(f"{topics.deployment.namespace}-cache", [topic])
         produce(topics, topic, [("client-1", "frame")])
-        assert reader.lag(f"{topics.namespace}-cache", [topic]) is first
+        assert reader.lag(f"{topics.deployment.namespace}-cache", [topic]) is first
     finally:
         reader.close()

@@ -64,8 +64,8 @@ def test_a_backlog_of_an_ended_session_costs_the_models_nothing(one_partition: S
     settings = one_partition
     testdata = require_testdata()
     jpeg = webcam_jpeg(read_image(str(testdata / "faces/obama_2.jpg")), quality=60)
-    ns = settings.namespace
-    r = redis.Redis.from_url(settings.redis_url)
+    ns = settings.deployment.namespace
+    r = redis.Redis.from_url(settings.redis.url)
     r.set(keys.ended_session_key(ns, "s-gone"), "1")  # released by the gateway at shutdown
     r.hset(keys.session_key(ns, "waiting"), mapping={"session_id": "s-wait"})
     r.hset(keys.session_key(ns, "newcomer"), mapping={"session_id": "s-new"})
@@ -109,7 +109,7 @@ def test_a_backlog_of_an_ended_session_costs_the_models_nothing(one_partition: S
 def decide_all(settings: Settings, results: list[FaceResult | PhoneResult]) -> list[Any]:
     """The decide stage's join and policy over the results, in the order they came."""
     policy = load_policy(DEFAULT_POLICY_FILE, settings)
-    decider = Decider({}, {}, {}, lambda: policy, settings.decide_deadline_ms)
+    decider = Decider({}, {}, {}, lambda: policy, settings.decide.deadline_ms)
     decisions = []
     for result in results:
         half = "face" if isinstance(result, FaceResult) else "phone"

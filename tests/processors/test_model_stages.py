@@ -144,8 +144,8 @@ def test_an_ended_sessions_frames_skip_the_models_and_are_answered(
         model_settings: Settings) -> None:
     testdata = require_testdata()
     settings = model_settings
-    client = redis.Redis.from_url(settings.redis_url)
-    client.set(keys.ended_session_key(settings.namespace, "s-gone"), "1")
+    client = redis.Redis.from_url(settings.redis.url)
+    client.set(keys.ended_session_key(settings.deployment.namespace, "s-gone"), "1")
     harness = Harness(settings)
     triage = FrameTriage(settings, SessionRegistry(settings, client))
     phone = ModelStage(PHONE_STAGE, settings, PhoneInference(settings), harness.io,

@@ -24,13 +24,12 @@ def headers(client: str, session: str, age_ms: int = 0) -> FrameHeaders:
 
 
 def test_frames_are_sorted_by_session_and_age(settings: Settings) -> None:
-    ns = settings.namespace
-    client = redis.Redis.from_url(settings.redis_url)
+    ns = settings.deployment.namespace
+    client = redis.Redis.from_url(settings.redis.url)
     client.set(keys.ended_session_key(ns, "s-closed"), "1")  # the gateway released it
     client.hset(keys.session_key(ns, "replaced"), mapping={"session_id": "s-newer"})
     client.hset(keys.session_key(ns, "live"), mapping={"session_id": "s-live"})
-    triage = FrameTriage(settings.model_copy(update={"frame_max_age_ms": 5000,
-                                                     "decide_deadline_ms": 10_000}),
+    triage = FrameTriage(settings.replace(frame_max_age_ms=5000, decide_deadline_ms=10_000),
                          SessionRegistry(settings), clock=lambda: NOW)
     frames = [
         headers("closed", "s-closed"),          # released by its gateway

@@ -101,10 +101,10 @@ def produce_decisions(settings: Settings, decisions: list[Decision]) -> None:
 
 def committed_to_end(settings: Settings, group_id: str, topics: list[Topic[Any]]) -> bool:
     """Whether the group committed every partition of the topics up to its end."""
-    probe = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": group_id})
+    probe = Consumer({"bootstrap.servers": settings.kafka.bootstrap, "group.id": group_id})
     try:
         parts = [TopicPartition(t.name(settings), p)
-                 for t in topics for p in range(settings.partitions)]
+                 for t in topics for p in range(settings.kafka.partitions)]
         committed = {(tp.topic, tp.partition): tp.offset
                      for tp in probe.committed(parts, timeout=10)}
         for tp in parts:
@@ -158,11 +158,11 @@ def running(sink: Handler, entry: Stage, group_id: str | None = None,
 
 
 def evidence_files(settings: Settings) -> list[Path]:
-    return sorted((settings.state_dir / "evidence").rglob("*.vgev"))
+    return sorted((settings.deployment.state_dir / "evidence").rglob("*.vgev"))
 
 
 def env_of(settings: Settings) -> dict[str, str]:
     """Environment for a subprocess running with the same settings."""
-    return {**os.environ, "VIGIL_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-            "VIGIL_REDIS_URL": settings.redis_url, "VIGIL_NAMESPACE": settings.namespace,
-            "VIGIL_STATE_DIR": str(settings.state_dir), "VIGIL_PARTITIONS": "4"}
+    return {**os.environ, "VIGIL_KAFKA_BOOTSTRAP": settings.kafka.bootstrap,
+            "VIGIL_REDIS_URL": settings.redis.url, "VIGIL_NAMESPACE": settings.deployment.namespace,
+            "VIGIL_STATE_DIR": str(settings.deployment.state_dir), "VIGIL_PARTITIONS": "4"}

@@ -62,7 +62,7 @@ def test_intact_log_passes_and_names_its_checkpoint(
     assert verdict.ok and verdict.last_good is not None
     assert verdict.last_good.checkpoint.lines == 6
     monkeypatch.setenv("VIGIL_SECRET_KEY", TEST_KEY)
-    monkeypatch.setenv("VIGIL_STATE_DIR", str(offline_settings.state_dir))
+    monkeypatch.setenv("VIGIL_STATE_DIR", str(offline_settings.deployment.state_dir))
     code, text = verify_cli(offline_settings, anchored, capsys)
     assert code == 0
     assert "intact: 6 lines; last good checkpoint: line 6 (checkpoint 2, hash " in text
@@ -80,7 +80,7 @@ def test_lines_cut_from_the_end_are_detected(offline_settings: Settings, anchore
     assert "the log has 4 lines" in verdict.problem and "says 6" in verdict.problem
     assert "cut from the end" in verdict.problem
     monkeypatch.setenv("VIGIL_SECRET_KEY", TEST_KEY)
-    monkeypatch.setenv("VIGIL_STATE_DIR", str(offline_settings.state_dir))
+    monkeypatch.setenv("VIGIL_STATE_DIR", str(offline_settings.deployment.state_dir))
     code, text = verify_cli(offline_settings, anchored, capsys)
     assert code == 1 and "NOT intact" in text and "last good checkpoint: none" in text
 
@@ -108,8 +108,10 @@ def test_a_checkpoint_made_with_the_data_key_but_not_the_audit_key_is_refused(
     """A gateway holds the data key (compose gives it to every container): it once sufficed
     to MAC a checkpoint for a cut log. Only the audit sink's signing key signs now."""
     rewrite(anchored, lines_of(anchored)[:4])
-    gateway = offline_settings.model_copy(update={"state_dir": anchored.parent / "gateway"})
-    assert gateway.secret_key == offline_settings.secret_key  # the data key, all of it
+    gateway = offline_settings.replace(state_dir=anchored.parent / "gateway")
+    assert (
+        gateway.deployment.secret_key == offline_settings.deployment.secret_key
+    )  # the data key, all of it
     log = AuditLog(anchored)
     CheckpointWriter(gateway, anchored, load_signing_key(gateway, create=True), None,
                      sequence=99).record(log)
@@ -257,7 +259,7 @@ def test_an_old_checkpoint_file_and_record_put_back_after_a_cut_do_not_verify(
     rewrite(path, old_lines)  # the cut...
     checkpoint_file(path).write_bytes(old_file)  # ...its old checkpoint file...
     old = json.loads(old_file)
-    producer = Producer({"bootstrap.servers": sink_settings.kafka_bootstrap})
+    producer = Producer({"bootstrap.servers": sink_settings.kafka.bootstrap})
     producer.produce(AUDIT_CHECKPOINTS.name(sink_settings), key=old["log_id"],
                      value=old_file.strip())  # ...and its old record, produced again
     assert producer.flush(30) == 0
@@ -272,8 +274,9 @@ def test_an_old_checkpoint_file_and_record_put_back_after_a_cut_do_not_verify(
 
 def test_checkpoints_of_an_earlier_signing_key_are_history_not_a_forgery(
         offline_settings: Settings, tmp_path: Path) -> None:
-    earlier = load_signing_key(offline_settings.model_copy(
-        update={"state_dir": tmp_path / "before-restore"}), create=True)
+    earlier = load_signing_key(
+        offline_settings.replace(state_dir=tmp_path / "before-restore"), create=True
+    )
     now = load_signing_key(offline_settings, create=True)
     old = [(n, sign(earlier, "a" * 64, n + 1, n + 1, "b" * 64).model_dump_json().encode())
            for n in range(2)]

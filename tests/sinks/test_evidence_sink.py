@@ -56,7 +56,7 @@ def test_non_allow_decision_is_kept_encrypted_and_shown(
     assert item.decision.action is Action.SIGN_OUT and item.note is None
 
     # The auditor's command writes back the identical JPEG.
-    monkeypatch.setenv("VIGIL_STATE_DIR", str(sink_settings.state_dir))
+    monkeypatch.setenv("VIGIL_STATE_DIR", str(sink_settings.deployment.state_dir))
     monkeypatch.setenv("VIGIL_SECRET_KEY", key_value(sink_settings))
     out = tmp_path / "shown.jpg"
     assert main(["evidence", "show", "frame-a1", "--out", str(out)]) == 0
@@ -82,5 +82,5 @@ def test_non_allow_decision_is_kept_encrypted_and_shown(
 
 
 def key_value(settings: Settings) -> str:
-    assert settings.secret_key is not None
-    return settings.secret_key.get_secret_value()
+    assert settings.deployment.secret_key is not None
+    return settings.deployment.secret_key.get_secret_value()

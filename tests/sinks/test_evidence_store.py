@@ -68,7 +68,7 @@ def test_wrong_key_and_moved_file_fail(offline_settings: Settings, tmp_path: Pat
                                        jpeg: bytes) -> None:
     path = write_evidence(offline_settings, decision("frame-0004"), None, jpeg)
     other_key = base64.b64encode(b"\x07" * 32).decode()
-    wrong = load_settings(state_dir=offline_settings.state_dir, secret_key=other_key)
+    wrong = load_settings(state_dir=offline_settings.deployment.state_dir, secret_key=other_key)
     with pytest.raises(EvidenceError, match="wrong key"):
         read_evidence(wrong, path)
     moved = path.parent.parent.parent / "mallory" / path.parent.name / path.name
@@ -117,8 +117,10 @@ def test_purge_removes_only_days_past_retention(offline_settings: Settings, jpeg
 def test_cli_show_and_purge(offline_settings: Settings, jpeg: bytes, tmp_path: Path,
                             monkeypatch: pytest.MonkeyPatch,
                             capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setenv("VIGIL_STATE_DIR", str(offline_settings.state_dir))
-    monkeypatch.setenv("VIGIL_SECRET_KEY", offline_settings.secret_key.get_secret_value())
+    monkeypatch.setenv("VIGIL_STATE_DIR", str(offline_settings.deployment.state_dir))
+    monkeypatch.setenv(
+        "VIGIL_SECRET_KEY", offline_settings.deployment.secret_key.get_secret_value()
+    )
     d = decision("frame-0006")
     write_evidence(offline_settings, d, None, jpeg)
     out = tmp_path / "out.jpg"

@@ -45,5 +45,5 @@ def test_audit_sink_process_serves_metrics_and_stops_on_sigterm(sink_settings: S
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
-    log = sink_settings.state_dir / "audit" / "audit.log"
+    log = sink_settings.deployment.state_dir / "audit" / "audit.log"
     assert log.read_text().count("\n") == 1

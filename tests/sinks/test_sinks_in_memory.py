@@ -181,7 +181,7 @@ def test_audit_crash_before_commit_replays_without_duplicates(settings: Settings
 @pytest.fixture
 def redis_settings(settings: Settings, tmp_path: Path) -> Iterator[Settings]:
     with private_redis(tmp_path / "redis") as server:
-        yield settings.model_copy(update={"redis_url": server.url})
+        yield settings.replace(redis_url=server.url)
 
 
 def dropped(reason: str) -> float:
@@ -192,8 +192,8 @@ def dropped(reason: str) -> float:
 
 def test_replies_each_frame_once_and_locks_follow_the_client(redis_settings: Settings) -> None:
     settings = redis_settings
-    ns = settings.namespace
-    client = redis.Redis.from_url(settings.redis_url)
+    ns = settings.deployment.namespace
+    client = redis.Redis.from_url(settings.redis.url)
     client.hset(keys.session_key(ns, "alice"), mapping={"gateway_id": "gw-1",
                                                         "session_id": "s-1"})
     client.hset(keys.session_key(ns, "carol"), mapping={"gateway_id": "gw-2",
@@ -225,11 +225,11 @@ def test_replies_each_frame_once_and_locks_follow_the_client(redis_settings: Set
     pubsub.close()
     assert received == [(keys.reply_channel(ns, "gw-1"), first),
                         (keys.reply_channel(ns, "gw-2"), moved)]
-    assert 0 < client.ttl(keys.replied_key(ns, "h-1")) <= settings.reply_dedupe_ttl_s
+    assert 0 < client.ttl(keys.replied_key(ns, "h-1")) <= settings.sinks.reply_dedupe_ttl_s
     assert client.exists(keys.replied_key(ns, "h-2")) == 0
     held_now = client.lrange(keys.held_key(ns, "bob"), 0, -1)
     assert [DECISIONS.serializer.loads(raw) for raw in held_now] == [held]
-    assert 0 < client.ttl(keys.held_key(ns, "bob")) <= settings.held_decisions_ttl_s
+    assert 0 < client.ttl(keys.held_key(ns, "bob")) <= settings.sinks.held_decisions_ttl_s
     assert dropped("no_session") - before["no_session"] == 1
     assert dropped("duplicate") - before["duplicate"] == 2
     assert dropped("stale_session") - before["stale_session"] == 1

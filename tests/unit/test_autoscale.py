@@ -132,8 +132,8 @@ def test_counters_are_read_from_a_metrics_page_and_summed_as_deltas() -> None:
 
 def test_process_bounds_are_settings_and_replicas_are_named_after_their_stage() -> None:
     settings = load_settings(face_processes_min=2, face_processes_max=4, metrics_port_base=9400)
-    assert settings.stage_process_bounds("face") == (2, 4)
-    assert settings.stage_process_bounds("audit") == (1, 1)
+    assert settings.scaling.stage_process_bounds("face") == (2, 4)
+    assert settings.scaling.stage_process_bounds("audit") == (1, 1)
     names = [c.name for c in stage_children(settings)]
     assert names.count("face") == 1 and "face-1" in names and len(names) == 8
     assert [process_name("face", r) for r in (0, 2)] == ["face", "face-2"]

@@ -43,7 +43,7 @@ def test_node_count_follows_the_bootstrap_list_when_not_set(tmp_path: Path) -> N
     settings = load_settings(state_dir=tmp_path, kafka_brokers=None,
                              kafka_bootstrap="127.0.0.1:9192,127.0.0.1:9292,127.0.0.1:9392")
     assert [n.port for n in cluster_nodes(settings)] == [9192, 9292, 9392]
-    assert settings.local_kafka_nodes == 3
+    assert settings.kafka.local_nodes == 3
 
 
 def test_clashing_ports_are_refused_with_the_ports_named(tmp_path: Path) -> None:

@@ -96,13 +96,13 @@ def test_compare_names() -> None:
     with pytest.raises(AlternativeError, match="liveness_ensemble"):
         settings_for(load_settings(), parse_alternative("mean:minifasnet+nothing"))
     views = settings_for(load_settings(), parse_alternative("yolo_openvino,views:whole+centre"))
-    assert views.phone_views == ("whole", "centre")
+    assert views.models.phone_views == ("whole", "centre")
     assert describe(views).endswith("yolo_openvino views:whole+centre")
     with pytest.raises(AlternativeError, match="phone_views"):
         settings_for(load_settings(), parse_alternative("views:whole+sideways"))
     bf16 = settings_for(load_settings(),
                         parse_alternative("yunet_openvino,openvino_precision=bf16"))
-    assert (bf16.face_detector, bf16.openvino_precision) == ("yunet_openvino", "bf16")
+    assert (bf16.models.face_detector, bf16.models.openvino_precision) == ("yunet_openvino", "bf16")
     with pytest.raises(AlternativeError, match="no setting 'precision'"):
         parse_alternative("precision=bf16")
     with pytest.raises(AlternativeError, match="openvino_precision"):

@@ -17,6 +17,7 @@ from processors.vision.imaging import encode_jpeg
 from processors.vision.results import PhoneDetections
 from tests.vision.conftest import SPOOF, needs_testdata
 from tests.vision.test_imaging import huge_jpeg_header
+from vigil.core.plugins import PluginSpec
 from vigil.core.settings import load_settings
 
 LIVE = SPOOF / "image_T1.jpg"
@@ -69,8 +70,8 @@ def test_tiny_and_odd_arrays_give_empty_results(chain: FaceChain,
 
 
 def test_registry_names_a_missing_package(monkeypatch: pytest.MonkeyPatch) -> None:
-    spec = registry.PluginSpec("processors.vision.detector", "MtcnnFaceDetector",
-                               ("torch", "no_such_vision_package"))
+    spec = PluginSpec("processors.vision.detector", "MtcnnFaceDetector",
+                      ("torch", "no_such_vision_package"))
     monkeypatch.setitem(registry.REGISTRY["face_detector"], "mtcnn", spec)
     cpu = DeviceChoice("cpu", "cpu", False, "test")
     with pytest.raises(registry.MissingDependencyError, match="no_such_vision_package"):

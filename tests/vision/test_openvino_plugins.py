@@ -40,7 +40,7 @@ PRECISIONS = [pytest.param("f32", 1e-3, id="f32"),
 
 def _plugins(settings: Settings, chain: FaceChain, role: Role, names: tuple[str, str],
              precision: str = "f32") -> list[FacePlugin[object]]:
-    settings = settings.model_copy(update={"openvino_precision": precision})
+    settings = settings.replace(openvino_precision=precision)
     return [cast(FacePlugin[object], load_plugin(role, settings, chain.device, n)) for n in names]
 
 
@@ -61,7 +61,7 @@ def test_openvino_facenet_embeds_as_torch_and_verifies_the_same(
     got = [e[0] for e in openvino.infer(frames, boxes)]
     cosines = [float(np.dot(a, b)) for a, b in zip(expected, got, strict=True)]
     assert min(cosines) >= 1 - moves, cosines
-    threshold = vision_settings.verify_threshold
+    threshold = vision_settings.models.verify_threshold
     for i, j in itertools.combinations(range(len(frames)), 2):
         before, after = l2_distance(expected[i], expected[j]), l2_distance(got[i], got[j])
         assert _same_side(before, after, threshold, moves), (PICTURES[i], PICTURES[j])
@@ -81,28 +81,27 @@ def test_openvino_liveness_scores_as_its_reference(
     expected = np.array([s[0] for s in reference_plugin.infer(frames, boxes)])
     got = np.array([s[0] for s in openvino.infer(frames, boxes)])
     assert np.abs(expected - got).max() < 1e-4, (expected, got)
-    live = vision_settings.liveness_threshold
+    live = vision_settings.models.liveness_threshold
     assert ((expected >= live) == (got >= live)).all()
     assert (got >= live).any() and (got < live).any()  # both verdicts occur among these
 
 
 def test_the_ir_is_converted_once_then_reused(vision_settings: Settings,
                                               chain: FaceChain) -> None:
-    first = converted_ir(vision_settings, "facenet", vision_settings.embedder_weights)
+    first = converted_ir(vision_settings, "facenet", vision_settings.models.embedder_weights)
     stamp = first.stat().st_mtime_ns
     load_plugin("face_embedder", vision_settings, chain.device, "facenet_openvino")
-    again = converted_ir(vision_settings, "facenet", vision_settings.embedder_weights)
+    again = converted_ir(vision_settings, "facenet", vision_settings.models.embedder_weights)
     assert again == first and again.stat().st_mtime_ns == stamp
-    assert vision_settings.embedder_weights.removesuffix(".pt") in first.parent.name
-    leftovers = [p.name for p in vision_settings.model_cache_path.iterdir()
+    assert vision_settings.models.embedder_weights.removesuffix(".pt") in first.parent.name
+    leftovers = [p.name for p in vision_settings.weights.model_cache_path.iterdir()
                  if p.name.startswith(".")]
     assert leftovers == []
 
 
 def test_a_failed_conversion_names_the_weights_and_the_way_out(
         vision_settings: Settings) -> None:
-    settings = vision_settings.model_copy(
-        update={"model_cache_dir": vision_settings.state_dir / "x"})
+    settings = vision_settings.replace(model_cache_dir=vision_settings.deployment.state_dir / "x")
     with pytest.raises(ModelConversionError, match=r"2\.7_80x80_MiniFASNetV2\.pth.*torch plug-in"):
         converted_ir(settings, "no-such-network", "2.7_80x80_MiniFASNetV2.pth")
 
@@ -130,10 +129,21 @@ print(len(faces), faces[0].live, "torch" in sys.modules)
 
 def test_a_face_process_on_openvino_never_loads_torch(vision_settings: Settings,
                                                       chain: FaceChain) -> None:
-    for network, weights in (("facenet", vision_settings.embedder_weights),
-                             *(("minifasnet", w) for w in vision_settings.liveness_weights)):
+    for network, weights in (("facenet", vision_settings.models.embedder_weights),
+                             *(("minifasnet", w) for w in vision_settings.models.liveness_weights)):
         converted_ir(vision_settings, network, weights)  # cached, as after a first start
-    out = subprocess.run([sys.executable, "-c", TORCH_FREE_FACE, str(vision_settings.state_dir),
-                          str(vision_settings.weights_path), str(SPOOF / "image_T1.jpg")],
-                         capture_output=True, text=True, check=True, timeout=120)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            TORCH_FREE_FACE,
+            str(vision_settings.deployment.state_dir),
+            str(vision_settings.weights.path),
+            str(SPOOF / "image_T1.jpg"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
     assert out.stdout.split() == ["1", "True", "False"], out.stderr[-2000:]

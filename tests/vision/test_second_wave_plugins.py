@@ -109,8 +109,9 @@ def test_ensemble_combines_its_members_scores(vision_settings: Settings, chain: 
     members = ("minifasnet", "celebaspoof")
     expected = np.min([[s[0] for s in livenesses[m].infer(frames, boxes)] for m in members],
                       axis=0)
-    settings = vision_settings.model_copy(update={
-        "liveness_model": "ensemble", "liveness_ensemble": members, "liveness_combine": "min"})
+    settings = vision_settings.replace(
+        liveness_model="ensemble", liveness_ensemble=members, liveness_combine="min"
+    )
     ensemble = load_plugin("liveness_model", settings, chain.device)
     assert isinstance(ensemble, EnsembleLiveness)
     combined = [s[0] for s in ensemble.infer(frames, boxes)]
@@ -152,8 +153,7 @@ def test_openvino_decoding_matches_ultralytics(vision_settings: Settings, chain:
     """Our letterbox, decoding and NMS give Ultralytics' own boxes for the same IR (the whole
     view alone: Ultralytics has no other)."""
     # The square input: Ultralytics runs the IR as exported (the rectangular one is below).
-    whole = vision_settings.model_copy(update={"phone_views": ("whole",),
-                                               "phone_rect_input": False})
+    whole = vision_settings.replace(phone_views=("whole",), phone_rect_input=False)
     openvino_phone = load_plugin("phone_detector", whole, chain.device, "yolo_openvino")
     from processors.vision.phone import prepare_ultralytics
 
@@ -171,7 +171,9 @@ def test_openvino_decoding_matches_ultralytics(vision_settings: Settings, chain:
 
     monkeypatch.setattr(ov.Core, "compile_model", in_f32)
 
-    folder = vision_settings.weights_path / os.path.dirname(vision_settings.phone_openvino_model)
+    folder = vision_settings.weights.path / os.path.dirname(
+        vision_settings.models.phone_openvino_model
+    )
     reference: Any = YOLO(str(folder), task="detect")
     frame = as_webcam(OBJECTS / "coco_val2017_000000001296_face_phone.jpg")
     (theirs,) = reference.predict(frame, imgsz=640, conf=0.1, classes=[67], verbose=False)
@@ -204,7 +206,7 @@ print(PhoneInference(settings).detector.infer([frame])[0].phone, "torch" in sys.
 def test_an_openvino_phone_process_never_loads_torch(vision_settings: Settings) -> None:
     picture = OBJECTS / "coco_val2017_000000001296_face_phone.jpg"
     out = subprocess.run([sys.executable, "-c", TORCH_FREE_PHONE,
-                          str(vision_settings.weights_path), str(picture)],
+                          str(vision_settings.weights.path), str(picture)],
                          capture_output=True, text=True, check=True, timeout=120)
     assert out.stdout.split() == ["True", "False"], out.stderr[-2000:]
 
@@ -213,7 +215,7 @@ def test_an_openvino_phone_process_never_loads_torch(vision_settings: Settings) 
 def test_each_phone_view_boxes_the_phone_where_it_is(vision_settings: Settings,
                                                      chain: FaceChain, view: str) -> None:
     # Each view alone, its boxes mapped back to the frame: the same phone, in the same place.
-    one = vision_settings.model_copy(update={"phone_views": (view,)})
+    one = vision_settings.replace(phone_views=(view,))
     plugin = load_plugin("phone_detector", one, chain.device, "yolo_openvino")
     (found,) = plugin.infer([as_webcam(OBJECTS / "coco_val2017_000000001296_face_phone.jpg")])
     boxes = [(round(p.confidence, 2), [round(v) for v in p.box]) for p in found.phones]
@@ -224,7 +226,7 @@ def test_each_phone_view_boxes_the_phone_where_it_is(vision_settings: Settings,
 def test_a_tiled_phone_is_found_in_its_own_frame_only(vision_settings: Settings,
                                                       chain: FaceChain, place: int) -> None:
     # Four frames share one inference; the phone's box goes to its frame, in its place.
-    tiled = vision_settings.model_copy(update={"phone_views": ("tiled",)})
+    tiled = vision_settings.replace(phone_views=("tiled",))
     plugin = load_plugin("phone_detector", tiled, chain.device, "yolo_openvino")
     others = [as_webcam(OBJECTS / "bus.jpg"), np.full((480, 640, 3), 90, np.uint8),
               as_webcam(FACES / "obama_1.jpg")]
@@ -241,8 +243,7 @@ def test_the_rect_input_finds_the_square_inputs_phone(vision_settings: Settings,
     frame = as_webcam(OBJECTS / "coco_val2017_000000001296_face_phone.jpg")
     found = {}
     for rect in (True, False):
-        one = vision_settings.model_copy(update={"phone_views": ("whole",),
-                                                 "phone_rect_input": rect})
+        one = vision_settings.replace(phone_views=("whole",), phone_rect_input=rect)
         (found[rect],) = load_plugin("phone_detector", one, chain.device,
                                      "yolo_openvino").infer([frame])
     assert found[True].phone and found[False].phone
@@ -254,8 +255,8 @@ def test_the_rewritten_anchors_are_the_exported_ones_for_the_square(
         vision_settings: Settings) -> None:
     import openvino as ov
 
-    model = ov.Core().read_model(str(vision_settings.weights_path
-                                     / vision_settings.phone_openvino_model))
+    model = ov.Core().read_model(str(vision_settings.weights.path
+                                     / vision_settings.models.phone_openvino_model))
     exported = {tuple(op.get_output_shape(0)): op.get_data() for op in model.get_ordered_ops()
                 if op.get_type_name() == "Constant"
                 and tuple(op.get_output_shape(0)) in ((1, 2, 8400), (1, 1, 8400))}

@@ -36,7 +36,7 @@ def _settings(tmp_path: Path, mirror: Path | None = MIRROR) -> Settings:
 def _small_copy(tmp_path: Path) -> Settings:
     """A weights folder holding only the (small) liveness files, verified."""
     settings = _settings(tmp_path)
-    fetch_weights(settings, names=settings.liveness_weights, progress=False)
+    fetch_weights(settings, names=settings.models.liveness_weights, progress=False)
     return settings
 
 
@@ -59,7 +59,7 @@ def test_manifest_matches_the_mirror_readme_facts() -> None:
 
 def test_one_changed_byte_fails_verify_and_loading(tmp_path: Path) -> None:
     settings = _small_copy(tmp_path)
-    path = settings.weights_path / LIVENESS_FILE
+    path = settings.weights.path / LIVENESS_FILE
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01
     path.write_bytes(bytes(data))
@@ -79,14 +79,14 @@ def test_missing_file_names_file_and_command(tmp_path: Path) -> None:
     with pytest.raises(WeightsError) as info:
         FaceNetEmbedder(settings, CPU).load()
     message = str(info.value)
-    assert settings.embedder_weights in message and "missing" in message
+    assert settings.models.embedder_weights in message and "missing" in message
     assert "vigil weights fetch" in message
 
 
 def test_no_mirror_and_no_url_is_a_clear_error(tmp_path: Path) -> None:
     settings = _settings(tmp_path, mirror=None)
     with pytest.raises(WeightsError, match="no download url"):
-        fetch_weights(settings, names=[settings.embedder_weights], progress=False)
+        fetch_weights(settings, names=[settings.models.embedder_weights], progress=False)
 
 
 def test_download_failure_is_a_clear_error(tmp_path: Path) -> None:
@@ -98,19 +98,19 @@ def test_download_failure_is_a_clear_error(tmp_path: Path) -> None:
     settings = _settings(tmp_path, mirror=None)
     with pytest.raises(WeightsError, match=r"download of x\.pt from http://127\.0\.0\.1:9"):
         fetch_weights(settings, manifest=manifest, progress=False)
-    assert not (settings.weights_path / "x.pt").exists()
+    assert not (settings.weights.path / "x.pt").exists()
 
 
 def test_cli_verify_exit_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                               capsys: pytest.CaptureFixture[str]) -> None:
     settings = _settings(tmp_path)
     fetch_weights(settings, progress=False)
-    monkeypatch.setenv("VIGIL_WEIGHTS_DIR", str(settings.weights_path))
+    monkeypatch.setenv("VIGIL_WEIGHTS_DIR", str(settings.weights.path))
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["weights", "verify"])
     assert args.handler(args) == 0
-    shutil.copy(settings.weights_path / LIVENESS_FILE,
-                settings.weights_path / settings.liveness_weights[1])
+    shutil.copy(settings.weights.path / LIVENESS_FILE,
+                settings.weights.path / settings.models.liveness_weights[1])
     assert args.handler(args) == 1
     assert "BAD" in capsys.readouterr().out

@@ -34,7 +34,7 @@ def _pictures() -> list[np.ndarray]:
 def _detector(settings: Settings, chain: FaceChain, name: str,
               **changes: object) -> FramePlugin[FaceDetections]:
     return cast(FramePlugin[FaceDetections],
-                load_plugin("face_detector", settings.model_copy(update=changes), chain.device,
+                load_plugin("face_detector", settings.replace(**changes), chain.device,
                             name))
 
 

@@ -53,10 +53,17 @@ class ScalingRule:
 
     @classmethod
     def from_settings(cls, settings: Settings, stage: str) -> ScalingRule:
-        low, high = settings.stage_process_bounds(stage)
-        return cls(stage, low, high, settings.autoscale_lag_high,
-                   settings.autoscale_latency_high_s, settings.autoscale_up_window_s,
-                   settings.autoscale_idle_window_s, settings.autoscale_idle_busy)
+        low, high = settings.scaling.stage_process_bounds(stage)
+        return cls(
+            stage,
+            low,
+            high,
+            settings.scaling.autoscale_lag_high,
+            settings.scaling.autoscale_latency_high_s,
+            settings.scaling.autoscale_up_window_s,
+            settings.scaling.autoscale_idle_window_s,
+            settings.scaling.autoscale_idle_busy,
+        )
 
 
 @dataclass(frozen=True)

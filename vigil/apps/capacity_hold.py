@@ -27,16 +27,16 @@ class CapacityHold:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.redis = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
+        self.redis = redis.Redis.from_url(settings.redis.url, socket_timeout=5)
         self.host = socket.gethostname()
 
     def hold(self, stage: str, pid: int) -> list[str]:
         """Hold the heartbeat of ``stage``'s dead process ``pid``; never raises."""
-        grace = self.settings.restart_capacity_grace_s
+        grace = self.settings.deployment.restart_capacity_grace_s
         if grace <= 0:
             return []
         try:
-            held = hold_for_restart(self.redis, self.settings.namespace, stage, pid,
+            held = hold_for_restart(self.redis, self.settings.deployment.namespace, stage, pid,
                                     self.host, grace)
         except redis.RedisError as exc:
             log.warning("could not hold the capacity of %s pid=%d while it restarts: %s",

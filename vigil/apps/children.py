@@ -105,11 +105,16 @@ def healthz_ok(port: int) -> bool:
 
 def new_child(entry: Stage, replica: int, settings: Settings) -> Child:
     """Replica ``replica`` of a stage (not started), with its own metrics port."""
-    return Child(entry.name, replica, entry.command, entry.metrics_port(settings, replica),
-                 RestartWindow(settings.restart_max, settings.restart_window_s))
+    return Child(
+        entry.name,
+        replica,
+        entry.command,
+        entry.metrics_port(settings, replica),
+        RestartWindow(settings.deployment.restart_max, settings.deployment.restart_window_s),
+    )
 
 
 def stage_children(settings: Settings) -> list[Child]:
     """The processes `vigil up` starts with: each stage's minimum (one for most stages)."""
     return [new_child(entry, replica, settings) for entry in STAGES
-            for replica in range(settings.stage_process_bounds(entry.name)[0])]
+            for replica in range(settings.scaling.stage_process_bounds(entry.name)[0])]

@@ -43,8 +43,8 @@ def _infra(args: argparse.Namespace) -> int:
         for status in statuses:
             print(status.line())
         bootstrap = cluster_bootstrap(cluster_nodes(settings))
-        print(f"kafka bootstrap: {bootstrap}  redis: {settings.redis_url}")
-        if bootstrap != settings.kafka_bootstrap:
+        print(f"kafka bootstrap: {bootstrap}  redis: {settings.redis.url}")
+        if bootstrap != settings.kafka.bootstrap:
             print(f"set VIGIL_KAFKA_BOOTSTRAP={bootstrap} so every client can reach any node")
         return 0
     if args.action == "down":
@@ -208,7 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        configure_logging(load_settings(args.config).log_level)
+        configure_logging(load_settings(args.config).deployment.log_level)
         handler: Handler = args.handler
         return handler(args)
     except VigilError as exc:

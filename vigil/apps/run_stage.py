@@ -109,9 +109,13 @@ def run_stage(entry: Stage, settings: Settings, metrics_port: int | None = None)
         beat = Heartbeat.start_for_stage(settings, entry, device, stopped)
         healthy = beat.alive
     port = entry.metrics_port(settings) if metrics_port is None else metrics_port
-    server = serve_metrics(port, settings.metrics_host, healthy=healthy)
+    server = serve_metrics(port, settings.observability.metrics_host, healthy=healthy)
     try:
-        code = _run_profiled(entry, runnable, settings) if settings.profile_dir else runnable.run()
+        code = (
+            _run_profiled(entry, runnable, settings)
+            if settings.observability.profile_dir
+            else runnable.run()
+        )
     finally:
         stopped.set()
         if server is not None:
@@ -132,9 +136,9 @@ def _run_profiled(entry: Stage, runnable: Runnable, settings: Settings) -> int:
     import os
     import time
 
-    assert settings.profile_dir is not None
-    settings.profile_dir.mkdir(parents=True, exist_ok=True)
-    path = settings.profile_dir / f"{entry.name}-{os.getpid()}.prof"
+    assert settings.observability.profile_dir is not None
+    settings.observability.profile_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.observability.profile_dir / f"{entry.name}-{os.getpid()}.prof"
     profile = cProfile.Profile(time.process_time)
     try:
         return int(profile.runcall(runnable.run))

@@ -127,7 +127,7 @@ class StageSignals:
         return StageSample(
             at=now, processes=len(settled), settling=len(processes) - len(settled), lag=lag,
             p95_s=histogram_quantile(sum_buckets(ages), 0.95) if ages else None,
-            busy=busy if busy_known and self.settings.metrics_port_base else math.nan,
+            busy=busy if busy_known and self.settings.observability.metrics_port_base else math.nan,
             sessions_floor=floor, sessions_wanted=wanted)
 
     def _sessions(self) -> tuple[int, int]:
@@ -139,6 +139,8 @@ class StageSignals:
         except redis.RedisError as exc:
             log.warning("autoscale stage=%s sessions unknown: %s", self.stage, exc)
             return 0, 0
-        per = self.settings.max_clients_per_pipeline
-        return (pipelines_for(occ.used, per),
-                min(self.settings.max_pipelines, pipelines_for(occ.used + occ.waiting, per)))
+        per = self.settings.scaling.max_clients_per_pipeline
+        return (
+            pipelines_for(occ.used, per),
+            min(self.settings.scaling.max_pipelines, pipelines_for(occ.used + occ.waiting, per)),
+        )

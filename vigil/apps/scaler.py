@@ -35,19 +35,26 @@ class Autoscaler:
         self.run_dir = run_dir
         self.grace_s = grace_s
         scaled = [s.name for s in scaled_stages()
-                  if len(set(settings.stage_process_bounds(s.name))) > 1]
-        self.lag_reader = LagReader(settings, max_age_s=settings.autoscale_interval_s / 2)
-        client = redis.Redis.from_url(settings.redis_url, socket_timeout=2) if scaled else None
+                  if len(set(settings.scaling.stage_process_bounds(s.name))) > 1]
+        self.lag_reader = LagReader(settings, max_age_s=settings.scaling.autoscale_interval_s / 2)
+        client = redis.Redis.from_url(settings.redis.url, socket_timeout=2) if scaled else None
         self.policies = {s: StagePolicy(ScalingRule.from_settings(settings, s)) for s in scaled}
         self.signals = {s: StageSignals(settings, s, self.lag_reader, client)
                         for s in (entry.name for entry in scaled_stages())}
         self._next_at = 0.0
         for s in scaled:
-            low, high = settings.stage_process_bounds(s)
-            log.info("autoscale stage=%s processes %d..%d lag_high=%d latency_high=%.2fs "
-                     "up_window=%.0fs idle_window=%.0fs", s, low, high,
-                     settings.autoscale_lag_high, settings.autoscale_latency_high_s,
-                     settings.autoscale_up_window_s, settings.autoscale_idle_window_s)
+            low, high = settings.scaling.stage_process_bounds(s)
+            log.info(
+                "autoscale stage=%s processes %d..%d lag_high=%d latency_high=%.2fs "
+                "up_window=%.0fs idle_window=%.0fs",
+                s,
+                low,
+                high,
+                settings.scaling.autoscale_lag_high,
+                settings.scaling.autoscale_latency_high_s,
+                settings.scaling.autoscale_up_window_s,
+                settings.scaling.autoscale_idle_window_s,
+            )
 
     def close(self) -> None:
         self.lag_reader.close()
@@ -56,7 +63,7 @@ class Autoscaler:
         """Every autoscale_interval_s: measure, decide and act for each scaled stage."""
         if now < self._next_at:
             return []
-        self._next_at = now + self.settings.autoscale_interval_s
+        self._next_at = now + self.settings.scaling.autoscale_interval_s
         steps = []
         for name, signals in self.signals.items():
             mine = [c for c in children if c.stage == name]

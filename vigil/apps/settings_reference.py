@@ -8,9 +8,10 @@ so the page is never copied by hand and never goes stale.
 Environment names follow pydantic-settings as the model is configured: ``env_prefix`` before
 each top-level name, a field's alias instead of prefix and name, and for a nested model
 ``env_nested_delimiter`` between the parts. A nested model without a delimiter is shown flat
-(``VIGIL_`` and the field's own name), the layout that keeps the variables' names when settings
-are grouped by area; tests/unit/test_settings_reference.py checks every name shown against the
-loader, so a mapping this module gets wrong fails there.
+(``VIGIL_`` and the field's alias, else its name), the layout that keeps the variables' names
+when settings are grouped by area (vigil.core.settings.env_names maps them the same way);
+tests/unit/test_settings_reference.py checks every name shown against the loader, so a mapping
+this module gets wrong fails there.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ def _walk(model: type[BaseModel], path: tuple[str, ...], env_parent: str | None,
         if nested is not None:
             # With a delimiter the parent's name leads (VIGIL_KAFKA__BOOTSTRAP); without one
             # the nested fields keep the flat names (VIGIL_BOOTSTRAP).
-            parent = env + naming.nested_delimiter if naming.nested_delimiter else None
+            parent = env + naming.nested_delimiter if naming.nested_delimiter else naming.prefix
             yield from _walk(nested, (*path, name), parent, naming)
             continue
         yield SettingRow(

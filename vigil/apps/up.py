@@ -38,8 +38,8 @@ def _ensure_infra(settings: Settings) -> bool:
     """Start the local servers unless both already answer. True if this call started any."""
     servers = infra.local_servers(settings)
     if all(server.ping() for server in servers):
-        log.info("using the Kafka broker at %s and Redis at %s", settings.kafka_bootstrap,
-                 settings.redis_url)
+        log.info("using the Kafka broker at %s and Redis at %s", settings.kafka.bootstrap,
+                 settings.redis.url)
         return False
     infra.infra_up(settings)
     return True
@@ -155,9 +155,11 @@ def run_up(settings: Settings, ready_timeout_s: float = 300.0) -> int:
         fetch_weights(settings)
         env_note = os.environ.get("VIGIL_CONFIG", "environment and defaults")
         log.info("settings from %s", env_note)
-        run_dir = settings.state_dir / "run"
+        run_dir = settings.deployment.state_dir / "run"
         run_dir.mkdir(parents=True, exist_ok=True)
-        server = metrics.serve_metrics(supervisor_metrics_port(settings), settings.metrics_host)
+        server = metrics.serve_metrics(
+            supervisor_metrics_port(settings), settings.observability.metrics_host
+        )
         for child in children:
             child.start(run_dir)
         _export_processes(children)
@@ -171,7 +173,7 @@ def run_up(settings: Settings, ready_timeout_s: float = 300.0) -> int:
         print(f"WebSocket: {stream_url(settings)}\nBrowser client: {page_url(settings)}",
               flush=True)
         print(f"vigil ready: {len(children)} processes (metrics from port "
-              f"{settings.metrics_port_base}); Ctrl-C stops them", flush=True)
+              f"{settings.observability.metrics_port_base}); Ctrl-C stops them", flush=True)
         scaler = Autoscaler(settings, run_dir, STOP_GRACE_S)
         capacity = CapacityHold(settings)
         try:

@@ -136,7 +136,7 @@ def _write_members(settings: Settings, writer: _Writer, scratch: Path,
     if key is not None:
         writer.add_bytes(KEY, base64.b64encode(key) + b"\n")  # the key file's format
     return Manifest(
-        created_at=started, namespace=settings.namespace, user_db_engine=users.engine,
+        created_at=started, namespace=settings.deployment.namespace, user_db_engine=users.engine,
         user_db_schema_version=users.schema_version, clients=users.clients,
         key_fingerprint=fingerprint, key_included=key is not None,
         audit_lines=audit.lines if audit else 0, audit_problem=audit.problem if audit else "",

@@ -47,7 +47,7 @@ RESTORED_CONFIG = "restored"
 
 
 def _clients_here(settings: Settings) -> int:
-    url = settings.user_db_url
+    url = settings.control.user_db_url
     if url is not None:
         if query(url, "SELECT to_regclass('clients')")[0][0] is None:
             return 0
@@ -66,7 +66,7 @@ def existing_state(settings: Settings) -> list[str]:
     found = []
     clients = _clients_here(settings)
     if clients:
-        where = redact_url(settings.user_db_url or str(settings.user_db_path))
+        where = redact_url(settings.control.user_db_url or str(settings.user_db_path))
         found.append(f"the user database {where} holds {clients} client(s)")
     audit = audit_log_path(settings)
     if audit.is_file() and audit.stat().st_size > 0:
@@ -96,7 +96,7 @@ def place_all(settings: Settings, manifest: Manifest, staging: Path, key: bytes,
     """Place every member; what they replace goes to ``aside`` (--force), else is only
     leftovers without data and is deleted. ``placed`` and ``notes`` get lines for the
     operator."""
-    if manifest.key_included and settings.secret_key is None:
+    if manifest.key_included and settings.deployment.secret_key is None:
         path = key_file(settings)
         if not path.exists() or decode_key(path.read_text(), str(path)) != key:
             _move_aside([path], aside)  # a differing key arrives here only with --force
@@ -126,7 +126,7 @@ def _write_new(path: Path, data: bytes) -> None:
 
 
 def _place_user_db(settings: Settings, staging: Path, key: bytes, aside: Path | None) -> str:
-    url = settings.user_db_url
+    url = settings.control.user_db_url
     repo: UserRepository
     if url is not None:
         _pg_restore(url, staging / USERS_PGDUMP)
@@ -216,7 +216,7 @@ def _place_evidence(settings: Settings, staging: Path, aside: Path | None) -> st
 
 
 def _place_config(settings: Settings, staging: Path, notes: list[str]) -> None:
-    folder = settings.state_dir / RESTORED_CONFIG
+    folder = settings.deployment.state_dir / RESTORED_CONFIG
     in_use = {POLICY: policy_path(settings), WEIGHTS_MANIFEST: WEIGHTS_MANIFEST_FILE,
               SETTINGS_FILE: None}
     for member, current in in_use.items():

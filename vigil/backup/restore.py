@@ -71,7 +71,7 @@ def restore_backup(settings: Settings, archive: Path, force: bool,
     audit log moved aside only (a restore without Kafka; the report says so)."""
     if not archive.is_file():
         raise BackupError(f"no backup archive at {archive}")
-    staging = settings.state_dir / STAGING
+    staging = settings.deployment.state_dir / STAGING
     try:
         tar = tarfile.open(archive, mode="r:*")  # noqa: SIM115 - closed by the with below
     except tarfile.TarError as exc:
@@ -104,7 +104,7 @@ def _restore_from(settings: Settings, tar: tarfile.TarFile, archive: Path, stagi
                               "or pass --force (what is there moves to STATE_DIR/"
                               "replaced-TIME/; PostgreSQL tables are replaced)")
         report = RestoreReport(manifest, key_source)
-        aside = (settings.state_dir / f"replaced-{time.strftime('%Y%m%dT%H%M%S')}"
+        aside = (settings.deployment.state_dir / f"replaced-{time.strftime('%Y%m%dT%H%M%S')}"
                  if force else None)
         place_all(settings, manifest, staging, key, aside, report.placed, report.notes)
     finally:
@@ -147,9 +147,9 @@ def read_manifest(tar: tarfile.TarFile, archive: Path) -> Manifest:
 
 
 def _check_engine(settings: Settings, manifest: Manifest) -> None:
-    target = "postgresql" if settings.user_db_url is not None else "sqlite"
+    target = "postgresql" if settings.control.user_db_url is not None else "sqlite"
     if manifest.user_db_engine != target:
-        where = redact_url(settings.user_db_url or str(settings.user_db_path))
+        where = redact_url(settings.control.user_db_url or str(settings.user_db_path))
         raise BackupError(f"the archive holds a {manifest.user_db_engine} user database but "
                           f"these settings name a {target} one ({where}): set user_db to a "
                           f"{manifest.user_db_engine} database to restore it")
@@ -207,9 +207,12 @@ def _data_key(settings: Settings, manifest: Manifest, staging: Path,
     if manifest.key_included:
         key = decode_key((staging / KEY).read_text(), f"{KEY} in the archive")
         if here is not None and key_fingerprint(here) != wanted and (
-                settings.secret_key is not None or not force):
-            where = ("VIGIL_SECRET_KEY" if settings.secret_key is not None
-                     else f"{settings.state_dir / 'secret.key'} (--force moves it aside)")
+                settings.deployment.secret_key is not None or not force):
+            where = (
+                "VIGIL_SECRET_KEY"
+                if settings.deployment.secret_key is not None
+                else f"{settings.deployment.state_dir / 'secret.key'} (--force moves it aside)"
+            )
             raise BackupError(f"this state already has another data key, {where}, fingerprint "
                               f"{key_fingerprint(here)}; the archive's is {wanted}")
         return key, "the archive (--include-key)"
@@ -217,9 +220,11 @@ def _data_key(settings: Settings, manifest: Manifest, staging: Path,
         raise BackupError(
             f"this archive was made without the data key (fingerprint {wanted}), and there is "
             f"none here ({problem}). Restore needs that key: put it in "
-            f"{settings.state_dir / 'secret.key'} (base64, mode 0600) or set VIGIL_SECRET_KEY, "
+            f"{settings.deployment.state_dir / 'secret.key'} (base64, mode 0600) or set "
+            "VIGIL_SECRET_KEY, "
             "then run `vigil restore` again. Without it the embeddings and evidence cannot be "
-            "read.")
+            "read."
+        )
     if key_fingerprint(here) != wanted:
         raise BackupError(f"the data key here (fingerprint {key_fingerprint(here)}) is not the "
                           f"one this backup was made with ({wanted}): provide that key")

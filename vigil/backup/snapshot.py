@@ -55,7 +55,7 @@ def _sqlite_counts(path: Path) -> tuple[int, int]:
 
 def copy_user_db(settings: Settings, into: Path) -> UserDbCopy:
     """A consistent copy of the user database in the folder ``into``."""
-    url = settings.user_db_url
+    url = settings.control.user_db_url
     if url is not None:
         return _dump_postgres(url, into / USERS_PGDUMP)
     source = settings.user_db_path

@@ -69,7 +69,7 @@ TOPICS: tuple[Topic[Any], ...] = (*FLOW_TOPICS, AUDIT_CHECKPOINTS, *DECIDE_INTER
 
 
 def _model_deadline(settings: Settings) -> float:
-    return settings.batch_deadline_ms / 1000
+    return settings.processors.batch_deadline_ms / 1000
 
 
 # --- stages, in the order `vigil up` starts them (their slot gives their metrics port) -----
@@ -79,23 +79,23 @@ STAGES: tuple[Stage, ...] = numbered(
           description="WebSocket gateway: admission, auth, frames to Kafka, replies back"),
     Stage("face", StageKind.PROCESSOR, "processors.face:build", inputs=(FRAMES,),
           output=FACE_RESULTS, scales=True, beats=True, capacity=True,
-          batch_size=lambda s: s.face_batch_size, batch_deadline_s=_model_deadline,
+          batch_size=lambda s: s.processors.face_batch_size, batch_deadline_s=_model_deadline,
           description="face chain: detect, embed, liveness; FaceResult per frame"),
     Stage("phone", StageKind.PROCESSOR, "processors.phone:build", inputs=(FRAMES,),
           output=PHONE_RESULTS, scales=True, beats=True,
-          batch_size=lambda s: s.phone_batch_size, batch_deadline_s=_model_deadline,
+          batch_size=lambda s: s.processors.phone_batch_size, batch_deadline_s=_model_deadline,
           description="phone detector; PhoneResult per frame"),
     Stage(DECIDE, StageKind.PROCESSOR, "processors.decide.worker:build",
           inputs=(FACE_RESULTS, PHONE_RESULTS, CONTROL), output=DECISIONS,
           description="Faust app joining face and phone results into decisions"),
     Stage("evidence", StageKind.SINK, "sinks.evidence:build", inputs=(DECISIONS,),
-          batch_size=lambda s: s.sink_batch_size,
+          batch_size=lambda s: s.sinks.batch_size,
           description="encrypted evidence for every non-allow decision"),
     Stage("audit", StageKind.SINK, "sinks.audit:build", inputs=(DECISIONS, CONTROL),
-          output=AUDIT_CHECKPOINTS, batch_size=lambda s: s.sink_batch_size,
+          output=AUDIT_CHECKPOINTS, batch_size=lambda s: s.sinks.batch_size,
           description="hash-chained audit log of decisions and control events"),
     Stage("replies", StageKind.SINK, "sinks.replies:build", inputs=(DECISIONS,),
-          batch_size=lambda s: s.sink_batch_size,
+          batch_size=lambda s: s.sinks.batch_size,
           description="decisions back to the gateway holding the client's socket"),
 )
 

@@ -41,11 +41,11 @@ class Retention(Enum):
     def ms(self, settings: Settings) -> int | None:
         """retention.ms for this class; None when the topic sets none."""
         if self is Retention.FRAMES:
-            return settings.frames_retention_ms
+            return settings.kafka.frames_retention_ms
         if self is Retention.RESULTS:
-            return settings.results_retention_ms
+            return settings.kafka.results_retention_ms
         if self is Retention.AUDIT:
-            return settings.audit_retention_days * DAY_MS
+            return settings.kafka.audit_retention_days * DAY_MS
         if self is Retention.HOUR:
             return HOUR_MS
         return None
@@ -94,12 +94,12 @@ class Topic(Generic[S]):
     def name(self, settings: Settings) -> str:
         """The full name under the settings' namespace, e.g. ``vigil.face-results``."""
         if self.owner is not None:
-            return f"{settings.namespace}-{self.owner}-{self.suffix}"
+            return f"{settings.deployment.namespace}-{self.owner}-{self.suffix}"
         return settings.topic(self.suffix)
 
     def partition_count(self, settings: Settings, flow_count: int | None = None) -> int:
         """This topic's partitions: its own, else ``flow_count`` or the settings' count."""
-        return self.partitions or flow_count or settings.partitions
+        return self.partitions or flow_count or settings.kafka.partitions
 
     def topic_config(self, settings: Settings) -> dict[str, str]:
         """cleanup.policy, retention.ms (when it has one) and its extra config."""
@@ -201,7 +201,7 @@ class Stage:
 
     def group(self, settings: Settings) -> str:
         """The consumer group (and for the Faust app, its app id): ``{ns}-{name}``."""
-        return f"{settings.namespace}-{self.name}"
+        return f"{settings.deployment.namespace}-{self.name}"
 
     @property
     def command(self) -> list[str]:
@@ -211,7 +211,7 @@ class Stage:
 
     def metrics_port(self, settings: Settings, replica: int = 0) -> int:
         """This stage's /metrics port, from its place in the table (0 when metrics are off)."""
-        base = settings.metrics_port_base
+        base = settings.observability.metrics_port_base
         return base + replica * PORT_STRIDE + self.slot if base else 0
 
     def build(self, settings: Settings, io: StageIO | None = None) -> Handler | Runnable:
@@ -241,7 +241,11 @@ def inputs_of(stage: Stage, settings: Settings) -> list[str]:
 
 def supervisor_metrics_port(settings: Settings) -> int:
     """`vigil up`'s own /metrics (restarts, processes per stage): the table's last slot."""
-    return settings.metrics_port_base + PORT_STRIDE - 1 if settings.metrics_port_base else 0
+    return (
+        settings.observability.metrics_port_base + PORT_STRIDE - 1
+        if settings.observability.metrics_port_base
+        else 0
+    )
 
 
 def process_name(stage_name: str, replica: int) -> str:

@@ -24,12 +24,12 @@ PARTITIONER = "murmur2_random"
 def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
     """Durable, idempotent producer settings (acks=all, no duplicates on retry)."""
     return {
-        "bootstrap.servers": settings.kafka_bootstrap,
+        "bootstrap.servers": settings.kafka.bootstrap,
         "partitioner": PARTITIONER,
         "acks": "all",
         "enable.idempotence": True,
         "linger.ms": 5,
-        "client.id": f"{settings.namespace}-producer",
+        "client.id": f"{settings.deployment.namespace}-producer",
         **overrides,
     }
 
@@ -37,7 +37,7 @@ def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
 def consumer_config(settings: Settings, group_id: str, **overrides: Any) -> dict[str, Any]:
     """At-least-once consumer settings: offsets are committed by the caller after its work."""
     return {
-        "bootstrap.servers": settings.kafka_bootstrap,
+        "bootstrap.servers": settings.kafka.bootstrap,
         "group.id": group_id,
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest",

@@ -79,7 +79,7 @@ class LagReader:
             answer = self._read(group, topics)
         except KafkaException as exc:
             raise LagUnavailableError(f"lag of consumer group {group} unavailable from "
-                                      f"{self.settings.kafka_bootstrap}: {exc}") from exc
+                                      f"{self.settings.kafka.bootstrap}: {exc}") from exc
         self._cache[group] = answer
         return answer
 
@@ -131,7 +131,7 @@ class LagReader:
         """Every topic of this namespace: the group's committed offsets are asked for all of
         their partitions, and those never committed are left out."""
         meta = consumer.list_topics(timeout=REQUEST_TIMEOUT_S)
-        names = [t for t in meta.topics if t.startswith(f"{self.settings.namespace}.")]
+        names = [t for t in meta.topics if t.startswith(f"{self.settings.deployment.namespace}.")]
         for name in names:
             self._partitions.setdefault(name, sorted(meta.topics[name].partitions))
         return names

@@ -55,13 +55,16 @@ def read_window(settings: Settings, topic: str, start_ms: int | None = None,
                 end_ms: int | None = None, stall_s: float = 30.0) -> Iterator[Message]:
     """Every message of ``topic`` in the window (see the module docstring), partition by
     partition in offset order; TopicWindowError when no message comes for ``stall_s``."""
-    consumer = make_consumer(settings, f"{settings.namespace}-reader-{uuid.uuid4().hex}", **{
-        "enable.auto.offset.store": False, "enable.partition.eof": True})
+    consumer = make_consumer(
+        settings,
+        f"{settings.deployment.namespace}-reader-{uuid.uuid4().hex}",
+        **{"enable.auto.offset.store": False, "enable.partition.eof": True},
+    )
     try:
         try:
             todo = _bounds(consumer, topic, start_ms, end_ms, stall_s)
         except KafkaException as exc:
-            raise TopicWindowError(f"reading {topic} at {settings.kafka_bootstrap}: "
+            raise TopicWindowError(f"reading {topic} at {settings.kafka.bootstrap}: "
                                    f"{exc.args[0]}") from None
         consumer.assign([TopicPartition(topic, p, start) for p, (start, _e) in todo.items()])
         last_progress = time.monotonic()

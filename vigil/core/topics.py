@@ -74,9 +74,9 @@ def durability_for(brokers: int, replication_factor: int | None = None) -> Durab
 def cluster_durability(settings: Settings, replication_factor: int | None = None,
                        timeout_s: float = 30.0) -> Durability:
     """durability_for the brokers the cluster reports now (live, registered brokers)."""
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap})
     brokers = len(admin.list_topics(timeout=timeout_s).brokers)
-    return durability_for(brokers, replication_factor or settings.replication_factor)
+    return durability_for(brokers, replication_factor or settings.kafka.replication_factor)
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ def ensure_topics(
     a Faust worker that subscribes to it) must not run before it does. Returns the names
     created by this call and the metadata of every topic.
     """
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap})
     existing = admin.list_topics(timeout=timeout_s).topics
     missing = [topic for topic in topics if topic.topic not in existing]
     created = set()
@@ -127,7 +127,7 @@ def set_retention(settings: Settings, wanted: dict[str, int], timeout_s: float =
     """Set ``retention.ms`` on existing topics where it differs; returns the names changed."""
     if not wanted:
         return set()
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap})
     resources = [ConfigResource(ConfigResource.Type.TOPIC, name) for name in wanted]
     current: dict[str, int] = {}
     for resource, future in admin.describe_configs(resources,

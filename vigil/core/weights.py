@@ -131,7 +131,7 @@ def require_weight(settings: Settings, name: str, manifest: Path = MANIFEST) -> 
     entry = entries.get(name)
     if entry is None:
         raise WeightsError(f"weights file {name!r} is not listed in {manifest}")
-    path = settings.weights_path / name
+    path = settings.weights.path / name
     problem = check_file(path, entry)
     if problem is not None:
         raise WeightsError(f"weights file {path} is {problem}: {FIX_HINT}")
@@ -145,7 +145,7 @@ def verify_weights(settings: Settings, manifest: Path = MANIFEST) -> list[Weight
     """Check every manifest file in the weights folder: present, right size, right sha256."""
     statuses = []
     for entry in load_manifest(manifest).values():
-        problem = check_file(settings.weights_path / entry.name, entry)
+        problem = check_file(settings.weights.path / entry.name, entry)
         statuses.append(WeightStatus(entry.name, problem is None, problem or "ok"))
     return statuses
 
@@ -159,7 +159,7 @@ def fetch_weights(
     """Copy (from the mirror) or download every file not already good; raise on a failure."""
     entries = load_manifest(manifest)
     wanted = list(names) if names is not None else list(entries)
-    target_dir = settings.weights_path
+    target_dir = settings.weights.path
     target_dir.mkdir(parents=True, exist_ok=True)
     statuses = []
     for name in wanted:
@@ -171,7 +171,7 @@ def fetch_weights(
             statuses.append(WeightStatus(name, True, "already present"))
             continue
         target.parent.mkdir(parents=True, exist_ok=True)  # a model folder (OpenVINO IR)
-        origin = _fetch_one(entry, settings.weights_mirror, target, progress)
+        origin = _fetch_one(entry, settings.weights.mirror, target, progress)
         statuses.append(WeightStatus(name, True, origin))
     return statuses
 

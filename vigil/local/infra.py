@@ -28,7 +28,7 @@ class LocalRedis(LocalServer):
 
     @property
     def port(self) -> int:
-        return self.settings.redis_port
+        return self.settings.redis.port
 
     def command(self) -> list[str]:
         binary = shutil.which("redis-server")
@@ -44,7 +44,7 @@ class LocalRedis(LocalServer):
         import redis
 
         try:
-            return bool(redis.Redis.from_url(self.settings.redis_url, socket_timeout=1).ping())
+            return bool(redis.Redis.from_url(self.settings.redis.url, socket_timeout=1).ping())
         except redis.RedisError:
             return False
 
@@ -56,8 +56,8 @@ def local_servers(settings: Settings) -> list[LocalServer]:
 
 def _started_elsewhere(settings: Settings) -> list[LocalServer]:
     """Kafka nodes of another cluster size in this state folder that are still running."""
-    size = settings.local_kafka_nodes
-    others = [node for count in layouts_on_disk(settings.state_dir) if count != size
+    size = settings.kafka.local_nodes
+    others = [node for count in layouts_on_disk(settings.deployment.state_dir) if count != size
               for node in kafka_nodes(settings, count)]
     return [node for node in others if node.pid() is not None]
 
@@ -80,7 +80,7 @@ def infra_up(settings: Settings) -> list[ServerStatus]:
     with ThreadPoolExecutor(max_workers=max(1, len(to_start))) as pool:
         list(pool.map(LocalServer.start, to_start))
     for server in servers:
-        server.wait_ready(settings.startup_timeout_s)
+        server.wait_ready(settings.deployment.startup_timeout_s)
     return [server.status() for server in servers]
 
 

@@ -50,10 +50,10 @@ class KafkaNode:
 
 def cluster_nodes(settings: Settings, count: int | None = None) -> list[KafkaNode]:
     """The nodes of a local cluster of ``count`` (default: the settings') and their ports."""
-    size = count or settings.local_kafka_nodes
-    listed = settings.kafka_ports
+    size = count or settings.kafka.local_nodes
+    listed = settings.kafka.ports
     nodes = [KafkaNode(i + 1, listed[i] if i < len(listed) else listed[0] + NODE_PORT_STEP * i,
-                       settings.kafka_controller_port + NODE_PORT_STEP * i)
+                       settings.kafka.controller_port + NODE_PORT_STEP * i)
              for i in range(size)]
     ports = [port for node in nodes for port in (node.port, node.controller_port)]
     clashing = sorted({port for port in ports if ports.count(port) > 1})
@@ -89,7 +89,7 @@ class LocalKafka(LocalServer):
 
     def __init__(self, settings: Settings, node: KafkaNode, cluster: list[KafkaNode]) -> None:
         self.node, self.cluster = node, cluster
-        self.layout = layout_root(settings.state_dir, len(cluster)).resolve()
+        self.layout = layout_root(settings.deployment.state_dir, len(cluster)).resolve()
         self.name = "kafka" if len(cluster) == 1 else f"kafka-{node.node_id}"
         super().__init__(settings, self.layout if len(cluster) == 1
                          else self.layout / f"node-{node.node_id}")

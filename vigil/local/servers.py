@@ -134,7 +134,7 @@ class LocalServer:
 
     def __init__(self, settings: Settings, root: Path | None = None) -> None:
         self.settings = settings
-        self.root = (root or settings.state_dir / self.name).resolve()
+        self.root = (root or settings.deployment.state_dir / self.name).resolve()
         self.pid_file = self.root / f"{self.name}.pid"
         self.log_file = self.root / "logs" / f"{self.name}.out"
 

@@ -34,11 +34,11 @@ class DecideHandler(BatchHandler):
                  clock: Callable[[], int] = now_ms) -> None:
         self.settings = settings
         self.policy = PolicyReloader(policy_path(settings), settings,
-                                     settings.policy_check_interval_s)
+                                     settings.decide.policy_check_interval_s)
         self.tables: dict[str, dict[Any, Any]] = {"pending": {}, "decided": {}, "clients": {}}
         self.decider = Decider(self.tables["pending"], self.tables["decided"],
                                self.tables["clients"], self.policy.current,
-                               settings.decide_deadline_ms, clock)
+                               settings.decide.deadline_ms, clock)
         self.step = DecideStep(settings, self.decider)
         self.producer = io.producer(settings)
 

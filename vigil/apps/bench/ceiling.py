@@ -87,11 +87,11 @@ def measure_ceiling(settings: Settings, jpegs: Sequence[bytes], chain: FaceChain
     stream = [jpegs[i % len(jpegs)] for i in range(frames)]
 
     def decode_all() -> list[Image]:
-        return [decode_frame(j, max_pixels=settings.max_image_pixels) for j in stream]
+        return [decode_frame(j, max_pixels=settings.models.max_image_pixels) for j in stream]
 
     images = decode_all()
-    face_batches = batches(images, settings.face_batch_size)
-    phone_batches = batches(images, settings.phone_batch_size)
+    face_batches = batches(images, settings.processors.face_batch_size)
+    phone_batches = batches(images, settings.processors.phone_batch_size)
     chain.run(face_batches[0])  # warm-up at the batch size used
     phone.infer(phone_batches[0])
     return Ceiling(
@@ -99,5 +99,5 @@ def measure_ceiling(settings: Settings, jpegs: Sequence[bytes], chain: FaceChain
         decode_ms=_best_ms_per_frame(decode_all, frames),
         face_ms=_best_ms_per_frame(lambda: [chain.run(b) for b in face_batches], frames),
         phone_ms=_best_ms_per_frame(lambda: [phone.infer(b) for b in phone_batches], frames),
-        threads=settings.inference_threads,
+        threads=settings.models.inference_threads,
     )

@@ -121,7 +121,9 @@ def stack_memory_line(settings: Settings) -> str:
 
     processes = stack_processes(settings)
     if not processes:
-        return f"stack memory: unknown (no live pid file in {settings.state_dir / 'run'})"
+        return (
+            f"stack memory: unknown (no live pid file in {settings.deployment.state_dir / 'run'})"
+        )
     rss, pss = totals(processes)
     largest = ", ".join(f"{p.name} {mib(p.rss)}" for p in
                         sorted(processes, key=lambda p: -p.rss)[:2])
@@ -178,7 +180,7 @@ def step_passes(summary: StepSummary, bound_s: float) -> bool:
 def run_steps(settings: Settings, plan: BenchPlan, pairs: list[tuple[str, str]],
               frames: list[bytes]) -> list[StepSummary]:
     """Each step in turn (stopping at the first that fails when ramping)."""
-    url = f"ws://{settings.gateway_host}:{settings.gateway_port}/v1/stream"
+    url = f"ws://{settings.gateway.host}:{settings.gateway.port}/v1/stream"
     summaries = []
     for clients in plan.steps():
         print(f"streaming {clients} clients x {plan.fps:g} fps x {plan.duration_s:.0f} s to "
@@ -240,7 +242,7 @@ def run_bench_e2e(settings: Settings, plan: BenchPlan) -> int:
 
     most = max(plan.steps())
     started: UpProcess | None = None
-    if not port_answers(settings.gateway_port, settings.gateway_host):
+    if not port_answers(settings.gateway.port, settings.gateway.host):
         raised = most if plan.raise_capacity else None
         print("no gateway answers: starting `vigil up`"
               + (f" with capacity raised to {most} sessions for the run" if raised else ""),

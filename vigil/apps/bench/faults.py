@@ -51,7 +51,7 @@ def bench_env(settings: Settings, state_dir: Path) -> dict[str, str]:
     env = dict(os.environ)
     ports = port_block(1 + PORT_STRIDE)  # the gateway's, then the stage table's metrics ports
     env.update({
-        "VIGIL_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "VIGIL_KAFKA_BOOTSTRAP": settings.kafka.bootstrap,
         "VIGIL_NAMESPACE": f"faultbench{os.getpid()}",
         "VIGIL_STATE_DIR": str(state_dir.resolve()),
         "VIGIL_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
@@ -82,7 +82,7 @@ def run_bench_faults(settings: Settings, bench: BenchFaults) -> int:
         up.wait_ready(READY_TIMEOUT_S)  # it fetches the weights enrollment needs
         tokens = {f"fault-{i}": _enroll(up, f"fault-{i}", bench.enroll_image)
                   for i in range(1, bench.clients + 1)}
-        url = f"ws://127.0.0.1:{stack_settings.gateway_port}/v1/stream"
+        url = f"ws://127.0.0.1:{stack_settings.gateway.port}/v1/stream"
         frames = webcam_frames(list(bench.images), quality=80)
         clients = [SteadyClient(url, c, t, frames, bench.fps) for c, t in tokens.items()]
         faults = stack.faults()

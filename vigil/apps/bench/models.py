@@ -25,6 +25,7 @@ from processors.vision.imaging import Image, letterbox, read_image
 from processors.vision.registry import Role, configured_name
 from processors.vision.results import BoxXYXY, FaceDetections
 from vigil.apps.bench import TESTDATA
+from vigil.core.plugins import ENSEMBLE
 from vigil.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -86,8 +87,9 @@ def bench_case(name: str, infer: Callable[[Sequence[int]], object], batches: Seq
 def _label(role: Role, settings: Settings) -> str:
     """A row's name: the role and the plug-in (an ensemble with its rule and members)."""
     name = configured_name(settings, role)
-    if name == "ensemble":
-        name = f"{settings.liveness_combine}:{'+'.join(settings.liveness_ensemble)}"
+    if name == ENSEMBLE:
+        models = settings.models
+        name = f"{models.liveness_combine}:{'+'.join(models.liveness_ensemble)}"
     return f"{role.removesuffix('_model')} {name}"
 
 

@@ -97,7 +97,7 @@ def measured_sequences(settings: Settings, folder: Path, frames: int, seed: int 
     sequences = []
     for label, paths in labelled_images(folder).items():
         for path in paths:
-            image = read_image(str(path), max_pixels=settings.max_image_pixels)
+            image = read_image(str(path), max_pixels=settings.models.max_image_pixels)
             captures = [capture(image, rng) for _ in range(frames)]
             scores: list[float | None] = []
             for batch in batches(captures, 8):

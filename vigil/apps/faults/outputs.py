@@ -45,7 +45,9 @@ class Kept:
 def read_decisions(settings: Settings, client_ids: set[str]) -> dict[Place, Decision]:
     """Every decision of these clients on the topic, by place (read to the end now)."""
     topic = DECISIONS.name(settings)
-    consumer = make_consumer(settings, f"{settings.namespace}-faults-{uuid.uuid4().hex[:6]}")
+    consumer = make_consumer(
+        settings, f"{settings.deployment.namespace}-faults-{uuid.uuid4().hex[:6]}"
+    )
     found: dict[Place, Decision] = {}
     try:
         parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions

@@ -75,14 +75,16 @@ class LocalStack:
 
     def stage_pid(self, name: str) -> int | None:
         try:
-            return int((self.settings.state_dir / "run" / f"{name}.pid").read_text())
+            return int((self.settings.deployment.state_dir / "run" / f"{name}.pid").read_text())
         except (FileNotFoundError, ValueError):
             return None
 
     def kill_stage(self, name: str) -> int:
         pid = self.stage_pid(name)
         if pid is None:
-            raise RuntimeError(f"no pid file for stage {name} under {self.settings.state_dir}")
+            raise RuntimeError(
+                f"no pid file for stage {name} under {self.settings.deployment.state_dir}"
+            )
         os.kill(pid, signal.SIGKILL)
         log.info("fault: SIGKILL %s pid=%d", name, pid)
         return pid
@@ -98,7 +100,7 @@ class LocalStack:
     def kill_redis(self, down_s: float = REDIS_DOWN_S) -> None:
         pid = self.redis.pid()
         if pid is None:
-            raise RuntimeError(f"the Redis at {self.settings.redis_url} was not started by "
+            raise RuntimeError(f"the Redis at {self.settings.redis.url} was not started by "
                                "this stack's `vigil up`")
         os.kill(pid, signal.SIGKILL)
         log.info("fault: SIGKILL redis pid=%d; back empty in %.0f s", pid, down_s)
@@ -163,7 +165,7 @@ class LocalBroker:
 def local_broker(settings: Settings) -> LocalBroker | None:
     """The last node of the local cluster these settings describe, when it has three or
     more nodes (one may fail) and runs from this state folder; else None."""
-    if settings.local_kafka_nodes < 3:
+    if settings.kafka.local_nodes < 3:
         return None
     node = kafka_nodes(settings)[-1]
     return LocalBroker(node) if node.pid() is not None else None

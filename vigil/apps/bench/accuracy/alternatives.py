@@ -35,9 +35,9 @@ from processors.vision.ensemble import COMBINE
 from processors.vision.registry import REGISTRY, Role, configured_name, load_plugin
 from processors.vision.results import FaceDetections, PhoneDetections
 from vigil.core.errors import VigilError
-from vigil.core.settings import Settings
+from vigil.core.plugins import ENSEMBLE
+from vigil.core.settings import Settings, SettingsError, flat_names
 
-ENSEMBLE = "ensemble"
 VIEWS = "views:"
 
 
@@ -87,7 +87,7 @@ def parse_alternative(text: str) -> Alternative:
             policy[key] = value
         elif "=" in part:
             key, _, value = part.partition("=")
-            if key not in Settings.model_fields:
+            if key not in flat_names():
                 raise AlternativeError(f"--compare {part!r}: no setting {key!r}")
             overrides[key] = value
         elif part.startswith(VIEWS):
@@ -102,7 +102,9 @@ def parse_alternative(text: str) -> Alternative:
 def settings_for(base: Settings, alternative: Alternative) -> Settings:
     """The base settings with the alternative's changes, validated like any settings."""
     try:
-        return type(base).model_validate({**base.model_dump(), **alternative.overrides})
+        return base.replace(**alternative.overrides)
+    except SettingsError as exc:  # a setting given twice
+        raise AlternativeError(f"--compare {alternative.label!r}: {exc}") from None
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise AlternativeError(f"--compare {alternative.label!r}: {problems}") from None
@@ -135,13 +137,14 @@ def policy_for(settings: Settings, alternative: Alternative) -> Policy:
 
 def describe(settings: Settings) -> str:
     """The plug-ins a settings object chooses, e.g. ``mtcnn / min:minifasnet+celebaspoof``."""
-    liveness: str = settings.liveness_model
+    liveness: str = settings.models.liveness_model
     if liveness == ENSEMBLE:
-        liveness = f"{settings.liveness_combine}:{'+'.join(settings.liveness_ensemble)}"
-    phone: str = settings.phone_detector
-    if phone == "yolo_openvino" and settings.phone_views != ("whole",):
-        phone += f" {VIEWS}{'+'.join(settings.phone_views)}"
-    return f"{settings.face_detector} / {liveness} / {phone}"
+        members = "+".join(settings.models.liveness_ensemble)
+        liveness = f"{settings.models.liveness_combine}:{members}"
+    phone: str = settings.models.phone_detector
+    if phone == "yolo_openvino" and settings.models.phone_views != ("whole",):
+        phone += f" {VIEWS}{'+'.join(settings.models.phone_views)}"
+    return f"{settings.models.face_detector} / {liveness} / {phone}"
 
 
 @dataclass
@@ -164,12 +167,12 @@ class ModelCache:
         """The loaded plug-in the settings choose for ``role``."""
         name = configured_name(settings, role)
         # Settings that change what a loaded plug-in computes are part of its key.
-        key: tuple[object, ...] = (role, name, settings.openvino_precision,
-                                   settings.yunet_max_side)
+        key: tuple[object, ...] = (role, name, settings.models.openvino_precision,
+                                   settings.models.yunet_max_side)
         if name == ENSEMBLE:
-            key += (settings.liveness_ensemble, settings.liveness_combine)
+            key += (settings.models.liveness_ensemble, settings.models.liveness_combine)
         if role == "phone_detector":
-            key += (settings.phone_views, settings.phone_rect_input)
+            key += (settings.models.phone_views, settings.models.phone_rect_input)
         if key not in self._loaded:
             self._loaded[key] = load_plugin(role, settings, self.device, name)
         return self._loaded[key]

@@ -41,7 +41,7 @@ def run_accuracy(settings: Settings, folder: Path, compare: Sequence[str], pertu
     variants = [settings_for(settings, a) for a in alternatives]  # fail before any model loads
     policies = [policy_for(v, a) for v, a in zip(variants, alternatives, strict=True)]
     data = load_labelled_set(folder)
-    frames = webcam_frames(data.pictures, settings.max_image_pixels, perturb)
+    frames = webcam_frames(data.pictures, settings.models.max_image_pixels, perturb)
     policy = policies[0]
     device = select_device(settings)
     cache = ModelCache(device)

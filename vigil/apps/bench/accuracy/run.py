@@ -89,10 +89,11 @@ def run_alternative(pipeline: Pipeline, frames: Sequence[DecodedFrame],
     with tqdm(total=2 * len(frames), desc=label, unit="frame", file=sys.stderr,
               leave=False) as bar:
         images = [f.image for f in frames]
-        found, face_s = _timed(pipeline.chain.run, batches(images, settings.face_batch_size),
-                               bar)
+        found, face_s = _timed(
+            pipeline.chain.run, batches(images, settings.processors.face_batch_size), bar
+        )
         phones, phone_s = _timed(pipeline.phone.infer,
-                                 batches(images, settings.phone_batch_size), bar)
+                                 batches(images, settings.processors.phone_batch_size), bar)
     processed = now_ms()
     # The alternatives' results stay in this bench: the alternative's label names its models.
     outcomes = [

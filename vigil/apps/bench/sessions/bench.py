@@ -99,7 +99,7 @@ class SessionsReport:
 
 def default_cache_dir(settings: Settings) -> Path:
     """Where model outputs are kept between runs unless --cache says otherwise."""
-    return settings.state_dir / "bench-cache" / "sessions"
+    return settings.deployment.state_dir / "bench-cache" / "sessions"
 
 
 def _enroll(source: FrameOutputSource, sets: Sequence[SessionSet], column: AlternativeRun

@@ -63,7 +63,7 @@ def decide_session(outputs: Sequence[FrameOutputs], enrolled: np.ndarray | None,
                    session_id: str = "bench-session") -> list[Step]:
     """Every frame's decision, in frame order (see the module docstring)."""
     now = [START_MS]
-    decider = Decider({}, {}, {}, lambda: policy, deadline_ms=settings.decide_deadline_ms,
+    decider = Decider({}, {}, {}, lambda: policy, deadline_ms=settings.decide.deadline_ms,
                       clock=lambda: now[0])
     steps = []
     for seq, found in enumerate(outputs):

@@ -96,7 +96,7 @@ class FrameOutputSource:
         unique = list({digests[p]: p for p in missing}.values())  # identical files run once
         if unique:
             stored.update(self._run(unique, keys))
-        threshold = self.settings.liveness_threshold
+        threshold = self.settings.models.liveness_threshold
         return {p: FrameOutputs(faces_from_json(stored[fk], threshold),
                                 phones_from_json(stored[pk]))
                 for p, (fk, pk) in keys.items()}
@@ -113,7 +113,7 @@ class FrameOutputSource:
                   file=sys.stderr) as bar:
             for start in range(0, len(paths), CHUNK_FRAMES):
                 chunk = paths[start:start + CHUNK_FRAMES]
-                frames = webcam_frames(chunk, self.settings.max_image_pixels)
+                frames = webcam_frames(chunk, self.settings.models.max_image_pixels)
                 run = run_alternative(pipeline, frames, self.label)
                 done: dict[str, dict[str, Any]] = {}
                 for path, outcome in zip(chunk, run.outcomes, strict=True):
@@ -127,7 +127,7 @@ class FrameOutputSource:
 
     def enrollment(self, photos: Sequence[Path]) -> EnrollmentReport:
         """`vigil enroll`'s checks and embeddings for these photos (nothing stored)."""
-        read = lambda p: read_image(p, max_pixels=self.settings.max_image_pixels)  # noqa: E731
+        read = lambda p: read_image(p, max_pixels=self.settings.models.max_image_pixels)  # noqa: E731
         return analyze_photos(_CachedAnalyzer(self), read, photos,
                               QualityLimits.from_settings(self.settings))
 
@@ -154,5 +154,5 @@ class _CachedAnalyzer:
             fresh = {keys[i]: faces_to_json(f) for i, f in zip(todo, found, strict=True)}
             source.cache.put(fresh)
             stored.update(fresh)
-        threshold = source.settings.liveness_threshold
+        threshold = source.settings.models.liveness_threshold
         return [faces_from_json(stored[k], threshold) for k in keys]

@@ -1,21 +1,23 @@
-"""Performance settings, declared apart and mixed into ``Settings``: how many processes each
-model stage runs, when `vigil up`'s autoscaler changes that, and profiling.
-
-They are ordinary settings (``VIGIL_FACE_PROCESSES_MAX`` ...); this file only keeps the
-settings module from growing past what a reader holds in mind.
-"""
+"""Scaling: the capacity (the seed's Pipeline Manager), processes per model stage and
+`vigil up`'s autoscaler."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Literal
+from pydantic import Field, ValidationInfo, field_validator
 
-from pydantic import BaseModel, Field, ValidationInfo, field_validator
+from vigil.core.settings.base import Area
 
 
-class PerformanceSettings(BaseModel):
-    """Processes per model stage, autoscaling, profiling."""
+class ScalingSettings(Area):
+    """Capacity, processes per model stage, autoscaling."""
 
+    max_clients_per_pipeline: int = Field(
+        4, ge=1, le=1000, description="Clients one processing pipeline serves (the seed's "
+        "MaxClientPerPipeline)."
+    )
+    max_pipelines: int = Field(
+        1, ge=1, le=1000, description="Processing pipelines available (the seed's MaxPipeline)."
+    )
     face_processes_min: int = Field(
         1, ge=1, le=64, description="Face processes `vigil up` always runs. Each live face "
         "process is one pipeline: it adds max_clients_per_pipeline to the capacity.",
@@ -60,21 +62,6 @@ class PerformanceSettings(BaseModel):
         "this much on each of n - 1.",
     )
 
-    omp_wait_policy: Literal["passive", "active", "library"] = Field(
-        "passive", description="How torch's OpenMP threads wait between parallel regions. "
-        "passive: they sleep, which is what several model processes sharing a few cores need "
-        "(spinning threads of one process steal the cores the others wait for; measured on "
-        "the 2-core machine, the face chain ran several times faster next to the phone "
-        "model); active: they spin (a little faster on cores of its own); library: "
-        "OpenMP's default. OMP_WAIT_POLICY in the environment wins. passive also stops ONNX "
-        "Runtime's threads from spinning.",
-    )
-    profile_dir: Path | None = Field(
-        None, description="When set, every stage process writes a cProfile of its run to "
-        "PROFILE_DIR/STAGE-PID.prof when it stops (read with `python -m pstats`); to find "
-        "where time goes under load. Profiling slows Python code somewhat.",
-    )
-
     @field_validator("face_processes_max", "phone_processes_max")
     @classmethod
     def _check_process_bounds(cls, value: int, info: ValidationInfo) -> int:
@@ -84,6 +71,11 @@ class PerformanceSettings(BaseModel):
         if low is not None and low > value:
             raise ValueError(f"{name}={low} is above {info.field_name}={value}")
         return value
+
+    @property
+    def capacity(self) -> int:
+        """Sessions the system serves at once: max_pipelines x max_clients_per_pipeline."""
+        return self.max_pipelines * self.max_clients_per_pipeline
 
     def stage_process_bounds(self, stage: str) -> tuple[int, int]:
         """(minimum, maximum) processes of a stage; (1, 1) for a stage with no bounds here

@@ -1,0 +1,77 @@
+"""The table of vision plug-ins: each role's plug-in names and where each plug-in's code lives.
+
+Pure data (module paths as strings, nothing imported), so the settings can check a configured
+name against it without reaching up into ``processors``; ``processors/vision/registry.py``
+creates the plug-ins from it. Adding a plug-in is one entry here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Role = Literal["face_detector", "face_embedder", "liveness_model", "phone_detector"]
+ENSEMBLE = "ensemble"  # the liveness plug-in that combines others (liveness_ensemble)
+
+
+@dataclass(frozen=True)
+class PluginSpec:
+    """Where a plug-in lives and which importable packages it needs."""
+
+    module: str
+    cls: str
+    requires: tuple[str, ...]
+    torch: bool = True  # runs on torch (Ultralytics does too): the device choice needs it
+    # The distribution whose wheel ships the weights (none in the manifest): its version
+    # stands for the weights in the plug-in's version.
+    bundled: str | None = None
+
+
+REGISTRY: dict[Role, dict[str, PluginSpec]] = {
+    "face_detector": {
+        "mtcnn": PluginSpec("processors.vision.detector", "MtcnnFaceDetector",
+                            ("torch", "facenet_pytorch"), bundled="facenet-pytorch"),
+        "yunet": PluginSpec("processors.vision.yunet", "YuNetFaceDetector", ("cv2",),
+                            torch=False),
+        "yunet_openvino": PluginSpec("processors.vision.yunet_openvino",
+                                     "OpenVinoYuNetFaceDetector", ("cv2", "openvino"),
+                                     torch=False),
+    },
+    "face_embedder": {
+        "facenet": PluginSpec("processors.vision.embedder", "FaceNetEmbedder",
+                              ("torch", "facenet_pytorch")),
+        # torch (and facenet_pytorch) only once, in a child process that converts the weights.
+        "facenet_openvino": PluginSpec("processors.vision.openvino_face",
+                                       "OpenVinoFaceNetEmbedder", ("openvino",), torch=False),
+    },
+    "liveness_model": {
+        "minifasnet": PluginSpec("processors.vision.liveness", "MiniFasNetLiveness", ("torch",)),
+        "minifasnet_openvino": PluginSpec("processors.vision.openvino_face",
+                                          "OpenVinoMiniFasNetLiveness", ("openvino",),
+                                          torch=False),
+        "celebaspoof": PluginSpec("processors.vision.antispoof", "CelebaSpoofLiveness",
+                                  ("onnxruntime",), torch=False),
+        "celebaspoof_openvino": PluginSpec("processors.vision.openvino_face",
+                                           "OpenVinoCelebaSpoofLiveness", ("openvino",),
+                                           torch=False),
+        "celebaspoof_int8": PluginSpec("processors.vision.antispoof", "CelebaSpoofInt8Liveness",
+                                       ("onnxruntime",), torch=False),
+        # Runs on torch when a member does: see processors.vision.registry.uses_torch.
+        ENSEMBLE: PluginSpec("processors.vision.ensemble", "EnsembleLiveness", ()),
+    },
+    "phone_detector": {
+        "yolo": PluginSpec("processors.vision.phone", "YoloPhoneDetector", ("ultralytics",)),
+        "yolo_openvino": PluginSpec("processors.vision.phone_openvino", "OpenVinoPhoneDetector",
+                                    ("openvino",), torch=False),
+    },
+}
+
+
+def plugin_names(role: Role) -> tuple[str, ...]:
+    """The plug-in names of a role, sorted."""
+    return tuple(sorted(REGISTRY[role]))
+
+
+def ensemble_members() -> tuple[str, ...]:
+    """The liveness plug-ins an ensemble may combine (every one but the ensemble itself)."""
+    return tuple(name for name in plugin_names("liveness_model") if name != ENSEMBLE)

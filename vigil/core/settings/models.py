@@ -1,0 +1,205 @@
+"""Models settings: which plug-in serves each role, where and how the models run, their
+thresholds and weight files.
+
+The plug-in names are the registry's (vigil/core/plugins.py): a name is checked against that
+table, never listed here a second time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field, field_validator
+
+from vigil.core.plugins import Role, ensemble_members, plugin_names
+from vigil.core.settings.base import Area
+
+PhoneView = Literal["whole", "shrunk", "tiled", "centre", "mirrored"]
+
+
+def _one_of(what: str, names: Callable[[], tuple[str, ...]]) -> AfterValidator:
+    def check(name: str) -> str:
+        known = names()
+        if name not in known:
+            raise ValueError(f"no {what} named {name!r}; known: {', '.join(known)}")
+        return name
+
+    return AfterValidator(check)
+
+
+def _plugin(role: Role) -> AfterValidator:
+    return _one_of(f"{role} plug-in", lambda: plugin_names(role))
+
+
+FaceDetectorName = Annotated[str, _plugin("face_detector")]
+FaceEmbedderName = Annotated[str, _plugin("face_embedder")]
+LivenessModelName = Annotated[str, _plugin("liveness_model")]
+PhoneDetectorName = Annotated[str, _plugin("phone_detector")]
+EnsembleMember = Annotated[str, _one_of("liveness plug-in an ensemble combines", ensemble_members)]
+
+
+class ModelsSettings(Area):
+    """Plug-ins, runtimes, thresholds and weight files of the vision models."""
+
+    face_detector: FaceDetectorName = Field(
+        "yunet_openvino", description="Face detector plug-in: yunet_openvino (OpenCV Zoo "
+        "YuNet run by OpenVINO, decoded as OpenCV does), yunet (the same file through "
+        "cv2.FaceDetectorYN) or mtcnn (facenet-pytorch MTCNN). Default by `vigil bench "
+        "accuracy` and `vigil bench models` (README): the same faces as yunet at a third of "
+        "its CPU; yunet found the same faces as mtcnn at half of its."
+    )
+    face_embedder: FaceEmbedderName = Field(
+        "facenet_openvino", description="Face embedder plug-in: facenet_openvino "
+        "(InceptionResnetV1, 512-d, run by OpenVINO on the CPU; converted from the torch "
+        "weights once, into STATE_DIR/model-cache) or facenet (the same in torch; the one to "
+        "choose on a CUDA machine). Default by `vigil bench models` (README): the same "
+        "embeddings at about half the CPU."
+    )
+    liveness_model: LivenessModelName = Field(
+        "ensemble", description="Liveness plug-in: ensemble (the models of liveness_ensemble, "
+        "combined by liveness_combine), minifasnet (MiniFASNetV2 + V1SE, torch), "
+        "minifasnet_openvino (the same run by OpenVINO), celebaspoof (MiniFASNetV2-SE trained "
+        "on CelebA-Spoof, ONNX fp32, onnxruntime), celebaspoof_openvino (the same file run by "
+        "OpenVINO) or celebaspoof_int8 (the same, int8). Default by `vigil "
+        "bench accuracy` (README)."
+    )
+    liveness_ensemble: tuple[EnsembleMember, ...] = Field(
+        ("minifasnet_openvino", "celebaspoof_openvino"),
+        min_length=2,
+        description="The liveness plug-ins whose scores the ensemble combines.",
+    )
+    liveness_combine: Literal["mean", "min", "product"] = Field(
+        "min", description="How the ensemble combines its members' real-face scores: mean, "
+        "min (live only when every model says so) or product."
+    )
+    phone_detector: PhoneDetectorName = Field(
+        "yolo_openvino", description="Phone detector plug-in: yolo (Ultralytics, the file in "
+        "phone_weights) or yolo_openvino (YOLO11n int8 OpenVINO IR, plain OpenVINO); both "
+        "keep COCO class 67."
+    )
+    phone_views: tuple[PhoneView, ...] = Field(
+        ("whole", "tiled"), min_length=1, description="Test-time views of each frame the "
+        "yolo_openvino phone detector runs, boxes merged: whole (the frame), shrunk (half "
+        "size: phones held close to the camera), tiled (the same half-size view, four frames "
+        "of a batch tiled into one inference), centre (the middle 60% enlarged: small phones "
+        "near a centred face), mirrored. One inference per frame and view, a quarter for "
+        "tiled. Default by `vigil bench accuracy` (README): whole+tiled found the phones and "
+        "replays whole+shrunk found, and more, at 60% of its CPU."
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto",
+        description="Where the models run. auto: CUDA when available with enough free memory "
+        "(fp16 there), otherwise CPU.",
+    )
+    cuda_min_free_mb: int = Field(
+        2048, ge=0, le=1_000_000, description="Free GPU memory needed to choose CUDA in auto."
+    )
+    inference_threads: int = Field(
+        0, ge=0, le=256, description="CPU threads of each model runtime (torch, OpenVINO, ONNX "
+        "Runtime) in a process; 0 keeps each runtime's default (all cores)."
+    )
+    phone_rect_input: bool = Field(
+        True, description="Run the yolo_openvino whole view on a 640x480 input "
+        "(the IR's fixed shapes rewritten, processors/vision/yolo_rect.py) instead of the "
+        "640x640 square: a webcam frame without 160 rows of grey, 17 ms of CPU instead of 21. "
+        "Default by `vigil bench accuracy` (README)."
+    )
+    phone_inference_threads: int | None = Field(
+        1, ge=0, le=256, description="CPU threads of the yolo_openvino phone detector; None "
+        "(null): inference_threads. Default by `vigil bench e2e` (README): a YOLO11n view "
+        "costs 20.4 ms of CPU on one thread and 29.7 on two, and the phone process runs "
+        "beside the face process on the same cores."
+    )
+    openvino_precision: Literal["f32", "bf16"] = Field(
+        "bf16", description="Precision OpenVINO runs the float models in on the CPU: bf16 "
+        "where the CPU has it (AVX512-BF16 or AMX; elsewhere f32 is used and logged), or f32. "
+        "Default by `vigil bench accuracy` and `vigil bench models` (README): the same error "
+        "rates on the development set, FaceNet and YuNet at half the CPU. The int8 phone "
+        "detector runs f32 around its int8 layers either way (faster there)."
+    )
+    omp_wait_policy: Literal["passive", "active", "library"] = Field(
+        "passive", description="How torch's OpenMP threads wait between parallel regions. "
+        "passive: they sleep, which is what several model processes sharing a few cores need "
+        "(spinning threads of one process steal the cores the others wait for; measured on "
+        "the 2-core machine, the face chain ran several times faster next to the phone "
+        "model); active: they spin (a little faster on cores of its own); library: "
+        "OpenMP's default. OMP_WAIT_POLICY in the environment wins. passive also stops ONNX "
+        "Runtime's threads from spinning.",
+    )
+    face_min_size: int = Field(
+        60,
+        ge=10,
+        le=1000,
+        description="Smallest face side in pixels that MTCNN looks for. Webcam faces are large; "
+        "a larger value is faster and ignores faces in the background.",
+    )
+    face_detect_threshold: float = Field(
+        0.9, ge=0.0, le=1.0, description="Minimum face detector score (MTCNN probability, "
+        "YuNet score) to keep a face."
+    )
+    verify_threshold: float = Field(
+        1.1,
+        gt=0.0,
+        le=4.0,
+        description="Largest L2 distance between unit-length FaceNet embeddings that counts as "
+        "the same person. Calibrated on ../shared/testdata/faces (CASIA FaceNet, MTCNN crops): "
+        "same-person pairs reach 1.02 (1.04 as 640x480 q60 webcam frames), different people "
+        "start at 1.18 apart except the known look-alike pair at 0.98-1.00; 1.1 sits midway.",
+    )
+    liveness_threshold: float = Field(
+        0.5, ge=0.0, le=1.0, description="Smallest real-face score of the liveness plug-in "
+        "counted as live (each model has its own scale: choose it with `vigil bench accuracy`)."
+    )
+    phone_threshold: float = Field(
+        0.3, ge=0.0, le=1.0, description="Smallest phone detector confidence counted as a "
+        "phone."
+    )
+    embedder_weights: str = Field(
+        "facenet-casia-webface-20180408-102900.pt",
+        description="FaceNet state_dict file name (from weights/manifest.toml).",
+    )
+    liveness_weights: tuple[str, ...] = Field(
+        ("2.7_80x80_MiniFASNetV2.pth", "4_0_0_80x80_MiniFASNetV1SE.pth"),
+        min_length=1,
+        description="MiniFASNet weight files whose softmax outputs are averaged.",
+    )
+    yunet_weights: str = Field(
+        "face_detection_yunet_2023mar.onnx",
+        description="YuNet ONNX file for the yunet face detector (from weights/manifest.toml).",
+    )
+    yunet_max_side: int = Field(
+        640, ge=160, le=1280, description="Longest side, in pixels, YuNet searches a frame at "
+        "(larger frames are shrunk first, the boxes scaled back). Trained at about 640; on a "
+        "640x480 webcam frame 320 costs about a quarter of the CPU and moves boxes by a few "
+        "pixels (README, issue 11)."
+    )
+    celebaspoof_weights: str = Field(
+        "antispoof_minifasnetv2se_celebaspoof_128.onnx",
+        description="CelebA-Spoof anti-spoofing ONNX file of the celebaspoof liveness plug-in.",
+    )
+    celebaspoof_int8_weights: str = Field(
+        "antispoof_minifasnetv2se_celebaspoof_128_int8.onnx",
+        description="int8 CelebA-Spoof ONNX file of the celebaspoof_int8 liveness plug-in.",
+    )
+    phone_openvino_model: str = Field(
+        "yolo11n_int8_openvino_model/yolo11n.xml",
+        description="OpenVINO IR (.xml; its .bin beside it) of the yolo_openvino phone detector.",
+    )
+    phone_weights: str = Field(
+        "yolov8n_int8.tflite",
+        description="Ultralytics YOLO file (.pt, .onnx or .tflite) for phone detection.",
+    )
+    max_image_pixels: int = Field(
+        4096 * 4096,
+        ge=64 * 64,
+        le=100_000_000,
+        description="Decoded frames larger than this many pixels are refused.",
+    )
+
+    @field_validator("liveness_ensemble", "phone_views")
+    @classmethod
+    def _check_named_once(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"a name is given twice in {', '.join(value)}")
+        return value
