@@ -51,7 +51,7 @@ USER_DB_SCHEMES = ("postgresql", "postgres")  # the URL schemes of a PostgreSQL 
 # The single-model liveness plug-ins (an ensemble combines some of them).
 LivenessModel = Literal["minifasnet", "minifasnet_openvino", "celebaspoof", "celebaspoof_openvino",
                         "celebaspoof_int8"]
-PhoneView = Literal["whole", "shrunk", "tiled", "centre", "mirrored"]
+PhoneView = Literal["whole", "shrunk", "tiled", "centre", "lower", "mirrored"]
 
 
 class SettingsError(VigilError, ValueError):
@@ -197,9 +197,20 @@ class Settings(PerformanceSettings, BaseSettings):
         min_length=2,
         description="The liveness plug-ins whose scores the ensemble combines.",
     )
-    liveness_combine: Literal["mean", "min", "product"] = Field(
+    liveness_combine: Literal["mean", "min", "product", "fusion"] = Field(
         "min", description="How the ensemble combines its members' real-face scores: mean, "
-        "min (live only when every model says so) or product."
+        "min (live only when every model says so), product, or fusion (the logistic fusion "
+        "in the calibration file; needs liveness_calibrated)."
+    )
+    liveness_calibrated: bool = Field(
+        False, description="Map each liveness model's raw score to a calibrated P(live) "
+        "(processors/vision/calibration.py, fitted on the development sets by `vigil bench "
+        "calibrate`) before the ensemble combines them; liveness thresholds are then "
+        "probabilities."
+    )
+    liveness_calibration_file: Path | None = Field(
+        None, description="Calibration file of the liveness models (TOML); default: "
+        "processors/vision/liveness_calibration.toml."
     )
     phone_detector: Literal["yolo", "yolo_openvino"] = Field(
         "yolo_openvino", description="Phone detector plug-in: yolo (Ultralytics, the file in "

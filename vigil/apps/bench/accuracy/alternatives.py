@@ -4,7 +4,8 @@ An alternative is the configured settings with some plug-ins swapped. ``NAME`` i
 
 - a plug-in name from the registry (``yunet``, ``celebaspoof``, ``yolo_openvino``, ...): it
   replaces the configured plug-in of its role;
-- an ensemble of liveness plug-ins, ``RULE:A+B[+C]`` (RULE one of mean, min, product; without
+- an ensemble of liveness plug-ins, ``RULE:A+B[+C]`` (RULE one of mean, min, product, fusion;
+  without
   ``RULE:`` the configured ``liveness_combine``);
 - the phone detector's test-time views, ``views:A+B`` (``views:whole+centre``; see
   ``phone_views``);
@@ -61,7 +62,7 @@ def _ensemble(part: str) -> dict[str, Any]:
     overrides: dict[str, Any] = {"liveness_model": ENSEMBLE,
                                  "liveness_ensemble": tuple(members.split("+"))}
     if rule:
-        if rule not in COMBINE:
+        if rule not in (*COMBINE, "fusion"):
             raise AlternativeError(f"--compare {part!r}: no combine rule {rule!r}; known: "
                                    f"{', '.join(COMBINE)}")
         overrides["liveness_combine"] = rule
@@ -131,7 +132,8 @@ class ModelCache:
         key: tuple[object, ...] = (role, name, settings.openvino_precision,
                                    settings.yunet_max_side)
         if name == ENSEMBLE:
-            key += (settings.liveness_ensemble, settings.liveness_combine)
+            key += (settings.liveness_ensemble, settings.liveness_combine,
+                    settings.liveness_calibrated, settings.liveness_calibration_file)
         if role == "phone_detector":
             key += (settings.phone_views, settings.phone_rect_input)
         if key not in self._loaded:

@@ -155,7 +155,7 @@ def verification(run: AlternativeRun, identities: dict[str, list[int]],
 
 def best_phone(outcome: FrameOutcome) -> float:
     """The highest phone confidence in the frame (0 when none was reported)."""
-    return max((p.confidence for p in outcome.phone.phones), default=0.0)
+    return max((p.confidence for p in outcome.phone.phones if p.is_phone), default=0.0)
 
 
 def phone_rates(phones: Sequence[FrameOutcome], no_phones: Sequence[FrameOutcome],
