@@ -100,9 +100,10 @@ def rule(standing: ClientStanding, verdict: Verdict, frame: FrameEvidence, polic
     if needed > 1:
         scores["streak"] = float(streak.count)
         scores["streak_needed"] = float(needed)
-    # The history hears the settled reason: spoof evidence still short of its window is
-    # ``verifying`` and does not reset the session's live frames.
-    history = observe(standing.history, replace(frame, reason=reason), policy.temporal.window)
+    # The history hears the frame's own verdict: spoof evidence resets the session's live
+    # frames even while its window is short of a spoof (cheap for genuine users, whose spoof
+    # evidence is rare; an attack's frames mostly are); a doubtful (verifying) frame does not.
+    history = observe(standing.history, frame, policy.temporal.window)
     action, held = gate(history, action, policy.temporal)
     scores.update(held)
     action, sign_outs = escalate(standing.sign_outs, action, now_ms, policy)

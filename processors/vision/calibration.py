@@ -150,12 +150,52 @@ def load_calibration(path: Path | None) -> LivenessCalibration:
     return parse_calibration(text, str(path))
 
 
-def fit_platt(scores: Sequence[float] | Floats, live: Sequence[bool] | npt.NDArray[np.bool_],
-              iterations: int = 50) -> Platt:
-    """Platt scaling fitted by Newton's method on the logit of the scores.
+def balanced_weights(live: npt.NDArray[np.bool_]) -> Floats:
+    """Per-frame weights giving live and spoof frames equal total weight (mean weight 1), so a
+    fitted P(live) assumes even odds, whatever mix the development sets happen to have."""
+    n = len(live)
+    positives = max(1, int(live.sum()))
+    negatives = max(1, n - positives)
+    return np.where(live, n / (2 * positives), n / (2 * negatives)).astype(np.float64)
+
+
+def _logistic(design: Floats, target: Floats, weight: Floats, ridge: float, start: Floats,
+              iterations: int = 100) -> Floats:
+    """Parameters minimising the weighted cross-entropy of sigmoid(design @ params) against
+    ``target`` plus ``ridge`` * |params|^2 / 2: Newton steps, halved until the loss goes down
+    (a plain Newton step diverges on scores piled up at 0 and 1)."""
+
+    def loss(params: Floats) -> float:
+        z = design @ params
+        # log(1 + exp(z)) - target * z, written to stay finite for large |z|.
+        return float(weight @ (np.logaddexp(0.0, z) - target * z)
+                     + ridge * params @ params / 2)
+
+    params = start.astype(np.float64)
+    current = loss(params)
+    for _ in range(iterations):
+        p = sigmoid(design @ params)
+        gradient = design.T @ (weight * (p - target)) + ridge * params
+        hessian = ((design * (weight * p * (1 - p))[:, None]).T @ design
+                   + ridge * np.eye(len(params)))
+        step = np.linalg.solve(hessian, gradient)
+        scale = 1.0
+        while scale > 1e-6 and loss(params - scale * step) > current:
+            scale /= 2
+        params = params - scale * step
+        previous, current = current, loss(params)
+        if previous - current < 1e-10:
+            break
+    return params
+
+
+def fit_platt(scores: Sequence[float] | Floats, live: Sequence[bool] | npt.NDArray[np.bool_]
+              ) -> Platt:
+    """Platt scaling fitted by damped Newton on the logit of the scores.
 
     Labels are smoothed as Platt did ((n+ + 1) / (n+ + 2) and 1 / (n- + 2)) so a separable
-    set does not send ``a`` to infinity; a small ridge keeps the Hessian invertible.
+    set does not send ``a`` to infinity; a small ridge keeps the Hessian invertible; live and
+    spoof frames weigh the same in all (:func:`balanced_weights`).
     """
     x = logit(scores)
     y = np.asarray(live, dtype=bool)
@@ -165,15 +205,7 @@ def fit_platt(scores: Sequence[float] | Floats, live: Sequence[bool] | npt.NDArr
                                f"{negatives} spoof)")
     target = np.where(y, (positives + 1) / (positives + 2), 1 / (negatives + 2))
     design = np.stack([x, np.ones_like(x)], axis=1)
-    params = np.array([1.0, 0.0])
-    for _ in range(iterations):
-        p = sigmoid(design @ params)
-        gradient = design.T @ (p - target) + 1e-6 * params
-        hessian = (design * (p * (1 - p))[:, None]).T @ design + 1e-6 * np.eye(2)
-        step = np.linalg.solve(hessian, gradient)
-        params -= step
-        if np.abs(step).max() < 1e-9:
-            break
+    params = _logistic(design, target, balanced_weights(y), 1e-3, np.array([1.0, 0.0]))
     a, b = float(params[0]), float(params[1])
     if a <= 0:
         raise CalibrationError(f"the scores rank spoofs above live faces (a={a:.3f}): not "
@@ -185,15 +217,8 @@ def fit_fusion(members: Mapping[str, Floats], live: Sequence[bool] | npt.NDArray
                ridge: float = 1e-3, iterations: int = 100) -> Fusion:
     """Logistic regression of the live label on the members' calibrated logits."""
     names = tuple(members)
-    y = np.asarray(live, dtype=np.float64)
+    y = np.asarray(live, dtype=bool)
     design = np.stack([*(logit(members[n]) for n in names), np.ones(len(y))], axis=1)
-    params = np.zeros(design.shape[1])
-    for _ in range(iterations):
-        p = sigmoid(design @ params)
-        gradient = design.T @ (p - y) + ridge * params
-        hessian = (design * (p * (1 - p))[:, None]).T @ design + ridge * np.eye(len(params))
-        step = np.linalg.solve(hessian, gradient)
-        params -= step
-        if np.abs(step).max() < 1e-9:
-            break
+    params = _logistic(design, y.astype(np.float64), balanced_weights(y), ridge,
+                       np.zeros(design.shape[1]), iterations)
     return Fusion(names, tuple(float(w) for w in params[:-1]), float(params[-1]))

@@ -198,12 +198,14 @@ class Settings(PerformanceSettings, BaseSettings):
         description="The liveness plug-ins whose scores the ensemble combines.",
     )
     liveness_combine: Literal["mean", "min", "product", "fusion"] = Field(
-        "min", description="How the ensemble combines its members' real-face scores: mean, "
+        "mean", description="How the ensemble combines its members' real-face scores: mean, "
         "min (live only when every model says so), product, or fusion (the logistic fusion "
-        "in the calibration file; needs liveness_calibrated)."
+        "in the calibration file; needs liveness_calibrated). Default by `vigil bench "
+        "calibrate` (docs/accuracy.md): on 415 genuine development frames the calibrated "
+        "mean scored 22 under 0.5 and none under 0.05, `min` of raw scores 59 under 0.5."
     )
     liveness_calibrated: bool = Field(
-        False, description="Map each liveness model's raw score to a calibrated P(live) "
+        True, description="Map each liveness model's raw score to a calibrated P(live) "
         "(processors/vision/calibration.py, fitted on the development sets by `vigil bench "
         "calibrate`) before the ensemble combines them; liveness thresholds are then "
         "probabilities."

@@ -34,25 +34,27 @@ def run_accuracy(settings: Settings, folder: Path, compare: Sequence[str], pertu
                  det_png: Path, markdown: bool = False, scores_csv: Path | None = None) -> str:
     """Run the configured plug-ins and each --compare alternative; the table as text.
 
-    Every alternative sees the same frames and is judged by the same policy (the policy file
-    the settings name, thresholds resolved against the settings).
+    Every alternative sees the same frames and is judged by the policy file its settings
+    name (``--compare policy_file=PATH`` changes it), thresholds resolved against them.
     """
     alternatives = [Alternative("configured"), *(parse_alternative(c) for c in compare)]
     variants = [settings_for(settings, a) for a in alternatives]  # fail before any model loads
     data = load_labelled_set(folder)
     frames = webcam_frames(data.pictures, settings.max_image_pixels, perturb)
-    policy = load_policy(policy_path(settings), settings)
+    policies = [load_policy(policy_path(v), v) for v in variants]
+    policy = policies[0]
     device = select_device(settings)
     cache = ModelCache(device)
     reports, runs = [], []
-    for alternative, variant in zip(alternatives, variants, strict=True):
+    for alternative, variant, judged_by in zip(alternatives, variants, policies, strict=True):
         run = run_alternative(cache.pipeline(variant), frames, alternative.label)
         runs.append(run)
-        reports.append(build_report(alternative.label, run, data, policy))
+        reports.append(build_report(alternative.label, run, data, judged_by))
         log.info("accuracy alternative=%s face_ms=%.1f phone_ms=%.1f", alternative.label,
                  run.face_ms, run.phone_ms)
     header = (f"vigil bench accuracy {folder}: frames as a webcam sends them (640x480, JPEG "
-              f"q60{', darkened and blurred' if perturb else ''}); policy {policy.version}; "
+              f"q60{', darkened and blurred' if perturb else ''}); policy {policy.version} (of "
+              f"the configured alternative); "
               f"device {device.kind}, {torch.get_num_threads()} torch threads")
     plot_det(reports, det_png, f"{folder.name}: liveness threshold sweep"
              f"{' (perturbed)' if perturb else ''}")
