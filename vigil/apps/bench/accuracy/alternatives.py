@@ -10,6 +10,9 @@ An alternative is the configured settings with some plug-ins swapped. ``NAME`` i
 - the phone detector's test-time views, ``views:A+B`` (``views:whole+centre``; see
   ``phone_views``);
 - a setting, ``NAME=VALUE`` (``openvino_precision=bf16``, ``yunet_max_side=320``);
+- a policy knob, ``SECTION.KNOB=VALUE`` (``temporal.min_live_frames=5``,
+  ``debounce.spoof=3``, ``thresholds.liveness=0.3``): the policy file the settings name with
+  that key replaced (:func:`policy_for`), validated as the decide stage validates the file;
 - several of those joined by commas (``yunet,min:minifasnet+celebaspoof``).
 
 Models are loaded once per run and shared by every alternative that uses them.
@@ -21,8 +24,11 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import numpy as np
+import yaml
 from pydantic import ValidationError
 
+from processors.decide.policy import Policy
+from processors.decide.policy_file import PolicyError, load_policy, parse_policy, policy_path
 from processors.vision.base import FacePlugin, FramePlugin, VisionPlugin
 from processors.vision.chain import FaceChain
 from processors.vision.device import DeviceChoice
@@ -46,6 +52,7 @@ class Alternative:
 
     label: str
     overrides: dict[str, Any] = field(default_factory=dict)
+    policy: dict[str, str] = field(default_factory=dict)  # dotted policy key -> YAML value
 
 
 def _role_of(name: str) -> Role:
@@ -72,10 +79,14 @@ def _ensemble(part: str) -> dict[str, Any]:
 def parse_alternative(text: str) -> Alternative:
     """The alternative a --compare argument names (see the module docstring)."""
     overrides: dict[str, Any] = {}
+    policy: dict[str, str] = {}
     for part in (p.strip() for p in text.split(",")):
         if not part:
             raise AlternativeError(f"--compare {text!r} has an empty part")
-        if "=" in part:
+        if "=" in part and "." in part.partition("=")[0]:
+            key, _, value = part.partition("=")
+            policy[key] = value
+        elif "=" in part:
             key, _, value = part.partition("=")
             if key not in Settings.model_fields:
                 raise AlternativeError(f"--compare {part!r}: no setting {key!r}")
@@ -86,7 +97,7 @@ def parse_alternative(text: str) -> Alternative:
             overrides.update(_ensemble(part))
         else:
             overrides[_role_of(part)] = part
-    return Alternative(text, overrides)
+    return Alternative(text, overrides, policy)
 
 
 def settings_for(base: Settings, alternative: Alternative) -> Settings:
@@ -96,6 +107,31 @@ def settings_for(base: Settings, alternative: Alternative) -> Settings:
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise AlternativeError(f"--compare {alternative.label!r}: {problems}") from None
+
+
+def policy_for(settings: Settings, alternative: Alternative) -> Policy:
+    """The policy file ``settings`` (the alternative's, from :func:`settings_for`) name, with
+    the alternative's policy knobs replaced, parsed and resolved against those settings as the
+    decide stage does (PolicyError names a bad key or value)."""
+    path = policy_path(settings)
+    if not alternative.policy:
+        return load_policy(path, settings)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise PolicyError(f"policy file {path}: cannot read: {exc}") from None
+    if not isinstance(raw, dict):
+        raise PolicyError(f"policy file {path}: expected a mapping with at least `version`")
+    for key, value in alternative.policy.items():
+        *sections, knob = key.split(".")
+        node = raw
+        for section in sections:
+            node = node.setdefault(section, {})
+            if not isinstance(node, dict):
+                raise AlternativeError(f"--compare {key!r}: {section!r} is not a section of "
+                                       f"{path}")
+        node[knob] = yaml.safe_load(value)
+    return parse_policy(yaml.safe_dump(raw), settings, f"{path} with {alternative.label}")
 
 
 def describe(settings: Settings) -> str:
