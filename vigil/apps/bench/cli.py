@@ -19,12 +19,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     from vigil.apps.bench import faults
     from vigil.apps.bench.accuracy.cli import register_accuracy
     from vigil.apps.bench.calibrate_cli import register_calibrate
+    from vigil.apps.bench.sessions.cli import register_sessions
 
     bench = subparsers.add_parser("bench", help="benchmarks: figures printed side by side")
     bench_sub = bench.add_subparsers(dest="bench_command", required=True, metavar="BENCH")
     _register_e2e(bench_sub)
     register_accuracy(bench_sub)
-    # `bench sessions` (vigil/apps/bench/sessions/, issue 17 item 6) registers here.
+    register_sessions(bench_sub)
     _register_temporal(bench_sub)
     faults.register(bench_sub)
     _register_models(bench_sub)

@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from processors.accuracy.dataset import load_labelled_set
+from vigil.apps.bench.accuracy.dataset import load_labelled_set
 from processors.vision.base import FacePlugin, FramePlugin, batches
 from processors.vision.device import select_device
 from processors.vision.imaging import Image, decode_frame, read_image, webcam_jpeg

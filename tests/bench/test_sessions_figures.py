@@ -1,0 +1,138 @@
+"""`vigil bench sessions` without models: the figures on hand-made decisions, the sessions it
+makes from a set, the frames a client picks, and the policy knobs of --compare."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vigil.apps.bench.accuracy.alternatives import (
+    AlternativeError,
+    parse_alternative,
+    policy_for,
+    settings_for,
+)
+from vigil.apps.bench.accuracy.metrics import Ratio
+from processors.decide.policy_file import PolicyError
+from schemas.events import Action, Reason
+from vigil.apps.bench.sessions import metrics
+from vigil.apps.bench.sessions.decide import Step
+from vigil.apps.bench.sessions.layout import SessionSetError, load_session_set
+from vigil.apps.bench.sessions.scenarios import IMPOSTOR, SWAP, Presented, present, sent_frames
+from vigil.core.settings import load_settings
+
+A, L, S, B = Action.ALLOW, Action.LOCK_SCREEN, Action.SIGN_OUT, Action.BLOCK
+
+
+def steps(actions: str, reason: Reason = Reason.OK, fps: float = 2.0) -> list[Step]:
+    """Steps from letters: a allow, l lock_screen, s sign_out, b block."""
+    table = {"a": A, "l": L, "s": S, "b": B}
+    return [Step(i / fps, table[c], reason, None, None, None) for i, c in enumerate(actions)]
+
+
+def session(kind: str, frames: int = 4, swap_at: int | None = None) -> Presented:
+    return Presented(kind, "set", "x", "set/x", tuple(Path(f"{i}.jpg") for i in range(frames)),
+                     swap_at)
+
+
+def test_interruptions_skip_the_hold_at_the_start_unless_it_signs_out() -> None:
+    assert metrics.interruptions(steps("llaaa")) == 0
+    assert metrics.interruptions(steps("llaalaala")) == 2
+    assert metrics.interruptions(steps("ssbbb")) == 1  # signed out from the start: one run
+    assert metrics.interruptions(steps("lsaal")) == 2
+
+
+def test_genuine_figures_carry_their_counts() -> None:
+    runs = [(session("genuine"), steps("llaa")), (session("genuine"), steps("lsll"))]
+    figures = metrics.genuine(runs, fps=2.0)
+    assert figures["genuine sessions signed out"] == Ratio(1, 2)
+    assert figures["genuine sessions locked after allow"] == Ratio(0, 2)
+    assert figures["genuine time allowed"] == Ratio(2, 8)
+    first = figures["seconds to first allow (median / p95)"]
+    assert isinstance(first, metrics.Seconds) and first.values == (1.0,) and first.of == 2
+    per_hour = figures["interruptions per genuine session-hour"]
+    assert per_hour == metrics.PerHour(1, 8 / 2 / 3600)
+
+
+def test_attack_allowed_while_a_spoof_is_debounced_counts_as_allowed() -> None:
+    runs = [(session("attack"), steps("alss", Reason.SPOOF)),
+            (session("attack"), steps("llss", Reason.SPOOF))]
+    figures = metrics.attack(runs, fps=2.0)
+    assert figures["attack sessions ever allowed"] == Ratio(1, 2)
+    assert figures["attack frames allowed"] == Ratio(1, 8)
+
+
+def test_a_swap_is_missed_when_wrong_user_comes_after_the_window() -> None:
+    def swapped(after: str) -> list[Step]:
+        before = steps("aaaa")
+        rest = [Step((4 + i) / 2, s.action, Reason.WRONG_USER, None, None, None)
+                for i, s in enumerate(steps(after))]
+        return before + rest
+
+    runs = [(session(SWAP, 10, 4), swapped("alllll")),  # caught 0.5 s after the swap
+            (session(SWAP, 10, 4), swapped("aaaaaa")),  # never caught
+            (session(SWAP, 10, 4), swapped("aaaaal"))]  # caught 2.5 s after: outside 2 s
+    figures = metrics.swap(runs, fps=2.0, window_s=2.0)
+    assert figures["swaps missed (no wrong_user within 2 s)"] == Ratio(2, 3)
+    caught = figures["seconds from swap to wrong_user (median / p95)"]
+    assert isinstance(caught, metrics.Seconds) and caught.values == (0.5, 2.5)
+    assert figures["frames allowed after the swap"] == Ratio(1 + 6 + 5, 18)
+
+
+def test_a_client_at_2_fps_sends_every_other_and_a_half_frame_of_a_5_fps_capture() -> None:
+    frames = tuple(Path(f"{i:04d}.jpg") for i in range(10))
+    assert [p.stem for p in sent_frames(frames, 5.0, 2.0)] == ["0000", "0003", "0005", "0008"]
+    assert sent_frames(frames, None, 2.0) == frames
+    assert sent_frames(frames, 1.0, 2.0) == frames
+
+
+def _write(folder: Path, count: int) -> None:
+    folder.mkdir(parents=True)
+    for i in range(count):
+        (folder / f"{i:04d}.jpg").write_bytes(b"x")
+
+
+def test_impostors_and_swaps_pair_people_across_sets(tmp_path: Path) -> None:
+    for set_name, people in (("one", ("ann", "bob")), ("two", ("cy",))):
+        for person in people:
+            _write(tmp_path / set_name / "enroll" / person, 1)
+            _write(tmp_path / set_name / "genuine" / f"{person}.1", 3)
+    _write(tmp_path / "one" / "attack" / "ann.print-1", 2)
+    _write(tmp_path / "two" / "attack" / "dee.print-1", 2)  # dee is not enrolled
+    sets = [load_session_set(tmp_path / "one"), load_session_set(tmp_path / "two")]
+    enrolled = ["one/ann", "one/bob", "two/cy"]
+    shown = present(sets, enrolled)
+    kinds = [s.kind for s in shown.sessions]
+    assert kinds.count("genuine") == 3 and kinds.count("attack") == 1
+    assert kinds.count(IMPOSTOR) == 3 * 2 and kinds.count(SWAP) == 3 * 2
+    assert [s.name for s in shown.not_enrolled] == ["two/dee.print-1"]
+    swap = next(s for s in shown.sessions if s.name == "one/ann.1>two/cy.1")
+    assert swap.enrolled == "one/ann" and swap.swap_at == 3 and len(swap.frames) == 6
+    assert swap.set_name == "one"
+    bounded = present(sets, enrolled, pair_limit=2, seed=1)
+    assert [s.kind for s in bounded.sessions].count(IMPOSTOR) == 2
+    assert bounded.sessions == present(sets, enrolled, pair_limit=2, seed=1).sessions
+
+
+def test_a_set_without_sessions_is_refused(tmp_path: Path) -> None:
+    _write(tmp_path / "empty" / "enroll" / "ann", 1)
+    with pytest.raises(SessionSetError, match="no session"):
+        load_session_set(tmp_path / "empty")
+    with pytest.raises(SessionSetError, match="no session set"):
+        load_session_set(tmp_path / "absent")
+
+
+def test_policy_knobs_change_the_policy_file_as_the_decide_stage_reads_it() -> None:
+    settings = load_settings()
+    knobs = parse_alternative("temporal.min_live_frames=5,debounce.spoof=3")
+    policy = policy_for(settings_for(settings, knobs), knobs)
+    assert policy.temporal.min_live_frames == 5 and policy.debounce[Reason.SPOOF] == 3
+    lower = parse_alternative("liveness_threshold=0.4")
+    base = policy_for(settings_for(settings, lower), lower)
+    assert base.liveness_threshold == 0.4 and base.version != policy.version
+    with pytest.raises(PolicyError, match=r"temporal\.min_live_frame"):
+        bad = parse_alternative("temporal.min_live_frame=5")
+        policy_for(settings, bad)
+    with pytest.raises(AlternativeError, match="no setting"):
+        parse_alternative("liveness_treshold=0.4")

@@ -1,0 +1,78 @@
+"""One presented session through the decide stage's own code, as the Faust app decides it.
+
+Each frame gets headers as the gateway gives them (``captured_at`` = ``received_at`` = the
+session's start + ``seq / fps``), its FaceResult from :func:`processors.face.to_face_result`
+(distances to the enrolled person's embeddings, as the face processor computes them) and its
+PhoneResult from :func:`processors.phone.to_phone_result`. Both halves go, frame after frame,
+to a fresh :class:`processors.decide.decider.Decider` (empty tables: a new client) whose clock
+reads the frame's time: the join, the whole policy (debounce, temporal evidence and holds,
+escalation, client state) and whatever the policy gains later, with no broker. Processing time
+is not simulated: a decision is made at its frame's capture time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from processors.batch import DecodedFrame
+from processors.decide.decider import Decider
+from processors.decide.policy import Policy
+from processors.face import to_face_result
+from processors.phone import to_phone_result
+from schemas.events import Action, Decision, FrameHeaders, FrameRef, Reason
+from vigil.apps.bench.sessions.outputs import FrameOutputs
+from vigil.core.settings import Settings
+
+START_MS = 1_800_000_000_000  # any fixed time: runs are reproducible
+CLIENT = "bench-client"
+DEVICE = "bench"
+# The models ran already (outputs.py); a result needs the frame's headers, not its pixels.
+_NO_PIXELS = np.zeros((0, 0, 3), dtype=np.uint8)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One frame's decision, with the seconds since the session's first frame."""
+
+    t_s: float
+    action: Action
+    reason: Reason
+    liveness: float | None
+    distance: float | None
+    phone: float | None
+
+    @classmethod
+    def of(cls, t_s: float, decision: Decision) -> Step:
+        scores = decision.scores
+        return cls(t_s, decision.action, decision.reason, scores.get("liveness"),
+                   scores.get("distance"), scores.get("phone"))
+
+
+def _frame(seq: int, at_ms: int, session_id: str) -> DecodedFrame:
+    headers = FrameHeaders(frame_id=f"{session_id}-{seq}", client_id=CLIENT,
+                           session_id=session_id, seq=seq, captured_at=at_ms,
+                           received_at=at_ms)
+    return DecodedFrame(headers, FrameRef(topic="frames", partition=0, offset=seq), _NO_PIXELS)
+
+
+def decide_session(outputs: Sequence[FrameOutputs], enrolled: np.ndarray | None,
+                   settings: Settings, policy: Policy, fps: float,
+                   session_id: str = "bench-session") -> list[Step]:
+    """Every frame's decision, in frame order (see the module docstring)."""
+    now = [START_MS]
+    decider = Decider({}, {}, {}, lambda: policy, deadline_ms=settings.decide_deadline_ms,
+                      clock=lambda: now[0])
+    steps = []
+    for seq, found in enumerate(outputs):
+        now[0] = START_MS + round(seq * 1000 / fps)
+        frame = _frame(seq, now[0], session_id)
+        face = to_face_result(frame, found.faces, enrolled, settings, DEVICE, now[0], {})
+        phone = to_phone_result(frame, found.phones, DEVICE, now[0], {})
+        first = decider.on_result("face", face, 0)
+        outcome = decider.on_result("phone", phone, 0)
+        assert first is None and outcome is not None, "both halves in: one decision"
+        steps.append(Step.of((now[0] - START_MS) / 1000, outcome.decision))
+    return steps
