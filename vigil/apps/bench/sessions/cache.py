@@ -22,16 +22,24 @@ import hashlib
 import json
 import sqlite3
 from collections.abc import Iterable
+from dataclasses import astuple
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
-from processors.vision.results import AnalyzedFace, FrameFaces, PhoneBox, PhoneDetections
+from processors.vision.quality import FaceMeasure
+from processors.vision.results import (
+    PHONE_LABEL,
+    AnalyzedFace,
+    FrameFaces,
+    PhoneBox,
+    PhoneDetections,
+)
 from vigil.core.settings import Settings
 
 Half = Literal["face", "phone"]
-CACHE_FORMAT = 1  # bump when the stored JSON or the preparation changes meaning
+CACHE_FORMAT = 2  # bump when the stored JSON or the preparation changes meaning
 PREPARATION = "webcam 640x480 jpeg q60"  # vigil.apps.bench.accuracy.dataset.webcam_frames
 # Read only after the models ran: changing them must not run the models again.
 _AFTER_MODELS = frozenset({
@@ -70,7 +78,9 @@ def faces_to_json(found: FrameFaces) -> dict[str, Any]:
     """A face chain output as JSON (embeddings as base64 float32)."""
     return {"error": found.error, "faces": [
         {"box": list(f.box), "score": f.score, "landmarks": [list(p) for p in f.landmarks],
-         "embedding": _array(f.embedding), "liveness": f.liveness} for f in found.faces]}
+         "embedding": _array(f.embedding), "liveness": f.liveness,
+         "quality": None if f.quality is None else list(astuple(f.quality))}
+        for f in found.faces]}
 
 
 def faces_from_json(raw: dict[str, Any], liveness_threshold: float) -> FrameFaces:
@@ -79,7 +89,8 @@ def faces_from_json(raw: dict[str, Any], liveness_threshold: float) -> FrameFace
         AnalyzedFace(tuple(f["box"]), float(f["score"]),
                      tuple((float(x), float(y)) for x, y in f["landmarks"]),
                      np.frombuffer(base64.b64decode(f["embedding"]), dtype=np.float32).copy(),
-                     float(f["liveness"]), float(f["liveness"]) >= liveness_threshold)
+                     float(f["liveness"]), float(f["liveness"]) >= liveness_threshold,
+                     None if f.get("quality") is None else FaceMeasure(*f["quality"]))
         for f in raw["faces"])
     return FrameFaces(faces, raw["error"])
 
@@ -87,13 +98,15 @@ def faces_from_json(raw: dict[str, Any], liveness_threshold: float) -> FrameFace
 def phones_to_json(found: PhoneDetections) -> dict[str, Any]:
     """A phone detector output as JSON."""
     return {"phone": found.phone,
-            "phones": [{"box": list(p.box), "confidence": p.confidence} for p in found.phones]}
+            "phones": [{"box": list(p.box), "confidence": p.confidence, "label": p.label}
+                       for p in found.phones]}
 
 
 def phones_from_json(raw: dict[str, Any]) -> PhoneDetections:
     """The phone detector output back."""
     return PhoneDetections(
-        tuple(PhoneBox(tuple(p["box"]), float(p["confidence"]))
+        tuple(PhoneBox(tuple(p["box"]), float(p["confidence"]),
+                       str(p.get("label", PHONE_LABEL)))
               for p in raw["phones"]), bool(raw["phone"]))
 
 
