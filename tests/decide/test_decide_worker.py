@@ -42,10 +42,11 @@ from vigil.local.servers import free_port
 pytestmark = pytest.mark.integration
 DEADLINE_MS = 2000
 # The shipped policy, with escalation after 2 sign-outs so one test can reach a block quickly,
-# and no temporal gate or spoof debounce, so each case decides on its one frame
-# (test_decide_restart.py and tests/decide/test_temporal.py cover those).
+# and no temporal gate or spoof window, so each case decides on its one frame
+# (test_decide_restart.py, tests/decide/test_temporal.py and test_graded.py cover those).
 EDITS = {"sign_outs: 3": "sign_outs: 2", "min_live_frames: 3": "min_live_frames: 0",
-         "window: 3": "window: 1", "spoof: 2": "spoof: 1"}
+         "window: 3": "window: 1", "window: 6": "window: 1", "spoof_frames: 3": "spoof_frames: 1",
+         "spoof_below: 0.05": "spoof_below: 0.5"}
 POLICY = DEFAULT_POLICY_FILE.read_text()
 for before, after in EDITS.items():
     assert before in POLICY, f"the shipped policy no longer has {before!r}"
@@ -107,7 +108,7 @@ def test_both_halves_make_one_decision_per_policy_case(
     for frame_id, (_, _, action, reason) in cases.items():
         d = decisions[frame_id]
         assert (d.action, d.reason, d.missing) == (action, reason, []), frame_id
-        assert d.client_id == f"c-{frame_id}" and d.policy_version.startswith("1@")
+        assert d.client_id == f"c-{frame_id}" and d.policy_version.startswith("2@")
         assert len(reader.decisions(frame_id)) == 1
         # Same partition number as the client's results: downstream joins stay local.
         assert reader.partition_of(frame_id) == partitions[d.client_id]
@@ -179,10 +180,10 @@ def test_a_policy_edit_applies_to_later_decisions_without_a_restart(
     client = uid("c")
     produce_results(settings, [face_result(before, client, []), phone_result(before, client)])
     old = reader.wait_for([before])[before]
-    assert old.action is Action.LOCK_SCREEN and old.policy_version.startswith("1@")
+    assert old.action is Action.LOCK_SCREEN and old.policy_version.startswith("2@")
     try:
         settings.policy_file.write_text(
-            POLICY.replace('version: "1"', 'version: "2"')
+            POLICY.replace('version: "2"', 'version: "3"')
             .replace("no_face: lock_screen", "no_face: sign_out"))
         time.sleep(1.0)  # the worker checks the file every 0.2 s in this module
         after = uid("after")
@@ -190,7 +191,7 @@ def test_a_policy_edit_applies_to_later_decisions_without_a_restart(
         new = reader.wait_for([after])[after]
     finally:
         settings.policy_file.write_text(POLICY)
-    assert new.policy_version.startswith("2@") and new.policy_version != old.policy_version
+    assert new.policy_version.startswith("3@") and new.policy_version != old.policy_version
     assert (new.action, new.reason) == (Action.SIGN_OUT, Reason.NO_FACE)
 
 
