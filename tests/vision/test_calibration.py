@@ -88,3 +88,4 @@ def test_scores_ranked_backwards_or_one_sided_labels_are_refused() -> None:
 def test_a_bad_file_is_a_clear_error(text: str, message: str) -> None:
     with pytest.raises(CalibrationError, match=message):
         parse_calibration(text, "bad.toml")
+
