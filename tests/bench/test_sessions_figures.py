@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from processors.decide.policy_file import PolicyError
+from schemas.events import Action, Reason
 from vigil.apps.bench.accuracy.alternatives import (
     AlternativeError,
     parse_alternative,
@@ -14,8 +16,6 @@ from vigil.apps.bench.accuracy.alternatives import (
     settings_for,
 )
 from vigil.apps.bench.accuracy.metrics import Ratio
-from processors.decide.policy_file import PolicyError
-from schemas.events import Action, Reason
 from vigil.apps.bench.sessions import metrics
 from vigil.apps.bench.sessions.decide import Step
 from vigil.apps.bench.sessions.layout import SessionSetError, load_session_set

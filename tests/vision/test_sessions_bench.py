@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from vigil.apps.bench.accuracy.metrics import Ratio
 from schemas.events import Action, Reason
 from tests.bench.session_set import MOVES, make_session_set
 from tests.vision.conftest import TESTDATA, needs_testdata
+from vigil.apps.bench.accuracy.metrics import Ratio
 from vigil.apps.bench.sessions.bench import BenchOptions, SessionsReport, run_sessions
 from vigil.apps.bench.sessions.decide import Step
 from vigil.apps.bench.sessions.plots import plot_sessions

@@ -22,13 +22,13 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from vigil.apps.bench.accuracy.dataset import load_labelled_set
 from processors.vision.base import FacePlugin, FramePlugin, batches
 from processors.vision.device import select_device
 from processors.vision.imaging import Image, decode_frame, read_image, webcam_jpeg
 from processors.vision.quality import measure
 from processors.vision.registry import load_plugin
 from processors.vision.results import BoxXYXY, FaceDetections
+from vigil.apps.bench.accuracy.dataset import load_labelled_set
 from vigil.core.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
+from processors.decide.graded import QualityGate
 from processors.decide.policy import Policy, evaluate, main_face
 from schemas.events import Reason
 from vigil.apps.bench.accuracy.run import AlternativeRun, FrameOutcome, face_result_against
@@ -135,8 +136,10 @@ def verification(run: AlternativeRun, identities: dict[str, list[int]],
     """(FMR, FNMR, pictures without a face) over every pair of identity pictures."""
     owner = {index: name for name, indices in identities.items() for index in indices}
     with_face = [i for i in sorted(owner) if run.outcomes[i].found.faces]
-    # Identity alone: no liveness threshold, and no phone (the policy checks phones first).
-    identity_only = replace(policy, liveness_threshold=0.0, phone_threshold=math.inf)
+    # Identity alone: no liveness threshold, no phone or screen (the policy checks them
+    # first) and no quality gate (a poor picture would hide the identity verdict).
+    identity_only = replace(policy, liveness_threshold=0.0, phone_threshold=math.inf,
+                            screen_threshold=None, quality=QualityGate())
     impostor = genuine = false_match = false_non_match = 0
     for enrolled, presented in itertools.combinations(with_face, 2):
         embedding = run.outcomes[enrolled].found.faces[0].embedding[None, :]

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from processors.decide.policy import Policy
 from vigil.apps.bench.accuracy.alternatives import (
     Alternative,
     describe,
@@ -24,7 +25,6 @@ from vigil.apps.bench.accuracy.alternatives import (
     policy_for,
     settings_for,
 )
-from processors.decide.policy import Policy
 from vigil.apps.bench.sessions.cache import OutputCache
 from vigil.apps.bench.sessions.decide import Step, decide_session
 from vigil.apps.bench.sessions.layout import SessionSet, load_session_set

@@ -28,8 +28,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from vigil.apps.bench.accuracy.metrics import Ratio
 from schemas.events import Action, Reason
+from vigil.apps.bench.accuracy.metrics import Ratio
 from vigil.apps.bench.sessions.decide import Step
 from vigil.apps.bench.sessions.scenarios import Presented
 

@@ -3,7 +3,7 @@
 Session frames are prepared as a webcam client sends them and run through the face chain and
 the phone detector in processor batches by :func:`vigil.apps.bench.accuracy.run.run_alternative`
 (the code `vigil bench accuracy` runs); enrollment photos go through
-:func:`control.enroll.analyze_photos`, the code of `vigil enroll`. Both read and fill the
+:func:`processors.enroll.analyze_photos`, the code of `vigil enroll`. Both read and fill the
 output cache (cache.py), and the models load only when a frame is missing from it.
 """
 
@@ -18,13 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from control.enroll import EnrollmentReport, Image, QualityLimits, analyze_photos
-from vigil.apps.bench.accuracy.alternatives import ModelCache, Pipeline
-from vigil.apps.bench.accuracy.dataset import webcam_frames
-from vigil.apps.bench.accuracy.run import run_alternative
+from processors.enroll import EnrollmentReport, Image, QualityLimits, analyze_photos
 from processors.vision.device import select_device
 from processors.vision.imaging import read_image
 from processors.vision.results import FrameFaces, PhoneBox, PhoneDetections
+from vigil.apps.bench.accuracy.alternatives import ModelCache, Pipeline
+from vigil.apps.bench.accuracy.dataset import webcam_frames
+from vigil.apps.bench.accuracy.run import run_alternative
 from vigil.apps.bench.sessions.cache import (
     OutputCache,
     faces_from_json,
@@ -121,7 +121,7 @@ class FrameOutputSource:
 
 
 class _CachedAnalyzer:
-    """The face chain as enrollment calls it (control.enroll.FaceAnalyzer), through the cache.
+    """The face chain as enrollment calls it (processors.enroll.FaceAnalyzer), through the cache.
 
     Enrollment photos are read as `vigil enroll` reads them (no webcam preparation), so their
     key is the SHA-256 of the decoded pixels."""
