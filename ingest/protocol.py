@@ -145,8 +145,12 @@ def error(code: str, message: str, seq: int | None = None) -> dict[str, Any]:
 
 def decision(event: Decision) -> dict[str, Any]:
     """The client's view of a Decision event. ``session_id`` is the session of the frame: a
-    lock decided for a frame of the client's previous session reaches the current one."""
-    return {"type": "decision", "frame_id": event.frame_id, "session_id": event.session_id,
-            "seq": event.seq,
-            "action": event.action.value, "reason": event.reason.value,
-            "scores": dict(event.scores), "decided_at": event.decided_at}
+    lock decided for a frame of the client's previous session reaches the current one.
+    ``issues`` (what is wrong with the picture) appears only when there are some."""
+    message = {"type": "decision", "frame_id": event.frame_id, "session_id": event.session_id,
+               "seq": event.seq,
+               "action": event.action.value, "reason": event.reason.value,
+               "scores": dict(event.scores), "decided_at": event.decided_at}
+    if event.issues:
+        message["issues"] = [issue.value for issue in event.issues]
+    return message

@@ -22,9 +22,10 @@ from processors.model_stage import ModelStage
 from processors.model_swap import ModelSwitcher
 from processors.verdict import is_live, is_match, main_face
 from processors.vision.chain import FaceChain
+from processors.vision.quality import FaceMeasure
 from processors.vision.registry import load_versioned
 from processors.vision.results import FrameFaces
-from schemas.events import Box, ControlEvent, Face, FaceResult, now_ms
+from schemas.events import Box, ControlEvent, Face, FaceQuality, FaceResult, now_ms
 from vigil.core import metrics
 from vigil.core.embeddings import EmbeddingLoader, Embeddings
 from vigil.core.flow import FACE_STAGE
@@ -75,6 +76,7 @@ def to_face_result(frame: DecodedFrame, found: FrameFaces, enrolled: Embeddings 
             landmarks=[(float(x), float(y)) for x, y in face.landmarks],
             liveness=min(1.0, max(0.0, face.liveness)),
             distance=distance,
+            quality=face_quality(face.quality),
         ))
     main = main_face(faces)
     return FaceResult(
@@ -88,6 +90,16 @@ def to_face_result(frame: DecodedFrame, found: FrameFaces, enrolled: Embeddings 
         device=device,
         models=dict(models),
     )
+
+
+def face_quality(measured: FaceMeasure | None) -> FaceQuality | None:
+    """The chain's measure of a face as the event carries it."""
+    if measured is None:
+        return None
+    return FaceQuality(brightness=min(255.0, max(0.0, measured.brightness)),
+                       sharpness=max(0.0, measured.sharpness),
+                       overexposed=min(1.0, max(0.0, measured.overexposed)),
+                       side=measured.side)
 
 
 class FaceInference:

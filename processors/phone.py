@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import cast
+from typing import Literal, cast
 
 from processors.batch import DecodedFrame, UnprocessedFrame, common_fields
 from processors.model_stage import ModelStage
@@ -35,7 +35,8 @@ def to_phone_result(frame: DecodedFrame, found: PhoneDetections, device: str,
         **common_fields(frame),
         processed_at=processed_at,
         phones=[PhoneDetection(box=Box(x1=p.box[0], y1=p.box[1], x2=p.box[2], y2=p.box[3]),
-                               confidence=p.confidence)
+                               confidence=p.confidence,
+                               label=cast(Literal["cell phone", "tv", "laptop"], p.label))
                 for p in found.phones],
         phone=found.phone,
         device=device,

@@ -55,6 +55,17 @@ class Reason(StrEnum):
     INCOMPLETE = "incomplete"
     BAD_FRAME = "bad_frame"
     STALE = "stale"
+    POOR_QUALITY = "poor_quality"  # too dark, blurred, over-exposed or small to judge
+    VERIFYING = "verifying"  # liveness doubtful: held while more frames are judged
+
+
+class QualityIssue(StrEnum):
+    """What makes a face too poor to judge; each has a remedy the clients name."""
+
+    DARK = "dark"  # remedy: more light
+    BRIGHT = "bright"  # over-exposed; remedy: less light on the face or behind it
+    BLURRED = "blurred"  # remedy: hold still, clean the lens
+    SMALL = "small"  # remedy: come closer
 
 
 class Unprocessed(StrEnum):
@@ -124,6 +135,16 @@ class FrameEvent(Event):
     received_at: EpochMs
 
 
+class FaceQuality(Event):
+    """How usable the face's pixels are, measured before liveness (processors/vision/quality.py)."""
+
+    brightness: float = Field(ge=0.0, le=255.0, description="Mean grey level of the face box")
+    sharpness: float = Field(ge=0.0, description="Variance of the Laplacian of the face, grey, "
+                             "at 160x160 (higher is sharper)")
+    overexposed: Score = Field(description="Share of the face box's pixels at 250 or more")
+    side: float = Field(ge=0.0, description="Shorter side of the face box, in frame pixels")
+
+
 class Face(Event):
     """One detected face with what the face chain found about it."""
 
@@ -136,6 +157,8 @@ class Face(Event):
     distance: float | None = Field(
         None, ge=0.0, description="L2 distance to the nearest enrolled embedding"
     )
+    quality: FaceQuality | None = Field(
+        default=None, description="Pixel quality; None if not measured")
 
 
 class FaceResult(FrameEvent):
@@ -153,8 +176,18 @@ class FaceResult(FrameEvent):
 
 
 class PhoneDetection(Event):
+    """A COCO box the phone detector reported: a phone, or a screen a face may be shown on."""
+
     box: Box
     confidence: Score
+    label: Literal["cell phone", "tv", "laptop"] = Field(
+        "cell phone", description="COCO class: a phone counts as a phone in use and as a "
+        "replay device; tv and laptop count only as replay devices (a face inside the box)")
+
+    @property
+    def is_phone(self) -> bool:
+        """A phone (not a screen): the box counts for the ``phone`` reason."""
+        return self.label == "cell phone"
 
 
 class PhoneResult(FrameEvent):
@@ -180,6 +213,8 @@ class Decision(FrameEvent):
         default_factory=list, description="Halves absent when the deadline passed"
     )
     policy_version: str = Field(min_length=1)
+    issues: list[QualityIssue] = Field(
+        default_factory=list, description="What is wrong with the face, for poor_quality")
     gateway_id: SafeId | None = Field(None, description="Gateway holding the client's socket")
     models: ModelVersions = {}  # the union of the face and phone results' models
 

@@ -8,8 +8,8 @@
 
 import { captureJpeg, openCamera } from "./camera.js";
 import {
-  STATE_WORDS, blockedWords, cameraWords, closeWords, decisionWords, errorWords, reasonWords,
-  waitsForLiveFrames,
+  STATE_WORDS, blockedWords, cameraWords, closeWords, decisionWords, errorWords, lockState,
+  reasonWords, unlockWords,
 } from "./words.js";
 
 const DEFAULT_FPS = 2; // enough for continuous checking; never above the server's max_fps
@@ -145,12 +145,7 @@ class Session {
     switch (message.action) {
       case "allow": return show("allowed", watching(message));
       case "lock_screen":
-        return show("locked", "", {
-          ...cover,
-          next: waitsForLiveFrames(message)
-            ? "It unlocks by itself once enough live frames are seen."
-            : "It unlocks when the enrolled user is in view again.",
-        });
+        return show(lockState(message), "", { ...cover, next: unlockWords(message) });
       case "sign_out":
         this.end();
         return show("signed_out", "", { ...cover, next: "Sign in again when ready.", again: true });

@@ -10,6 +10,8 @@ export const STATE_WORDS = {
   checking: "Connected — checking…",
   allowed: "Allowed",
   locked: "Screen locked",
+  verifying: "Verifying…",
+  poor_picture: "Camera picture too poor",
   signed_out: "Signed out",
   blocked: "Blocked",
   paused: "Paused",
@@ -29,7 +31,21 @@ const REASONS = {
   incomplete: "The server could not check this frame in time.",
   bad_frame: "The server could not read the camera picture.",
   stale: "The picture was too old to check when it reached the server.",
+  poor_quality: "The camera picture is too poor to check the face.",
+  verifying: "Verifying that the face in view is live: keep looking at the camera.",
 };
+
+// What to do about each quality issue of a poor_quality decision (decision.issues).
+const ISSUES = {
+  dark: "More light, please: the face is too dark.",
+  bright: "Less light, please: the face is over-exposed (a lamp or window behind or on it).",
+  blurred: "Hold still and clean the camera lens: the picture is blurred.",
+  small: "Come closer to the camera: the face is too small.",
+};
+
+export function issueWords(issue) {
+  return ISSUES[issue] ?? `The picture has a problem: “${issue}”.`;
+}
 
 export function reasonWords(reason) {
   return REASONS[reason] ?? `The server gave the reason “${reason}”.`;
@@ -41,12 +57,29 @@ export function waitsForLiveFrames(decision) {
   return decision.reason === "ok" && decision.scores?.live_frames_needed !== undefined;
 }
 
+// The page's state for a lock: a doubtful face is being verified, a poor picture needs a
+// fix by the user, anything else is a plain lock.
+export function lockState(decision) {
+  if (decision.reason === "verifying") return "verifying";
+  if (decision.reason === "poor_quality") return "poor_picture";
+  return "locked";
+}
+
+// What unlocks a locked screen, in words.
+export function unlockWords(decision) {
+  if (waitsForLiveFrames(decision)) return "It unlocks by itself once enough live frames are seen.";
+  if (decision.reason === "verifying") return "It unlocks by itself once the face is judged live.";
+  if (decision.reason === "poor_quality") return "It unlocks by itself once the picture is good enough.";
+  return "It unlocks when the enrolled user is in view again.";
+}
+
 // A decision that is not `allow`, in words.
 export function decisionWords(decision, earlier) {
   const { live_frames: seen, live_frames_needed: needed } = decision.scores ?? {};
-  const words = waitsForLiveFrames(decision)
+  let words = waitsForLiveFrames(decision)
     ? `Checking that the face in view is live: ${seen} of ${needed} live frames so far.`
     : reasonWords(decision.reason);
+  if (decision.issues?.length) words += ` ${decision.issues.map(issueWords).join(" ")}`;
   return earlier ? `${words} (Seen during this client's previous connection.)` : words;
 }
 

@@ -5,7 +5,8 @@ the streak of one reason (debounce), recent sign-outs (escalation), the state th
 plane gave the client (active, paused, blocked; from ``control`` events and from decide's own
 escalation) and the liveness history of its session (temporal.py).
 
-:func:`rule` applies, in order: debounce, the temporal gate, escalation, then the client's
+:func:`rule` applies, in order: graded.py's windows (phone sightings, spoof evidence: they may
+change the frame's reason), debounce, the temporal gate, escalation, then the client's
 state — a blocked client's frames get ``block``; a paused client is not being verified, so
 an ``allow`` becomes ``lock_screen`` (other actions stand). Scores say why:
 ``client_blocked`` or ``client_paused`` is 1.
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from control.users.db import ClientState
+from processors.decide.graded import RecentFrames, settle
 from processors.decide.policy import (
     Policy,
     Streak,
@@ -41,6 +43,7 @@ class ClientStanding:
     sign_outs: tuple[int, ...] = ()
     state: ClientState = ClientState.ACTIVE
     history: LivenessHistory = field(default_factory=LivenessHistory)
+    recent: RecentFrames = field(default_factory=RecentFrames)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -49,6 +52,7 @@ class ClientStanding:
             "sign_outs": list(self.sign_outs),
             "state": self.state.value,
             "history": self.history.to_json(),
+            "recent": self.recent.to_json(),
         }
 
     @classmethod
@@ -60,7 +64,8 @@ class ClientStanding:
                   if raw.get("streak_reason") else None)
         return cls(streak, tuple(int(t) for t in raw.get("sign_outs", ())),
                    ClientState(raw.get("state", ClientState.ACTIVE.value)),
-                   LivenessHistory.from_json(raw.get("history")))
+                   LivenessHistory.from_json(raw.get("history")),
+                   RecentFrames.from_json(raw.get("recent")))
 
 
 def apply_control(standing: ClientStanding, event: ControlEvent) -> ClientStanding:
@@ -72,24 +77,32 @@ def apply_control(standing: ClientStanding, event: ControlEvent) -> ClientStandi
 @dataclass(frozen=True)
 class Ruling:
     """The action for one frame, its scores, the client's new standing, and whether this frame
-    escalated the client to ``block`` (the caller then blocks it in the control plane)."""
+    escalated the client to ``block`` (the caller then blocks it in the control plane).
+    ``reason`` is the verdict's, unless the client's recent frames changed it (graded.py)."""
 
     action: Action
     scores: dict[str, float]
     standing: ClientStanding
     escalated: bool
+    reason: Reason = Reason.OK
 
 
 def rule(standing: ClientStanding, verdict: Verdict, frame: FrameEvidence, policy: Policy,
          now_ms: int) -> Ruling:
-    """Debounce, temporal gate, escalation and client state, in that order."""
-    scores = dict(verdict.scores)
-    streak = next_streak(standing.streak, verdict.reason)
+    """Windows, debounce, temporal gate, escalation and client state, in that order."""
+    settled = settle(standing.recent, verdict.reason, verdict.strong, verdict.scores,
+                     policy.grades, policy.phone_window, policy.phone_threshold)
+    reason = settled.reason
+    scores = {**verdict.scores, **settled.scores}
+    streak = next_streak(standing.streak, reason)
     action = debounced_action(streak, policy)
-    needed = policy.frames_needed(verdict.reason)
+    needed = policy.frames_needed(reason)
     if needed > 1:
         scores["streak"] = float(streak.count)
         scores["streak_needed"] = float(needed)
+    # The history hears the frame's own verdict: spoof evidence resets the session's live
+    # frames even while its window is short of a spoof (cheap for genuine users, whose spoof
+    # evidence is rare; an attack's frames mostly are); a doubtful (verifying) frame does not.
     history = observe(standing.history, frame, policy.temporal.window)
     action, held = gate(history, action, policy.temporal)
     scores.update(held)
@@ -105,5 +118,5 @@ def rule(standing: ClientStanding, verdict: Verdict, frame: FrameEvidence, polic
     elif state is ClientState.PAUSED and action is Action.ALLOW:
         action = Action.LOCK_SCREEN
         scores["client_paused"] = 1.0
-    new = ClientStanding(streak, tuple(sign_outs), state, history)
-    return Ruling(action, scores, new, escalated)
+    new = ClientStanding(streak, tuple(sign_outs), state, history, settled.recent)
+    return Ruling(action, scores, new, escalated, reason)

@@ -172,8 +172,8 @@ class Decider:
             frame_id=base.frame_id, client_id=base.client_id, session_id=base.session_id,
             seq=base.seq, frame=base.frame, captured_at=base.captured_at,
             received_at=base.received_at, decided_at=decided_at, action=ruling.action,
-            reason=verdict.reason, scores=ruling.scores, missing=verdict.missing,
-            policy_version=policy.version, gateway_id=None,
+            reason=ruling.reason, scores=ruling.scores, missing=verdict.missing,
+            policy_version=policy.version, gateway_id=None, issues=verdict.issues,
             models={**(face.models if face else {}), **(phone.models if phone else {})},
         )
         # Every changelog write is flushed before the input offsets are committed.

@@ -6,18 +6,23 @@ The seed's security decision flow, checked in this order on the main face (the l
 2. a processor reached the frame too late       -> ``stale``
 3. a half missing (deadline passed) or failed (``error`` set) -> ``incomplete``
 4. no face                                   -> ``no_face``
-5. the face lies mostly inside a phone's box -> ``spoof`` (a replay on a device)
+5. the face lies mostly inside a phone's or a screen's box -> ``spoof`` (a replay on a
+   device; strong evidence: it needs no window, graded.py)
 6. a phone (confidence >= threshold)         -> ``phone``, whatever the liveness crop made of it
-7. not live (liveness < threshold)           -> ``spoof``
-8. not the enrolled user (distance > verify threshold, or nothing enrolled) -> ``wrong_user``
-9. more than one face                        -> ``multiple_faces``
-10. otherwise                                -> ``ok`` (``allow``, unless temporal.py holds it)
+7. the face too dark, bright, blurred or small (the policy's ``quality:``) -> ``poor_quality``
+8. not live (liveness < threshold)           -> ``verifying`` or ``spoof`` (graded.py)
+9. not the enrolled user (distance > verify threshold, or nothing enrolled) -> ``wrong_user``
+10. more than one face                       -> ``multiple_faces``
+11. otherwise                                -> ``ok`` (``allow``, unless temporal.py holds it)
 
 Replay versus phone-in-hand is geometry: the share of the main face's box that lies inside a
 phone box (``replay_overlap`` threshold, default 0.6). A face shown on a phone's screen lies
 inside the phone's box; a phone held beside the face does not, and then the liveness score
 is not trusted (its crop, 2.7-4x the face box, takes in the phone). A replay's scores name
-the device: ``replay_overlap`` (the share) and ``replay_phone`` (that box's confidence).
+the device: ``replay_overlap`` (the share), ``replay_phone`` (that box's confidence) and, for
+a screen (COCO ``tv`` or ``laptop``, counted from ``thresholds.screen``), ``replay_screen`` 1.
+After this frame-level verdict, graded.py's windows (phone sightings, spoof evidence) settle
+the reason with the client's recent frames (client_state.py).
 
 A ``bad_frame`` or ``stale`` half decides the frame at once: the other processor decodes the
 same bytes at about the same age. A result whose ``error`` is set counts as a missing half:
@@ -39,6 +44,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from processors.decide.graded import (
+    LivenessGrade,
+    LivenessGrades,
+    PhoneWindow,
+    QualityGate,
+    grade_liveness,
+)
 from processors.decide.temporal import TemporalPolicy
 from processors.verdict import is_live, is_match, main_face
 from schemas.events import (
@@ -48,6 +60,7 @@ from schemas.events import (
     FaceResult,
     PhoneDetection,
     PhoneResult,
+    QualityIssue,
     Reason,
     Unprocessed,
 )
@@ -76,6 +89,10 @@ class Policy:
     escalation: Escalation = field(default_factory=Escalation)
     replay_overlap: float = 0.6
     temporal: TemporalPolicy = field(default_factory=TemporalPolicy)
+    screen_threshold: float | None = None  # a screen's confidence counted for replays; None: off
+    quality: QualityGate = field(default_factory=QualityGate)
+    grades: LivenessGrades = field(default_factory=LivenessGrades)
+    phone_window: PhoneWindow = field(default_factory=PhoneWindow)
 
     def action_for(self, reason: Reason) -> Action:
         return Action.ALLOW if reason is Reason.OK else self.actions[reason]
@@ -91,6 +108,8 @@ class Verdict:
     reason: Reason
     scores: dict[str, float]
     missing: list[Half] = field(default_factory=list)
+    strong: bool = False  # a spoof that needs no window (geometry, a certain score)
+    issues: list[QualityIssue] = field(default_factory=list)  # for poor_quality
 
 
 @dataclass(frozen=True)
@@ -112,7 +131,7 @@ def scores_of(face: FaceResult | None, phone: PhoneResult | None) -> dict[str, f
         if main is not None and main.distance is not None:
             scores["distance"] = main.distance
     if phone is not None and phone.error is None:
-        scores["phone"] = max((p.confidence for p in phone.phones), default=0.0)
+        scores["phone"] = max((p.confidence for p in phone.phones if p.is_phone), default=0.0)
     return scores
 
 
@@ -132,6 +151,13 @@ def is_live_face(face: FaceResult, main: Face, policy: Policy) -> bool:
     return is_live(main, policy.liveness_threshold, unscored=face.live)
 
 
+def liveness_grade(face: FaceResult, main: Face, policy: Policy) -> LivenessGrade:
+    """``ok``, ``verifying`` or ``spoof`` for the main face's liveness (graded.py)."""
+    if main.liveness is None:  # the processor's own flag when it computed no score
+        return LivenessGrade(Reason.OK if face.live else Reason.SPOOF)
+    return grade_liveness(main.liveness, policy.liveness_threshold, policy.grades)
+
+
 def is_enrolled_user(face: FaceResult, main: Face, policy: Policy) -> bool:
     """Enrolled and within the policy's verify threshold (the processor's flag when the
     main face has no distance)."""
@@ -148,11 +174,19 @@ def overlap_share(inner: Box, outer: Box) -> float:
     return max(0.0, width) * max(0.0, height) / area
 
 
+def counts_as_device(box: PhoneDetection, policy: Policy) -> bool:
+    """A phone at the phone threshold, or a screen at the screen threshold (when set)."""
+    if box.is_phone:
+        return box.confidence >= policy.phone_threshold
+    return policy.screen_threshold is not None and box.confidence >= policy.screen_threshold
+
+
 def replay_device(main: Face, phones: Sequence[PhoneDetection], policy: Policy
                   ) -> tuple[PhoneDetection, float] | None:
-    """The phone whose box holds most of the main face, if it counts as a replay device."""
+    """The phone or screen whose box holds most of the main face, if it counts as a replay
+    device."""
     shares = [(p, overlap_share(main.box, p.box)) for p in phones
-              if p.confidence >= policy.phone_threshold]
+              if counts_as_device(p, policy)]
     best = max(shares, key=lambda pair: pair[1], default=None)
     return best if best is not None and best[1] >= policy.replay_overlap else None
 
@@ -186,12 +220,18 @@ def evaluate(face: FaceResult | None, phone: PhoneResult | None, policy: Policy)
     if replay is not None:
         scores["replay_overlap"] = replay[1]
         scores["replay_phone"] = replay[0].confidence
-        reason = Reason.SPOOF
-    elif any(p.confidence >= policy.phone_threshold for p in phone.phones):
-        reason = Reason.PHONE
-    elif not is_live_face(face, main, policy):
-        reason = Reason.SPOOF
-    elif not is_enrolled_user(face, main, policy):
+        if not replay[0].is_phone:
+            scores["replay_screen"] = 1.0
+        return Verdict(Reason.SPOOF, scores, strong=True)
+    if any(p.is_phone and p.confidence >= policy.phone_threshold for p in phone.phones):
+        return Verdict(Reason.PHONE, scores)
+    issues = policy.quality.issues(main.quality)
+    if issues:
+        return Verdict(Reason.POOR_QUALITY, scores, issues=issues)
+    grade = liveness_grade(face, main, policy)
+    if grade.reason is not Reason.OK:
+        return Verdict(grade.reason, scores, strong=grade.strong)
+    if not is_enrolled_user(face, main, policy):
         reason = Reason.WRONG_USER
     elif len(face.faces) > 1:
         reason = Reason.MULTIPLE_FACES

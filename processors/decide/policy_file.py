@@ -9,6 +9,10 @@ The file (``settings.policy_file``, default ``processors/decide/policy.yaml``) h
     debounce:   {spoof: 2, ...}  # consecutive frames before acting, per reason (default 1)
     escalation: {sign_outs: 3, window_s: 600}
     temporal:   {min_live_frames: 2, window: 3, rolling_liveness: 0.5, hold_action: lock_screen}
+    quality:    {min_brightness: 40, max_brightness: 230, max_overexposed: 0.3,
+                 min_sharpness: 10, min_face_side: 60}          # graded.py; each off if absent
+    liveness:   {spoof_below: 0.1, certain_below: 0.01, window: 6, spoof_frames: 3}
+    phone_window: {window: 10, frames: 3, threshold: 0.15}
 
 The version in each Decision is ``"{version}@{hash}"``: the file's ``version`` and the first 8
 hex digits of the SHA-256 of the resolved policy (thresholds filled in from the settings), so a
@@ -29,8 +33,16 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from processors.decide.graded import LivenessGrades, PhoneWindow, QualityGate
 from processors.decide.policy import Escalation, Policy
 from processors.decide.temporal import TemporalPolicy
 from schemas.events import Action, Reason
@@ -62,6 +74,10 @@ class ThresholdsSpec(_Spec):
     replay_overlap: float = Field(
         default=0.6, gt=0.0, le=1.0, description="Share of the main face's box inside a "
         "detected phone's box from which the face counts as a replay on that device (spoof).")
+    screen: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="Smallest confidence of a detected screen "
+        "(COCO tv or laptop) whose box, holding the face, makes a replay; absent: screens "
+        "are not looked at.")
 
 
 class ActionsSpec(_Spec):
@@ -73,6 +89,8 @@ class ActionsSpec(_Spec):
     incomplete: Action = Action.LOCK_SCREEN
     bad_frame: Action = Action.LOCK_SCREEN
     stale: Action = Action.LOCK_SCREEN
+    poor_quality: Action = Action.LOCK_SCREEN
+    verifying: Action = Action.LOCK_SCREEN
 
 
 class DebounceSpec(_Spec):
@@ -84,6 +102,62 @@ class DebounceSpec(_Spec):
     incomplete: int = Field(default=1, ge=1, le=1000)
     bad_frame: int = Field(default=1, ge=1, le=1000)
     stale: int = Field(default=1, ge=1, le=1000)
+    poor_quality: int = Field(default=1, ge=1, le=1000)
+    verifying: int = Field(default=1, ge=1, le=1000)
+
+
+class QualitySpec(_Spec):
+    """The quality gate before liveness (graded.py); a limit left out lets every face by."""
+
+    min_brightness: float = Field(default=0.0, ge=0.0, le=255.0, description="Darkest mean "
+                                  "grey level of the face box judged (under: dark).")
+    max_brightness: float = Field(default=255.0, ge=0.0, le=255.0, description="Brightest "
+                                  "mean grey level of the face box judged (over: bright).")
+    max_overexposed: float = Field(default=1.0, ge=0.0, le=1.0, description="Largest share "
+                                   "of the face box burnt out (grey >= 250) judged.")
+    min_sharpness: float = Field(default=0.0, ge=0.0, le=100_000.0, description="Smallest "
+                                 "variance of the Laplacian of the face at 160x160 judged "
+                                 "(under: blurred).")
+    min_face_side: float = Field(default=0.0, ge=0.0, le=4000.0, description="Smallest "
+                                 "face box side in frame pixels judged (under: small).")
+
+
+class LivenessSpec(_Spec):
+    """How a score under the liveness threshold is graded (graded.py)."""
+
+    spoof_below: float | None = Field(default=None, ge=0.0, le=1.0, description="Scores "
+                                      "under this are spoof evidence; between it and the "
+                                      "liveness threshold, verifying. Absent: the threshold.")
+    certain_below: float = Field(default=0.0, ge=0.0, le=1.0, description="One frame under "
+                                 "this is a spoof on its own (0: never).")
+    window: int = Field(default=1, ge=1, le=1000, description="The client's last scored "
+                        "frames the spoof evidence is counted over.")
+    spoof_frames: int = Field(default=1, ge=1, le=1000, description="Spoof-evidence frames "
+                              "in the window that make a spoof.")
+
+    @model_validator(mode="after")
+    def _frames_fit_the_window(self) -> LivenessSpec:
+        if self.spoof_frames > self.window:
+            raise ValueError(f"spoof_frames {self.spoof_frames} > window {self.window}")
+        return self
+
+
+class PhoneWindowSpec(_Spec):
+    """A phone seen repeatedly at a lower confidence is a phone in use (graded.py)."""
+
+    window: int = Field(default=1, ge=1, le=1000, description="The client's last frames "
+                        "looked at (1: off).")
+    frames: int = Field(default=1, ge=1, le=1000, description="Frames of the window with a "
+                        "phone at `threshold` that make a phone in use.")
+    threshold: float | None = Field(default=None, ge=0.0, le=1.0, description="Smallest "
+                                    "phone confidence counted as a sighting; absent: the "
+                                    "phone threshold.")
+
+    @model_validator(mode="after")
+    def _frames_fit_the_window(self) -> PhoneWindowSpec:
+        if self.frames > self.window:
+            raise ValueError(f"frames {self.frames} > window {self.window}")
+        return self
 
 
 class EscalationSpec(_Spec):
@@ -115,6 +189,9 @@ class PolicySpec(_Spec):
     debounce: DebounceSpec = Field(default_factory=DebounceSpec)
     escalation: EscalationSpec = Field(default_factory=EscalationSpec)
     temporal: TemporalSpec = Field(default_factory=TemporalSpec)
+    quality: QualitySpec = Field(default_factory=QualitySpec)
+    liveness: LivenessSpec = Field(default_factory=LivenessSpec)
+    phone_window: PhoneWindowSpec = Field(default_factory=PhoneWindowSpec)
 
     @field_validator("version", mode="before")
     @classmethod
@@ -168,6 +245,10 @@ def parse_policy(text: str, settings: Settings, source: str = "<policy>") -> Pol
             temporal.min_live_frames, temporal.window,
             liveness if temporal.rolling_liveness is None else temporal.rolling_liveness,
             temporal.hold_action),
+        screen_threshold=t.screen,
+        quality=QualityGate(**spec.quality.model_dump()),
+        grades=LivenessGrades(**spec.liveness.model_dump()),
+        phone_window=PhoneWindow(**spec.phone_window.model_dump()),
     )
     label = f"{spec.version}@{_version_hash(policy)}"
     return Policy(**{**policy.__dict__, "version": label})

@@ -7,7 +7,8 @@ history agrees:
 - **live frames**: after a session starts, and after any frame judged ``spoof``, at least
   ``min_live_frames`` frames of the session must have shown a live main face (the current
   frame included). Frames without a verdict on liveness (no face, a phone in view, a missing
-  half, a stale or bad frame) neither count nor reset.
+  half, a stale or bad frame, a face too poor to judge) neither count nor reset; a doubtful
+  (``verifying``) frame does not count.
 - **rolling liveness**: the mean liveness of the main face over the last ``window`` scored
   frames of the session must reach ``rolling_liveness``.
 
@@ -75,7 +76,8 @@ class FrameEvidence:
 
 # Reasons whose frame says something about liveness. A phone in view does not: the liveness
 # crop may have taken in the phone, and the phone reason acts on its own.
-_SCORED = frozenset({Reason.OK, Reason.SPOOF, Reason.WRONG_USER, Reason.MULTIPLE_FACES})
+_SCORED = frozenset({Reason.OK, Reason.SPOOF, Reason.VERIFYING, Reason.WRONG_USER,
+                     Reason.MULTIPLE_FACES})
 
 
 def observe(history: LivenessHistory, frame: FrameEvidence, window: int) -> LivenessHistory:

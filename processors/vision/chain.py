@@ -14,8 +14,10 @@ from typing import cast
 import numpy as np
 
 from processors.vision.base import FacePlugin, FramePlugin
+from processors.vision.calibration import LivenessCalibration, load_calibration
 from processors.vision.device import DeviceChoice, select_device
 from processors.vision.imaging import BadImageError, Image, decode_frame
+from processors.vision.quality import measure
 from processors.vision.registry import LoadedPlugin, Role, load_versioned, uses_torch
 from processors.vision.results import AnalyzedFace, BoxXYXY, FaceDetections, FrameFaces
 from vigil.core.settings import Settings
@@ -37,6 +39,7 @@ class FaceChain:
         self.liveness = liveness
         self.device = device
         self.versions = dict(versions or {})  # role -> plug-in@digest (registry.load_versioned)
+        self._calibration: LivenessCalibration | None = None
 
     @classmethod
     def load(cls, settings: Settings, device: DeviceChoice | None = None,
@@ -58,6 +61,12 @@ class FaceChain:
             {role: found.version for role, found in loaded.items()},
         )
 
+    def calibration(self) -> LivenessCalibration:
+        """The liveness calibration file the settings name, read once."""
+        if self._calibration is None:
+            self._calibration = load_calibration(self.settings.models.liveness_calibration_file)
+        return self._calibration
+
     def install(self, role: Role, loaded: LoadedPlugin) -> None:
         """Put a loaded plug-in in service for ``role`` (the caller runs no batch meanwhile)."""
         if role == "face_detector":
@@ -74,12 +83,18 @@ class FaceChain:
         boxes: list[list[BoxXYXY]] = [[f.box for f in d.faces] for d in detections]
         embeddings = self.embedder.infer(frames, boxes)
         scores = self.liveness.infer(frames, boxes)
+        if self.settings.models.liveness_calibrated and self.liveness.name != "ensemble":
+            # The ensemble calibrates each member itself, before combining them.
+            calibration = self.calibration()
+            scores = [[float(v) for v in calibration.calibrate(self.liveness.name, s)]
+                      for s in scores]
         threshold = self.settings.models.liveness_threshold
         results = []
-        for found, frame_embeddings, frame_scores in zip(detections, embeddings, scores,
-                                                         strict=True):
+        for frame, found, frame_embeddings, frame_scores in zip(frames, detections, embeddings,
+                                                                scores, strict=True):
             results.append(FrameFaces(tuple(
-                AnalyzedFace(face.box, face.score, face.landmarks, emb, score, score >= threshold)
+                AnalyzedFace(face.box, face.score, face.landmarks, emb, score,
+                             score >= threshold, measure(frame, face.box))
                 for face, emb, score in zip(found.faces, frame_embeddings, frame_scores,
                                             strict=True)
             )))

@@ -6,7 +6,11 @@ says how their real-face scores become one:
 
 - ``mean``: the average; a model that is sure can outvote an unsure one;
 - ``min``: the lowest; a face is live only when every model says so;
-- ``product``: the product; like ``min`` but two doubtful scores add up to a low one.
+- ``product``: the product; like ``min`` but two doubtful scores add up to a low one;
+- ``fusion``: the logistic fusion of the calibration file (processors/vision/calibration.py).
+
+With ``liveness_calibrated`` each member's score is first mapped to its calibrated P(live), so
+the rules combine probabilities rather than each model's own scale.
 
 Which rule is best is measured by `vigil bench accuracy` (README, accuracy section). Product and
 the geometric mean order faces identically, so only the threshold differs between them.
@@ -22,6 +26,12 @@ import numpy as np
 import numpy.typing as npt
 
 from processors.vision.base import FacePlugin
+from processors.vision.calibration import (
+    CalibrationError,
+    LivenessCalibration,
+    family,
+    load_calibration,
+)
 from processors.vision.imaging import Image
 from processors.vision.results import BoxXYXY
 
@@ -59,20 +69,38 @@ class EnsembleLiveness(FacePlugin[float]):
                           create_plugin("liveness_model", self.settings, self.device, member))
             plugin.load()
             self._members.append(plugin)
+        self._calibration = (load_calibration(self.settings.models.liveness_calibration_file)
+                             if self.settings.models.liveness_calibrated else LivenessCalibration())
+        if self.settings.models.liveness_combine == "fusion" and self._calibration.fusion is None:
+            raise CalibrationError("liveness_combine fusion needs liveness_calibrated and a "
+                                   f"fusion in {self._calibration.source}")
         self.loaded = True
         log.info(
-            "loaded liveness ensemble members=%s combine=%s",
+            "loaded liveness ensemble members=%s combine=%s calibrated=%s",
             ",".join(self.settings.models.liveness_ensemble),
             self.settings.models.liveness_combine,
+            self.settings.models.liveness_calibrated,
         )
 
     def infer(self, frames: Sequence[Image], boxes: Sequence[Sequence[BoxXYXY]]
               ) -> list[list[float]]:
-        """Each member scores every face once; the scores combine per face."""
+        """Each member scores every face once (calibrated if so set); scores combine per face."""
         self._require_loaded()
         per_member = [member.infer(frames, boxes) for member in self._members]
         out = []
         for index in range(len(frames)):
-            faces = [scores[index] for scores in per_member]
-            out.append(combine_scores(self.settings.models.liveness_combine, faces))
+            faces = {member.name: np.asarray(scores[index], dtype=np.float64)
+                     for member, scores in zip(self._members, per_member, strict=True)}
+            out.append(self.combine(faces))
         return out
+
+    def combine(self, faces: dict[str, npt.NDArray[np.float64]]) -> list[float]:
+        """One score per face of a frame from each member's raw scores of those faces."""
+        if self.settings.models.liveness_calibrated:
+            faces = {name: self._calibration.calibrate(name, raw) for name, raw in faces.items()}
+        if self.settings.models.liveness_combine == "fusion":
+            assert self._calibration.fusion is not None
+            by_family = {family(name): scores for name, scores in faces.items()}
+            return [float(v) for v in self._calibration.fusion.apply(by_family)]
+        return combine_scores(self.settings.models.liveness_combine,
+                              [[float(v) for v in scores] for scores in faces.values()])

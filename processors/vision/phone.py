@@ -18,7 +18,7 @@ import torch
 
 from processors.vision.base import FramePlugin
 from processors.vision.imaging import Image
-from processors.vision.results import PhoneBox, PhoneDetections
+from processors.vision.results import REPORTED_CLASSES, PhoneBox, PhoneDetections
 from vigil.core.settings import Settings
 from vigil.core.weights import require_weight
 
@@ -80,7 +80,8 @@ class YoloPhoneDetector(FramePlugin[PhoneDetections]):
                 predictions = self._model.predict(
                     chunk, imgsz=INPUT_SIZE,
                     conf=min(REPORT_FLOOR, self.settings.models.phone_threshold),
-                    classes=[PHONE_CLASS], device=self._device, verbose=False, **options,
+                    classes=list(REPORTED_CLASSES), device=self._device, verbose=False,
+                    **options,
                 )
                 results.extend(self._to_result(p) for p in predictions)
         finally:
@@ -93,11 +94,13 @@ class YoloPhoneDetector(FramePlugin[PhoneDetections]):
         confs = boxes.conf.cpu().numpy().tolist()
         classes = boxes.cls.cpu().numpy().tolist()
         phones = tuple(
-            PhoneBox((float(b[0]), float(b[1]), float(b[2]), float(b[3])), float(c))
+            PhoneBox((float(b[0]), float(b[1]), float(b[2]), float(b[3])), float(c),
+                     REPORTED_CLASSES[int(k)])
             for b, c, k in zip(xyxy, confs, classes, strict=True)
-            if int(k) == PHONE_CLASS
+            if int(k) in REPORTED_CLASSES
         )
         phones = tuple(sorted(phones, key=lambda p: -p.confidence))
         return PhoneDetections(
-            phones, any(p.confidence >= self.settings.models.phone_threshold for p in phones)
+            phones, any(p.is_phone and p.confidence >= self.settings.models.phone_threshold
+                        for p in phones)
         )

@@ -17,8 +17,10 @@ constants (yolo_rect.py).
 Test-time views (``phone_views``): besides the ``whole`` image, the detector may also look at
 it ``shrunk`` (half size inside the square: a phone held close to the camera is much larger
 than the phones COCO taught the model), at its ``centre`` (the middle 60%, enlarged: a phone
-held near a centred face is small in a 640x480 frame) and ``mirrored``. Each view is one more
-inference; their boxes, mapped back to the image, are merged by NMS (IoU 0.5).
+held near a centred face is small in a 640x480 frame), at its ``lower`` part (the lower 60%
+and middle two thirds, enlarged: where hands hold a phone below the webcam) and
+``mirrored``. Each view is one more inference; their boxes, mapped back to the image, are
+merged by NMS (IoU 0.5).
 
 ``tiled`` is the shrunk view at a quarter of its cost: four frames of a batch, each fitted
 into a 320x320 cell (half size, as ``shrunk``), share one inference; a box belongs to the cell
@@ -41,7 +43,7 @@ import numpy.typing as npt
 from processors.vision.base import FramePlugin
 from processors.vision.imaging import Image
 from processors.vision.openvino_ir import cpu_config
-from processors.vision.results import BoxXYXY, PhoneBox, PhoneDetections
+from processors.vision.results import REPORTED_CLASSES, BoxXYXY, PhoneBox, PhoneDetections
 from processors.vision.yolo_rect import rect_model
 from vigil.core.settings import PhoneView
 from vigil.core.weights import require_weight
@@ -58,6 +60,9 @@ SHRINK = 0.5  # the ``shrunk`` view: the image at half the whole view's scale
 TILES = 2  # the ``tiled`` view: TILES x TILES cells, one frame each
 RECT_WIDTH, RECT_HEIGHT = 640, 480  # the rectangular input of phone_rect_input
 CENTRE = 0.6  # the ``centre`` view: the middle 60% of width and height
+# The ``lower`` view: the lower 60% of the rows, the middle 2/3 of the columns (where hands
+# hold phones below a webcam), 1.5x closer than the whole view of a 640x480 frame.
+LOWER_HEIGHT, LOWER_WIDTH = 0.6, 2 / 3
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,12 @@ def view_square(image: Image, size: int, view: PhoneView) -> tuple[Image, Letter
     if view == "mirrored":
         square, place = letterbox_square(np.ascontiguousarray(image[:, ::-1]), size)
         return square, replace(place, mirrored_width=image.shape[1])
+    if view == "lower":
+        height, width = image.shape[:2]
+        left, top = round(width * (1 - LOWER_WIDTH) / 2), round(height * (1 - LOWER_HEIGHT))
+        crop = np.ascontiguousarray(image[top:, left : width - left])
+        square, place = letterbox_square(crop, size)
+        return square, replace(place, origin=(left, top))
     if view == "centre":
         height, width = image.shape[:2]
         left, top = round(width * (1 - CENTRE) / 2), round(height * (1 - CENTRE) / 2)
@@ -142,9 +153,19 @@ def to_input(squares: Sequence[Image]) -> npt.NDArray[np.float32]:
 
 def decode_phones(raw: npt.NDArray[np.float32], place: Letterbox, frame_shape: tuple[int, ...],
                   floor: float, cell: BoxXYXY | None = None) -> list[PhoneBox]:
-    """Phone boxes of one image from its ``[84, anchors]`` output, NMS applied, in frame pixels;
-    with ``cell`` (square pixels), only boxes centred in it, clipped to it."""
-    scores = raw[CLASS_OFFSET + PHONE_CLASS]
+    """Phone and screen boxes of one image from its ``[84, anchors]`` output (each class of
+    REPORTED_CLASSES with its own NMS), in frame pixels, the most confident first; with
+    ``cell`` (square pixels), only boxes centred in it, clipped to it."""
+    found = [box for coco_class, label in REPORTED_CLASSES.items()
+             for box in decode_class(raw, place, frame_shape, floor, coco_class, label, cell)]
+    return sorted(found, key=lambda p: -p.confidence)
+
+
+def decode_class(raw: npt.NDArray[np.float32], place: Letterbox, frame_shape: tuple[int, ...],
+                 floor: float, coco_class: int, label: str, cell: BoxXYXY | None = None
+                 ) -> list[PhoneBox]:
+    """The boxes of one COCO class (see :func:`decode_phones`)."""
+    scores = raw[CLASS_OFFSET + coco_class]
     wanted = scores >= floor
     if cell is not None:
         wanted &= ((raw[0] >= cell[0]) & (raw[0] < cell[2]) & (raw[1] >= cell[1])
@@ -159,7 +180,7 @@ def decode_phones(raw: npt.NDArray[np.float32], place: Letterbox, frame_shape: t
         y1, y2 = np.clip(y1, cell[1], cell[3]), np.clip(y2, cell[1], cell[3])
     xywh = np.stack([x1, y1, x2 - x1, y2 - y1], axis=1)
     chosen = cv2.dnn.NMSBoxes(xywh.tolist(), scores[keep].tolist(), floor, NMS_IOU)
-    boxes = [PhoneBox(place.to_image(x, y, x + bw, y + bh), float(scores[keep][i]))
+    boxes = [PhoneBox(place.to_image(x, y, x + bw, y + bh), float(scores[keep][i]), label)
              for i in np.asarray(chosen, dtype=np.int64).reshape(-1)
              for x, y, bw, bh in (xywh[i],)]
     return clipped(boxes, frame_shape)
@@ -174,18 +195,22 @@ def clipped(phones: Sequence[PhoneBox], frame_shape: tuple[int, ...]) -> list[Ph
         box = (min(max(x1, 0.0), width), min(max(y1, 0.0), height),
                min(max(x2, 0.0), width), min(max(y2, 0.0), height))
         if box[2] > box[0] and box[3] > box[1]:
-            kept.append(PhoneBox(box, phone.confidence))
+            kept.append(PhoneBox(box, phone.confidence, phone.label))
     return sorted(kept, key=lambda p: -p.confidence)
 
 
 def merge_views(per_view: Sequence[Sequence[PhoneBox]], floor: float) -> list[PhoneBox]:
-    """One box per phone seen in one or several views (NMS over the union, IoU VIEWS_IOU)."""
-    phones = [p for view in per_view for p in view]
-    if len(per_view) < 2 or not phones:
-        return list(phones)
-    xywh = [[p.box[0], p.box[1], p.box[2] - p.box[0], p.box[3] - p.box[1]] for p in phones]
-    chosen = cv2.dnn.NMSBoxes(xywh, [p.confidence for p in phones], floor, VIEWS_IOU)
-    merged = [phones[i] for i in np.asarray(chosen, dtype=np.int64).reshape(-1)]
+    """One box per phone (or screen) seen in one or several views (NMS over the union of each
+    label's boxes, IoU VIEWS_IOU)."""
+    boxes = [p for view in per_view for p in view]
+    if len(per_view) < 2 or not boxes:
+        return list(boxes)
+    merged: list[PhoneBox] = []
+    for label in {p.label for p in boxes}:
+        same = [p for p in boxes if p.label == label]
+        xywh = [[p.box[0], p.box[1], p.box[2] - p.box[0], p.box[3] - p.box[1]] for p in same]
+        chosen = cv2.dnn.NMSBoxes(xywh, [p.confidence for p in same], floor, VIEWS_IOU)
+        merged += [same[i] for i in np.asarray(chosen, dtype=np.int64).reshape(-1)]
     return sorted(merged, key=lambda p: -p.confidence)
 
 
@@ -250,7 +275,8 @@ class OpenVinoPhoneDetector(FramePlugin[PhoneDetections]):
         for per_view in per_frame:
             phones = tuple(merge_views(per_view, floor))
             results.append(PhoneDetections(
-                phones, any(p.confidence >= self.settings.models.phone_threshold for p in phones)))
+                phones, any(p.is_phone and p.confidence >= self.settings.models.phone_threshold
+                            for p in phones)))
         return results
 
     def _run(self, picture: Image, rect: bool) -> npt.NDArray[np.float32]:

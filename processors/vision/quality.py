@@ -1,13 +1,16 @@
-"""How usable a face is for enrollment: its size, sharpness and how far it is turned away.
+"""How usable a face is: its size, sharpness, light, and how far it is turned away.
 
 Pure functions of the picture, the detector's box and its 5 landmarks (MTCNN's order: the eye
-on the picture's left, the other eye, the nose, the mouth corners), so the enrollment command
-and the tests measure the same thing.
+on the picture's left, the other eye, the nose, the mouth corners), so the enrollment command,
+the face processor (:func:`measure`, the quality gate before liveness) and the tests measure
+the same thing. The thresholds live where they are used: the enrollment settings, and the
+decide policy's ``quality:`` section.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -16,6 +19,27 @@ from processors.vision.imaging import Image
 from processors.vision.results import BoxXYXY, Point
 
 SHARPNESS_SIZE = 160  # the face is measured at the embedder's crop size, whatever its pixels
+CLIPPED_LEVEL = 250  # a grey level this high is taken as burnt out (over-exposed)
+
+
+@dataclass(frozen=True)
+class FaceMeasure:
+    """What the quality gate looks at for one face (schemas.events.FaceQuality carries it)."""
+
+    brightness: float  # mean grey level of the face box, 0-255
+    sharpness: float  # :func:`sharpness`
+    overexposed: float  # share of the face box's pixels at CLIPPED_LEVEL or more
+    side: float  # :func:`face_side`
+
+
+def _face_grey(picture: Image, box: BoxXYXY) -> np.ndarray | None:
+    """The face box of the picture in grey levels, or None when the box is empty."""
+    height, width = picture.shape[:2]
+    x1, y1 = max(0, int(box[0])), max(0, int(box[1]))
+    x2, y2 = min(width, int(np.ceil(box[2]))), min(height, int(np.ceil(box[3])))
+    if x2 <= x1 or y2 <= y1:
+        return None
+    return np.asarray(cv2.cvtColor(picture[y1:y2, x1:x2], cv2.COLOR_BGR2GRAY))
 
 
 def face_side(box: BoxXYXY) -> float:
@@ -29,12 +53,9 @@ def sharpness(picture: Image, box: BoxXYXY) -> float:
     Resizing first makes the figure independent of how many pixels the face has: a sharp
     small face and a sharp large face score alike, a blurred one of either size low.
     """
-    height, width = picture.shape[:2]
-    x1, y1 = max(0, int(box[0])), max(0, int(box[1]))
-    x2, y2 = min(width, int(np.ceil(box[2]))), min(height, int(np.ceil(box[3])))
-    if x2 <= x1 or y2 <= y1:
+    grey = _face_grey(picture, box)
+    if grey is None:
         return 0.0
-    grey = cv2.cvtColor(picture[y1:y2, x1:x2], cv2.COLOR_BGR2GRAY)
     face = cv2.resize(grey, (SHARPNESS_SIZE, SHARPNESS_SIZE), interpolation=cv2.INTER_AREA)
     return float(cv2.Laplacian(face, cv2.CV_64F).var())
 
@@ -49,3 +70,13 @@ def yaw_ratio(landmarks: Sequence[Point]) -> float:
     if eye_distance < 1e-6:
         return float("inf")
     return (nose_x - (left_x + right_x) / 2) / eye_distance
+
+
+def measure(picture: Image, box: BoxXYXY) -> FaceMeasure:
+    """Brightness, sharpness, over-exposure and size of one face (about a millisecond)."""
+    grey = _face_grey(picture, box)
+    if grey is None:
+        return FaceMeasure(0.0, 0.0, 0.0, max(0.0, face_side(box)))
+    return FaceMeasure(float(grey.mean()), sharpness(picture, box),
+                       float(np.count_nonzero(grey >= CLIPPED_LEVEL)) / grey.size,
+                       max(0.0, face_side(box)))

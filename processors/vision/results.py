@@ -7,9 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from processors.vision.quality import FaceMeasure
 
 BoxXYXY = tuple[float, float, float, float]
 # A face detector keeps faces down to this share of face_min_size: MTCNN's box regression can
@@ -40,17 +44,29 @@ class FaceDetections:
     faces: tuple[DetectedFace, ...] = ()
 
 
+# COCO classes the phone detectors report: phones, and screens a face may be replayed on.
+PHONE_LABEL = "cell phone"
+REPORTED_CLASSES = {67: PHONE_LABEL, 62: "tv", 63: "laptop"}
+
+
 @dataclass(frozen=True)
 class PhoneBox:
-    """One COCO "cell phone" (class 67) detection."""
+    """One COCO "cell phone" (class 67) detection, or a screen (tv 62, laptop 63)."""
 
     box: BoxXYXY
     confidence: float
+    label: str = PHONE_LABEL
+
+    @property
+    def is_phone(self) -> bool:
+        """A phone, not a screen."""
+        return self.label == PHONE_LABEL
 
 
 @dataclass(frozen=True)
 class PhoneDetections:
-    """The phone detector's result for one frame; ``phone`` is any box over phone_threshold."""
+    """The phone detector's result for one frame; ``phone`` is any phone box (not a screen)
+    over phone_threshold."""
 
     phones: tuple[PhoneBox, ...] = ()
     phone: bool = False
@@ -66,6 +82,7 @@ class AnalyzedFace:
     embedding: npt.NDArray[np.float32]
     liveness: float
     live: bool
+    quality: FaceMeasure | None = None  # measured by the chain, for the quality gate
 
 
 @dataclass(frozen=True)

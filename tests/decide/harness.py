@@ -17,7 +17,7 @@ from confluent_kafka import Consumer, TopicPartition
 from schemas.events import Decision, FaceResult, PhoneResult
 from vigil.core.flow import DECISIONS, FACE_RESULTS, PHONE_RESULTS
 from vigil.core.kafka import make_consumer, make_producer
-from vigil.core.settings import Settings
+from vigil.core.settings import Settings, flat_names
 
 REPO = Path(__file__).resolve().parents[2]
 # The fields a decide worker needs from the test's settings, passed as VIGIL_* variables.
@@ -30,7 +30,8 @@ def worker_env(settings: Settings) -> dict[str, str]:
     """This process's environment without VIGIL_* variables, plus the test's settings."""
     env = {k: v for k, v in os.environ.items() if not k.upper().startswith("VIGIL_")}
     for name in ENV_FIELDS:
-        value = getattr(settings, name)
+        area, field = flat_names()[name]
+        value = getattr(getattr(settings, area), field)
         if value is not None:
             env[f"VIGIL_{name.upper()}"] = str(value)
     env["PYTHONPATH"] = str(REPO)

@@ -70,7 +70,8 @@ def phone_result(
 # and no temporal gate or spoof debounce, so each case decides on its one frame
 # (test_decide_restart.py and tests/decide/test_temporal.py cover those).
 EDITS = {"sign_outs: 3": "sign_outs: 2", "min_live_frames: 3": "min_live_frames: 0",
-         "window: 3": "window: 1", "spoof: 2": "spoof: 1"}
+         "window: 3": "window: 1", "window: 6": "window: 1", "spoof_frames: 3": "spoof_frames: 1",
+         "spoof_below: 0.05": "spoof_below: 0.5"}
 POLICY = DEFAULT_POLICY_FILE.read_text()
 for _before, _after in EDITS.items():
     assert _before in POLICY, f"the shipped policy no longer has {_before!r}"

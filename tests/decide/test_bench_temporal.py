@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from processors.decide.graded import LivenessGrades
 from processors.decide.policy_file import DEFAULT_POLICY_FILE, load_policy
 from schemas.events import Action, Reason
 from vigil.apps.bench.temporal import Variant, evaluate, play, table, variant_of
@@ -17,7 +19,10 @@ from vigil.apps.bench.temporal_sequences import (
 )
 from vigil.core.settings import load_settings
 
-POLICY = load_policy(DEFAULT_POLICY_FILE, load_settings())
+SHIPPED = load_policy(DEFAULT_POLICY_FILE, load_settings())
+# The grid varies temporal evidence and spoof debounce; the shipped liveness grades (a spoof
+# needs evidence in a window) are set aside so one low frame is a spoof, as the grid assumes.
+POLICY = replace(SHIPPED, grades=LivenessGrades())
 GENUINE = ScoreSequence("bona_fide", "g", (None, 0.9, 0.95, 0.2, 0.9, 0.9, 0.9))
 ATTACK = ScoreSequence("attack", "a", (0.1, 0.7, 0.1, 0.8, 0.9, 0.1))
 
@@ -27,6 +32,8 @@ def test_play_runs_the_decide_policy_frame_by_frame() -> None:
     assert play(GENUINE, off, fps=2) == [
         Action.LOCK_SCREEN, Action.ALLOW, Action.ALLOW, Action.SIGN_OUT, Action.ALLOW,
         Action.ALLOW, Action.ALLOW]
+    # With the shipped grades the doubtful frame (0.2) holds the session instead.
+    assert play(GENUINE, Variant(0, 1, 1).apply(SHIPPED), fps=2)[3] is Action.LOCK_SCREEN
     two = Variant(2, 1, 1).apply(POLICY)
     assert play(GENUINE, two, fps=2) == [
         Action.LOCK_SCREEN, Action.LOCK_SCREEN, Action.ALLOW, Action.SIGN_OUT,

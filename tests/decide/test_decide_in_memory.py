@@ -142,12 +142,12 @@ def test_a_policy_edit_applies_to_later_decisions(settings: Settings) -> None:
     decide = DecideHandler(settings, harness.io)
     send(harness, [face_result("before", "c1", []), phone_result("before", "c1")])
     harness.run(DECIDE_STAGE, decide)
-    settings.decide.policy_file.write_text(POLICY.replace('version: "1"', 'version: "2"')
+    settings.decide.policy_file.write_text(POLICY.replace('version: "2"', 'version: "3"')
                                     .replace("no_face: lock_screen", "no_face: sign_out"))
     time.sleep(0.5)  # past policy_check_interval_s
     send(harness, [face_result("after", "c1", []), phone_result("after", "c1")])
     harness.run(DECIDE_STAGE, decide)
     old, new = decisions(harness)["before"][0], decisions(harness)["after"][0]
-    assert old.action is Action.LOCK_SCREEN and old.policy_version.startswith("1@")
-    assert new.policy_version.startswith("2@")
+    assert old.action is Action.LOCK_SCREEN and old.policy_version.startswith("2@")
+    assert new.policy_version.startswith("3@")
     assert (new.action, new.reason) == (Action.SIGN_OUT, Reason.NO_FACE)

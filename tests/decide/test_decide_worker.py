@@ -89,7 +89,7 @@ def test_both_halves_make_one_decision_per_policy_case(
     for frame_id, (_, _, action, reason) in cases.items():
         d = decisions[frame_id]
         assert (d.action, d.reason, d.missing) == (action, reason, []), frame_id
-        assert d.client_id == f"c-{frame_id}" and d.policy_version.startswith("1@")
+        assert d.client_id == f"c-{frame_id}" and d.policy_version.startswith("2@")
         assert len(reader.decisions(frame_id)) == 1
         # Same partition number as the client's results: downstream joins stay local.
         assert reader.partition_of(frame_id) == partitions[d.client_id]

@@ -30,7 +30,7 @@ def settings(tmp_path: Path) -> Settings:
 def test_shipped_policy_has_the_seed_defaults(settings: Settings) -> None:
     assert policy_path(settings) == DEFAULT_POLICY_FILE
     policy = load_policy(DEFAULT_POLICY_FILE, settings)
-    assert policy.version.startswith("1@") and len(policy.version) == len("1@") + 8
+    assert policy.version.startswith("2@") and len(policy.version) == len("2@") + 8
     assert (policy.liveness_threshold, policy.verify_threshold, policy.phone_threshold) == (
         settings.models.liveness_threshold,
         settings.models.verify_threshold,
@@ -40,9 +40,13 @@ def test_shipped_policy_has_the_seed_defaults(settings: Settings) -> None:
         Reason.NO_FACE: Action.LOCK_SCREEN, Reason.SPOOF: Action.SIGN_OUT,
         Reason.WRONG_USER: Action.LOCK_SCREEN, Reason.PHONE: Action.SIGN_OUT,
         Reason.MULTIPLE_FACES: Action.LOCK_SCREEN, Reason.INCOMPLETE: Action.LOCK_SCREEN,
-        Reason.BAD_FRAME: Action.LOCK_SCREEN, Reason.STALE: Action.LOCK_SCREEN}
-    assert {r for r, n in policy.debounce.items() if n != 1} == {Reason.SPOOF}
-    assert policy.debounce[Reason.SPOOF] == 2
+        Reason.BAD_FRAME: Action.LOCK_SCREEN, Reason.STALE: Action.LOCK_SCREEN,
+        Reason.POOR_QUALITY: Action.LOCK_SCREEN, Reason.VERIFYING: Action.LOCK_SCREEN}
+    # A spoof needs evidence in a window, or geometry, instead of two frames in a row.
+    assert {r for r, n in policy.debounce.items() if n != 1} == set()
+    assert (policy.grades.window, policy.grades.spoof_frames) == (6, 3)
+    assert 0 < policy.grades.certain_below < policy.grades.spoof_below < policy.liveness_threshold
+    assert policy.quality.min_face_side > 0 and policy.quality.min_sharpness > 0
     assert (policy.temporal.min_live_frames, policy.temporal.window) == (3, 3)
     assert (policy.escalation.sign_outs, policy.escalation.window_s) == (3, 600)
 

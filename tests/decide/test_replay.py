@@ -22,17 +22,18 @@ from vigil.core.settings import Settings
 
 pytestmark = pytest.mark.integration
 BASE_MS = int(time.time() * 1000) - 600_000  # ten minutes ago, one frame a second
-# The shipped policy without temporal evidence or spoof debounce, so each frame decides on
-# its own (tests/decide/test_temporal.py covers those)...
+# The shipped policy without temporal evidence or the spoof window, so each frame decides on
+# its own (tests/decide/test_temporal.py and test_graded.py cover those)...
 BASE = DEFAULT_POLICY_FILE.read_text()
 for before, after in {"min_live_frames: 3": "min_live_frames: 0", "window: 3": "window: 1",
-                      "spoof: 2": "spoof: 1"}.items():
+                      "window: 6": "window: 1", "spoof_frames: 3": "spoof_frames: 1",
+                      "spoof_below: 0.05": "spoof_below: 0.5"}.items():
     assert before in BASE, f"the shipped policy no longer has {before!r}"
     BASE = BASE.replace(before, after)
 # ...and with phones locking the screen and a lenient liveness threshold.
-WHAT_IF = (BASE.replace('version: "1"', 'version: "what-if"')
+WHAT_IF = (BASE.replace('version: "2"', 'version: "what-if"')
            .replace("phone: sign_out", "phone: lock_screen")
-           .replace("thresholds: {}", "thresholds: {liveness: 0.05}"))
+           .replace("thresholds:\n", "thresholds:\n  liveness: 0.05\n"))
 
 
 def frames() -> list[tuple[FaceResult | None, PhoneResult | None]]:

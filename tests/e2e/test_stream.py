@@ -40,11 +40,13 @@ def test_each_frame_gets_the_expected_action(running: Running) -> None:
         "faces/obama_3.jpg", "faces/obama_4.jpg", "faces/obama_3.jpg", "faces/biden_1.jpg",
         "objects/tflite_examples_table.jpg"))
     # The shipped policy allows once a session has shown three live frames (temporal
-    # evidence), and signs out on the second spoof frame in a row (the first locks).
+    # evidence), and signs out for a spoof once three of the last six scored frames were
+    # spoof evidence (the first two hold the session as verifying).
     assert outcome(alice) == [("lock_screen", "ok"), ("lock_screen", "ok"), ("allow", "ok"),
                               ("lock_screen", "wrong_user"), ("lock_screen", "no_face")]
-    live = running.stream("live", running.frames("spoof/image_F2.jpg", "spoof/image_F2.jpg"))
-    assert outcome(live) == [("lock_screen", "spoof"), ("sign_out", "spoof")]
+    live = running.stream("live", running.frames(*["spoof/image_F2.jpg"] * 3))
+    assert outcome(live) == [("lock_screen", "verifying"), ("lock_screen", "verifying"),
+                             ("sign_out", "spoof")]
     woman = running.stream("woman", running.frames(
         "objects/coco_val2017_000000001296_face_phone.jpg"))
     assert outcome(woman) == [("sign_out", "phone")]

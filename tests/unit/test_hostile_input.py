@@ -36,7 +36,7 @@ from processors.vision.imaging import BadImageCode, BadImageError, decode_frame
 from schemas.events import FrameHeaders, Reason
 from schemas.serializers import ContractError, FrameSerializer
 from vigil.core.flow import FRAMES
-from vigil.core.settings import Settings, SettingsError, load_settings
+from vigil.core.settings import Settings, SettingsError, flat_names, load_settings
 
 BOUNDED = settings(max_examples=150, deadline=3000, database=None,
                    suppress_health_check=[HealthCheck.too_slow])
@@ -258,7 +258,7 @@ toml_values = st.recursive(
     st.one_of(st.booleans(), st.integers(-(2**70), 2**70), st.floats(), st.text(max_size=30)),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(bare_keys, inner, max_size=3),
     max_leaves=6)
-setting_keys = st.sampled_from(sorted(Settings.model_fields)) | bare_keys
+setting_keys = st.sampled_from(sorted(flat_names()) + sorted(Settings.model_fields)) | bare_keys
 toml_docs = st.dictionaries(setting_keys, toml_values, max_size=6).map(
     lambda doc: "".join(f"{k} = {_toml(v)}\n" for k, v in doc.items()).encode())
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from processors.vision.base import FacePlugin, FramePlugin
+from processors.vision.calibration import load_calibration
 from processors.vision.chain import FaceChain
 from processors.vision.ensemble import EnsembleLiveness, combine_scores
 from processors.vision.phone_openvino import OpenVinoPhoneDetector, merge_views
@@ -110,12 +111,35 @@ def test_ensemble_combines_its_members_scores(vision_settings: Settings, chain: 
     expected = np.min([[s[0] for s in livenesses[m].infer(frames, boxes)] for m in members],
                       axis=0)
     settings = vision_settings.replace(
-        liveness_model="ensemble", liveness_ensemble=members, liveness_combine="min"
+        liveness_model="ensemble", liveness_ensemble=members, liveness_combine="min",
+        liveness_calibrated=False,
     )
     ensemble = load_plugin("liveness_model", settings, chain.device)
     assert isinstance(ensemble, EnsembleLiveness)
     combined = [s[0] for s in ensemble.infer(frames, boxes)]
     assert np.allclose(combined, expected, atol=1e-5)
+
+
+def test_a_calibrated_ensemble_combines_each_members_p_live(
+        vision_settings: Settings, chain: FaceChain, livenesses: dict[str, FacePlugin[float]],
+        mtcnn: FramePlugin[FaceDetections]) -> None:
+    frames = [as_webcam(SPOOF / n) for n in SPOOF_NAMES]
+    boxes = [[f.box for f in d.faces] for d in mtcnn.infer(frames)]
+    members = ("minifasnet", "celebaspoof")
+    calibration = load_calibration(None)
+    calibrated = [calibration.calibrate(m, [s[0] for s in livenesses[m].infer(frames, boxes)])
+                  for m in members]
+    settings = vision_settings.replace(
+        liveness_model="ensemble",
+        liveness_ensemble=members,
+        liveness_combine="mean",
+        liveness_calibrated=True,
+    )
+    ensemble = load_plugin("liveness_model", settings, chain.device)
+    combined = [s[0] for s in ensemble.infer(frames, boxes)]
+    assert np.allclose(combined, np.mean(calibrated, axis=0), atol=1e-5)
+    # The live face (image_T1) stays over both spoofs after calibration.
+    assert combined[0] > max(combined[1:]), combined
 
 
 def test_combine_rules() -> None:

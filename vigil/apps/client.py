@@ -158,12 +158,34 @@ def _record(report: StreamReport, message: dict[str, Any], welcome: asyncio.Even
         report.errors.append(message)
 
 
+# What the person at the camera can do about a poor picture (Decision.issues), and what a
+# held session is waiting for; the browser page says the same (ingest/web/words.js).
+ISSUE_HINTS = {
+    "dark": "more light, please",
+    "bright": "less light, please (a lamp or window behind or on the face)",
+    "blurred": "hold still and clean the lens",
+    "small": "come closer to the camera",
+}
+VERIFYING_HINT = "verifying that the face is live: keep looking at the camera"
+
+
+def decision_hint(message: dict[str, Any]) -> str:
+    """What the user should do after a decision, or "" when there is nothing to do."""
+    issues = message.get("issues") or []
+    if message.get("reason") == "poor_quality" or issues:
+        return "; ".join(ISSUE_HINTS.get(str(i), f"picture problem: {i}") for i in issues)
+    if message.get("reason") == "verifying":
+        return VERIFYING_HINT
+    return ""
+
+
 def print_message(message: dict[str, Any]) -> None:
-    """The CLI's view of a server message: one line each."""
+    """The CLI's view of a server message: one line each (with a hint when there is one)."""
     if message.get("type") == "decision":
         scores = " ".join(f"{k}={v:.2f}" for k, v in sorted(message.get("scores", {}).items())
                           if isinstance(v, int | float))
+        hint = decision_hint(message)
         print(f"seq={message['seq']:<4} {message['action']:<11} {message['reason']:<15} "
-              f"{scores}", flush=True)
+              f"{scores}{f'  -> {hint}' if hint else ''}", flush=True)
     else:
         print(json.dumps(message), flush=True)

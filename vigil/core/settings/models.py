@@ -8,6 +8,7 @@ table, never listed here a second time.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator
@@ -15,7 +16,7 @@ from pydantic import AfterValidator, Field, field_validator
 from vigil.core.plugins import Role, ensemble_members, plugin_names
 from vigil.core.settings.base import Area
 
-PhoneView = Literal["whole", "shrunk", "tiled", "centre", "mirrored"]
+PhoneView = Literal["whole", "shrunk", "tiled", "centre", "lower", "mirrored"]
 
 
 def _one_of(what: str, names: Callable[[], tuple[str, ...]]) -> AfterValidator:
@@ -69,9 +70,22 @@ class ModelsSettings(Area):
         min_length=2,
         description="The liveness plug-ins whose scores the ensemble combines.",
     )
-    liveness_combine: Literal["mean", "min", "product"] = Field(
-        "min", description="How the ensemble combines its members' real-face scores: mean, "
-        "min (live only when every model says so) or product."
+    liveness_combine: Literal["mean", "min", "product", "fusion"] = Field(
+        "mean", description="How the ensemble combines its members' real-face scores: mean, "
+        "min (live only when every model says so), product, or fusion (the logistic fusion "
+        "in the calibration file; needs liveness_calibrated). Default by `vigil bench "
+        "calibrate` (docs/accuracy.md): on 415 genuine development frames the calibrated "
+        "mean scored 22 under 0.5 and none under 0.05, `min` of raw scores 59 under 0.5."
+    )
+    liveness_calibrated: bool = Field(
+        True, description="Map each liveness model's raw score to a calibrated P(live) "
+        "(processors/vision/calibration.py, fitted on the development sets by `vigil bench "
+        "calibrate`) before the ensemble combines them; liveness thresholds are then "
+        "probabilities."
+    )
+    liveness_calibration_file: Path | None = Field(
+        None, description="Calibration file of the liveness models (TOML); default: "
+        "processors/vision/liveness_calibration.toml."
     )
     phone_detector: PhoneDetectorName = Field(
         "yolo_openvino", description="Phone detector plug-in: yolo (Ultralytics, the file in "

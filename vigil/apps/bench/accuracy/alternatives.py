@@ -4,7 +4,8 @@ An alternative is the configured settings with some plug-ins swapped. ``NAME`` i
 
 - a plug-in name from the registry (``yunet``, ``celebaspoof``, ``yolo_openvino``, ...): it
   replaces the configured plug-in of its role;
-- an ensemble of liveness plug-ins, ``RULE:A+B[+C]`` (RULE one of mean, min, product; without
+- an ensemble of liveness plug-ins, ``RULE:A+B[+C]`` (RULE one of mean, min, product, fusion;
+  without
   ``RULE:`` the configured ``liveness_combine``);
 - the phone detector's test-time views, ``views:A+B`` (``views:whole+centre``; see
   ``phone_views``);
@@ -68,7 +69,7 @@ def _ensemble(part: str) -> dict[str, Any]:
     overrides: dict[str, Any] = {"liveness_model": ENSEMBLE,
                                  "liveness_ensemble": tuple(members.split("+"))}
     if rule:
-        if rule not in COMBINE:
+        if rule not in (*COMBINE, "fusion"):
             raise AlternativeError(f"--compare {part!r}: no combine rule {rule!r}; known: "
                                    f"{', '.join(COMBINE)}")
         overrides["liveness_combine"] = rule
@@ -170,7 +171,8 @@ class ModelCache:
         key: tuple[object, ...] = (role, name, settings.models.openvino_precision,
                                    settings.models.yunet_max_side)
         if name == ENSEMBLE:
-            key += (settings.models.liveness_ensemble, settings.models.liveness_combine)
+            key += (settings.models.liveness_ensemble, settings.models.liveness_combine,
+                    settings.models.liveness_calibrated, settings.models.liveness_calibration_file)
         if role == "phone_detector":
             key += (settings.models.phone_views, settings.models.phone_rect_input)
         if key not in self._loaded:

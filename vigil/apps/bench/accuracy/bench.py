@@ -53,7 +53,8 @@ def run_accuracy(settings: Settings, folder: Path, compare: Sequence[str], pertu
         log.info("accuracy alternative=%s face_ms=%.1f phone_ms=%.1f", alternative.label,
                  run.face_ms, run.phone_ms)
     header = (f"vigil bench accuracy {folder}: frames as a webcam sends them (640x480, JPEG "
-              f"q60{', darkened and blurred' if perturb else ''}); policy {policy.version}; "
+              f"q60{', darkened and blurred' if perturb else ''}); policy {policy.version} (of "
+              f"the configured alternative); "
               f"device {device.kind}, {torch.get_num_threads()} torch threads")
     plot_det(reports, det_png, f"{folder.name}: liveness threshold sweep"
              f"{' (perturbed)' if perturb else ''}")

@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
+from processors.decide.graded import QualityGate
 from processors.decide.policy import Policy, evaluate
 from processors.verdict import main_face
 from schemas.events import Reason
@@ -136,8 +137,10 @@ def verification(run: AlternativeRun, identities: dict[str, list[int]],
     """(FMR, FNMR, pictures without a face) over every pair of identity pictures."""
     owner = {index: name for name, indices in identities.items() for index in indices}
     with_face = [i for i in sorted(owner) if run.outcomes[i].found.faces]
-    # Identity alone: no liveness threshold, and no phone (the policy checks phones first).
-    identity_only = replace(policy, liveness_threshold=0.0, phone_threshold=math.inf)
+    # Identity alone: no liveness threshold, no phone or screen (the policy checks them
+    # first) and no quality gate (a poor picture would hide the identity verdict).
+    identity_only = replace(policy, liveness_threshold=0.0, phone_threshold=math.inf,
+                            screen_threshold=None, quality=QualityGate())
     impostor = genuine = false_match = false_non_match = 0
     for enrolled, presented in itertools.combinations(with_face, 2):
         embedding = run.outcomes[enrolled].found.faces[0].embedding[None, :]
@@ -156,7 +159,7 @@ def verification(run: AlternativeRun, identities: dict[str, list[int]],
 
 def best_phone(outcome: FrameOutcome) -> float:
     """The highest phone confidence in the frame (0 when none was reported)."""
-    return max((p.confidence for p in outcome.phone.phones), default=0.0)
+    return max((p.confidence for p in outcome.phone.phones if p.is_phone), default=0.0)
 
 
 def phone_rates(phones: Sequence[FrameOutcome], no_phones: Sequence[FrameOutcome],

@@ -22,23 +22,32 @@ import hashlib
 import json
 import sqlite3
 from collections.abc import Iterable
+from dataclasses import astuple
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
-from processors.vision.results import AnalyzedFace, FrameFaces, PhoneBox, PhoneDetections
-from vigil.core.settings import Settings
+from processors.vision.quality import FaceMeasure
+from processors.vision.results import (
+    PHONE_LABEL,
+    AnalyzedFace,
+    FrameFaces,
+    PhoneBox,
+    PhoneDetections,
+)
+from vigil.core.settings import Settings, flat_names
 
 Half = Literal["face", "phone"]
-CACHE_FORMAT = 1  # bump when the stored JSON or the preparation changes meaning
+CACHE_FORMAT = 2  # bump when the stored JSON or the preparation changes meaning
 PREPARATION = "webcam 640x480 jpeg q60"  # vigil.apps.bench.accuracy.dataset.webcam_frames
 # Settings read by both halves: the device, threads, precision, and the frame preparation.
 _BOTH = ("device", "cuda_min_free_mb", "inference_threads", "openvino_precision",
          "max_image_pixels")
 MODEL_SETTINGS: dict[Half, tuple[str, ...]] = {
     "face": (*_BOTH, "face_detector", "face_embedder", "liveness_model", "liveness_ensemble",
-             "liveness_combine", "face_min_size", "face_detect_threshold", "embedder_weights",
+             "liveness_combine", "liveness_calibrated", "liveness_calibration_file",
+             "face_min_size", "face_detect_threshold", "embedder_weights",
              "liveness_weights", "yunet_weights", "yunet_max_side", "celebaspoof_weights",
              "celebaspoof_int8_weights", "face_batch_size"),
     "phone": (*_BOTH, "phone_detector", "phone_views", "phone_rect_input", "phone_threshold",
@@ -48,8 +57,8 @@ MODEL_SETTINGS: dict[Half, tuple[str, ...]] = {
 # Read under processors/vision/ but not changing an output: thresholds applied afterwards
 # (the chain's ``live`` flag is recomputed when read back), where files live, how threads wait.
 NOT_MODEL = frozenset({"liveness_threshold", "verify_threshold", "state_dir", "weights_mirror",
-                       "weights_path", "model_cache_path", "omp_wait_policy",
-                       "batch_deadline_ms"})
+                       "weights.path", "weights.model_cache_path", "omp_wait_policy",
+                       "batch_deadline_ms"})  # weights.path(), model_cache_path(): where files are
 
 
 def file_digest(path: Path) -> str:
@@ -58,8 +67,13 @@ def file_digest(path: Path) -> str:
 
 
 def settings_digest(settings: Settings, half: Half) -> str:
-    """The SHA-256 of the settings that can change ``half``'s output (module docstring)."""
-    values = settings.model_dump(mode="json", include=set(MODEL_SETTINGS[half]))
+    """The SHA-256 of the settings that can change ``half``'s output (module docstring),
+    each named by its flat name (VIGIL_ without the prefix) and read from its area."""
+    places = flat_names()
+    values = {}
+    for name in MODEL_SETTINGS[half]:
+        area, field = places[name]
+        values[name] = getattr(settings, area).model_dump(mode="json", include={field})[field]
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()
 
 
@@ -83,7 +97,9 @@ def faces_to_json(found: FrameFaces) -> dict[str, Any]:
     return {"error": found.error, "faces": [
         {"box": _floats(f.box), "score": float(f.score),
          "landmarks": [_floats(p) for p in f.landmarks], "embedding": _array(f.embedding),
-         "liveness": float(f.liveness)} for f in found.faces]}
+         "liveness": float(f.liveness),
+         "quality": None if f.quality is None else _floats(astuple(f.quality))}
+        for f in found.faces]}
 
 
 def faces_from_json(raw: dict[str, Any], liveness_threshold: float) -> FrameFaces:
@@ -92,7 +108,8 @@ def faces_from_json(raw: dict[str, Any], liveness_threshold: float) -> FrameFace
         AnalyzedFace(tuple(f["box"]), float(f["score"]),
                      tuple((float(x), float(y)) for x, y in f["landmarks"]),
                      np.frombuffer(base64.b64decode(f["embedding"]), dtype=np.float32).copy(),
-                     float(f["liveness"]), float(f["liveness"]) >= liveness_threshold)
+                     float(f["liveness"]), float(f["liveness"]) >= liveness_threshold,
+                     None if f.get("quality") is None else FaceMeasure(*f["quality"]))
         for f in raw["faces"])
     return FrameFaces(faces, raw["error"])
 
@@ -100,14 +117,15 @@ def faces_from_json(raw: dict[str, Any], liveness_threshold: float) -> FrameFace
 def phones_to_json(found: PhoneDetections) -> dict[str, Any]:
     """A phone detector output as JSON."""
     return {"phone": bool(found.phone),
-            "phones": [{"box": _floats(p.box), "confidence": float(p.confidence)}
-                       for p in found.phones]}
+            "phones": [{"box": _floats(p.box), "confidence": float(p.confidence),
+                        "label": p.label} for p in found.phones]}
 
 
 def phones_from_json(raw: dict[str, Any]) -> PhoneDetections:
     """The phone detector output back."""
     return PhoneDetections(
-        tuple(PhoneBox(tuple(p["box"]), float(p["confidence"]))
+        tuple(PhoneBox(tuple(p["box"]), float(p["confidence"]),
+                       str(p.get("label", PHONE_LABEL)))
               for p in raw["phones"]), bool(raw["phone"]))
 
 

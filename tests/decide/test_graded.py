@@ -1,0 +1,162 @@
+"""Graded verdicts on synthetic result sequences: a doubtful frame holds, a spoof needs
+evidence, a poor picture is recoverable, screens are replay devices, a phone seen repeatedly
+is a phone in use (processors/decide/graded.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from processors.decide.decider import Decider
+from processors.decide.policy import Policy
+from processors.decide.policy_file import PolicyError, parse_policy
+from schemas.events import Action, Box, Decision, Face, FaceQuality, PhoneDetection, Reason
+from tests.decide.results import face, face_result, phone_result
+from tests.decide.test_decider import make_decider
+from vigil.core.settings import Settings, load_settings
+
+GRADED = """
+version: g
+thresholds: {liveness: 0.5, phone: 0.5, screen: 0.4}
+debounce: {spoof: 1}
+quality: {min_brightness: 40, max_overexposed: 0.3, min_sharpness: 10, min_face_side: 60}
+liveness: {spoof_below: 0.2, certain_below: 0.01, window: 5, spoof_frames: 3}
+phone_window: {window: 5, frames: 3, threshold: 0.2}
+"""
+GOOD = FaceQuality(brightness=120, sharpness=80, overexposed=0.0, side=200)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return load_settings(state_dir=tmp_path / "state")
+
+
+@pytest.fixture
+def graded(settings: Settings) -> Policy:
+    return parse_policy(GRADED, settings)
+
+
+def run(decider: Decider, frames: list[tuple[list[Face], tuple[float, ...]]],
+        phone_box: Box | None = None, label: str = "cell phone") -> list[Decision]:
+    """Decide a sequence of frames of one client; each is (faces, phone confidences)."""
+    out = []
+    for seq, (faces, phones) in enumerate(frames, start=1):
+        fid = f"f{seq}"
+        phone = phone_result(fid, confidences=phones, seq=seq, box=phone_box or Box(
+            x1=400, y1=300, x2=460, y2=420))
+        if label != "cell phone":
+            phone = phone.model_copy(update={"phones": [
+                PhoneDetection(box=p.box, confidence=p.confidence, label=label)  # type: ignore[arg-type]
+                for p in phone.phones]})
+        decider.on_result("phone", phone, 0)
+        outcome = decider.on_result("face", face_result(fid, faces=faces, seq=seq), 0)
+        assert outcome is not None
+        out.append(outcome.decision)
+    return out
+
+
+def live(score: float, quality: FaceQuality = GOOD) -> Face:
+    return face(liveness=score).model_copy(update={"quality": quality})
+
+
+def test_a_file_without_the_new_sections_decides_as_before(settings: Settings) -> None:
+    policy = parse_policy("version: old\ndebounce: {spoof: 2}\n", settings)
+    decider, _ = make_decider(policy)
+    decisions = run(decider, [([live(0.3)], ()), ([live(0.3)], ())])
+    assert [(d.reason, d.action) for d in decisions] == [
+        (Reason.SPOOF, Action.ALLOW), (Reason.SPOOF, Action.SIGN_OUT)]
+
+
+def test_one_doubtful_frame_holds_as_verifying_and_never_signs_out(graded: Policy) -> None:
+    decider, _ = make_decider(graded)
+    decisions = run(decider, [([live(0.35)], ())] * 6)
+    assert {(d.reason, d.action) for d in decisions} == {(Reason.VERIFYING, Action.LOCK_SCREEN)}
+
+
+def test_spoof_evidence_signs_out_only_once_the_window_holds_enough(graded: Policy) -> None:
+    decider, _ = make_decider(graded)
+    decisions = run(decider, [([live(0.1)], ()), ([live(0.9)], ()), ([live(0.1)], ()),
+                              ([live(0.1)], ())])
+    assert [d.reason for d in decisions] == [Reason.VERIFYING, Reason.OK, Reason.VERIFYING,
+                                             Reason.SPOOF]
+    assert decisions[0].action is Action.LOCK_SCREEN
+    assert decisions[0].scores["spoof_frames"] == 1 and decisions[0].scores[
+        "spoof_frames_needed"] == 3
+    assert decisions[-1].action is Action.SIGN_OUT
+
+
+def test_spoof_evidence_spread_wider_than_the_window_never_signs_out(graded: Policy) -> None:
+    decider, _ = make_decider(graded)
+    frames = ([([live(0.1)], ())] + [([live(0.9)], ())] * 3) * 4
+    assert Action.SIGN_OUT not in {d.action for d in run(decider, frames)}
+
+
+def test_a_certain_score_signs_out_on_one_frame(graded: Policy) -> None:
+    decider, _ = make_decider(graded)
+    [decision] = run(decider, [([live(0.005)], ())])
+    assert (decision.reason, decision.action) == (Reason.SPOOF, Action.SIGN_OUT)
+
+
+def test_a_face_inside_a_screen_is_a_replay_at_once(graded: Policy) -> None:
+    decider, _ = make_decider(graded)
+    screen = Box(x1=50, y1=40, x2=400, y2=400)  # holds BIG
+    [decision] = run(decider, [([live(0.9)], (0.6,))], phone_box=screen, label="tv")
+    assert (decision.reason, decision.action) == (Reason.SPOOF, Action.SIGN_OUT)
+    assert decision.scores["replay_screen"] == 1 and decision.scores["replay_overlap"] == 1
+
+
+def test_a_screen_beside_the_face_is_neither_a_replay_nor_a_phone(graded: Policy) -> None:
+    decider, _ = make_decider(graded)
+    [decision] = run(decider, [([live(0.9)], (0.9,))], label="laptop")
+    assert decision.reason is Reason.OK
+
+
+@pytest.mark.parametrize(("quality", "issues"), [
+    (FaceQuality(brightness=20, sharpness=80, overexposed=0.0, side=200), ["dark"]),
+    (FaceQuality(brightness=200, sharpness=80, overexposed=0.6, side=200), ["bright"]),
+    (FaceQuality(brightness=120, sharpness=3, overexposed=0.0, side=200), ["blurred"]),
+    (FaceQuality(brightness=20, sharpness=3, overexposed=0.0, side=40),
+     ["small", "dark", "blurred"]),
+])
+def test_a_poor_picture_is_recoverable_and_names_what_is_wrong(
+        graded: Policy, quality: FaceQuality, issues: list[str]) -> None:
+    decider, _ = make_decider(graded)
+    # The liveness of a dark, blurred face is low: the quality gate comes first.
+    decisions = run(decider, [([live(0.005, quality)], ())] * 3)
+    assert {(d.reason, d.action) for d in decisions} == {
+        (Reason.POOR_QUALITY, Action.LOCK_SCREEN)}
+    assert [i.value for i in decisions[0].issues] == issues
+
+
+def test_a_phone_seen_in_k_of_n_frames_is_a_phone_in_use(graded: Policy) -> None:
+    decider, _ = make_decider(graded)
+    decisions = run(decider, [([live(0.9)], (0.25,)), ([live(0.9)], ()),
+                              ([live(0.9)], (0.3,)), ([live(0.9)], (0.22,))])
+    assert [d.reason for d in decisions] == [Reason.OK, Reason.OK, Reason.OK, Reason.PHONE]
+    assert decisions[-1].action is Action.SIGN_OUT
+    assert decisions[-1].scores["phone_frames"] == 3
+
+
+def test_weak_phone_sightings_spread_out_are_not_a_phone(graded: Policy) -> None:
+    decider, _ = make_decider(graded)
+    frames = ([([live(0.9)], (0.25,))] + [([live(0.9)], ())] * 3) * 4
+    assert Reason.PHONE not in {d.reason for d in run(decider, frames)}
+
+
+def test_verifying_frames_do_not_reset_the_live_frames_a_session_has_shown(
+        settings: Settings) -> None:
+    policy = parse_policy(GRADED + "temporal: {min_live_frames: 2}\n", settings)
+    decider, _ = make_decider(policy)
+    decisions = run(decider, [([live(0.9)], ()), ([live(0.9)], ()), ([live(0.3)], ()),
+                              ([live(0.9)], ())])
+    assert [d.action for d in decisions] == [Action.LOCK_SCREEN, Action.ALLOW,
+                                             Action.LOCK_SCREEN, Action.ALLOW]
+
+
+def test_windows_that_cannot_fill_are_refused(settings: Settings) -> None:
+    with pytest.raises(PolicyError, match="liveness"):
+        parse_policy("version: x\nliveness: {window: 2, spoof_frames: 3}\n", settings)
+    with pytest.raises(PolicyError, match="phone_window"):
+        parse_policy("version: x\nphone_window: {window: 2, frames: 3}\n", settings)
+
