@@ -1,4 +1,5 @@
-"""`vigil devdata build --mirror DIR --out DIR [--only NAME ...] [--force]`."""
+"""`vigil devdata build --mirror DIR --out DIR [--only NAME ...] [--force]` and
+`vigil devdata identity [--mirror DIR] [--out DIR] [--only SET ...]` (identity sets)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     build.add_argument("--force", action="store_true",
                        help="rebuild sources whose sets are up to date")
     build.set_defaults(handler=_build)
+    identity = devdata_sub.add_parser(
+        "identity", help="identity sets (OUT/<set>/<person>/*.jpg) from pinned snapshots")
+    identity.add_argument("--mirror", type=Path, default=DEFAULT_MIRROR,
+                          help="where the fetched snapshots are (OWNER+NAME/repo)")
+    identity.add_argument("--out", type=Path, default=DEFAULT_OUT / "identity",
+                          help="where the sets go (default /work/devdata/identity)")
+    identity.add_argument("--only", nargs="*", default=[], metavar="SET",
+                          help="build only these sets")
+    identity.set_defaults(handler=_identity)
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -60,3 +70,12 @@ def _build(args: argparse.Namespace) -> int:
               f"github:{outcome.source.repo}")
     return 1 if skipped else 0
 
+
+
+def _identity(args: argparse.Namespace) -> int:
+    from vigil.apps.devdata.identity import build_identity_sets
+
+    built = build_identity_sets(args.mirror, args.out, tuple(args.only))
+    for name, people in built.items():
+        print(f"{args.out / name}: {len(people)} people, {sum(people.values())} pictures")
+    return 0
