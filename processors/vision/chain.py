@@ -72,7 +72,8 @@ class FaceChain:
         """Every face of every frame with box, score, landmarks, embedding and liveness."""
         detections = self.detector.infer(frames)
         boxes: list[list[BoxXYXY]] = [[f.box for f in d.faces] for d in detections]
-        embeddings = self.embedder.infer(frames, boxes)
+        # The embedder gets the whole faces: ArcFace-family ones align by the landmarks.
+        embeddings = self.embedder.infer_faces(frames, [d.faces for d in detections])
         scores = self.liveness.infer(frames, boxes)
         threshold = self.settings.liveness_threshold
         results = []

@@ -182,12 +182,16 @@ class Settings(PerformanceSettings, BaseSettings):
         "accuracy` and `vigil bench models` (README): the same faces as yunet at a third of "
         "its CPU; yunet found the same faces as mtcnn at half of its."
     )
-    face_embedder: Literal["facenet", "facenet_openvino"] = Field(
+    face_embedder: Literal["facenet", "facenet_openvino", "mobilefacenet"] = Field(
         "facenet_openvino", description="Face embedder plug-in: facenet_openvino "
         "(InceptionResnetV1, 512-d, run by OpenVINO on the CPU; converted from the torch "
-        "weights once, into STATE_DIR/model-cache) or facenet (the same in torch; the one to "
-        "choose on a CUDA machine). Default by `vigil bench models` (README): the same "
-        "embeddings at about half the CPU."
+        "weights once, into STATE_DIR/model-cache), facenet (the same in torch; the one to "
+        "choose on a CUDA machine) or mobilefacenet (128-d ArcFace-family ONNX on faces "
+        "aligned by their landmarks; its file is optional in the manifest). Default by `vigil "
+        "bench models` (README): the same embeddings at about half the CPU. Identity "
+        "figures side by side: `vigil bench identity` (docs/identity.md). Changing it means "
+        "enrolling everyone again (embeddings belong to the embedder) and choosing "
+        "verify_threshold for it."
     )
     liveness_model: Literal[LivenessModel, "ensemble"] = Field(
         "ensemble", description="Liveness plug-in: ensemble (the models of liveness_ensemble, "
@@ -270,6 +274,21 @@ class Settings(PerformanceSettings, BaseSettings):
         "the same person. Calibrated on ../shared/testdata/faces (CASIA FaceNet, MTCNN crops): "
         "same-person pairs reach 1.02 (1.04 as 640x480 q60 webcam frames), different people "
         "start at 1.18 apart except the known look-alike pair at 0.98-1.00; 1.1 sits midway.",
+    )
+    identity_target_fmr: float = Field(
+        0.001, gt=0.0, lt=1.0, description="At enrollment, each client's own verify threshold "
+        "is set where at most this share of an impostor cohort (the other enrolled clients, "
+        "plus identity_cohort_file) would match it (control/thresholds.py)."
+    )
+    identity_cohort_file: Path | None = Field(
+        None, description="Optional .npy of public faces' embeddings (N x dim, the configured "
+        "embedder) added to the impostor cohort at enrollment; built outside git by `vigil "
+        "devdata cohort`."
+    )
+    identity_threshold_floor: float = Field(
+        0.75, gt=0.0, le=1.0, description="A client's own threshold never falls under this "
+        "share of verify_threshold (nor under the distance between its own enrollment "
+        "photos), so an enrolled look-alike cannot lock the owner out."
     )
     liveness_threshold: float = Field(
         0.5, ge=0.0, le=1.0, description="Smallest real-face score of the liveness plug-in "
