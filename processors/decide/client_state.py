@@ -3,7 +3,8 @@
 One :class:`ClientStanding` per client in the ``clients`` table (JSON, changelog-backed):
 the streak of one reason (debounce), recent sign-outs (escalation), the state the control
 plane gave the client (active, paused, blocked; from ``control`` events and from decide's own
-escalation) and the liveness history of its session (temporal.py).
+escalation), the liveness history of its session (temporal.py) and its recent identity
+distances (identity.py, updated by the decider before :func:`rule`).
 
 :func:`rule` applies, in order: debounce, the temporal gate, escalation, then the client's
 state — a blocked client's frames get ``block``; a paused client is not being verified, so
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from control.users.db import ClientState
+from processors.decide.identity import IdentityHistory
 from processors.decide.policy import (
     Policy,
     Streak,
@@ -41,6 +43,7 @@ class ClientStanding:
     sign_outs: tuple[int, ...] = ()
     state: ClientState = ClientState.ACTIVE
     history: LivenessHistory = field(default_factory=LivenessHistory)
+    identity: IdentityHistory = field(default_factory=IdentityHistory)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -49,6 +52,7 @@ class ClientStanding:
             "sign_outs": list(self.sign_outs),
             "state": self.state.value,
             "history": self.history.to_json(),
+            "identity": self.identity.to_json(),
         }
 
     @classmethod
@@ -60,7 +64,8 @@ class ClientStanding:
                   if raw.get("streak_reason") else None)
         return cls(streak, tuple(int(t) for t in raw.get("sign_outs", ())),
                    ClientState(raw.get("state", ClientState.ACTIVE.value)),
-                   LivenessHistory.from_json(raw.get("history")))
+                   LivenessHistory.from_json(raw.get("history")),
+                   IdentityHistory.from_json(raw.get("identity")))
 
 
 def apply_control(standing: ClientStanding, event: ControlEvent) -> ClientStanding:
@@ -105,5 +110,5 @@ def rule(standing: ClientStanding, verdict: Verdict, frame: FrameEvidence, polic
     elif state is ClientState.PAUSED and action is Action.ALLOW:
         action = Action.LOCK_SCREEN
         scores["client_paused"] = 1.0
-    new = ClientStanding(streak, tuple(sign_outs), state, history)
+    new = ClientStanding(streak, tuple(sign_outs), state, history, standing.identity)
     return Ruling(action, scores, new, escalated)

@@ -10,6 +10,8 @@ The seed's security decision flow, checked in this order on the main face (the l
 6. a phone (confidence >= threshold)         -> ``phone``, whatever the liveness crop made of it
 7. not live (liveness < threshold)           -> ``spoof``
 8. not the enrolled user (distance > verify threshold, or nothing enrolled) -> ``wrong_user``
+   (the enrolled person's own threshold when the face stage sent one; the decider then
+   judges identity over the session's recent frames, identity.py)
 9. more than one face                        -> ``multiple_faces``
 10. otherwise                                -> ``ok`` (``allow``, unless temporal.py holds it)
 
@@ -39,6 +41,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from processors.decide.identity import IdentityPolicy, threshold_for
 from processors.decide.temporal import TemporalPolicy
 from processors.verdict import is_live, is_match, main_face
 from schemas.events import (
@@ -76,6 +79,7 @@ class Policy:
     escalation: Escalation = field(default_factory=Escalation)
     replay_overlap: float = 0.6
     temporal: TemporalPolicy = field(default_factory=TemporalPolicy)
+    identity: IdentityPolicy = field(default_factory=IdentityPolicy)
 
     def action_for(self, reason: Reason) -> Action:
         return Action.ALLOW if reason is Reason.OK else self.actions[reason]
@@ -133,9 +137,10 @@ def is_live_face(face: FaceResult, main: Face, policy: Policy) -> bool:
 
 
 def is_enrolled_user(face: FaceResult, main: Face, policy: Policy) -> bool:
-    """Enrolled and within the policy's verify threshold (the processor's flag when the
-    main face has no distance)."""
-    return face.enrolled and is_match(main, policy.verify_threshold, unscored=face.match)
+    """Enrolled and within the client's own threshold when the face stage sent one, else the
+    policy's (the processor's flag when the main face has no distance)."""
+    threshold = threshold_for(face, policy.verify_threshold, policy.identity)
+    return face.enrolled and is_match(main, threshold, unscored=face.match)
 
 
 def overlap_share(inner: Box, outer: Box) -> float:

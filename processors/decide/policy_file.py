@@ -9,6 +9,7 @@ The file (``settings.policy_file``, default ``processors/decide/policy.yaml``) h
     debounce:   {spoof: 2, ...}  # consecutive frames before acting, per reason (default 1)
     escalation: {sign_outs: 3, window_s: 600}
     temporal:   {min_live_frames: 2, window: 3, rolling_liveness: 0.5, hold_action: lock_screen}
+    identity:   {window: 5, per_person: true}   # identity evidence over frames (identity.py)
 
 The version in each Decision is ``"{version}@{hash}"``: the file's ``version`` and the first 8
 hex digits of the SHA-256 of the resolved policy (thresholds filled in from the settings), so a
@@ -31,6 +32,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from processors.decide.identity import IdentityPolicy
 from processors.decide.policy import Escalation, Policy
 from processors.decide.temporal import TemporalPolicy
 from schemas.events import Action, Reason
@@ -108,6 +110,17 @@ class TemporalSpec(_Spec):
         "whose session has not shown enough live evidence yet.")
 
 
+class IdentitySpec(_Spec):
+    """Identity evidence over a session's frames (processors/decide/identity.py)."""
+
+    window: int = Field(
+        default=1, ge=1, le=100, description="Identity frames of the session whose median "
+        "distance decides wrong_user (1: each frame alone).")
+    per_person: bool = Field(
+        default=True, description="Judge a client by the threshold set at its enrollment "
+        "(when the face stage sends one) instead of thresholds.verify.")
+
+
 class PolicySpec(_Spec):
     version: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
     thresholds: ThresholdsSpec = Field(default_factory=ThresholdsSpec)
@@ -115,6 +128,7 @@ class PolicySpec(_Spec):
     debounce: DebounceSpec = Field(default_factory=DebounceSpec)
     escalation: EscalationSpec = Field(default_factory=EscalationSpec)
     temporal: TemporalSpec = Field(default_factory=TemporalSpec)
+    identity: IdentitySpec = Field(default_factory=IdentitySpec)
 
     @field_validator("version", mode="before")
     @classmethod
@@ -168,6 +182,7 @@ def parse_policy(text: str, settings: Settings, source: str = "<policy>") -> Pol
             temporal.min_live_frames, temporal.window,
             liveness if temporal.rolling_liveness is None else temporal.rolling_liveness,
             temporal.hold_action),
+        identity=IdentityPolicy(spec.identity.window, spec.identity.per_person),
     )
     label = f"{spec.version}@{_version_hash(policy)}"
     return Policy(**{**policy.__dict__, "version": label})

@@ -278,7 +278,7 @@ class Settings(PerformanceSettings, BaseSettings):
     identity_target_fmr: float = Field(
         0.001, gt=0.0, lt=1.0, description="At enrollment, each client's own verify threshold "
         "is set where at most this share of an impostor cohort (the other enrolled clients, "
-        "plus identity_cohort_file) would match it (control/thresholds.py)."
+        "plus identity_cohort_file) would match it (control/users/thresholds.py)."
     )
     identity_cohort_file: Path | None = Field(
         None, description="Optional .npy of public faces' embeddings (N x dim, the configured "
