@@ -172,9 +172,17 @@ def identity_command(args: argparse.Namespace) -> int:
     rows = run_identity_bench(settings, args.folders, names)
     print(f"vigil bench identity: detector {settings.face_detector}, {args.threads} threads, "
           "pictures as 640x480 webcam JPEGs (q60)")
+    per_set = {f"{r.set_name} {r.embedder}": r.pairs for r in rows}
     if len(args.folders) > 1:
-        rows = [*rows, *pooled(rows)]
+        together = pooled(rows)
+        rows = [*rows, *together]
+        sets_png = args.det_png.with_name(f"{args.det_png.stem}-sets{args.det_png.suffix}")
+        print(f"DET plot per set: {plot_det(per_set, sets_png, 'identity, per set')}")
+        set_names = ", ".join(folder.name for folder in args.folders)
+        per_set = {r.embedder: r.pairs for r in together}
+        title = f"identity, one threshold for all sets ({set_names})"
+    else:
+        title = f"identity: {args.folders[0].name}"
     print(format_rows(rows))
-    curves = {f"{r.set_name} {r.embedder}": r.pairs for r in rows}
-    print(f"DET plot: {plot_det(curves, args.det_png, 'identity: FNMR against FMR')}")
+    print(f"DET plot: {plot_det(per_set, args.det_png, title)}")
     return 0

@@ -105,17 +105,19 @@ def plot_det(curves: dict[str, PairDistances], path: Path, title: str) -> Path:
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(figsize=(6.4, 4.8))
-    for label, pairs in curves.items():
+    colours = plt.get_cmap("tab20").colors  # type: ignore[attr-defined]
+    for index, (label, pairs) in enumerate(curves.items()):
         points = sweep(pairs)
         floor_fmr = 0.5 / max(len(pairs.impostor), 1)  # zero shown at half the resolution
         floor_fnmr = 0.5 / max(len(pairs.genuine), 1)
         axes.plot([max(p.fmr, floor_fmr) for p in points],
-                  [max(p.fnmr, floor_fnmr) for p in points], label=label, drawstyle="steps-post")
+                  [max(p.fnmr, floor_fnmr) for p in points], label=label, drawstyle="steps-post",
+                  color=colours[index % len(colours)])
     for target in FMR_TARGETS:
         axes.axvline(target, color="grey", linewidth=0.6, linestyle=":")
     axes.set_xscale("log")
     axes.set_yscale("log")
-    axes.set_xlabel("FMR (impostor pairs matched)")
+    axes.set_xlabel("FMR (impostor pairs matched; 0 drawn at half of 1/pairs)")
     axes.set_ylabel("FNMR (genuine pairs refused)")
     axes.set_title(title, fontsize=9)
     axes.grid(True, which="both", linewidth=0.3)
