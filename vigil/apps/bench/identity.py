@@ -66,7 +66,15 @@ class IdentityRow:
     pictures: int
 
 
-def find_faces(settings: Settings, folder: Path) -> tuple[list[FoundFace], int]:
+def load_detector(settings: Settings) -> FramePlugin[FaceDetections]:
+    """The configured face detector, loaded."""
+    device = select_device(settings, uses_torch("face_detector", settings))
+    return cast(FramePlugin[FaceDetections], load_plugin("face_detector", settings, device))
+
+
+def find_faces(settings: Settings, folder: Path,
+               detector: FramePlugin[FaceDetections] | None = None
+               ) -> tuple[list[FoundFace], int]:
     """The largest face of every picture of an identity set, and how many pictures it has."""
     people = sorted(p for p in folder.iterdir() if p.is_dir())
     pictures = [(person.name, path) for person in people for path in sorted(person.iterdir())
@@ -74,8 +82,7 @@ def find_faces(settings: Settings, folder: Path) -> tuple[list[FoundFace], int]:
     if not pictures:
         raise VigilError(f"{folder}: no <person>/*.jpg pictures (an identity set?)", exit_code=2)
     frames = webcam_frames([path for _, path in pictures], settings.max_image_pixels)
-    device = select_device(settings, uses_torch("face_detector", settings))
-    detector = cast(FramePlugin[FaceDetections], load_plugin("face_detector", settings, device))
+    detector = detector or load_detector(settings)
     found = []
     for (person, _), frame in zip(pictures, frames, strict=True):
         faces = detector.infer([frame.image])[0].faces
@@ -102,7 +109,8 @@ def run_identity_bench(settings: Settings, folders: Sequence[Path], embedders: S
     if unknown:
         raise VigilError(f"no face embedder named {', '.join(unknown)}; known: "
                          f"{', '.join(sorted(REGISTRY['face_embedder']))}", exit_code=2)
-    sets = {folder: find_faces(settings, folder) for folder in folders}
+    detector = load_detector(settings)
+    sets = {folder: find_faces(settings, folder, detector) for folder in folders}
     rows = []
     for name in embedders:
         device = select_device(settings, uses_torch("face_embedder", settings, name))

@@ -19,7 +19,7 @@ import numpy as np
 from processors.vision.base import FacePlugin
 from processors.vision.device import select_device
 from processors.vision.registry import load_plugin, uses_torch
-from vigil.apps.bench.identity import embed_all, find_faces
+from vigil.apps.bench.identity import embed_all, find_faces, load_detector
 from vigil.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -29,9 +29,10 @@ def build_cohort(settings: Settings, folders: list[Path], out: Path) -> tuple[in
     """Write the cohort file; returns (embeddings written, their width)."""
     device = select_device(settings, uses_torch("face_embedder", settings))
     embedder = cast(FacePlugin[np.ndarray], load_plugin("face_embedder", settings, device))
+    detector = load_detector(settings)
     rows = []
     for folder in folders:
-        faces, pictures = find_faces(settings, folder)
+        faces, pictures = find_faces(settings, folder, detector)
         rows.append(embed_all(embedder, faces)[0])
         log.info("cohort set=%s faces=%d pictures=%d", folder.name, len(faces), pictures)
     cohort = np.concatenate(rows).astype(np.float32)
