@@ -23,12 +23,12 @@ from typing import cast
 import numpy as np
 import numpy.typing as npt
 
-from processors.accuracy.dataset import webcam_frames
 from processors.vision.base import FacePlugin, FramePlugin
 from processors.vision.device import select_device
 from processors.vision.imaging import Image
 from processors.vision.registry import REGISTRY, load_plugin, uses_torch
 from processors.vision.results import DetectedFace, FaceDetections
+from vigil.apps.bench.accuracy.dataset import webcam_frames
 from vigil.apps.bench.identity_metrics import (
     FMR_TARGETS,
     PairDistances,
@@ -41,7 +41,6 @@ from vigil.core.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DET_PNG = Path("bench-out/identity-det.png")
 PICTURES = (".jpg", ".jpeg", ".png")
 
 
@@ -156,21 +155,6 @@ def format_rows(rows: Sequence[IdentityRow]) -> str:
                      f"{len(row.pairs.genuine)} / {len(row.pairs.impostor)} | "
                      + " | ".join(cells) + f" | {row.ms_per_face:.1f} |")
     return "\n".join(lines)
-
-
-def register(bench_sub: argparse._SubParsersAction) -> None:
-    """Add `identity` to a `bench` subparsers object."""
-    bench = bench_sub.add_parser("identity", help="FNMR at FMR 0.1%%/1%% of face embedders "
-                                 "over identity sets, side by side")
-    bench.add_argument("folders", nargs="+", type=Path, metavar="SET_DIR",
-                       help="identity sets: <person>/*.jpg")
-    bench.add_argument("--compare", nargs="*", default=[], metavar="EMBEDDER",
-                       help="embedders beside the configured one (facenet, mobilefacenet, ...)")
-    bench.add_argument("--threads", type=int, default=2,
-                       help="runtime threads of each model (default 2)")
-    bench.add_argument("--det-png", type=Path, default=DEFAULT_DET_PNG,
-                       help=f"the DET plot (default {DEFAULT_DET_PNG})")
-    bench.set_defaults(handler=identity_command)
 
 
 def identity_command(args: argparse.Namespace) -> int:
