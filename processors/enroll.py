@@ -5,8 +5,10 @@ the camera (the nose within ``enroll_max_yaw`` eye distances of the eyes' middle
 (variance of the Laplacian at least ``enroll_min_sharpness``) and live (the configured
 liveness model's score at least ``liveness_threshold``). A refused photo is reported with its
 path and the reason, with the measured value and the limit; nothing is stored unless at least
-one photo is accepted. Every accepted photo's embedding is kept, and the face processor
-matches a frame against the closest of them. Enrolling again replaces the client's embeddings.
+one photo is accepted. Every accepted photo's embedding is kept with its quality (face size,
+sharpness, yaw, liveness), and the face processor matches a frame against the closest of them.
+The client's own verify threshold is chosen against an impostor cohort (control/users/thresholds.py)
+and kept in the same encrypted template. Enrolling again replaces the whole template.
 """
 
 from __future__ import annotations
@@ -21,9 +23,12 @@ import numpy as np
 import numpy.typing as npt
 
 from control.clients import ClientControl
+from control.users.cohort import enrolled_cohort
+from control.users.thresholds import ThresholdChoice, choose_threshold, load_cohort_file
 from processors.vision.quality import face_side, sharpness, yaw_ratio
 from schemas.events import ControlKind
 from vigil.core.settings import Settings
+from vigil.core.template import Template
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +72,8 @@ class EnrollmentReport:
     accepted: list[Path] = field(default_factory=list)
     refused: list[tuple[Path, str]] = field(default_factory=list)
     embeddings: list[npt.NDArray[np.float32]] = field(default_factory=list)
+    qualities: list[dict[str, float]] = field(default_factory=list)
+    threshold: ThresholdChoice | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +116,28 @@ def check_faces(found: FrameFacesLike, picture: Image, limits: QualityLimits) ->
     return None
 
 
+def face_quality(face: AnalyzedFaceLike, picture: Image) -> dict[str, float]:
+    """What enrollment measured of an accepted face, kept with its embedding."""
+    return {"face_px": round(face_side(face.box), 1),
+            "sharpness": round(sharpness(picture, face.box), 1),
+            "yaw": round(yaw_ratio(face.landmarks), 3), "liveness": round(face.liveness, 3)}
+
+
+def own_threshold(settings: Settings, control: ClientControl, client_id: str,
+                  own: npt.NDArray[np.float32]) -> ThresholdChoice:
+    """The client's threshold against the other enrolled clients and the cohort file."""
+    dim = own.shape[1]
+    cohort = np.concatenate([enrolled_cohort(control.repo, client_id, dim),
+                             load_cohort_file(settings.enroll.identity_cohort_file, dim)])
+    return choose_threshold(
+        own,
+        cohort,
+        settings.enroll.identity_target_fmr,
+        settings.models.verify_threshold,
+        settings.enroll.identity_threshold_floor * settings.models.verify_threshold,
+    )
+
+
 def analyze_photos(chain: FaceAnalyzer, read: ImageReader, paths: Sequence[Path],
                    limits: QualityLimits) -> EnrollmentReport:
     """Run the face chain on every readable photo and sort them into accepted and refused."""
@@ -128,6 +157,7 @@ def analyze_photos(chain: FaceAnalyzer, read: ImageReader, paths: Sequence[Path]
             embedding = np.asarray(found.faces[0].embedding, dtype=np.float32).reshape(-1)
             report.accepted.append(path)
             report.embeddings.append(embedding / np.linalg.norm(embedding))
+            report.qualities.append(face_quality(found.faces[0], picture))
         else:
             report.refused.append((path, reason))
     return report
@@ -148,8 +178,13 @@ def enroll(settings: Settings, control: ClientControl, client_id: str, paths: Se
         log.warning("photo refused client_id=%s image=%s reason=%s", client_id, path, reason)
     if not report.accepted:
         return report
+    own = np.stack(report.embeddings)
+    report.threshold = own_threshold(settings, control, client_id, own)
+    template = Template(own, report.threshold.threshold, report.threshold.basis,
+                        tuple(report.qualities))
     with control.change(client_id, ControlKind.ENROLLED, f"{len(report.accepted)} photo(s)"):
         control.repo.ensure_client(client_id, name)
-        control.repo.set_embeddings(client_id, np.stack(report.embeddings))
-    log.info("enrolled client_id=%s photos=%d", client_id, len(report.accepted))
+        control.repo.set_embeddings(client_id, own, template)
+    log.info("enrolled client_id=%s photos=%d threshold=%.3f basis=%s", client_id,
+             len(report.accepted), report.threshold.threshold, report.threshold.basis)
     return report

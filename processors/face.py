@@ -2,8 +2,10 @@
 FaceResult out (the face entry of vigil/core/flow.py).
 
 Runs the face chain (detect -> embed -> liveness) on each batch and compares every face with
-the client's enrolled embeddings. Enrolled embeddings are cached per client and dropped when a
-``control`` event names the client (re-enrolled, blocked, ...), so a change is seen at once.
+the client's enrolled embeddings; the result carries the client's own verify threshold from
+its template (control/users/thresholds.py), which ``match`` and the decide stage use. Enrolled
+templates are cached per client and dropped when a ``control`` event names the client
+(re-enrolled, blocked, ...), so a change is seen at once.
 A ``model-activated`` event swaps the face detector or liveness model between two batches
 (processors/model_swap.py); every result names the versions it ran with (``models``).
 """
@@ -27,10 +29,11 @@ from processors.vision.registry import load_versioned
 from processors.vision.results import FrameFaces
 from schemas.events import Box, ControlEvent, Face, FaceQuality, FaceResult, now_ms
 from vigil.core import metrics
-from vigil.core.embeddings import EmbeddingLoader, Embeddings
+from vigil.core.embeddings import EmbeddingLoader
 from vigil.core.flow import FACE_STAGE
 from vigil.core.flow_types import Stage, StageIO
 from vigil.core.settings import Settings
+from vigil.core.template import Template
 
 log = logging.getLogger(__name__)
 
@@ -38,15 +41,15 @@ CACHE_TTL_S = 60.0  # a safety net: control events are the normal way entries go
 
 
 class EnrolledCache:
-    """Per-client enrolled embeddings, loaded on first use and dropped on control events."""
+    """Per-client enrolled templates, loaded on first use and dropped on control events."""
 
     def __init__(self, load: EmbeddingLoader, ttl_s: float = CACHE_TTL_S) -> None:
         self._load = load
         self._ttl_s = ttl_s
-        self._entries: dict[str, tuple[float, Embeddings | None]] = {}
+        self._entries: dict[str, tuple[float, Template | None]] = {}
         self._lock = threading.Lock()
 
-    def get(self, client_id: str) -> Embeddings | None:
+    def get(self, client_id: str) -> Template | None:
         with self._lock:
             entry = self._entries.get(client_id)
         if entry is not None and time.monotonic() - entry[0] < self._ttl_s:
@@ -61,10 +64,14 @@ class EnrolledCache:
             self._entries.pop(client_id, None)
 
 
-def to_face_result(frame: DecodedFrame, found: FrameFaces, enrolled: Embeddings | None,
+def to_face_result(frame: DecodedFrame, found: FrameFaces, template: Template | None,
                    settings: Settings, device: str, processed_at: int,
                    models: Mapping[str, str]) -> FaceResult:
     """One frame's FaceResult: every face, with its distance to the nearest enrolled face."""
+    enrolled = None if template is None else template.embeddings
+    threshold = settings.models.verify_threshold
+    if template is not None and template.threshold is not None:
+        threshold = template.threshold
     faces = []
     for face in found.faces:
         distance = None
@@ -84,8 +91,9 @@ def to_face_result(frame: DecodedFrame, found: FrameFaces, enrolled: Embeddings 
         processed_at=processed_at,
         faces=faces,
         live=is_live(main, settings.models.liveness_threshold),
-        match=is_match(main, settings.models.verify_threshold),
+        match=is_match(main, threshold),
         enrolled=enrolled is not None and len(enrolled) > 0,
+        verify_threshold=None if template is None else template.threshold,
         error=found.error,
         device=device,
         models=dict(models),

@@ -169,6 +169,9 @@ class FaceResult(FrameEvent):
     live: bool = Field(description="The main face passed the liveness threshold")
     match: bool = Field(description="The main face is the enrolled user")
     enrolled: bool = Field(description="The client had enrolled embeddings to compare with")
+    verify_threshold: float | None = Field(
+        default=None, gt=0.0, description="The enrolled client's own distance threshold (set at "
+        "enrollment for a target FMR); None: the policy's")
     error: str | None = Field(None, description="Why the frame could not be processed")
     device: str = Field(description="cpu or cuda")
     unprocessed: UnprocessedField = None

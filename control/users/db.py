@@ -32,7 +32,7 @@ import time
 from abc import abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
@@ -46,8 +46,9 @@ from control.users.db_models import ActiveModelStatements
 from control.users.db_outbox import OutboxEntry, OutboxStatements, OutboxTarget
 from control.users.db_schema import SQLITE, Dialect, apply_migrations
 from schemas.events import now_ms
-from vigil.core.embeddings import EMBEDDING_DIM, Embeddings
+from vigil.core.embeddings import Embeddings
 from vigil.core.errors import VigilError
+from vigil.core.template import Template, decode_template, encode_template
 
 log = logging.getLogger(__name__)
 
@@ -101,9 +102,12 @@ class UserRepository(Protocol):
 
     def ensure_client(self, client_id: str, name: str | None = None) -> ClientRecord: ...
 
-    def set_embeddings(self, client_id: str, embeddings: Embeddings) -> None: ...
+    def set_embeddings(self, client_id: str, embeddings: Embeddings,
+                       template: Template | None = None) -> None: ...
 
     def embeddings(self, client_id: str) -> Embeddings | None: ...
+
+    def template(self, client_id: str) -> Template | None: ...
 
     def set_token_hash(self, client_id: str, token_hash: str | None) -> None: ...
 
@@ -250,14 +254,18 @@ class SqlUserRepository(AuditorStatements, OutboxStatements, ActiveModelStatemen
         if self._write(sql, params) == 0:
             raise UnknownClientError(f"unknown client {client_id!r}")
 
-    def set_embeddings(self, client_id: str, embeddings: Embeddings) -> None:
-        """Replace the client's enrolled embeddings (k x 512 float32)."""
+    def set_embeddings(self, client_id: str, embeddings: Embeddings,
+                       template: Template | None = None) -> None:
+        """Replace the client's enrolled template: k x dim float32 embeddings, with the
+        threshold and qualities of ``template`` when given (vigil/core/template.py)."""
         array = np.ascontiguousarray(embeddings, dtype=np.float32)
-        if array.ndim != 2 or array.shape[1] != EMBEDDING_DIM or len(array) == 0:
-            raise ValueError(f"expected (k, {EMBEDDING_DIM}) embeddings, got {array.shape}")
+        if array.ndim != 2 or array.shape[1] == 0 or len(array) == 0:
+            raise ValueError(f"expected (k, dim) embeddings, got {array.shape}")
         self._require(client_id)
         key = self.keys.live(client_id, revive=True)  # enrolling again is consent again
-        blob = encrypt(key.key, array.tobytes(), _embedding_context(client_id, key.key_id))
+        whole = Template(array) if template is None else replace(template, embeddings=array)
+        blob = encrypt(key.key, encode_template(whole),
+                       _embedding_context(client_id, key.key_id))
         now = now_ms()
         self._update(client_id, "UPDATE clients SET embeddings = ?, embedding_count = ?, "
                      "embeddings_key = ?, enrolled_at = ?, updated_at = ? WHERE client_id = ?",
@@ -268,6 +276,12 @@ class SqlUserRepository(AuditorStatements, OutboxStatements, ActiveModelStatemen
 
         Raises ClientForgottenError when `vigil clients forget` erased them.
         """
+        found = self.template(client_id)
+        return None if found is None else found.embeddings
+
+    def template(self, client_id: str) -> Template | None:
+        """The decrypted template (embeddings, own threshold, qualities), or None as
+        :meth:`embeddings`."""
         rows = self._rows("SELECT embeddings, embedding_count, embeddings_key FROM clients "
                           "WHERE client_id = ?", (client_id,))
         if not rows:
@@ -284,7 +298,7 @@ class SqlUserRepository(AuditorStatements, OutboxStatements, ActiveModelStatemen
         else:
             raw = decrypt(self.keys.by_id(str(key_id)), bytes(blob),
                           _embedding_context(client_id, str(key_id)))
-        return np.frombuffer(raw, dtype=np.float32).reshape(_int(count), EMBEDDING_DIM).copy()
+        return decode_template(raw, _int(count))
 
     def set_token_hash(self, client_id: str, token_hash: str | None) -> None:
         self._update(client_id, "UPDATE clients SET token_hash = ?, updated_at = ? "

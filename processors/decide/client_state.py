@@ -3,7 +3,8 @@
 One :class:`ClientStanding` per client in the ``clients`` table (JSON, changelog-backed):
 the streak of one reason (debounce), recent sign-outs (escalation), the state the control
 plane gave the client (active, paused, blocked; from ``control`` events and from decide's own
-escalation) and the liveness history of its session (temporal.py).
+escalation), the liveness history of its session (temporal.py) and its recent identity
+distances (identity.py, updated by the decider before :func:`rule`).
 
 :func:`rule` applies, in order: graded.py's windows (phone sightings, spoof evidence: they may
 change the frame's reason), debounce, the temporal gate, escalation, then the client's
@@ -19,6 +20,7 @@ from typing import Any
 
 from control.users.db import ClientState
 from processors.decide.graded import RecentFrames, settle
+from processors.decide.identity import IdentityHistory
 from processors.decide.policy import (
     Policy,
     Streak,
@@ -44,6 +46,7 @@ class ClientStanding:
     state: ClientState = ClientState.ACTIVE
     history: LivenessHistory = field(default_factory=LivenessHistory)
     recent: RecentFrames = field(default_factory=RecentFrames)
+    identity: IdentityHistory = field(default_factory=IdentityHistory)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -53,6 +56,7 @@ class ClientStanding:
             "state": self.state.value,
             "history": self.history.to_json(),
             "recent": self.recent.to_json(),
+            "identity": self.identity.to_json(),
         }
 
     @classmethod
@@ -65,7 +69,8 @@ class ClientStanding:
         return cls(streak, tuple(int(t) for t in raw.get("sign_outs", ())),
                    ClientState(raw.get("state", ClientState.ACTIVE.value)),
                    LivenessHistory.from_json(raw.get("history")),
-                   RecentFrames.from_json(raw.get("recent")))
+                   RecentFrames.from_json(raw.get("recent")),
+                   IdentityHistory.from_json(raw.get("identity")))
 
 
 def apply_control(standing: ClientStanding, event: ControlEvent) -> ClientStanding:
@@ -118,5 +123,6 @@ def rule(standing: ClientStanding, verdict: Verdict, frame: FrameEvidence, polic
     elif state is ClientState.PAUSED and action is Action.ALLOW:
         action = Action.LOCK_SCREEN
         scores["client_paused"] = 1.0
-    new = ClientStanding(streak, tuple(sign_outs), state, history, settled.recent)
+    new = ClientStanding(streak, tuple(sign_outs), state, history, settled.recent,
+                         standing.identity)
     return Ruling(action, scores, new, escalated, reason)

@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from processors.decide.client_state import ClientStanding, apply_control, rule
+from processors.decide.identity import judge_identity
 from processors.decide.policy import Half, Policy, Verdict, evaluate, is_live_face
 from processors.decide.temporal import FrameEvidence
 from processors.verdict import main_face
@@ -163,9 +164,9 @@ class Decider:
         base: FaceResult | PhoneResult | None = face if face is not None else phone
         assert base is not None, "a pending frame always holds one half"
         policy = self.policy()
-        verdict = evaluate(face, phone, policy)
         decided_at = self.clock()
         standing = ClientStanding.from_json(self.clients.get(base.client_id))
+        verdict, standing = judged_verdict(evaluate(face, phone, policy), face, standing, policy)
         ruling = rule(standing, verdict, evidence_of(base, face, verdict, policy), policy,
                       decided_at)
         decision = Decision(
@@ -182,6 +183,18 @@ class Decider:
         if frame_id in self.pending:
             del self.pending[frame_id]
         return Outcome(decision, block=ruling.escalated)
+
+
+def judged_verdict(verdict: Verdict, face: FaceResult | None, standing: ClientStanding,
+                   policy: Policy) -> tuple[Verdict, ClientStanding]:
+    """The frame's verdict with identity judged over the session's recent frames
+    (identity.py), and the standing holding the new identity history."""
+    main = main_face(face.faces) if face is not None and face.error is None else None
+    judged = judge_identity(standing.identity, verdict.reason, face, main,
+                            policy.verify_threshold, policy.identity)
+    verdict = replace(verdict, reason=judged.reason,  # keeps strong and issues (graded.py)
+                      scores={**verdict.scores, **judged.scores})
+    return verdict, replace(standing, identity=judged.history)
 
 
 def evidence_of(base: FaceResult | PhoneResult, face: FaceResult | None, verdict: Verdict,

@@ -12,6 +12,8 @@ The seed's security decision flow, checked in this order on the main face (the l
 7. the face too dark, bright, blurred or small (the policy's ``quality:``) -> ``poor_quality``
 8. not live (liveness < threshold)           -> ``verifying`` or ``spoof`` (graded.py)
 9. not the enrolled user (distance > verify threshold, or nothing enrolled) -> ``wrong_user``
+   (the enrolled person's own threshold when the face stage sent one; the decider then
+   judges identity over the session's recent frames, identity.py)
 10. more than one face                       -> ``multiple_faces``
 11. otherwise                                -> ``ok`` (``allow``, unless temporal.py holds it)
 
@@ -51,6 +53,7 @@ from processors.decide.graded import (
     QualityGate,
     grade_liveness,
 )
+from processors.decide.identity import IdentityPolicy, threshold_for
 from processors.decide.temporal import TemporalPolicy
 from processors.verdict import is_live, is_match, main_face
 from schemas.events import (
@@ -93,6 +96,7 @@ class Policy:
     quality: QualityGate = field(default_factory=QualityGate)
     grades: LivenessGrades = field(default_factory=LivenessGrades)
     phone_window: PhoneWindow = field(default_factory=PhoneWindow)
+    identity: IdentityPolicy = field(default_factory=IdentityPolicy)
 
     def action_for(self, reason: Reason) -> Action:
         return Action.ALLOW if reason is Reason.OK else self.actions[reason]
@@ -159,9 +163,10 @@ def liveness_grade(face: FaceResult, main: Face, policy: Policy) -> LivenessGrad
 
 
 def is_enrolled_user(face: FaceResult, main: Face, policy: Policy) -> bool:
-    """Enrolled and within the policy's verify threshold (the processor's flag when the
-    main face has no distance)."""
-    return face.enrolled and is_match(main, policy.verify_threshold, unscored=face.match)
+    """Enrolled and within the client's own threshold when the face stage sent one, else the
+    policy's (the processor's flag when the main face has no distance)."""
+    threshold = threshold_for(face, policy.verify_threshold, policy.identity)
+    return face.enrolled and is_match(main, threshold, unscored=face.match)
 
 
 def overlap_share(inner: Box, outer: Box) -> float:

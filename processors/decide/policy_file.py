@@ -13,6 +13,7 @@ The file (``settings.policy_file``, default ``processors/decide/policy.yaml``) h
                  min_sharpness: 10, min_face_side: 60}          # graded.py; each off if absent
     liveness:   {spoof_below: 0.1, certain_below: 0.01, window: 6, spoof_frames: 3}
     phone_window: {window: 10, frames: 3, threshold: 0.15}
+    identity:   {window: 5, per_person: true}   # identity evidence over frames (identity.py)
 
 The version in each Decision is ``"{version}@{hash}"``: the file's ``version`` and the first 8
 hex digits of the SHA-256 of the resolved policy (thresholds filled in from the settings), so a
@@ -43,6 +44,7 @@ from pydantic import (
 )
 
 from processors.decide.graded import LivenessGrades, PhoneWindow, QualityGate
+from processors.decide.identity import IdentityPolicy
 from processors.decide.policy import Escalation, Policy
 from processors.decide.temporal import TemporalPolicy
 from schemas.events import Action, Reason
@@ -182,6 +184,17 @@ class TemporalSpec(_Spec):
         "whose session has not shown enough live evidence yet.")
 
 
+class IdentitySpec(_Spec):
+    """Identity evidence over a session's frames (processors/decide/identity.py)."""
+
+    window: int = Field(
+        default=1, ge=1, le=100, description="Identity frames of the session whose median "
+        "distance decides wrong_user (1: each frame alone).")
+    per_person: bool = Field(
+        default=True, description="Judge a client by the threshold set at its enrollment "
+        "(when the face stage sends one) instead of thresholds.verify.")
+
+
 class PolicySpec(_Spec):
     version: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
     thresholds: ThresholdsSpec = Field(default_factory=ThresholdsSpec)
@@ -192,6 +205,7 @@ class PolicySpec(_Spec):
     quality: QualitySpec = Field(default_factory=QualitySpec)
     liveness: LivenessSpec = Field(default_factory=LivenessSpec)
     phone_window: PhoneWindowSpec = Field(default_factory=PhoneWindowSpec)
+    identity: IdentitySpec = Field(default_factory=IdentitySpec)
 
     @field_validator("version", mode="before")
     @classmethod
@@ -249,6 +263,7 @@ def parse_policy(text: str, settings: Settings, source: str = "<policy>") -> Pol
         quality=QualityGate(**spec.quality.model_dump()),
         grades=LivenessGrades(**spec.liveness.model_dump()),
         phone_window=PhoneWindow(**spec.phone_window.model_dump()),
+        identity=IdentityPolicy(spec.identity.window, spec.identity.per_person),
     )
     label = f"{spec.version}@{_version_hash(policy)}"
     return Policy(**{**policy.__dict__, "version": label})

@@ -18,7 +18,7 @@ import numpy as np
 
 from processors.vision.device import DeviceChoice
 from processors.vision.imaging import Image
-from processors.vision.results import BoxXYXY
+from processors.vision.results import BoxXYXY, DetectedFace
 from vigil.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -83,6 +83,12 @@ class FacePlugin(VisionPlugin, Generic[R]):
     @abstractmethod
     def infer(self, frames: Sequence[Image], boxes: Sequence[Sequence[BoxXYXY]]) -> list[list[R]]:
         """Run on every box of every frame as one batch; results grouped per frame."""
+
+    def infer_faces(self, frames: Sequence[Image], faces: Sequence[Sequence[DetectedFace]]
+                    ) -> list[list[R]]:
+        """The same from the detector's faces: plug-ins that align by landmarks override it;
+        the rest only need the boxes."""
+        return self.infer(frames, [[face.box for face in frame_faces] for frame_faces in faces])
 
     def _warm_up_once(self) -> None:
         frame = np.zeros(WARM_UP_SHAPE, dtype=np.uint8)

@@ -81,7 +81,8 @@ class FaceChain:
         """Every face of every frame with box, score, landmarks, embedding and liveness."""
         detections = self.detector.infer(frames)
         boxes: list[list[BoxXYXY]] = [[f.box for f in d.faces] for d in detections]
-        embeddings = self.embedder.infer(frames, boxes)
+        # The embedder gets the whole faces: ArcFace-family ones align by the landmarks.
+        embeddings = self.embedder.infer_faces(frames, [d.faces for d in detections])
         scores = self.liveness.infer(frames, boxes)
         if self.settings.models.liveness_calibrated and self.liveness.name != "ensemble":
             # The ensemble calibrates each member itself, before combining them.

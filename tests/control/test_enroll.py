@@ -122,4 +122,22 @@ def test_enroll_with_the_real_chain(infra: Infra, namespace: str, tmp_path: Path
 
     assert run_cli("enroll", "alice", str(photos[0])) == 0  # re-enrolling replaces
     assert repo.embeddings("alice").shape == (1, 512)  # type: ignore[union-attr]
+
+    # Bob's own threshold is set against the cohort of the other enrolled clients (alice).
+    biden = [testdata / "faces" / "biden_1.jpg", testdata / "faces" / "biden_2.jpg"]
+    assert run_cli("enroll", "bob", *map(str, biden)) == 0
+    template = repo.template("bob")
+    assert template is not None and template.threshold is not None
+    alice = repo.embeddings("alice")
+    assert alice is not None
+    nearest = float(np.linalg.norm(template.embeddings - alice[0], axis=1).min())
+    assert template.threshold <= min(settings.models.verify_threshold, nearest) or (
+        "look-alike" in template.threshold_basis)
+    assert [sorted(q) for q in template.qualities] == [["face_px", "liveness", "sharpness",
+                                                        "yaw"]] * 2
+    capsys.readouterr()
+    assert run_cli("clients", "show", "bob") == 0
+    shown = capsys.readouterr().out
+    assert f"verify threshold: {template.threshold:.3f}" in shown
+    assert "2 embedding(s) of 512 dimensions" in shown and "photo 2: face_px=" in shown
     repo.close()

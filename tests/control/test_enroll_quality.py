@@ -26,6 +26,7 @@ from processors.vision.imaging import decode_frame, read_image, webcam_jpeg
 from schemas.events import FrameHeaders, FrameRef
 from tests.conftest import model_cache, require_testdata
 from vigil.core.settings import Settings, load_settings
+from vigil.core.template import Template
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +89,7 @@ def test_every_accepted_photo_is_kept_and_the_closest_matches(quality_chain: Fac
     (found,) = quality_chain.run([frame.image])
     each = np.linalg.norm(enrolled - found.faces[0].embedding, axis=1)
     assert each.max() - each.min() > 0.02, each  # the two photos are not equally close
-    result = to_face_result(frame, found, enrolled, quality_chain.settings, "cpu", 0, {})
+    result = to_face_result(frame, found, Template(enrolled), quality_chain.settings, "cpu", 0,
+                            {})
     assert result.faces[0].distance == pytest.approx(float(each.min()), abs=1e-5)
     assert result.match

@@ -22,11 +22,13 @@ from vigil.core.settings import Settings
 
 pytestmark = pytest.mark.integration
 BASE_MS = int(time.time() * 1000) - 600_000  # ten minutes ago, one frame a second
-# The shipped policy without temporal evidence or the spoof window, so each frame decides on
-# its own (tests/decide/test_temporal.py and test_graded.py cover those)...
+# The shipped policy without temporal evidence, identity evidence over frames or the spoof
+# window, so each frame decides on its own (test_temporal.py, test_graded.py and
+# test_identity.py cover those)...
 BASE = DEFAULT_POLICY_FILE.read_text()
 for before, after in {"min_live_frames: 3": "min_live_frames: 0", "window: 3": "window: 1",
-                      "window: 6": "window: 1", "spoof_frames: 3": "spoof_frames: 1",
+                      "window: 5": "window: 1", "window: 6": "window: 1",
+                      "spoof_frames: 3": "spoof_frames: 1",
                       "spoof_below: 0.05": "spoof_below: 0.5"}.items():
     assert before in BASE, f"the shipped policy no longer has {before!r}"
     BASE = BASE.replace(before, after)

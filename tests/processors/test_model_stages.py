@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
 import pytest
 import redis
 
@@ -36,6 +35,7 @@ from vigil.core.flow import (
     PHONE_STAGE,
 )
 from vigil.core.settings import Settings, load_settings
+from vigil.core.template import Template
 from vigil.testing.harness import Harness
 
 # (client, image relative to testdata)
@@ -85,10 +85,10 @@ def send_stream(harness: Harness, testdata: Path) -> dict[str, str]:
 def test_face_and_phone_stages_emit_one_result_per_frame(model_settings: Settings) -> None:
     testdata = require_testdata()
     settings = model_settings
-    enrolled: dict[str, npt.NDArray[np.float32]] = {}
+    enrolled: dict[str, Template] = {}
     infer = FaceInference(settings, EnrolledCache(enrolled.get))
     obama = infer.chain.run([read_image(str(testdata / "faces/obama_1.jpg"))])[0].faces[0]
-    enrolled["obama"] = np.stack([obama.embedding]).astype(np.float32)
+    enrolled["obama"] = Template(np.stack([obama.embedding]).astype(np.float32))
     harness = Harness(settings)
     face = ModelStage(FACE_STAGE, settings, infer, harness.io, follow=False)
     phone = ModelStage(PHONE_STAGE, settings, PhoneInference(settings), harness.io,

@@ -43,16 +43,22 @@ def _small_copy(tmp_path: Path) -> Settings:
 def test_fetch_from_mirror_then_verify(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     fetched = fetch_weights(settings, progress=False)
-    assert {s.name for s in fetched} == set(load_manifest())
-    assert all("copied from" in s.detail for s in fetched)
+    manifest = load_manifest()
+    assert {s.name for s in fetched} == set(manifest)
+    # An optional file the mirror lacks is reported absent, not fetched and not an error.
+    absent = {n for n, e in manifest.items() if e.optional and not (MIRROR / n).is_file()}
+    assert all("copied from" in s.detail for s in fetched if s.name not in absent)
+    assert all(s.ok and "absent (optional" in s.detail for s in fetched if s.name in absent)
     assert all(s.ok for s in verify_weights(settings))
     again = fetch_weights(settings, progress=False)
-    assert all(s.detail == "already present" for s in again)
+    assert all(s.detail == "already present" for s in again if s.name not in absent)
 
 
 def test_manifest_matches_the_mirror_readme_facts() -> None:
     entries = load_manifest(MANIFEST)
     for entry in entries.values():
+        if entry.optional and not (MIRROR / entry.name).is_file():
+            continue  # not in the mirror yet (its plug-in's tests skip)
         assert (MIRROR / entry.name).stat().st_size == entry.bytes
         assert entry.licence and entry.source and len(entry.sha256) == 64
 

@@ -54,9 +54,32 @@ def _clients(args: argparse.Namespace) -> int:
             raise VigilError(f"clients {args.action} needs a CLIENT_ID")
         if args.action == "forget":
             return _forget(settings, control, args.client_id, args.reason or "")
+        if args.action == "show":
+            return _show(settings, control, args.client_id)
         state = _STATES[args.action]
         changed = control.set_state(args.client_id, state, args.reason or "", "cli")
     print(f"{args.client_id}: {state.value}" + ("" if changed else " (unchanged)"))
+    return 0
+
+
+def _show(settings: Settings, control: ClientControl, client_id: str) -> int:
+    """One client: its record, and its template's threshold and photo qualities."""
+    record = control.require(client_id)
+    reason = f" ({record.state_reason})" if record.state_reason else ""
+    print(f"client {record.client_id}  name={record.name!r}  state={record.state.value}"
+          f"{reason}  token={int(record.token_hash is not None)}")
+    template = control.repo.template(client_id) if record.enrolled else None
+    if template is None:
+        print("not enrolled")
+        return 0
+    threshold = "global" if template.threshold is None else f"{template.threshold:.3f}"
+    print(f"enrolled: {len(template.embeddings)} embedding(s) of {template.embeddings.shape[1]} "
+          f"dimensions")
+    basis = f"; {template.threshold_basis}" if template.threshold_basis else ""
+    print(f"verify threshold: {threshold} (global verify_threshold "
+          f"{settings.models.verify_threshold:.3f}){basis}")
+    for index, quality in enumerate(template.qualities, start=1):
+        print(f"  photo {index}: " + " ".join(f"{k}={v:g}" for k, v in quality.items()))
     return 0
 
 
@@ -81,9 +104,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     enroll.add_argument("--name", help="the user's name, for operators")
     enroll.set_defaults(handler=_enroll)
 
-    clients = sub.add_parser("clients", help="list clients; block, pause, resume one; or "
-                             "forget one (erase its biometric data for good)")
-    clients.add_argument("action", choices=["list", *_STATES, "forget"])
+    clients = sub.add_parser("clients", help="list clients; show one (its own verify "
+                             "threshold); block, pause, resume one; or forget one (erase its "
+                             "biometric data for good)")
+    clients.add_argument("action", choices=["list", "show", *_STATES, "forget"])
     clients.add_argument("client_id", nargs="?", metavar="CLIENT_ID")
     clients.add_argument("--reason", default="", help="recorded and shown to the client")
     clients.set_defaults(handler=_clients)

@@ -43,6 +43,8 @@ REGISTRY: dict[Role, dict[str, PluginSpec]] = {
         # torch (and facenet_pytorch) only once, in a child process that converts the weights.
         "facenet_openvino": PluginSpec("processors.vision.openvino_face",
                                        "OpenVinoFaceNetEmbedder", ("openvino",), torch=False),
+        "mobilefacenet": PluginSpec("processors.vision.mobilefacenet", "MobileFaceNetEmbedder",
+                                    ("onnxruntime",), torch=False),
     },
     "liveness_model": {
         "minifasnet": PluginSpec("processors.vision.liveness", "MiniFasNetLiveness", ("torch",)),

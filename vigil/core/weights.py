@@ -49,6 +49,9 @@ class WeightFile:
     source: str
     model: str = ""
     url: str | None = None
+    # An optional file serves only a plug-in that is not the default: fetch and verify report
+    # it absent instead of failing, and the plug-in that needs it fails at load, naming it.
+    optional: bool = False
 
 
 @dataclass(frozen=True)
@@ -146,6 +149,9 @@ def verify_weights(settings: Settings, manifest: Path = MANIFEST) -> list[Weight
     statuses = []
     for entry in load_manifest(manifest).values():
         problem = check_file(settings.weights.path / entry.name, entry)
+        if problem == "missing" and entry.optional:
+            statuses.append(WeightStatus(entry.name, True, "absent (optional)"))
+            continue
         statuses.append(WeightStatus(entry.name, problem is None, problem or "ok"))
     return statuses
 
@@ -171,9 +177,19 @@ def fetch_weights(
             statuses.append(WeightStatus(name, True, "already present"))
             continue
         target.parent.mkdir(parents=True, exist_ok=True)  # a model folder (OpenVINO IR)
+        if entry.optional and not _fetchable(entry, settings.weights.mirror):
+            log.warning("weights file=%s optional, not in the mirror and no url: skipped",
+                        entry.name)
+            statuses.append(WeightStatus(name, True, "absent (optional: not in the mirror)"))
+            continue
         origin = _fetch_one(entry, settings.weights.mirror, target, progress)
         statuses.append(WeightStatus(name, True, origin))
     return statuses
+
+
+def _fetchable(entry: WeightFile, mirror: Path | None) -> bool:
+    """Whether the mirror holds the file or the entry has a url to try."""
+    return bool(entry.url) or (mirror is not None and (mirror / entry.name).is_file())
 
 
 def _fetch_one(entry: WeightFile, mirror: Path | None, target: Path, progress: bool) -> str:

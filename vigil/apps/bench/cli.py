@@ -30,6 +30,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     faults.register(bench_sub)
     _register_models(bench_sub)
     register_calibrate(bench_sub)
+    _register_identity(bench_sub)
+
+
+def _register_identity(bench_sub: argparse._SubParsersAction) -> None:
+    det_png = Path("bench-out/identity-det.png")
+    bench = bench_sub.add_parser("identity", help="FNMR at FMR 0.1%%/1%% of face embedders "
+                                 "over identity sets, side by side")
+    bench.add_argument("folders", nargs="+", type=Path, metavar="SET_DIR",
+                       help="identity sets: <person>/*.jpg (vigil devdata identity)")
+    bench.add_argument("--compare", nargs="*", default=[], metavar="EMBEDDER",
+                       help="embedders beside the configured one (facenet, mobilefacenet, ...)")
+    bench.add_argument("--threads", type=int, default=2,
+                       help="runtime threads of each model (default 2)")
+    bench.add_argument("--det-png", type=Path, default=det_png,
+                       help=f"the DET plot (default {det_png})")
+    bench.set_defaults(handler=_identity_command)
+
+
+def _identity_command(args: argparse.Namespace) -> int:
+    from vigil.apps.bench.identity import identity_command
+
+    return identity_command(args)
 
 
 def _e2e_command(args: argparse.Namespace) -> int:

@@ -1,4 +1,6 @@
-"""`vigil devdata build --mirror DIR --out DIR [--only NAME ...] [--force]`."""
+"""`vigil devdata build --mirror DIR --out DIR [--only NAME ...] [--force]` and
+`vigil devdata identity [--mirror DIR] [--out DIR] [--only SET ...]` (identity sets) and
+`vigil devdata cohort SET_DIR ... --out FILE.npy` (an impostor cohort of public faces)."""
 
 from __future__ import annotations
 
@@ -24,6 +26,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     build.add_argument("--force", action="store_true",
                        help="rebuild sources whose sets are up to date")
     build.set_defaults(handler=_build)
+    identity = devdata_sub.add_parser(
+        "identity", help="identity sets (OUT/<set>/<person>/*.jpg) from pinned snapshots")
+    identity.add_argument("--mirror", type=Path, default=DEFAULT_MIRROR,
+                          help="where the fetched snapshots are (OWNER+NAME/repo)")
+    identity.add_argument("--out", type=Path, default=DEFAULT_OUT / "identity",
+                          help="where the sets go (default /work/devdata/identity)")
+    identity.add_argument("--only", nargs="*", default=[], metavar="SET",
+                          help="build only these sets")
+    identity.set_defaults(handler=_identity)
+    cohort = devdata_sub.add_parser("cohort", help="embeddings of public faces for the "
+                                    "identity_cohort_file setting (per-person thresholds)")
+    cohort.add_argument("folders", nargs="+", type=Path, metavar="SET_DIR",
+                        help="identity sets: <person>/*.jpg")
+    cohort.add_argument("--out", type=Path, required=True, help="the .npy file to write")
+    cohort.set_defaults(handler=_cohort)
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -60,3 +77,23 @@ def _build(args: argparse.Namespace) -> int:
               f"github:{outcome.source.repo}")
     return 1 if skipped else 0
 
+
+
+def _identity(args: argparse.Namespace) -> int:
+    from vigil.apps.devdata.identity import build_identity_sets
+
+    built = build_identity_sets(args.mirror, args.out, tuple(args.only))
+    for name, people in built.items():
+        print(f"{args.out / name}: {len(people)} people, {sum(people.values())} pictures")
+    return 0
+
+
+def _cohort(args: argparse.Namespace) -> int:
+    from vigil.apps.devdata.cohort import build_cohort
+    from vigil.core.settings import load_settings
+
+    settings = load_settings(getattr(args, "config", None))
+    count, dim = build_cohort(settings, args.folders, args.out)
+    print(f"{args.out}: {count} embeddings of {dim} dimensions ({settings.models.face_embedder}); "
+          "set identity_cohort_file to use it")
+    return 0

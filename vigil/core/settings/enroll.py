@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 
 from vigil.core.settings.base import Area
@@ -27,4 +29,19 @@ class EnrollSettings(Area):
         description="Smallest variance of the Laplacian of the "
         "face (grey, resized to 160x160) accepted for enrollment. Measured: the testdata "
         "portraits 55-2062, the same blurred (Gaussian sigma = face side / 40) 4-11."
+    )
+    identity_target_fmr: float = Field(
+        0.001, gt=0.0, lt=1.0, description="At enrollment, each client's own verify threshold "
+        "is set where at most this share of an impostor cohort (the other enrolled clients, "
+        "plus identity_cohort_file) would match it (control/users/thresholds.py)."
+    )
+    identity_cohort_file: Path | None = Field(
+        None, description="Optional .npy of public faces' embeddings (N x dim, the configured "
+        "embedder) added to the impostor cohort at enrollment; built outside git by `vigil "
+        "devdata cohort`."
+    )
+    identity_threshold_floor: float = Field(
+        0.75, gt=0.0, le=1.0, description="A client's own threshold never falls under this "
+        "share of verify_threshold (nor under the distance between its own enrollment "
+        "photos), so an enrolled look-alike cannot lock the owner out."
     )

@@ -53,9 +53,12 @@ class ModelsSettings(Area):
     face_embedder: FaceEmbedderName = Field(
         "facenet_openvino", description="Face embedder plug-in: facenet_openvino "
         "(InceptionResnetV1, 512-d, run by OpenVINO on the CPU; converted from the torch "
-        "weights once, into STATE_DIR/model-cache) or facenet (the same in torch; the one to "
-        "choose on a CUDA machine). Default by `vigil bench models` (README): the same "
-        "embeddings at about half the CPU."
+        "weights once, into STATE_DIR/model-cache), facenet (the same in torch; the one to "
+        "choose on a CUDA machine) or mobilefacenet (128-d ArcFace-family ONNX on faces "
+        "aligned by their landmarks; its file is optional in the manifest). Default by `vigil "
+        "bench models`: the same embeddings at about half the CPU. Identity figures side by "
+        "side: `vigil bench identity` (docs/identity.md). Changing it means enrolling everyone "
+        "again (embeddings belong to the embedder) and choosing verify_threshold for it."
     )
     liveness_model: LivenessModelName = Field(
         "ensemble", description="Liveness plug-in: ensemble (the models of liveness_ensemble, "

@@ -25,6 +25,7 @@ from vigil.apps.bench.accuracy.report import (
     write_scores,
 )
 from vigil.apps.bench.accuracy.run import run_alternative
+from vigil.apps.bench.identity_metrics import plot_det as plot_identity_det
 from vigil.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,9 @@ def run_accuracy(settings: Settings, folder: Path, compare: Sequence[str], pertu
               f"device {device.kind}, {torch.get_num_threads()} torch threads")
     plot_det(reports, det_png, f"{folder.name}: liveness threshold sweep"
              f"{' (perturbed)' if perturb else ''}")
+    plot_identity_det({r.label: r.identity_pairs for r in reports if len(r.identity_pairs.genuine)},
+                      det_png.with_name(f"{det_png.stem}-identity{det_png.suffix}"),
+                      f"{folder.name}: identity, FNMR against FMR")
     if scores_csv is not None:
         write_scores(reports, runs, data, scores_csv)
     return (format_markdown if markdown else format_table)(reports, data, header)

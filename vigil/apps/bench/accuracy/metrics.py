@@ -11,7 +11,9 @@ Every verdict comes from the decide stage's pure function
   whose APCER <= 10%.
 - Verification over ``identities/`` pairs, each picture enrolled in turn and the other
   presented, liveness and phones set aside (thresholds 0 and infinity): FMR = impostor pairs
-  not decided ``wrong_user``, FNMR = genuine pairs decided ``wrong_user``.
+  not decided ``wrong_user``, FNMR = genuine pairs decided ``wrong_user``. And over a sweep
+  of the distance threshold: FNMR at the most lenient threshold with FMR <= 0.1% and <= 1%
+  (vigil/apps/bench/identity_metrics.py), with a DET plot of its own.
 - Phones: recall = ``phone/`` frames with a phone at the policy's threshold, false phone rate
   = ``no_phone/`` frames with one; and recall at the lowest threshold with <= 2% false phones.
 """
@@ -24,11 +26,14 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from processors.decide.graded import QualityGate
 from processors.decide.policy import Policy, evaluate
 from processors.verdict import main_face
 from schemas.events import Reason
 from vigil.apps.bench.accuracy.run import AlternativeRun, FrameOutcome, face_result_against
+from vigil.apps.bench.identity_metrics import PairDistances, pair_distances
 
 BPCER_TARGET = 0.02
 APCER_TARGET = 0.10
@@ -155,6 +160,17 @@ def verification(run: AlternativeRun, identities: dict[str, list[int]],
             false_match += matched
     return (Ratio(false_match, impostor), Ratio(false_non_match, genuine),
             len(owner) - len(with_face))
+
+
+def identity_pairs(run: AlternativeRun, identities: dict[str, list[int]]) -> PairDistances:
+    """Distances of every pair of identity pictures with a face (their largest faces), for
+    the FMR/FNMR sweep (vigil/apps/bench/identity_metrics.py)."""
+    owner = {index: name for name, indices in identities.items() for index in indices}
+    with_face = [i for i in sorted(owner) if run.outcomes[i].found.faces]
+    if not with_face:
+        return PairDistances(np.zeros(0), np.zeros(0))
+    vectors = np.stack([run.outcomes[i].found.faces[0].embedding for i in with_face])
+    return pair_distances(vectors, [owner[i] for i in with_face])
 
 
 def best_phone(outcome: FrameOutcome) -> float:

@@ -14,6 +14,7 @@ from vigil.apps.bench.accuracy.alternatives import describe
 from vigil.apps.bench.accuracy.dataset import LABELS, LabelledSet
 from vigil.apps.bench.accuracy.metrics import AtThreshold, Ratio, SweepPoint
 from vigil.apps.bench.accuracy.run import AlternativeRun
+from vigil.apps.bench.identity_metrics import FMR_TARGETS, PairDistances, fnmr_at_fmr
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class AccuracyReport:
     fmr: Ratio
     fnmr: Ratio
     verify_no_face: int
+    identity_pairs: PairDistances  # every identities/ pair's distance, for the FMR sweep
     phone_recall: Ratio
     false_phones: Ratio
     phone_recall_at: AtThreshold
@@ -48,6 +50,7 @@ def build_report(label: str, run: AlternativeRun, data: LabelledSet,
     apcer, bpcer = metrics.pad_rates(attacks, bona_fide, policy)
     sweep = metrics.liveness_sweep(attacks, bona_fide, policy)
     fmr, fnmr, no_face = metrics.verification(run, data.identities, policy)
+    identity_pairs = metrics.identity_pairs(run, data.identities)
     recall, false = metrics.phone_rates(by_label["phone"], by_label["no_phone"],
                                         policy.phone_threshold)
     with_faces = {i for name in ("bona_fide", "attack") for i in data.labels.get(name, [])}
@@ -58,6 +61,7 @@ def build_report(label: str, run: AlternativeRun, data: LabelledSet,
         apcer=apcer, bpcer=bpcer, apcer_at_bpcer=metrics.apcer_at_bpcer(sweep),
         bpcer_at_apcer=metrics.bpcer_at_apcer(sweep), sweep=sweep,
         faces_found=Ratio(found, len(with_faces)), fmr=fmr, fnmr=fnmr, verify_no_face=no_face,
+        identity_pairs=identity_pairs,
         phone_recall=recall, false_phones=false,
         phone_recall_at=metrics.phone_recall_within(by_label["phone"], by_label["no_phone"]),
         reasons={name: metrics.reasons(by_label[name], policy) for name in LABELS
@@ -78,6 +82,8 @@ def _rows(r: AccuracyReport) -> list[tuple[str, str]]:
         ("faces found (bona fide+attack+identities)", str(r.faces_found)),
         ("FMR: impostor pairs matched", str(r.fmr)),
         ("FNMR: genuine pairs refused", str(r.fnmr)),
+        *((f"FNMR at FMR<={100 * t:g}% @ distance", str(fnmr_at_fmr(r.identity_pairs, t)))
+          for t in FMR_TARGETS),
         ("phone recall", str(r.phone_recall)),
         ("false phone rate", str(r.false_phones)),
         (f"phone recall at false<={metrics.FALSE_PHONE_TARGET:.0%} @ phone",

@@ -30,6 +30,7 @@ from processors.vision.imaging import Image
 from processors.vision.results import FrameFaces, PhoneDetections
 from schemas.events import FaceResult, PhoneResult, now_ms
 from vigil.apps.bench.accuracy.alternatives import Pipeline
+from vigil.core.template import Template
 
 
 @dataclass(frozen=True)
@@ -58,13 +59,14 @@ R = TypeVar("R")  # what a plug-in returns per frame
 def face_result_against(pipeline: Pipeline, outcome: FrameOutcome,
                         enrolled: np.ndarray | None) -> FaceResult:
     """The frame's FaceResult had ``enrolled`` (k x 512) been the client's enrollment."""
-    return to_face_result(outcome.frame, outcome.found, enrolled, pipeline.settings,
+    template = None if enrolled is None else Template(enrolled)
+    return to_face_result(outcome.frame, outcome.found, template, pipeline.settings,
                           pipeline.chain.device.kind, outcome.face.processed_at,
                           outcome.face.models)
 
 
-def _own_face(found: FrameFaces) -> np.ndarray | None:
-    return found.faces[0].embedding[None, :] if found.faces else None
+def _own_face(found: FrameFaces) -> Template | None:
+    return Template(found.faces[0].embedding[None, :]) if found.faces else None
 
 
 def _timed(infer: Callable[[Sequence[Image]], list[R]], runs: Sequence[Sequence[Image]],

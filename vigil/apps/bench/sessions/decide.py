@@ -25,6 +25,7 @@ from processors.phone import to_phone_result
 from schemas.events import Action, Decision, FrameHeaders, FrameRef, Reason
 from vigil.apps.bench.sessions.outputs import FrameOutputs
 from vigil.core.settings import Settings
+from vigil.core.template import Template
 
 START_MS = 1_800_000_000_000  # any fixed time: runs are reproducible
 CLIENT = "bench-client"
@@ -66,10 +67,13 @@ def decide_session(outputs: Sequence[FrameOutputs], enrolled: np.ndarray | None,
     decider = Decider({}, {}, {}, lambda: policy, deadline_ms=settings.decide.deadline_ms,
                       clock=lambda: now[0])
     steps = []
+    # The global threshold: this bench enrolls one person, so there is no cohort to set an
+    # own threshold against (vigil/core/template.py, control/users/thresholds.py).
+    template = None if enrolled is None else Template(enrolled)
     for seq, found in enumerate(outputs):
         now[0] = START_MS + round(seq * 1000 / fps)
         frame = _frame(seq, now[0], session_id)
-        face = to_face_result(frame, found.faces, enrolled, settings, DEVICE, now[0], {})
+        face = to_face_result(frame, found.faces, template, settings, DEVICE, now[0], {})
         phone = to_phone_result(frame, found.phones, DEVICE, now[0], {})
         first = decider.on_result("face", face, 0)
         outcome = decider.on_result("phone", phone, 0)
