@@ -17,6 +17,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from control.users.db import ClientState
+from processors.decide.challenge import ChallengeSight, ChallengeStanding
+from processors.decide.challenge import step as challenge_step
 from processors.decide.policy import (
     Policy,
     Streak,
@@ -26,7 +28,7 @@ from processors.decide.policy import (
     next_streak,
 )
 from processors.decide.temporal import FrameEvidence, LivenessHistory, gate, observe
-from schemas.events import Action, ControlEvent, ControlKind, Reason
+from schemas.events import Action, ChallengeProgress, ControlEvent, ControlKind, Reason
 
 _STATE_OF_EVENT = {ControlKind.BLOCKED: ClientState.BLOCKED,
                    ControlKind.PAUSED: ClientState.PAUSED,
@@ -41,6 +43,7 @@ class ClientStanding:
     sign_outs: tuple[int, ...] = ()
     state: ClientState = ClientState.ACTIVE
     history: LivenessHistory = field(default_factory=LivenessHistory)
+    challenge: ChallengeStanding = field(default_factory=ChallengeStanding)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -49,6 +52,7 @@ class ClientStanding:
             "sign_outs": list(self.sign_outs),
             "state": self.state.value,
             "history": self.history.to_json(),
+            "challenge": self.challenge.to_json(),
         }
 
     @classmethod
@@ -60,7 +64,8 @@ class ClientStanding:
                   if raw.get("streak_reason") else None)
         return cls(streak, tuple(int(t) for t in raw.get("sign_outs", ())),
                    ClientState(raw.get("state", ClientState.ACTIVE.value)),
-                   LivenessHistory.from_json(raw.get("history")))
+                   LivenessHistory.from_json(raw.get("history")),
+                   ChallengeStanding.from_json(raw.get("challenge")))
 
 
 def apply_control(standing: ClientStanding, event: ControlEvent) -> ClientStanding:
@@ -78,11 +83,14 @@ class Ruling:
     scores: dict[str, float]
     standing: ClientStanding
     escalated: bool
+    reason: Reason  # the verdict's, unless a challenge ended (spoof, challenge_timeout)
+    challenge: ChallengeProgress | None = None
 
 
 def rule(standing: ClientStanding, verdict: Verdict, frame: FrameEvidence, policy: Policy,
-         now_ms: int) -> Ruling:
-    """Debounce, temporal gate, escalation and client state, in that order."""
+         now_ms: int, sight: ChallengeSight | None = None) -> Ruling:
+    """Debounce, temporal gate, step-up challenges (when ``sight`` is given: challenge.py),
+    escalation and client state, in that order."""
     scores = dict(verdict.scores)
     streak = next_streak(standing.streak, verdict.reason)
     action = debounced_action(streak, policy)
@@ -93,6 +101,16 @@ def rule(standing: ClientStanding, verdict: Verdict, frame: FrameEvidence, polic
     history = observe(standing.history, frame, policy.temporal.window)
     action, held = gate(history, action, policy.temporal)
     scores.update(held)
+    reason, challenge = verdict.reason, standing.challenge
+    progress = None
+    if sight is not None:
+        taken = challenge_step(challenge, sight, action, reason, policy.challenges,
+                               policy.action_for(Reason.SPOOF),
+                               policy.actions.get(Reason.CHALLENGE_TIMEOUT,
+                                                  Action.LOCK_SCREEN), now_ms)
+        action, reason, progress, challenge = (taken.action, taken.reason, taken.progress,
+                                               taken.standing)
+        scores.update(taken.scores)
     action, sign_outs = escalate(standing.sign_outs, action, now_ms, policy)
     if action in (Action.SIGN_OUT, Action.BLOCK):
         scores["sign_outs"] = float(len(sign_outs) if action is Action.SIGN_OUT
@@ -105,5 +123,5 @@ def rule(standing: ClientStanding, verdict: Verdict, frame: FrameEvidence, polic
     elif state is ClientState.PAUSED and action is Action.ALLOW:
         action = Action.LOCK_SCREEN
         scores["client_paused"] = 1.0
-    new = ClientStanding(streak, tuple(sign_outs), state, history)
-    return Ruling(action, scores, new, escalated)
+    new = ClientStanding(streak, tuple(sign_outs), state, history, challenge)
+    return Ruling(action, scores, new, escalated, reason, progress)

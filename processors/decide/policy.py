@@ -39,6 +39,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from processors.decide.challenge_policy import ChallengePolicy
 from processors.decide.temporal import TemporalPolicy
 from processors.verdict import is_live, is_match, main_face
 from schemas.events import (
@@ -76,6 +77,7 @@ class Policy:
     escalation: Escalation = field(default_factory=Escalation)
     replay_overlap: float = 0.6
     temporal: TemporalPolicy = field(default_factory=TemporalPolicy)
+    challenges: ChallengePolicy = field(default_factory=ChallengePolicy)  # challenge.py
 
     def action_for(self, reason: Reason) -> Action:
         return Action.ALLOW if reason is Reason.OK else self.actions[reason]

@@ -9,6 +9,7 @@ The file (``settings.policy_file``, default ``processors/decide/policy.yaml``) h
     debounce:   {spoof: 2, ...}  # consecutive frames before acting, per reason (default 1)
     escalation: {sign_outs: 3, window_s: 600}
     temporal:   {min_live_frames: 2, window: 3, rolling_liveness: 0.5, hold_action: lock_screen}
+    challenges: {on_doubt: true, at_start: [...], every_s: 600, ...}  # challenge_policy.py
 
 The version in each Decision is ``"{version}@{hash}"``: the file's ``version`` and the first 8
 hex digits of the SHA-256 of the resolved policy (thresholds filled in from the settings), so a
@@ -31,6 +32,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from processors.decide.challenge_policy import ChallengePolicy, ChallengesSpec
 from processors.decide.policy import Escalation, Policy
 from processors.decide.temporal import TemporalPolicy
 from schemas.events import Action, Reason
@@ -73,6 +75,7 @@ class ActionsSpec(_Spec):
     incomplete: Action = Action.LOCK_SCREEN
     bad_frame: Action = Action.LOCK_SCREEN
     stale: Action = Action.LOCK_SCREEN
+    challenge_timeout: Action = Action.LOCK_SCREEN
 
 
 class DebounceSpec(_Spec):
@@ -84,6 +87,7 @@ class DebounceSpec(_Spec):
     incomplete: int = Field(default=1, ge=1, le=1000)
     bad_frame: int = Field(default=1, ge=1, le=1000)
     stale: int = Field(default=1, ge=1, le=1000)
+    challenge_timeout: int = Field(default=1, ge=1, le=1000)
 
 
 class EscalationSpec(_Spec):
@@ -115,6 +119,7 @@ class PolicySpec(_Spec):
     debounce: DebounceSpec = Field(default_factory=DebounceSpec)
     escalation: EscalationSpec = Field(default_factory=EscalationSpec)
     temporal: TemporalSpec = Field(default_factory=TemporalSpec)
+    challenges: ChallengesSpec = Field(default_factory=ChallengesSpec)
 
     @field_validator("version", mode="before")
     @classmethod
@@ -130,6 +135,13 @@ def _version_hash(policy: Policy) -> str:
     resolved.pop("version")
     canonical = json.dumps(resolved, sort_keys=True, default=str).encode()
     return hashlib.sha256(canonical).hexdigest()[:8]
+
+
+def _challenges(spec: PolicySpec, liveness: float, source: str) -> ChallengePolicy:
+    try:
+        return spec.challenges.resolve(liveness)
+    except ValueError as exc:
+        raise PolicyError(f"policy file {source}: challenges: {exc}") from None
 
 
 def parse_policy(text: str, settings: Settings, source: str = "<policy>") -> Policy:
@@ -168,6 +180,7 @@ def parse_policy(text: str, settings: Settings, source: str = "<policy>") -> Pol
             temporal.min_live_frames, temporal.window,
             liveness if temporal.rolling_liveness is None else temporal.rolling_liveness,
             temporal.hold_action),
+        challenges=_challenges(spec, liveness, source),
     )
     label = f"{spec.version}@{_version_hash(policy)}"
     return Policy(**{**policy.__dict__, "version": label})

@@ -40,7 +40,10 @@ def test_shipped_policy_has_the_seed_defaults(settings: Settings) -> None:
         Reason.NO_FACE: Action.LOCK_SCREEN, Reason.SPOOF: Action.SIGN_OUT,
         Reason.WRONG_USER: Action.LOCK_SCREEN, Reason.PHONE: Action.SIGN_OUT,
         Reason.MULTIPLE_FACES: Action.LOCK_SCREEN, Reason.INCOMPLETE: Action.LOCK_SCREEN,
-        Reason.BAD_FRAME: Action.LOCK_SCREEN, Reason.STALE: Action.LOCK_SCREEN}
+        Reason.BAD_FRAME: Action.LOCK_SCREEN, Reason.STALE: Action.LOCK_SCREEN,
+        Reason.CHALLENGE_TIMEOUT: Action.LOCK_SCREEN}
+    assert not (policy.challenges.on_doubt or policy.challenges.at_start
+                or policy.challenges.every_s)  # shipped off: docs/challenges.md
     assert {r for r, n in policy.debounce.items() if n != 1} == {Reason.SPOOF}
     assert policy.debounce[Reason.SPOOF] == 2
     assert (policy.temporal.min_live_frames, policy.temporal.window) == (3, 3)
