@@ -29,6 +29,7 @@ const REASONS = {
   incomplete: "The server could not check this frame in time.",
   bad_frame: "The server could not read the camera picture.",
   stale: "The picture was too old to check when it reached the server.",
+  challenge_timeout: "The head-turn check was not answered in time.",
 };
 
 export function reasonWords(reason) {

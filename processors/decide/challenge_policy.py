@@ -61,44 +61,57 @@ class _Spec(BaseModel):
 
 
 class TurnSpec(_Spec):
-    threshold: float = Field(default=0.15, gt=0.0, le=1.0, description="Nose shift across the "
-                             "eye-mouth square, towards the asked side, that counts as a turn.")
-    return_within: float = Field(default=0.08, gt=0.0, le=1.0, description="The turn is done when the "
-                                 "nose is back within this of where it started.")
-    flat_aspect_drop: float = Field(default=0.08, gt=0.0, lt=1.0, description="Foreshortening (drop of "
-                                    "eye distance over eye-mouth height) that, with the nose "
-                                    "unmoved, shows a flat picture turned.")
-    flat_nose_tolerance: float = Field(default=0.05, gt=0.0, le=1.0, description="Largest nose move "
-                                       "counted as unmoved in that test.")
-    flat_frames: int = Field(default=2, ge=1, le=100, description="Frames showing a flat picture "
-                             "turned before the challenge fails.")
+    threshold: float = Field(
+        default=0.15, gt=0.0, le=1.0, description="Nose shift across the eye-mouth square, "
+        "towards the asked side, that counts as a turn.")
+    return_within: float = Field(
+        default=0.08, gt=0.0, le=1.0, description="The turn is done when the nose is back "
+        "within this of where it started.")
+    flat_aspect_drop: float = Field(
+        default=0.08, gt=0.0, lt=1.0, description="Foreshortening (drop of eye distance over "
+        "eye-mouth height) that, with the nose unmoved, shows a flat picture turned.")
+    flat_nose_tolerance: float = Field(
+        default=0.05, gt=0.0, le=1.0, description="Largest nose move counted as unmoved in "
+        "that test.")
+    flat_frames: int = Field(
+        default=2, ge=1, le=100, description="Frames showing a flat picture turned before the "
+        "challenge fails.")
 
 
 class ChallengesSpec(_Spec):
     """The ``challenges:`` section as written in the policy file."""
 
-    on_doubt: bool = Field(default=False, description="Challenge when the main face's liveness lies "
-                           "in the doubt band.")
-    doubt_low: float | None = Field(default=None, ge=0.0, le=1.0, description="Lower end of the doubt "
-                                    "band; default the liveness threshold minus 0.2.")
-    doubt_high: float | None = Field(default=None, ge=0.0, le=1.0, description="Upper end (exclusive); "
-                                     "default the liveness threshold plus 0.1.")
-    at_start: bool | list[str] = Field(default=False, description="Challenge at each session's start: "
-                                       "true for every client, or a list of client ids.")
-    every_s: float | None = Field(default=None, gt=0.0, description="Also challenge at random "
-                                  "intervals of this mean length (seconds); none: never.")
-    max_per_hour: int = Field(default=6, ge=0, le=3600, description="Most challenges per client in "
-                              "any hour; a trigger over it asks nothing.")
-    min_gap_s: float = Field(default=20.0, ge=0.0, description="Least time from one challenge's end to "
-                             "the next one's start.")
+    on_doubt: bool = Field(
+        default=False, description="Challenge when the main face's liveness lies in the doubt "
+        "band.")
+    doubt_low: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="Lower end of the doubt band; default the "
+        "liveness threshold minus 0.2.")
+    doubt_high: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="Upper end (exclusive); default the liveness "
+        "threshold plus 0.1.")
+    at_start: bool | list[str] = Field(
+        default=False, description="Challenge at each session's start: true for every client, "
+        "or a list of client ids.")
+    every_s: float | None = Field(
+        default=None, gt=0.0, description="Also challenge at random intervals of this mean "
+        "length (seconds); none: never.")
+    max_per_hour: int = Field(
+        default=6, ge=0, le=3600, description="Most challenges per client in any hour; a "
+        "trigger over it asks nothing.")
+    min_gap_s: float = Field(
+        default=20.0, ge=0.0, description="Least time from one challenge's end to the next "
+        "one's start.")
     deadline_s: float = Field(default=10.0, gt=0.0, le=120.0, description="Time to answer.")
     kinds: list[ChallengeKind] = Field(
         default_factory=lambda: [ChallengeKind.TURN_LEFT, ChallengeKind.TURN_RIGHT],
         min_length=1, description="Challenges to draw from.")
-    hold_action: Action = Field(default=Action.LOCK_SCREEN, description="Action of a frame that would "
-                                "be allowed, or is a doubtful spoof, while a challenge runs.")
-    trust_s: float = Field(default=120.0, ge=0.0, description="After a pass, doubtful frames are "
-                           "allowed for this long.")
+    hold_action: Action = Field(
+        default=Action.LOCK_SCREEN, description="Action of a frame that would be allowed, or is "
+        "a doubtful spoof, while a challenge runs.")
+    trust_s: float = Field(
+        default=120.0, ge=0.0, description="After a pass, doubtful frames are allowed for this "
+        "long.")
     turn: TurnSpec = Field(default_factory=TurnSpec)
 
     @model_validator(mode="after")
