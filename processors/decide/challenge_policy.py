@@ -28,6 +28,7 @@ class TurnRule:
     flat_aspect_drop: float = 0.08  # the face foreshortened by this share ...
     flat_nose_tolerance: float = 0.05  # ... while the nose stayed within this: a flat picture
     flat_frames: int = 2  # frames showing it before the challenge fails
+    frontal_within: float = 0.15  # a turn starts from facing the camera: nose this near 0.5
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,9 @@ class TurnSpec(_Spec):
     flat_frames: int = Field(
         default=2, ge=1, le=100, description="Frames showing a flat picture turned before the "
         "challenge fails.")
+    frontal_within: float = Field(
+        default=0.15, gt=0.0, le=0.5, description="A turn is measured from a frame facing the "
+        "camera: the nose within this of the square's middle.")
 
 
 class ChallengesSpec(_Spec):

@@ -2,15 +2,17 @@
 
 A challenge asks the person to turn to their left or right and back. It **passes** when the
 nose moves across the eye-mouth square past ``threshold`` towards the asked side and then
-comes back within ``return_within`` of where it started, the enrolled person on the frame
-that comes back. It **fails** when ``flat_frames`` frames show the face foreshortened by
+comes back within ``return_within`` of where it started (or within a third of the way, for a
+wide turn), the enrolled person on the frame that comes back. It **fails** when ``flat_frames`` frames show the face foreshortened by
 ``flat_aspect_drop`` or more while the nose has not moved (within ``flat_nose_tolerance``):
 only a flat picture turned does that, since a head turned that far carries its nose with it
 (head_pose.py says why). A turn the other way counts for nothing; the deadline is the
 caller's (challenge.py).
 
-The baseline is the first frame with a pose: frames already in flight when the challenge is
-asked show the face before the person reacts.
+The baseline is the first frame with a pose facing the camera (the nose within
+``frontal_within`` of the square's middle): a turn is measured from facing the camera, and
+the landmarks of a face already turned away are too unsteady to measure from (a photo of a
+turned face, slid sideways, moved its nose by 0.2).
 """
 
 from __future__ import annotations
@@ -55,6 +57,10 @@ class TurnTrial:
                    str(raw.get("detail", "")))
 
 
+FRONTAL_U = 0.5  # the nose halfway between the eyes and mouth corners: facing the camera
+RETURN_SHARE = 0.3  # a wide turn is back once within this share of its peak
+
+
 def _towards(kind: ChallengeKind) -> float:
     # The nose's square coordinate u grows when the person turns to their own left.
     return 1.0 if kind is ChallengeKind.TURN_LEFT else -1.0
@@ -67,11 +73,14 @@ def observe_turn(trial: TurnTrial, pose: HeadPose | None, matched: bool,
     if trial.state is not ChallengeState.PENDING or pose is None:
         return trial
     if trial.baseline is None:
+        if abs(pose.u - FRONTAL_U) > rule.frontal_within:
+            return replace(trial, detail="face the camera")
         return replace(trial, baseline=pose, detail="turn")
     base = trial.baseline
     shift = (pose.u - base.u) * _towards(trial.kind)
     peak = max(trial.peak, shift)
-    if peak >= rule.threshold and abs(pose.u - base.u) <= rule.return_within:
+    back = abs(pose.u - base.u) <= max(rule.return_within, RETURN_SHARE * peak)
+    if peak >= rule.threshold and back:
         if not matched:
             return replace(trial, peak=peak, state=ChallengeState.FAILED,
                            detail="another person came back")

@@ -1,4 +1,4 @@
-"""`vigil bench e2e|accuracy|sessions|temporal|faults|models`: every benchmark, one group.
+"""`vigil bench e2e|accuracy|sessions|temporal|faults|models|challenges`: every benchmark, one group.
 
 ``vigil/apps/cli.py`` calls :func:`register` with its top-level subparsers; each benchmark adds
 its own subcommand to the ``bench`` group. The parsers are cheap: every handler imports its
@@ -18,6 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `bench` and its subcommands to the top-level subparsers."""
     from vigil.apps.bench import faults
     from vigil.apps.bench.accuracy.cli import register_accuracy
+    from vigil.apps.bench.challenges.cli import register as register_challenges
     from vigil.apps.bench.sessions.cli import register_sessions
 
     bench = subparsers.add_parser("bench", help="benchmarks: figures printed side by side")
@@ -28,6 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _register_temporal(bench_sub)
     faults.register(bench_sub)
     _register_models(bench_sub)
+    register_challenges(bench_sub)
 
 
 def _e2e_command(args: argparse.Namespace) -> int:
