@@ -2,12 +2,12 @@
 
 A challenge asks the person to turn to their left or right and back. It **passes** when the
 nose moves across the eye-mouth square past ``threshold`` towards the asked side and then
-comes back within ``return_within`` of where it started (or within a third of the way, for a
-wide turn), the enrolled person on the frame that comes back. It **fails** when ``flat_frames`` frames show the face foreshortened by
-``flat_aspect_drop`` or more while the nose has not moved (within ``flat_nose_tolerance``):
-only a flat picture turned does that, since a head turned that far carries its nose with it
-(head_pose.py says why). A turn the other way counts for nothing; the deadline is the
-caller's (challenge.py).
+comes back within ``return_within`` of where it started (a wide turn: within 30% of its
+peak), the enrolled person on the frame that comes back. It **fails** when ``flat_frames``
+frames show the face foreshortened by ``flat_aspect_drop`` or more while the nose has not
+moved (within ``flat_nose_tolerance``): only a flat picture turned does that, since a head
+turned that far carries its nose with it (head_pose.py says why). A turn the other way
+counts for nothing; the deadline is the caller's (challenge.py).
 
 The baseline is the first frame with a pose facing the camera (the nose within
 ``frontal_within`` of the square's middle): a turn is measured from facing the camera, and

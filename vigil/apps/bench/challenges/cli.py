@@ -36,7 +36,8 @@ def register(bench_sub: argparse._SubParsersAction) -> None:
         str(TESTDATA / "faces"),
         str(DEVDATA / "frames" / "pourfard-mixed" / "bona_fide")],
         help="folders of photos to move as flat pictures")
-    parser.add_argument("--photo-limit", type=int, default=400, help="photos used at most")
+    parser.add_argument("--photo-limit", type=int, default=60,
+                        help="photos used at most, per folder")
     parser.add_argument("--save", default="bench-out/challenge-trials.json",
                         help="every trial as JSON")
     parser.set_defaults(handler=_run)

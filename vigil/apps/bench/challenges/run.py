@@ -108,8 +108,9 @@ def replays(data: Path, marker: Landmarker, rule: TurnRule) -> list[Trial]:
 
 
 def flat_pictures(photos: Sequence[Path], marker: Landmarker, rule: TurnRule) -> list[Trial]:
-    trials = []
-    for path in photos:
+    trials: list[Trial] = []
+    for n, path in enumerate(photos, start=1):
+        log.info("flat pictures: %d of %d photos, %d trials", n, len(photos), len(trials))
         photo = read_image(str(path))
         if not marker.poses([view_of(photo, motions(1.0)["turned"][0])])[0]:
             continue  # no face with landmarks in the picture facing the camera
@@ -123,9 +124,9 @@ def flat_pictures(photos: Sequence[Path], marker: Landmarker, rule: TurnRule) ->
 
 
 def photo_paths(folders: Sequence[Path], limit: int) -> list[Path]:
-    paths = sorted(p for f in folders for p in f.rglob("*") if p.suffix.lower() in
-                   IMAGE_SUFFIXES)
-    return paths[:limit]
+    """Up to ``limit`` photos of each folder, in name order."""
+    return [p for f in folders for p in sorted(
+        p for p in f.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]]
 
 
 def table(trials: Sequence[Trial]) -> list[str]:
