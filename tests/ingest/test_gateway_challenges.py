@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from control import redis_keys as keys
+from control.cluster import redis_keys as keys
 from ingest.gateway import Gateway
 from schemas.events import (
     Action,

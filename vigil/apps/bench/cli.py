@@ -1,4 +1,4 @@
-"""`vigil bench e2e|accuracy|sessions|temporal|faults|models|challenges`: every benchmark, one group.
+"""`vigil bench e2e|accuracy|sessions|temporal|faults|models|challenges`: one group.
 
 ``vigil/apps/cli.py`` calls :func:`register` with its top-level subparsers; each benchmark adds
 its own subcommand to the ``bench`` group. The parsers are cheap: every handler imports its
