@@ -338,7 +338,8 @@ class Gateway:
                      decision.client_id, decision.frame_id)
             return
         session.in_flight.pop(decision.frame_id, None)
-        session.send(protocol.decision(decision))
+        for message in protocol.replies(decision):
+            session.send(message)
 
     def on_control(self, event: ControlEvent) -> None:
         """Apply a control event to the client's sessions here (each event once)."""

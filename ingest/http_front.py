@@ -41,6 +41,7 @@ PAGE_FILES = {
     "/client.js": ("client.js", "text/javascript; charset=utf-8"),
     "/camera.js": ("camera.js", "text/javascript; charset=utf-8"),
     "/words.js": ("words.js", "text/javascript; charset=utf-8"),
+    "/challenge.js": ("challenge.js", "text/javascript; charset=utf-8"),
 }
 # The page needs nothing from elsewhere: its scripts, styles and WebSocket are all 'self'.
 PAGE_HEADERS = {

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
-from schemas.events import SAFE_ID_PATTERN, Decision
+from schemas.events import SAFE_ID_PATTERN, ChallengeProgress, Decision, now_ms
 from schemas.serializers import JPEG_MAGIC
 
 if TYPE_CHECKING:
@@ -146,11 +146,32 @@ def error(code: str, message: str, seq: int | None = None) -> dict[str, Any]:
 def decision(event: Decision) -> dict[str, Any]:
     """The client's view of a Decision event. ``session_id`` is the session of the frame: a
     lock decided for a frame of the client's previous session reaches the current one.
-    ``issues`` (what is wrong with the picture) appears only when there are some."""
+    ``issues`` (what is wrong with the picture) appears only when there are some. While a
+    step-up challenge runs, and on the decision that ends it, ``challenge`` says how it stands
+    (an additive field: clients that do not know it ignore it)."""
     message = {"type": "decision", "frame_id": event.frame_id, "session_id": event.session_id,
                "seq": event.seq,
                "action": event.action.value, "reason": event.reason.value,
                "scores": dict(event.scores), "decided_at": event.decided_at}
     if event.issues:
         message["issues"] = [issue.value for issue in event.issues]
+    if event.challenge is not None:
+        c = event.challenge
+        message["challenge"] = {"id": c.id, "action": c.action.value, "state": c.state.value,
+                                "progress": c.progress, "detail": c.detail}
     return message
+
+
+def challenge(event: ChallengeProgress, now: int | None = None) -> dict[str, Any]:
+    """The step-up challenge message: what to do, and the milliseconds left to do it (the
+    server's clock stays on the server: the client counts down from receipt)."""
+    left = max(0, event.deadline_at - (now_ms() if now is None else now))
+    return {"type": "challenge", "id": event.id, "action": event.action.value,
+            "deadline_ms": left}
+
+
+def replies(event: Decision, now: int | None = None) -> list[dict[str, Any]]:
+    """The messages one Decision becomes: the challenge it asks, if any, then the decision."""
+    if event.challenge is not None and event.challenge.issued:
+        return [challenge(event.challenge, now), decision(event)]
+    return [decision(event)]

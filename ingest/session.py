@@ -192,4 +192,5 @@ def deliver_held(session: Session, held: list[bytes]) -> None:
         log.info("held decision delivered client_id=%s session_id=%s frame_id=%s action=%s",
                  session.client_id, session.session_id, decision.frame_id,
                  decision.action.value)
-        session.send(protocol.decision(decision))
+        for message in protocol.replies(decision):
+            session.send(message)

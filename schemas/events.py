@@ -57,6 +57,7 @@ class Reason(StrEnum):
     STALE = "stale"
     POOR_QUALITY = "poor_quality"  # too dark, blurred, over-exposed or small to judge
     VERIFYING = "verifying"  # liveness doubtful: held while more frames are judged
+    CHALLENGE_TIMEOUT = "challenge_timeout"  # a step-up challenge was not answered in time
 
 
 class QualityIssue(StrEnum):
@@ -205,6 +206,39 @@ class PhoneResult(FrameEvent):
     models: ModelVersions = {}
 
 
+class ChallengeKind(StrEnum):
+    """What a step-up challenge asks; left and right are the person's own."""
+
+    TURN_LEFT = "turn_left"
+    TURN_RIGHT = "turn_right"
+
+
+class ChallengeState(StrEnum):
+    PENDING = "pending"  # asked, not answered yet
+    PASSED = "passed"  # a 3D head turn in the asked direction and back, by the same person
+    FAILED = "failed"  # the face moved as a flat picture does, or another person answered
+    EXPIRED = "expired"  # no answer by the deadline
+
+
+class ChallengeProgress(Event):
+    """A step-up challenge as one decision sees it (processors/decide/challenge.py).
+
+    The decision that asks it has ``issued`` true: the gateway then sends the client the
+    ``challenge`` message of protocol v1 (docs/protocol.md) before that decision."""
+
+    id: SafeId
+    action: ChallengeKind
+    state: ChallengeState
+    issued: bool = Field(False, description="This decision asks the challenge")
+    trigger: Literal["doubt", "session_start", "random"] = Field(
+        description="Why it was asked: doubtful liveness, the session's start, a random check")
+    deadline_at: EpochMs = Field(description="When an unanswered challenge expires")
+    deadline_ms: int = Field(ge=0, description="Time the client was given to answer")
+    progress: float = Field(0.0, ge=0.0, le=1.0, description="Share of the turn done so far: "
+                            "0.5 at the asked turn, 1 when back and passed")
+    detail: str = Field("", max_length=100, description="Why it failed or what it waits for")
+
+
 class Decision(FrameEvent):
     """The action for one frame, sent to the client and kept for auditors."""
 
@@ -220,6 +254,9 @@ class Decision(FrameEvent):
         default_factory=list, description="What is wrong with the face, for poor_quality")
     gateway_id: SafeId | None = Field(None, description="Gateway holding the client's socket")
     models: ModelVersions = {}  # the union of the face and phone results' models
+    challenge: Annotated[ChallengeProgress | None, Field(
+        description="The client's step-up challenge, while one runs and on the decision that "
+        "ends it; None otherwise")] = None
 
 
 class ControlKind(StrEnum):

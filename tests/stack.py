@@ -82,6 +82,27 @@ class Running:
                                          reply_timeout_s=90))
 
 
+# Clients that get a step-up challenge at their session's start in the shared stack (the
+# shipped policy, plus that): tests/browser/test_browser_challenges.py.
+CHALLENGED_CLIENTS = ("turner", "flatface")
+
+
+def stack_policy(state: Path) -> Path:
+    """The shipped policy file, asking CHALLENGED_CLIENTS a head turn when they connect."""
+    import yaml
+
+    from processors.decide.policy_file import DEFAULT_POLICY_FILE
+
+    policy = yaml.safe_load(DEFAULT_POLICY_FILE.read_text())
+    # A fake camera loops its video: 30 s to answer, whichever way the turn asked comes first.
+    policy["challenges"] = {**policy.get("challenges", {}),
+                            "at_start": list(CHALLENGED_CLIENTS), "deadline_s": 30}
+    state.mkdir(parents=True, exist_ok=True)
+    path = state / "policy.yaml"
+    path.write_text(yaml.safe_dump(policy))
+    return path
+
+
 def up_env(infra: Infra, namespace: str, state: Path, weights: Path) -> dict[str, str]:
     """The environment of a `vigil up` of its own (namespace, ports, state, a fresh key)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
@@ -106,6 +127,7 @@ def up_env(infra: Infra, namespace: str, state: Path, weights: Path) -> dict[str
         # tests in tests/processors).
         "VIGIL_DECIDE_DEADLINE_MS": "15000",
         "VIGIL_FRAME_MAX_AGE_MS": "30000",
+        "VIGIL_POLICY_FILE": str(stack_policy(state)),
     })
     return env
 

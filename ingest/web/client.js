@@ -7,6 +7,7 @@
 // except after a refusal that retrying cannot fix (1008) or a sign-out or block.
 
 import { captureJpeg, openCamera } from "./camera.js";
+import { ChallengePanel } from "./challenge.js";
 import {
   STATE_WORDS, blockedWords, cameraWords, closeWords, decisionWords, errorWords, lockState,
   reasonWords, unlockWords,
@@ -31,6 +32,7 @@ const view = {
   coverTitle: $("cover-title"), coverReason: $("cover-reason"), coverCode: $("cover-code"),
   coverNext: $("cover-next"), again: $("again"),
 };
+const challengePanel = new ChallengePanel($("challenge"));
 
 // Show a state; `cover` ({reason, code, next, again}) covers the whole page.
 function show(state, detail = "", cover = null) {
@@ -78,7 +80,10 @@ class Session {
     switch (message.type) {
       case "welcome": return this.onWelcome(message);
       case "queued": return show("queued", `Position ${message.position} in the queue.`);
-      case "decision": return this.onDecision(message);
+      case "decision":
+        if (message.challenge) challengePanel.update(message.challenge);
+        return this.onDecision(message);
+      case "challenge": return challengePanel.ask(message);
       case "status": return this.onStatus(message);
       case "error": return showProblem(errorWords(message.code, message.message));
       default: console.warn("unknown server message", message);

@@ -33,6 +33,7 @@ const REASONS = {
   stale: "The picture was too old to check when it reached the server.",
   poor_quality: "The camera picture is too poor to check the face.",
   verifying: "Verifying that the face in view is live: keep looking at the camera.",
+  challenge_timeout: "The head-turn check was not answered in time.",
 };
 
 // What to do about each quality issue of a poor_quality decision (decision.issues).

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from control.users.db import ClientState
+from processors.decide.challenge import ChallengeSight, ChallengeStanding
+from processors.decide.challenge import step as challenge_step
 from processors.decide.graded import RecentFrames, settle
 from processors.decide.identity import IdentityHistory
 from processors.decide.policy import (
@@ -30,7 +32,7 @@ from processors.decide.policy import (
     next_streak,
 )
 from processors.decide.temporal import FrameEvidence, LivenessHistory, gate, observe
-from schemas.events import Action, ControlEvent, ControlKind, Reason
+from schemas.events import Action, ChallengeProgress, ControlEvent, ControlKind, Reason
 
 _STATE_OF_EVENT = {ControlKind.BLOCKED: ClientState.BLOCKED,
                    ControlKind.PAUSED: ClientState.PAUSED,
@@ -47,6 +49,7 @@ class ClientStanding:
     history: LivenessHistory = field(default_factory=LivenessHistory)
     recent: RecentFrames = field(default_factory=RecentFrames)
     identity: IdentityHistory = field(default_factory=IdentityHistory)
+    challenge: ChallengeStanding = field(default_factory=ChallengeStanding)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -57,6 +60,7 @@ class ClientStanding:
             "history": self.history.to_json(),
             "recent": self.recent.to_json(),
             "identity": self.identity.to_json(),
+            "challenge": self.challenge.to_json(),
         }
 
     @classmethod
@@ -70,7 +74,8 @@ class ClientStanding:
                    ClientState(raw.get("state", ClientState.ACTIVE.value)),
                    LivenessHistory.from_json(raw.get("history")),
                    RecentFrames.from_json(raw.get("recent")),
-                   IdentityHistory.from_json(raw.get("identity")))
+                   IdentityHistory.from_json(raw.get("identity")),
+                   ChallengeStanding.from_json(raw.get("challenge")))
 
 
 def apply_control(standing: ClientStanding, event: ControlEvent) -> ClientStanding:
@@ -89,12 +94,14 @@ class Ruling:
     scores: dict[str, float]
     standing: ClientStanding
     escalated: bool
-    reason: Reason = Reason.OK
+    reason: Reason = Reason.OK  # the verdict's, unless recent frames or a challenge changed it
+    challenge: ChallengeProgress | None = None
 
 
 def rule(standing: ClientStanding, verdict: Verdict, frame: FrameEvidence, policy: Policy,
-         now_ms: int) -> Ruling:
-    """Windows, debounce, temporal gate, escalation and client state, in that order."""
+         now_ms: int, sight: ChallengeSight | None = None) -> Ruling:
+    """Windows, debounce, temporal gate, step-up challenges (when ``sight`` is given:
+    challenge.py), escalation and client state, in that order."""
     settled = settle(standing.recent, verdict.reason, verdict.strong, verdict.scores,
                      policy.grades, policy.phone_window, policy.phone_threshold)
     reason = settled.reason
@@ -111,6 +118,16 @@ def rule(standing: ClientStanding, verdict: Verdict, frame: FrameEvidence, polic
     history = observe(standing.history, frame, policy.temporal.window)
     action, held = gate(history, action, policy.temporal)
     scores.update(held)
+    challenge = standing.challenge
+    progress = None
+    if sight is not None:
+        taken = challenge_step(challenge, sight, action, reason, policy.challenges,
+                               policy.action_for(Reason.SPOOF),
+                               policy.actions.get(Reason.CHALLENGE_TIMEOUT,
+                                                  Action.LOCK_SCREEN), now_ms)
+        action, reason, progress, challenge = (taken.action, taken.reason, taken.progress,
+                                               taken.standing)
+        scores.update(taken.scores)
     action, sign_outs = escalate(standing.sign_outs, action, now_ms, policy)
     if action in (Action.SIGN_OUT, Action.BLOCK):
         scores["sign_outs"] = float(len(sign_outs) if action is Action.SIGN_OUT
@@ -124,5 +141,5 @@ def rule(standing: ClientStanding, verdict: Verdict, frame: FrameEvidence, polic
         action = Action.LOCK_SCREEN
         scores["client_paused"] = 1.0
     new = ClientStanding(streak, tuple(sign_outs), state, history, settled.recent,
-                         standing.identity)
-    return Ruling(action, scores, new, escalated, reason)
+                         standing.identity, challenge)
+    return Ruling(action, scores, new, escalated, reason, progress)

@@ -25,9 +25,18 @@ from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from processors.decide.challenge import ChallengeSight
 from processors.decide.client_state import ClientStanding, apply_control, rule
+from processors.decide.head_pose import try_head_pose
 from processors.decide.identity import judge_identity
-from processors.decide.policy import Half, Policy, Verdict, evaluate, is_live_face
+from processors.decide.policy import (
+    Half,
+    Policy,
+    Verdict,
+    evaluate,
+    is_enrolled_user,
+    is_live_face,
+)
 from processors.decide.temporal import FrameEvidence
 from processors.verdict import main_face
 from schemas.events import (
@@ -168,7 +177,7 @@ class Decider:
         standing = ClientStanding.from_json(self.clients.get(base.client_id))
         verdict, standing = judged_verdict(evaluate(face, phone, policy), face, standing, policy)
         ruling = rule(standing, verdict, evidence_of(base, face, verdict, policy), policy,
-                      decided_at)
+                      decided_at, sight_of(base, face, verdict, policy))
         decision = Decision(
             frame_id=base.frame_id, client_id=base.client_id, session_id=base.session_id,
             seq=base.seq, frame=base.frame, captured_at=base.captured_at,
@@ -176,6 +185,7 @@ class Decider:
             reason=ruling.reason, scores=ruling.scores, missing=verdict.missing,
             policy_version=policy.version, gateway_id=None, issues=verdict.issues,
             models={**(face.models if face else {}), **(phone.models if phone else {})},
+            challenge=ruling.challenge,
         )
         # Every changelog write is flushed before the input offsets are committed.
         self.clients[base.client_id] = ruling.standing.to_json()
@@ -205,3 +215,16 @@ def evidence_of(base: FaceResult | PhoneResult, face: FaceResult | None, verdict
         session_id=base.session_id, received_at=base.received_at, reason=verdict.reason,
         liveness=main.liveness if main is not None else None,
         live=bool(face is not None and main is not None and is_live_face(face, main, policy)))
+
+
+def sight_of(base: FaceResult | PhoneResult, face: FaceResult | None, verdict: Verdict,
+             policy: Policy) -> ChallengeSight:
+    """What the frame offers a step-up challenge (challenge.py)."""
+    main = main_face(face.faces) if face is not None and face.error is None else None
+    return ChallengeSight(
+        frame_id=base.frame_id, client_id=base.client_id, session_id=base.session_id,
+        pose=try_head_pose(main.landmarks) if main is not None else None,
+        matched=bool(face is not None and main is not None
+                     and is_enrolled_user(face, main, policy)),
+        liveness=main.liveness if main is not None else None,
+        replay="replay_overlap" in verdict.scores)

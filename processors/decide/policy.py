@@ -46,6 +46,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from processors.decide.challenge_policy import ChallengePolicy
 from processors.decide.graded import (
     LivenessGrade,
     LivenessGrades,
@@ -97,6 +98,7 @@ class Policy:
     grades: LivenessGrades = field(default_factory=LivenessGrades)
     phone_window: PhoneWindow = field(default_factory=PhoneWindow)
     identity: IdentityPolicy = field(default_factory=IdentityPolicy)
+    challenges: ChallengePolicy = field(default_factory=ChallengePolicy)  # challenge.py
 
     def action_for(self, reason: Reason) -> Action:
         return Action.ALLOW if reason is Reason.OK else self.actions[reason]

@@ -14,6 +14,7 @@ The file (``settings.policy_file``, default ``processors/decide/policy.yaml``) h
     liveness:   {spoof_below: 0.1, certain_below: 0.01, window: 6, spoof_frames: 3}
     phone_window: {window: 10, frames: 3, threshold: 0.15}
     identity:   {window: 5, per_person: true}   # identity evidence over frames (identity.py)
+    challenges: {on_doubt: true, at_start: [...], every_s: 600, ...}  # challenge_policy.py
 
 The version in each Decision is ``"{version}@{hash}"``: the file's ``version`` and the first 8
 hex digits of the SHA-256 of the resolved policy (thresholds filled in from the settings), so a
@@ -43,6 +44,7 @@ from pydantic import (
     model_validator,
 )
 
+from processors.decide.challenge_policy import ChallengePolicy, ChallengesSpec
 from processors.decide.graded import LivenessGrades, PhoneWindow, QualityGate
 from processors.decide.identity import IdentityPolicy
 from processors.decide.policy import Escalation, Policy
@@ -93,6 +95,7 @@ class ActionsSpec(_Spec):
     stale: Action = Action.LOCK_SCREEN
     poor_quality: Action = Action.LOCK_SCREEN
     verifying: Action = Action.LOCK_SCREEN
+    challenge_timeout: Action = Action.LOCK_SCREEN
 
 
 class DebounceSpec(_Spec):
@@ -106,6 +109,7 @@ class DebounceSpec(_Spec):
     stale: int = Field(default=1, ge=1, le=1000)
     poor_quality: int = Field(default=1, ge=1, le=1000)
     verifying: int = Field(default=1, ge=1, le=1000)
+    challenge_timeout: int = Field(default=1, ge=1, le=1000)
 
 
 class QualitySpec(_Spec):
@@ -206,6 +210,7 @@ class PolicySpec(_Spec):
     liveness: LivenessSpec = Field(default_factory=LivenessSpec)
     phone_window: PhoneWindowSpec = Field(default_factory=PhoneWindowSpec)
     identity: IdentitySpec = Field(default_factory=IdentitySpec)
+    challenges: ChallengesSpec = Field(default_factory=ChallengesSpec)
 
     @field_validator("version", mode="before")
     @classmethod
@@ -221,6 +226,13 @@ def _version_hash(policy: Policy) -> str:
     resolved.pop("version")
     canonical = json.dumps(resolved, sort_keys=True, default=str).encode()
     return hashlib.sha256(canonical).hexdigest()[:8]
+
+
+def _challenges(spec: PolicySpec, liveness: float, source: str) -> ChallengePolicy:
+    try:
+        return spec.challenges.resolve(liveness)
+    except ValueError as exc:
+        raise PolicyError(f"policy file {source}: challenges: {exc}") from None
 
 
 def parse_policy(text: str, settings: Settings, source: str = "<policy>") -> Policy:
@@ -264,6 +276,7 @@ def parse_policy(text: str, settings: Settings, source: str = "<policy>") -> Pol
         grades=LivenessGrades(**spec.liveness.model_dump()),
         phone_window=PhoneWindow(**spec.phone_window.model_dump()),
         identity=IdentityPolicy(spec.identity.window, spec.identity.per_person),
+        challenges=_challenges(spec, liveness, source),
     )
     label = f"{spec.version}@{_version_hash(policy)}"
     return Policy(**{**policy.__dict__, "version": label})

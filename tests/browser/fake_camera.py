@@ -6,11 +6,12 @@ is one header line, then per frame ``FRAME\\n`` and the raw I420 bytes (see NOTE
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
 
-from processors.vision.imaging import letterbox, read_image
+from processors.vision.imaging import Image, letterbox, read_image
 from tests.chromium import ARGS
 
 WIDTH, HEIGHT = 640, 480
@@ -18,12 +19,16 @@ WIDTH, HEIGHT = 640, 480
 
 def write_y4m(image_path: Path, out: Path, frames: int = 2) -> Path:
     """The image letterboxed to 640x480, as a y4m of ``frames`` identical frames."""
-    picture = letterbox(read_image(str(image_path)), (WIDTH, HEIGHT))
-    i420 = cv2.cvtColor(picture, cv2.COLOR_BGR2YUV_I420).tobytes()
+    return write_y4m_frames([read_image(str(image_path))] * frames, out)
+
+
+def write_y4m_frames(pictures: Sequence[Image], out: Path, fps: int = 10) -> Path:
+    """Each picture letterboxed to 640x480, in order, as a y4m at ``fps`` (Chromium loops it)."""
     with out.open("wb") as f:
-        f.write(f"YUV4MPEG2 W{WIDTH} H{HEIGHT} F10:1 Ip A1:1 C420jpeg\n".encode())
-        for _ in range(frames):
-            f.write(b"FRAME\n" + i420)
+        f.write(f"YUV4MPEG2 W{WIDTH} H{HEIGHT} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        for picture in pictures:
+            frame = letterbox(picture, (WIDTH, HEIGHT))
+            f.write(b"FRAME\n" + cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420).tobytes())
     return out
 
 

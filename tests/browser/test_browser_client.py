@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, ViewportSize, WebSocket, sync_playwright
+from playwright.sync_api import Browser, Page, ViewportSize, WebSocket
 
-from tests.browser.fake_camera import launch_args, write_y4m
-from tests.chromium import CHROMIUM, needs_chromium
-from tests.conftest import REPO, require_testdata
+from tests.browser.conftest import BrowserFor
+from tests.chromium import needs_chromium
+from tests.conftest import REPO
 from tests.stack import Running, TlsGateway
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, needs_chromium]
@@ -27,27 +27,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.browser, needs_chromium]
 SHOTS = REPO / "test-output" / "browser"
 STATE_TIMEOUT_MS = 60_000
 VIEWPORT: ViewportSize = {"width": 960, "height": 760}
-
-BrowserFor = Callable[[str], Browser]
-
-
-@pytest.fixture(scope="module")
-def browser_for(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserFor]:
-    """A Chromium per camera picture (its fake camera is fixed at launch), closed at the end."""
-    testdata = require_testdata()
-    folder = tmp_path_factory.mktemp("camera")
-    browsers: dict[str, Browser] = {}
-    with sync_playwright() as playwright:
-        def launch(image: str) -> Browser:
-            if image not in browsers:
-                video = write_y4m(testdata / image, folder / f"{Path(image).stem}.y4m")
-                browsers[image] = playwright.chromium.launch(
-                    executable_path=str(CHROMIUM), headless=True, args=launch_args(video))
-            return browsers[image]
-
-        yield launch
-        for browser in browsers.values():
-            browser.close()
 
 
 @contextmanager

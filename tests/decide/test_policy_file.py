@@ -41,12 +41,15 @@ def test_shipped_policy_has_the_seed_defaults(settings: Settings) -> None:
         Reason.WRONG_USER: Action.LOCK_SCREEN, Reason.PHONE: Action.SIGN_OUT,
         Reason.MULTIPLE_FACES: Action.LOCK_SCREEN, Reason.INCOMPLETE: Action.LOCK_SCREEN,
         Reason.BAD_FRAME: Action.LOCK_SCREEN, Reason.STALE: Action.LOCK_SCREEN,
-        Reason.POOR_QUALITY: Action.LOCK_SCREEN, Reason.VERIFYING: Action.LOCK_SCREEN}
+        Reason.POOR_QUALITY: Action.LOCK_SCREEN, Reason.VERIFYING: Action.LOCK_SCREEN,
+        Reason.CHALLENGE_TIMEOUT: Action.LOCK_SCREEN}
     # A spoof needs evidence in a window, or geometry, instead of two frames in a row.
     assert {r for r, n in policy.debounce.items() if n != 1} == set()
     assert (policy.grades.window, policy.grades.spoof_frames) == (6, 3)
     assert 0 < policy.grades.certain_below < policy.grades.spoof_below < policy.liveness_threshold
     assert policy.quality.min_face_side > 0 and policy.quality.min_sharpness > 0
+    assert not (policy.challenges.on_doubt or policy.challenges.at_start
+                or policy.challenges.every_s)  # shipped off: docs/challenges.md
     assert (policy.temporal.min_live_frames, policy.temporal.window) == (3, 3)
     assert (policy.escalation.sign_outs, policy.escalation.window_s) == (3, 600)
 

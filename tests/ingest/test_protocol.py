@@ -67,3 +67,39 @@ def test_clients_file_formats() -> None:
 def test_clients_file_refuses_ids_that_are_not_client_ids() -> None:
     with pytest.raises(ClientsFileError, match="alice smith"):
         parse_clients_file("blocked:\n  alice smith: stolen\n")
+
+
+def _decision_with(challenge: object) -> object:
+    from schemas.events import Action, ChallengeProgress, Decision, FrameRef, Reason
+
+    assert challenge is None or isinstance(challenge, ChallengeProgress)
+    return Decision(frame_id="f1", client_id="alice", session_id="s1", seq=3,
+                    frame=FrameRef(topic="t", partition=0, offset=1), captured_at=1,
+                    received_at=2, decided_at=1000, action=Action.LOCK_SCREEN, reason=Reason.OK,
+                    policy_version="p", challenge=challenge)
+
+
+def test_a_decision_that_asks_a_challenge_becomes_the_challenge_then_the_decision() -> None:
+    from schemas.events import ChallengeKind, ChallengeProgress, ChallengeState, Decision
+
+    asked = ChallengeProgress(id="ch-1", action=ChallengeKind.TURN_LEFT,
+                              state=ChallengeState.PENDING, issued=True, trigger="doubt",
+                              deadline_at=11_000, deadline_ms=10_000)
+    event = _decision_with(asked)
+    assert isinstance(event, Decision)
+    challenge, decision = protocol.replies(event, now=4_000)
+    # The time left, by the gateway's clock: the client counts down from receipt.
+    assert challenge == {"type": "challenge", "id": "ch-1", "action": "turn_left",
+                         "deadline_ms": 7_000}
+    assert decision["challenge"] == {"id": "ch-1", "action": "turn_left", "state": "pending",
+                                     "progress": 0.0, "detail": ""}
+    running = _decision_with(asked.model_copy(update={"issued": False, "progress": 0.5}))
+    assert isinstance(running, Decision)
+    [only] = protocol.replies(running, now=12_000)
+    assert only["type"] == "decision" and only["challenge"]["progress"] == 0.5
+    late = protocol.challenge(asked, now=20_000)
+    assert late["deadline_ms"] == 0
+    plain = _decision_with(None)
+    assert isinstance(plain, Decision)
+    [message] = protocol.replies(plain)
+    assert "challenge" not in message  # decisions without one are as before

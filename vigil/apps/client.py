@@ -38,6 +38,7 @@ class StreamReport:
     latencies_s: dict[int, float] = field(default_factory=dict)  # seq -> reply - send
     statuses: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
+    challenges: list[dict[str, Any]] = field(default_factory=list)  # step-up challenges asked
     queued_positions: list[int] = field(default_factory=list)
     connected_at: float | None = None  # epoch s: the hello was sent
     welcomed_at: float | None = None  # epoch s: admitted (after waiting, if it was queued)
@@ -156,6 +157,19 @@ def _record(report: StreamReport, message: dict[str, Any], welcome: asyncio.Even
         report.statuses.append(message)
     elif kind == "error":
         report.errors.append(message)
+    elif kind == "challenge":
+        report.challenges.append(message)
+
+
+_TURN_WORDS = {"turn_left": "to your left", "turn_right": "to your right"}
+
+
+def challenge_line(message: dict[str, Any]) -> str:
+    """A step-up challenge as one line a person can follow."""
+    where = _TURN_WORDS.get(str(message.get("action")), str(message.get("action")))
+    seconds = int(message.get("deadline_ms", 0)) / 1000
+    return (f"CHALLENGE  turn your head {where} and back, within {seconds:.0f} s "
+            f"(id {message.get('id')})")
 
 
 # What the person at the camera can do about a poor picture (Decision.issues), and what a
@@ -185,7 +199,12 @@ def print_message(message: dict[str, Any]) -> None:
         scores = " ".join(f"{k}={v:.2f}" for k, v in sorted(message.get("scores", {}).items())
                           if isinstance(v, int | float))
         hint = decision_hint(message)
+        challenge = message.get("challenge")
+        step = (f" challenge={challenge.get('state')} {challenge.get('progress', 0):.0%}"
+                f" {challenge.get('detail', '')}".rstrip() if isinstance(challenge, dict) else "")
         print(f"seq={message['seq']:<4} {message['action']:<11} {message['reason']:<15} "
-              f"{scores}{f'  -> {hint}' if hint else ''}", flush=True)
+              f"{scores}{step}{f'  -> {hint}' if hint else ''}", flush=True)
+    elif message.get("type") == "challenge":
+        print(challenge_line(message), flush=True)
     else:
         print(json.dumps(message), flush=True)

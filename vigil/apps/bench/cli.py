@@ -1,4 +1,4 @@
-"""`vigil bench e2e|accuracy|sessions|temporal|faults|models`: every benchmark, one group.
+"""`vigil bench e2e|accuracy|sessions|temporal|faults|models|challenges`: one group.
 
 ``vigil/apps/cli.py`` calls :func:`register` with its top-level subparsers; each benchmark adds
 its own subcommand to the ``bench`` group. The parsers are cheap: every handler imports its
@@ -19,6 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     from vigil.apps.bench import faults
     from vigil.apps.bench.accuracy.cli import register_accuracy
     from vigil.apps.bench.calibrate_cli import register_calibrate
+    from vigil.apps.bench.challenges.cli import register as register_challenges
     from vigil.apps.bench.sessions.cli import register_sessions
 
     bench = subparsers.add_parser("bench", help="benchmarks: figures printed side by side")
@@ -31,6 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _register_models(bench_sub)
     register_calibrate(bench_sub)
     _register_identity(bench_sub)
+    register_challenges(bench_sub)
 
 
 def _register_identity(bench_sub: argparse._SubParsersAction) -> None:

@@ -1,0 +1,237 @@
+"""Step-up challenges in the decide stage: when to ask one, and what its answer does.
+
+Per client, in its ``clients`` table entry (changelog-backed: a restart keeps a running
+challenge), a :class:`ChallengeStanding`. For each decided frame :func:`step` runs after
+debounce and the temporal gate, before escalation (client_state.rule):
+
+- **Asking.** With no challenge running, one is asked when the policy's ``challenges:`` section
+  says so: the main face's liveness lies in the doubt band (``on_doubt``), the frame is the
+  first of a session (``at_start``: all clients, or the listed ones), or a random check is due
+  (``every_s``). Never more than ``max_per_hour`` in any hour, nor sooner than ``min_gap_s``
+  after the last one ended. The direction is drawn from ``kinds`` with the frame_id as seed,
+  so a replayed frame asks the same thing. The decision carries the challenge with
+  ``issued`` true; the gateway turns that into the protocol's ``challenge`` message.
+- **While it runs** every decision carries its progress; a frame that would be allowed, or a
+  doubtful spoof, gets ``hold_action`` (lock_screen); other actions stand (a phone in view
+  still signs out).
+- **Passed** (turn_check.py): the frame is allowed if it is ``ok`` or a doubtful spoof, and so
+  are such frames for ``trust_s`` after. **Failed**: the spoof action (sign_out), reason
+  ``spoof``. **No answer by the deadline**: the ``challenge_timeout`` action (lock_screen),
+  reason ``challenge_timeout``.
+- A new session of the client while a challenge runs asks it again on the new socket, with a
+  fresh deadline: reconnecting does not dodge it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from processors.decide.challenge_policy import ChallengePolicy
+from processors.decide.head_pose import HeadPose
+from processors.decide.turn_check import TurnTrial, observe_turn
+from schemas.events import Action, ChallengeProgress, ChallengeState, Reason
+
+HOUR_MS = 3_600_000
+
+
+@dataclass(frozen=True)
+class ActiveChallenge:
+    """The challenge a client is answering."""
+
+    id: str
+    trigger: str
+    session_id: str
+    deadline_at: int
+    deadline_ms: int
+    trial: TurnTrial
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "trigger": self.trigger, "session_id": self.session_id,
+                "deadline_at": self.deadline_at, "deadline_ms": self.deadline_ms,
+                "trial": self.trial.to_json()}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> ActiveChallenge:
+        return cls(str(raw["id"]), str(raw["trigger"]), str(raw["session_id"]),
+                   int(raw["deadline_at"]), int(raw["deadline_ms"]),
+                   TurnTrial.from_json(raw["trial"]))
+
+
+@dataclass(frozen=True)
+class ChallengeStanding:
+    """One client's challenges: the running one, and what limits the next."""
+
+    active: ActiveChallenge | None = None
+    asked: tuple[int, ...] = ()  # when challenges were asked, within the last hour
+    last_end: int = 0  # when the last one ended (ms)
+    passed_at: int = 0  # when the last one passed (ms)
+    start_session: str = ""  # the session whose first frame was already considered
+    next_random_at: int = 0  # when a random check is due (0: not drawn yet)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"active": self.active.to_json() if self.active else None,
+                "asked": list(self.asked), "last_end": self.last_end,
+                "passed_at": self.passed_at, "start_session": self.start_session,
+                "next_random_at": self.next_random_at}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any] | None) -> ChallengeStanding:
+        if not raw:
+            return cls()
+        active = raw.get("active")
+        return cls(ActiveChallenge.from_json(active) if active else None,
+                   tuple(int(t) for t in raw.get("asked", ())), int(raw.get("last_end", 0)),
+                   int(raw.get("passed_at", 0)), str(raw.get("start_session", "")),
+                   int(raw.get("next_random_at", 0)))
+
+
+@dataclass(frozen=True)
+class ChallengeSight:
+    """What one decided frame offers a challenge."""
+
+    frame_id: str
+    client_id: str
+    session_id: str
+    pose: HeadPose | None  # of the main face; None without a usable face
+    matched: bool  # the main face is the enrolled person
+    liveness: float | None  # of the main face
+    replay: bool = False  # the face lies inside a phone's box (a spoof by geometry)
+
+
+@dataclass(frozen=True)
+class ChallengeStep:
+    """The frame's action and reason after challenges, and the client's new standing."""
+
+    action: Action
+    reason: Reason
+    progress: ChallengeProgress | None
+    standing: ChallengeStanding
+    scores: dict[str, float] = field(default_factory=dict)
+
+
+def _rng(frame_id: str) -> random.Random:
+    return random.Random(int(hashlib.sha256(frame_id.encode()).hexdigest()[:16], 16))
+
+
+def _doubtful_spoof(reason: Reason, sight: ChallengeSight, policy: ChallengePolicy) -> bool:
+    return (reason is Reason.SPOOF and not sight.replay and sight.liveness is not None
+            and sight.liveness >= policy.doubt_low)
+
+
+def _vouchable(reason: Reason, sight: ChallengeSight, policy: ChallengePolicy) -> bool:
+    """Frames a passed challenge vouches for: ``ok``, or a doubtful spoof."""
+    return reason is Reason.OK or _doubtful_spoof(reason, sight, policy)
+
+
+def _progress(active: ActiveChallenge, policy: ChallengePolicy, issued: bool
+              ) -> ChallengeProgress:
+    trial = active.trial
+    return ChallengeProgress(
+        id=active.id, action=trial.kind, state=trial.state, issued=issued,
+        trigger=active.trigger,  # type: ignore[arg-type]  # one of the Literal's values
+        deadline_at=active.deadline_at, deadline_ms=active.deadline_ms,
+        progress=trial.progress(policy.turn), detail=trial.detail)
+
+
+def _trigger(standing: ChallengeStanding, sight: ChallengeSight, reason: Reason,
+             policy: ChallengePolicy, now: int) -> str | None:
+    """Why a challenge is due on this frame, or None."""
+    if policy.asks_at_start(sight.client_id) and standing.start_session != sight.session_id:
+        return "session_start"
+    trusted = now - standing.passed_at <= policy.trust_s * 1000 and standing.passed_at > 0
+    if (policy.on_doubt and not trusted and reason in (Reason.OK, Reason.SPOOF)
+            and not sight.replay and policy.doubtful(sight.liveness)):
+        return "doubt"
+    if policy.every_s is not None and 0 < standing.next_random_at <= now:
+        return "random"
+    return None
+
+
+def _allowed_now(standing: ChallengeStanding, policy: ChallengePolicy, now: int) -> bool:
+    recent = [t for t in standing.asked if t > now - HOUR_MS]
+    return (len(recent) < policy.max_per_hour
+            and (standing.last_end == 0 or now - standing.last_end >= policy.min_gap_s * 1000))
+
+
+def _next_random(policy: ChallengePolicy, sight: ChallengeSight, now: int) -> int:
+    if policy.every_s is None:
+        return 0
+    return now + int(_rng(sight.frame_id).expovariate(1.0 / policy.every_s) * 1000) + 1
+
+
+def step(standing: ChallengeStanding, sight: ChallengeSight, action: Action, reason: Reason,
+         policy: ChallengePolicy, spoof_action: Action, timeout_action: Action,
+         now: int) -> ChallengeStep:
+    """Apply challenges to one frame's action and reason (see the module docstring)."""
+    if standing.active is not None:
+        return _run(standing, standing.active, sight, action, reason, policy, spoof_action,
+                    timeout_action, now)
+    start_session = sight.session_id
+    next_random = standing.next_random_at
+    if standing.start_session != sight.session_id or next_random == 0:
+        next_random = _next_random(policy, sight, now)
+    trigger = _trigger(standing, sight, reason, policy, now)
+    standing = replace(standing, start_session=start_session, next_random_at=next_random)
+    if trigger is not None and _allowed_now(standing, policy, now):
+        return _ask(standing, sight, trigger, action, reason, policy, now)
+    trusted = standing.passed_at > 0 and now - standing.passed_at <= policy.trust_s * 1000
+    if trusted and action is not Action.ALLOW and _vouchable(reason, sight, policy):
+        return ChallengeStep(Action.ALLOW, reason, None, standing, {"challenge_vouched": 1.0})
+    return ChallengeStep(action, reason, None, standing)
+
+
+def _ask(standing: ChallengeStanding, sight: ChallengeSight, trigger: str, action: Action,
+         reason: Reason, policy: ChallengePolicy, now: int) -> ChallengeStep:
+    kind = _rng(sight.frame_id).choice(policy.kinds)
+    deadline_ms = int(policy.deadline_s * 1000)
+    trial = observe_turn(TurnTrial(kind), sight.pose, sight.matched, policy.turn)
+    active = ActiveChallenge(
+        id="ch-" + hashlib.sha256(sight.frame_id.encode()).hexdigest()[:20], trigger=trigger,
+        session_id=sight.session_id, deadline_at=now + deadline_ms, deadline_ms=deadline_ms,
+        trial=trial)
+    asked = (*(t for t in standing.asked if t > now - HOUR_MS), now)
+    if policy.every_s is not None and trigger == "random":
+        standing = replace(standing, next_random_at=_next_random(policy, sight, now))
+    standing = replace(standing, active=active, asked=asked)
+    return ChallengeStep(_held(action, reason, sight, policy), reason,
+                         _progress(active, policy, issued=True), standing)
+
+
+def _held(action: Action, reason: Reason, sight: ChallengeSight, policy: ChallengePolicy
+          ) -> Action:
+    """While a challenge runs, an allow or a doubtful spoof waits for its answer."""
+    if action is Action.ALLOW or _doubtful_spoof(reason, sight, policy):
+        return policy.hold_action
+    return action
+
+
+def _run(standing: ChallengeStanding, active: ActiveChallenge, sight: ChallengeSight,
+         action: Action, reason: Reason, policy: ChallengePolicy, spoof_action: Action,
+         timeout_action: Action, now: int) -> ChallengeStep:
+    """One frame of a running challenge."""
+    issued = False
+    if sight.session_id != active.session_id:  # asked again on the client's new socket
+        deadline_ms = int(policy.deadline_s * 1000)
+        active = replace(active, session_id=sight.session_id, deadline_at=now + deadline_ms,
+                         deadline_ms=deadline_ms)
+        issued = True
+    trial = observe_turn(active.trial, sight.pose, sight.matched, policy.turn)
+    if trial.state is ChallengeState.PENDING and now > active.deadline_at:
+        trial = replace(trial, state=ChallengeState.EXPIRED, detail="no answer in time")
+    active = replace(active, trial=trial)
+    progress = _progress(active, policy, issued)
+    if trial.state is ChallengeState.PENDING:
+        return ChallengeStep(_held(action, reason, sight, policy), reason, progress,
+                             replace(standing, active=active))
+    ended = replace(standing, active=None, last_end=now,
+                    start_session=sight.session_id)
+    if trial.state is ChallengeState.PASSED:
+        passed = replace(ended, passed_at=now)
+        allow = action is Action.ALLOW or _vouchable(reason, sight, policy)
+        return ChallengeStep(Action.ALLOW if allow else action, reason, progress, passed)
+    if trial.state is ChallengeState.FAILED:
+        return ChallengeStep(spoof_action, Reason.SPOOF, progress, ended)
+    return ChallengeStep(timeout_action, Reason.CHALLENGE_TIMEOUT, progress, ended)

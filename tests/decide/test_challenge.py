@@ -1,0 +1,174 @@
+"""Step-up challenges in the decider, on synthetic FaceResult sequences (no broker)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import Any
+
+from processors.decide.challenge_policy import ChallengePolicy
+from processors.decide.decider import Decider
+from processors.decide.policy import Policy
+from schemas.events import (
+    Action,
+    ChallengeKind,
+    ChallengeProgress,
+    ChallengeState,
+    Decision,
+    Face,
+    Reason,
+)
+from tests.decide.head_turns import flat_picture, head
+from tests.decide.results import BIG, face_result, phone_result
+from tests.decide.test_decider import Clock
+from tests.decide.test_policy import make_policy
+
+Points = list[tuple[float, float]]
+
+
+def policy_with(**knobs: Any) -> Policy:
+    return replace(make_policy(), challenges=ChallengePolicy(**knobs))
+
+
+class Client:
+    """One client's frames through a decider whose tables are plain dicts."""
+
+    def __init__(self, policy: Policy, tables: tuple[dict[str, Any], ...] | None = None) -> None:
+        self.tables = tables or ({}, {}, {})
+        self.clock = Clock()
+        self.policy = policy
+        self.seq = 0
+        self.session = "s1"
+
+    def frame(self, points: Points | None, liveness: float = 0.9, distance: float = 0.5,
+              step_ms: int = 200) -> Decision:
+        self.seq += 1
+        self.clock.ms += step_ms
+        decider = Decider(*self.tables, policy=lambda: self.policy, deadline_ms=3000,
+                          clock=self.clock)
+        fid = f"f{self.seq}"
+        faces = [] if points is None else [Face(box=BIG, score=0.99, landmarks=points,
+                                                liveness=liveness, distance=distance)]
+        decider.on_result("phone", phone_result(fid, seq=self.seq, session_id=self.session), 0)
+        outcome = decider.on_result("face", face_result(fid, faces=faces, seq=self.seq,
+                                                        session_id=self.session), 0)
+        assert outcome is not None
+        return outcome.decision
+
+
+def turn(kind: ChallengeKind, degrees: float) -> float:
+    return degrees if kind is ChallengeKind.TURN_LEFT else -degrees
+
+
+def asked(decision: Decision) -> ChallengeProgress:
+    assert decision.challenge is not None and decision.challenge.issued
+    return decision.challenge
+
+
+def test_a_real_head_turn_passes_and_restores_allow() -> None:
+    client = Client(policy_with(at_start=True))
+    first = client.frame(head())
+    challenge = asked(first)
+    assert (first.action, challenge.trigger, challenge.state) == (
+        Action.LOCK_SCREEN, "session_start", ChallengeState.PENDING)
+    seen = [client.frame(head(turn(challenge.action, deg))) for deg in (5, 15, 25, 30, 15, 2)]
+    assert [d.action for d in seen[:-1]] == [Action.LOCK_SCREEN] * 5
+    assert all(d.challenge and d.challenge.id == challenge.id and not d.challenge.issued
+               for d in seen)
+    assert seen[3].challenge and seen[3].challenge.progress == 0.5
+    last = seen[-1]
+    assert last.challenge and last.challenge.state is ChallengeState.PASSED
+    assert (last.action, last.reason) == (Action.ALLOW, Reason.OK)
+    after = client.frame(head())
+    assert after.challenge is None and after.action is Action.ALLOW
+
+
+def test_a_flat_picture_turned_fails_as_spoof() -> None:
+    client = Client(policy_with(at_start=True))
+    challenge = asked(client.frame(flat_picture()))
+    seen = [client.frame(flat_picture(turn(challenge.action, deg))) for deg in (10, 25, 35, 40)]
+    ended = [d for d in seen if d.challenge and d.challenge.state is not ChallengeState.PENDING]
+    assert ended, [d.challenge for d in seen]
+    assert ended[0].challenge and ended[0].challenge.state is ChallengeState.FAILED
+    assert (ended[0].action, ended[0].reason) == (Action.SIGN_OUT, Reason.SPOOF)
+    assert ended[0].challenge.detail == "flat picture turned"
+
+
+def test_a_turn_the_other_way_or_a_slide_does_not_pass() -> None:
+    client = Client(policy_with(at_start=True, deadline_s=3))
+    challenge = asked(client.frame(head()))
+    wrong = [client.frame(head(turn(challenge.action, -deg))) for deg in (15, 30, 15, 0)]
+    slid = [client.frame(head(shift_x=mm)) for mm in (40, 80, 40)]
+    assert all(d.challenge and d.challenge.state is ChallengeState.PENDING for d in wrong + slid)
+
+
+def test_no_answer_by_the_deadline_locks_with_its_own_reason() -> None:
+    client = Client(policy_with(at_start=True, deadline_s=2))
+    asked(client.frame(head()))
+    waiting = [client.frame(head(), step_ms=500) for _ in range(4)]  # 2.0 s: not yet over
+    assert all(d.action is Action.LOCK_SCREEN for d in waiting)
+    late = client.frame(head(), step_ms=500)
+    assert late.challenge and late.challenge.state is ChallengeState.EXPIRED
+    assert (late.action, late.reason) == (Action.LOCK_SCREEN, Reason.CHALLENGE_TIMEOUT)
+
+
+def test_another_person_coming_back_fails() -> None:
+    client = Client(policy_with(at_start=True))
+    challenge = asked(client.frame(head()))
+    client.frame(head(turn(challenge.action, 30)))
+    back = client.frame(head(), distance=1.6)
+    assert back.challenge and back.challenge.state is ChallengeState.FAILED
+    assert (back.action, back.reason) == (Action.SIGN_OUT, Reason.SPOOF)
+
+
+def test_doubtful_liveness_asks_a_clear_spoof_does_not_and_the_rate_holds() -> None:
+    policy = policy_with(on_doubt=True, doubt_low=0.3, doubt_high=0.6, max_per_hour=1,
+                         deadline_s=1)
+    clear = Client(policy).frame(head(), liveness=0.1)
+    assert clear.challenge is None and clear.reason is Reason.SPOOF
+    client = Client(policy)
+    doubt = client.frame(head(), liveness=0.45)
+    assert asked(doubt).trigger == "doubt"
+    assert doubt.action is Action.LOCK_SCREEN  # a doubtful spoof waits for the answer
+    client.frame(head(), liveness=0.45, step_ms=1500)  # expired
+    for _ in range(3):  # one an hour: no second challenge, the policy's own action
+        again = client.frame(head(), liveness=0.45, step_ms=30_000)
+        assert again.challenge is None
+
+
+def test_a_pass_vouches_for_doubtful_frames_for_trust_s() -> None:
+    client = Client(policy_with(on_doubt=True, trust_s=60))
+    challenge = asked(client.frame(head(), liveness=0.45))
+    client.frame(head(turn(challenge.action, 30)), liveness=0.45)
+    passed = client.frame(head(), liveness=0.45)
+    assert passed.challenge and passed.challenge.state is ChallengeState.PASSED
+    assert passed.action is Action.ALLOW and passed.reason is Reason.SPOOF
+    vouched = client.frame(head(), liveness=0.45, step_ms=30_000)
+    assert vouched.action is Action.ALLOW and vouched.scores["challenge_vouched"] == 1.0
+    assert client.frame(head(), liveness=0.1).action is not Action.ALLOW  # not a clear spoof
+    later = client.frame(head(), liveness=0.45, step_ms=61_000)
+    assert asked(later).trigger == "doubt"
+
+
+def test_a_running_challenge_survives_a_restart_and_a_reconnect() -> None:
+    client = Client(policy_with(at_start=True))
+    challenge = asked(client.frame(head()))
+    client.frame(head(turn(challenge.action, 30)))
+    # A restart: the tables come back from their changelogs as JSON.
+    restored = tuple(json.loads(json.dumps(t)) for t in client.tables)
+    again = Client(client.policy, restored)  # type: ignore[arg-type]
+    again.clock.ms, again.seq = client.clock.ms, client.seq
+    again.session = "s2"  # the client reconnected meanwhile: asked again on the new socket
+    moved = again.frame(head(turn(challenge.action, 20)))
+    assert moved.challenge and moved.challenge.issued and moved.challenge.id == challenge.id
+    back = again.frame(head())
+    assert back.challenge and back.challenge.state is ChallengeState.PASSED
+
+
+def test_random_checks_come_at_intervals() -> None:
+    client = Client(policy_with(every_s=5, min_gap_s=0, deadline_s=1))
+    decisions = [client.frame(head(), step_ms=1000) for _ in range(60)]
+    asks = [d for d in decisions if d.challenge and d.challenge.issued]
+    assert 3 <= len(asks) <= 30 and all(d.challenge and d.challenge.trigger == "random"
+                                        for d in asks)
+    assert {d.challenge.action for d in asks if d.challenge} == set(ChallengeKind)
