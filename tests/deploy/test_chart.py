@@ -20,10 +20,8 @@ import pytest
 import yaml
 
 from tests.conftest import REPO
-from vigil.core.kafka import group_name
+from vigil.core.flow import FRAMES, STAGES
 from vigil.core.settings import load_settings
-from vigil.core.stages import STAGES
-from vigil.core.topics import FRAMES
 
 CHART = REPO / "deploy" / "helm" / "vigil"
 GPU_VALUES = CHART / "values-gpu.yaml"
@@ -118,11 +116,12 @@ def test_keda_scales_the_model_stages_on_their_consumer_groups(tools: Path) -> N
     docs = objects(render(tools, "--set", "namespace=prod"))
     scaled = by_kind(docs, "ScaledObject")
     settings = load_settings(namespace="prod")
-    assert set(scaled) == {s.name for s in STAGES if s.heartbeat}  # the model stages
+    assert set(scaled) == {s.name for s in STAGES if s.scales}  # the model stages
+    groups = {s.name: s.group(settings) for s in STAGES}
     for name, scaler in scaled.items():
         trigger = scaler["spec"]["triggers"][0]
         assert trigger["type"] == "kafka"
-        assert trigger["metadata"]["consumerGroup"] == group_name(settings, name)
+        assert trigger["metadata"]["consumerGroup"] == groups[name]
         assert trigger["metadata"]["topic"] == FRAMES.name(settings)
         assert "replicas" not in by_kind(docs, "Deployment")[name]["spec"]  # KEDA owns it
     too_many = helm(tools, "template", "vigil", str(CHART), "--set", "kafka.partitions=4")

@@ -31,8 +31,9 @@ from vigil.apps.faults.client import SteadyClient
 from vigil.apps.faults.matrix import CaseCount, Fault, Phases, count_cases, run_matrix, table
 from vigil.apps.faults.outputs import check_outputs, sinks_caught_up
 from vigil.apps.up_process import CLI, UpProcess, settings_from_env
+from vigil.core.flow import STAGES
+from vigil.core.flow_types import Stage
 from vigil.core.settings import Settings
-from vigil.core.stages import STAGES, Stage
 from vigil.local.hosts import Host, Hosts, namespaces_usable
 from vigil.local.servers import port_answers
 
