@@ -26,6 +26,8 @@ from vigil.core.settings import load_settings
 CHART = REPO / "deploy" / "helm" / "vigil"
 GPU_VALUES = CHART / "values-gpu.yaml"
 BUILD_TIMEOUT_S = 1800  # helm from source on a fresh 2-core machine
+# The first run compiles helm: the fixture's build counts against the first test's timeout.
+pytestmark = pytest.mark.timeout(BUILD_TIMEOUT_S + 300)
 TEST_KEY = "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE="  # base64 of 32 bytes, for settings
 
 
