@@ -114,7 +114,7 @@ class Console:
             return Response.html(403, pages.error_page("Refused", "cross-site form", None))
         public: dict[tuple[str, str], Callable[[Request], Response]] = {
             ("GET", "/console.css"): self.css, ("GET", "/login"): self.login_form,
-            ("POST", "/login"): self.login}
+            ("POST", "/login"): self.login, ("GET", "/healthz"): self.healthz}
         if (request.method, request.path) in public:
             return public[(request.method, request.path)](request)
         session = self._session(request)
@@ -155,6 +155,10 @@ class Console:
         return session
 
     # --- public -----------------------------------------------------------------------------
+    def healthz(self, _request: Request) -> Response:
+        """For probes (Kubernetes, load balancers): no login, says nothing but that it serves."""
+        return Response(200, b"ok\n", "text/plain; charset=utf-8")
+
     def css(self, _request: Request) -> Response:
         return Response(200, pages.CSS.encode(), "text/css; charset=utf-8")
 

@@ -41,6 +41,12 @@ def test_login_sets_a_strict_server_side_session(console_app: ConsoleUnderTest) 
         "Content-Security-Policy"]
 
 
+def test_healthz_answers_without_a_login(console_app: ConsoleUnderTest) -> None:
+    reply = ConsoleClient(console_app.url).get("/healthz")
+    assert reply.status == 200 and reply.text == "ok\n"
+    assert "vigil_console=" not in " ".join(reply.headers.get_all("Set-Cookie") or [])
+
+
 def test_session_ends_on_the_server_when_its_time_is_up(console_app: ConsoleUnderTest
                                                         ) -> None:
     client = logged_in(console_app)

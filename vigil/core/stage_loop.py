@@ -86,6 +86,10 @@ def decode_or_dead_letter(
 POISON_ATTEMPTS = 3  # tries of a message on its own before it is dead-lettered
 POISON_BACKOFF_S = 0.5  # times the attempt number: a passing fault gets a moment to pass
 
+# Commit errors that mean "this member no longer owns these partitions", not a broken stage.
+GROUP_MOVED_ON = frozenset({KafkaError.UNKNOWN_MEMBER_ID, KafkaError.ILLEGAL_GENERATION,
+                            KafkaError.REBALANCE_IN_PROGRESS})
+
 
 @dataclass
 class StageLoop:
@@ -131,7 +135,7 @@ class StageLoop:
         if batch:
             started = time.perf_counter()
             self._handle(batch)
-            consumer.commit(offsets=next_offsets(batch), asynchronous=False)
+            self._commit(consumer, batch)
             metrics.STAGE_LATENCY.labels(self.stage).observe(time.perf_counter() - started)
             metrics.BATCH_SIZE.labels(self.stage).observe(len(batch))
             metrics.MESSAGES_PROCESSED.labels(self.stage).inc(len(batch))
@@ -171,6 +175,25 @@ class StageLoop:
         log.error("stage=%s %s dead-lettered after %d attempts: %s", self.stage, where(msg),
                   POISON_ATTEMPTS, error)
         self.poison(msg, f"{self.stage} could not handle it: {error}"[:1000])
+
+    def _commit(self, consumer: Consumer, batch: list[Message]) -> None:
+        """Commit the batch; a group that moved on meanwhile is not fatal.
+
+        When the member was away longer than the session timeout (a link cut for 10 s was
+        enough), the group has rebalanced and the broker refuses its commit. The batch's
+        results are out already; whoever holds the partitions now reads it again from the
+        last commit, and results carry frame_id, so the repeat is harmless downstream.
+        """
+        try:
+            consumer.commit(offsets=next_offsets(batch), asynchronous=False)
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+            if error is None or error.code() not in GROUP_MOVED_ON:
+                raise
+            metrics.CONSUMER_ERRORS.labels(self.stage, error.name()).inc()
+            log.warning("stage=%s commit refused after a rebalance (%s): the batch of %d will "
+                        "be read again by the partitions' new owner", self.stage, error.name(),
+                        len(batch))
 
     def _record_lag(self, consumer: Consumer) -> None:
         # Cached watermarks only: they come with every fetch response. Asking the broker

@@ -1,5 +1,9 @@
 """`vigil infra`: a real local Apache Kafka (one KRaft node or three) and Redis on 127.0.0.1.
 
+They listen on the addresses the settings name (kafka_bootstrap, redis_url): 127.0.0.1 by
+default, or the address of a network namespace in the multi-host layout
+(``vigil.local.hosts``), where `vigil infra up` runs inside that namespace.
+
 `vigil infra up` formats each Kafka node's storage once, starts the servers as detached
 processes with their data, logs and pid files under the state folder, and waits until each
 answers. `down` stops only the processes whose pid files it wrote (and only if the process
@@ -13,6 +17,8 @@ from __future__ import annotations
 import logging
 import shutil
 from concurrent.futures import ThreadPoolExecutor
+from ipaddress import ip_address
+from urllib.parse import urlsplit
 
 from vigil.core.settings import Settings
 from vigil.local.kafka_cluster import kafka_nodes, layouts_on_disk
@@ -30,14 +36,21 @@ class LocalRedis(LocalServer):
     def port(self) -> int:
         return self.settings.redis.port
 
+    @property
+    def host(self) -> str:
+        return urlsplit(self.settings.redis.url).hostname or "127.0.0.1"
+
     def command(self) -> list[str]:
         binary = shutil.which("redis-server")
         if binary is None:
             raise InfraError(f"redis-server is not installed: {SETUP_HINT}")
+        # Protected mode refuses every peer but loopback: off only where the settings name
+        # another address of this machine (a host of the multi-host layout).
+        loopback = self.host == "localhost" or ip_address(self.host).is_loopback
         return [
-            binary, "--port", str(self.port), "--bind", "127.0.0.1",
+            binary, "--port", str(self.port), "--bind", self.host,
             "--dir", str(self.root), "--appendonly", "yes", "--save", "",
-            "--daemonize", "no", "--protected-mode", "yes",
+            "--daemonize", "no", "--protected-mode", "yes" if loopback else "no",
         ]
 
     def ping(self) -> bool:

@@ -46,17 +46,20 @@ class KafkaNode:
     node_id: int
     port: int
     controller_port: int
+    host: str = "127.0.0.1"  # the address kafka_bootstrap names for it
 
 
 def cluster_nodes(settings: Settings, count: int | None = None) -> list[KafkaNode]:
     """The nodes of a local cluster of ``count`` (default: the settings') and their ports."""
     size = count or settings.kafka.local_nodes
     listed = settings.kafka.ports
+    hosts = [server.rsplit(":", 1)[0] for server in settings.kafka.bootstrap.split(",")]
     nodes = [KafkaNode(i + 1, listed[i] if i < len(listed) else listed[0] + NODE_PORT_STEP * i,
-                       settings.kafka.controller_port + NODE_PORT_STEP * i)
+                       settings.kafka.controller_port + NODE_PORT_STEP * i,
+                       hosts[i] if i < len(hosts) else hosts[0])
              for i in range(size)]
-    ports = [port for node in nodes for port in (node.port, node.controller_port)]
-    clashing = sorted({port for port in ports if ports.count(port) > 1})
+    ports = [(node.host, port) for node in nodes for port in (node.port, node.controller_port)]
+    clashing = sorted({port for host, port in ports if ports.count((host, port)) > 1})
     if clashing:
         raise InfraError(f"the {size} local Kafka nodes would share port(s) {clashing}: list "
                          "one address per node in kafka_bootstrap, or move "
@@ -66,7 +69,7 @@ def cluster_nodes(settings: Settings, count: int | None = None) -> list[KafkaNod
 
 def cluster_bootstrap(nodes: list[KafkaNode]) -> str:
     """The bootstrap list naming every node, so clients survive the loss of any one."""
-    return ",".join(f"127.0.0.1:{node.port}" for node in nodes)
+    return ",".join(f"{node.host}:{node.port}" for node in nodes)
 
 
 def layout_root(state_dir: Path, size: int) -> Path:
@@ -99,6 +102,10 @@ class LocalKafka(LocalServer):
         return self.node.port
 
     @property
+    def host(self) -> str:
+        return self.node.host
+
+    @property
     def data_dir(self) -> Path:
         return self.root / "data"
 
@@ -117,14 +124,14 @@ class LocalKafka(LocalServer):
 
     def _properties(self) -> str:
         node, copies = self.node, durability_for(len(self.cluster))
-        voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in self.cluster)
+        voters = ",".join(f"{n.node_id}@{n.host}:{n.controller_port}" for n in self.cluster)
         return "\n".join([
             "process.roles=broker,controller",
             f"node.id={node.node_id}",
             f"controller.quorum.voters={voters}",
-            f"listeners=PLAINTEXT://127.0.0.1:{node.port},"
-            f"CONTROLLER://127.0.0.1:{node.controller_port}",
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{node.port}",
+            f"listeners=PLAINTEXT://{node.host}:{node.port},"
+            f"CONTROLLER://{node.host}:{node.controller_port}",
+            f"advertised.listeners=PLAINTEXT://{node.host}:{node.port}",
             "controller.listener.names=CONTROLLER",
             "inter.broker.listener.name=PLAINTEXT",
             "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
@@ -197,11 +204,11 @@ class LocalKafka(LocalServer):
         ]
 
     def ping(self) -> bool:
-        if not port_answers(self.port):
+        if not port_answers(self.port, self.host):
             return False
         from confluent_kafka.admin import AdminClient
 
-        admin = AdminClient({"bootstrap.servers": f"127.0.0.1:{self.port}"})
+        admin = AdminClient({"bootstrap.servers": f"{self.host}:{self.port}"})
         try:
             admin.list_topics(timeout=2)
         except Exception:  # KafkaException while the broker finishes starting

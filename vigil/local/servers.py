@@ -143,6 +143,12 @@ class LocalServer:
     def port(self) -> int:
         raise NotImplementedError
 
+    @property
+    def host(self) -> str:
+        """The address it listens on: the one its settings name (127.0.0.1 unless a network
+        namespace of the multi-host layout gives the machine another)."""
+        return "127.0.0.1"
+
     def command(self) -> list[str]:
         raise NotImplementedError
 
@@ -150,7 +156,7 @@ class LocalServer:
         """Create folders and config files before the first start."""
 
     def ping(self) -> bool:
-        return port_answers(self.port)
+        return port_answers(self.port, self.host)
 
     # -- process management -----------------------------------------------------------------
     def pid(self) -> int | None:
@@ -171,7 +177,7 @@ class LocalServer:
         pid = self.pid()
         return ServerStatus(
             self.name,
-            f"127.0.0.1:{self.port}",
+            f"{self.host}:{self.port}",
             pid,
             pid is not None,
             self.ping(),
@@ -182,9 +188,9 @@ class LocalServer:
         if self.pid() is not None:
             log.info("%s already running (pid %s)", self.name, self.pid())
             return
-        if not port_free(self.port):
+        if not port_free(self.port, self.host):
             raise InfraError(
-                f"{self.name}: port {self.port} on 127.0.0.1 is already in use by another "
+                f"{self.name}: port {self.port} on {self.host} is already in use by another "
                 f"process; stop it or choose another port in the settings"
             )
         self.root.mkdir(parents=True, exist_ok=True)
@@ -200,7 +206,7 @@ class LocalServer:
                 cwd=self.root,
             )
         self.pid_file.write_text(f"{proc.pid}\n")
-        log.info("started %s pid %d on 127.0.0.1:%d", self.name, proc.pid, self.port)
+        log.info("started %s pid %d on %s:%d", self.name, proc.pid, self.host, self.port)
 
     def wait_ready(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
@@ -214,7 +220,7 @@ class LocalServer:
                 )
             time.sleep(0.3)
         raise InfraError(
-            f"{self.name} did not answer on 127.0.0.1:{self.port} within {timeout_s:.0f} s; "
+            f"{self.name} did not answer on {self.host}:{self.port} within {timeout_s:.0f} s; "
             f"read {self.log_file}"
         )
 
