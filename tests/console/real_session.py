@@ -24,6 +24,7 @@ from processors.vision.imaging import decode_frame, read_image, webcam_jpeg
 from processors.vision.results import PhoneDetections
 from schemas.events import Decision, FrameHeaders, FrameRef
 from vigil.core.settings import Settings
+from vigil.core.template import Template
 
 CLIENT, SESSION = "dana", "s-real"
 START_MS = 1_790_000_600_000  # ten minutes after the console fixture's first decision
@@ -43,7 +44,7 @@ def decide_real_session(testdata: Path, settings: Settings, chain: FaceChain,
                         phone: FramePlugin[PhoneDetections]) -> RealSession:
     """Decisions of one session of the photos in SCRIPT (see the module docstring)."""
     enrolled_face = chain.run([read_image(str(testdata / "spoof/image_T1.jpg"))])[0].faces[0]
-    enrolled = np.stack([enrolled_face.embedding])
+    enrolled = Template(np.stack([enrolled_face.embedding]))
     jpegs = [webcam_jpeg(read_image(str(testdata / name)))
              for name, repeat in SCRIPT for _ in range(repeat)]
     frames = [DecodedFrame(FrameHeaders(
