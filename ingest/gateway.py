@@ -100,7 +100,8 @@ class Gateway:
     async def start(self) -> None:
         """Connect, subscribe, start the tick and listen on gateway_host:gateway_port."""
         loop = asyncio.get_running_loop()
-        self.repo = await asyncio.to_thread(open_repository, self.settings)
+        # Without the data key: the gateway reads token hashes and states, never faces.
+        self.repo = await asyncio.to_thread(open_repository, self.settings, False)
         self.auth = Authenticator(self.settings, self.repo, self.redis)
         subscribed = asyncio.Event()  # set while the reply channel is subscribed
         self._upkeep = SessionUpkeep(self.settings, self.redis, self.repo, self.admission,

@@ -30,10 +30,12 @@ from control.events.outbox import client_hash
 from control.users.db import UserRepository
 from ingest.protocol import CloseCode
 from ingest.session import Session
+from schemas.events import now_ms
 from vigil.core.background import BackgroundLoop
 from vigil.core.settings import Settings
 
 log = logging.getLogger(__name__)
+SESSION_EXPIRED = "session expired: sign in again"  # max_session_s
 
 RETRY_TICK_S = 0.5
 
@@ -98,12 +100,17 @@ class SessionUpkeep:
                 pipe.hget(key, keys.SESSION_ID_FIELD)
                 pipe.pexpire(key, ttl_ms)
             replies = await pipe.execute()
+        oldest = now_ms() - int(self.settings.gateway.max_session_s * 1000)
         for s, owner in zip(admitted, replies[::2], strict=True):
             owner = owner.decode() if isinstance(owner, bytes) else owner
             if s.session_id in occupancy.lost:
                 s.close(CloseCode.TRY_AGAIN_LATER, "capacity withdrawn")
             elif owner != s.session_id:
                 s.close(CloseCode.POLICY, "replaced by a newer session")
+            elif self.settings.gateway.max_session_s and s.admitted_at < oldest:
+                log.info("session expired client_id=%s session_id=%s", s.client_id,
+                         s.session_id)
+                s.close(CloseCode.POLICY, SESSION_EXPIRED)
             s.expire_in_flight(self.settings.gateway.in_flight_timeout_s)
         return True
 

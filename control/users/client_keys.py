@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from control.users.crypto import KEY_BYTES, decrypt, encrypt
+from control.users.crypto import KEY_BYTES, CryptoError, decrypt, encrypt
 from schemas.events import now_ms
 from vigil.core.errors import VigilError
 
@@ -58,8 +58,20 @@ def _wrap_context(key_id: str, client_id: str) -> bytes:
 class ClientKeys:
     """The client_keys table of one user database (its repository's statements and lock)."""
 
-    def __init__(self, execute: Execute, lock: threading.RLock, data_key: bytes) -> None:
-        self._execute, self._lock, self._data_key = execute, lock, data_key
+    def __init__(self, execute: Execute, lock: threading.RLock, data_key: bytes | None) -> None:
+        self._execute, self._lock, self._key = execute, lock, data_key
+
+    @property
+    def _data_key(self) -> bytes:
+        return self.data_key()
+
+    def data_key(self) -> bytes:
+        """The deployment's data key; CryptoError when this process opened without it."""
+        if self._key is None:
+            raise CryptoError("this process opened the user database without the data key "
+                              "(gateways need token hashes only): it cannot read or write "
+                              "biometric data")
+        return self._key
 
     def _rows(self, sql: str, params: Sequence[object]) -> list[Row]:
         with self._lock:

@@ -164,7 +164,7 @@ class SqlUserRepository(AuditorStatements, OutboxStatements, ActiveModelStatemen
     lock is re-entrant: the calls inside :meth:`transaction` take it again.
     """
 
-    def __init__(self, key: bytes) -> None:
+    def __init__(self, key: bytes | None) -> None:
         self._key = key
         self._lock = threading.RLock()
         self._open_transaction = False  # transaction() is under way (on the lock's thread)
@@ -294,7 +294,7 @@ class SqlUserRepository(AuditorStatements, OutboxStatements, ActiveModelStatemen
             return None
         assert isinstance(blob, bytes | bytearray | memoryview), type(blob)
         if key_id is None:
-            raw = decrypt(self._key, bytes(blob), _embedding_context(client_id))
+            raw = decrypt(self.keys.data_key(), bytes(blob), _embedding_context(client_id))
         else:
             raw = decrypt(self.keys.by_id(str(key_id)), bytes(blob),
                           _embedding_context(client_id, str(key_id)))
@@ -341,7 +341,7 @@ class SqlUserRepository(AuditorStatements, OutboxStatements, ActiveModelStatemen
 class SqliteUserRepository(SqlUserRepository):
     """The user database in one SQLite file."""
 
-    def __init__(self, path: Path, key: bytes) -> None:
+    def __init__(self, path: Path, key: bytes | None) -> None:
         super().__init__(key)
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -60,7 +60,7 @@ def query(url: str, statement: str) -> list[Row]:
 class PostgresUserRepository(SqlUserRepository):
     """The user database on a PostgreSQL server; see the module docstring."""
 
-    def __init__(self, url: str, key: bytes) -> None:
+    def __init__(self, url: str, key: bytes | None) -> None:
         super().__init__(key)
         self.url = url
         self.where = redact_url(url)

@@ -12,13 +12,15 @@ from control.users.db import SqliteUserRepository, UserRepository
 from vigil.core.settings import Settings
 
 
-def open_repository(settings: Settings) -> UserRepository:
+def open_repository(settings: Settings, with_key: bool = True) -> UserRepository:
     """The configured user database, key from the settings: a ``postgresql://`` URL in
     ``user_db`` opens PostgreSQL (psycopg is imported only then), anything else one SQLite
-    file."""
+    file. ``with_key`` False: without the data key (a gateway needs token hashes and states
+    only); reading or writing biometric data then raises CryptoError."""
+    key = load_key(settings) if with_key else None
     url = settings.control.user_db_url
     if url is not None:
         from control.users.db_postgres import PostgresUserRepository
 
-        return PostgresUserRepository(url, load_key(settings))
-    return SqliteUserRepository(settings.user_db_path, load_key(settings))
+        return PostgresUserRepository(url, key)
+    return SqliteUserRepository(settings.user_db_path, key)

@@ -91,6 +91,7 @@ const REFUSALS = {
   "too many failures": "Too many failed sign-ins from this address. Wait a minute, then try again.",
   "replaced by a newer session": "This client was opened somewhere else (another tab or device).",
   "token revoked": "Your token was revoked. Ask an operator for a new token.",
+  "session expired: sign in again": "This session reached its longest allowed time. Sign in again.",
   "token replaced: sign in with the new token": "A new token was issued for this client. Sign in with the new token.",
 };
 

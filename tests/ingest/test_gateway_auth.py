@@ -137,3 +137,18 @@ def test_a_new_token_ends_the_sessions_of_the_old_one(
     finally:
         control.close()
         repo.close()
+
+
+def test_a_session_closes_at_its_maximum_lifetime(make_gateway_settings: SettingsFactory) -> None:
+    from ingest.upkeep import SESSION_EXPIRED
+
+    settings = make_gateway_settings(max_session_s=1.0)
+    token = add_client(settings, "alice")
+
+    async def scenario() -> tuple[int | None, str]:
+        async with running_gateway(settings) as gw:
+            ws = await welcomed(gw.url, "alice", token)
+            code, reason, _ = await closed_with(ws, timeout_s=10)
+            return code, reason
+
+    assert asyncio.run(scenario()) == (1008, SESSION_EXPIRED)

@@ -62,6 +62,11 @@ class GatewaySettings(Area):
         30.0, gt=0.0, le=3600.0, description="After this long without a decision a frame no "
         "longer counts as in flight."
     )
+    max_session_s: float = Field(
+        43_200.0, ge=0.0, le=30 * 86_400.0, description="Longest a session stays open (seconds "
+        "since it was admitted); then it closes with 1008 'session expired: sign in again', "
+        "so a stolen token's session cannot last for ever. 0: no limit."
+    )
     drain_s: float = Field(
         8.0, ge=0.0, le=300.0, validation_alias="gateway_drain_s",
         description="On stop, how long the gateway waits for the "
@@ -107,7 +112,7 @@ class GatewaySettings(Area):
     @classmethod
     def _check_origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for origin in value:
-            if not _ORIGIN.match(origin):
+            if not _ORIGIN.fullmatch(origin):
                 raise ValueError(f"{origin!r} is not an origin like https://host[:port] "
                                  "(no path, no trailing slash)")
         return tuple(origin.lower() for origin in value)
