@@ -41,9 +41,12 @@ def test_each_frame_gets_the_expected_action(running: Running) -> None:
         "objects/tflite_examples_table.jpg"))
     # The shipped policy allows once a session has shown three live frames (temporal
     # evidence), and signs out for a spoof once three of the last six scored frames were
-    # spoof evidence (the first two hold the session as verifying).
+    # spoof evidence (the first two hold the session as verifying). Identity is judged on
+    # the median distance of the session's recent frames (identity.window): one frame of
+    # another person among alice's is not enough for wrong_user (a person who stays is, from
+    # their third frame: tests/decide/test_identity.py).
     assert outcome(alice) == [("lock_screen", "ok"), ("lock_screen", "ok"), ("allow", "ok"),
-                              ("lock_screen", "wrong_user"), ("lock_screen", "no_face")]
+                              ("allow", "ok"), ("lock_screen", "no_face")]
     live = running.stream("live", running.frames(*["spoof/image_F2.jpg"] * 3))
     assert outcome(live) == [("lock_screen", "verifying"), ("lock_screen", "verifying"),
                              ("sign_out", "spoof")]
