@@ -150,6 +150,8 @@ class StageLoop:
         try:
             self.handle(batch)
             return
+        except (KafkaException, BufferError):
+            raise  # Kafka itself failed, not a message: nothing to dead-letter; not committed
         except Exception:
             if self.poison is None:
                 raise
@@ -165,6 +167,8 @@ class StageLoop:
             try:
                 self.handle([msg])
                 return
+            except (KafkaException, BufferError):
+                raise  # as above: the batch stays uncommitted and is read again
             except Exception as exc:  # any error: dead-lettered below, never a crash-loop
                 error = f"{type(exc).__name__}: {exc}"
                 log.warning("stage=%s %s failed alone (attempt %d of %d): %s", self.stage,
