@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.faults.checks import assert_answered_once
 from tests.faults.conftest import MatrixRun
 from vigil.apps.faults.matrix import STEADY
 from vigil.apps.faults.stack import CASES, STACK_CASE
@@ -32,13 +33,4 @@ pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.timeout(1
 def test_every_frame_is_answered_exactly_once(matrix: MatrixRun, case: str) -> None:
     if case in matrix.skipped:
         pytest.skip(matrix.skipped[case])
-    row = matrix.rows[case]
-    where = f"{row} (the stages' log: {matrix.log})"
-    assert row.frames > 0, f"no frame was sent during the case {where}"
-    assert (row.lost, row.duplicated) == (0, 0), where
-    assert row.decided + row.errors + row.cut == row.frames, where
-    assert (row.audit_missing, row.evidence_missing) == (0, 0), where
-    ends = {how.removeprefix("closed ") for how in row.how if how.startswith("closed ")}
-    assert ends <= set(SESSION_ENDS.get(case, ())), where
-    if case != STEADY:
-        assert row.recovery_s is not None, f"{case} did not recover {where}"
+    assert_answered_once(matrix.rows[case], case, matrix.log, SESSION_ENDS)

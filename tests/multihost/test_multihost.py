@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.faults.checks import assert_answered_once
 from tests.multihost.conftest import MultiHostRun
 from vigil.apps.faults.matrix import STEADY
 
@@ -24,13 +25,4 @@ SESSION_ENDS = {"models-link": ("1013 capacity withdrawn",),
 @pytest.mark.parametrize("case", [STEADY, "models-link", "brokers-link"])
 def test_every_frame_is_answered_once_across_a_link_cut(multihost: MultiHostRun,
                                                         case: str) -> None:
-    row = multihost.rows[case]
-    where = f"{row} (the stages' log: {multihost.log})"
-    assert row.frames > 0, f"no frame was sent during {where}"
-    assert (row.lost, row.duplicated) == (0, 0), where
-    assert row.decided + row.errors + row.cut == row.frames, where
-    assert (row.audit_missing, row.evidence_missing) == (0, 0), where
-    ends = {how.removeprefix("closed ") for how in row.how if how.startswith("closed ")}
-    assert ends <= set(SESSION_ENDS.get(case, ())), where
-    if case != STEADY:
-        assert row.recovery_s is not None, f"{case} did not recover {where}"
+    assert_answered_once(multihost.rows[case], case, multihost.log, SESSION_ENDS)
