@@ -36,7 +36,7 @@ from sinks.audit_anchor import (
 )
 from sinks.audit_keys import load_signing_key, load_verify_key
 from sinks.audit_log import AuditError, AuditLog, VerifyResult, verify
-from sinks.audit_offsets import CommitsUnavailable, committed_offsets, missing_lines
+from sinks.audit_offsets import CommitsUnavailable, committed_offsets, cut_below_commits
 from vigil.core.flow import AUDIT_CHECKPOINTS
 from vigil.core.kafka import make_producer
 from vigil.core.settings import Settings
@@ -91,21 +91,16 @@ def _read_anchors(settings: Settings, path: Path, use_kafka: bool
 def _commit_problems(settings: Settings, path: Path) -> tuple[list[str], list[str]]:
     """(problems, notes) of the log against the audit group's committed offsets."""
     try:
-        committed = committed_offsets(settings)
-    except CommitsUnavailable as exc:
-        return [], [f"committed offsets not checked: {exc}"]
-    try:
         audit_log = AuditLog(path, owner=False)
     except AuditError as exc:  # the chain check names the unreadable line
         return [], [f"committed offsets not checked: {exc}"]
     try:
-        missing = missing_lines(audit_log, committed)
+        problem = cut_below_commits(settings, audit_log)
+    except CommitsUnavailable as exc:
+        return [], [f"committed offsets not checked: {exc}"]
     finally:
         audit_log.close()
-    if not missing:
-        return [], []
-    return [("the log lacks lines the audit sink had committed (" + "; ".join(missing)
-             + "): lines were cut")], []
+    return ([problem] if problem else []), []
 
 
 def verify_anchored(settings: Settings, path: Path, use_kafka: bool = True) -> AnchoredVerdict:
