@@ -42,6 +42,7 @@ from vigil.core import metrics
 from vigil.core.flow import AUDIT_CHECKPOINTS, AUDIT_STAGE
 from vigil.core.kafka import make_consumer, watermarks
 from vigil.core.settings import Settings
+from vigil.core.topic_window import TopicWindowError, read_window
 
 log = logging.getLogger(__name__)
 
@@ -124,8 +125,7 @@ def kafka_anchor(settings: Settings, key: Ed25519PublicKey,
     does not verify. (None, []) when the topic is absent or empty."""
     topic = AUDIT_CHECKPOINTS.name(settings)
     consumer = make_consumer(settings, f"{settings.deployment.namespace}-audit-anchor",
-                             **{"auto.offset.reset": "error", "enable.auto.offset.store": False,
-                                "enable.partition.eof": True})
+                             **{"auto.offset.reset": "error", "enable.auto.offset.store": False})
     try:
         try:
             low, high = watermarks(consumer, TopicPartition(topic, 0), timeout_s)
@@ -136,31 +136,14 @@ def kafka_anchor(settings: Settings, key: Ed25519PublicKey,
                                         f"for {topic}: {exc.args[0].str()}") from None
         if high <= low:
             return None, []
-        records = _read_all(consumer, topic, low, high, timeout_s)
     finally:
         consumer.close()
+    try:  # the whole partition: an old checkpoint put back is told by the newer ones
+        records = [(int(m.offset() or 0), m.value())
+                   for m in read_window(settings, topic, stall_s=timeout_s)]
+    except TopicWindowError as exc:
+        raise CheckpointUnavailable(str(exc)) from None
     return freshest(key, records, topic)
-
-
-def _read_all(consumer: Any, topic: str, low: int, high: int,
-              timeout_s: float) -> list[tuple[int, bytes | None]]:
-    """(offset, value) of every record of partition 0 from ``low`` to ``high`` (bounded)."""
-    consumer.assign([TopicPartition(topic, 0, low)])
-    records: list[tuple[int, bytes | None]] = []
-    last = low - 1
-    while last < high - 1:
-        msg: Message | None = consumer.poll(timeout_s)
-        if msg is None:
-            raise CheckpointUnavailable(f"reading {topic}: nothing for {timeout_s:.0f} s at "
-                                        f"offset {last + 1} of {high}")
-        error = msg.error()
-        if error is not None:
-            if error.code() == KafkaError._PARTITION_EOF:
-                break
-            raise CheckpointUnavailable(f"reading {topic}: {error.str()}")
-        last = int(msg.offset() or 0)
-        records.append((last, msg.value()))
-    return records
 
 
 def freshest(key: Ed25519PublicKey, records: list[tuple[int, bytes | None]],
