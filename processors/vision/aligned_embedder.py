@@ -24,7 +24,8 @@ import numpy.typing as npt
 
 from processors.vision.base import FacePlugin
 from processors.vision.imaging import Image
-from processors.vision.results import BoxXYXY, DetectedFace, Point
+from processors.vision.onnx_session import onnx_session
+from processors.vision.results import BoxXYXY, DetectedFace, Point, grouped
 from vigil.core.weights import require_weight
 
 log = logging.getLogger(__name__)
@@ -74,16 +75,8 @@ class AlignedEmbedder(FacePlugin[Embedding]):
 
     def load(self) -> None:
         """Open the verified ONNX file in an onnxruntime CPU session."""
-        import onnxruntime as ort
-
         path = require_weight(self.settings, self.model.weights)
-        options = ort.SessionOptions()
-        if self.settings.models.inference_threads:
-            options.intra_op_num_threads = self.settings.models.inference_threads
-        if self.settings.models.omp_wait_policy == "passive":
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session: Any = ort.InferenceSession(str(path), options,
-                                                  providers=["CPUExecutionProvider"])
+        self._session: Any = onnx_session(self.settings, path)
         self._input = self._session.get_inputs()[0].name
         self._output = self._session.get_outputs()[self.model.output].name
         self.loaded = True
@@ -103,12 +96,7 @@ class AlignedEmbedder(FacePlugin[Embedding]):
                    for frame, frame_faces in zip(frames, faces, strict=True)
                    for face in frame_faces]
         flat = self.embed_aligned(aligned)
-        out: list[list[Embedding]] = []
-        start = 0
-        for frame_faces in faces:
-            out.append(list(flat[start : start + len(frame_faces)]))
-            start += len(frame_faces)
-        return out
+        return grouped(list(flat), faces)
 
     def embed_aligned(self, faces: Sequence[npt.NDArray[np.uint8]]) -> npt.NDArray[np.float32]:
         """Unit embeddings (N x d) of aligned 112x112 BGR faces."""

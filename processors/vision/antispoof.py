@@ -27,6 +27,7 @@ import numpy.typing as npt
 
 from processors.vision.base import FacePlugin
 from processors.vision.imaging import Image, content_bounds
+from processors.vision.onnx_session import onnx_session
 from processors.vision.results import BoxXYXY, per_frame
 from vigil.core.weights import require_weight
 
@@ -76,18 +77,8 @@ class CelebaSpoofLiveness(FacePlugin[float]):
 
     def load(self) -> None:
         """Open the verified ONNX file in an onnxruntime CPU session."""
-        import onnxruntime as ort
-
         path = require_weight(self.settings, self.weights_file())
-        options = ort.SessionOptions()
-        if self.settings.models.inference_threads:
-            options.intra_op_num_threads = self.settings.models.inference_threads
-        if self.settings.models.omp_wait_policy == "passive":
-            # As torch's threads: sleep, not spin, between runs (the face process shares its
-            # cores with torch; side by side with FaceNet, 15-25% less CPU a batch).
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session: Any = ort.InferenceSession(str(path), options,
-                                                  providers=["CPUExecutionProvider"])
+        self._session: Any = onnx_session(self.settings, path)
         self._input = self._session.get_inputs()[0].name
         self.loaded = True
         log.info("loaded liveness weights=%s", path.name)

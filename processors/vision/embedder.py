@@ -20,7 +20,7 @@ import numpy.typing as npt
 
 from processors.vision.base import FacePlugin
 from processors.vision.imaging import Image
-from processors.vision.results import BoxXYXY
+from processors.vision.results import BoxXYXY, grouped
 from vigil.core.embeddings import EMBEDDING_DIM
 from vigil.core.weights import require_weight
 
@@ -81,12 +81,7 @@ class FaceNetEmbedder(FacePlugin[Embedding]):
         crops = [facenet_crop(frame, box) for frame, frame_boxes in zip(frames, boxes, strict=True)
                  for box in frame_boxes]
         flat = self.embed_crops(crops)
-        out: list[list[Embedding]] = []
-        start = 0
-        for frame_boxes in boxes:
-            out.append(list(flat[start : start + len(frame_boxes)]))
-            start += len(frame_boxes)
-        return out
+        return grouped(list(flat), boxes)
 
     def embed_crops(self, crops: Sequence[npt.NDArray[np.uint8]]) -> npt.NDArray[np.float32]:
         """Embeddings (N x 512, unit length) of 160x160 RGB uint8 crops."""

@@ -5,9 +5,9 @@ Boxes are (x1, y1, x2, y2) in the pixels of the frame they came from.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Sequence, Sized
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -93,11 +93,20 @@ class FrameFaces:
     error: str | None = None
 
 
-def per_frame(scores: Sequence[float], boxes: Sequence[Sequence[BoxXYXY]]) -> list[list[float]]:
-    """Scores of all faces of a batch, in order, grouped back per frame (as ``boxes`` is)."""
-    out: list[list[float]] = []
+T = TypeVar("T")
+
+
+def grouped(items: Sequence[T], frames: Sequence[Sized]) -> list[list[T]]:
+    """Results of all faces of a batch, in order, grouped back per frame (as ``frames``, each
+    frame's faces or boxes, is)."""
+    out: list[list[T]] = []
     start = 0
-    for frame_boxes in boxes:
-        out.append([float(s) for s in scores[start : start + len(frame_boxes)]])
-        start += len(frame_boxes)
+    for frame in frames:
+        out.append(list(items[start : start + len(frame)]))
+        start += len(frame)
     return out
+
+
+def per_frame(scores: Sequence[float], boxes: Sequence[Sequence[BoxXYXY]]) -> list[list[float]]:
+    """Scores of all faces of a batch as plain floats, grouped back per frame."""
+    return grouped([float(s) for s in scores], boxes)
