@@ -107,7 +107,7 @@ class HttpFront:
 
     def client_address(self, connection: ServerConnection, request: Request | None) -> str:
         """The client's address: the TCP peer's, or what a trusted proxy forwards."""
-        peer = str(connection.remote_address[0]) if connection.remote_address else "unknown"
+        peer = _peer(connection)
         return peer if request is None else self.proxies.client_address(peer, request.headers)
 
     def origin_allowed(self, origin: str | None, host: str | None,
@@ -121,8 +121,8 @@ class HttpFront:
 
     def _check_stream(self, connection: ServerConnection, request: Request) -> Response | None:
         origin = request.headers.get("Origin")
-        address = self.client_address(connection, request)
-        peer = str(connection.remote_address[0]) if connection.remote_address else "unknown"
+        peer = _peer(connection)
+        address = self.proxies.client_address(peer, request.headers)
         scheme = self.proxies.scheme(peer, request.headers, self.scheme)
         if not self.origin_allowed(origin, request.headers.get("Host"), scheme):
             CONNECTIONS_REFUSED.labels("origin").inc()
@@ -150,3 +150,8 @@ class HttpFront:
         self.open_by_address[address] -= 1
         if self.open_by_address[address] <= 0:
             del self.open_by_address[address]
+
+
+def _peer(connection: ServerConnection) -> str:
+    """The TCP peer's address ("unknown" when the socket no longer says)."""
+    return str(connection.remote_address[0]) if connection.remote_address else "unknown"
