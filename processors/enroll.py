@@ -14,7 +14,7 @@ and kept in the same encrypted template. Enrolling again replaces the whole temp
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -58,6 +58,8 @@ class FrameFacesLike(Protocol):
 
 class FaceAnalyzer(Protocol):
     """The part of processors.vision.chain.FaceChain that enrollment needs."""
+
+    versions: Mapping[str, str]  # role -> plug-in@digest; the embedder's goes in the template
 
     def run(self, frames: Sequence[Image]) -> Sequence[FrameFacesLike]: ...
 
@@ -181,7 +183,7 @@ def enroll(settings: Settings, control: ClientControl, client_id: str, paths: Se
     own = np.stack(report.embeddings)
     report.threshold = own_threshold(settings, control, client_id, own)
     template = Template(own, report.threshold.threshold, report.threshold.basis,
-                        tuple(report.qualities))
+                        tuple(report.qualities), chain.versions.get("face_embedder", ""))
     with control.change(client_id, ControlKind.ENROLLED, f"{len(report.accepted)} photo(s)"):
         control.repo.ensure_client(client_id, name)
         control.repo.set_embeddings(client_id, own, template)

@@ -86,6 +86,7 @@ def test_several_faces_in_one_call_embed_as_one_at_a_time(
     frames = [as_webcam(FACES / name) for name in PEOPLE["obama"]]
     faces = [detector.infer([frame])[0].faces[0] for frame in frames]
     together = embedder.infer_faces(frames, [[face] for face in faces])
-    alone = [embedder.infer_faces([frame], [[face]])[0] for frame, face in zip(frames, faces)]
+    alone = [embedder.infer_faces([frame], [[face]])[0]
+             for frame, face in zip(frames, faces, strict=True)]
     assert np.allclose(np.stack([v[0] for v in together]), np.stack([v[0] for v in alone]),
                        atol=1e-5)
