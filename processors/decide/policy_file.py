@@ -13,7 +13,7 @@ The file (``settings.policy_file``, default ``processors/decide/policy.yaml``) h
                  min_sharpness: 10, min_face_side: 60}          # graded.py; each off if absent
     liveness:   {spoof_below: 0.1, certain_below: 0.01, window: 6, spoof_frames: 3}
     phone_window: {window: 10, frames: 3, threshold: 0.15}
-    identity:   {window: 5, per_person: true}   # identity evidence over frames (identity.py)
+    identity:   {window: 5, per_person: true, hold_mismatch: true}   # identity.py
     challenges: {on_doubt: true, at_start: [...], every_s: 600, ...}  # challenge_policy.py
 
 The version in each Decision is ``"{version}@{hash}"``: the file's ``version`` and the first 8

@@ -109,6 +109,6 @@ def test_the_enrolled_persons_own_threshold_is_used_when_sent() -> None:
 
 def test_the_policy_file_names_the_knobs() -> None:
     shipped = parse_policy(DEFAULT_POLICY_FILE.read_text(), Settings())
-    assert shipped.identity == IdentityPolicy(window=5, per_person=True, hold_mismatch=False)
+    assert shipped.identity == IdentityPolicy(window=5, per_person=True, hold_mismatch=True)
     text = 'version: "2"\nidentity: {window: 3, per_person: false, hold_mismatch: true}\n'
     assert parse_policy(text, Settings()).identity == IdentityPolicy(3, False, True)
