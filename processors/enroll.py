@@ -57,11 +57,16 @@ class FrameFacesLike(Protocol):
 
 
 class FaceAnalyzer(Protocol):
-    """The part of processors.vision.chain.FaceChain that enrollment needs."""
-
-    versions: Mapping[str, str]  # role -> plug-in@digest; the embedder's goes in the template
+    """The part of processors.vision.chain.FaceChain that judging photos needs."""
 
     def run(self, frames: Sequence[Image]) -> Sequence[FrameFacesLike]: ...
+
+
+class EnrollingChain(FaceAnalyzer, Protocol):
+    """A chain that also names its plug-ins: the embedder's version goes in the template."""
+
+    @property
+    def versions(self) -> Mapping[str, str]: ...  # role -> plug-in@digest
 
 
 ImageReader = Callable[[str], Image]
@@ -166,7 +171,7 @@ def analyze_photos(chain: FaceAnalyzer, read: ImageReader, paths: Sequence[Path]
 
 
 def enroll(settings: Settings, control: ClientControl, client_id: str, paths: Sequence[Path],
-           name: str | None = None, chain: FaceAnalyzer | None = None,
+           name: str | None = None, chain: EnrollingChain | None = None,
            read: ImageReader | None = None) -> EnrollmentReport:
     """Enroll ``client_id`` from photos; stores and announces only if one was accepted."""
     if chain is None or read is None:
