@@ -14,7 +14,7 @@ and kept in the same encrypted template. Enrolling again replaces the whole temp
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -57,9 +57,16 @@ class FrameFacesLike(Protocol):
 
 
 class FaceAnalyzer(Protocol):
-    """The part of processors.vision.chain.FaceChain that enrollment needs."""
+    """The part of processors.vision.chain.FaceChain that judging photos needs."""
 
     def run(self, frames: Sequence[Image]) -> Sequence[FrameFacesLike]: ...
+
+
+class EnrollingChain(FaceAnalyzer, Protocol):
+    """A chain that also names its plug-ins: the embedder's version goes in the template."""
+
+    @property
+    def versions(self) -> Mapping[str, str]: ...  # role -> plug-in@digest
 
 
 ImageReader = Callable[[str], Image]
@@ -164,7 +171,7 @@ def analyze_photos(chain: FaceAnalyzer, read: ImageReader, paths: Sequence[Path]
 
 
 def enroll(settings: Settings, control: ClientControl, client_id: str, paths: Sequence[Path],
-           name: str | None = None, chain: FaceAnalyzer | None = None,
+           name: str | None = None, chain: EnrollingChain | None = None,
            read: ImageReader | None = None) -> EnrollmentReport:
     """Enroll ``client_id`` from photos; stores and announces only if one was accepted."""
     if chain is None or read is None:
@@ -181,7 +188,7 @@ def enroll(settings: Settings, control: ClientControl, client_id: str, paths: Se
     own = np.stack(report.embeddings)
     report.threshold = own_threshold(settings, control, client_id, own)
     template = Template(own, report.threshold.threshold, report.threshold.basis,
-                        tuple(report.qualities))
+                        tuple(report.qualities), chain.versions.get("face_embedder", ""))
     with control.change(client_id, ControlKind.ENROLLED, f"{len(report.accepted)} photo(s)"):
         control.repo.ensure_client(client_id, name)
         control.repo.set_embeddings(client_id, own, template)

@@ -33,7 +33,7 @@ from vigil.core.embeddings import EmbeddingLoader
 from vigil.core.flow import FACE_STAGE
 from vigil.core.flow_types import Stage, StageIO
 from vigil.core.settings import Settings
-from vigil.core.template import Template
+from vigil.core.template import Template, embedder_mismatch
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +67,19 @@ class EnrolledCache:
 def to_face_result(frame: DecodedFrame, found: FrameFaces, template: Template | None,
                    settings: Settings, device: str, processed_at: int,
                    models: Mapping[str, str]) -> FaceResult:
-    """One frame's FaceResult: every face, with its distance to the nearest enrolled face."""
+    """One frame's FaceResult: every face, with its distance to the nearest enrolled face.
+
+    A template another embedder made (vigil/core/template.py) is not compared: the result
+    carries the error (decide: ``incomplete``) saying to enroll the client again."""
     enrolled = None if template is None else template.embeddings
+    error = found.error
+    if template is not None and found.faces:
+        mismatch = embedder_mismatch(template, models.get("face_embedder", ""),
+                                     len(found.faces[0].embedding))
+        if mismatch is not None:
+            log.warning("template mismatch client_id=%s: %s", frame.headers.client_id,
+                        mismatch)
+            enrolled, error = None, error or mismatch
     threshold = settings.models.verify_threshold
     if template is not None and template.threshold is not None:
         threshold = template.threshold
@@ -94,7 +105,7 @@ def to_face_result(frame: DecodedFrame, found: FrameFaces, template: Template | 
         match=is_match(main, threshold),
         enrolled=enrolled is not None and len(enrolled) > 0,
         verify_threshold=None if template is None else template.threshold,
-        error=found.error,
+        error=error,
         device=device,
         models=dict(models),
     )

@@ -7,7 +7,14 @@ last ``window`` identity frames of the session (in its changelog-backed ``client
 judges identity on their **median**: the owner is refused only when most recent frames look
 like someone else, and an impostor passes only when most look like the owner. With ``window``
 5 at 2 frames a second, a person swapped in mid-session is ``wrong_user`` from the third of
-their frames (1.5 s); one odd frame changes nothing. ``window`` 1 is the frame alone.
+their frames (1.5 s). ``window`` 1 is the frame alone.
+
+The median alone would *allow* the swapped-in person's first two frames (the window still
+holds the owner's). With ``hold_mismatch`` a frame whose own distance is over the threshold is
+never allowed: while the median still says "owner" it is held as ``verifying`` (the
+``verifying`` action, ``lock_screen`` as shipped: one frame, recoverable, not ``wrong_user``),
+and from the frame where the median turns it is ``wrong_user``. The owner's one odd frame
+then costs that frame (held), never a ``wrong_user``.
 
 An identity frame is one whose verdict got as far as the identity check (a live main face, no
 phone, a client with enrolled embeddings): reasons ``ok``, ``wrong_user`` and
@@ -37,6 +44,7 @@ class IdentityPolicy:
 
     window: int = 1
     per_person: bool = True
+    hold_mismatch: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,10 +101,12 @@ def judge_identity(history: IdentityHistory, reason: Reason, face: FaceResult | 
     threshold = threshold_for(face, verify_threshold, policy)
     if median > threshold:
         judged = Reason.WRONG_USER
+    elif policy.hold_mismatch and main.distance > threshold:
+        judged = Reason.VERIFYING
     elif len(face.faces) > 1:
         judged = Reason.MULTIPLE_FACES
     else:
         judged = Reason.OK
     scores = {"identity_distance": median, "identity_frames": float(len(recent)),
-              "verify_threshold": threshold}
+              "frame_distance": main.distance, "verify_threshold": threshold}
     return IdentityJudgement(judged, scores, replace(history, distances=recent))

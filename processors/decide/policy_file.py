@@ -13,7 +13,7 @@ The file (``settings.policy_file``, default ``processors/decide/policy.yaml``) h
                  min_sharpness: 10, min_face_side: 60}          # graded.py; each off if absent
     liveness:   {spoof_below: 0.1, certain_below: 0.01, window: 6, spoof_frames: 3}
     phone_window: {window: 10, frames: 3, threshold: 0.15}
-    identity:   {window: 5, per_person: true}   # identity evidence over frames (identity.py)
+    identity:   {window: 5, per_person: true, hold_mismatch: true}   # identity.py
     challenges: {on_doubt: true, at_start: [...], every_s: 600, ...}  # challenge_policy.py
 
 The version in each Decision is ``"{version}@{hash}"``: the file's ``version`` and the first 8
@@ -197,6 +197,10 @@ class IdentitySpec(_Spec):
     per_person: bool = Field(
         default=True, description="Judge a client by the threshold set at its enrollment "
         "(when the face stage sends one) instead of thresholds.verify.")
+    hold_mismatch: bool = Field(
+        default=False, description="Never allow a frame whose own distance is over the "
+        "threshold: held as verifying while the window's median still says owner (so a "
+        "person swapped in is not allowed for a frame before the median turns).")
 
 
 class PolicySpec(_Spec):
@@ -275,7 +279,8 @@ def parse_policy(text: str, settings: Settings, source: str = "<policy>") -> Pol
         quality=QualityGate(**spec.quality.model_dump()),
         grades=LivenessGrades(**spec.liveness.model_dump()),
         phone_window=PhoneWindow(**spec.phone_window.model_dump()),
-        identity=IdentityPolicy(spec.identity.window, spec.identity.per_person),
+        identity=IdentityPolicy(spec.identity.window, spec.identity.per_person,
+                                spec.identity.hold_mismatch),
         challenges=_challenges(spec, liveness, source),
     )
     label = f"{spec.version}@{_version_hash(policy)}"

@@ -79,6 +79,9 @@ class AlignedEmbedder(FacePlugin[Embedding]):
         self._session: Any = onnx_session(self.settings, path)
         self._input = self._session.get_inputs()[0].name
         self._output = self._session.get_outputs()[self.model.output].name
+        # Some exports fix the batch size (mobilefacenet-128-arcface.onnx: 1): run in chunks.
+        fixed = self._session.get_inputs()[0].shape[0]
+        self._batch = fixed if isinstance(fixed, int) and fixed > 0 else None
         self.loaded = True
         log.info("loaded embedder plugin=%s weights=%s", self.name, path.name)
 
@@ -109,8 +112,11 @@ class AlignedEmbedder(FacePlugin[Embedding]):
         batch = (batch - np.float32(self.model.mean)) / np.float32(self.model.std)
         if self.model.layout == "nchw":
             batch = batch.transpose(0, 3, 1, 2)
-        raw = self._session.run([self._output], {self._input: np.ascontiguousarray(batch)})[0]
-        vectors = np.asarray(raw, dtype=np.float32).reshape(len(faces), -1)
+        step = self._batch or len(batch)
+        raw = [self._session.run([self._output],
+                                 {self._input: np.ascontiguousarray(batch[i:i + step])})[0]
+               for i in range(0, len(batch), step)]
+        vectors = np.concatenate(raw).astype(np.float32).reshape(len(faces), -1)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         result: npt.NDArray[np.float32] = vectors / np.maximum(norms, np.float32(1e-12))
         return result

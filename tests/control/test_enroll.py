@@ -38,6 +38,7 @@ class FakeChain:
 
     def __init__(self, answers: dict[int, FakeFaces]) -> None:
         self.answers = answers
+        self.versions = {"face_embedder": "fake@0123abcd"}
 
     def run(self, frames: Sequence[npt.NDArray[np.uint8]]) -> Sequence[FakeFaces]:
         return [self.answers[int(f[0, 0, 0])] for f in frames]
@@ -139,5 +140,7 @@ def test_enroll_with_the_real_chain(infra: Infra, namespace: str, tmp_path: Path
     assert run_cli("clients", "show", "bob") == 0
     shown = capsys.readouterr().out
     assert f"verify threshold: {template.threshold:.3f}" in shown
-    assert "2 embedding(s) of 512 dimensions" in shown and "photo 2: face_px=" in shown
+    assert "2 embedding(s) of 512 dimensions by facenet_openvino@b5aac4f6" in shown
+    assert "photo 2: face_px=" in shown
+    assert template.embedder == "facenet_openvino@b5aac4f6"  # the configured embedder's file
     repo.close()

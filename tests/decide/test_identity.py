@@ -16,9 +16,12 @@ OWNER, IMPOSTOR, ODD = 0.5, 1.4, 1.3  # distances; the policy's verify threshold
 
 
 def decide_session(distances: list[float], window: int, session: str = "s1",
-                   per_person_threshold: float | None = None) -> list[tuple[Reason, Action]]:
+                   per_person_threshold: float | None = None, hold_mismatch: bool = False
+                   ) -> list[tuple[Reason, Action]]:
     """Decide one client's frames with these main-face distances, in order."""
-    policy = replace(make_policy(), identity=IdentityPolicy(window=window))
+    base = make_policy()
+    policy = replace(base, identity=IdentityPolicy(window=window, hold_mismatch=hold_mismatch),
+                     actions={**base.actions, Reason.VERIFYING: Action.LOCK_SCREEN})
     decider, _ = make_decider(policy)
     out = []
     for i, distance in enumerate(distances):
@@ -44,6 +47,18 @@ def test_one_odd_frame_neither_signs_out_the_owner_nor_lets_an_impostor_in() -> 
 def test_a_swap_mid_session_is_wrong_user_from_the_swapped_persons_third_frame() -> None:
     reasons = [r for r, _ in decide_session([OWNER] * 4 + [IMPOSTOR] * 4, window=5)]
     assert reasons == [Reason.OK] * 4 + [Reason.OK, Reason.OK] + [Reason.WRONG_USER] * 2
+
+
+def test_with_hold_mismatch_no_frame_of_a_swapped_in_person_is_allowed() -> None:
+    decided = decide_session([OWNER] * 4 + [IMPOSTOR] * 4, window=5, hold_mismatch=True)
+    assert [r for r, _ in decided] == ([Reason.OK] * 4 + [Reason.VERIFYING] * 2
+                                       + [Reason.WRONG_USER] * 2)
+    assert [a for _, a in decided[4:]] == [Action.LOCK_SCREEN] * 4
+
+
+def test_with_hold_mismatch_the_owners_odd_frame_is_held_never_wrong_user() -> None:
+    decided = decide_session([OWNER, OWNER, ODD, OWNER], window=5, hold_mismatch=True)
+    assert [r for r, _ in decided] == [Reason.OK, Reason.OK, Reason.VERIFYING, Reason.OK]
 
 
 def test_window_one_judges_each_frame_alone_as_before() -> None:
@@ -94,6 +109,6 @@ def test_the_enrolled_persons_own_threshold_is_used_when_sent() -> None:
 
 def test_the_policy_file_names_the_knobs() -> None:
     shipped = parse_policy(DEFAULT_POLICY_FILE.read_text(), Settings())
-    assert shipped.identity == IdentityPolicy(window=5, per_person=True)
-    text = 'version: "2"\nidentity: {window: 3, per_person: false}\n'
-    assert parse_policy(text, Settings()).identity == IdentityPolicy(3, False)
+    assert shipped.identity == IdentityPolicy(window=5, per_person=True, hold_mismatch=True)
+    text = 'version: "2"\nidentity: {window: 3, per_person: false, hold_mismatch: true}\n'
+    assert parse_policy(text, Settings()).identity == IdentityPolicy(3, False, True)

@@ -77,3 +77,16 @@ def test_alignment_puts_the_landmarks_on_the_template_and_boxes_alone_are_refuse
         embedder.infer([frame], [[face.box]])
     with pytest.raises(MissingLandmarksError):
         align_face(frame, face.landmarks[:3])
+
+
+def test_several_faces_in_one_call_embed_as_one_at_a_time(
+        plugins: tuple[FramePlugin[FaceDetections], AlignedEmbedder]) -> None:
+    # The file's batch size is fixed at 1: the face stage and enrollment pass several faces.
+    detector, embedder = plugins
+    frames = [as_webcam(FACES / name) for name in PEOPLE["obama"]]
+    faces = [detector.infer([frame])[0].faces[0] for frame in frames]
+    together = embedder.infer_faces(frames, [[face] for face in faces])
+    alone = [embedder.infer_faces([frame], [[face]])[0]
+             for frame, face in zip(frames, faces, strict=True)]
+    assert np.allclose(np.stack([v[0] for v in together]), np.stack([v[0] for v in alone]),
+                       atol=1e-5)

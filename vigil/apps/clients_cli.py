@@ -73,8 +73,9 @@ def _show(settings: Settings, control: ClientControl, client_id: str) -> int:
         print("not enrolled")
         return 0
     threshold = "global" if template.threshold is None else f"{template.threshold:.3f}"
+    made_by = f" by {template.embedder}" if template.embedder else ""
     print(f"enrolled: {len(template.embeddings)} embedding(s) of {template.embeddings.shape[1]} "
-          f"dimensions")
+          f"dimensions{made_by}")
     basis = f"; {template.threshold_basis}" if template.threshold_basis else ""
     print(f"verify threshold: {threshold} (global verify_threshold "
           f"{settings.models.verify_threshold:.3f}){basis}")

@@ -32,7 +32,7 @@ from vigil.core.settings import Settings
 from vigil.local.servers import port_answers
 
 if TYPE_CHECKING:
-    from processors.enroll import FaceAnalyzer
+    from processors.enroll import EnrollingChain
 
 SETTLE_S = 5.0  # pause between ramp steps, so one step's tail does not load the next
 STOP_TIMEOUT_S = 300.0  # `vigil up` stops each stage after its batch: slow on shared cores
@@ -81,7 +81,7 @@ def _start_vigil_up(capacity: int | None, timeout_s: float) -> UpProcess:
 
 
 def enroll_bench_clients(settings: Settings, count: int, enroll_image: Path,
-                         chain: FaceAnalyzer) -> list[tuple[str, str]]:
+                         chain: EnrollingChain) -> list[tuple[str, str]]:
     """Enroll ``bench-1`` ... ``bench-N`` with one photo; return (client_id, token) pairs."""
     from control.clients import ClientControl
     from control.users.repository import open_repository

@@ -58,7 +58,8 @@ class ModelsSettings(Area):
         "aligned by their landmarks; its file is optional in the manifest). Default by `vigil "
         "bench models`: the same embeddings at about half the CPU. Identity figures side by "
         "side: `vigil bench identity` (docs/identity.md). Changing it means enrolling everyone "
-        "again (embeddings belong to the embedder) and choosing verify_threshold for it."
+        "again (embeddings belong to the embedder: templates of another are refused) and "
+        "choosing verify_threshold for it (mobilefacenet: 1.16)."
     )
     liveness_model: LivenessModelName = Field(
         "ensemble", description="Liveness plug-in: ensemble (the models of liveness_ensemble, "
