@@ -140,8 +140,8 @@ def own_threshold(settings: Settings, control: ClientControl, client_id: str,
         own,
         cohort,
         settings.enroll.identity_target_fmr,
-        settings.models.verify_threshold,
-        settings.enroll.identity_threshold_floor * settings.models.verify_threshold,
+        settings.models.verify,
+        settings.enroll.identity_threshold_floor * settings.models.verify,
     )
 
 

@@ -80,7 +80,7 @@ def to_face_result(frame: DecodedFrame, found: FrameFaces, template: Template | 
             log.warning("template mismatch client_id=%s: %s", frame.headers.client_id,
                         mismatch)
             enrolled, error = None, error or mismatch
-    threshold = settings.models.verify_threshold
+    threshold = settings.models.verify
     if template is not None and template.threshold is not None:
         threshold = template.threshold
     faces = []

@@ -10,8 +10,9 @@ people better than BGR there (FNMR at FMR 0.1% on krasserm-lfw 2.9% against 4.1%
 from __future__ import annotations
 
 from processors.vision.aligned_embedder import AlignedEmbedder, AlignedModel
+from vigil.core.plugins import MOBILEFACENET_WEIGHTS
 
-MOBILEFACENET = AlignedModel(weights="mobilefacenet-128-arcface.onnx", layout="nchw", rgb=True,
+MOBILEFACENET = AlignedModel(weights=MOBILEFACENET_WEIGHTS, layout="nchw", rgb=True,
                              mean=127.5, std=128.0)
 
 

@@ -119,7 +119,7 @@ def test_enroll_with_the_real_chain(infra: Infra, namespace: str, tmp_path: Path
     assert embeddings is not None and embeddings.shape == (2, 512)
     assert np.allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-4)
     # The two photos of one person are within the verification threshold of each other.
-    assert float(np.linalg.norm(embeddings[0] - embeddings[1])) <= settings.models.verify_threshold
+    assert float(np.linalg.norm(embeddings[0] - embeddings[1])) <= settings.models.verify
 
     assert run_cli("enroll", "alice", str(photos[0])) == 0  # re-enrolling replaces
     assert repo.embeddings("alice").shape == (1, 512)  # type: ignore[union-attr]
@@ -132,7 +132,7 @@ def test_enroll_with_the_real_chain(infra: Infra, namespace: str, tmp_path: Path
     alice = repo.embeddings("alice")
     assert alice is not None
     nearest = float(np.linalg.norm(template.embeddings - alice[0], axis=1).min())
-    assert template.threshold <= min(settings.models.verify_threshold, nearest) or (
+    assert template.threshold <= min(settings.models.verify, nearest) or (
         "look-alike" in template.threshold_basis)
     assert [sorted(q) for q in template.qualities] == [["face_px", "liveness", "sharpness",
                                                         "yaw"]] * 2

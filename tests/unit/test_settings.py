@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr, TypeAdapter, ValidationError
 
-from vigil.core.plugins import REGISTRY
+from vigil.core.plugins import AUTO, MOBILEFACENET_WEIGHTS, REGISTRY
 from vigil.core.settings import AREAS, Settings, SettingsError, env_names, load_settings
 
 
@@ -225,8 +225,9 @@ def test_plugin_names_are_the_registry_s() -> None:
     for role, specs in REGISTRY.items():
         for name in specs:
             assert getattr(load_settings(**{role: name}).models, role) == name
+        known = ", ".join((AUTO, *sorted(specs)) if role == "face_embedder" else sorted(specs))
         with pytest.raises(SettingsError, match=rf"no {role} plug-in named 'nope'; known: "
-                                                rf"{', '.join(sorted(specs))}"):
+                                                rf"{known}"):
             load_settings(**{role: "nope"})
     with pytest.raises(SettingsError, match="no liveness plug-in an ensemble combines named "
                                             "'ensemble'"):
@@ -259,3 +260,21 @@ def test_an_area_given_a_value_is_refused(tmp_path: Path) -> None:
     config.write_text("admission_poll_s = 1.0\ngateway = false\n")  # found by hypothesis
     with pytest.raises(SettingsError, match="setting gateway is an area: give it a table"):
         load_settings(config)
+
+
+def test_auto_embedder_follows_the_weights_folder(tmp_path: Path) -> None:
+    # auto takes MobileFaceNet only where its optional file was fetched, with its own
+    # threshold; without the file FaceNet, with FaceNet's. An explicit threshold wins.
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    without = Settings(weights_dir=weights)
+    assert (without.models.face_embedder, without.models.verify) == ("facenet_openvino", 1.10)
+    (weights / MOBILEFACENET_WEIGHTS).write_bytes(b"onnx")
+    chosen = Settings(weights_dir=weights)
+    assert (chosen.models.face_embedder, chosen.models.verify) == ("mobilefacenet", 1.16)
+    assert Settings(weights_dir=weights, verify_threshold=0.9).models.verify == 0.9
+    # A choice made stays made: replace() does not choose again, and a named embedder is kept.
+    assert chosen.replace(face_embedder="facenet").models.verify == 1.10
+    assert without.replace(weights_dir=weights).models.face_embedder == "facenet_openvino"
+    assert Settings(weights_dir=weights, face_embedder="facenet").models.face_embedder == (
+        "facenet")

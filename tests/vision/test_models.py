@@ -56,7 +56,7 @@ def test_verification_threshold_separates_people(chain: FaceChain, variant: str)
     paths = face_images()
     embeddings = {p: r.faces[0].embedding for p, r in zip(paths, _run(chain, variant, paths),
                                                          strict=True)}
-    threshold = chain.settings.models.verify_threshold
+    threshold = chain.settings.models.verify
     wrong: list[str] = []
     print(f"\n{variant}: L2 distances (threshold {threshold})")
     for a, b in itertools.combinations(paths, 2):

@@ -61,7 +61,7 @@ def test_openvino_facenet_embeds_as_torch_and_verifies_the_same(
     got = [e[0] for e in openvino.infer(frames, boxes)]
     cosines = [float(np.dot(a, b)) for a, b in zip(expected, got, strict=True)]
     assert min(cosines) >= 1 - moves, cosines
-    threshold = vision_settings.models.verify_threshold
+    threshold = vision_settings.models.verify
     for i, j in itertools.combinations(range(len(frames)), 2):
         before, after = l2_distance(expected[i], expected[j]), l2_distance(got[i], got[j])
         assert _same_side(before, after, threshold, moves), (PICTURES[i], PICTURES[j])

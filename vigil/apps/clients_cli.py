@@ -78,7 +78,7 @@ def _show(settings: Settings, control: ClientControl, client_id: str) -> int:
           f"dimensions{made_by}")
     basis = f"; {template.threshold_basis}" if template.threshold_basis else ""
     print(f"verify threshold: {threshold} (global verify_threshold "
-          f"{settings.models.verify_threshold:.3f}){basis}")
+          f"{settings.models.verify:.3f}){basis}")
     for index, quality in enumerate(template.qualities, start=1):
         print(f"  photo {index}: " + " ".join(f"{k}={v:g}" for k, v in quality.items()))
     return 0

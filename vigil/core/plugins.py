@@ -8,6 +8,7 @@ creates the plug-ins from it. Adding a plug-in is one entry here.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 Role = Literal["face_detector", "face_embedder", "liveness_model", "phone_detector"]
@@ -67,6 +68,40 @@ REGISTRY: dict[Role, dict[str, PluginSpec]] = {
                                     ("openvino",), torch=False),
     },
 }
+
+
+# The face embedder setting "auto" (the default) takes the first of these whose weights file
+# the weights folder holds, so a mirror that gains the stronger model's optional file
+# switches the default with it; each carries the distance threshold measured for it on the
+# development identity sets (docs/identity.md: FNMR at FMR 0.1%, 0.9% for MobileFaceNet, 8.1%
+# for FaceNet-CASIA). Templates name the embedder that made them: a process that chose
+# another refuses them with "enroll again" rather than compare two models' embeddings.
+AUTO = "auto"
+MOBILEFACENET_WEIGHTS = "mobilefacenet-128-arcface.onnx"
+
+
+@dataclass(frozen=True)
+class EmbedderChoice:
+    """A face embedder "auto" may take, the optional weights file it needs (None: its files
+    are always fetched) and its distance threshold."""
+
+    name: str
+    weights: str | None
+    verify_threshold: float
+
+
+AUTO_EMBEDDERS = (EmbedderChoice("mobilefacenet", MOBILEFACENET_WEIGHTS, 1.16),
+                  EmbedderChoice("facenet_openvino", None, 1.10))
+# Each embedder's own threshold, where verify_threshold is not set.
+EMBEDDER_THRESHOLDS = {"facenet": 1.10, "facenet_openvino": 1.10, "mobilefacenet": 1.16}
+
+
+def choose_embedder(weights_dir: Path) -> str:
+    """What "auto" means with this weights folder: the first of AUTO_EMBEDDERS it can run."""
+    for choice in AUTO_EMBEDDERS:
+        if choice.weights is None or (weights_dir / choice.weights).is_file():
+            return choice.name
+    raise AssertionError("the last of AUTO_EMBEDDERS needs no optional file")
 
 
 def plugin_names(role: Role) -> tuple[str, ...]:

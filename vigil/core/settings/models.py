@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator
 
-from vigil.core.plugins import Role, ensemble_members, plugin_names
+from vigil.core.plugins import AUTO, EMBEDDER_THRESHOLDS, Role, ensemble_members, plugin_names
 from vigil.core.settings.base import Area
 
 PhoneView = Literal["whole", "shrunk", "tiled", "centre", "lower", "mirrored"]
@@ -34,7 +34,8 @@ def _plugin(role: Role) -> AfterValidator:
 
 
 FaceDetectorName = Annotated[str, _plugin("face_detector")]
-FaceEmbedderName = Annotated[str, _plugin("face_embedder")]
+FaceEmbedderName = Annotated[str, _one_of(
+    "face_embedder plug-in", lambda: (AUTO, *plugin_names("face_embedder")))]
 LivenessModelName = Annotated[str, _plugin("liveness_model")]
 PhoneDetectorName = Annotated[str, _plugin("phone_detector")]
 EnsembleMember = Annotated[str, _one_of("liveness plug-in an ensemble combines", ensemble_members)]
@@ -51,15 +52,15 @@ class ModelsSettings(Area):
         "its CPU; yunet found the same faces as mtcnn at half of its."
     )
     face_embedder: FaceEmbedderName = Field(
-        "facenet_openvino", description="Face embedder plug-in: facenet_openvino "
-        "(InceptionResnetV1, 512-d, run by OpenVINO on the CPU; converted from the torch "
-        "weights once, into STATE_DIR/model-cache), facenet (the same in torch; the one to "
-        "choose on a CUDA machine) or mobilefacenet (128-d ArcFace-family ONNX on faces "
-        "aligned by their landmarks; its file is optional in the manifest). Default by `vigil "
-        "bench models`: the same embeddings at about half the CPU. Identity figures side by "
-        "side: `vigil bench identity` (docs/identity.md). Changing it means enrolling everyone "
-        "again (embeddings belong to the embedder: templates of another are refused) and "
-        "choosing verify_threshold for it (mobilefacenet: 1.16)."
+        AUTO, description="Face embedder plug-in: auto (mobilefacenet when the weights folder "
+        "holds its optional file, else facenet_openvino: vigil/core/plugins.py AUTO_EMBEDDERS), "
+        "facenet_openvino (InceptionResnetV1, 512-d, run by OpenVINO on the CPU; converted from "
+        "the torch weights once, into STATE_DIR/model-cache), facenet (the same in torch; the "
+        "one to choose on a CUDA machine) or mobilefacenet (128-d ArcFace-family ONNX on faces "
+        "aligned by their landmarks; its file is optional in the manifest). On the development "
+        "identity sets (`vigil bench identity`, docs/identity.md) FNMR at FMR 0.1% was 0.9% "
+        "(5/530) for mobilefacenet and 8.1% (43/530) for FaceNet. Changing it means enrolling "
+        "everyone again (embeddings belong to the embedder: templates of another are refused)."
     )
     liveness_model: LivenessModelName = Field(
         "ensemble", description="Liveness plug-in: ensemble (the models of liveness_ensemble, "
@@ -156,14 +157,14 @@ class ModelsSettings(Area):
         0.9, ge=0.0, le=1.0, description="Minimum face detector score (MTCNN probability, "
         "YuNet score) to keep a face."
     )
-    verify_threshold: float = Field(
-        1.1,
+    verify_threshold: float | None = Field(
+        None,
         gt=0.0,
         le=4.0,
-        description="Largest L2 distance between unit-length FaceNet embeddings that counts as "
-        "the same person. Calibrated on ../shared/testdata/faces (CASIA FaceNet, MTCNN crops): "
-        "same-person pairs reach 1.02 (1.04 as 640x480 q60 webcam frames), different people "
-        "start at 1.18 apart except the known look-alike pair at 0.98-1.00; 1.1 sits midway.",
+        description="Largest L2 distance between unit-length embeddings that counts as the "
+        "same person (a person enrolled with their own threshold is judged by it, never above "
+        "this). None: the embedder's own, chosen on the development identity sets "
+        "(EMBEDDER_THRESHOLDS: facenet 1.10, mobilefacenet 1.16).",
     )
     liveness_threshold: float = Field(
         0.5, ge=0.0, le=1.0, description="Smallest real-face score of the liveness plug-in "
@@ -221,3 +222,12 @@ class ModelsSettings(Area):
         if len(set(value)) != len(value):
             raise ValueError(f"a name is given twice in {', '.join(value)}")
         return value
+
+    @property
+    def verify(self) -> float:
+        """The distance threshold in force: verify_threshold, else the embedder's own."""
+        if self.verify_threshold is not None:
+            return self.verify_threshold
+        if self.face_embedder == AUTO:
+            raise ValueError("face_embedder 'auto' is chosen when the settings are validated")
+        return EMBEDDER_THRESHOLDS.get(self.face_embedder, EMBEDDER_THRESHOLDS["facenet"])

@@ -27,6 +27,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from vigil.core.plugins import AUTO, choose_embedder
 from vigil.core.settings.base import Area, SettingsError
 from vigil.core.settings.console import ConsoleSettings
 from vigil.core.settings.control import ControlSettings
@@ -86,13 +87,17 @@ class Settings(BaseSettings):
         return nest(data) if isinstance(data, Mapping) else data
 
     @model_validator(mode="after")
-    def _default_folders(self) -> Settings:
+    def _defaults_from_folders(self) -> Settings:
         state = self.deployment.state_dir
         defaults = {"dir": state / "weights", "model_cache_dir": state / "model-cache"}
         missing = {name: path for name, path in defaults.items()
                    if getattr(self.weights, name) is None}
         if missing:  # a new area object: never change one that another Settings may share
             object.__setattr__(self, "weights", self.weights.model_copy(update=missing))
+        if self.models.face_embedder == AUTO:
+            chosen = choose_embedder(self.weights.path)
+            object.__setattr__(self, "models",
+                               self.models.model_copy(update={"face_embedder": chosen}))
         return self
 
     def replace(self, **changes: Any) -> Settings:
