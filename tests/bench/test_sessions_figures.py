@@ -79,6 +79,20 @@ def test_genuine_figures_carry_their_counts() -> None:
     assert per_hour == metrics.PerHour(1, 8 / 2 / 3600)
 
 
+def test_phones_are_counted_per_whole_5_second_window() -> None:
+    # At 2 fps a window is 10 frames; a 25-frame session has two whole ones (the tail of 5
+    # is left out). A phone sign-out in the second window only; a lock for another reason
+    # in the first is no phone.
+    caught = steps("a" * 10 + "aaas" + "a" * 11, Reason.PHONE)
+    other = steps("l" + "a" * 24, Reason.NO_FACE)
+    tail_only = steps("a" * 20 + "aaass", Reason.PHONE)
+    figures = metrics.phone([(session("phone"), caught), (session("phone"), other),
+                             (session("phone"), tail_only)], fps=2.0)
+    assert figures["phone 5-s windows caught"] == Ratio(1, 6)
+    genuine = metrics.genuine([(session("genuine"), caught)], fps=2.0)
+    assert genuine["genuine 5-s windows with a phone (false phones)"] == Ratio(1, 2)
+
+
 def test_attack_allowed_while_a_spoof_is_debounced_counts_as_allowed() -> None:
     runs = [(session("attack"), steps("alss", Reason.SPOOF)),
             (session("attack"), steps("llss", Reason.SPOOF))]

@@ -19,8 +19,17 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
+from vigil.apps.devdata.captures import build_captures
 from vigil.apps.devdata.catalog import GENUINE, Clip, Pictures, Source, clip_labels, session_folder
-from vigil.apps.devdata.media import MediaError, Video, encode_jpeg, evenly, picture_size, suffix_of
+from vigil.apps.devdata.media import (
+    MediaError,
+    Video,
+    encode_jpeg,
+    evenly,
+    picture_size,
+    suffix_of,
+    write_file,
+)
 from vigil.apps.devdata.snapshot import Snapshot, SnapshotError
 
 BUILDER_VERSION = 2
@@ -68,7 +77,7 @@ def build_all(mirror: Path, out: Path, sources: Iterable[Source], *, force: bool
     outcomes = []
     for source in sources:
         try:
-            snapshot = Snapshot.open(mirror, source.repo)
+            snapshot = Snapshot.open(mirror, source.repo, source.revision)
         except SnapshotError as exc:
             progress(f"devdata: skip {source.name}: {exc.message}")
             outcomes.append(Outcome(source, f"skipped: {exc.message}"))
@@ -119,6 +128,9 @@ def build_source(source: Source, snapshot: Snapshot, out: Path, progress: Progre
         progress(f"devdata: {source.name} clip {number}/{len(source.clips)} {clip.path}")
         taken[(clip.person, clip.kind)] += 1
         _sample_clip(clip, taken[(clip.person, clip.kind)], snapshot, staging, built, enrolled)
+    for captures in source.captures:
+        progress(f"devdata: {source.name} captures of {captures.person}")
+        build_captures(captures, snapshot, staging, built, enroll=ENROLL_FRAMES)
     for frame_set in source.frame_sets:
         _drop_contradictions(staging / "frames" / frame_set, built)
     _move_into_place(source, staging, out)
@@ -188,12 +200,12 @@ def _sample_clip(clip: Clip, k: int, snapshot: Snapshot, staging: Path, built: B
                 if clip.kind == GENUINE and picked.index(index) % IDENTITY_EVERY == 0:
                     labels.append(f"identities/{clip.person}")
                 for label in labels:
-                    _write(frame_root / label / f"{stem}-{index:05d}.jpg", data)
+                    write_file(frame_root / label / f"{stem}-{index:05d}.jpg", data)
                     built.count(clip.frame_set, label.split("/")[0])
             if index in enroll_part:
-                _write(session_root / "enroll" / clip.person / f"{index:05d}.jpg", data)
+                write_file(session_root / "enroll" / clip.person / f"{index:05d}.jpg", data)
             if index in session:
-                _write(session_dir / f"{index:05d}.jpg", data)
+                write_file(session_dir / f"{index:05d}.jpg", data)
     if enroll_part:
         enrolled.add(clip.person)
         built.session_frames["enroll"] = built.session_frames.get("enroll", 0) + len(enroll_part)
@@ -223,11 +235,6 @@ def _drop_contradictions(root: Path, built: Built) -> None:
                                   f"as attack)")
 
 
-def _write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-
-
 def _safe_name(path: str, folder: str) -> str:
     """A flat file name for ``path``: its part below ``folder`` with '/' as '_'."""
     relative = PurePosixPath(path).relative_to(folder) if folder else PurePosixPath(path)
@@ -237,7 +244,7 @@ def _safe_name(path: str, folder: str) -> str:
 def _move_into_place(source: Source, staging: Path, out: Path) -> None:
     """Replace each set of the source with its staged copy (a set with nothing is removed)."""
     targets = [("frames", s) for s in source.frame_sets]
-    if source.clips:
+    if source.clips or source.captures:
         targets.append(("sessions", source.name))
     for kind, name in targets:
         destination = out / kind / name

@@ -45,6 +45,28 @@ class Clip:
 
 
 @dataclass(frozen=True)
+class Captures:
+    """Numbered webcam captures of one person, in folders of a YOLO export (``images/`` with
+    ``labels/`` beside it), labelled per picture by the source's own label files.
+
+    A picture whose labels hold one of ``phone_classes`` is a phone in use; one whose labels
+    hold only ``other_classes`` is the same scene without a phone (something else in hand).
+    ``order`` finds the capture number in a file name: the numbers give the capture order,
+    and runs of one label make sessions of ``session_frames`` frames.
+    """
+
+    folders: tuple[str, ...]  # image folders; the first holding a capture number wins
+    person: str
+    frame_set: str
+    phone_classes: frozenset[int]
+    other_classes: frozenset[int]
+    order: str  # a regular expression whose first group is the capture number
+    size: tuple[int, int] | None = None  # undo the export's stretch: (width, height)
+    session_frames: int = 10  # 5 seconds at 2 frames a second
+    note: str = ""
+
+
+@dataclass(frozen=True)
 class Source:
     """One public repository and what the builder takes from it."""
 
@@ -54,10 +76,13 @@ class Source:
     about: str  # one or two sentences: who, what camera, what attacks
     pictures: tuple[Pictures, ...] = ()
     clips: tuple[Clip, ...] = ()
+    captures: tuple[Captures, ...] = ()
+    revision: str = "HEAD"  # a commit of the snapshot's history when HEAD lost the pictures
     frame_sets: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
-        names = {p.frame_set for p in self.pictures} | {c.frame_set for c in self.clips}
+        names = ({p.frame_set for p in self.pictures} | {c.frame_set for c in self.clips}
+                 | {c.frame_set for c in self.captures})
         object.__setattr__(self, "frame_sets", tuple(sorted(names)))
 
 

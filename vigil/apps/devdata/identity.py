@@ -15,37 +15,16 @@ from __future__ import annotations
 
 import csv
 import io
-import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from vigil.apps.devdata.snapshot import SnapshotError, snapshot_dir
+from vigil.apps.devdata.snapshot import Snapshot, SnapshotError, snapshot_dir
 from vigil.core.errors import VigilError
 
 PICTURE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 Picture = tuple[str, str]  # (person, path inside the repository)
-
-
-@dataclass(frozen=True)
-class PinnedSnapshot:
-    """One repository snapshot at a pinned commit (the pictures may be gone from HEAD, as
-    yywbxgl's are), read with git (no work tree needed)."""
-
-    git_dir: Path
-    commit: str
-
-    def git(self, *args: str) -> bytes:
-        return subprocess.run(["git", "--git-dir", str(self.git_dir), *args], check=True,
-                              capture_output=True, timeout=120).stdout
-
-    def files(self, under: str) -> list[str]:
-        listing = self.git("ls-tree", "-r", "--name-only", self.commit, "--", under)
-        return listing.decode().splitlines()
-
-    def read(self, path: str) -> bytes:
-        return self.git("cat-file", "blob", f"{self.commit}:{path}")
 
 
 @dataclass(frozen=True)
@@ -57,19 +36,19 @@ class IdentitySource:
     commit: str
     licence: str
     what: str
-    pictures: Callable[[PinnedSnapshot], Iterator[Picture]]
+    pictures: Callable[[Snapshot], Iterator[Picture]]
 
 
 def _pictures_under(under: str, person_of: Callable[[PurePosixPath], str]
-                    ) -> Callable[[PinnedSnapshot], Iterator[Picture]]:
-    def pictures(snapshot: PinnedSnapshot) -> Iterator[Picture]:
+                    ) -> Callable[[Snapshot], Iterator[Picture]]:
+    def pictures(snapshot: Snapshot) -> Iterator[Picture]:
         for path in snapshot.files(under):
             if path.lower().endswith(PICTURE_SUFFIXES):
                 yield person_of(PurePosixPath(path)), path
     return pictures
 
 
-def _deepface_pictures(snapshot: PinnedSnapshot) -> Iterator[Picture]:
+def _deepface_pictures(snapshot: Snapshot) -> Iterator[Picture]:
     """deepface's test pictures carry no names: people are the groups its ``master.csv``
     joins with "Yes" (same person) pairs."""
     rows = csv.DictReader(io.StringIO(snapshot.read("tests/dataset/master.csv").decode()))
@@ -106,19 +85,16 @@ SOURCES: tuple[IdentitySource, ...] = (
 )
 
 
-def snapshot_of(source: IdentitySource, mirror: Path) -> PinnedSnapshot:
+def snapshot_of(source: IdentitySource, mirror: Path) -> Snapshot:
     """The source's snapshot in ``mirror`` at its commit, or an error saying what to fetch."""
-    git_dir = snapshot_dir(mirror, source.repo)
-    if not (git_dir / "HEAD").is_file():
+    if not (snapshot_dir(mirror, source.repo) / "HEAD").is_file():
         raise SnapshotError(f"no snapshot of {source.repo} in {mirror}: run the fetch tool "
                             f"with github:{source.repo} first")
-    snapshot = PinnedSnapshot(git_dir, source.commit)
     try:
-        snapshot.git("cat-file", "-e", f"{source.commit}^{{commit}}")
-    except subprocess.CalledProcessError as exc:
+        return Snapshot.open(mirror, source.repo, source.commit)
+    except SnapshotError as exc:
         raise SnapshotError(f"{source.repo}: commit {source.commit} is not in the "
                             "snapshot") from exc
-    return snapshot
 
 
 def build_set(source: IdentitySource, mirror: Path, out: Path) -> dict[str, int]:

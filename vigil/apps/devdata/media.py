@@ -35,6 +35,12 @@ def encode_jpeg(image: Image) -> bytes:
     return bytes(buf)
 
 
+def write_file(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path``, making its folders."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
 def evenly(count: int, wanted: int) -> list[int]:
     """``wanted`` indices spread evenly over ``range(count)`` (all of them if fewer)."""
     if wanted >= count:

@@ -55,7 +55,9 @@ def _source_section(source: Source, outcome: Outcome) -> str:
     built = outcome.built
     lines = [f"## {source.name}\n",
              f"- Repository: https://github.com/{source.repo}",
-             f"- Commit: {built.commit if built else 'not built'} ({outcome.status})",
+             f"- Commit: {built.commit if built else 'not built'} ({outcome.status}"
+             + (", pinned: a commit of its history, not HEAD" if source.revision != "HEAD"
+                else "") + ")",
              f"- Licence: {source.licence}",
              f"- Holds: {source.about}"]
     for pictures in source.pictures:
@@ -67,6 +69,11 @@ def _source_section(source: Source, outcome: Outcome) -> str:
         note = f"; {clip.note}" if clip.note else ""
         lines.append(f"- `{clip.path}` ({clip.kind}, person `{clip.person}`) -> "
                      f"frames/{clip.frame_set}/ and sessions/{source.name}/{note}")
+    for captures in source.captures:
+        note = f"; {captures.note}" if captures.note else ""
+        lines.append(f"- `{'`, `'.join(captures.folders)}` (captures of `{captures.person}`, "
+                     f"labelled by their YOLO files) -> frames/{captures.frame_set}/ and "
+                     f"sessions/{source.name}/ ({captures.session_frames}-frame sessions){note}")
     if built is not None:
         lines.extend(_built_lines(built))
     return "\n".join(lines) + "\n"

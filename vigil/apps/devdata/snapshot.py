@@ -26,31 +26,34 @@ def snapshot_dir(mirror: Path, repo: str) -> Path:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """One repository at its fetched HEAD."""
+    """One repository at its fetched HEAD, or at an older commit of its history (a source
+    whose pictures were deleted from HEAD)."""
 
     repo: str
     git_dir: Path
     commit: str
 
     @classmethod
-    def open(cls, mirror: Path, repo: str) -> Snapshot:
-        """Open ``repo``'s snapshot; :class:`SnapshotError` naming the fetch if it is absent."""
+    def open(cls, mirror: Path, repo: str, revision: str = "HEAD") -> Snapshot:
+        """Open ``repo``'s snapshot at ``revision``; :class:`SnapshotError` naming the fetch
+        if it is absent."""
         git_dir = snapshot_dir(mirror, repo)
         if not git_dir.is_dir():
             raise SnapshotError(f"no snapshot of {repo} at {git_dir}: run the fetch tool with "
                                 f"github:{repo} first")
-        commit = _git(git_dir, "rev-parse", "HEAD").decode().strip()
+        commit = _git(git_dir, "rev-parse", f"{revision}^{{commit}}").decode().strip()
         return cls(repo, git_dir, commit)
 
     def files(self, folder: str) -> list[str]:
         """Paths of the files under ``folder`` (recursive), sorted."""
-        out = _git(self.git_dir, "ls-tree", "-r", "--name-only", "HEAD", "--", folder)
+        out = _git(self.git_dir, "ls-tree", "-r", "--name-only", self.commit, "--", folder)
         return sorted(line for line in out.decode().splitlines() if line)
 
     def read(self, path: str) -> bytes:
-        """The bytes of ``path`` at HEAD; :class:`SnapshotError` if the blob is not there."""
+        """The bytes of ``path`` at the snapshot's commit; :class:`SnapshotError` if the blob
+        is not there."""
         try:
-            return _git(self.git_dir, "cat-file", "blob", f"HEAD:{path}")
+            return _git(self.git_dir, "cat-file", "blob", f"{self.commit}:{path}")
         except SnapshotError as exc:
             raise SnapshotError(f"{self.repo}: cannot read {path} (absent, or a file of 4 MiB "
                                 f"or more that snapshots leave out): {exc.message}") from exc

@@ -104,7 +104,10 @@ class ModelsSettings(Area):
         "of a batch tiled into one inference), centre (the middle 60% enlarged: small phones "
         "near a centred face), mirrored. One inference per frame and view, a quarter for "
         "tiled. Default by `vigil bench accuracy` (README): whole+tiled found the phones and "
-        "replays whole+shrunk found, and more, at 60% of its CPU."
+        "replays whole+shrunk found, and more, at 60% of its CPU. lower (the lower 60% of the "
+        "rows, middle 2/3 of the columns, enlarged) stays off: on the phone sets "
+        "(docs/accuracy.md) it found 1 more of 108 phone frames, 1 more false phone of 364, "
+        "no more 5-second windows (5 of 5 either way), at about 1.5 times the CPU."
     )
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto",

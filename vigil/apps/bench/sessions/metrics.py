@@ -10,7 +10,9 @@ counts (processing time not included), at the bench's fps.
   *interruptions* (runs of frames not allowed that follow an allowed frame or hold a
   sign-out) per genuine session-hour, time allowed, seconds to the first allow.
 - attack: sessions ever allowed, frames allowed.
-- phone: sessions caught (a non-allow decision for ``phone``) and seconds to catch.
+- phone: sessions caught (a non-allow decision for ``phone``), seconds to catch, and whole
+  5-second windows of phone sessions with such a decision (recall per window); genuine
+  sessions' 5-second windows with one are false phones.
 - impostor: sessions caught (a non-allow decision for ``wrong_user``), seconds to it, sessions
   ever allowed, frames allowed.
 - swap: seconds from the swap to the first non-allow ``wrong_user``; *missed* when none comes
@@ -34,6 +36,7 @@ from vigil.apps.bench.sessions.decide import Step
 from vigil.apps.bench.sessions.scenarios import Presented
 
 SIGNED_OUT = frozenset({Action.SIGN_OUT, Action.BLOCK})
+WINDOW_S = 5.0  # phone recall and false phones are also counted per window of this length
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,16 @@ def _sessions(runs: Sequence[Ran], hit: Callable[[list[Step]], bool]) -> Ratio:
     return Ratio(sum(1 for _, steps in runs if hit(steps)), len(runs))
 
 
+def _windows(runs: Sequence[Ran], fps: float,
+             hit: Callable[[Step], bool]) -> Ratio:
+    """Whole windows of ``WINDOW_S`` seconds of the sessions (a shorter tail is left out)
+    in which ``hit`` accepts a step."""
+    size = max(1, round(WINDOW_S * fps))
+    windows = [steps[i:i + size] for _, steps in runs
+               for i in range(0, len(steps) - size + 1, size)]
+    return Ratio(sum(1 for w in windows if any(map(hit, w))), len(windows))
+
+
 def genuine(runs: Sequence[Ran], fps: float) -> dict[str, Figure]:
     def locked(steps: list[Step]) -> bool:
         first = next((i for i, s in enumerate(steps) if allowed(s)), len(steps))
@@ -120,6 +133,8 @@ def genuine(runs: Sequence[Ran], fps: float) -> dict[str, Figure]:
             sum(interruptions(steps) for _, steps in runs), hours),
         "genuine time allowed": _frames_allowed(runs),
         "seconds to first allow (median / p95)": _times(runs, allowed),
+        f"genuine {WINDOW_S:g}-s windows with a phone (false phones)": _windows(
+            runs, fps, acted_for(Reason.PHONE)),
     }
 
 
@@ -137,6 +152,7 @@ def phone(runs: Sequence[Ran], fps: float) -> dict[str, Figure]:
         "phone sessions caught": _sessions(
             runs, lambda st: any(map(acted_for(Reason.PHONE), st))),
         "seconds to catch a phone (median / p95)": _times(runs, acted_for(Reason.PHONE)),
+        f"phone {WINDOW_S:g}-s windows caught": _windows(runs, fps, acted_for(Reason.PHONE)),
     }
 
 

@@ -1,7 +1,14 @@
 """Every source the builder knows, in build order (one module per repository or recipe)."""
 
 from vigil.apps.devdata.catalog import Source
-from vigil.apps.devdata.sources import nhtlongcs, pourfard, recipe_crops, replay_videos, shubhamlala
+from vigil.apps.devdata.sources import (
+    nhtlongcs,
+    phones,
+    pourfard,
+    recipe_crops,
+    replay_videos,
+    shubhamlala,
+)
 
 SOURCES: tuple[Source, ...] = (
     pourfard.SOURCE,
@@ -13,6 +20,8 @@ SOURCES: tuple[Source, ...] = (
     replay_videos.MANIKANTHA,
     replay_videos.KRZYSIEK,
     *recipe_crops.RECIPE_CROPS,
+    phones.AITKHERIMED,
+    phones.ADITYARALHAN,
 )
 
 
