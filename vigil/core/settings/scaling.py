@@ -29,8 +29,10 @@ class ScalingSettings(Area):
         "sessions may use (measured rule); the rest absorbs bursts and the machine's noise."
     )
     admission_share_floor: int = Field(
-        4, ge=0, le=10_000, description="Sessions a live model process offers before it has "
-        "measured anything, and never fewer under back-pressure (measured rule)."
+        2, ge=0, le=10_000, description="Sessions a live model process offers before it has "
+        "measured anything, and never fewer under back-pressure (measured rule). Low, so "
+        "that a loaded machine is not overrun before its first measurement; the share then "
+        "grows by at most a quarter (plus one) a heartbeat."
     )
     admission_share_ceiling: int = Field(
         64, ge=1, le=10_000, description="Most sessions one model process offers (measured "
