@@ -70,7 +70,9 @@ def start_vigil_up(capacity: int | None, timeout_s: float,
     ``capacity`` sessions (None: as configured); ready when it returns."""
     env = {**os.environ, **(extra_env or {})}
     if capacity is not None:
-        # One face process is one pipeline of max_clients_per_pipeline sessions.
+        # A raised capacity is a session count: the seed's rule, one face process one
+        # pipeline of max_clients_per_pipeline sessions (the measured rule would queue them).
+        env["VIGIL_ADMISSION_RULE"] = "sessions"
         env["VIGIL_MAX_CLIENTS_PER_PIPELINE"] = str(capacity)
     up = UpProcess(env, echo=True)
     up.start()
