@@ -128,6 +128,9 @@ def up_env(infra: Infra, namespace: str, state: Path, weights: Path) -> dict[str
         "VIGIL_DECIDE_DEADLINE_MS": "15000",
         "VIGIL_FRAME_MAX_AGE_MS": "30000",
         "VIGIL_POLICY_FILE": str(stack_policy(state)),
+        # Admission stays measured, but never below the seed's 4 sessions: the tests open up
+        # to four at once and check decisions, not how a loaded CI machine queues them.
+        "VIGIL_ADMISSION_SHARE_FLOOR": "4",
     })
     return env
 

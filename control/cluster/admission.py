@@ -4,17 +4,28 @@ Each change is one Lua script, timed by the Redis clock, so gateways on several 
 agree without locks. A slot and a queue place carry an expiry refreshed by the gateway's
 heartbeat tick: a crashed gateway's sessions free their slots after ``heartbeat_ttl_s``.
 
-Capacity rule (the seed's Pipeline Manager, counting only live processors):
+Capacity rule, counting only live processes. Each beating process's heartbeat
+(control/cluster/heartbeat.py) carries a ``share`` (sessions it lets the system admit) and a
+``hold`` (sessions it keeps admitted); ``admission_rule`` says what they are:
 
-- configured = ``max_pipelines x max_clients_per_pipeline``;
-- a face processor's heartbeat (control/cluster/heartbeat.py) carries its share, one pipeline:
-  ``max_clients_per_pipeline``; the live share is the sum over live face processors;
+- sessions (the seed's Pipeline Manager): a face processor's share and hold are one
+  pipeline, ``max_clients_per_pipeline``; configured = ``max_pipelines x
+  max_clients_per_pipeline``; only the face stage limits;
+- measured: every face and phone process measures its share from the frames it evaluates
+  (control/cluster/share.py), hold = ``admission_share_ceiling``; configured = ``max_pipelines x
+  admission_share_ceiling``; the face and the phone stage both limit.
+
 - until any face processor has ever beaten in this namespace (``{ns}:processors:seen``
   absent; it is refreshed by every face heartbeat and lapses after 24 h without one), the
   capacity is the configured one, so a gateway works alone (tests, protocol checks);
-- afterwards capacity = ``min(configured, live share)``: when a face processor's heartbeat
-  expires, capacity drops and the newest sessions above it lose their slots (the gateway
-  closes them with 1013). With no live face processor, capacity is 0.
+- afterwards a session is admitted while the sessions in use are below capacity =
+  ``min(configured, each limiting stage's summed share over its live processes)``; a limiting
+  stage other than face with no live process does not limit; with no live face processor,
+  capacity is 0. Queued sessions are admitted in order (their queue position) as it grows.
+- the sessions in use are cut to ``min(configured, summed hold of the live face
+  processors)``: when a face processor's heartbeat expires, the newest sessions above it lose
+  their slots (the gateway closes them with 1013). A measured share that falls (load,
+  back-pressure) only stops admissions: it never closes an admitted session.
 """
 
 from __future__ import annotations
@@ -28,11 +39,12 @@ import redis.asyncio as aioredis
 
 from control.cluster import redis_keys as keys
 from vigil.core import metrics
-from vigil.core.flow import CAPACITY_STAGE
+from vigil.core.flow import CAPACITY_STAGE, STAGES
 from vigil.core.settings import Settings
 
 # KEYS: 1 slots, 2 slots:order, 3 queue, 4 queue:expiry, 5 tickets, 6 processes, 7 seen.
-# ARGV: 1 configured capacity, 2 process hash prefix, then the script's own arguments.
+# ARGV: 1 configured capacity, 2 process hash prefix, 3 limiting roles (comma-separated),
+# then the script's own arguments. capacity() -> admit (shares), hold (holds).
 _PRELUDE = """
 local function now_ms()
   local t = redis.call('TIME')
@@ -51,22 +63,28 @@ local function clean(now)
 end
 local function capacity()
   local configured = tonumber(ARGV[1])
-  if redis.call('EXISTS', KEYS[7]) == 0 then return configured end
-  local live = 0
+  if redis.call('EXISTS', KEYS[7]) == 0 then return configured, configured end
+  local shares, holds = {}, 0
+  for role in string.gmatch(ARGV[3], '[^,]+') do shares[role] = false end
   for _, id in ipairs(redis.call('ZRANGE', KEYS[6], 0, -1)) do
-    local f = redis.call('HMGET', ARGV[2] .. id, 'role', 'share')
-    if f[1] == 'CAPACITY_ROLE' then live = live + (tonumber(f[2]) or 0) end
+    local f = redis.call('HMGET', ARGV[2] .. id, 'role', 'share', 'hold')
+    if shares[f[1]] ~= nil then shares[f[1]] = (shares[f[1]] or 0) + (tonumber(f[2]) or 0) end
+    if f[1] == 'CAPACITY_ROLE' then holds = holds + (tonumber(f[3] or f[2]) or 0) end
   end
-  return math.min(configured, live)
+  local admit = math.min(configured, shares['CAPACITY_ROLE'] or 0)
+  for _, share in pairs(shares) do
+    if share then admit = math.min(admit, share) end
+  end
+  return admit, math.min(configured, holds)
 end
 local now = now_ms()
 clean(now)
 """.replace("CAPACITY_ROLE", CAPACITY_STAGE.name)  # the flow table's capacity stage
 
-# ARGV 3 session, 4 ttl_ms, 5 queue_limit -> {result, position, capacity}
+# ARGV 4 session, 5 ttl_ms, 6 queue_limit -> {result, position, capacity}
 # result: 1 admitted, 0 queued, -1 queue full.
 _ENTER = _PRELUDE + """
-local s, ttl, limit = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+local s, ttl, limit = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
 local cap = capacity()
 if redis.call('ZSCORE', KEYS[1], s) then return {1, 0, cap} end
 local free = cap - redis.call('ZCARD', KEYS[1])
@@ -91,22 +109,22 @@ redis.call('ZADD', KEYS[4], now + ttl, s)
 return {0, rank + 1, cap}
 """
 
-# ARGV 3 session
+# ARGV 4 session
 _LEAVE = _PRELUDE + """
-redis.call('ZREM', KEYS[1], ARGV[3])
-redis.call('ZREM', KEYS[2], ARGV[3])
-redis.call('ZREM', KEYS[3], ARGV[3])
-redis.call('ZREM', KEYS[4], ARGV[3])
+redis.call('ZREM', KEYS[1], ARGV[4])
+redis.call('ZREM', KEYS[2], ARGV[4])
+redis.call('ZREM', KEYS[3], ARGV[4])
+redis.call('ZREM', KEYS[4], ARGV[4])
 return 1
 """
 
-# ARGV 3 ttl_ms, 4 restore ("1": Redis lost its data), 5.. own admitted sessions
+# ARGV 4 ttl_ms, 5 restore ("1": Redis lost its data), 6.. own admitted sessions
 # -> {capacity, used, waiting, lost...}. On restore, own sessions missing from the slots are
 # written back (as the newest, so a capacity drop evicts them first) instead of lost.
 _REFRESH = _PRELUDE + """
-local ttl = tonumber(ARGV[3])
-local cap = capacity()
-local over = redis.call('ZCARD', KEYS[1]) - cap
+local ttl = tonumber(ARGV[4])
+local cap, hold = capacity()
+local over = redis.call('ZCARD', KEYS[1]) - hold
 if over > 0 then
   for _, s in ipairs(redis.call('ZREVRANGE', KEYS[2], 0, over - 1)) do
     redis.call('ZREM', KEYS[1], s)
@@ -114,10 +132,10 @@ if over > 0 then
   end
 end
 local result = {cap, 0, 0}
-for i = 5, #ARGV do
+for i = 6, #ARGV do
   if redis.call('ZSCORE', KEYS[1], ARGV[i]) then
     redis.call('ZADD', KEYS[1], 'XX', now + ttl, ARGV[i])
-  elseif ARGV[4] == '1' then
+  elseif ARGV[5] == '1' then
     redis.call('ZADD', KEYS[1], now + ttl, ARGV[i])
     redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[5]), ARGV[i])
   else
@@ -159,6 +177,20 @@ def _keys(ns: str) -> list[str]:
             keys.processors_seen_key(ns)]
 
 
+def limiting_roles(settings: Settings) -> list[str]:
+    """The stages whose live processes' shares limit the capacity under the settings' rule."""
+    if settings.scaling.admission_rule == "measured":
+        return [s.name for s in STAGES if s.beats]
+    return [CAPACITY_STAGE.name]
+
+
+def _base_args(settings: Settings) -> list[str]:
+    """ARGV 1-3 of every script: configured capacity, process hash prefix, limiting roles."""
+    return [str(settings.scaling.capacity),
+            keys.process_key_prefix(settings.deployment.namespace),
+            ",".join(limiting_roles(settings))]
+
+
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -169,10 +201,7 @@ class AdmissionController:
     def __init__(self, settings: Settings, client: aioredis.Redis) -> None:
         self.settings = settings
         self._keys = _keys(settings.deployment.namespace)
-        self._base = [
-            str(settings.scaling.capacity),
-            keys.process_key_prefix(settings.deployment.namespace),
-        ]
+        self._base = _base_args(settings)
         self._enter = client.register_script(_ENTER)
         self._leave = client.register_script(_LEAVE)
         self._refresh = client.register_script(_REFRESH)
@@ -215,11 +244,6 @@ def occupancy(settings: Settings, client: redis.Redis) -> Occupancy:
     ns = settings.deployment.namespace
     reply = script(
         keys=_keys(ns),
-        args=[
-            str(settings.scaling.capacity),
-            keys.process_key_prefix(ns),
-            str(int(settings.control.heartbeat_ttl_s * 1000)),
-            "0",
-        ],
+        args=[*_base_args(settings), str(int(settings.control.heartbeat_ttl_s * 1000)), "0"],
     )
     return Occupancy(int(reply[0]), int(reply[1]), int(reply[2]))

@@ -4,12 +4,17 @@ Every gateway and processor runs a :class:`Heartbeat`. Each beat (every third of
 ``heartbeat_ttl_s``) writes, in one Lua call timed by the Redis clock:
 
 - ``{ns}:processes`` zset: process_id -> expiry (ms);
-- ``{ns}:process:{process_id}`` hash: role, device, share, host, pid, started_at (PEXPIRE ttl);
+- ``{ns}:process:{process_id}`` hash: role, device, share, hold, host, pid, started_at
+  (PEXPIRE ttl);
 - for a face processor, ``{ns}:processors:seen`` (see control/cluster/admission.py's capacity rule).
 
 A process that stops cleanly removes its entry; one that crashes drops out after the TTL.
-``share`` is the number of client sessions the process adds to the system's capacity: a face
-processor adds ``max_clients_per_pipeline`` (one pipeline), other roles add 0.
+``share`` is the number of client sessions the process lets the system admit, ``hold`` the
+number it keeps admitted (control/cluster/admission.py). Under the sessions rule a face
+processor's share and hold are ``max_clients_per_pipeline`` (one pipeline), other roles' 0.
+Under the measured rule each face and phone process's share is measured at every beat
+(control/cluster/share.py) and its hold is ``admission_share_ceiling``: a measured share that
+falls stops admissions, only a process that goes away takes admitted sessions with it.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from typing import cast
 import redis
 
 from control.cluster import redis_keys as keys
+from control.cluster.share import ShareMeter, ShareRule, read_counters
 from vigil.core.flow import CAPACITY_STAGE
 from vigil.core.flow_types import Stage
 from vigil.core.settings import Settings
@@ -72,11 +78,14 @@ class Heartbeat:
     """Writes this process's heartbeat; :meth:`start` runs it on a daemon thread."""
 
     def __init__(self, settings: Settings, role: str, device: str = "cpu", share: int = 0,
-                 process_id: str | None = None, client: redis.Redis | None = None) -> None:
+                 process_id: str | None = None, client: redis.Redis | None = None,
+                 meter: ShareMeter | None = None, hold: int | None = None) -> None:
         self.settings = settings
         self.role = role
         self.device = device
         self.share = share
+        self.hold = share if hold is None else hold
+        self.meter = meter  # None: a fixed share
         self.process_id = process_id or new_process_id(role)
         self.redis = client or redis.Redis.from_url(settings.redis.url, socket_timeout=5)
         self._script = self.redis.register_script(_BEAT)
@@ -87,10 +96,17 @@ class Heartbeat:
     @classmethod
     def start_for_stage(cls, settings: Settings, stage: Stage, device: str,
                         stop: threading.Event) -> Heartbeat:
-        """A running heartbeat for a stage of the flow table; a process of the capacity stage
-        adds one pipeline."""
-        share = settings.scaling.max_clients_per_pipeline if stage.capacity else 0
-        heartbeat = cls(settings, stage.name, device, share)
+        """A running heartbeat for a stage of the flow table: under the sessions rule a process
+        of the capacity stage adds one pipeline; under the measured rule every beating stage
+        measures its share."""
+        scaling = settings.scaling
+        if scaling.admission_rule == "measured":
+            meter = ShareMeter(ShareRule.of(settings))
+            heartbeat = cls(settings, stage.name, device, meter.share, meter=meter,
+                            hold=scaling.admission_share_ceiling)
+        else:
+            share = scaling.max_clients_per_pipeline if stage.capacity else 0
+            heartbeat = cls(settings, stage.name, device, share)
         heartbeat.start(stop)
         return heartbeat
 
@@ -101,7 +117,15 @@ class Heartbeat:
     def beat(self) -> None:
         """Write one heartbeat (raises redis.RedisError when Redis does not answer)."""
         ns = self.settings.deployment.namespace
+        if self.meter is not None:
+            share = self.meter.update(read_counters(self.role, time.monotonic()))
+            if share != self.share:
+                log.info("share process_id=%s role=%s sessions=%d->%d rate=%.1f frames/busy-s "
+                         "pressure=%.2f", self.process_id, self.role, self.share, share,
+                         self.meter.rate or 0.0, self.meter.pressure)
+            self.share = share
         fields = {"role": self.role, "device": self.device, "share": str(self.share),
+                  "hold": str(self.hold),
                   "host": socket.gethostname(), "pid": str(os.getpid()),
                   "started_at": str(self._started_at)}
         args: list[str] = [self.process_id, str(int(self.settings.control.heartbeat_ttl_s * 1000)),

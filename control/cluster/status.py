@@ -66,10 +66,15 @@ def print_live(settings: Settings, client: redis.Redis, out: TextIO) -> None:
               f"(expires in {p.expires_in_s:.1f} s)", file=out)
     occ = occupancy(settings, client)
     seen = client.exists(keys.processors_seen_key(settings.deployment.namespace))
-    rule = "live face processors" if seen else "configured; no face processor seen yet"
+    scaling = settings.scaling
+    measured = scaling.admission_rule == "measured"
+    live = "live face and phone processors' measured shares" if measured else \
+        "live face processors"
+    per = scaling.admission_share_ceiling if measured else scaling.max_clients_per_pipeline
+    rule = live if seen else "configured; no face processor seen yet"
     print(
-        f"capacity: {occ.capacity} ({rule}; configured {settings.scaling.capacity} = "
-        f"{settings.scaling.max_pipelines} x {settings.scaling.max_clients_per_pipeline})",
+        f"capacity: {occ.capacity} ({rule}; configured {scaling.capacity} = "
+        f"{scaling.max_pipelines} x {per})",
         file=out,
     )
     print(f"sessions in use: {occ.used}", file=out)

@@ -82,8 +82,11 @@ def test_status_lists_processes_capacity_and_clients(
         stop.set()
         beat.remove()
     out = capsys.readouterr().out
-    assert f"face     cpu   share={env.scaling.max_clients_per_pipeline}" in out
-    assert f"capacity: {env.scaling.max_clients_per_pipeline} (live face processors" in out
+    # Measured rule (the default): before it has measured anything a face process offers the
+    # floor, and no phone process is live to limit it.
+    floor = env.scaling.admission_share_floor
+    assert f"face     cpu   share={floor}" in out
+    assert f"capacity: {floor} (live face and phone processors' measured shares" in out
     assert "sessions in use: 0" in out and "queue: 0 waiting" in out
     assert "alice" in out and "active" in out
 

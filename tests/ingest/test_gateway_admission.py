@@ -146,6 +146,7 @@ def _gateway_env(settings: Settings, port: int) -> dict[str, str]:
             "VIGIL_HEARTBEAT_TTL_S": str(settings.control.heartbeat_ttl_s),
             "VIGIL_MAX_PIPELINES": "1",
             "VIGIL_MAX_CLIENTS_PER_PIPELINE": "1",
+            "VIGIL_ADMISSION_RULE": "sessions",
         }
     )
     return env

@@ -23,10 +23,13 @@ def test_defaults_follow_the_seed(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.deployment.namespace == "vigil"
     assert settings.kafka.partitions == 12
     assert settings.kafka.replication_factor is None  # from the cluster's size
+    assert settings.scaling.admission_rule == "measured"
     assert (
         settings.scaling.capacity
-        == settings.scaling.max_pipelines * settings.scaling.max_clients_per_pipeline
+        == settings.scaling.max_pipelines * settings.scaling.admission_share_ceiling
     )
+    seed = settings.replace(admission_rule="sessions").scaling
+    assert seed.capacity == seed.max_pipelines * seed.max_clients_per_pipeline
     assert settings.topic("frames") == "vigil.frames"
     assert settings.weights.path == settings.deployment.state_dir / "weights"
 
@@ -186,7 +189,7 @@ def test_flat_keywords_and_areas_build_the_same_settings() -> None:
     flat = Settings(kafka_bootstrap="h:1", max_pipelines=3)
     nested = Settings(kafka={"bootstrap": "h:1"}, scaling={"max_pipelines": 3})
     assert flat == nested
-    assert flat.scaling.capacity == 3 * flat.scaling.max_clients_per_pipeline
+    assert flat.scaling.capacity == 3 * flat.scaling.admission_share_ceiling
     with pytest.raises(SettingsError, match="given twice"):
         Settings(kafka_bootstrap="h:1", kafka={"bootstrap": "h:2"})
 

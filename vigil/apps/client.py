@@ -42,6 +42,7 @@ class StreamReport:
     queued_positions: list[int] = field(default_factory=list)
     connected_at: float | None = None  # epoch s: the hello was sent
     welcomed_at: float | None = None  # epoch s: admitted (after waiting, if it was queued)
+    queued_at: float | None = None  # epoch s: first told to wait in the queue
     close_code: int | None = None
     close_reason: str = ""
 
@@ -145,6 +146,7 @@ def _record(report: StreamReport, message: dict[str, Any], welcome: asyncio.Even
         welcome.set()
     elif kind == "queued":
         report.queued_positions.append(int(message.get("position", -1)))
+        report.queued_at = report.queued_at or time.time()
     elif kind == "decision" and message.get("session_id", report.session_id) != (
             report.session_id):
         report.earlier_sessions.append(message)

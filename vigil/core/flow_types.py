@@ -193,7 +193,7 @@ class Stage:
     output: Topic[Any] | None = None
     scales: bool = False  # `vigil up` runs min..max processes of it (autoscaled)
     beats: bool = False  # heartbeats into Redis while it runs
-    capacity: bool = False  # each live process adds one pipeline to admission capacity
+    capacity: bool = False  # admission's stage: its live processes hold the admitted sessions
     batch_size: Callable[[Settings], int] | None = None  # consumer stages: messages a batch
     batch_deadline_s: Callable[[Settings], float] = lambda _settings: 0.2  # wait for a batch
     description: str = ""

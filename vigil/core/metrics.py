@@ -59,8 +59,8 @@ CONSUMER_ERRORS = Counter(
 # Admission, as the gateway's tick last saw it in Redis; the same for every gateway of a
 # namespace (dashboards take max() over gateways).
 CAPACITY = Gauge(
-    "vigil_capacity_sessions", "Sessions the system serves at once now (live face processors' "
-    "share, at most max_pipelines x max_clients_per_pipeline)"
+    "vigil_capacity_sessions", "Sessions the system admits now (the live model processes' "
+    "shares, at most the configured capacity; control/cluster/admission.py)"
 )
 SESSIONS_IN_USE = Gauge("vigil_sessions_in_use", "Admission slots held now, every gateway")
 QUEUE_WAITING = Gauge("vigil_queue_waiting", "Clients waiting for capacity now, every gateway")

@@ -68,6 +68,10 @@ def _e2e_command(args: argparse.Namespace) -> int:
         plot=Path(args.plot), find_max=args.find_max, ramp_step=args.step,
         max_clients=args.max_clients, p95_bound_s=args.p95_bound,
         raise_capacity=not args.keep_capacity)
+    if args.compare_admission:
+        from vigil.apps.bench.overload import run_overload
+
+        return run_overload(command_settings(args), plan)
     return run_bench_e2e(command_settings(args), plan)
 
 
@@ -86,6 +90,10 @@ def _register_e2e(bench_sub: argparse._SubParsersAction) -> None:
     e2e.add_argument("--keep-capacity", action="store_true",
                      help="when the bench starts Vigil, keep the configured capacity instead "
                      "of raising it to the client count (queued clients are reported apart)")
+    e2e.add_argument("--compare-admission", action="store_true",
+                     help="offer --clients at once under each admission rule (the seed's "
+                     "session count raised to the clients, then the measured rule's shipped "
+                     "defaults), each with its own `vigil up`, and print them side by side")
     e2e.add_argument("--images", nargs="*", help="frames to stream (default: obama_2..4 "
                      "from ../shared/testdata/faces)")
     e2e.add_argument("--enroll-image", help="photo to enroll (default: obama_1)")

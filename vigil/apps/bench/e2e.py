@@ -64,10 +64,15 @@ class BenchPlan:
         return list(range(self.clients, self.max_clients + 1, self.ramp_step))
 
 
-def _start_vigil_up(capacity: int | None, timeout_s: float) -> UpProcess:
-    env = os.environ.copy()
+def start_vigil_up(capacity: int | None, timeout_s: float,
+                   extra_env: dict[str, str] | None = None) -> UpProcess:
+    """`vigil up` with this environment plus ``extra_env``, the capacity raised to
+    ``capacity`` sessions (None: as configured); ready when it returns."""
+    env = {**os.environ, **(extra_env or {})}
     if capacity is not None:
-        # One face process is one pipeline of max_clients_per_pipeline sessions.
+        # A raised capacity is a session count: the seed's rule, one face process one
+        # pipeline of max_clients_per_pipeline sessions (the measured rule would queue them).
+        env["VIGIL_ADMISSION_RULE"] = "sessions"
         env["VIGIL_MAX_CLIENTS_PER_PIPELINE"] = str(capacity)
     up = UpProcess(env, echo=True)
     up.start()
@@ -105,8 +110,9 @@ def enroll_bench_clients(settings: Settings, count: int, enroll_image: Path,
     return pairs
 
 
-async def _stream_all(url: str, clients: list[tuple[str, str]], frames: list[bytes],
-                      fps: float, duration_s: float) -> list[StreamReport]:
+async def stream_all(url: str, clients: list[tuple[str, str]], frames: list[bytes],
+                     fps: float, duration_s: float) -> list[StreamReport]:
+    """Every client at once, each sending ``fps x duration_s`` frames once admitted."""
     per_client = max(1, int(fps * duration_s))
     cycle = [frames[i % len(frames)] for i in range(per_client)]
     return list(await asyncio.gather(*(
@@ -186,7 +192,7 @@ def run_steps(settings: Settings, plan: BenchPlan, pairs: list[tuple[str, str]],
         print(f"streaming {clients} clients x {plan.fps:g} fps x {plan.duration_s:.0f} s to "
               f"{url}", flush=True)
         cpu_before = CpuReading.now(settings)
-        reports = asyncio.run(_stream_all(url, pairs[:clients], frames, plan.fps,
+        reports = asyncio.run(stream_all(url, pairs[:clients], frames, plan.fps,
                                           plan.duration_s))
         cpu_after = CpuReading.now(settings)
         summary = summarize(reports, plan.fps)
@@ -247,7 +253,7 @@ def run_bench_e2e(settings: Settings, plan: BenchPlan) -> int:
         print("no gateway answers: starting `vigil up`"
               + (f" with capacity raised to {most} sessions for the run" if raised else ""),
               flush=True)
-        started = _start_vigil_up(raised, timeout_s=600)
+        started = start_vigil_up(raised, timeout_s=600)
     else:
         print("using the running gateway: its capacity applies, and clients it queues are "
               "reported apart", flush=True)

@@ -112,8 +112,8 @@ class StepSummary:
             out.append(f"latency (queued)   {self.queued.text()}  [clients that waited "
                        "first: NOT concurrent with the others]")
             out.append(f"WARNING: {self.waited + self.refused} of {self.clients} clients did "
-                       "not stream concurrently: capacity was below the client count. Raise "
-                       "VIGIL_MAX_CLIENTS_PER_PIPELINE (or let the bench start Vigil).")
+                       "not stream concurrently: admission queued them (capacity was below "
+                       "the client count). Let the bench start Vigil to raise it.")
         return out
 
 

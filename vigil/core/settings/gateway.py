@@ -78,8 +78,9 @@ class GatewaySettings(Area):
         "(hello) before closing with 1002."
     )
     queue_limit: int = Field(
-        16, ge=0, le=100_000, description="Clients that may wait for capacity (told their "
-        "position); one more is closed with 1013."
+        64, ge=0, le=100_000, description="Clients that may wait for capacity (told their "
+        "position); one more is closed with 1013. A waiting client costs an open socket and a "
+        "poll every admission_poll_s, so the queue can be longer than the capacity."
     )
     admission_poll_s: float = Field(
         0.5, gt=0.0, le=60.0, description="How often a queued client checks for a free slot."

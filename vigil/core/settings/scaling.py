@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, ValidationInfo, field_validator
 
 from vigil.core.settings.base import Area
@@ -11,6 +13,40 @@ from vigil.core.settings.base import Area
 class ScalingSettings(Area):
     """Capacity, processes per model stage, autoscaling."""
 
+    admission_rule: Literal["measured", "sessions"] = Field(
+        "measured", description="How a model process's heartbeat sizes its share of the "
+        "capacity. measured: from the frames it evaluates per busy second (the admission_* "
+        "settings; face and phone both limit). sessions: the seed's fixed "
+        "max_clients_per_pipeline per face process, whatever the load."
+    )
+    admission_session_fps: float = Field(
+        1.0, gt=0.0, le=240.0, description="Frames per second one session is budgeted at "
+        "(measured rule): a process evaluating R frames/s offers R x admission_target / this "
+        "many sessions. At most the gateway's max_fps is enforced per client."
+    )
+    admission_target: float = Field(
+        0.7, gt=0.0, le=1.0, description="Share of a process's measured rate that admitted "
+        "sessions may use (measured rule); the rest absorbs bursts and the machine's noise."
+    )
+    admission_share_floor: int = Field(
+        2, ge=0, le=10_000, description="Sessions a live model process offers before it has "
+        "measured anything, and never fewer under back-pressure (measured rule). Low, so "
+        "that a loaded machine is not overrun before its first measurement; the share then "
+        "grows by at most a quarter (plus one) a heartbeat."
+    )
+    admission_share_ceiling: int = Field(
+        64, ge=1, le=10_000, description="Most sessions one model process offers (measured "
+        "rule); max_pipelines x this is the configured capacity."
+    )
+    admission_smoothing_s: float = Field(
+        10.0, gt=0.0, le=3600.0, description="Time constant of the moving average of a "
+        "process's measured rate (measured rule)."
+    )
+    admission_age_high_s: float = Field(
+        1.0, gt=0.0, le=600.0, description="Mean age of the frames a model process finished "
+        "(gateway receipt to result) above which its share backs off, as it does when it "
+        "answers any frame stale (measured rule)."
+    )
     max_clients_per_pipeline: int = Field(
         4, ge=1, le=1000, description="Clients one processing pipeline serves (the seed's "
         "MaxClientPerPipeline)."
@@ -72,10 +108,23 @@ class ScalingSettings(Area):
             raise ValueError(f"{name}={low} is above {info.field_name}={value}")
         return value
 
+    @field_validator("admission_share_ceiling")
+    @classmethod
+    def _check_share_bounds(cls, value: int, info: ValidationInfo) -> int:
+        floor = info.data.get("admission_share_floor")
+        if floor is not None and floor > value:
+            raise ValueError(f"admission_share_floor={floor} is above "
+                             f"admission_share_ceiling={value}")
+        return value
+
     @property
     def capacity(self) -> int:
-        """Sessions the system serves at once: max_pipelines x max_clients_per_pipeline."""
-        return self.max_pipelines * self.max_clients_per_pipeline
+        """The configured capacity, sessions the system serves at most at once:
+        max_pipelines x max_clients_per_pipeline (sessions rule) or x
+        admission_share_ceiling (measured rule)."""
+        per = (self.admission_share_ceiling if self.admission_rule == "measured"
+               else self.max_clients_per_pipeline)
+        return self.max_pipelines * per
 
     def stage_process_bounds(self, stage: str) -> tuple[int, int]:
         """(minimum, maximum) processes of a stage; (1, 1) for a stage with no bounds here
