@@ -3,6 +3,7 @@
 from vigil.apps.devdata.catalog import Source
 from vigil.apps.devdata.sources import (
     nhtlongcs,
+    office_stills,
     phones,
     pourfard,
     recipe_crops,
@@ -22,6 +23,7 @@ SOURCES: tuple[Source, ...] = (
     *recipe_crops.RECIPE_CROPS,
     phones.AITKHERIMED,
     phones.ADITYARALHAN,
+    office_stills.SOURCE,
 )
 
 
