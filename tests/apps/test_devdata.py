@@ -12,7 +12,7 @@ import pytest
 from vigil.apps.bench.accuracy.dataset import load_labelled_set
 from vigil.apps.cli import main
 from vigil.apps.devdata.build import ENROLL_FRAMES, build_all, read_record
-from vigil.apps.devdata.catalog import Clip, Pictures, Source
+from vigil.apps.devdata.catalog import Clip, Pictures, Source, Stills
 from vigil.apps.devdata.report import sources_markdown
 from vigil.apps.devdata.snapshot import Snapshot
 
@@ -147,3 +147,38 @@ def test_cli_exits_1_and_names_each_fetch_when_snapshots_are_missing(
     assert code == 1
     assert "github:pourfard/FaceAntiSpoofing" in capsys.readouterr().out
     assert "pourfard" in (tmp_path / "out" / "SOURCES.md").read_text()
+
+
+def test_stills_per_person_enroll_first_and_session_in_capture_order(tmp_path: Path) -> None:
+    """Frames named <person>_<index>: per person the lowest index enrolls, the rest (by index,
+    not by name) are one genuine session; a person with one frame has no session. They are
+    read at the pinned commit, though HEAD has since removed them."""
+    work = tmp_path / "mirror" / "acme+office" / "repo"
+    capture = work / "capture"
+    capture.mkdir(parents=True)
+    for name, seed in (("ann_100.jpg", 1), ("ann_900.jpg", 2), ("ann_1000.jpg", 3),
+                       ("bob_100.jpg", 4), ("notes.txt", 0)):
+        (capture / name).write_bytes(_picture(seed) if seed else b"text")
+    _git(work, "init", "-q")
+    _git(work, "add", ".")
+    _git(work, "commit", "-qm", "frames")
+    pinned = subprocess.run(["git", "-C", str(work), "rev-parse", "HEAD"], check=True,
+                            capture_output=True, text=True).stdout.strip()
+    _git(work, "rm", "-rq", "capture")
+    _git(work, "commit", "-qm", "gone")
+    source = Source(name="office", repo="acme/office", licence="unstated", about="test",
+                    revision=pinned,
+                    stills=(Stills("capture", r"(?P<person>[a-z]+)_(?P<index>\d+)\.jpg",
+                                   "office-frames"),))
+    out = tmp_path / "out"
+    [outcome] = build_all(tmp_path / "mirror", out, [source], progress=lambda _: None)
+    assert outcome.built is not None and outcome.built.commit == pinned
+    sessions = out / "sessions" / "office"
+    assert _names(sessions / "enroll" / "ann") == ["00100.jpg"]
+    assert _names(sessions / "genuine" / "ann.1") == ["00900.jpg", "01000.jpg"]
+    assert (sessions / "genuine" / "ann.1" / "00900.jpg").read_bytes() == _picture(2)
+    assert not (sessions / "genuine" / "bob.1").exists()
+    assert any("bob" in note for note in outcome.built.left_out)
+    assert _names(out / "frames" / "office-frames" / "bona_fide") == [
+        "ann-00900.jpg", "ann-01000.jpg"]
+    assert outcome.built.sessions == {"genuine": 1}

@@ -20,7 +20,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
 from vigil.apps.devdata.captures import build_captures
-from vigil.apps.devdata.catalog import GENUINE, Clip, Pictures, Source, clip_labels, session_folder
+from vigil.apps.devdata.catalog import (
+    GENUINE,
+    Clip,
+    Pictures,
+    Source,
+    clip_labels,
+    session_folder,
+)
 from vigil.apps.devdata.media import (
     MediaError,
     Video,
@@ -31,6 +38,7 @@ from vigil.apps.devdata.media import (
     write_file,
 )
 from vigil.apps.devdata.snapshot import Snapshot, SnapshotError
+from vigil.apps.devdata.stills import build_stills
 
 BUILDER_VERSION = 2
 SESSION_FPS = 5.0  # sessions keep about this many frames a second of the source video
@@ -60,6 +68,16 @@ class Built:
     def count(self, frame_set: str, label: str, n: int = 1) -> None:
         labels = self.frames.setdefault(frame_set, {})
         labels[label] = labels.get(label, 0) + n
+
+    def size(self, width: int, height: int, n: int = 1) -> None:
+        """Count ``n`` pictures of ``width`` x ``height``."""
+        self.sizes[f"{width}x{height}"] = self.sizes.get(f"{width}x{height}", 0) + n
+
+    def session(self, folder: str, frames: int) -> None:
+        """Count one session of ``frames`` frames in ``folder`` (``enroll``: frames only)."""
+        if folder != "enroll":
+            self.sessions[folder] = self.sessions.get(folder, 0) + 1
+        self.session_frames[folder] = self.session_frames.get(folder, 0) + frames
 
 
 @dataclass
@@ -131,6 +149,8 @@ def build_source(source: Source, snapshot: Snapshot, out: Path, progress: Progre
     for captures in source.captures:
         progress(f"devdata: {source.name} captures of {captures.person}")
         build_captures(captures, snapshot, staging, built, enroll=ENROLL_FRAMES)
+    for stills in source.stills:
+        build_stills(stills, snapshot, staging, built, progress)
     for frame_set in source.frame_sets:
         _drop_contradictions(staging / "frames" / frame_set, built)
     _move_into_place(source, staging, out)
@@ -158,7 +178,7 @@ def _copy_pictures(pictures: Pictures, snapshot: Snapshot, staging: Path, built:
         except MediaError:
             built.left_out.append(path)
             continue
-        built.sizes[f"{width}x{height}"] = built.sizes.get(f"{width}x{height}", 0) + 1
+        built.size(width, height)
         name = _safe_name(path, pictures.folder)
         for folder in folders:
             folder.mkdir(parents=True, exist_ok=True)
@@ -194,8 +214,7 @@ def _sample_clip(clip: Clip, k: int, snapshot: Snapshot, staging: Path, built: B
         for index, frame in video.frames(wanted):
             data = encode_jpeg(frame)
             if index in picked:
-                size = f"{frame.shape[1]}x{frame.shape[0]}"
-                built.sizes[size] = built.sizes.get(size, 0) + 1
+                built.size(frame.shape[1], frame.shape[0])
                 labels = list(clip_labels(clip.kind))
                 if clip.kind == GENUINE and picked.index(index) % IDENTITY_EVERY == 0:
                     labels.append(f"identities/{clip.person}")
@@ -208,9 +227,8 @@ def _sample_clip(clip: Clip, k: int, snapshot: Snapshot, staging: Path, built: B
                 write_file(session_dir / f"{index:05d}.jpg", data)
     if enroll_part:
         enrolled.add(clip.person)
-        built.session_frames["enroll"] = built.session_frames.get("enroll", 0) + len(enroll_part)
-    built.sessions[folder] = built.sessions.get(folder, 0) + 1
-    built.session_frames[folder] = built.session_frames.get(folder, 0) + len(session)
+        built.session("enroll", len(enroll_part))
+    built.session(folder, len(session))
 
 
 def _drop_contradictions(root: Path, built: Built) -> None:
@@ -244,7 +262,7 @@ def _safe_name(path: str, folder: str) -> str:
 def _move_into_place(source: Source, staging: Path, out: Path) -> None:
     """Replace each set of the source with its staged copy (a set with nothing is removed)."""
     targets = [("frames", s) for s in source.frame_sets]
-    if source.clips or source.captures:
+    if source.clips or source.captures or source.stills:
         targets.append(("sessions", source.name))
     for kind, name in targets:
         destination = out / kind / name

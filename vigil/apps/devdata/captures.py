@@ -62,13 +62,13 @@ def build_captures(captures: Captures, snapshot: Snapshot, staging: Path, built:
             write_file(frame_root / label / f"{captures.person}-{capture.number:05d}.jpg", data)
             built.count(captures.frame_set, label)
     width, height = captures.size or picture_size(pictures[taken[0].number])
-    built.sizes[f"{width}x{height}"] = built.sizes.get(f"{width}x{height}", 0) + len(taken)
+    built.size(width, height, len(taken))
     enrolled = [c for c in taken if not c.phone][:enroll]
     for capture in enrolled:
         write_file(session_root / "enroll" / captures.person / f"{capture.number:05d}.jpg",
                    pictures[capture.number])
     if enrolled:
-        built.session_frames["enroll"] = built.session_frames.get("enroll", 0) + len(enrolled)
+        built.session("enroll", len(enrolled))
     rest = [c for c in taken if c not in enrolled]
     numbers = {"phone": 0, "genuine": 0}
     for folder, session in _sessions(rest, captures.session_frames):
@@ -76,8 +76,7 @@ def build_captures(captures: Captures, snapshot: Snapshot, staging: Path, built:
         for capture in session:
             write_file(session_root / folder / f"{captures.person}.{numbers[folder]}"
                        / f"{capture.number:05d}.jpg", pictures[capture.number])
-        built.sessions[folder] = built.sessions.get(folder, 0) + 1
-        built.session_frames[folder] = built.session_frames.get(folder, 0) + len(session)
+        built.session(folder, len(session))
 
 
 def _labelled(captures: Captures, snapshot: Snapshot, built: Built) -> list[Capture]:

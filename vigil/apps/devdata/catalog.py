@@ -67,6 +67,20 @@ class Captures:
 
 
 @dataclass(frozen=True)
+class Stills:
+    """Webcam frames saved in capture order, several people in one folder: each file name
+    (matched whole by ``pattern``, with groups ``person`` and ``index``) says whose frame it is
+    and where it came in the capture. Per person, the first ``enroll`` frames enroll them and
+    the rest, in index order, are one genuine session (and bona fide frames of ``frame_set``)."""
+
+    folder: str
+    pattern: str
+    frame_set: str
+    enroll: int = 1
+    note: str = ""  # how the frames were taken, as the source shows it
+
+
+@dataclass(frozen=True)
 class Source:
     """One public repository and what the builder takes from it."""
 
@@ -77,12 +91,14 @@ class Source:
     pictures: tuple[Pictures, ...] = ()
     clips: tuple[Clip, ...] = ()
     captures: tuple[Captures, ...] = ()
+    stills: tuple[Stills, ...] = ()
     revision: str = "HEAD"  # a commit of the snapshot's history when HEAD lost the pictures
     frame_sets: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         names = ({p.frame_set for p in self.pictures} | {c.frame_set for c in self.clips}
-                 | {c.frame_set for c in self.captures})
+                 | {c.frame_set for c in self.captures}
+                 | {s.frame_set for s in self.stills})
         object.__setattr__(self, "frame_sets", tuple(sorted(names)))
 
 

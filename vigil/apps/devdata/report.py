@@ -74,6 +74,11 @@ def _source_section(source: Source, outcome: Outcome) -> str:
         lines.append(f"- `{'`, `'.join(captures.folders)}` (captures of `{captures.person}`, "
                      f"labelled by their YOLO files) -> frames/{captures.frame_set}/ and "
                      f"sessions/{source.name}/ ({captures.session_frames}-frame sessions){note}")
+    for stills in source.stills:
+        note = f"; {stills.note}" if stills.note else ""
+        lines.append(f"- `{stills.folder}/` (genuine, person and order from the file name, "
+                     f"first {stills.enroll} a person to enroll) -> "
+                     f"frames/{stills.frame_set}/bona_fide and sessions/{source.name}/{note}")
     if built is not None:
         lines.extend(_built_lines(built))
     return "\n".join(lines) + "\n"

@@ -2,7 +2,9 @@
 
 from vigil.apps.devdata.catalog import Source
 from vigil.apps.devdata.sources import (
+    capstone_selfies,
     nhtlongcs,
+    office_stills,
     phones,
     pourfard,
     recipe_crops,
@@ -19,9 +21,13 @@ SOURCES: tuple[Source, ...] = (
     replay_videos.LUYT,
     replay_videos.MANIKANTHA,
     replay_videos.KRZYSIEK,
+    replay_videos.APFOLCAM,
+    replay_videos.ASHISH,
     *recipe_crops.RECIPE_CROPS,
     phones.AITKHERIMED,
     phones.ADITYARALHAN,
+    office_stills.SOURCE,
+    capstone_selfies.SOURCE,
 )
 
 

@@ -69,3 +69,36 @@ KRZYSIEK = Source(
         Clip("videos/real.mp4", "krzysiek", "genuine", "krzysiek-genuine"),
     ),
 )
+
+APFOLCAM = Source(
+    name="apfolcam",
+    repo="Apfol/liveness-detection-opencv",
+    licence="unstated (no LICENSE file)",
+    about="The repository's own recordings beside the recipe's sample videos (real.mov and "
+          "fake.mp4 are over the snapshot limit): a young man at a laptop webcam in a room "
+          "with a bright window (640x480 WebM), and a phone he holds to the webcam playing "
+          "his video.",
+    clips=(
+        Clip("videos/real2.webm", "apfol", "genuine", "apfolcam-phone"),
+        Clip("videos/fake2.webm", "apfol", "phone_replay", "apfolcam-phone",
+             note="a phone in his hand, its screen showing his recording, his body behind it"),
+    ),
+)
+
+ASHISH = Source(
+    name="ashish",
+    repo="AshishBhatnagar022/Liveliness_Detection",
+    licence="unstated (no LICENSE file); the real clips are news sites' copies of two public "
+            "figures' selfie video messages (captions and logos over them)",
+    about="Two men, each in a selfie video message filmed with a phone (1280x720, 24 fps; "
+          "videos/real/realN.mp4), and the same clip playing on a monitor filmed again with a "
+          "phone, the monitor's edge in view (1920x1080, 25 fps; videos/fake/fakeN.mp4).",
+    clips=(
+        Clip("videos/real/real3.mp4", "p3", "genuine", "ashish-screen"),
+        Clip("videos/fake/fake3.mp4", "p3", "screen_replay", "ashish-screen",
+             note="real3.mp4 playing on a monitor, filmed with a phone"),
+        Clip("videos/real/real4.mp4", "p4", "genuine", "ashish-screen"),
+        Clip("videos/fake/fake4.mp4", "p4", "screen_replay", "ashish-screen",
+             note="real4.mp4 playing on a monitor, filmed with a phone"),
+    ),
+)
