@@ -33,7 +33,7 @@ def test_shipped_policy_has_the_seed_defaults(settings: Settings) -> None:
     assert policy.version.startswith("2@") and len(policy.version) == len("2@") + 8
     assert (policy.liveness_threshold, policy.verify_threshold, policy.phone_threshold) == (
         settings.models.liveness_threshold,
-        settings.models.verify_threshold,
+        settings.models.verify,
         settings.models.phone_threshold,
     )
     assert policy.actions == {
@@ -61,7 +61,7 @@ def test_file_thresholds_win_and_the_hash_follows_the_resolved_policy(
     policy = parse_policy(text, settings)
     assert policy.version.startswith("7@")
     assert policy.liveness_threshold == 0.8
-    assert policy.verify_threshold == settings.models.verify_threshold
+    assert policy.verify_threshold == settings.models.verify
     assert policy.debounce[Reason.SPOOF] == 3 and policy.debounce[Reason.PHONE] == 1
     assert parse_policy(text, settings).version == policy.version  # stable
     # Same file, another threshold setting: another hash, same declared version.
