@@ -36,7 +36,10 @@ python_env() {
   fi
   # The project itself is installed editable from this clone (seconds); the environment is
   # shared by every clone with the same lock file.
-  if ! grep -qs "$ROOT" "$venv"/lib/python3.11/site-packages/_vigil*.pth "$venv"/lib/python3.11/site-packages/__editable__*vigil* 2>/dev/null; then
+  # The path whole, quoted as the finder writes it: /check/work/main must not pass for /work/main.
+  local site="$venv/lib/python3.11/site-packages"
+  if ! grep -qsF "'$ROOT/vigil'" "$site"/__editable__*vigil* 2>/dev/null \
+      && ! grep -qsxF "$ROOT" "$site"/_vigil*.pth 2>/dev/null; then
     UV_PROJECT_ENVIRONMENT="$venv" "$UV" sync --project "$ROOT" --frozen --python 3.11 -q
   fi
   ln -sfn "$venv" "$ROOT/.venv"
