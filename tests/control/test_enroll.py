@@ -99,7 +99,9 @@ def test_enroll_with_the_real_chain(infra: Infra, namespace: str, tmp_path: Path
     for name, value in {"KAFKA_BOOTSTRAP": settings.kafka.bootstrap,
                         "REDIS_URL": settings.redis.url, "NAMESPACE": namespace,
                         "STATE_DIR": str(settings.deployment.state_dir),
-                        "WEIGHTS_DIR": str(fetched_weights), "DEVICE": "cpu"}.items():
+                        "WEIGHTS_DIR": str(fetched_weights), "DEVICE": "cpu",
+                        # named, not auto: the figures below are FaceNet's, whatever the mirror
+                        "FACE_EMBEDDER": "facenet_openvino"}.items():
         monkeypatch.setenv(f"VIGIL_{name}", value)
     table = testdata / "objects" / "tflite_examples_table.jpg"
     spoof = testdata / "spoof" / "image_F2.jpg"  # a photo of a screen

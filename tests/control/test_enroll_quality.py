@@ -35,6 +35,7 @@ def quality_chain(fetched_weights: Path,
     require_testdata()
     settings = load_settings(state_dir=tmp_path_factory.mktemp("enroll-quality"),
                              weights_dir=fetched_weights, device="cpu", face_detector="mtcnn",
+                             face_embedder="facenet_openvino",  # not auto: FaceNet's figures
                              model_cache_dir=model_cache(fetched_weights))
     yield FaceChain.load(settings)
 
