@@ -11,13 +11,22 @@ debounce and the temporal gate, before escalation (client_state.rule):
   after the last one ended. The direction is drawn from ``kinds`` with the frame_id as seed,
   so a replayed frame asks the same thing. The decision carries the challenge with
   ``issued`` true; the gateway turns that into the protocol's ``challenge`` message.
-- **While it runs** every decision carries its progress; a frame that would be allowed, or a
-  doubtful spoof, gets ``hold_action`` (lock_screen); other actions stand (a phone in view
-  still signs out).
-- **Passed** (turn_check.py): the frame is allowed if it is ``ok`` or a doubtful spoof, and so
-  are such frames for ``trust_s`` after. **Failed**: the spoof action (sign_out), reason
-  ``spoof``. **No answer by the deadline**: the ``challenge_timeout`` action (lock_screen),
-  reason ``challenge_timeout``.
+  A frame is *doubtful* when passive liveness is unsure of it: the graded policy's
+  ``verifying`` (a score between ``liveness.spoof_below`` and the threshold), or an ``ok`` or
+  ``spoof`` frame whose score lies in the doubt band; never a spoof by geometry or by a
+  certain score (``strong``).
+- **While it runs** every decision carries its progress; a frame that would be allowed gets
+  ``hold_action`` (lock_screen), and so does a spoof that is not strong: the person is asked
+  to turn their head, and a turned head is a harder case for passive liveness (frames of a
+  face turned away score lower), so spoof evidence gathered meanwhile waits for the answer
+  instead of signing out on its own. Other actions stand (a phone in view, a strong spoof
+  still sign out).
+- **Passed** (turn_check.py): the frame is allowed if it is ``ok`` or doubtful, and so are
+  such frames for ``trust_s`` after (client_state.py also forgets the spoof evidence of the
+  frames the turn was seen on). **Failed**: the spoof action (sign_out), reason ``spoof``.
+  **No answer by the deadline**: the ``challenge_timeout`` action (lock_screen), reason
+  ``challenge_timeout`` — unless a spoof was held while it ran: then the spoof action, reason
+  ``spoof``, as without a challenge (waiting for an answer never spares an attack).
 - A new session of the client while a challenge runs asks it again on the new socket, with a
   fresh deadline: reconnecting does not dodge it.
 """
@@ -47,17 +56,18 @@ class ActiveChallenge:
     deadline_at: int
     deadline_ms: int
     trial: TurnTrial
+    spoof_held: bool = False  # a spoof was held while it ran: no answer then signs out
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "trigger": self.trigger, "session_id": self.session_id,
                 "deadline_at": self.deadline_at, "deadline_ms": self.deadline_ms,
-                "trial": self.trial.to_json()}
+                "trial": self.trial.to_json(), "spoof_held": self.spoof_held}
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> ActiveChallenge:
         return cls(str(raw["id"]), str(raw["trigger"]), str(raw["session_id"]),
                    int(raw["deadline_at"]), int(raw["deadline_ms"]),
-                   TurnTrial.from_json(raw["trial"]))
+                   TurnTrial.from_json(raw["trial"]), bool(raw.get("spoof_held", False)))
 
 
 @dataclass(frozen=True)
@@ -99,6 +109,7 @@ class ChallengeSight:
     matched: bool  # the main face is the enrolled person
     liveness: float | None  # of the main face
     replay: bool = False  # the face lies inside a phone's box (a spoof by geometry)
+    strong: bool = False  # a spoof that acts on its own (geometry, a certain score)
 
 
 @dataclass(frozen=True)
@@ -116,14 +127,18 @@ def _rng(frame_id: str) -> random.Random:
     return random.Random(int(hashlib.sha256(frame_id.encode()).hexdigest()[:16], 16))
 
 
-def _doubtful_spoof(reason: Reason, sight: ChallengeSight, policy: ChallengePolicy) -> bool:
-    return (reason is Reason.SPOOF and not sight.replay and sight.liveness is not None
-            and sight.liveness >= policy.doubt_low)
+def _doubtful(reason: Reason, sight: ChallengeSight, policy: ChallengePolicy) -> bool:
+    """Passive liveness is unsure of this frame (see the module docstring)."""
+    if sight.replay or sight.strong:
+        return False
+    if reason is Reason.VERIFYING:
+        return True
+    return reason in (Reason.OK, Reason.SPOOF) and policy.doubtful(sight.liveness)
 
 
 def _vouchable(reason: Reason, sight: ChallengeSight, policy: ChallengePolicy) -> bool:
-    """Frames a passed challenge vouches for: ``ok``, or a doubtful spoof."""
-    return reason is Reason.OK or _doubtful_spoof(reason, sight, policy)
+    """Frames a passed challenge vouches for: ``ok``, or doubtful."""
+    return reason is Reason.OK or _doubtful(reason, sight, policy)
 
 
 def _progress(active: ActiveChallenge, policy: ChallengePolicy, issued: bool
@@ -142,8 +157,7 @@ def _trigger(standing: ChallengeStanding, sight: ChallengeSight, reason: Reason,
     if policy.asks_at_start(sight.client_id) and standing.start_session != sight.session_id:
         return "session_start"
     trusted = now - standing.passed_at <= policy.trust_s * 1000 and standing.passed_at > 0
-    if (policy.on_doubt and not trusted and reason in (Reason.OK, Reason.SPOOF)
-            and not sight.replay and policy.doubtful(sight.liveness)):
+    if policy.on_doubt and not trusted and _doubtful(reason, sight, policy):
         return "doubt"
     if policy.every_s is not None and 0 < standing.next_random_at <= now:
         return "random"
@@ -195,17 +209,20 @@ def _ask(standing: ChallengeStanding, sight: ChallengeSight, trigger: str, actio
     asked = (*(t for t in standing.asked if t > now - HOUR_MS), now)
     if policy.every_s is not None and trigger == "random":
         standing = replace(standing, next_random_at=_next_random(policy, sight, now))
+    held, active = _held(action, reason, sight, policy, active)
     standing = replace(standing, active=active, asked=asked)
-    return ChallengeStep(_held(action, reason, sight, policy), reason,
-                         _progress(active, policy, issued=True), standing)
+    return ChallengeStep(held, reason, _progress(active, policy, issued=True), standing)
 
 
-def _held(action: Action, reason: Reason, sight: ChallengeSight, policy: ChallengePolicy
-          ) -> Action:
-    """While a challenge runs, an allow or a doubtful spoof waits for its answer."""
-    if action is Action.ALLOW or _doubtful_spoof(reason, sight, policy):
-        return policy.hold_action
-    return action
+def _held(action: Action, reason: Reason, sight: ChallengeSight, policy: ChallengePolicy,
+          active: ActiveChallenge) -> tuple[Action, ActiveChallenge]:
+    """While a challenge runs, an allow or a spoof that is not strong waits for its answer
+    (the challenge remembers a held spoof: see the module docstring)."""
+    if reason is Reason.SPOOF and not (sight.replay or sight.strong):
+        return policy.hold_action, replace(active, spoof_held=True)
+    if action is Action.ALLOW:
+        return policy.hold_action, active
+    return action, active
 
 
 def _run(standing: ChallengeStanding, active: ActiveChallenge, sight: ChallengeSight,
@@ -224,14 +241,16 @@ def _run(standing: ChallengeStanding, active: ActiveChallenge, sight: ChallengeS
     active = replace(active, trial=trial)
     progress = _progress(active, policy, issued)
     if trial.state is ChallengeState.PENDING:
-        return ChallengeStep(_held(action, reason, sight, policy), reason, progress,
-                             replace(standing, active=active))
+        held, active = _held(action, reason, sight, policy, active)
+        return ChallengeStep(held, reason, progress, replace(standing, active=active))
     ended = replace(standing, active=None, last_end=now,
                     start_session=sight.session_id)
     if trial.state is ChallengeState.PASSED:
         passed = replace(ended, passed_at=now)
-        allow = action is Action.ALLOW or _vouchable(reason, sight, policy)
-        return ChallengeStep(Action.ALLOW if allow else action, reason, progress, passed)
-    if trial.state is ChallengeState.FAILED:
+        if action is Action.ALLOW or _vouchable(reason, sight, policy):
+            return ChallengeStep(Action.ALLOW, reason, progress, passed)
+        held, _ = _held(action, reason, sight, policy, active)  # spoof evidence is forgotten
+        return ChallengeStep(held, reason, progress, passed)
+    if trial.state is ChallengeState.FAILED or active.spoof_held:
         return ChallengeStep(spoof_action, Reason.SPOOF, progress, ended)
     return ChallengeStep(timeout_action, Reason.CHALLENGE_TIMEOUT, progress, ended)
