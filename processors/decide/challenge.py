@@ -27,6 +27,11 @@ debounce and the temporal gate, before escalation (client_state.rule):
   **No answer by the deadline**: the ``challenge_timeout`` action (lock_screen), reason
   ``challenge_timeout`` — unless a spoof was held while it ran: then the spoof action, reason
   ``spoof``, as without a challenge (waiting for an answer never spares an attack).
+- **Owed.** A challenge that ended in ``spoof`` is owed: the client's next frames (in this
+  session or the next one: signing in again does not dodge it) are asked again as soon as
+  the rate allows (trigger ``after_failure``), and until then nothing is allowed. Passive
+  liveness alone let the flat pictures of the development data through (they score as live:
+  docs/challenges.md), so only a pass clears it.
 - A new session of the client while a challenge runs asks it again on the new socket, with a
   fresh deadline: reconnecting does not dodge it.
 """
@@ -80,12 +85,13 @@ class ChallengeStanding:
     passed_at: int = 0  # when the last one passed (ms)
     start_session: str = ""  # the session whose first frame was already considered
     next_random_at: int = 0  # when a random check is due (0: not drawn yet)
+    owed: bool = False  # the last one ended in spoof: ask again before any allow
 
     def to_json(self) -> dict[str, Any]:
         return {"active": self.active.to_json() if self.active else None,
                 "asked": list(self.asked), "last_end": self.last_end,
                 "passed_at": self.passed_at, "start_session": self.start_session,
-                "next_random_at": self.next_random_at}
+                "next_random_at": self.next_random_at, "owed": self.owed}
 
     @classmethod
     def from_json(cls, raw: dict[str, Any] | None) -> ChallengeStanding:
@@ -95,7 +101,7 @@ class ChallengeStanding:
         return cls(ActiveChallenge.from_json(active) if active else None,
                    tuple(int(t) for t in raw.get("asked", ())), int(raw.get("last_end", 0)),
                    int(raw.get("passed_at", 0)), str(raw.get("start_session", "")),
-                   int(raw.get("next_random_at", 0)))
+                   int(raw.get("next_random_at", 0)), bool(raw.get("owed", False)))
 
 
 @dataclass(frozen=True)
@@ -154,6 +160,8 @@ def _progress(active: ActiveChallenge, policy: ChallengePolicy, issued: bool
 def _trigger(standing: ChallengeStanding, sight: ChallengeSight, reason: Reason,
              policy: ChallengePolicy, now: int) -> str | None:
     """Why a challenge is due on this frame, or None."""
+    if standing.owed:
+        return "after_failure"
     if policy.asks_at_start(sight.client_id) and standing.start_session != sight.session_id:
         return "session_start"
     trusted = now - standing.passed_at <= policy.trust_s * 1000 and standing.passed_at > 0
@@ -191,6 +199,8 @@ def step(standing: ChallengeStanding, sight: ChallengeSight, action: Action, rea
     standing = replace(standing, start_session=start_session, next_random_at=next_random)
     if trigger is not None and _allowed_now(standing, policy, now):
         return _ask(standing, sight, trigger, action, reason, policy, now)
+    if standing.owed and action is Action.ALLOW:  # asked again once the rate allows
+        return ChallengeStep(policy.hold_action, reason, None, standing, {"challenge_owed": 1.0})
     trusted = standing.passed_at > 0 and now - standing.passed_at <= policy.trust_s * 1000
     if trusted and action is not Action.ALLOW and _vouchable(reason, sight, policy):
         return ChallengeStep(Action.ALLOW, reason, None, standing, {"challenge_vouched": 1.0})
@@ -246,11 +256,11 @@ def _run(standing: ChallengeStanding, active: ActiveChallenge, sight: ChallengeS
     ended = replace(standing, active=None, last_end=now,
                     start_session=sight.session_id)
     if trial.state is ChallengeState.PASSED:
-        passed = replace(ended, passed_at=now)
+        passed = replace(ended, passed_at=now, owed=False)
         if action is Action.ALLOW or _vouchable(reason, sight, policy):
             return ChallengeStep(Action.ALLOW, reason, progress, passed)
         held, _ = _held(action, reason, sight, policy, active)  # spoof evidence is forgotten
         return ChallengeStep(held, reason, progress, passed)
     if trial.state is ChallengeState.FAILED or active.spoof_held:
-        return ChallengeStep(spoof_action, Reason.SPOOF, progress, ended)
+        return ChallengeStep(spoof_action, Reason.SPOOF, progress, replace(ended, owed=True))
     return ChallengeStep(timeout_action, Reason.CHALLENGE_TIMEOUT, progress, ended)

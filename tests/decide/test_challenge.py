@@ -237,3 +237,21 @@ def test_a_verifying_frame_is_doubt_and_a_pass_vouches_for_the_next_ones() -> No
     assert (passed.action, passed.reason) == (Action.ALLOW, Reason.VERIFYING)
     vouched = client.frame(head(), liveness=0.3, step_ms=30_000)
     assert vouched.action is Action.ALLOW and vouched.scores["challenge_vouched"] == 1.0
+
+
+def test_after_a_failure_nothing_is_allowed_until_a_challenge_passes_even_on_a_new_session(
+        ) -> None:
+    client = Client(policy_with(at_start=True, min_gap_s=5))
+    challenge = asked(client.frame(flat_picture()))
+    failed = [client.frame(flat_picture(turn(challenge.action, deg))) for deg in (10, 25, 35, 40)]
+    assert Action.SIGN_OUT in [d.action for d in failed]
+    client.policy = policy_with(min_gap_s=5)  # nothing would ask any more: the failure does
+    client.session = "s2"  # signed in again, the picture still passes passive liveness
+    held = client.frame(flat_picture())
+    assert held.action is Action.LOCK_SCREEN and held.scores["challenge_owed"] == 1.0
+    again = client.frame(flat_picture(), step_ms=5000)
+    assert asked(again).trigger == "after_failure"
+    client.frame(head(turn(asked(again).action, 30)))
+    passed = client.frame(head())
+    assert passed.challenge and passed.challenge.state is ChallengeState.PASSED
+    assert client.frame(head()).action is Action.ALLOW
