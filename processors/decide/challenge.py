@@ -12,7 +12,9 @@ debounce and the temporal gate, before escalation (client_state.rule):
   so a replayed frame asks the same thing. The decision carries the challenge with
   ``issued`` true; the gateway turns that into the protocol's ``challenge`` message.
   A frame is *doubtful* when passive liveness is unsure of it: the graded policy's
-  ``verifying`` (a score between ``liveness.spoof_below`` and the threshold), or an ``ok`` or
+  ``verifying`` of the enrolled person's face (a score between ``liveness.spoof_below`` and
+  the threshold; a face held as verifying for its distance is not doubt of this kind), or an
+  ``ok`` or
   ``spoof`` frame whose score lies in the doubt band; never a spoof by geometry or by a
   certain score (``strong``).
 - **While it runs** every decision carries its progress; a frame that would be allowed gets
@@ -137,8 +139,8 @@ def _doubtful(reason: Reason, sight: ChallengeSight, policy: ChallengePolicy) ->
     """Passive liveness is unsure of this frame (see the module docstring)."""
     if sight.replay or sight.strong:
         return False
-    if reason is Reason.VERIFYING:
-        return True
+    if reason is Reason.VERIFYING:  # doubtful liveness; not a face held for its identity
+        return sight.matched
     return reason in (Reason.OK, Reason.SPOOF) and policy.doubtful(sight.liveness)
 
 

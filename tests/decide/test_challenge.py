@@ -255,3 +255,9 @@ def test_after_a_failure_nothing_is_allowed_until_a_challenge_passes_even_on_a_n
     passed = client.frame(head())
     assert passed.challenge and passed.challenge.state is ChallengeState.PASSED
     assert client.frame(head()).action is Action.ALLOW
+
+
+def test_a_verifying_face_of_someone_else_is_no_doubt_a_challenge_can_clear() -> None:
+    client = Client(graded_with(on_doubt=True))
+    stranger = client.frame(head(), liveness=0.3, distance=1.6)
+    assert stranger.reason is Reason.VERIFYING and stranger.challenge is None
