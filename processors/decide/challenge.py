@@ -23,9 +23,10 @@ debounce and the temporal gate, before escalation (client_state.rule):
   face turned away score lower), so spoof evidence gathered meanwhile waits for the answer
   instead of signing out on its own. Other actions stand (a phone in view, a strong spoof
   still sign out).
-- **Passed** (turn_check.py): the frame is allowed if it is ``ok`` or doubtful, and so are
-  such frames for ``trust_s`` after (client_state.py also forgets the spoof evidence of the
-  frames the turn was seen on). **Failed**: the spoof action (sign_out), reason ``spoof``.
+- **Passed** (turn_check.py): the frame is allowed if it is ``ok`` or a spoof in the doubt
+  band (not ``verifying``: see :func:`_vouchable`), and so are such frames for ``trust_s``
+  after (client_state.py also forgets the spoof evidence of the frames the turn was seen
+  on). **Failed**: the spoof action (sign_out), reason ``spoof``.
   **No answer by the deadline**: the ``challenge_timeout`` action (lock_screen), reason
   ``challenge_timeout`` — unless a spoof was held while it ran: then the spoof action, reason
   ``spoof``, as without a challenge (waiting for an answer never spares an attack).
@@ -145,8 +146,11 @@ def _doubtful(reason: Reason, sight: ChallengeSight, policy: ChallengePolicy) ->
 
 
 def _vouchable(reason: Reason, sight: ChallengeSight, policy: ChallengePolicy) -> bool:
-    """Frames a passed challenge vouches for: ``ok``, or doubtful."""
-    return reason is Reason.OK or _doubtful(reason, sight, policy)
+    """Frames a passed challenge vouches for: ``ok``, or a spoof in the doubt band. Never a
+    graded ``verifying`` frame: a replay of a real person turning passes the turn check (it
+    shows a real head), and its frames, verifying at 0.1-0.45, were then allowed for
+    ``trust_s`` (`vigil bench sessions`, a screen replay of the ashish set)."""
+    return reason is Reason.OK or (reason is Reason.SPOOF and _doubtful(reason, sight, policy))
 
 
 def _progress(active: ActiveChallenge, policy: ChallengePolicy, issued: bool

@@ -20,7 +20,7 @@ import pytest
 
 from processors.decide.policy import Policy
 from processors.decide.policy_file import DEFAULT_POLICY_FILE, load_policy
-from schemas.events import Action, ChallengeKind, ChallengeState, Decision, Face
+from schemas.events import Action, ChallengeKind, ChallengeState, Decision, Face, Reason
 from tests.decide.test_challenge import Client
 from vigil.core.settings import Settings
 
@@ -78,8 +78,11 @@ def test_a_real_turn_asked_its_way_passes_and_is_never_signed_out(
     assert outcome(decisions) is ChallengeState.PASSED
     passed = next(i for i, d in enumerate(decisions)
                   if d.challenge and d.challenge.state is ChallengeState.PASSED)
-    assert decisions[passed].action is Action.ALLOW
     assert all(d.action is not Action.ALLOW for d in decisions[:passed])
+    # Allowed from the pass on, once passive liveness agrees (a pass vouches for no
+    # verifying frame: a replay of a real turn passes the turn check too).
+    assert any(d.action is Action.ALLOW for d in decisions[passed:]) or all(
+        d.reason is not Reason.OK for d in decisions[passed:])
 
 
 @pytest.mark.parametrize("track", of_kind("turn"), ids=lambda t: t["source"])
