@@ -230,8 +230,9 @@ class ChallengeProgress(Event):
     action: ChallengeKind
     state: ChallengeState
     issued: bool = Field(False, description="This decision asks the challenge")
-    trigger: Literal["doubt", "session_start", "random"] = Field(
-        description="Why it was asked: doubtful liveness, the session's start, a random check")
+    trigger: Literal["doubt", "session_start", "random", "after_failure"] = Field(
+        description="Why it was asked: doubtful liveness, the session's start, a random "
+        "check, or the client's last challenge ended in spoof")
     deadline_at: EpochMs = Field(description="When an unanswered challenge expires")
     deadline_ms: int = Field(ge=0, description="Time the client was given to answer")
     progress: float = Field(0.0, ge=0.0, le=1.0, description="Share of the turn done so far: "

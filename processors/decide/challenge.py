@@ -11,13 +11,30 @@ debounce and the temporal gate, before escalation (client_state.rule):
   after the last one ended. The direction is drawn from ``kinds`` with the frame_id as seed,
   so a replayed frame asks the same thing. The decision carries the challenge with
   ``issued`` true; the gateway turns that into the protocol's ``challenge`` message.
-- **While it runs** every decision carries its progress; a frame that would be allowed, or a
-  doubtful spoof, gets ``hold_action`` (lock_screen); other actions stand (a phone in view
-  still signs out).
-- **Passed** (turn_check.py): the frame is allowed if it is ``ok`` or a doubtful spoof, and so
-  are such frames for ``trust_s`` after. **Failed**: the spoof action (sign_out), reason
-  ``spoof``. **No answer by the deadline**: the ``challenge_timeout`` action (lock_screen),
-  reason ``challenge_timeout``.
+  A frame is *doubtful* when passive liveness is unsure of it: the graded policy's
+  ``verifying`` of the enrolled person's face (a score between ``liveness.spoof_below`` and
+  the threshold; a face held as verifying for its distance is not doubt of this kind), or an
+  ``ok`` or
+  ``spoof`` frame whose score lies in the doubt band; never a spoof by geometry or by a
+  certain score (``strong``).
+- **While it runs** every decision carries its progress; a frame that would be allowed gets
+  ``hold_action`` (lock_screen), and so does a spoof that is not strong: the person is asked
+  to turn their head, and a turned head is a harder case for passive liveness (frames of a
+  face turned away score lower), so spoof evidence gathered meanwhile waits for the answer
+  instead of signing out on its own. Other actions stand (a phone in view, a strong spoof
+  still sign out).
+- **Passed** (turn_check.py): the frame is allowed if it is ``ok`` or a spoof in the doubt
+  band (not ``verifying``: see :func:`_vouchable`), and so are such frames for ``trust_s``
+  after (client_state.py also forgets the spoof evidence of the frames the turn was seen
+  on). **Failed**: the spoof action (sign_out), reason ``spoof``.
+  **No answer by the deadline**: the ``challenge_timeout`` action (lock_screen), reason
+  ``challenge_timeout`` — unless a spoof was held while it ran: then the spoof action, reason
+  ``spoof``, as without a challenge (waiting for an answer never spares an attack).
+- **Owed.** A challenge that ended in ``spoof`` is owed: the client's next frames (in this
+  session or the next one: signing in again does not dodge it) are asked again as soon as
+  the rate allows (trigger ``after_failure``), and until then nothing is allowed. Passive
+  liveness alone let the flat pictures of the development data through (they score as live:
+  docs/challenges.md), so only a pass clears it.
 - A new session of the client while a challenge runs asks it again on the new socket, with a
   fresh deadline: reconnecting does not dodge it.
 """
@@ -47,17 +64,18 @@ class ActiveChallenge:
     deadline_at: int
     deadline_ms: int
     trial: TurnTrial
+    spoof_held: bool = False  # a spoof was held while it ran: no answer then signs out
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "trigger": self.trigger, "session_id": self.session_id,
                 "deadline_at": self.deadline_at, "deadline_ms": self.deadline_ms,
-                "trial": self.trial.to_json()}
+                "trial": self.trial.to_json(), "spoof_held": self.spoof_held}
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> ActiveChallenge:
         return cls(str(raw["id"]), str(raw["trigger"]), str(raw["session_id"]),
                    int(raw["deadline_at"]), int(raw["deadline_ms"]),
-                   TurnTrial.from_json(raw["trial"]))
+                   TurnTrial.from_json(raw["trial"]), bool(raw.get("spoof_held", False)))
 
 
 @dataclass(frozen=True)
@@ -70,12 +88,13 @@ class ChallengeStanding:
     passed_at: int = 0  # when the last one passed (ms)
     start_session: str = ""  # the session whose first frame was already considered
     next_random_at: int = 0  # when a random check is due (0: not drawn yet)
+    owed: bool = False  # the last one ended in spoof: ask again before any allow
 
     def to_json(self) -> dict[str, Any]:
         return {"active": self.active.to_json() if self.active else None,
                 "asked": list(self.asked), "last_end": self.last_end,
                 "passed_at": self.passed_at, "start_session": self.start_session,
-                "next_random_at": self.next_random_at}
+                "next_random_at": self.next_random_at, "owed": self.owed}
 
     @classmethod
     def from_json(cls, raw: dict[str, Any] | None) -> ChallengeStanding:
@@ -85,7 +104,7 @@ class ChallengeStanding:
         return cls(ActiveChallenge.from_json(active) if active else None,
                    tuple(int(t) for t in raw.get("asked", ())), int(raw.get("last_end", 0)),
                    int(raw.get("passed_at", 0)), str(raw.get("start_session", "")),
-                   int(raw.get("next_random_at", 0)))
+                   int(raw.get("next_random_at", 0)), bool(raw.get("owed", False)))
 
 
 @dataclass(frozen=True)
@@ -99,6 +118,7 @@ class ChallengeSight:
     matched: bool  # the main face is the enrolled person
     liveness: float | None  # of the main face
     replay: bool = False  # the face lies inside a phone's box (a spoof by geometry)
+    strong: bool = False  # a spoof that acts on its own (geometry, a certain score)
 
 
 @dataclass(frozen=True)
@@ -116,14 +136,21 @@ def _rng(frame_id: str) -> random.Random:
     return random.Random(int(hashlib.sha256(frame_id.encode()).hexdigest()[:16], 16))
 
 
-def _doubtful_spoof(reason: Reason, sight: ChallengeSight, policy: ChallengePolicy) -> bool:
-    return (reason is Reason.SPOOF and not sight.replay and sight.liveness is not None
-            and sight.liveness >= policy.doubt_low)
+def _doubtful(reason: Reason, sight: ChallengeSight, policy: ChallengePolicy) -> bool:
+    """Passive liveness is unsure of this frame (see the module docstring)."""
+    if sight.replay or sight.strong:
+        return False
+    if reason is Reason.VERIFYING:  # doubtful liveness; not a face held for its identity
+        return sight.matched
+    return reason in (Reason.OK, Reason.SPOOF) and policy.doubtful(sight.liveness)
 
 
 def _vouchable(reason: Reason, sight: ChallengeSight, policy: ChallengePolicy) -> bool:
-    """Frames a passed challenge vouches for: ``ok``, or a doubtful spoof."""
-    return reason is Reason.OK or _doubtful_spoof(reason, sight, policy)
+    """Frames a passed challenge vouches for: ``ok``, or a spoof in the doubt band. Never a
+    graded ``verifying`` frame: a replay of a real person turning passes the turn check (it
+    shows a real head), and its frames, verifying at 0.1-0.45, were then allowed for
+    ``trust_s`` (`vigil bench sessions`, a screen replay of the ashish set)."""
+    return reason is Reason.OK or (reason is Reason.SPOOF and _doubtful(reason, sight, policy))
 
 
 def _progress(active: ActiveChallenge, policy: ChallengePolicy, issued: bool
@@ -139,11 +166,12 @@ def _progress(active: ActiveChallenge, policy: ChallengePolicy, issued: bool
 def _trigger(standing: ChallengeStanding, sight: ChallengeSight, reason: Reason,
              policy: ChallengePolicy, now: int) -> str | None:
     """Why a challenge is due on this frame, or None."""
+    if standing.owed:
+        return "after_failure"
     if policy.asks_at_start(sight.client_id) and standing.start_session != sight.session_id:
         return "session_start"
     trusted = now - standing.passed_at <= policy.trust_s * 1000 and standing.passed_at > 0
-    if (policy.on_doubt and not trusted and reason in (Reason.OK, Reason.SPOOF)
-            and not sight.replay and policy.doubtful(sight.liveness)):
+    if policy.on_doubt and not trusted and _doubtful(reason, sight, policy):
         return "doubt"
     if policy.every_s is not None and 0 < standing.next_random_at <= now:
         return "random"
@@ -177,6 +205,8 @@ def step(standing: ChallengeStanding, sight: ChallengeSight, action: Action, rea
     standing = replace(standing, start_session=start_session, next_random_at=next_random)
     if trigger is not None and _allowed_now(standing, policy, now):
         return _ask(standing, sight, trigger, action, reason, policy, now)
+    if standing.owed and action is Action.ALLOW:  # asked again once the rate allows
+        return ChallengeStep(policy.hold_action, reason, None, standing, {"challenge_owed": 1.0})
     trusted = standing.passed_at > 0 and now - standing.passed_at <= policy.trust_s * 1000
     if trusted and action is not Action.ALLOW and _vouchable(reason, sight, policy):
         return ChallengeStep(Action.ALLOW, reason, None, standing, {"challenge_vouched": 1.0})
@@ -195,17 +225,20 @@ def _ask(standing: ChallengeStanding, sight: ChallengeSight, trigger: str, actio
     asked = (*(t for t in standing.asked if t > now - HOUR_MS), now)
     if policy.every_s is not None and trigger == "random":
         standing = replace(standing, next_random_at=_next_random(policy, sight, now))
+    held, active = _held(action, reason, sight, policy, active)
     standing = replace(standing, active=active, asked=asked)
-    return ChallengeStep(_held(action, reason, sight, policy), reason,
-                         _progress(active, policy, issued=True), standing)
+    return ChallengeStep(held, reason, _progress(active, policy, issued=True), standing)
 
 
-def _held(action: Action, reason: Reason, sight: ChallengeSight, policy: ChallengePolicy
-          ) -> Action:
-    """While a challenge runs, an allow or a doubtful spoof waits for its answer."""
-    if action is Action.ALLOW or _doubtful_spoof(reason, sight, policy):
-        return policy.hold_action
-    return action
+def _held(action: Action, reason: Reason, sight: ChallengeSight, policy: ChallengePolicy,
+          active: ActiveChallenge) -> tuple[Action, ActiveChallenge]:
+    """While a challenge runs, an allow or a spoof that is not strong waits for its answer
+    (the challenge remembers a held spoof: see the module docstring)."""
+    if reason is Reason.SPOOF and not (sight.replay or sight.strong):
+        return policy.hold_action, replace(active, spoof_held=True)
+    if action is Action.ALLOW:
+        return policy.hold_action, active
+    return action, active
 
 
 def _run(standing: ChallengeStanding, active: ActiveChallenge, sight: ChallengeSight,
@@ -224,14 +257,16 @@ def _run(standing: ChallengeStanding, active: ActiveChallenge, sight: ChallengeS
     active = replace(active, trial=trial)
     progress = _progress(active, policy, issued)
     if trial.state is ChallengeState.PENDING:
-        return ChallengeStep(_held(action, reason, sight, policy), reason, progress,
-                             replace(standing, active=active))
+        held, active = _held(action, reason, sight, policy, active)
+        return ChallengeStep(held, reason, progress, replace(standing, active=active))
     ended = replace(standing, active=None, last_end=now,
                     start_session=sight.session_id)
     if trial.state is ChallengeState.PASSED:
-        passed = replace(ended, passed_at=now)
-        allow = action is Action.ALLOW or _vouchable(reason, sight, policy)
-        return ChallengeStep(Action.ALLOW if allow else action, reason, progress, passed)
-    if trial.state is ChallengeState.FAILED:
-        return ChallengeStep(spoof_action, Reason.SPOOF, progress, ended)
+        passed = replace(ended, passed_at=now, owed=False)
+        if action is Action.ALLOW or _vouchable(reason, sight, policy):
+            return ChallengeStep(Action.ALLOW, reason, progress, passed)
+        held, _ = _held(action, reason, sight, policy, active)  # spoof evidence is forgotten
+        return ChallengeStep(held, reason, progress, passed)
+    if trial.state is ChallengeState.FAILED or active.spoof_held:
+        return ChallengeStep(spoof_action, Reason.SPOOF, progress, replace(ended, owed=True))
     return ChallengeStep(timeout_action, Reason.CHALLENGE_TIMEOUT, progress, ended)

@@ -32,7 +32,14 @@ from processors.decide.policy import (
     next_streak,
 )
 from processors.decide.temporal import FrameEvidence, LivenessHistory, gate, observe
-from schemas.events import Action, ChallengeProgress, ControlEvent, ControlKind, Reason
+from schemas.events import (
+    Action,
+    ChallengeProgress,
+    ChallengeState,
+    ControlEvent,
+    ControlKind,
+    Reason,
+)
 
 _STATE_OF_EVENT = {ControlKind.BLOCKED: ClientState.BLOCKED,
                    ControlKind.PAUSED: ClientState.PAUSED,
@@ -120,6 +127,7 @@ def rule(standing: ClientStanding, verdict: Verdict, frame: FrameEvidence, polic
     scores.update(held)
     challenge = standing.challenge
     progress = None
+    recent = settled.recent
     if sight is not None:
         taken = challenge_step(challenge, sight, action, reason, policy.challenges,
                                policy.action_for(Reason.SPOOF),
@@ -128,6 +136,10 @@ def rule(standing: ClientStanding, verdict: Verdict, frame: FrameEvidence, polic
         action, reason, progress, challenge = (taken.action, taken.reason, taken.progress,
                                                taken.standing)
         scores.update(taken.scores)
+        if progress is not None and progress.state is ChallengeState.PASSED:
+            # The turn proved a live head: the spoof evidence of the frames it was seen on
+            # (a turned face scores lower) must not sign the person out later.
+            recent = replace(recent, spoofs=())
     action, sign_outs = escalate(standing.sign_outs, action, now_ms, policy)
     if action in (Action.SIGN_OUT, Action.BLOCK):
         scores["sign_outs"] = float(len(sign_outs) if action is Action.SIGN_OUT
@@ -140,6 +152,6 @@ def rule(standing: ClientStanding, verdict: Verdict, frame: FrameEvidence, polic
     elif state is ClientState.PAUSED and action is Action.ALLOW:
         action = Action.LOCK_SCREEN
         scores["client_paused"] = 1.0
-    new = ClientStanding(streak, tuple(sign_outs), state, history, settled.recent,
+    new = ClientStanding(streak, tuple(sign_outs), state, history, recent,
                          standing.identity, challenge)
     return Ruling(action, scores, new, escalated, reason, progress)

@@ -227,4 +227,4 @@ def sight_of(base: FaceResult | PhoneResult, face: FaceResult | None, verdict: V
         matched=bool(face is not None and main is not None
                      and is_enrolled_user(face, main, policy)),
         liveness=main.liveness if main is not None else None,
-        replay="replay_overlap" in verdict.scores)
+        replay="replay_overlap" in verdict.scores, strong=verdict.strong)

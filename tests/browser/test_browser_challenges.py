@@ -2,10 +2,17 @@
 asks its CHALLENGED_CLIENTS a head turn when they connect).
 
 The genuine camera plays real consecutive frames of a man turning his head both ways and back
-(the head-turn development set, /work/devdata/headturn: built by `vigil bench challenges
---build`; the test skips without it); the attacker's camera plays a photo turned both ways as
-a flat picture (vigil/apps/bench/challenges/flat.py). Whichever way the server asks, the loop
-holds that turn.
+at the recording's own speed (luyt.1 of the head-turn development set, /work/devdata/headturn:
+built by `vigil bench challenges --build`; kept every 3rd frame of 30, so 10 a second, the
+y4m's rate). His turns take about 4 s each, so the page's 2 frames a second see them whatever
+the phase; zubair.1, used before, turns to his left in 2 s with the face lost on half of those
+frames, and a challenge asking that way expired in 1 of 4 runs (the session bench misses it
+too: docs/challenges.md). The attacker's camera plays a photo turned both ways as a flat picture
+(vigil/apps/bench/challenges/flat.py). Whichever way the server asks, the loop holds that turn.
+
+Where /work/devdata is absent (CI) the test skips: those frames are not ours to commit. The
+same logic runs in CI on the landmarks and scores the face chain made of those frames,
+recorded as numbers (tests/decide/test_challenge_tracks.py).
 """
 
 from __future__ import annotations
@@ -31,14 +38,15 @@ from vigil.apps.bench.challenges.flat import motions, view_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, needs_chromium]
 
-TURNS = DEVDATA / "headturn" / "genuine" / "zubair.1"  # turns both ways within frames 0-190
+TURNS = DEVDATA / "headturn" / "genuine" / "luyt.1"  # turns both ways within frames 0-340
+LAST_FRAME = 340
 CHALLENGE_TIMEOUT_MS = 90_000
 
 
 def head_turn_video(folder: Path) -> Path:
     if not TURNS.is_dir():
         pytest.skip(f"head-turn frames {TURNS} are absent (vigil bench challenges --build)")
-    frames = sorted(p for p in TURNS.glob("*.jpg") if int(p.stem) <= 190)
+    frames = sorted(p for p in TURNS.glob("*.jpg") if int(p.stem) <= LAST_FRAME)
     return write_y4m_frames([read_image(str(p)) for p in frames], folder / "turns.y4m")
 
 
@@ -49,16 +57,11 @@ def flat_photo_video(folder: Path) -> Path:
     return write_y4m_frames(frames, folder / "flat.y4m")
 
 
-# Seen 2026-12-05 on the shared machine: the challenge reached the page (arrow, words,
-# countdown), but the liveness models judged 20 of 47 of these public webcam frames spoof and
-# the session was signed out before the turn could pass. Left to the verdicts work.
-@pytest.mark.xfail(reason="the head-turn frames are judged spoof by passive liveness and the "
-                   "session signs out before the turn passes", strict=False)
 def test_a_real_head_turn_passes_and_a_turned_photo_fails(
         running: Running, browser_for: BrowserFor, tmp_path: Path) -> None:
     genuine, attacker = CHALLENGED_CLIENTS
     turns, flat = head_turn_video(tmp_path), flat_photo_video(tmp_path)
-    enroll = ("00000.jpg", "00010.jpg", "00020.jpg")  # facing the camera
+    enroll = ("00000.jpg", "00015.jpg", "00030.jpg")  # facing the camera
     running.vigil("enroll", genuine, *(str(TURNS / n) for n in enroll))
     running.tokens[genuine] = running.vigil("token", "issue", genuine).stdout.split()[-1]
     running.vigil("enroll", attacker, str(require_testdata() / "faces" / "obama_1.jpg"))

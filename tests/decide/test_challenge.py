@@ -8,6 +8,7 @@ from typing import Any
 
 from processors.decide.challenge_policy import ChallengePolicy
 from processors.decide.decider import Decider
+from processors.decide.graded import LivenessGrades
 from processors.decide.policy import Policy
 from schemas.events import (
     Action,
@@ -42,13 +43,18 @@ class Client:
 
     def frame(self, points: Points | None, liveness: float = 0.9, distance: float = 0.5,
               step_ms: int = 200) -> Decision:
+        faces = [] if points is None else [Face(box=BIG, score=0.99, landmarks=points,
+                                                liveness=liveness, distance=distance)]
+        return self.faces(faces, step_ms)
+
+    def faces(self, faces: list[Face], step_ms: int = 200) -> Decision:
+        """One frame showing these faces (the face processor's result), ``step_ms`` after
+        the last."""
         self.seq += 1
         self.clock.ms += step_ms
         decider = Decider(*self.tables, policy=lambda: self.policy, deadline_ms=3000,
                           clock=self.clock)
         fid = f"f{self.seq}"
-        faces = [] if points is None else [Face(box=BIG, score=0.99, landmarks=points,
-                                                liveness=liveness, distance=distance)]
         decider.on_result("phone", phone_result(fid, seq=self.seq, session_id=self.session), 0)
         outcome = decider.on_result("face", face_result(fid, faces=faces, seq=self.seq,
                                                         session_id=self.session), 0)
@@ -172,3 +178,88 @@ def test_random_checks_come_at_intervals() -> None:
     assert 3 <= len(asks) <= 30 and all(d.challenge and d.challenge.trigger == "random"
                                         for d in asks)
     assert {d.challenge.action for d in asks if d.challenge} == set(ChallengeKind)
+
+
+GRADED = LivenessGrades(spoof_below=0.05, certain_below=0.02, window=6, spoof_frames=3)
+
+
+def graded_with(**knobs: Any) -> Policy:
+    """The shipped policy's liveness grades (verifying under 0.5, spoof evidence under 0.05,
+    three of six to sign out, at once under 0.02), with these challenge knobs."""
+    policy = policy_with(**knobs)
+    return replace(policy, grades=GRADED,
+                   actions={**policy.actions, Reason.VERIFYING: Action.LOCK_SCREEN})
+
+
+def test_spoof_evidence_of_a_turning_head_waits_for_the_answer_and_a_pass_forgets_it() -> None:
+    turning = [5, 15, 25, 30, 25, 15]
+    without = Client(graded_with())  # no challenge: these scores sign the person out
+    assert Action.SIGN_OUT in [without.frame(head(deg), liveness=0.03).action
+                               for deg in turning]
+    client = Client(graded_with(at_start=True))
+    challenge = asked(client.frame(head()))
+    seen = [client.frame(head(turn(challenge.action, deg)), liveness=0.03) for deg in turning]
+    assert [d.action for d in seen] == [Action.LOCK_SCREEN] * len(seen)
+    assert any(d.reason is Reason.SPOOF for d in seen)  # the reason still says what it was
+    back = client.frame(head())
+    assert back.challenge and back.challenge.state is ChallengeState.PASSED
+    assert back.action is Action.ALLOW
+    # The window's evidence is forgotten: two more low frames are not three of six.
+    later = [client.frame(head(), liveness=0.03) for _ in range(2)]
+    assert all(d.action is not Action.SIGN_OUT for d in later)
+
+
+def test_a_held_spoof_with_no_answer_signs_out_as_it_would_have() -> None:
+    client = Client(graded_with(at_start=True, deadline_s=2))
+    asked(client.frame(head(), liveness=0.03))
+    waiting = [client.frame(head(), liveness=0.03, step_ms=500) for _ in range(4)]
+    assert all(d.action is Action.LOCK_SCREEN for d in waiting)
+    late = client.frame(head(), liveness=0.03, step_ms=500)
+    assert late.challenge and late.challenge.state is ChallengeState.EXPIRED
+    assert (late.action, late.reason) == (Action.SIGN_OUT, Reason.SPOOF)
+
+
+def test_a_certain_spoof_signs_out_while_a_challenge_runs() -> None:
+    client = Client(graded_with(at_start=True))
+    challenge = asked(client.frame(head()))
+    certain = client.frame(head(turn(challenge.action, 10)), liveness=0.01)
+    assert (certain.action, certain.reason) == (Action.SIGN_OUT, Reason.SPOOF)
+
+
+def test_a_verifying_frame_is_doubt_but_a_pass_does_not_make_verifying_frames_allowed() -> None:
+    client = Client(graded_with(on_doubt=True, trust_s=60))
+    doubt = client.frame(head(), liveness=0.3)
+    challenge = asked(doubt)
+    assert doubt.reason is Reason.VERIFYING and challenge.trigger == "doubt"
+    client.frame(head(turn(challenge.action, 30)), liveness=0.3)
+    passed = client.frame(head(), liveness=0.3)
+    assert passed.challenge and passed.challenge.state is ChallengeState.PASSED
+    # A replay of a real turn passes the turn check too: passive liveness still decides.
+    assert (passed.action, passed.reason) == (Action.LOCK_SCREEN, Reason.VERIFYING)
+    later = client.frame(head(), liveness=0.3, step_ms=30_000)
+    assert later.action is Action.LOCK_SCREEN and later.challenge is None
+    assert client.frame(head(), liveness=0.9).action is Action.ALLOW
+
+
+def test_after_a_failure_nothing_is_allowed_until_a_challenge_passes_even_on_a_new_session(
+        ) -> None:
+    client = Client(policy_with(at_start=True, min_gap_s=5))
+    challenge = asked(client.frame(flat_picture()))
+    failed = [client.frame(flat_picture(turn(challenge.action, deg))) for deg in (10, 25, 35, 40)]
+    assert Action.SIGN_OUT in [d.action for d in failed]
+    client.policy = policy_with(min_gap_s=5)  # nothing would ask any more: the failure does
+    client.session = "s2"  # signed in again, the picture still passes passive liveness
+    held = client.frame(flat_picture())
+    assert held.action is Action.LOCK_SCREEN and held.scores["challenge_owed"] == 1.0
+    again = client.frame(flat_picture(), step_ms=5000)
+    assert asked(again).trigger == "after_failure"
+    client.frame(head(turn(asked(again).action, 30)))
+    passed = client.frame(head())
+    assert passed.challenge and passed.challenge.state is ChallengeState.PASSED
+    assert client.frame(head()).action is Action.ALLOW
+
+
+def test_a_verifying_face_of_someone_else_is_no_doubt_a_challenge_can_clear() -> None:
+    client = Client(graded_with(on_doubt=True))
+    stranger = client.frame(head(), liveness=0.3, distance=1.6)
+    assert stranger.reason is Reason.VERIFYING and stranger.challenge is None

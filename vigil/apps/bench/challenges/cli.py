@@ -15,6 +15,12 @@ def _run(args: argparse.Namespace) -> int:
     from vigil.apps.bench.challenges.headturn_data import build
     from vigil.apps.bench.challenges.run import run_bench_challenges
 
+    if args.to_sessions:
+        from vigil.apps.bench.challenges.sessions_data import write_headturn_sessions
+
+        for folder in args.to_sessions:
+            print("\n".join(write_headturn_sessions(Path(folder))))
+        return 0
     data = Path(args.data)
     if args.build:
         print("\n".join(build(Path(args.mirror), data)))
@@ -38,6 +44,9 @@ def register(bench_sub: argparse._SubParsersAction) -> None:
         help="folders of photos to move as flat pictures")
     parser.add_argument("--photo-limit", type=int, default=60,
                         help="photos used at most, per folder")
+    parser.add_argument("--to-sessions", nargs="+", metavar="DIR",
+                        help="write head-turn sessions (headturn/) into these session sets "
+                        "for `vigil bench sessions`, and stop (sessions_data.py)")
     parser.add_argument("--save", default="bench-out/challenge-trials.json",
                         help="every trial as JSON")
     parser.set_defaults(handler=_run)

@@ -27,7 +27,7 @@ from vigil.apps.bench.accuracy.alternatives import (
     settings_for,
 )
 from vigil.apps.bench.sessions.cache import OutputCache
-from vigil.apps.bench.sessions.decide import Step, decide_session
+from vigil.apps.bench.sessions.decide import Step, asking, decide_session
 from vigil.apps.bench.sessions.layout import SessionSet, load_session_set
 from vigil.apps.bench.sessions.metrics import Figure, Ran, summarize
 from vigil.apps.bench.sessions.outputs import FrameOutputSource, LazyModels
@@ -129,7 +129,8 @@ def run_alternative(source: FrameOutputSource, sets: Sequence[SessionSet],
                                          unit="session", file=sys.stderr, leave=False)):
         steps: list[Step] = decide_session(
             [outputs[p] for p in session.frames], embeddings.get(session.enrolled),
-            source.settings, column.policy, options.fps, session_id=f"s{index}")
+            source.settings, asking(column.policy, session.asked), options.fps,
+            session_id=f"s{index}")
         column.runs.append((session, steps))
     for data in sets:
         column.figures[data.name] = summarize(column.runs_of(data.name), options.fps,

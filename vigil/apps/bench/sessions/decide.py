@@ -6,14 +6,15 @@ session's start + ``seq / fps``), its FaceResult from :func:`processors.face.to_
 PhoneResult from :func:`processors.phone.to_phone_result`. Both halves go, frame after frame,
 to a fresh :class:`processors.decide.decider.Decider` (empty tables: a new client) whose clock
 reads the frame's time: the join, the whole policy (debounce, temporal evidence and holds,
-escalation, client state) and whatever the policy gains later, with no broker. Processing time
-is not simulated: a decision is made at its frame's capture time.
+escalation, client state, step-up challenges) and whatever the policy gains later, with no
+broker. Processing time is not simulated: a decision is made at its frame's capture time.
+A head-turn session runs under :func:`asking`: the challenge is asked on its first frame.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -22,7 +23,15 @@ from processors.decide.decider import Decider
 from processors.decide.policy import Policy
 from processors.face import to_face_result
 from processors.phone import to_phone_result
-from schemas.events import Action, Decision, FrameHeaders, FrameRef, Reason
+from schemas.events import (
+    Action,
+    ChallengeKind,
+    ChallengeState,
+    Decision,
+    FrameHeaders,
+    FrameRef,
+    Reason,
+)
 from vigil.apps.bench.sessions.outputs import FrameOutputs
 from vigil.core.settings import Settings
 from vigil.core.template import Template
@@ -44,12 +53,21 @@ class Step:
     liveness: float | None
     distance: float | None
     phone: float | None
+    challenge: ChallengeState | None = None  # of the challenge the decision carries
 
     @classmethod
     def of(cls, t_s: float, decision: Decision) -> Step:
         scores = decision.scores
         return cls(t_s, decision.action, decision.reason, scores.get("liveness"),
-                   scores.get("distance"), scores.get("phone"))
+                   scores.get("distance"), scores.get("phone"),
+                   decision.challenge.state if decision.challenge else None)
+
+
+def asking(policy: Policy, kind: ChallengeKind | None) -> Policy:
+    """The policy asking a ``kind`` challenge at the session's start (None: as it is)."""
+    if kind is None:
+        return policy
+    return replace(policy, challenges=replace(policy.challenges, at_start=True, kinds=(kind,)))
 
 
 def _frame(seq: int, at_ms: int, session_id: str) -> DecodedFrame:

@@ -6,6 +6,8 @@
     DIR/genuine/<person>.<k>/NNNN.jpg            consecutive live frames, capture order
     DIR/attack/<person>.<kind>-<k>/NNNN.jpg      someone presenting <person>'s face
     DIR/phone/<person>.<k>/NNNN.jpg              <person> using a phone
+    DIR/headturn/<person>.<k>/NNNN.jpg           <person>, asked a head-turn challenge
+    DIR/headturn/<person>.<kind>-<k>/NNNN.jpg    someone presenting <person>'s face, asked one
 
 The person is the part of a session folder's name before the first ``.``; frames sort by file
 name in capture order. A set may lack any folder. Impostor sessions and mid-session swaps are
@@ -21,10 +23,11 @@ from vigil.apps.bench.accuracy.dataset import PICTURE_SUFFIXES
 from vigil.core.errors import VigilError
 
 ENROLL = "enroll"
-# The folders holding sessions, in report order. A new kind of recorded session (e.g. the
-# head-turn sequences of step-up challenges) is one more folder here and one more summary in
-# metrics.py.
-RECORDED_KINDS = ("genuine", "attack", "phone")
+# The folders holding sessions, in report order. A new kind of recorded session is one more
+# folder here and one more summary in metrics.py.
+RECORDED_KINDS = ("genuine", "attack", "phone", "headturn")
+# Sessions asked a step-up challenge at their start, once per challenge kind (scenarios.py).
+HEADTURN = "headturn"
 
 
 class SessionSetError(VigilError, ValueError):
@@ -60,6 +63,11 @@ class SessionSet:
 def person_of(session_name: str) -> str:
     """``alice.print-1`` -> ``alice`` (the part before the first dot)."""
     return session_name.split(".", 1)[0]
+
+
+def presents_attack(session_name: str) -> bool:
+    """``alice.print-1`` (someone presenting alice's face) rather than ``alice.1``."""
+    return "-" in session_name.split(".", 1)[-1]
 
 
 def frames_in(folder: Path) -> list[Path]:

@@ -18,8 +18,12 @@ counts (processing time not included), at the bench's fps.
 - swap: seconds from the swap to the first non-allow ``wrong_user``; *missed* when none comes
   within ``swap_window_s``; frames allowed after the swap.
 
-A new kind of session (e.g. step-up challenges: passed, refused) adds one summary function to
-``SUMMARIES``.
+- headturn (asked a step-up challenge at the start, once per challenge kind): for the person
+  turning, challenges *passed*, seconds to the pass, sessions signed out; for flat pictures
+  moved and for replays (``<person>.<kind>-<k>``), challenges *refused* (not passed: failed,
+  or no answer by the deadline), failed as a flat picture, and sessions ever allowed.
+
+A new kind of session adds one summary function to ``SUMMARIES``.
 """
 
 from __future__ import annotations
@@ -30,9 +34,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from schemas.events import Action, Reason
+from schemas.events import Action, ChallengeKind, ChallengeState, Reason
 from vigil.apps.bench.accuracy.metrics import Ratio
 from vigil.apps.bench.sessions.decide import Step
+from vigil.apps.bench.sessions.layout import presents_attack
 from vigil.apps.bench.sessions.scenarios import Presented
 
 SIGNED_OUT = frozenset({Action.SIGN_OUT, Action.BLOCK})
@@ -184,8 +189,51 @@ def swap(runs: Sequence[Ran], fps: float, window_s: float) -> dict[str, Figure]:
     }
 
 
+def challenged(state: ChallengeState) -> Callable[[Step], bool]:
+    """A step whose decision ends the session's challenge in ``state``."""
+    return lambda s: s.challenge is state
+
+
+def _headturn_group(label: str, runs: Sequence[Ran], attack: bool) -> dict[str, Figure]:
+    figures: dict[str, Figure] = {}
+    for kind in ChallengeKind:
+        asked = [r for r in runs if r[0].asked is kind]
+        if not asked:
+            continue
+        if attack:
+            figures[f"{label}: challenges refused ({kind.value})"] = _sessions(
+                asked, lambda st: not any(map(challenged(ChallengeState.PASSED), st)))
+            figures[f"{label}: failed as flat ({kind.value})"] = _sessions(
+                asked, lambda st: any(map(challenged(ChallengeState.FAILED), st)))
+        else:
+            figures[f"{label}: challenges passed ({kind.value})"] = _sessions(
+                asked, lambda st: any(map(challenged(ChallengeState.PASSED), st)))
+    if attack:
+        figures[f"{label}: sessions ever allowed"] = _sessions(
+            runs, lambda st: any(map(allowed, st)))
+    else:
+        figures[f"{label}: seconds to pass (median / p95)"] = _times(
+            runs, challenged(ChallengeState.PASSED))
+        figures[f"{label}: sessions signed out"] = _sessions(
+            runs, lambda st: any(s.action in SIGNED_OUT for s in st))
+    return figures
+
+
+def headturn(runs: Sequence[Ran], fps: float) -> dict[str, Figure]:
+    groups = (("head turns", False, lambda name: not presents_attack(name)),
+              ("flat pictures", True, lambda name: ".flat" in name),
+              ("replays", True, lambda name: presents_attack(name) and ".flat" not in name))
+    figures: dict[str, Figure] = {}
+    for label, attack, holds in groups:
+        mine = [r for r in runs if holds(r[0].name.split("/")[-1])]
+        if mine:
+            figures.update(_headturn_group(label, mine, attack))
+    return figures
+
+
 SUMMARIES: dict[str, Callable[[Sequence[Ran], float], dict[str, Figure]]] = {
-    "genuine": genuine, "attack": attack, "phone": phone, "impostor": impostor}
+    "genuine": genuine, "attack": attack, "phone": phone, "impostor": impostor,
+    "headturn": headturn}
 
 
 def summarize(runs: Sequence[Ran], fps: float, swap_window_s: float) -> dict[str, Figure]:

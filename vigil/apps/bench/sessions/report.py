@@ -15,13 +15,11 @@ from typing import Any
 
 from vigil.apps.bench.accuracy.metrics import Ratio
 from vigil.apps.bench.sessions.bench import AlternativeRun, SessionsReport
+from vigil.apps.bench.sessions.layout import RECORDED_KINDS
 from vigil.apps.bench.sessions.metrics import Figure, PerHour, Ran, Seconds
 from vigil.apps.bench.sessions.scenarios import NOBODY
 
 ALL_SETS = "all sets"
-
-
-RECORDED = ("genuine", "attack", "phone")
 
 
 def _counts_line(set_name: str, column: AlternativeRun, fps: float) -> str:
@@ -31,7 +29,7 @@ def _counts_line(set_name: str, column: AlternativeRun, fps: float) -> str:
     refused = sum(len(why) for k, why in column.refused.items() if k.startswith(mine))
     runs = column.runs_of(set_name)
     kinds = Counter(s.kind for s, _ in runs)
-    frames = sum(len(s.frames) for s, _ in runs if s.kind in RECORDED)
+    frames = len({p for s, _ in runs if s.kind in RECORDED_KINDS for p in s.frames})
     line = (f"{set_name}: people enrolled {len(enrolled)} ({sum(enrolled.values())} photos "
             f"accepted, {refused} refused); sessions: "
             f"{', '.join(f'{n} {kind}' for kind, n in kinds.items()) or 'none'}; {frames} "
@@ -103,10 +101,12 @@ def _session_json(ran: Ran) -> dict[str, Any]:
     session, steps = ran
     return {"kind": session.kind, "set": session.set_name, "name": session.name,
             "enrolled": session.enrolled, "swap_at": session.swap_at,
+            "asked": session.asked.value if session.asked else None,
             "frames": [str(p) for p in session.frames], "t_s": [s.t_s for s in steps],
             "action": [s.action.value for s in steps], "reason": [s.reason.value for s in steps],
             "liveness": [s.liveness for s in steps], "distance": [s.distance for s in steps],
-            "phone": [s.phone for s in steps]}
+            "phone": [s.phone for s in steps],
+            "challenge": [s.challenge.value if s.challenge else None for s in steps]}
 
 
 def _figures_json(figures: dict[str, Figure]) -> dict[str, Any]:

@@ -2,8 +2,11 @@
 
 People are named ``<set>/<person>`` (two sets may both have an ``alice``).
 
-- **recorded** (genuine, attack, phone): the folder's frames checked against the enrollment of
-  the person the folder names (an attack presents that person's face).
+- **recorded** (genuine, attack, phone, headturn): the folder's frames checked against the
+  enrollment of the person the folder names (an attack presents that person's face). A
+  head-turn session is presented once per challenge kind, ``asked`` that challenge at its
+  start: whether it passes is up to the recorded frames (a person who never turns the asked
+  way cannot pass).
 - **impostor**: person B's genuine session checked against person A's enrollment, for every
   enrolled A and every genuine session of another person B, in any of the sets given.
 - **swap**: A's genuine session, then B's genuine session in the same session (the same
@@ -25,7 +28,8 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from vigil.apps.bench.sessions.layout import RecordedSession, SessionSet
+from schemas.events import ChallengeKind
+from vigil.apps.bench.sessions.layout import HEADTURN, RecordedSession, SessionSet
 
 IMPOSTOR = "impostor"
 SWAP = "swap"
@@ -47,6 +51,7 @@ class Presented:
     enrolled: str  # person_key of the enrollment the face processor matches against, or NOBODY
     frames: tuple[Path, ...]
     swap_at: int | None = None  # swap: index of the second person's first frame
+    asked: ChallengeKind | None = None  # headturn: the challenge asked at the start
 
 
 @dataclass(frozen=True)
@@ -115,6 +120,9 @@ def present(sets: Sequence[SessionSet], enrolled: Collection[str],
     recorded = [Presented(s.session.kind, s.set_name, s.name,
                           s.person if s.person in enrolled else NOBODY, s.session.frames)
                 for s in runnable]
+    recorded = [replace(p, name=f"{p.name} asked {kind.value}", asked=kind)
+                for p in recorded if p.kind == HEADTURN for kind in ChallengeKind
+                ] + [p for p in recorded if p.kind != HEADTURN]
     skipped = [s for s in sources if s not in runnable]
     genuine = [s for s in sources if s.session.kind == "genuine"]
     rng = random.Random(seed)
