@@ -47,8 +47,9 @@ class ProcessorsSettings(Area):
         "detector; past it the detector always runs. 0 turns reuse off: the detector runs on "
         "every frame. A reused result names the frame it repeats (PhoneResult.reused_from). "
         "On the development sessions (`vigil bench sessions`, 1 and 2 fps) 3000 with change "
-        "10 skipped 18% and 34% of the detector's runs with every decision unchanged; "
-        "end-to-end figures in docs/benchmarks/end-to-end.md (fourth round).",
+        "10 skipped 16% and 30% of the detector's runs, 1 frame of 28,173 decided for "
+        "another reason (the same action); figures in docs/benchmarks/end-to-end.md "
+        "(fourth round).",
     )
     phone_reuse_change: float = Field(
         10.0,
@@ -57,8 +58,9 @@ class ProcessorsSettings(Area):
         description="A frame's scene changed when any block of a 4x4 grid over its 32x24 "
         "grey thumbnail differs from the client's last checked frame by this much on "
         "average (grey levels 0-255); the detector then runs. Consecutive frames of the "
-        "still development sessions differ by 1-7, moving ones by 10-150; a phone-sized dark "
-        "shape entering a block moves it by 15-30 (tests/processors/test_phone_reuse.py).",
+        "still development sessions differ by 1-10, moving ones by 10-150; a phone-sized "
+        "dark shape held up at the side of a webcam frame by 17 "
+        "(tests/processors/test_phone_reuse.py).",
     )
     phone_reuse_clients: int = Field(
         10_000,
