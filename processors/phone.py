@@ -15,6 +15,7 @@ from typing import Literal, cast
 from processors.batch import DecodedFrame, UnprocessedFrame, common_fields
 from processors.model_stage import ModelStage
 from processors.model_swap import ModelSwitcher
+from processors.phone_reuse import GateFrame, PhoneReuse, thumbnail
 from processors.vision.base import FramePlugin
 from processors.vision.device import select_device
 from processors.vision.registry import LoadedPlugin, Role, load_versioned, uses_torch
@@ -29,8 +30,10 @@ log = logging.getLogger(__name__)
 
 
 def to_phone_result(frame: DecodedFrame, found: PhoneDetections, device: str,
-                    processed_at: int, models: Mapping[str, str]) -> PhoneResult:
-    """One frame's PhoneResult: every phone box the detector reported, and its verdict."""
+                    processed_at: int, models: Mapping[str, str],
+                    reused_from: str | None = None) -> PhoneResult:
+    """One frame's PhoneResult: every phone box the detector reported, and its verdict
+    (``reused_from``: the earlier frame whose detections these are)."""
     return PhoneResult(
         **common_fields(frame),
         processed_at=processed_at,
@@ -41,7 +44,15 @@ def to_phone_result(frame: DecodedFrame, found: PhoneDetections, device: str,
         phone=found.phone,
         device=device,
         models=dict(models),
+        reused_from=reused_from,
     )
+
+
+def gate_frame(frame: DecodedFrame) -> GateFrame:
+    """What :class:`PhoneReuse` compares of a decoded frame."""
+    h = frame.headers
+    return GateFrame(h.frame_id, h.client_id, h.session_id, h.received_at,
+                     thumbnail(frame.image))
 
 
 class PhoneInference:
@@ -53,6 +64,8 @@ class PhoneInference:
         loaded = load_versioned("phone_detector", settings, device, name)
         self.detector = cast(FramePlugin[PhoneDetections], loaded.plugin)
         self.device = device.kind
+        self.reuse = PhoneReuse.from_settings(settings)
+        self.stage = stage
         self.switcher = ModelSwitcher(
             stage, ("phone_detector",), {"phone_detector": loaded.version},
             lambda role, name: load_versioned(role, settings, device, name), self._install)
@@ -60,13 +73,25 @@ class PhoneInference:
 
     def _install(self, _role: Role, loaded: LoadedPlugin) -> None:
         self.detector = cast(FramePlugin[PhoneDetections], loaded.plugin)
+        self.reuse.clear()  # the old detector's findings say nothing about the new one's
 
     def __call__(self, frames: list[DecodedFrame]) -> list[PhoneResult]:
         models = self.switcher.between_batches()
-        detections = self.detector.infer([f.image for f in frames])
+        found, reused = self._detect(frames)
         processed = now_ms()
-        return [to_phone_result(frame, found, self.device, processed, models)
-                for frame, found in zip(frames, detections, strict=True)]
+        return [to_phone_result(frame, detections, self.device, processed, models, source)
+                for frame, detections, source in zip(frames, found, reused, strict=True)]
+
+    def _detect(self, frames: list[DecodedFrame]
+                ) -> tuple[list[PhoneDetections], list[str | None]]:
+        """Each frame's detections, and the frame_id they were reused from (None: its own)."""
+        if not self.reuse.enabled:
+            return self.detector.infer([f.image for f in frames]), [None] * len(frames)
+        plan = self.reuse.plan([gate_frame(f) for f in frames])
+        plan.fill(self.detector.infer([frames[i].image for i in plan.run]) if plan.run else [])
+        metrics.PHONE_REUSED.labels(self.stage).inc(len(frames) - len(plan.run))
+        results = [plan.result(i) for i in range(len(frames))]
+        return [r[0] for r in results], [r[1] for r in results]
 
     def unprocessed(self, frame: UnprocessedFrame) -> PhoneResult:
         """The PhoneResult of a frame the detector did not see (bad, stale, session ended)."""

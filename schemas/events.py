@@ -202,6 +202,10 @@ class PhoneResult(FrameEvent):
     phone: bool = Field(description="A phone above the threshold was seen")
     error: str | None = None
     device: str
+    reused_from: str | None = Field(
+        default=None, description="The frame_id of this client's earlier frame whose "
+        "detections this result repeats: the scene had not changed, so the detector did not "
+        "run on this frame (phone_reuse_max_gap_ms); None when it ran")
     unprocessed: UnprocessedField = None
     models: ModelVersions = {}
 

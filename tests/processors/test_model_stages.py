@@ -160,6 +160,34 @@ def test_an_ended_sessions_frames_skip_the_models_and_are_answered(
     assert harness.records(FRAMES_DLQ) == []
 
 
+def test_the_phone_stage_reuses_detections_while_a_clients_scene_is_still(
+        model_settings: Settings) -> None:
+    """Through the stage: the same picture again reuses the first frame's detections (and
+    says so); a changed scene, another session or reuse turned off runs the detector."""
+    testdata = require_testdata()
+    harness = Harness(model_settings)
+    phone = ModelStage(PHONE_STAGE, model_settings, PhoneInference(model_settings),
+                       harness.io, follow=False)
+    still = webcam_jpeg(read_image(str(testdata / "faces/obama_2.jpg")), quality=60)
+    other = webcam_jpeg(read_image(str(testdata / "objects/coco_val2017_000000001296_face_phone"
+                                                  ".jpg")), quality=60)
+    sent = [send_frame(harness, "alice", "s-1", seq, jpeg)
+            for seq, jpeg in enumerate([still, still, still, other, other], start=1)]
+    sent.append(send_frame(harness, "alice", "s-2", 6, other))
+    harness.run(PHONE_STAGE, phone)
+    results = {r.frame_id: r for r in harness.values(PHONE_RESULTS)}
+    assert [results[f].reused_from for f in sent] == [None, sent[0], sent[0], None, sent[3],
+                                                       None]
+    assert results[sent[4]].phone and results[sent[4]].phones == results[sent[3]].phones
+
+    off = model_settings.replace(phone_reuse_max_gap_ms=0)
+    harness = Harness(off)
+    phone = ModelStage(PHONE_STAGE, off, PhoneInference(off), harness.io, follow=False)
+    sent = [send_frame(harness, "alice", "s-1", seq, still) for seq in (1, 2)]
+    harness.run(PHONE_STAGE, phone)
+    assert [r.reused_from for r in harness.values(PHONE_RESULTS)] == [None, None]
+
+
 def test_a_result_not_delivered_leaves_the_batch_uncommitted(model_settings: Settings) -> None:
     testdata = require_testdata()
     settings = model_settings

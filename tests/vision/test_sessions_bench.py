@@ -120,3 +120,28 @@ def test_json_and_timelines(report: SessionsReport, tmp_path: Path) -> None:
     # genuine 2, attack 2, phone 1, swap 2: impostors are in the figures only
     assert len(written) == 7 and all(p.stat().st_size > 1000 for p in written)
     assert (tmp_path / "plots" / "tiny" / "swap" / "tiny_t.1_to_tiny_obama.1.png") in written
+
+
+def test_phone_reuse_repeats_the_last_checked_detections_and_is_reported(
+        vision_settings: Settings, session_set: Path, cache_dir: Path,
+        report: SessionsReport) -> None:
+    """The configured column runs the phone stage's gate; with it off nothing is reused, and
+    a reused frame's phone score is that of its session's last frame the detector ran on."""
+    both = run_sessions(vision_settings, BenchOptions(
+        (session_set,), compare=("phone_reuse_max_gap_ms=0",), cache_dir=cache_dir))
+    on, off = both.columns
+    assert not any(s.phone_reused for _, steps in off.runs for s in steps)
+    for _, steps in on.runs:
+        assert not steps[0].phone_reused  # a new client: nothing checked yet
+        checked = steps[0].phone
+        for step in steps[1:]:
+            if step.phone_reused:
+                assert step.phone == checked
+            else:
+                checked = step.phone
+    reused = sum(s.phone_reused for _, steps in on.runs for s in steps)
+    frames = sum(len(steps) for _, steps in on.runs)
+    table = format_report(both)
+    assert f"configured: phone detector reused on {reused} of {frames} frames" in table
+    assert "phone_reuse_max_gap_ms=0: phone detector reused on 0 of" in table
+    assert "frames decided otherwise than configured" in table

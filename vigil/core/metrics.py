@@ -33,6 +33,10 @@ UNPROCESSED_FRAMES = Counter(
     "vigil_frames_unprocessed_total", "Frames a processor answered without running its models, "
     "by why (bad_frame, stale, session_ended)", ["stage", "why"]
 )
+PHONE_REUSED = Counter(
+    "vigil_phone_frames_reused_total", "Frames answered with the client's last checked "
+    "phone detections (scene unchanged, phone_reuse_max_gap_ms), the detector not run", ["stage"]
+)
 DEAD_LETTERS = Counter("vigil_dead_letters_total", "Messages sent to the DLQ", ["stage"])
 DECISIONS_TOTAL = Counter(
     "vigil_decisions_total", "Decisions by action and reason", ["action", "reason"]

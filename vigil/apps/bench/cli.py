@@ -12,6 +12,7 @@ from pathlib import Path
 
 from vigil.apps.bench import TESTDATA
 from vigil.core.command import command_settings
+from vigil.core.errors import VigilError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -56,15 +57,39 @@ def _identity_command(args: argparse.Namespace) -> int:
     return identity_command(args)
 
 
+def session_frames(folder: Path, capture_fps: float | None, fps: float,
+                   enroll_image: str | None) -> tuple[list[Path], Path]:
+    """A recorded session's frames as a client at ``fps`` sends them, and the photo to enroll:
+    ``enroll_image``, or the first of ``SET/enroll/<person>/`` for ``SET/<kind>/<person>.<k>``."""
+    from vigil.apps.bench.sessions.scenarios import sent_frames
+    from vigil.apps.client import image_paths
+
+    frames = list(sent_frames(tuple(image_paths([folder])), capture_fps, fps))
+    if not frames:
+        raise VigilError(f"--session {folder}: no frames in it", exit_code=2)
+    if enroll_image:
+        return frames, Path(enroll_image)
+    enroll = folder.parent.parent / "enroll" / folder.name.split(".")[0]
+    photos = image_paths([enroll]) if enroll.is_dir() else []
+    if not photos:
+        raise VigilError(f"--session {folder}: no photos in {enroll}; give --enroll-image",
+                         exit_code=2)
+    return frames, photos[0]
+
+
 def _e2e_command(args: argparse.Namespace) -> int:
     from vigil.apps.bench.e2e import BenchPlan, run_bench_e2e
     from vigil.apps.client import image_paths
 
     testdata = TESTDATA / "faces"
+    images = image_paths(args.images or sorted(testdata.glob("obama_[234].jpg")))
+    enroll_image = Path(args.enroll_image or testdata / "obama_1.jpg")
+    if args.session:
+        images, enroll_image = session_frames(Path(args.session), args.capture_fps, args.fps,
+                                              args.enroll_image)
     plan = BenchPlan(
         clients=args.clients, fps=args.fps, duration_s=args.duration,
-        images=image_paths(args.images or sorted(testdata.glob("obama_[234].jpg"))),
-        enroll_image=Path(args.enroll_image or testdata / "obama_1.jpg"),
+        images=images, enroll_image=enroll_image,
         plot=Path(args.plot), find_max=args.find_max, ramp_step=args.step,
         max_clients=args.max_clients, p95_bound_s=args.p95_bound,
         raise_capacity=not args.keep_capacity)
@@ -96,7 +121,14 @@ def _register_e2e(bench_sub: argparse._SubParsersAction) -> None:
                      "defaults), each with its own `vigil up`, and print them side by side")
     e2e.add_argument("--images", nargs="*", help="frames to stream (default: obama_2..4 "
                      "from ../shared/testdata/faces)")
-    e2e.add_argument("--enroll-image", help="photo to enroll (default: obama_1)")
+    e2e.add_argument("--enroll-image", help="photo to enroll (default: obama_1, or with "
+                     "--session the first photo of the set's enroll/<person>/)")
+    e2e.add_argument("--session", help="stream a recorded session instead of --images: a "
+                     "folder of frames in capture order (a session set's genuine/<person>.<k>), "
+                     "every client from its first frame, again from the start when it ends")
+    e2e.add_argument("--capture-fps", type=float, default=None,
+                     help="the --session camera's rate: each client sends every "
+                     "(capture-fps / fps)-th frame, as a real client would (default: every frame)")
     e2e.add_argument("--plot", default="bench-out/e2e-latency.png", help="PNG latency plot")
     e2e.set_defaults(handler=_e2e_command)
 

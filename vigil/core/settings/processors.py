@@ -38,3 +38,35 @@ class ProcessorsSettings(Area):
         description="How long Redis remembers that a session ended, so the processors skip "
         "its frames still waiting in Kafka (keep it at least as long as frames are kept).",
     )
+    phone_reuse_max_gap_ms: int = Field(
+        3000,
+        ge=0,
+        le=60_000,
+        description="Longest a phone processor repeats a client's last checked detections on "
+        "frames whose scene has not changed (phone_reuse_change) instead of running the "
+        "detector; past it the detector always runs. 0 turns reuse off: the detector runs on "
+        "every frame. A reused result names the frame it repeats (PhoneResult.reused_from). "
+        "On the development sessions (`vigil bench sessions`, 1 and 2 fps) 3000 with change "
+        "10 skipped 16% and 30% of the detector's runs, 1 frame of 28,173 decided for "
+        "another reason (the same action); figures in docs/benchmarks/end-to-end.md "
+        "(fourth round).",
+    )
+    phone_reuse_change: float = Field(
+        10.0,
+        gt=0,
+        le=255,
+        description="A frame's scene changed when any block of a 4x4 grid over its 32x24 "
+        "grey thumbnail differs from the client's last checked frame by this much on "
+        "average (grey levels 0-255); the detector then runs. Consecutive frames of the "
+        "still development sessions differ by 1-10, moving ones by 10-150; a phone-sized "
+        "dark shape held up at the side of a webcam frame by 17 "
+        "(tests/processors/test_phone_reuse.py).",
+    )
+    phone_reuse_clients: int = Field(
+        10_000,
+        ge=1,
+        le=10_000_000,
+        description="Clients whose last checked frame a phone processor remembers (least "
+        "recently seen forgotten first; a forgotten client's next frame runs the detector). "
+        "About 4 KB each.",
+    )

@@ -3,7 +3,9 @@
 Each frame gets headers as the gateway gives them (``captured_at`` = ``received_at`` = the
 session's start + ``seq / fps``), its FaceResult from :func:`processors.face.to_face_result`
 (distances to the enrolled person's embeddings, as the face processor computes them) and its
-PhoneResult from :func:`processors.phone.to_phone_result`. Both halves go, frame after frame,
+PhoneResult from :func:`processors.phone.to_phone_result` (with ``phone_reuse_max_gap_ms``, through
+the phone stage's own gate, processors/phone_reuse.py: a frame whose scene has not changed gets
+the last checked frame's detections). Both halves go, frame after frame,
 to a fresh :class:`processors.decide.decider.Decider` (empty tables: a new client) whose clock
 reads the frame's time: the join, the whole policy (debounce, temporal evidence and holds,
 escalation, client state, step-up challenges) and whatever the policy gains later, with no
@@ -23,6 +25,8 @@ from processors.decide.decider import Decider
 from processors.decide.policy import Policy
 from processors.face import to_face_result
 from processors.phone import to_phone_result
+from processors.phone_reuse import GateFrame, PhoneReuse
+from processors.vision.results import PhoneDetections
 from schemas.events import (
     Action,
     ChallengeKind,
@@ -54,13 +58,14 @@ class Step:
     distance: float | None
     phone: float | None
     challenge: ChallengeState | None = None  # of the challenge the decision carries
+    phone_reused: bool = False  # the phone half repeated an earlier frame's detections
 
     @classmethod
-    def of(cls, t_s: float, decision: Decision) -> Step:
+    def of(cls, t_s: float, decision: Decision, phone_reused: bool = False) -> Step:
         scores = decision.scores
         return cls(t_s, decision.action, decision.reason, scores.get("liveness"),
                    scores.get("distance"), scores.get("phone"),
-                   decision.challenge.state if decision.challenge else None)
+                   decision.challenge.state if decision.challenge else None, phone_reused)
 
 
 def asking(policy: Policy, kind: ChallengeKind | None) -> Policy:
@@ -88,13 +93,29 @@ def decide_session(outputs: Sequence[FrameOutputs], enrolled: np.ndarray | None,
     # The global threshold: this bench enrolls one person, so there is no cohort to set an
     # own threshold against (vigil/core/template.py, control/users/thresholds.py).
     template = None if enrolled is None else Template(enrolled)
+    reuse = PhoneReuse.from_settings(settings)  # a new client: nothing checked yet
     for seq, found in enumerate(outputs):
         now[0] = START_MS + round(seq * 1000 / fps)
         frame = _frame(seq, now[0], session_id)
         face = to_face_result(frame, found.faces, template, settings, DEVICE, now[0], {})
-        phone = to_phone_result(frame, found.phones, DEVICE, now[0], {})
+        phones, reused_from = _phone_half(reuse, frame, found)
+        phone = to_phone_result(frame, phones, DEVICE, now[0], {}, reused_from)
         first = decider.on_result("face", face, 0)
         outcome = decider.on_result("phone", phone, 0)
         assert first is None and outcome is not None, "both halves in: one decision"
-        steps.append(Step.of((now[0] - START_MS) / 1000, outcome.decision))
+        steps.append(Step.of((now[0] - START_MS) / 1000, outcome.decision,
+                             reused_from is not None))
     return steps
+
+
+def _phone_half(reuse: PhoneReuse, frame: DecodedFrame, found: FrameOutputs
+                ) -> tuple[PhoneDetections, str | None]:
+    """The frame's phone detections as the phone stage would give them: its own, or with
+    reuse on and the scene unchanged, the client's last checked frame's."""
+    if not reuse.enabled or found.thumb is None:
+        return found.phones, None
+    h = frame.headers
+    plan = reuse.plan([GateFrame(h.frame_id, h.client_id, h.session_id, h.received_at,
+                                 found.thumb)])
+    plan.fill([found.phones] if plan.run else [])
+    return plan.result(0)

@@ -21,6 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from processors.enroll import EnrollmentReport, Image, QualityLimits, analyze_photos
+from processors.phone_reuse import Thumbnail, thumbnail
 from processors.vision.device import select_device
 from processors.vision.imaging import read_image
 from processors.vision.results import FrameFaces, PhoneDetections
@@ -46,10 +47,12 @@ CHUNK_FRAMES = 128  # frames decoded and run at a time (about 120 MB of pixels)
 
 @dataclass(frozen=True)
 class FrameOutputs:
-    """What the models made of one frame: the face chain's faces and the phone boxes."""
+    """What the models made of one frame: the face chain's faces and the phone boxes; with
+    phone reuse on, the frame's thumbnail too (the phone stage's gate compares them)."""
 
     faces: FrameFaces
     phones: PhoneDetections
+    thumb: Thumbnail | None = None
 
 
 class LazyModels:
@@ -97,9 +100,22 @@ class FrameOutputSource:
         if unique:
             stored.update(self._run(unique, keys))
         threshold = self.settings.models.liveness_threshold
+        thumbs = self._thumbnails(paths)
         return {p: FrameOutputs(faces_from_json(stored[fk], threshold),
-                                phones_from_json(stored[pk]))
+                                phones_from_json(stored[pk]), thumbs.get(p))
                 for p, (fk, pk) in keys.items()}
+
+    def _thumbnails(self, paths: Sequence[Path]) -> dict[Path, Thumbnail]:
+        """With phone reuse on, each frame's thumbnail as the phone stage makes it (from the
+        frame a webcam client sends); nothing otherwise."""
+        if not self.settings.processors.phone_reuse_max_gap_ms:
+            return {}
+        thumbs = {}
+        for start in range(0, len(paths), CHUNK_FRAMES):
+            chunk = paths[start:start + CHUNK_FRAMES]
+            frames = webcam_frames(chunk, self.settings.models.max_image_pixels)
+            thumbs.update({p: thumbnail(f.image) for p, f in zip(chunk, frames, strict=True)})
+        return thumbs
 
     def _run(self, paths: list[Path], keys: dict[Path, tuple[str, str]]
              ) -> dict[str, dict[str, Any]]:

@@ -82,7 +82,37 @@ def format_report(report: SessionsReport, markdown: bool = False) -> str:
     if len(report.sets) > 1:
         lines += ["", f"{ALL_SETS}:"]
         lines += _table(report.columns, [c.overall for c in report.columns], markdown)
-    return "\n".join(lines)
+    return "\n".join(lines + _frame_lines(report.columns))
+
+
+def _frame_lines(columns: Sequence[AlternativeRun]) -> list[str]:
+    """Per alternative: frames whose phone half was reused (the detector not run), and frames
+    decided otherwise (action or reason) than the first column, session by session."""
+    lines = [""]
+    first = columns[0]
+    for column in columns:
+        steps = [step for _, ran in column.runs for step in ran]
+        line = (f"{column.alternative.label}: phone detector reused on "
+                f"{sum(s.phone_reused for s in steps)} of {len(steps)} frames")
+        if column is not first:
+            differ = _differing(first.runs, column.runs)
+            line += ("; sessions differ from the first column's, frames not compared"
+                     if differ is None else
+                     f"; {differ} of {len(steps)} frames decided otherwise than "
+                     f"{first.alternative.label}")
+        lines.append(line)
+    return lines
+
+
+def _differing(base: Sequence[Ran], other: Sequence[Ran]) -> int | None:
+    """Frames whose (action, reason) differ between two columns' runs of the same sessions;
+    None when the sessions themselves differ (another enrollment, say)."""
+    if [(s.name, s.kind, s.enrolled) for s, _ in base] != [
+            (s.name, s.kind, s.enrolled) for s, _ in other]:
+        return None
+    return sum((a.action, a.reason) != (b.action, b.reason)
+               for (_, one), (_, two) in zip(base, other, strict=True)
+               for a, b in zip(one, two, strict=True))
 
 
 def figure_json(figure: Figure) -> dict[str, Any]:
@@ -106,7 +136,8 @@ def _session_json(ran: Ran) -> dict[str, Any]:
             "action": [s.action.value for s in steps], "reason": [s.reason.value for s in steps],
             "liveness": [s.liveness for s in steps], "distance": [s.distance for s in steps],
             "phone": [s.phone for s in steps],
-            "challenge": [s.challenge.value if s.challenge else None for s in steps]}
+            "challenge": [s.challenge.value if s.challenge else None for s in steps],
+            "phone_reused": [s.phone_reused for s in steps]}
 
 
 def _figures_json(figures: dict[str, Figure]) -> dict[str, Any]:
