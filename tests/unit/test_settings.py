@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr, TypeAdapter, ValidationError
 
-from vigil.core.plugins import AUTO, MOBILEFACENET_WEIGHTS, REGISTRY
+from vigil.core.plugins import AUTO, EMBEDDER_THRESHOLDS, MOBILEFACENET_WEIGHTS, REGISTRY
 from vigil.core.settings import AREAS, Settings, SettingsError, env_names, load_settings
 
 
@@ -281,3 +281,5 @@ def test_auto_embedder_follows_the_weights_folder(tmp_path: Path) -> None:
     assert without.replace(weights_dir=weights).models.face_embedder == "facenet_openvino"
     assert Settings(weights_dir=weights, face_embedder="facenet").models.face_embedder == (
         "facenet")
+    # Every embedder has a threshold of its own, so naming any of them leaves one in force.
+    assert set(EMBEDDER_THRESHOLDS) == set(REGISTRY["face_embedder"])

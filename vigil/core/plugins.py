@@ -72,27 +72,26 @@ REGISTRY: dict[Role, dict[str, PluginSpec]] = {
 
 # The face embedder setting "auto" (the default) takes the first of these whose weights file
 # the weights folder holds, so a mirror that gains the stronger model's optional file
-# switches the default with it; each carries the distance threshold measured for it on the
-# development identity sets (docs/identity.md: FNMR at FMR 0.1%, 0.9% for MobileFaceNet, 8.1%
-# for FaceNet-CASIA). Templates name the embedder that made them: a process that chose
-# another refuses them with "enroll again" rather than compare two models' embeddings.
+# switches the default with it. Templates name the embedder that made them: a process that
+# chose another refuses them with "enroll again" rather than compare two models' embeddings.
 AUTO = "auto"
 MOBILEFACENET_WEIGHTS = "mobilefacenet-128-arcface.onnx"
 
 
 @dataclass(frozen=True)
 class EmbedderChoice:
-    """A face embedder "auto" may take, the optional weights file it needs (None: its files
-    are always fetched) and its distance threshold."""
+    """A face embedder "auto" may take, and the optional weights file it needs (None: its
+    files are always fetched)."""
 
     name: str
     weights: str | None
-    verify_threshold: float
 
 
-AUTO_EMBEDDERS = (EmbedderChoice("mobilefacenet", MOBILEFACENET_WEIGHTS, 1.16),
-                  EmbedderChoice("facenet_openvino", None, 1.10))
-# Each embedder's own threshold, where verify_threshold is not set.
+AUTO_EMBEDDERS = (EmbedderChoice("mobilefacenet", MOBILEFACENET_WEIGHTS),
+                  EmbedderChoice("facenet_openvino", None))
+# Each embedder's own distance threshold, where verify_threshold is not set: the development
+# identity sets' one threshold at FMR 0.1% (docs/identity.md; FNMR there 0.9% for
+# MobileFaceNet, 8.1% for FaceNet-CASIA).
 EMBEDDER_THRESHOLDS = {"facenet": 1.10, "facenet_openvino": 1.10, "mobilefacenet": 1.16}
 
 

@@ -233,4 +233,4 @@ class ModelsSettings(Area):
             return self.verify_threshold
         if self.face_embedder == AUTO:
             raise ValueError("face_embedder 'auto' is chosen when the settings are validated")
-        return EMBEDDER_THRESHOLDS.get(self.face_embedder, EMBEDDER_THRESHOLDS["facenet"])
+        return EMBEDDER_THRESHOLDS[self.face_embedder]
