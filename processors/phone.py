@@ -15,7 +15,7 @@ from typing import Literal, cast
 from processors.batch import DecodedFrame, UnprocessedFrame, common_fields
 from processors.model_stage import ModelStage
 from processors.model_swap import ModelSwitcher
-from processors.phone_reuse import GateFrame, PhoneReuse, thumbnail
+from processors.phone_reuse import GateFrame, PhoneReuse, Thumbnail, thumbnail
 from processors.vision.base import FramePlugin
 from processors.vision.device import select_device
 from processors.vision.registry import LoadedPlugin, Role, load_versioned, uses_torch
@@ -48,11 +48,12 @@ def to_phone_result(frame: DecodedFrame, found: PhoneDetections, device: str,
     )
 
 
-def gate_frame(frame: DecodedFrame) -> GateFrame:
-    """What :class:`PhoneReuse` compares of a decoded frame."""
+def gate_frame(frame: DecodedFrame, thumb: Thumbnail | None = None) -> GateFrame:
+    """What :class:`PhoneReuse` compares of a decoded frame (its thumbnail made here unless
+    given: the sessions bench keeps them beside its cached model outputs)."""
     h = frame.headers
     return GateFrame(h.frame_id, h.client_id, h.session_id, h.received_at,
-                     thumbnail(frame.image))
+                     thumbnail(frame.image) if thumb is None else thumb)
 
 
 class PhoneInference:

@@ -24,8 +24,8 @@ from processors.batch import DecodedFrame
 from processors.decide.decider import Decider
 from processors.decide.policy import Policy
 from processors.face import to_face_result
-from processors.phone import to_phone_result
-from processors.phone_reuse import GateFrame, PhoneReuse
+from processors.phone import gate_frame, to_phone_result
+from processors.phone_reuse import PhoneReuse
 from processors.vision.results import PhoneDetections
 from schemas.events import (
     Action,
@@ -114,8 +114,6 @@ def _phone_half(reuse: PhoneReuse, frame: DecodedFrame, found: FrameOutputs
     reuse on and the scene unchanged, the client's last checked frame's."""
     if not reuse.enabled or found.thumb is None:
         return found.phones, None
-    h = frame.headers
-    plan = reuse.plan([GateFrame(h.frame_id, h.client_id, h.session_id, h.received_at,
-                                 found.thumb)])
+    plan = reuse.plan([gate_frame(frame, found.thumb)])
     plan.fill([found.phones] if plan.run else [])
     return plan.result(0)
