@@ -163,6 +163,11 @@ def _progress(active: ActiveChallenge, policy: ChallengePolicy, issued: bool
         progress=trial.progress(policy.turn), detail=trial.detail)
 
 
+def _trusted(standing: ChallengeStanding, policy: ChallengePolicy, now: int) -> bool:
+    """Within ``trust_s`` of the last pass."""
+    return standing.passed_at > 0 and now - standing.passed_at <= policy.trust_s * 1000
+
+
 def _trigger(standing: ChallengeStanding, sight: ChallengeSight, reason: Reason,
              policy: ChallengePolicy, now: int) -> str | None:
     """Why a challenge is due on this frame, or None."""
@@ -170,8 +175,8 @@ def _trigger(standing: ChallengeStanding, sight: ChallengeSight, reason: Reason,
         return "after_failure"
     if policy.asks_at_start(sight.client_id) and standing.start_session != sight.session_id:
         return "session_start"
-    trusted = now - standing.passed_at <= policy.trust_s * 1000 and standing.passed_at > 0
-    if policy.on_doubt and not trusted and _doubtful(reason, sight, policy):
+    if policy.on_doubt and not _trusted(standing, policy, now) and _doubtful(reason, sight,
+                                                                              policy):
         return "doubt"
     if policy.every_s is not None and 0 < standing.next_random_at <= now:
         return "random"
@@ -207,8 +212,8 @@ def step(standing: ChallengeStanding, sight: ChallengeSight, action: Action, rea
         return _ask(standing, sight, trigger, action, reason, policy, now)
     if standing.owed and action is Action.ALLOW:  # asked again once the rate allows
         return ChallengeStep(policy.hold_action, reason, None, standing, {"challenge_owed": 1.0})
-    trusted = standing.passed_at > 0 and now - standing.passed_at <= policy.trust_s * 1000
-    if trusted and action is not Action.ALLOW and _vouchable(reason, sight, policy):
+    if (_trusted(standing, policy, now) and action is not Action.ALLOW
+            and _vouchable(reason, sight, policy)):
         return ChallengeStep(Action.ALLOW, reason, None, standing, {"challenge_vouched": 1.0})
     return ChallengeStep(action, reason, None, standing)
 
