@@ -175,8 +175,8 @@ def _trigger(standing: ChallengeStanding, sight: ChallengeSight, reason: Reason,
         return "after_failure"
     if policy.asks_at_start(sight.client_id) and standing.start_session != sight.session_id:
         return "session_start"
-    if policy.on_doubt and not _trusted(standing, policy, now) and _doubtful(reason, sight,
-                                                                              policy):
+    doubt = policy.on_doubt and _doubtful(reason, sight, policy)
+    if doubt and not _trusted(standing, policy, now):
         return "doubt"
     if policy.every_s is not None and 0 < standing.next_random_at <= now:
         return "random"
