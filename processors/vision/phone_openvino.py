@@ -186,6 +186,16 @@ def decode_class(raw: npt.NDArray[np.float32], place: Letterbox, frame_shape: tu
     return clipped(boxes, frame_shape)
 
 
+def cell_peak(raw: npt.NDArray[np.float32], cell: BoxXYXY) -> float:
+    """The highest phone, tv or laptop score among the anchors centred in ``cell``."""
+    inside = ((raw[0] >= cell[0]) & (raw[0] < cell[2]) & (raw[1] >= cell[1])
+              & (raw[1] < cell[3]))
+    if not inside.any():
+        return 0.0
+    rows = [CLASS_OFFSET + c for c in REPORTED_CLASSES]
+    return float(raw[rows][:, inside].max())
+
+
 def clipped(phones: Sequence[PhoneBox], frame_shape: tuple[int, ...]) -> list[PhoneBox]:
     """The boxes clipped to the image, empty ones dropped, the most confident first."""
     height, width = frame_shape[:2]
@@ -244,26 +254,23 @@ class OpenVinoPhoneDetector(FramePlugin[PhoneDetections]):
 
     def infer(self, frames: Sequence[Image]) -> list[PhoneDetections]:
         """Detect phones in each frame: one inference per frame and view (the IR's batch is
-        1), one per four frames for the tiled view."""
+        1), one per four frames for the tiled view. With ``phone_cascade_floor`` the tiled
+        view runs first, and the other views only on the frames it found something in."""
         self._require_loaded()
         floor = min(REPORT_FLOOR, self.settings.models.phone_threshold)
+        views = self.settings.models.phone_views
         per_frame: list[list[list[PhoneBox]]] = [[] for _ in frames]
-        for view in self.settings.models.phone_views:
+        closer = list(range(len(frames)))  # the frames the other views run on
+        if "tiled" in views:
+            peaks = self._tiled(frames, floor, per_frame)
+            cascade = self.settings.models.phone_cascade_floor
+            if cascade > 0:
+                closer = [i for i in closer if peaks[i] >= cascade]
+        for view in views:
             if view == "tiled":
-                # On the square: four 320x320 cells keep grey between the rows of frames. Four
-                # 320x240 cells on the 640x480 input let the large phones of replays through
-                # (development set: 3/40 attacks passed against 2/40; README).
-                group = TILES * TILES
-                for start in range(0, len(frames), group):
-                    chunk = frames[start : start + group]
-                    canvas, places = tiled(chunk, self._size, self._size)
-                    raw = self._run(canvas, rect=False)
-                    for offset, (frame, (place, cell)) in enumerate(zip(chunk, places,
-                                                                        strict=True)):
-                        per_frame[start + offset].append(
-                            decode_phones(raw, place, frame.shape, floor, cell))
                 continue
-            for index, frame in enumerate(frames):
+            for index in closer:
+                frame = frames[index]
                 if view == "whole" and self._rect is not None:
                     canvas, place = letterbox_to(frame, RECT_WIDTH, RECT_HEIGHT)
                     raw = self._run(canvas, rect=True)
@@ -278,6 +285,26 @@ class OpenVinoPhoneDetector(FramePlugin[PhoneDetections]):
                 phones, any(p.is_phone and p.confidence >= self.settings.models.phone_threshold
                             for p in phones)))
         return results
+
+    def _tiled(self, frames: Sequence[Image], floor: float,
+               per_frame: list[list[list[PhoneBox]]]) -> list[float]:
+        """The tiled view of every frame, appended to ``per_frame``; each frame's peak score
+        of a reported class in its cell (what the cascade reads, below the report floor too).
+
+        On the square: four 320x320 cells keep grey between the rows of frames. Four 320x240
+        cells on the 640x480 input let the large phones of replays through (development set:
+        3/40 attacks passed against 2/40; README)."""
+        group = TILES * TILES
+        peaks: list[float] = []
+        for start in range(0, len(frames), group):
+            chunk = frames[start : start + group]
+            canvas, places = tiled(chunk, self._size, self._size)
+            raw = self._run(canvas, rect=False)
+            for offset, (frame, (place, cell)) in enumerate(zip(chunk, places, strict=True)):
+                per_frame[start + offset].append(
+                    decode_phones(raw, place, frame.shape, floor, cell))
+                peaks.append(cell_peak(raw, cell))
+        return peaks
 
     def _run(self, picture: Image, rect: bool) -> npt.NDArray[np.float32]:
         """The raw ``[84, anchors]`` output for one square, or one 640x480 ``rect``."""

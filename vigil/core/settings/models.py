@@ -121,6 +121,11 @@ class ModelsSettings(Area):
         0, ge=0, le=256, description="CPU threads of each model runtime (torch, OpenVINO, ONNX "
         "Runtime) in a process; 0 keeps each runtime's default (all cores)."
     )
+    phone_cascade_floor: float = Field(
+        0.0, ge=0.0, le=1.0, description="With the tiled view among phone_views, the other "
+        "views (whole, ...) run on a frame only when its tiled cell holds a phone, tv or "
+        "laptop score at or above this; 0 runs them on every frame."
+    )
     phone_rect_input: bool = Field(
         True, description="Run the yolo_openvino whole view on a 640x480 input "
         "(the IR's fixed shapes rewritten, processors/vision/yolo_rect.py) instead of the "

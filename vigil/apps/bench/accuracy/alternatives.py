@@ -174,7 +174,8 @@ class ModelCache:
             key += (settings.models.liveness_ensemble, settings.models.liveness_combine,
                     settings.models.liveness_calibrated, settings.models.liveness_calibration_file)
         if role == "phone_detector":
-            key += (settings.models.phone_views, settings.models.phone_rect_input)
+            key += (settings.models.phone_views, settings.models.phone_rect_input,
+                    settings.models.phone_cascade_floor)
         if key not in self._loaded:
             self._loaded[key] = load_plugin(role, settings, self.device, name)
         return self._loaded[key]
