@@ -9,6 +9,7 @@ from vigil.apps.devdata.sources import (
     pourfard,
     recipe_crops,
     replay_videos,
+    rounak,
     shubhamlala,
 )
 
@@ -28,6 +29,7 @@ SOURCES: tuple[Source, ...] = (
     phones.ADITYARALHAN,
     office_stills.SOURCE,
     capstone_selfies.SOURCE,
+    rounak.SOURCE,
 )
 
 
