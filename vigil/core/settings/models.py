@@ -122,9 +122,13 @@ class ModelsSettings(Area):
         "Runtime) in a process; 0 keeps each runtime's default (all cores)."
     )
     phone_cascade_floor: float = Field(
-        0.0, ge=0.0, le=1.0, description="With the tiled view among phone_views, the other "
+        0.02, ge=0.0, le=1.0, description="With the tiled view among phone_views, the other "
         "views (whole, ...) run on a frame only when its tiled cell holds a phone, tv or "
-        "laptop score at or above this; 0 runs them on every frame."
+        "laptop score at or above this; 0 runs them on every frame. Default by measurement "
+        "(docs/benchmarks/end-to-end.md, fifth round): on 5,985 development frames the whole "
+        "view ran on 28% (19% of genuine ones), 607 of 613 frames with a phone kept it; phone "
+        "sets 65/108 against 66/108, false phones 80/941 against 81/941; no session decision "
+        "changed (34,695 frames); the phone detector at half its CPU."
     )
     phone_rect_input: bool = Field(
         True, description="Run the yolo_openvino whole view on a 640x480 input "
