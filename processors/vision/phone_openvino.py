@@ -24,10 +24,18 @@ merged by NMS (IoU 0.5).
 
 ``tiled`` is the shrunk view at a quarter of its cost: four frames of a batch, each fitted
 into a 320x320 cell (half size, as ``shrunk``), share one inference; a box belongs to the cell
-its centre lies in and is clipped to that cell. A frame alone in a batch shares the square
-with grey. A grey gutter inside each cell (4 or 8 pixels) measured worse on the development
-set (README, issue 11) than cells that touch. The static 640x640 input is why: the network
-cannot be given a smaller square, but it can be given four small pictures at once.
+its centre lies in and is clipped to that cell. One frame runs on a 320x320 input and two on
+640x320 (the IR rewritten for those shapes as for the rectangular whole view, yolo_rect.py),
+three or four on the square (a missing fourth cell is grey): a lone frame costs a quarter of
+the square, not all of it. A grey gutter inside each cell (4 or 8 pixels) measured worse on
+the development set (README, issue 11) than cells that touch.
+
+The cascade (``phone_cascade_floor`` > 0, with ``tiled`` among the views): the tiled view runs
+first, and the other views only on the frames whose cell holds a phone, tv or laptop score of
+at least the floor (read from the raw output, below the report floor). On the development
+frames a floor of 0.02 left the whole view to 28% of them and kept 607 of 613 phone verdicts:
+a frame with nothing phone- or screen-like at half size seldom has a phone the whole view
+finds (docs/benchmarks/end-to-end.md, fifth round).
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import cv2
 import numpy as np
@@ -129,19 +138,24 @@ def view_square(image: Image, size: int, view: PhoneView) -> tuple[Image, Letter
     return letterbox_square(image, size)
 
 
-def tiled(images: Sequence[Image], width: int, height: int
+def tile_layout(count: int) -> tuple[int, int]:
+    """Columns and rows of the tiled input for ``count`` frames (at most TILES x TILES)."""
+    assert 0 < count <= TILES * TILES
+    return (1, 1) if count == 1 else (2, 1) if count == 2 else (TILES, TILES)
+
+
+def tiled(images: Sequence[Image], cell: int
           ) -> tuple[Image, list[tuple[Letterbox, BoxXYXY]]]:
-    """Up to TILES x TILES images, each letterboxed into its own cell of one grey width x
-    height input, row by row; each image's placement and cell."""
-    assert 0 < len(images) <= TILES * TILES
-    cell_w, cell_h = width // TILES, height // TILES
-    canvas = np.full((height, width, 3), PAD_VALUE, dtype=np.uint8)
+    """The images, each letterboxed into its own ``cell`` x ``cell`` square, row by row on
+    one grey input of :func:`tile_layout`'s shape; each image's placement and cell."""
+    cols, rows = tile_layout(len(images))
+    canvas = np.full((rows * cell, cols * cell, 3), PAD_VALUE, dtype=np.uint8)
     places = []
     for index, image in enumerate(images):
-        x0, y0 = (index % TILES) * cell_w, (index // TILES) * cell_h
-        canvas[y0 : y0 + cell_h, x0 : x0 + cell_w], place = letterbox_to(image, cell_w, cell_h)
+        x0, y0 = (index % cols) * cell, (index // cols) * cell
+        canvas[y0 : y0 + cell, x0 : x0 + cell], place = letterbox_to(image, cell, cell)
         places.append((replace(place, left=place.left + x0, top=place.top + y0),
-                       (float(x0), float(y0), float(x0 + cell_w), float(y0 + cell_h))))
+                       (float(x0), float(y0), float(x0 + cell), float(y0 + cell))))
     return canvas, places
 
 
@@ -248,6 +262,15 @@ class OpenVinoPhoneDetector(FramePlugin[PhoneDetections]):
         if self.settings.models.phone_rect_input:
             rect = rect_model(model, self._size, RECT_HEIGHT, RECT_WIDTH)
             self._rect = core.compile_model(rect, "CPU", config).create_infer_request()
+        # The tiled view of one or two frames on a 320x320 or 640x320 input (a quarter or
+        # half of the square's cost), three or four on the square.
+        self._tiles: dict[tuple[int, int], Any] = {}
+        if self.settings.models.phone_rect_input:
+            cell = self._size // TILES
+            for cols, rows in (tile_layout(1), tile_layout(2)):
+                small = rect_model(model, self._size, rows * cell, cols * cell)
+                self._tiles[cols, rows] = core.compile_model(small, "CPU",
+                                                             config).create_infer_request()
         self.loaded = True
         log.info("loaded phone detector weights=%s input=%dx%d%s", xml.name, self._size,
                  self._size, f" and {RECT_WIDTH}x{RECT_HEIGHT}" if self._rect else "")
@@ -298,13 +321,24 @@ class OpenVinoPhoneDetector(FramePlugin[PhoneDetections]):
         peaks: list[float] = []
         for start in range(0, len(frames), group):
             chunk = frames[start : start + group]
-            canvas, places = tiled(chunk, self._size, self._size)
-            raw = self._run(canvas, rect=False)
+            canvas, places = tiled(chunk, self._size // TILES)
+            raw = self._run_tiles(canvas, tile_layout(len(chunk)))
             for offset, (frame, (place, cell)) in enumerate(zip(chunk, places, strict=True)):
                 per_frame[start + offset].append(
                     decode_phones(raw, place, frame.shape, floor, cell))
                 peaks.append(cell_peak(raw, cell))
         return peaks
+
+    def _run_tiles(self, canvas: Image, layout: tuple[int, int]) -> npt.NDArray[np.float32]:
+        """The raw output of a tiled input: on its own compiled shape, or padded to the
+        square with grey where there is none (``phone_rect_input`` off)."""
+        request = self._tiles.get(layout)
+        if request is None:
+            square = np.full((self._size, self._size, 3), PAD_VALUE, dtype=np.uint8)
+            square[: canvas.shape[0], : canvas.shape[1]] = canvas
+            return self._run(square, rect=False)
+        request.infer([to_input([canvas])])
+        return np.array(request.get_output_tensor(0).data[0], dtype=np.float32)
 
     def _run(self, picture: Image, rect: bool) -> npt.NDArray[np.float32]:
         """The raw ``[84, anchors]`` output for one square, or one 640x480 ``rect``."""

@@ -14,6 +14,7 @@ from processors.vision.phone_openvino import (
     PHONE_CLASS,
     OpenVinoPhoneDetector,
     cell_peak,
+    tile_layout,
 )
 from processors.vision.registry import load_plugin
 from tests.vision.conftest import OBJECTS, as_webcam, needs_testdata
@@ -63,3 +64,18 @@ def test_the_closer_views_run_only_where_the_tiled_view_saw_something(
     cascade.settings = zero
     cascade.infer(frames)
     assert len(whole_runs) == 4
+
+
+@needs_testdata
+@pytest.mark.parametrize("count", [1, 2, 3])
+def test_fewer_than_four_tiled_frames_run_on_their_own_input(
+        vision_settings: Settings, chain: FaceChain, count: int) -> None:
+    # One frame on 320x320, two on 640x320, three on the square: the phone stays in its frame.
+    tiled = load_plugin("phone_detector", vision_settings.replace(phone_views=("tiled",)),
+                        chain.device, "yolo_openvino")
+    phone = as_webcam(OBJECTS / "coco_val2017_000000001296_face_phone.jpg")
+    grey = np.full((480, 640, 3), 90, np.uint8)
+    frames = [grey] * (count - 1) + [phone]
+    found = tiled.infer(frames)
+    assert [r.phone for r in found] == [False] * (count - 1) + [True]
+    assert tile_layout(count) == [(1, 1), (2, 1), (2, 2)][count - 1]
