@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
-from vigil.apps.devdata.captures import build_captures
+from vigil.apps.devdata.captures import build_captures, label_beside, label_classes
 from vigil.apps.devdata.catalog import (
     GENUINE,
     Clip,
@@ -39,6 +39,7 @@ from vigil.apps.devdata.media import (
 )
 from vigil.apps.devdata.snapshot import Snapshot, SnapshotError
 from vigil.apps.devdata.stills import build_stills
+from vigil.apps.devdata.timed import build_timed
 
 BUILDER_VERSION = 2
 SESSION_FPS = 5.0  # sessions keep about this many frames a second of the source video
@@ -151,6 +152,9 @@ def build_source(source: Source, snapshot: Snapshot, out: Path, progress: Progre
         build_captures(captures, snapshot, staging, built, enroll=ENROLL_FRAMES)
     for stills in source.stills:
         build_stills(stills, snapshot, staging, built, progress)
+    for timed in source.timed:
+        build_timed(timed, snapshot, staging, built, progress, fps=SESSION_FPS,
+                    max_frames=SESSION_MAX_FRAMES, enroll=ENROLL_FRAMES)
     for frame_set in source.frame_sets:
         _drop_contradictions(staging / "frames" / frame_set, built)
     _move_into_place(source, staging, out)
@@ -163,7 +167,11 @@ def build_source(source: Source, snapshot: Snapshot, out: Path, progress: Progre
 
 def _copy_pictures(pictures: Pictures, snapshot: Snapshot, staging: Path, built: Built,
                    progress: Progress) -> None:
-    paths = [p for p in snapshot.files(pictures.folder) if p.lower().endswith(PICTURE_SUFFIXES)]
+    paths = [p for p in snapshot.files(pictures.folder) if p.lower().endswith(PICTURE_SUFFIXES)
+             and _in_range(PurePosixPath(p).stem, pictures)]
+    if pictures.yolo_class is not None:
+        paths = [p for p in paths
+                 if set(label_classes(snapshot, label_beside(p))) == {pictures.yolo_class}]
     if pictures.limit is not None:
         paths = [paths[i] for i in evenly(len(paths), pictures.limit)]
     progress(f"devdata: {built.source} {len(paths)} pictures from {pictures.folder}")
@@ -187,6 +195,12 @@ def _copy_pictures(pictures: Pictures, snapshot: Snapshot, staging: Path, built:
             built.count(pictures.frame_set, label)
         if pictures.person:
             built.count(pictures.frame_set, "identities")
+
+
+def _in_range(stem: str, pictures: Pictures) -> bool:
+    """Whether a file name (without suffix) lies in the declared ``first``..``last``."""
+    return ((pictures.first is None or stem >= pictures.first)
+            and (pictures.last is None or stem <= pictures.last))
 
 
 def _sample_clip(clip: Clip, k: int, snapshot: Snapshot, staging: Path, built: Built,
@@ -262,7 +276,7 @@ def _safe_name(path: str, folder: str) -> str:
 def _move_into_place(source: Source, staging: Path, out: Path) -> None:
     """Replace each set of the source with its staged copy (a set with nothing is removed)."""
     targets = [("frames", s) for s in source.frame_sets]
-    if source.clips or source.captures or source.stills:
+    if source.clips or source.captures or source.stills or source.timed:
         targets.append(("sessions", source.name))
     for kind, name in targets:
         destination = out / kind / name

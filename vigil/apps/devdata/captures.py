@@ -99,7 +99,7 @@ def _labelled(captures: Captures, snapshot: Snapshot, built: Built) -> list[Capt
             number = int(match.group(1))
             if number in found:
                 continue
-            classes = set(_classes(snapshot, _label_path(path)))
+            classes = set(label_classes(snapshot, _label_path(path)))
             if classes & captures.phone_classes:
                 found[number] = Capture(number, path, phone=True)
             elif classes and classes <= captures.other_classes:
@@ -116,7 +116,8 @@ def _label_path(image_path: str) -> str:
     return str(PurePosixPath(*parts, path.stem + ".txt"))
 
 
-def _classes(snapshot: Snapshot, label_path: str) -> Iterator[int]:
+def label_classes(snapshot: Snapshot, label_path: str) -> Iterator[int]:
+    """The class ids of a YOLO label file (none when the file is absent)."""
     try:
         text = snapshot.read(label_path).decode()
     except SnapshotError:  # no label file: the picture is left out
@@ -124,6 +125,11 @@ def _classes(snapshot: Snapshot, label_path: str) -> Iterator[int]:
     for line in text.splitlines():
         if line.strip():
             yield int(line.split()[0])
+
+
+def label_beside(picture_path: str) -> str:
+    """The YOLO label file the recipe's collection script saves beside a picture."""
+    return str(PurePosixPath(picture_path).with_suffix(".txt"))
 
 
 def _picture(data: bytes, size: tuple[int, int] | None) -> bytes:

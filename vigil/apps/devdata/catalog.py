@@ -24,6 +24,9 @@ class Pictures:
     labels: tuple[str, ...]
     person: str | None = None  # also written to identities/<person>/ when the source names one
     limit: int | None = None  # keep this many, evenly spaced in name order
+    first: str | None = None  # only file names (without suffix) from this one on, in name order
+    last: str | None = None  # ... up to and including this one
+    yolo_class: int | None = None  # only pictures whose label file beside them holds only this
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,36 @@ class Stills:
 
 
 @dataclass(frozen=True)
+class TimedRun:
+    """One person live at the webcam: the frames named ``first`` to ``last`` (inclusive)."""
+
+    person: str
+    first: str
+    last: str
+    note: str = ""  # what the frames show
+
+    def __post_init__(self) -> None:
+        if "." in self.person:
+            raise ValueError(f"run {self.first}: a person name cannot hold '.' ({self.person})")
+
+
+@dataclass(frozen=True)
+class TimedFrames:
+    """Webcam frames named by their capture time, as the YOLO anti-spoofing recipe's
+    ``dataCollection.py`` saves them (``str(time())`` without its point: 10 digits of seconds,
+    then the fraction). Each run, taken in capture order at about the sessions' frame rate,
+    is a genuine session of its person (split where the capture pauses longer than
+    ``max_gap_s``); a person's first frames enroll them. Runs are chosen by looking at the
+    pictures: the source names no one, so each run is its own person unless the declaration
+    says otherwise."""
+
+    folder: str
+    runs: tuple[TimedRun, ...]
+    yolo_class: int | None = None  # only frames the source's label file calls this class
+    max_gap_s: float = 3.0
+
+
+@dataclass(frozen=True)
 class Source:
     """One public repository and what the builder takes from it."""
 
@@ -92,6 +125,7 @@ class Source:
     clips: tuple[Clip, ...] = ()
     captures: tuple[Captures, ...] = ()
     stills: tuple[Stills, ...] = ()
+    timed: tuple[TimedFrames, ...] = ()
     revision: str = "HEAD"  # a commit of the snapshot's history when HEAD lost the pictures
     frame_sets: tuple[str, ...] = field(init=False)
 

@@ -63,6 +63,10 @@ def _source_section(source: Source, outcome: Outcome) -> str:
     for pictures in source.pictures:
         lines.append(f"- `{pictures.folder}/` -> frames/{pictures.frame_set}/"
                      f"{', '.join(pictures.labels)}"
+                     + (f" (names {pictures.first or '...'} to {pictures.last or '...'})"
+                        if pictures.first or pictures.last else "")
+                     + (f" (label file class {pictures.yolo_class} only)"
+                        if pictures.yolo_class is not None else "")
                      + (f" (every picture evenly, at most {pictures.limit})"
                         if pictures.limit else ""))
     for clip in source.clips:
@@ -79,6 +83,11 @@ def _source_section(source: Source, outcome: Outcome) -> str:
         lines.append(f"- `{stills.folder}/` (genuine, person and order from the file name, "
                      f"first {stills.enroll} a person to enroll) -> "
                      f"frames/{stills.frame_set}/bona_fide and sessions/{source.name}/{note}")
+    for timed in source.timed:
+        for run in timed.runs:
+            note = f"; {run.note}" if run.note else ""
+            lines.append(f"- `{timed.folder}/{run.first}` to `{run.last}` (genuine, person "
+                         f"`{run.person}`, capture-time names) -> sessions/{source.name}/{note}")
     if built is not None:
         lines.extend(_built_lines(built))
     return "\n".join(lines) + "\n"

@@ -6,6 +6,7 @@ from vigil.apps.devdata.sources import (
     nhtlongcs,
     office_stills,
     phones,
+    piiyush,
     pourfard,
     recipe_crops,
     replay_videos,
@@ -30,6 +31,7 @@ SOURCES: tuple[Source, ...] = (
     office_stills.SOURCE,
     capstone_selfies.SOURCE,
     rounak.SOURCE,
+    piiyush.SOURCE,
 )
 
 

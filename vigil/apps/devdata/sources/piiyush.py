@@ -1,0 +1,57 @@
+"""piiyushJoshi/Liveliness-Detector-for-Face-Recognition-System: webcam frames of a YOLO
+liveness recipe, among them a printed newspaper held up to the webcam.
+
+The repository's first commit (b62323a; later commits deleted the data) holds
+``Dataset/All``: 7,000 webcam frames (640x480) saved by its ``Data_collection.py`` under their
+capture time, each with a YOLO label file whose class is 0 (fake) or 1 (real), 3,500 of each.
+The real frames (2024-03-17 to 04-01) are several people in their homes, often two or three
+in the frame, some holding a phone (not labelled). The fake ones (2024-05-09 and 05-14) are,
+by looking at them, first 167 frames of printed newspaper pages with photos of public figures
+held to the webcam (05-09 17:25:59 to 17:27:28, names ``1715275559793015`` to
+``1715275647986099``), then replays on a laptop screen, a TV and a phone. The prints are
+other people's faces, so they are a frame set (``print``), not attack sessions.
+
+Seven runs of real frames show one person alone at the webcam for 4 to 35 s: they become
+genuine sessions, each run its own person (the source names no one; the seven look like
+different people), enrolled from its first frames. The frame set's ``bona_fide`` frames are
+all real frames, evenly in capture order, whoever is in them.
+"""
+
+from vigil.apps.devdata.catalog import Pictures, Source, TimedFrames, TimedRun
+
+FRAMES_PER_LABEL = 150
+FAKE, REAL = 0, 1
+
+SOURCE = Source(
+    name="piiyush",
+    repo="piiyushJoshi/Liveliness-Detector-for-Face-Recognition-System",
+    licence="unstated (no LICENSE file)",
+    about="Webcam frames (640x480) of several people at home (real), and printed newspaper "
+          "photos of public figures held to the webcam (the fakes' first 167 frames; the "
+          "rest, screen and phone replays, are not taken).",
+    revision="b62323aa1368ce114ffe167015ccb4d5a389d314",
+    pictures=(
+        Pictures("Dataset/All", "piiyush-print", ("attack",), first="1715275559793015",
+                 last="1715275647986099", yolo_class=FAKE, limit=FRAMES_PER_LABEL),
+        Pictures("Dataset/All", "piiyush-print", ("bona_fide",), yolo_class=REAL,
+                 limit=FRAMES_PER_LABEL),
+    ),
+    timed=(
+        TimedFrames("Dataset/All", yolo_class=REAL, runs=(
+            TimedRun("checked_shirt", "171069579898984", "1710695817683831",
+                     note="a young man in a checked shirt, plain wall, 19 s"),
+            TimedRun("teal_tee", "17106959658108048", "1710696000333923",
+                     note="a young man in a teal T-shirt, same room, 35 s, hands at his face"),
+            TimedRun("pink_wall", "171136503844887", "17113650463391533",
+                     note="a boy by a pink wall, 8 s"),
+            TimedRun("grey_hair", "17117291147517107", "17117291188206575",
+                     note="a grey-haired man, 4 s"),
+            TimedRun("red_sari", "17117294814067307", "17117294898184066",
+                     note="a woman in a red sari reading, looking down, 8 s"),
+            TimedRun("dim_room", "17119456833251407", "17119456890249307",
+                     note="a young man far from the webcam, ceiling light behind, 6 s"),
+            TimedRun("blue_shirt", "17119457328199425", "1711945736475225",
+                     note="a man in a blue shirt lying by a laptop, 4 s"),
+        )),
+    ),
+)
