@@ -268,12 +268,19 @@ def test_an_area_given_a_value_is_refused(tmp_path: Path) -> None:
 def test_auto_embedder_follows_the_weights_folder(tmp_path: Path) -> None:
     # auto takes MobileFaceNet only where its optional file was fetched, with its own
     # threshold; without the file FaceNet, with FaceNet's. An explicit threshold wins.
-    weights = tmp_path / "weights"
+    weights, mirror = tmp_path / "weights", tmp_path / "mirror"
     weights.mkdir()
-    without = Settings(weights_dir=weights)
+    mirror.mkdir()
+    without = Settings(weights_dir=weights, weights_mirror=mirror)
     assert (without.models.face_embedder, without.models.verify) == ("facenet_openvino", 1.10)
+    # In the mirror, not yet fetched: chosen already, as the stages will once they fetch it
+    # (a process that enrolls before the first fetch must not enroll under the other one).
+    (mirror / MOBILEFACENET_WEIGHTS).write_bytes(b"onnx")
+    assert Settings(weights_dir=weights, weights_mirror=mirror).models.face_embedder == (
+        "mobilefacenet")
+    (mirror / MOBILEFACENET_WEIGHTS).unlink()
     (weights / MOBILEFACENET_WEIGHTS).write_bytes(b"onnx")
-    chosen = Settings(weights_dir=weights)
+    chosen = Settings(weights_dir=weights, weights_mirror=mirror)
     assert (chosen.models.face_embedder, chosen.models.verify) == ("mobilefacenet", 1.16)
     assert Settings(weights_dir=weights, verify_threshold=0.9).models.verify == 0.9
     # A choice made stays made: replace() does not choose again, and a named embedder is kept.

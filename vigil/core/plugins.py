@@ -95,10 +95,13 @@ AUTO_EMBEDDERS = (EmbedderChoice("mobilefacenet", MOBILEFACENET_WEIGHTS),
 EMBEDDER_THRESHOLDS = {"facenet": 1.10, "facenet_openvino": 1.10, "mobilefacenet": 1.16}
 
 
-def choose_embedder(weights_dir: Path) -> str:
-    """What "auto" means with this weights folder: the first of AUTO_EMBEDDERS it can run."""
+def choose_embedder(weights_dir: Path, mirror: Path | None = None) -> str:
+    """What "auto" means with this weights folder: the first of AUTO_EMBEDDERS it can run,
+    its optional file in the folder or in the ``mirror`` that fetching copies it from (so a
+    process that chooses before the first fetch chooses as the stages will after it)."""
+    folders = [weights_dir] + ([mirror] if mirror is not None else [])
     for choice in AUTO_EMBEDDERS:
-        if choice.weights is None or (weights_dir / choice.weights).is_file():
+        if choice.weights is None or any((f / choice.weights).is_file() for f in folders):
             return choice.name
     raise AssertionError("the last of AUTO_EMBEDDERS needs no optional file")
 

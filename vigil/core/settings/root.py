@@ -95,7 +95,7 @@ class Settings(BaseSettings):
         if missing:  # a new area object: never change one that another Settings may share
             object.__setattr__(self, "weights", self.weights.model_copy(update=missing))
         if self.models.face_embedder == AUTO:
-            chosen = choose_embedder(self.weights.path)
+            chosen = choose_embedder(self.weights.path, self.weights.mirror)
             object.__setattr__(self, "models",
                                self.models.model_copy(update={"face_embedder": chosen}))
         return self
