@@ -53,7 +53,8 @@ class ModelsSettings(Area):
     )
     face_embedder: FaceEmbedderName = Field(
         AUTO, description="Face embedder plug-in: auto (mobilefacenet when the weights folder "
-        "holds its optional file, else facenet_openvino: vigil/core/plugins.py AUTO_EMBEDDERS), "
+        "or the weights mirror holds its optional file, else facenet_openvino: "
+        "vigil/core/plugins.py AUTO_EMBEDDERS), "
         "facenet_openvino (InceptionResnetV1, 512-d, run by OpenVINO on the CPU; converted from "
         "the torch weights once, into STATE_DIR/model-cache), facenet (the same in torch; the "
         "one to choose on a CUDA machine) or mobilefacenet (128-d ArcFace-family ONNX on faces "
