@@ -11,7 +11,7 @@ held to the webcam (05-09 17:25:59 to 17:27:28, names ``1715275559793015`` to
 ``1715275647986099``), then replays on a laptop screen, a TV and a phone. The prints are
 other people's faces: a frame set (``print``), and one attack session, a newspaper ad of a
 man in a light suit waving held to the webcam for 4.4 s (``suit_print.print-1``), enrolled
-as that printed face from the 5 frames just after it (the frames before it are blurred or
+as that printed face from the 6 frames just after it (the frames before it are blurred or
 the face under 80 px), the attacker's best case for the identity match.
 
 Seven runs of real frames show one person alone at the webcam for 4 to 35 s: they become
@@ -60,7 +60,7 @@ SOURCE = Source(
             TimedRun("suit_print", "1715275575241191", "17152755796380515", kind="print",
                      enroll_from=("1715275579723622", "17152755802938676"),
                      note="a newspaper ad, a man in a light suit waving, held to the webcam, "
-                          "4.4 s; enrolled from the 5 frames after it"),
+                          "4.4 s; enrolled from the 6 frames after it"),
         )),
     ),
 )
