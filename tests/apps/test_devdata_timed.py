@@ -80,3 +80,29 @@ def test_runs_become_sessions_at_5_fps_split_at_pauses_with_labels_checked(
     frames = out / "frames" / "recipe-print"
     assert len(_names(frames / "attack")) == 10
     assert len(_names(frames / "bona_fide")) == 5
+
+
+def test_an_attack_run_is_an_attack_session_enrolled_from_the_frames_it_names(
+        mirror: Path, tmp_path: Path) -> None:
+    # The printed photo (class 0, 10 frames a second from START+30): 0.6 s of it shown, the
+    # 4 frames after it enroll the printed face.
+    printed = TimedRun("poster", _stem(START + 30), _stem(START + 30.5), kind="print",
+                       enroll_from=(_stem(START + 30.6), _stem(START + 30.9)))
+    source = Source(name="recipe", repo=REPO, licence="unstated", about="made in a test",
+                    timed=(TimedFrames("All", (printed,), yolo_class=0),))
+    out = tmp_path / "out"
+    [outcome] = build_all(mirror, out, [source], progress=lambda _: None)
+    assert outcome.built is not None
+    sessions = out / "sessions" / "recipe"
+    assert not (sessions / "genuine").exists()
+    # 6 frames at 10 fps thinned to 5 a second: 3, none taken for the enrollment.
+    assert len(_names(sessions / "attack" / "poster.print-1")) == 3
+    assert (sessions / "attack" / "poster.print-1" / "00000.jpg").read_bytes() == _picture(60)
+    assert len(_names(sessions / "enroll" / "poster")) == 4
+    assert (sessions / "enroll" / "poster" / "00000.jpg").read_bytes() == _picture(66)
+    assert outcome.built.sessions == {"attack": 1}
+
+
+def test_a_run_of_an_unknown_kind_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown kind"):
+        TimedRun("ann", _stem(START), _stem(START + 1), kind="hologram")

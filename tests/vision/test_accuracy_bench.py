@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import shutil
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ import numpy as np
 import pytest
 
 from processors.batch import DecodedFrame
+from processors.decide.graded import LivenessGrades
 from processors.decide.policy import Policy
 from processors.vision.results import FrameFaces, PhoneDetections
 from schemas.events import (
@@ -26,9 +29,10 @@ from schemas.events import (
     Reason,
 )
 from tests.vision.conftest import TESTDATA, needs_testdata
-from vigil.apps.bench.accuracy import metrics
+from vigil.apps.bench.accuracy import bench, metrics
 from vigil.apps.bench.accuracy.alternatives import (
     AlternativeError,
+    Pipeline,
     describe,
     parse_alternative,
     settings_for,
@@ -36,7 +40,7 @@ from vigil.apps.bench.accuracy.alternatives import (
 from vigil.apps.bench.accuracy.bench import run_accuracy
 from vigil.apps.bench.accuracy.dataset import LabelledSetError
 from vigil.apps.bench.accuracy.devset import BACKGROUNDS, COPIES, make_devset
-from vigil.apps.bench.accuracy.run import FrameOutcome
+from vigil.apps.bench.accuracy.run import AlternativeRun, FrameOutcome, run_alternative
 from vigil.core.settings import Settings, load_settings
 
 POLICY = Policy(version="t@0", liveness_threshold=0.5, verify_threshold=1.1,
@@ -72,6 +76,16 @@ def test_pad_rates_and_the_threshold_sweep() -> None:
     # No attack passes from just above 0.7: the 0.6 bona fide face is refused there.
     at = metrics.bpcer_at_apcer(sweep)
     assert at.ratio == metrics.Ratio(1, 3) and at.threshold == pytest.approx(0.7, abs=1e-4)
+
+
+@pytest.mark.parametrize("grades", [None, LivenessGrades(spoof_below=0.2, certain_below=0.05)])
+def test_the_sweep_gives_pad_rates_at_every_threshold(grades: LivenessGrades | None) -> None:
+    policy = POLICY if grades is None else replace(POLICY, grades=grades)
+    attacks = [outcome(s) for s in (0.01, 0.1, 0.3, 0.3, 0.7, 0.95)] + [outcome(None)]
+    bona_fide = [outcome(s) for s in (0.03, 0.15, 0.6, 0.9)] + [outcome(0.95, phone=0.8)]
+    for point in metrics.liveness_sweep(attacks, bona_fide, policy):
+        assert (point.apcer, point.bpcer) == metrics.pad_rates(
+            attacks, bona_fide, replace(policy, liveness_threshold=point.threshold)), point
 
 
 def test_phone_rates() -> None:
@@ -175,3 +189,25 @@ def test_bench_prints_the_table_with_counts(vision_settings: Settings, tmp_path:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 2 * 8 and {r["alternative"] for r in rows} == {"configured",
                                                                         "celebaspoof"}
+
+
+@needs_testdata
+def test_alternatives_of_policy_knobs_only_share_one_run_of_the_models(
+        vision_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "set" / "bona_fide").mkdir(parents=True)
+    shutil.copyfile(TESTDATA / "faces/obama_1.jpg", tmp_path / "set" / "bona_fide" / "o.jpg")
+    calls: list[str] = []
+
+    def counted(pipeline: Pipeline, frames: Sequence[DecodedFrame], label: str) -> AlternativeRun:
+        calls.append(label)
+        return run_alternative(pipeline, frames, label)
+
+    monkeypatch.setattr(bench, "run_alternative", counted)
+    scores = tmp_path / "scores.csv"
+    run_accuracy(vision_settings, tmp_path / "set", ["thresholds.liveness=1.0"], False,
+                 tmp_path / "det.png", scores_csv=scores)
+    assert calls == ["configured"]
+    with scores.open() as handle:
+        reasons = {r["alternative"]: r["reason"] for r in csv.DictReader(handle)}
+    # The same model outputs, judged by each column's own policy.
+    assert reasons == {"configured": "ok", "thresholds.liveness=1.0": "verifying"}

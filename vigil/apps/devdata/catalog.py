@@ -85,16 +85,24 @@ class Stills:
 
 @dataclass(frozen=True)
 class TimedRun:
-    """One person live at the webcam: the frames named ``first`` to ``last`` (inclusive)."""
+    """One person at the webcam, the frames named ``first`` to ``last`` (inclusive): live, or
+    (``kind`` an attack) their face presented by someone else."""
 
     person: str
     first: str
     last: str
     note: str = ""  # what the frames show
+    # GENUINE, or one of ATTACK_KINDS: someone presenting ``person``'s face (attack sessions)
+    kind: str = GENUINE
+    # (first, last): enroll ``person`` from these frames (all of them) instead of the run's
+    # first ones, e.g. a printed face's sharpest frames, just after the attack run
+    enroll_from: tuple[str, str] | None = None
 
     def __post_init__(self) -> None:
         if "." in self.person:
             raise ValueError(f"run {self.first}: a person name cannot hold '.' ({self.person})")
+        if self.kind not in ATTACK_KINDS | {GENUINE}:
+            raise ValueError(f"run {self.first}: unknown kind {self.kind!r}")
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,9 @@ names give the capture order and the time between frames. A declared run (``firs
 ``last``) is one person live at the webcam; its frames, at most one per 1/``fps`` s slot of
 capture time, become ``genuine/<person>.<k>/`` (a new session wherever the capture pauses
 longer than ``max_gap_s``), the first ``enroll`` of a person's first run going to
-``enroll/<person>/`` instead. Frames are copied byte for byte; none go to a frame set (a
+``enroll/<person>/`` instead. A run of an attack kind (a printed face held to the webcam)
+becomes ``attack/<person>.<kind>-<k>/`` the same way, and may name the frames its person
+enrolls from (``enroll_from``). Frames are copied byte for byte; none go to a frame set (a
 source's frame sets are declared with :class:`~vigil.apps.devdata.catalog.Pictures`).
 """
 
@@ -18,7 +20,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from vigil.apps.devdata.captures import label_beside, label_classes
-from vigil.apps.devdata.catalog import TimedFrames
+from vigil.apps.devdata.catalog import GENUINE, TimedFrames, session_folder
 from vigil.apps.devdata.media import MediaError, picture_size, write_file
 from vigil.apps.devdata.snapshot import Snapshot
 
@@ -44,15 +46,26 @@ def build_timed(timed: TimedFrames, snapshot: Snapshot, staging: Path, built: Bu
                if p.lower().endswith(SUFFIXES) and _TIME_NAME.fullmatch(PurePosixPath(p).stem)}
     stems = sorted(by_stem)  # 10 digits of seconds first: name order is capture order
     root = staging / "sessions" / built.source
-    sessions: dict[str, int] = {}
+    sessions: dict[tuple[str, str], int] = {}
     enrolled: set[str] = set()
+
+    def frames_in(first: str, last: str) -> list[str]:
+        return [s for s in stems if first <= s <= last
+                and _labelled(timed, by_stem[s], snapshot, built)]
+
     for run in timed.runs:
-        frames = [s for s in stems if run.first <= s <= run.last
-                  and _labelled(timed, by_stem[s], snapshot, built)]
-        progress(f"devdata: {built.source} run of {run.person}: {len(frames)} frames")
+        frames = frames_in(run.first, run.last)
+        progress(f"devdata: {built.source} run of {run.person} ({run.kind}): "
+                 f"{len(frames)} frames")
         if not frames:
             built.left_out.append(f"{timed.folder}: run {run.first}..{run.last} (no frames)")
             continue
+        if run.enroll_from is not None and run.person not in enrolled:
+            enrolled.add(run.person)
+            written = _write(snapshot, by_stem, frames_in(*run.enroll_from),
+                             root / "enroll" / run.person, built)
+            built.session("enroll", written)
+        folder_of = session_folder(run.kind)
         for part in split_at_gaps(frames, timed.max_gap_s):
             kept = thinned(part, fps)
             if run.person not in enrolled:
@@ -63,9 +76,10 @@ def build_timed(timed: TimedFrames, snapshot: Snapshot, staging: Path, built: Bu
             kept = kept[:max_frames]
             if not kept:
                 continue
-            sessions[run.person] = sessions.get(run.person, 0) + 1
-            folder = root / "genuine" / f"{run.person}.{sessions[run.person]}"
-            built.session("genuine", _write(snapshot, by_stem, kept, folder, built))
+            k = sessions[run.person, run.kind] = sessions.get((run.person, run.kind), 0) + 1
+            name = f"{run.person}.{k}" if run.kind == GENUINE else f"{run.person}.{run.kind}-{k}"
+            built.session(folder_of, _write(snapshot, by_stem, kept, root / folder_of / name,
+                                            built))
 
 
 def split_at_gaps(stems: list[str], max_gap_s: float) -> list[list[str]]:

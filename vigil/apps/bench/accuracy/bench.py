@@ -24,7 +24,7 @@ from vigil.apps.bench.accuracy.report import (
     plot_det,
     write_scores,
 )
-from vigil.apps.bench.accuracy.run import run_alternative
+from vigil.apps.bench.accuracy.run import AlternativeRun, run_alternative
 from vigil.apps.bench.identity_metrics import plot_det as plot_identity_det
 from vigil.core.settings import Settings
 
@@ -37,6 +37,7 @@ def run_accuracy(settings: Settings, folder: Path, compare: Sequence[str], pertu
 
     Every alternative sees the same frames and is judged by the policy file the settings name,
     thresholds resolved against the alternative's settings, with its policy knobs replaced.
+    Alternatives whose settings are the same (policy knobs only) share one run of the models.
     """
     alternatives = [Alternative("configured"), *(parse_alternative(c) for c in compare)]
     variants = [settings_for(settings, a) for a in alternatives]  # fail before any model loads
@@ -47,8 +48,12 @@ def run_accuracy(settings: Settings, folder: Path, compare: Sequence[str], pertu
     device = select_device(settings)
     cache = ModelCache(device)
     reports, runs = [], []
+    done: dict[str, AlternativeRun] = {}  # settings (as JSON) -> the run of their models
     for alternative, variant, own in zip(alternatives, variants, policies, strict=True):
-        run = run_alternative(cache.pipeline(variant), frames, alternative.label)
+        key = variant.model_dump_json()
+        if key not in done:
+            done[key] = run_alternative(cache.pipeline(variant), frames, alternative.label)
+        run = done[key]
         runs.append(run)
         reports.append(build_report(alternative.label, run, data, own))
         log.info("accuracy alternative=%s face_ms=%.1f phone_ms=%.1f", alternative.label,

@@ -101,18 +101,38 @@ def _candidates(values: Iterable[float]) -> list[float]:
 
 def liveness_sweep(attacks: Sequence[FrameOutcome], bona_fide: Sequence[FrameOutcome],
                    policy: Policy) -> list[SweepPoint]:
-    """APCER and BPCER at every distinct liveness threshold of these frames."""
-    scores = []
-    for outcome in (*attacks, *bona_fide):
-        main = main_face(outcome.face.faces)
-        if main is not None and main.liveness is not None:
-            scores.append(main.liveness)
+    """APCER and BPCER at every distinct liveness threshold of these frames.
+
+    The threshold reaches a frame's reason only through ``score >= threshold`` (the main
+    face's liveness, graded.py), so each frame has one reason at or under its score and one
+    over it: two evaluations a frame, not one per threshold (thousands of frames stay fast).
+    """
+    attack_scores, attack_hi, attack_lo = _two_reasons(attacks, policy, Reason.OK)
+    genuine_scores, genuine_hi, genuine_lo = _two_reasons(bona_fide, policy, Reason.SPOOF)
+    scores = [float(s) for s in (*attack_scores, *genuine_scores) if not math.isnan(s)]
     points = []
     for threshold in _candidates(scores):
-        apcer, bpcer = pad_rates(attacks, bona_fide, replace(policy,
-                                                             liveness_threshold=threshold))
-        points.append(SweepPoint(threshold, apcer, bpcer))
+        passed = int(np.where(attack_scores >= threshold, attack_hi, attack_lo).sum())
+        refused = int(np.where(genuine_scores >= threshold, genuine_hi, genuine_lo).sum())
+        points.append(SweepPoint(threshold, Ratio(passed, len(attacks)),
+                                 Ratio(refused, len(bona_fide))))
     return points
+
+
+def _two_reasons(outcomes: Sequence[FrameOutcome], policy: Policy, counted: Reason
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per frame: the main face's liveness (NaN without one), and whether the reason is
+    ``counted`` with the threshold at or under that score, and over it."""
+    scores = np.full(len(outcomes), np.nan)
+    for i, outcome in enumerate(outcomes):
+        main = main_face(outcome.face.faces)
+        if main is not None and main.liveness is not None:
+            scores[i] = main.liveness
+    live, unlive = replace(policy, liveness_threshold=0.0), replace(
+        policy, liveness_threshold=math.inf)
+    hi = np.array([reason_of(o, live) is counted for o in outcomes], dtype=bool)
+    lo = np.array([reason_of(o, unlive) is counted for o in outcomes], dtype=bool)
+    return scores, hi, lo
 
 
 def best_within(points: Sequence[SweepPoint], limited: Callable[[SweepPoint], Ratio],

@@ -9,7 +9,10 @@ in the frame, some holding a phone (not labelled). The fake ones (2024-05-09 and
 by looking at them, first 167 frames of printed newspaper pages with photos of public figures
 held to the webcam (05-09 17:25:59 to 17:27:28, names ``1715275559793015`` to
 ``1715275647986099``), then replays on a laptop screen, a TV and a phone. The prints are
-other people's faces, so they are a frame set (``print``), not attack sessions.
+other people's faces: a frame set (``print``), and one attack session, a newspaper ad of a
+man in a light suit waving held to the webcam for 4.4 s (``suit_print.print-1``), enrolled
+as that printed face from the 6 frames just after it (the frames before it are blurred or
+the face under 80 px), the attacker's best case for the identity match.
 
 Seven runs of real frames show one person alone at the webcam for 4 to 35 s: they become
 genuine sessions, each run its own person (the source names no one; the seven look like
@@ -52,6 +55,12 @@ SOURCE = Source(
                      note="a young man far from the webcam, ceiling light behind, 6 s"),
             TimedRun("blue_shirt", "17119457328199425", "1711945736475225",
                      note="a man in a blue shirt lying by a laptop, 4 s"),
+        )),
+        TimedFrames("Dataset/All", yolo_class=FAKE, runs=(
+            TimedRun("suit_print", "1715275575241191", "17152755796380515", kind="print",
+                     enroll_from=("1715275579723622", "17152755802938676"),
+                     note="a newspaper ad, a man in a light suit waving, held to the webcam, "
+                          "4.4 s; enrolled from the 6 frames after it"),
         )),
     ),
 )
