@@ -182,8 +182,7 @@ def decode_class(raw: npt.NDArray[np.float32], place: Letterbox, frame_shape: tu
     scores = raw[CLASS_OFFSET + coco_class]
     wanted = scores >= floor
     if cell is not None:
-        wanted &= ((raw[0] >= cell[0]) & (raw[0] < cell[2]) & (raw[1] >= cell[1])
-                   & (raw[1] < cell[3]))
+        wanted &= centred_in(raw, cell)
     keep = np.flatnonzero(wanted)
     if keep.size == 0:
         return []
@@ -200,10 +199,15 @@ def decode_class(raw: npt.NDArray[np.float32], place: Letterbox, frame_shape: tu
     return clipped(boxes, frame_shape)
 
 
+def centred_in(raw: npt.NDArray[np.float32], cell: BoxXYXY) -> npt.NDArray[np.bool_]:
+    """Which anchors of a ``[84, anchors]`` output have their box centre in ``cell``."""
+    return np.asarray((raw[0] >= cell[0]) & (raw[0] < cell[2]) & (raw[1] >= cell[1])
+                      & (raw[1] < cell[3]))
+
+
 def cell_peak(raw: npt.NDArray[np.float32], cell: BoxXYXY) -> float:
     """The highest phone, tv or laptop score among the anchors centred in ``cell``."""
-    inside = ((raw[0] >= cell[0]) & (raw[0] < cell[2]) & (raw[1] >= cell[1])
-              & (raw[1] < cell[3]))
+    inside = centred_in(raw, cell)
     if not inside.any():
         return 0.0
     rows = [CLASS_OFFSET + c for c in REPORTED_CLASSES]
@@ -257,15 +261,14 @@ class OpenVinoPhoneDetector(FramePlugin[PhoneDetections]):
         # on one thread against 23.9 in bf16 (README, issue 11), the same detections.
         config = cpu_config(self.settings, "f32", self.settings.models.phone_inference_threads)
         self._square = core.compile_model(model, "CPU", config).create_infer_request()
-        # The whole view of a webcam frame on a 640x480 input (yolo_rect.py).
+        # The whole view of a webcam frame on a 640x480 input (yolo_rect.py), and the tiled
+        # view of one or two frames on a 320x320 or 640x320 input (a quarter or half of the
+        # square's cost); three or four tiled frames run on the square.
         self._rect = None
+        self._tiles: dict[tuple[int, int], Any] = {}
         if self.settings.models.phone_rect_input:
             rect = rect_model(model, self._size, RECT_HEIGHT, RECT_WIDTH)
             self._rect = core.compile_model(rect, "CPU", config).create_infer_request()
-        # The tiled view of one or two frames on a 320x320 or 640x320 input (a quarter or
-        # half of the square's cost), three or four on the square.
-        self._tiles: dict[tuple[int, int], Any] = {}
-        if self.settings.models.phone_rect_input:
             cell = self._size // TILES
             for cols, rows in (tile_layout(1), tile_layout(2)):
                 small = rect_model(model, self._size, rows * cell, cols * cell)
@@ -337,12 +340,16 @@ class OpenVinoPhoneDetector(FramePlugin[PhoneDetections]):
             square = np.full((self._size, self._size, 3), PAD_VALUE, dtype=np.uint8)
             square[: canvas.shape[0], : canvas.shape[1]] = canvas
             return self._run(square, rect=False)
-        request.infer([to_input([canvas])])
-        return np.array(request.get_output_tensor(0).data[0], dtype=np.float32)
+        return _raw_output(request, canvas)
 
     def _run(self, picture: Image, rect: bool) -> npt.NDArray[np.float32]:
         """The raw ``[84, anchors]`` output for one square, or one 640x480 ``rect``."""
         request = self._rect if rect else self._square
         assert request is not None
-        request.infer([to_input([picture])])
-        return np.array(request.get_output_tensor(0).data[0], dtype=np.float32)
+        return _raw_output(request, picture)
+
+
+def _raw_output(request: Any, picture: Image) -> npt.NDArray[np.float32]:
+    """One picture through a compiled IR's infer request: its raw ``[84, anchors]`` output."""
+    request.infer([to_input([picture])])
+    return np.array(request.get_output_tensor(0).data[0], dtype=np.float32)

@@ -71,9 +71,10 @@ REGISTRY: dict[Role, dict[str, PluginSpec]] = {
 
 
 # The face embedder setting "auto" (the default) takes the first of these whose weights file
-# the weights folder holds, so a mirror that gains the stronger model's optional file
-# switches the default with it. Templates name the embedder that made them: a process that
-# chose another refuses them with "enroll again" rather than compare two models' embeddings.
+# the weights folder or the weights mirror holds, so a mirror that gains the stronger model's
+# optional file switches the default with it. Templates name the embedder that made them: a
+# process that chose another refuses them with "enroll again" rather than compare two models'
+# embeddings.
 AUTO = "auto"
 MOBILEFACENET_WEIGHTS = "mobilefacenet-128-arcface.onnx"
 
