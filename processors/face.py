@@ -118,7 +118,7 @@ def face_quality(measured: FaceMeasure | None) -> FaceQuality | None:
     return FaceQuality(brightness=min(255.0, max(0.0, measured.brightness)),
                        sharpness=max(0.0, measured.sharpness),
                        overexposed=min(1.0, max(0.0, measured.overexposed)),
-                       side=measured.side)
+                       side=measured.side, fill=max(0.0, measured.fill))
 
 
 class FaceInference:

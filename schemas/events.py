@@ -67,6 +67,7 @@ class QualityIssue(StrEnum):
     BRIGHT = "bright"  # over-exposed; remedy: less light on the face or behind it
     BLURRED = "blurred"  # remedy: hold still, clean the lens
     SMALL = "small"  # remedy: come closer
+    LARGE = "large"  # the face fills the picture: no context for liveness; remedy: move back
 
 
 class Unprocessed(StrEnum):
@@ -144,6 +145,9 @@ class FaceQuality(Event):
                              "at 160x160 (higher is sharper)")
     overexposed: Score = Field(description="Share of the face box's pixels at 250 or more")
     side: float = Field(ge=0.0, description="Shorter side of the face box, in frame pixels")
+    fill: float = Field(0.0, ge=0.0, description="Share of the picture's width or height (inside "
+                        "letterbox bars) the face box spans, the larger of the two; 1: edge to "
+                        "edge. 0 when not measured")
 
 
 class Face(Event):

@@ -1,4 +1,5 @@
-"""How usable a face is: its size, sharpness, light, and how far it is turned away.
+"""How usable a face is: its size, sharpness, light, how far it is turned away, and how much
+of the picture it fills.
 
 Pure functions of the picture, the detector's box and its 5 landmarks (MTCNN's order: the eye
 on the picture's left, the other eye, the nose, the mouth corners), so the enrollment command,
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from processors.vision.imaging import Image
+from processors.vision.imaging import Image, content_bounds
 from processors.vision.results import BoxXYXY, Point
 
 SHARPNESS_SIZE = 160  # the face is measured at the embedder's crop size, whatever its pixels
@@ -30,6 +31,7 @@ class FaceMeasure:
     sharpness: float  # :func:`sharpness`
     overexposed: float  # share of the face box's pixels at CLIPPED_LEVEL or more
     side: float  # :func:`face_side`
+    fill: float  # :func:`face_fill`
 
 
 def _face_grey(picture: Image, box: BoxXYXY) -> np.ndarray | None:
@@ -45,6 +47,19 @@ def _face_grey(picture: Image, box: BoxXYXY) -> np.ndarray | None:
 def face_side(box: BoxXYXY) -> float:
     """The shorter side of the face box, in the picture's pixels."""
     return min(box[2] - box[0], box[3] - box[1])
+
+
+def face_fill(picture: Image, box: BoxXYXY) -> float:
+    """How much of the picture's width or height the face box spans, the larger of the two
+    (1: edge to edge; over 1: the box runs past the picture's edges).
+
+    The picture is what lies inside letterbox bars (:func:`content_bounds`), as the liveness
+    crops see it: they want the face with context around it (2.7 and 4 times the box for
+    MiniFASNet, 1.5 for CelebA-Spoof), and at a fill of 1/scale or more the widest crop the
+    picture holds is narrower than the model was trained on; at about 1 there is no context.
+    """
+    x0, y0, x1, y1 = content_bounds(picture)
+    return max((box[2] - box[0]) / max(1, x1 - x0), (box[3] - box[1]) / max(1, y1 - y0), 0.0)
 
 
 def sharpness(picture: Image, box: BoxXYXY) -> float:
@@ -73,10 +88,10 @@ def yaw_ratio(landmarks: Sequence[Point]) -> float:
 
 
 def measure(picture: Image, box: BoxXYXY) -> FaceMeasure:
-    """Brightness, sharpness, over-exposure and size of one face (about a millisecond)."""
+    """Brightness, sharpness, over-exposure, size and fill of one face (about a millisecond)."""
     grey = _face_grey(picture, box)
+    side, fill = max(0.0, face_side(box)), face_fill(picture, box)
     if grey is None:
-        return FaceMeasure(0.0, 0.0, 0.0, max(0.0, face_side(box)))
+        return FaceMeasure(0.0, 0.0, 0.0, side, fill)
     return FaceMeasure(float(grey.mean()), sharpness(picture, box),
-                       float(np.count_nonzero(grey >= CLIPPED_LEVEL)) / grey.size,
-                       max(0.0, face_side(box)))
+                       float(np.count_nonzero(grey >= CLIPPED_LEVEL)) / grey.size, side, fill)

@@ -39,7 +39,8 @@ from processors.vision.results import (
 from vigil.core.settings import Settings, flat_names
 
 Half = Literal["face", "phone"]
-CACHE_FORMAT = 2  # bump when the stored JSON or the preparation changes meaning
+CACHE_FORMAT = 3  # bump when the stored JSON or the preparation changes meaning (3: the
+#                   face's quality carries its fill, processors/vision/quality.py)
 PREPARATION = "webcam 640x480 jpeg q60"  # vigil.apps.bench.accuracy.dataset.webcam_frames
 # Settings read by both halves: the device, threads, precision, and the frame preparation.
 _BOTH = ("device", "cuda_min_free_mb", "inference_threads", "openvino_precision",
