@@ -42,6 +42,7 @@ const ISSUES = {
   bright: "Less light, please: the face is over-exposed (a lamp or window behind or on it).",
   blurred: "Hold still and clean the camera lens: the picture is blurred.",
   small: "Come closer to the camera: the face is too small.",
+  large: "Move back from the camera: the face fills the picture.",
 };
 
 export function issueWords(issue) {

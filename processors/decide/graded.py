@@ -4,7 +4,8 @@ Three parts of the policy, each off by default (a policy file without these sect
 before) and each named in the policy file:
 
 - **Quality gate** (``quality:``), before liveness: a main face too dark, too bright
-  (over-exposed), too blurred or too small gets reason ``poor_quality`` with the issues in the
+  (over-exposed), too blurred, too small or too large (filling the picture, so the liveness
+  crops have no context around it) gets reason ``poor_quality`` with the issues in the
   Decision, and a recoverable action (``lock_screen``): a bad webcam is not an attack.
 - **Liveness grades** (``liveness:``): a score under the liveness threshold is *doubtful*
   (reason ``verifying``: the session is held while more frames come); under ``spoof_below``
@@ -38,6 +39,8 @@ class QualityGate:
     max_overexposed: float = 1.0  # share of the face box's pixels burnt out (>= 250)
     min_sharpness: float = 0.0  # variance of the Laplacian at 160x160
     min_face_side: float = 0.0  # shorter side of the face box, in frame pixels
+    max_face_fill: float | None = None  # share of the picture's width or height the face box
+    #                                     spans (processors/vision/quality.py); None: off
 
     def issues(self, quality: FaceQuality | None) -> list[QualityIssue]:
         """What is wrong with a face, in the order a person should fix it (none: usable)."""
@@ -46,6 +49,8 @@ class QualityGate:
         found = []
         if quality.side < self.min_face_side:
             found.append(QualityIssue.SMALL)
+        if self.max_face_fill is not None and quality.fill > self.max_face_fill:
+            found.append(QualityIssue.LARGE)
         if quality.brightness < self.min_brightness:
             found.append(QualityIssue.DARK)
         if (quality.brightness > self.max_brightness

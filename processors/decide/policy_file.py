@@ -10,7 +10,8 @@ The file (``settings.policy_file``, default ``processors/decide/policy.yaml``) h
     escalation: {sign_outs: 3, window_s: 600}
     temporal:   {min_live_frames: 2, window: 3, rolling_liveness: 0.5, hold_action: lock_screen}
     quality:    {min_brightness: 40, max_brightness: 230, max_overexposed: 0.3,
-                 min_sharpness: 10, min_face_side: 60}          # graded.py; each off if absent
+                 min_sharpness: 10, min_face_side: 60,
+                 max_face_fill: 0.9}                            # graded.py; each off if absent
     liveness:   {spoof_below: 0.1, certain_below: 0.01, window: 6, spoof_frames: 3}
     phone_window: {window: 10, frames: 3, threshold: 0.15}
     identity:   {window: 5, per_person: true, hold_mismatch: true}   # identity.py
@@ -126,6 +127,11 @@ class QualitySpec(_Spec):
                                  "(under: blurred).")
     min_face_side: float = Field(default=0.0, ge=0.0, le=4000.0, description="Smallest "
                                  "face box side in frame pixels judged (under: small).")
+    max_face_fill: float | None = Field(default=None, gt=0.0, le=10.0, description="Largest "
+                                        "share of the picture's width or height the face box "
+                                        "may span and be judged (over: large, 'move back': "
+                                        "the liveness crops have no context around the face);"
+                                        " absent: off.")
 
 
 class LivenessSpec(_Spec):

@@ -129,6 +129,31 @@ def test_a_poor_picture_is_recoverable_and_names_what_is_wrong(
     assert [i.value for i in decisions[0].issues] == issues
 
 
+def test_a_face_filling_the_picture_is_told_to_move_back_not_signed_out(
+        settings: Settings) -> None:
+    policy = parse_policy(GRADED.replace("min_face_side: 60}",
+                                         "min_face_side: 60, max_face_fill: 0.9}"), settings)
+    close = FaceQuality(brightness=120, sharpness=80, overexposed=0.0, side=460, fill=1.02)
+    decider, _ = make_decider(policy)
+    # The liveness crops of a face that fills the picture have no context: it scores as a
+    # spoof would, and the gate comes first.
+    moved_back = live(0.9, GOOD.model_copy(update={"fill": 0.6}))
+    *decisions, back = run(decider, [([live(0.005, close)], ())] * 4 + [([moved_back], ())])
+    assert {(d.reason, d.action) for d in decisions} == {
+        (Reason.POOR_QUALITY, Action.LOCK_SCREEN)}
+    assert [i.value for i in decisions[0].issues] == ["large"]
+    assert (back.reason, back.action) == (Reason.OK, Action.ALLOW)  # judged again, live
+
+
+def test_the_fill_limit_is_off_unless_the_policy_sets_it(graded: Policy) -> None:
+    close = FaceQuality(brightness=120, sharpness=80, overexposed=0.0, side=460, fill=1.5)
+    assert graded.quality.max_face_fill is None
+    assert graded.quality.issues(close) == []
+    decider, _ = make_decider(graded)
+    [decision] = run(decider, [([live(0.005, close)], ())])
+    assert decision.reason is Reason.SPOOF
+
+
 def test_a_phone_seen_in_k_of_n_frames_is_a_phone_in_use(graded: Policy) -> None:
     decider, _ = make_decider(graded)
     decisions = run(decider, [([live(0.9)], (0.25,)), ([live(0.9)], ()),

@@ -78,6 +78,7 @@ def test_file_thresholds_win_and_the_hash_follows_the_resolved_policy(
         ("version: '1'\ndebounce: {phone: 0}\n", "debounce.phone"),
         ("version: '1'\nthresholds: {liveness: 1.5}\n", "thresholds.liveness"),
         ("version: '1'\nescalation: {window_s: -1}\n", "escalation.window_s"),
+        ("version: '1'\nquality: {max_face_fill: 0}\n", "quality.max_face_fill"),
         ("version: '1'\nextra: 1\n", "extra"),
         ("version: [1\n", "not valid YAML"),
         ("- just a list\n", "mapping"),

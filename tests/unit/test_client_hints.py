@@ -26,13 +26,14 @@ def test_the_page_has_words_for_every_reason_and_quality_issue() -> None:
     assert _object_keys(source, "REASONS") == {r.value for r in Reason}
     assert _object_keys(source, "ISSUES") == {i.value for i in QualityIssue}
     # The remedies a person can act on.
-    assert "More light" in source and "Come closer" in source
+    assert "More light" in source and "Come closer" in source and "Move back" in source
 
 
 @pytest.mark.parametrize(("issues", "expected"), [
     (["dark"], "more light, please"),
     (["small", "blurred"], "come closer to the camera; hold still and clean the lens"),
     (["bright"], "less light, please (a lamp or window behind or on the face)"),
+    (["large"], "move back from the camera"),
 ])
 def test_the_cli_names_the_remedy_of_a_poor_picture(
         issues: list[str], expected: str, capsys: pytest.CaptureFixture[str]) -> None:

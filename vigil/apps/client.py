@@ -181,6 +181,7 @@ ISSUE_HINTS = {
     "bright": "less light, please (a lamp or window behind or on the face)",
     "blurred": "hold still and clean the lens",
     "small": "come closer to the camera",
+    "large": "move back from the camera",
 }
 VERIFYING_HINT = "verifying that the face is live: keep looking at the camera"
 
