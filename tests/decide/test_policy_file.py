@@ -48,6 +48,8 @@ def test_shipped_policy_has_the_seed_defaults(settings: Settings) -> None:
     assert (policy.grades.window, policy.grades.spoof_frames) == (6, 3)
     assert 0 < policy.grades.certain_below < policy.grades.spoof_below < policy.liveness_threshold
     assert policy.quality.min_face_side > 0 and policy.quality.min_sharpness > 0
+    # A face filling the picture is "move back" (docs/accuracy.md, faces too close).
+    assert policy.quality.max_face_fill == 0.9
     assert not (policy.challenges.on_doubt or policy.challenges.at_start
                 or policy.challenges.every_s)  # shipped off: docs/challenges.md
     assert (policy.temporal.min_live_frames, policy.temporal.window) == (3, 3)

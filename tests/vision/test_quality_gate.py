@@ -1,6 +1,6 @@
 """The quality gate on real faces: the face chain measures each face, the shipped policy's
-limits name what is wrong with a dark, blurred, burnt-out or distant face and nothing in the
-picture as taken (processors/vision/quality.py, processors/decide/graded.py)."""
+limits name what is wrong with a dark, blurred, burnt-out, distant or too close face and
+nothing in the picture as taken (processors/vision/quality.py, processors/decide/graded.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import pytest
 from processors.decide.policy_file import DEFAULT_POLICY_FILE, load_policy
 from processors.face import face_quality
 from processors.vision.chain import FaceChain
-from processors.vision.imaging import Image, decode_frame, read_image, webcam_jpeg
+from processors.vision.imaging import Image, decode_frame, letterbox, read_image, webcam_jpeg
+from processors.vision.quality import face_fill, measure
 from schemas.events import QualityIssue
 from tests.vision.conftest import FACES, SPOOF, needs_testdata
 from vigil.core.settings import Settings
@@ -44,10 +45,22 @@ def distant(image: Image) -> Image:
     return frame
 
 
+def close_up(chain: FaceChain, image: Image) -> Image:
+    """The picture cut to its main face's box: the face fills it, as when a person sits with
+    their face at the lens (or a face crop is sent)."""
+    frame = decode_frame(webcam_jpeg(image))
+    [found] = chain.run([frame])
+    x1, y1, x2, y2 = (int(v) for v in max(
+        found.faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1])).box)
+    return frame[max(0, y1):y2, max(0, x1):x2].copy()
+
+
 def issues_of(chain: FaceChain, settings: Settings, path: Path, change: object) -> list[str]:
     """What the shipped gate finds wrong with the main face of the changed picture."""
     image = read_image(str(path))
-    if callable(change):
+    if change is close_up:
+        image = close_up(chain, image)
+    elif callable(change):
         image = change(image)
     frame = decode_frame(webcam_jpeg(image))
     [found] = chain.run([frame])
@@ -67,7 +80,8 @@ def test_a_face_as_taken_passes_the_gate(chain: FaceChain, vision_settings: Sett
 @needs_testdata
 @pytest.mark.parametrize(("change", "issue"), [
     (dark, QualityIssue.DARK), (blurred, QualityIssue.BLURRED), (burnt, QualityIssue.BRIGHT),
-    (distant, QualityIssue.SMALL)], ids=["dark", "blurred", "burnt", "distant"])
+    (distant, QualityIssue.SMALL), (close_up, QualityIssue.LARGE)],
+    ids=["dark", "blurred", "burnt", "distant", "close"])
 @pytest.mark.parametrize("path", PICTURES, ids=lambda p: p.name)
 def test_a_poor_picture_names_what_is_wrong(chain: FaceChain, vision_settings: Settings,
                                             path: Path, change: object,
@@ -75,3 +89,17 @@ def test_a_poor_picture_names_what_is_wrong(chain: FaceChain, vision_settings: S
     found = issues_of(chain, vision_settings, path, change)
     # A face the detector no longer finds is no_face (also a lock), not a spoof.
     assert found == ["no face"] or issue.value in found, found
+
+
+def test_the_fill_is_measured_inside_letterbox_bars() -> None:
+    # A 300x480 portrait picture pillarboxed into 640x480: the bars are no room around a face.
+    portrait = np.full((480, 300, 3), 120, dtype=np.uint8)
+    frame = letterbox(portrait)
+    left = (640 - 300) // 2
+    box = (left + 15.0, 100.0, left + 285.0, 380.0)  # 270 wide, 280 high
+    assert face_fill(frame, box) == pytest.approx(270 / 300)
+    # The same face in a full 640x480 picture spans less of it.
+    assert face_fill(np.full((480, 640, 3), 120, dtype=np.uint8), box) == pytest.approx(280 / 480)
+    # A box running past the picture's edges fills more than all of it.
+    assert face_fill(frame, (left - 20.0, -30.0, left + 320.0, 500.0)) > 1
+    assert measure(frame, box).fill == pytest.approx(270 / 300)
