@@ -9,7 +9,8 @@ The seed's security decision flow, checked in this order on the main face (the l
 5. the face lies mostly inside a phone's or a screen's box -> ``spoof`` (a replay on a
    device; strong evidence: it needs no window, graded.py)
 6. a phone (confidence >= threshold)         -> ``phone``, whatever the liveness crop made of it
-7. the face too dark, bright, blurred or small (the policy's ``quality:``) -> ``poor_quality``
+7. the face too dark, bright, blurred, small or large (the policy's ``quality:``)
+                                             -> ``poor_quality``
 8. not live (liveness < threshold)           -> ``verifying`` or ``spoof`` (graded.py)
 9. not the enrolled user (distance > verify threshold, or nothing enrolled) -> ``wrong_user``
    (the enrolled person's own threshold when the face stage sent one; the decider then
