@@ -25,8 +25,9 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from processors.vision.base import FacePlugin
-from processors.vision.imaging import Image, content_bounds
+from processors.vision.base import LivenessPlugin
+from processors.vision.imaging import Bounds, Image
+from processors.vision.liveness import FaceInFrame, faces_in_frames
 from processors.vision.onnx_session import onnx_session
 from processors.vision.results import BoxXYXY, per_frame
 from vigil.core.weights import require_weight
@@ -38,10 +39,11 @@ CROP_SCALE = 1.5
 REAL_CLASS = 0
 
 
-def square_crop(frame_bgr: Image, box: BoxXYXY, size: int = INPUT_SIZE,
+def square_crop(face: FaceInFrame, size: int = INPUT_SIZE,
                 scale: float = CROP_SCALE) -> npt.NDArray[np.uint8]:
-    """The size x size BGR patch the model sees: a reflected-border square around the box."""
-    x0, y0, x1, y1 = content_bounds(frame_bgr)
+    """The size x size BGR patch the model sees: a reflected-border square around the box,
+    inside the frame's content bounds."""
+    frame_bgr, (x0, y0, x1, y1), box = face
     picture = frame_bgr[y0:y1, x0:x1]
     side = max(round(scale * max(box[2] - box[0], box[3] - box[1])), 1)
     left = round((box[0] + box[2]) / 2 - x0 - side / 2)
@@ -64,7 +66,7 @@ def real_probability(logits: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]
     return result
 
 
-class CelebaSpoofLiveness(FacePlugin[float]):
+class CelebaSpoofLiveness(LivenessPlugin):
     """Real-face score in [0, 1] per face; live when >= liveness_threshold."""
 
     name = "celebaspoof"
@@ -83,13 +85,11 @@ class CelebaSpoofLiveness(FacePlugin[float]):
         self.loaded = True
         log.info("loaded liveness weights=%s", path.name)
 
-    def infer(self, frames: Sequence[Image], boxes: Sequence[Sequence[BoxXYXY]]
-              ) -> list[list[float]]:
+    def score(self, frames: Sequence[Image], bounds: Sequence[Bounds],
+              boxes: Sequence[Sequence[BoxXYXY]]) -> list[list[float]]:
         """Score every box of every frame in one inference; grouped back per frame."""
         self._require_loaded()
-        patches = [square_crop(frame, box) for frame, frame_boxes in zip(frames, boxes,
-                                                                         strict=True)
-                   for box in frame_boxes]
+        patches = [square_crop(face) for face in faces_in_frames(frames, bounds, boxes)]
         scores = self.score_patches(patches)
         return per_frame(list(scores), boxes)
 

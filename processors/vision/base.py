@@ -17,7 +17,7 @@ from typing import ClassVar, Generic, TypeVar
 import numpy as np
 
 from processors.vision.device import DeviceChoice
-from processors.vision.imaging import Image
+from processors.vision.imaging import Bounds, Image, content_bounds
 from processors.vision.results import BoxXYXY, DetectedFace
 from vigil.core.settings import Settings
 
@@ -93,3 +93,21 @@ class FacePlugin(VisionPlugin, Generic[R]):
     def _warm_up_once(self) -> None:
         frame = np.zeros(WARM_UP_SHAPE, dtype=np.uint8)
         self.infer([frame], [[(240.0, 140.0, 400.0, 340.0)]])
+
+
+class LivenessPlugin(FacePlugin[float]):
+    """A real-face score in [0, 1] per face, from crops cut inside the frame's letterbox bars.
+
+    The bars are found once per frame (:func:`content_bounds`) and handed down with it, so the
+    models of an ensemble, and the quality gate beside them, share one search per frame.
+    """
+
+    def infer(self, frames: Sequence[Image], boxes: Sequence[Sequence[BoxXYXY]]
+              ) -> list[list[float]]:
+        """Score every box of every frame, the bars found here."""
+        return self.score(frames, [content_bounds(frame) for frame in frames], boxes)
+
+    @abstractmethod
+    def score(self, frames: Sequence[Image], bounds: Sequence[Bounds],
+              boxes: Sequence[Sequence[BoxXYXY]]) -> list[list[float]]:
+        """Score every box of every frame; ``bounds`` are each frame's content bounds."""

@@ -13,10 +13,10 @@ from typing import cast
 
 import numpy as np
 
-from processors.vision.base import FacePlugin, FramePlugin
+from processors.vision.base import FacePlugin, FramePlugin, LivenessPlugin
 from processors.vision.calibration import LivenessCalibration, load_calibration
 from processors.vision.device import DeviceChoice, select_device
-from processors.vision.imaging import BadImageError, Image, decode_frame
+from processors.vision.imaging import BadImageError, Image, content_bounds, decode_frame
 from processors.vision.quality import measure
 from processors.vision.registry import LoadedPlugin, Role, load_versioned, uses_torch
 from processors.vision.results import AnalyzedFace, BoxXYXY, FaceDetections, FrameFaces
@@ -31,7 +31,7 @@ class FaceChain:
     """Loaded face detector, embedder and liveness models, run as one batched chain."""
 
     def __init__(self, settings: Settings, detector: FramePlugin[FaceDetections],
-                 embedder: FacePlugin[np.ndarray], liveness: FacePlugin[float],
+                 embedder: FacePlugin[np.ndarray], liveness: LivenessPlugin,
                  device: DeviceChoice, versions: Mapping[str, str] | None = None) -> None:
         self.settings = settings
         self.detector = detector
@@ -56,7 +56,7 @@ class FaceChain:
             settings,
             cast(FramePlugin[FaceDetections], loaded["face_detector"].plugin),
             cast(FacePlugin[np.ndarray], loaded["face_embedder"].plugin),
-            cast(FacePlugin[float], loaded["liveness_model"].plugin),
+            cast(LivenessPlugin, loaded["liveness_model"].plugin),
             device,
             {role: found.version for role, found in loaded.items()},
         )
@@ -72,7 +72,7 @@ class FaceChain:
         if role == "face_detector":
             self.detector = cast(FramePlugin[FaceDetections], loaded.plugin)
         elif role == "liveness_model":
-            self.liveness = cast(FacePlugin[float], loaded.plugin)
+            self.liveness = cast(LivenessPlugin, loaded.plugin)
         else:
             raise ValueError(f"the face chain does not swap its {role}")
         self.versions[role] = loaded.version
@@ -83,7 +83,10 @@ class FaceChain:
         boxes: list[list[BoxXYXY]] = [[f.box for f in d.faces] for d in detections]
         # The embedder gets the whole faces: ArcFace-family ones align by the landmarks.
         embeddings = self.embedder.infer_faces(frames, [d.faces for d in detections])
-        scores = self.liveness.infer(frames, boxes)
+        # The letterbox bars, found once per frame: every liveness model and the quality
+        # gate crop or measure inside them.
+        bounds = [content_bounds(frame) for frame in frames]
+        scores = self.liveness.score(frames, bounds, boxes)
         if self.settings.models.liveness_calibrated and self.liveness.name != "ensemble":
             # The ensemble calibrates each member itself, before combining them.
             calibration = self.calibration()
@@ -91,11 +94,11 @@ class FaceChain:
                       for s in scores]
         threshold = self.settings.models.liveness_threshold
         results = []
-        for frame, found, frame_embeddings, frame_scores in zip(frames, detections, embeddings,
-                                                                scores, strict=True):
+        for frame, frame_bounds, found, frame_embeddings, frame_scores in zip(
+                frames, bounds, detections, embeddings, scores, strict=True):
             results.append(FrameFaces(tuple(
                 AnalyzedFace(face.box, face.score, face.landmarks, emb, score,
-                             score >= threshold, measure(frame, face.box))
+                             score >= threshold, measure(frame, face.box, frame_bounds))
                 for face, emb, score in zip(found.faces, frame_embeddings, frame_scores,
                                             strict=True)
             )))

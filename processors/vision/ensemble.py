@@ -25,14 +25,14 @@ from typing import cast
 import numpy as np
 import numpy.typing as npt
 
-from processors.vision.base import FacePlugin
+from processors.vision.base import LivenessPlugin
 from processors.vision.calibration import (
     CalibrationError,
     LivenessCalibration,
     family,
     load_calibration,
 )
-from processors.vision.imaging import Image
+from processors.vision.imaging import Bounds, Image
 from processors.vision.results import BoxXYXY
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ def combine_scores(rule: str, member_scores: Sequence[Sequence[float]]) -> list[
     return [float(v) for v in COMBINE[rule](stacked)]
 
 
-class EnsembleLiveness(FacePlugin[float]):
+class EnsembleLiveness(LivenessPlugin):
     """Real-face score in [0, 1] per face, combined from the member models' scores."""
 
     name = "ensemble"
@@ -63,9 +63,9 @@ class EnsembleLiveness(FacePlugin[float]):
         """Create and load every member named in ``liveness_ensemble``."""
         from processors.vision.registry import create_plugin
 
-        self._members: list[FacePlugin[float]] = []
+        self._members: list[LivenessPlugin] = []
         for member in self.settings.models.liveness_ensemble:
-            plugin = cast(FacePlugin[float],
+            plugin = cast(LivenessPlugin,
                           create_plugin("liveness_model", self.settings, self.device, member))
             plugin.load()
             self._members.append(plugin)
@@ -82,11 +82,12 @@ class EnsembleLiveness(FacePlugin[float]):
             self.settings.models.liveness_calibrated,
         )
 
-    def infer(self, frames: Sequence[Image], boxes: Sequence[Sequence[BoxXYXY]]
-              ) -> list[list[float]]:
-        """Each member scores every face once (calibrated if so set); scores combine per face."""
+    def score(self, frames: Sequence[Image], bounds: Sequence[Bounds],
+              boxes: Sequence[Sequence[BoxXYXY]]) -> list[list[float]]:
+        """Each member scores every face once (calibrated if so set), all with the same
+        bounds; scores combine per face."""
         self._require_loaded()
-        per_member = [member.infer(frames, boxes) for member in self._members]
+        per_member = [member.score(frames, bounds, boxes) for member in self._members]
         out = []
         for index in range(len(frames)):
             faces = {member.name: np.asarray(scores[index], dtype=np.float64)

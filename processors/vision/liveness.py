@@ -19,8 +19,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from processors.vision.base import FacePlugin
-from processors.vision.imaging import Image, content_bounds
+from processors.vision.base import LivenessPlugin
+from processors.vision.imaging import Bounds, Image
 from processors.vision.results import BoxXYXY, per_frame
 from vigil.core.weights import require_weight
 
@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 
 INPUT_SIZE = (80, 80)  # height, width
 REAL_CLASS = 1
+
+FaceInFrame = tuple[Image, Bounds, BoxXYXY]
+"""A face to score: its frame, the frame's content bounds, its box."""
 
 
 @dataclass(frozen=True)
@@ -90,15 +93,16 @@ def crop_box(src_w: int, src_h: int, box: BoxXYXY, scale: float) -> tuple[int, i
     return int(left), int(top), int(right), int(bottom)
 
 
-def liveness_crop(frame_bgr: Image, box: BoxXYXY, scale: float) -> npt.NDArray[np.uint8]:
+def liveness_crop(face: FaceInFrame, scale: float) -> npt.NDArray[np.uint8]:
     """The 80x80 BGR patch one MiniFASNet model sees (upstream CropImage.crop).
 
-    The crop stays inside the picture: letterbox bars around a frame (a portrait photo on a
-    4:3 canvas) would otherwise enter the 2.7x and 4x crops, and black borders there look like
-    a screen's bezel to the model. Measured on ../shared/testdata letterboxed to 640x480 at
-    JPEG q60: obama_2 scored 0.003 with the bars and 0.989 without (0.992 unboxed).
+    The crop stays inside the picture (the frame's content bounds): letterbox bars around a
+    frame (a portrait photo on a 4:3 canvas) would otherwise enter the 2.7x and 4x crops, and
+    black borders there look like a screen's bezel to the model. Measured on ../shared/testdata
+    letterboxed to 640x480 at JPEG q60: obama_2 scored 0.003 with the bars and 0.989 without
+    (0.992 unboxed).
     """
-    x0, y0, x1, y1 = content_bounds(frame_bgr)
+    frame_bgr, (x0, y0, x1, y1), box = face
     picture = frame_bgr[y0:y1, x0:x1]
     box = (box[0] - x0, box[1] - y0, box[2] - x0, box[3] - y0)
     src_h, src_w = picture.shape[:2]
@@ -110,7 +114,15 @@ def liveness_crop(frame_bgr: Image, box: BoxXYXY, scale: float) -> npt.NDArray[n
     return np.asarray(resized, dtype=np.uint8)
 
 
-class MiniFasNetLiveness(FacePlugin[float]):
+def faces_in_frames(frames: Sequence[Image], bounds: Sequence[Bounds],
+                    boxes: Sequence[Sequence[BoxXYXY]]) -> list[FaceInFrame]:
+    """Every box of every frame with its frame and the frame's bounds, in order."""
+    return [(frame, frame_bounds, box)
+            for frame, frame_bounds, frame_boxes in zip(frames, bounds, boxes, strict=True)
+            for box in frame_boxes]
+
+
+class MiniFasNetLiveness(LivenessPlugin):
     """Real-face score in [0, 1] per face; live when >= liveness_threshold."""
 
     name = "minifasnet"
@@ -126,24 +138,22 @@ class MiniFasNetLiveness(FacePlugin[float]):
             log.info("loaded liveness weights=%s scale=%.1f", file_name, spec.scale)
         self.loaded = True
 
-    def infer(self, frames: Sequence[Image], boxes: Sequence[Sequence[BoxXYXY]]
-              ) -> list[list[float]]:
+    def score(self, frames: Sequence[Image], bounds: Sequence[Bounds],
+              boxes: Sequence[Sequence[BoxXYXY]]) -> list[list[float]]:
         """Score every box of every frame; each model runs once over all faces of the batch."""
         self._require_loaded()
-        pairs = [(frame, box) for frame, frame_boxes in zip(frames, boxes, strict=True)
-                 for box in frame_boxes]
-        scores = self.score_faces(pairs)
+        scores = self.score_faces(faces_in_frames(frames, bounds, boxes))
         return per_frame(list(scores), boxes)
 
-    def score_faces(self, pairs: Sequence[tuple[Image, BoxXYXY]]) -> npt.NDArray[np.float32]:
-        """Averaged real-class probability for each (frame, box)."""
-        if not pairs:
+    def score_faces(self, faces: Sequence[FaceInFrame]) -> npt.NDArray[np.float32]:
+        """Averaged real-class probability for each face."""
+        if not faces:
             return np.zeros(0, dtype=np.float32)
         import torch
 
-        total = torch.zeros(len(pairs))
+        total = torch.zeros(len(faces))
         for scale, model in self._models:
-            patches = np.stack([liveness_crop(frame, box, scale) for frame, box in pairs])
+            patches = np.stack([liveness_crop(face, scale) for face in faces])
             # Float 0-255, not divided by 255: upstream's ToTensor keeps the raw range.
             batch = torch.from_numpy(patches).permute(0, 3, 1, 2)
             batch = batch.to(self.device.torch_device, self.device.dtype)

@@ -18,15 +18,14 @@ import numpy.typing as npt
 
 from processors.vision.antispoof import CelebaSpoofLiveness
 from processors.vision.embedder import FaceNetEmbedder
-from processors.vision.imaging import Image
 from processors.vision.liveness import (
     REAL_CLASS,
+    FaceInFrame,
     MiniFasNetLiveness,
     liveness_crop,
     parse_model_name,
 )
 from processors.vision.openvino_ir import CompiledIR, converted_ir
-from processors.vision.results import BoxXYXY
 from vigil.core.embeddings import EMBEDDING_DIM
 from vigil.core.weights import require_weight
 
@@ -85,13 +84,13 @@ class OpenVinoMiniFasNetLiveness(MiniFasNetLiveness):
             log.info("loaded liveness weights=%s scale=%.1f runtime=openvino", file_name, scale)
         self.loaded = True
 
-    def score_faces(self, pairs: Sequence[tuple[Image, BoxXYXY]]) -> npt.NDArray[np.float32]:
-        """Averaged real-class probability for each (frame, box)."""
-        if not pairs:
+    def score_faces(self, faces: Sequence[FaceInFrame]) -> npt.NDArray[np.float32]:
+        """Averaged real-class probability for each face."""
+        if not faces:
             return np.zeros(0, dtype=np.float32)
-        total = np.zeros(len(pairs), dtype=np.float32)
+        total = np.zeros(len(faces), dtype=np.float32)
         for scale, network in self._networks:
-            patches = np.stack([liveness_crop(frame, box, scale) for frame, box in pairs])
+            patches = np.stack([liveness_crop(face, scale) for face in faces])
             # Float 0-255, not divided by 255: upstream's ToTensor keeps the raw range.
             batch = patches.transpose(0, 3, 1, 2).astype(np.float32)
             total += softmax(network.run(batch))[:, REAL_CLASS]

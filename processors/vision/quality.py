@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from processors.vision.imaging import Image, content_bounds
+from processors.vision.imaging import Bounds, Image, content_bounds
 from processors.vision.results import BoxXYXY, Point
 
 SHARPNESS_SIZE = 160  # the face is measured at the embedder's crop size, whatever its pixels
@@ -49,16 +49,17 @@ def face_side(box: BoxXYXY) -> float:
     return min(box[2] - box[0], box[3] - box[1])
 
 
-def face_fill(picture: Image, box: BoxXYXY) -> float:
+def face_fill(box: BoxXYXY, bounds: Bounds) -> float:
     """How much of the picture's width or height the face box spans, the larger of the two
     (1: edge to edge; over 1: the box runs past the picture's edges).
 
-    The picture is what lies inside letterbox bars (:func:`content_bounds`), as the liveness
-    crops see it: they want the face with context around it (2.7 and 4 times the box for
-    MiniFASNet, 1.5 for CelebA-Spoof), and at a fill of 1/scale or more the widest crop the
-    picture holds is narrower than the model was trained on; at about 1 there is no context.
+    The picture is what lies inside letterbox bars (``bounds``: :func:`content_bounds`), as
+    the liveness crops see it: they want the face with context around it (2.7 and 4 times the
+    box for MiniFASNet, 1.5 for CelebA-Spoof), and at a fill of 1/scale or more the widest crop
+    the picture holds is narrower than the model was trained on; at about 1 there is no
+    context.
     """
-    x0, y0, x1, y1 = content_bounds(picture)
+    x0, y0, x1, y1 = bounds
     return max((box[2] - box[0]) / max(1, x1 - x0), (box[3] - box[1]) / max(1, y1 - y0), 0.0)
 
 
@@ -87,10 +88,12 @@ def yaw_ratio(landmarks: Sequence[Point]) -> float:
     return (nose_x - (left_x + right_x) / 2) / eye_distance
 
 
-def measure(picture: Image, box: BoxXYXY) -> FaceMeasure:
-    """Brightness, sharpness, over-exposure, size and fill of one face (about a millisecond)."""
+def measure(picture: Image, box: BoxXYXY, bounds: Bounds | None = None) -> FaceMeasure:
+    """Brightness, sharpness, over-exposure, size and fill of one face (about a millisecond);
+    ``bounds``: the picture's content bounds when already found."""
     grey = _face_grey(picture, box)
-    side, fill = max(0.0, face_side(box)), face_fill(picture, box)
+    bounds = content_bounds(picture) if bounds is None else bounds
+    side, fill = max(0.0, face_side(box)), face_fill(box, bounds)
     if grey is None:
         return FaceMeasure(0.0, 0.0, 0.0, side, fill)
     return FaceMeasure(float(grey.mean()), sharpness(picture, box),

@@ -14,6 +14,8 @@ import pytest
 
 from processors.vision.base import FramePlugin
 from processors.vision.chain import FaceChain, l2_distance
+from processors.vision.imaging import content_bounds
+from processors.vision.quality import measure
 from processors.vision.results import FrameFaces, PhoneDetections
 from tests.vision.conftest import FACES, OBJECTS, SPOOF, VARIANTS, needs_testdata
 
@@ -134,3 +136,24 @@ def test_letterbox_bars_do_not_make_a_live_face_look_like_a_screen(
     scores = {p.name: r.faces[0].liveness for p, r in zip(paths, results, strict=True)}
     print(f"\n{variant}: liveness {scores}")
     assert all(r.faces[0].live for r in results), scores
+
+
+def test_the_chain_finds_each_frames_bars_once_and_scores_as_each_frame_alone(
+        chain: FaceChain) -> None:
+    # The chain finds a frame's letterbox bars once and hands them to every liveness model and
+    # the quality gate. In batches of webcam frames whose bars differ (portrait and landscape
+    # photos), each face scores bit for bit as its frame alone, the bars found by the model.
+    paths = face_images() + tuple(sorted(SPOOF.glob("*.jpg")))
+    frames = [VARIANTS["webcam"](p) for p in paths]
+    assert len({content_bounds(frame) for frame in frames}) >= 3
+    compared = 0
+    for start in range(0, len(frames), 4):
+        batch = frames[start:start + 4]
+        for frame, result in zip(batch, chain.run(batch), strict=True):
+            boxes = [face.box for face in result.faces]
+            assert [face.liveness for face in result.faces] == chain.liveness.infer(
+                [frame], [boxes])[0]
+            assert [face.quality for face in result.faces] == [measure(frame, box)
+                                                              for box in boxes]
+            compared += len(boxes)
+    assert compared >= len(paths)

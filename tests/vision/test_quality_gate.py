@@ -13,7 +13,14 @@ import pytest
 from processors.decide.policy_file import DEFAULT_POLICY_FILE, load_policy
 from processors.face import face_quality
 from processors.vision.chain import FaceChain
-from processors.vision.imaging import Image, decode_frame, letterbox, read_image, webcam_jpeg
+from processors.vision.imaging import (
+    Image,
+    content_bounds,
+    decode_frame,
+    letterbox,
+    read_image,
+    webcam_jpeg,
+)
 from processors.vision.quality import face_fill, measure
 from schemas.events import QualityIssue
 from tests.vision.conftest import FACES, SPOOF, needs_testdata
@@ -97,9 +104,13 @@ def test_the_fill_is_measured_inside_letterbox_bars() -> None:
     frame = letterbox(portrait)
     left = (640 - 300) // 2
     box = (left + 15.0, 100.0, left + 285.0, 380.0)  # 270 wide, 280 high
-    assert face_fill(frame, box) == pytest.approx(270 / 300)
+    bounds = content_bounds(frame)
+    assert face_fill(box, bounds) == pytest.approx(270 / 300)
     # The same face in a full 640x480 picture spans less of it.
-    assert face_fill(np.full((480, 640, 3), 120, dtype=np.uint8), box) == pytest.approx(280 / 480)
+    full = content_bounds(np.full((480, 640, 3), 120, dtype=np.uint8))
+    assert face_fill(box, full) == pytest.approx(280 / 480)
     # A box running past the picture's edges fills more than all of it.
-    assert face_fill(frame, (left - 20.0, -30.0, left + 320.0, 500.0)) > 1
+    assert face_fill((left - 20.0, -30.0, left + 320.0, 500.0), bounds) > 1
+    # measure finds the bounds itself, or takes the ones the chain found for the frame.
     assert measure(frame, box).fill == pytest.approx(270 / 300)
+    assert measure(frame, box, bounds) == measure(frame, box)

@@ -18,7 +18,7 @@ from typing import cast
 
 import numpy as np
 
-from processors.vision.base import FacePlugin, FramePlugin, VisionPlugin
+from processors.vision.base import FacePlugin, FramePlugin, LivenessPlugin, VisionPlugin
 from processors.vision.chain import FaceChain
 from processors.vision.device import select_device
 from processors.vision.imaging import Image, letterbox, read_image
@@ -156,7 +156,7 @@ def run_benchmark(settings: Settings, image: Path = DEFAULT_IMAGE,
         chain = FaceChain(
             variant, cast(FramePlugin[FaceDetections], cache.plugin("face_detector", variant)),
             cast(FacePlugin[np.ndarray], cache.plugin("face_embedder", variant)),
-            cast(FacePlugin[float], cache.plugin("liveness_model", variant)), device)
+            cast(LivenessPlugin, cache.plugin("liveness_model", variant)), device)
         cases[f"face chain {label}"] = _chain_case(chain, pick)
     rows: list[BenchRow] = []
     for name, infer in cases.items():

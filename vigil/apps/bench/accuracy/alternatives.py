@@ -29,7 +29,7 @@ from pydantic import ValidationError
 
 from processors.decide.policy import Policy
 from processors.decide.policy_file import PolicyError, load_policy, parse_policy, policy_path
-from processors.vision.base import FacePlugin, FramePlugin, VisionPlugin
+from processors.vision.base import FacePlugin, FramePlugin, LivenessPlugin, VisionPlugin
 from processors.vision.chain import FaceChain
 from processors.vision.device import DeviceChoice
 from processors.vision.ensemble import COMBINE
@@ -186,7 +186,7 @@ class ModelCache:
             settings,
             cast(FramePlugin[FaceDetections], self.plugin("face_detector", settings)),
             cast(FacePlugin[np.ndarray], self.plugin("face_embedder", settings)),
-            cast(FacePlugin[float], self.plugin("liveness_model", settings)),
+            cast(LivenessPlugin, self.plugin("liveness_model", settings)),
             self.device,
         )
         phone = cast(FramePlugin[PhoneDetections], self.plugin("phone_detector", settings))
