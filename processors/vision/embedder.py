@@ -61,6 +61,14 @@ def facenet_crop(frame_bgr: Image, box: BoxXYXY, size: int = CROP_SIZE,
     return np.ascontiguousarray(crop[:, :, ::-1])  # BGR -> RGB, as the weights were trained
 
 
+def preprocess(crops: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+    """N x 160 x 160 RGB uint8 crops as the network's input: N x 3 x 160 x 160 float32,
+    ``fixed_image_standardization``."""
+    batch: npt.NDArray[np.float32] = (
+        crops.transpose(0, 3, 1, 2).astype(np.float32) - 127.5) / 128.0
+    return batch
+
+
 class FaceNetEmbedder(FacePlugin[Embedding]):
     """512-d L2-normalised embeddings; same person means a small L2 distance."""
 

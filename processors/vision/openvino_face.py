@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from processors.vision.antispoof import CelebaSpoofLiveness
-from processors.vision.embedder import FaceNetEmbedder
+from processors.vision.embedder import FaceNetEmbedder, preprocess
 from processors.vision.liveness import (
     REAL_CLASS,
     FaceInFrame,
@@ -62,11 +62,33 @@ class OpenVinoFaceNetEmbedder(FaceNetEmbedder):
         """Embeddings (N x 512, unit length) of 160x160 RGB uint8 crops, one inference."""
         if not crops:
             return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
-        batch = (np.stack(crops).transpose(0, 3, 1, 2).astype(np.float32) - 127.5) / 128.0
-        embeddings = self._network.run(batch)
+        embeddings = self._network.run(preprocess(np.stack(crops)))
         norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
         result: npt.NDArray[np.float32] = embeddings / np.maximum(norms, 1e-12)
         return result
+
+
+class OpenVinoFaceNetInt8Embedder(OpenVinoFaceNetEmbedder):
+    """The same FaceNet quantized to int8 (processors/vision/facenet_int8.py)."""
+
+    name = "facenet_int8"
+
+    def load(self) -> None:
+        """Compile the cached int8 IR (converting and quantizing it once if needed)."""
+        from processors.vision.facenet_int8 import CalibrationError, quantized_ir
+
+        folder = self.settings.models.int8_calibration_faces
+        if folder is None:
+            raise CalibrationError(
+                "face_embedder facenet_int8 needs int8_calibration_faces: a folder of face "
+                "photos to calibrate on (or choose facenet_openvino)")
+        float_xml = converted_ir(self.settings, "facenet", self.settings.models.embedder_weights)
+        xml = quantized_ir(self.settings, float_xml, folder)
+        # f32 around the int8 layers, as the int8 phone detector (faster than bf16 there).
+        self._network = CompiledIR(self.settings, xml, "f32")
+        self.loaded = True
+        log.info("loaded embedder weights=%s runtime=openvino int8 ir=%s",
+                 self.settings.models.embedder_weights, xml.parent.name)
 
 
 class OpenVinoMiniFasNetLiveness(MiniFasNetLiveness):

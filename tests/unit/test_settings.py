@@ -267,12 +267,20 @@ def test_an_area_given_a_value_is_refused(tmp_path: Path) -> None:
 
 def test_auto_embedder_follows_the_weights_folder(tmp_path: Path) -> None:
     # auto takes MobileFaceNet only where its optional file was fetched, with its own
-    # threshold; without the file FaceNet, with FaceNet's. An explicit threshold wins.
-    weights, mirror = tmp_path / "weights", tmp_path / "mirror"
-    weights.mkdir()
-    mirror.mkdir()
-    without = Settings(weights_dir=weights, weights_mirror=mirror)
+    # threshold; without the file FaceNet (in int8 where there are photos to calibrate it on),
+    # with FaceNet's. An explicit threshold wins.
+    weights, mirror, faces = tmp_path / "weights", tmp_path / "mirror", tmp_path / "faces"
+    for folder in (weights, mirror, faces):
+        folder.mkdir()
+    without = Settings(weights_dir=weights, weights_mirror=mirror, int8_calibration_faces=faces)
     assert (without.models.face_embedder, without.models.verify) == ("facenet_openvino", 1.10)
+    (faces / "notes.txt").write_text("not a photo")
+    assert Settings(weights_dir=weights, int8_calibration_faces=faces).models.face_embedder == (
+        "facenet_openvino")
+    (faces / "someone.JPG").write_bytes(b"jpeg")
+    calibrated = Settings(weights_dir=weights, weights_mirror=mirror,
+                          int8_calibration_faces=faces)
+    assert (calibrated.models.face_embedder, calibrated.models.verify) == ("facenet_int8", 1.10)
     # In the mirror, not yet fetched: chosen already, as the stages will once they fetch it
     # (a process that enrolls before the first fetch must not enroll under the other one).
     (mirror / MOBILEFACENET_WEIGHTS).write_bytes(b"onnx")
@@ -290,3 +298,21 @@ def test_auto_embedder_follows_the_weights_folder(tmp_path: Path) -> None:
         "facenet")
     # Every embedder has a threshold of its own, so naming any of them leaves one in force.
     assert set(EMBEDDER_THRESHOLDS) == set(REGISTRY["face_embedder"])
+
+
+def test_int8_calibration_faces_default_to_the_shared_pictures_where_they_are(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import vigil.core.settings.root as root
+
+    monkeypatch.setattr(root, "SHARED_FACES", tmp_path / "absent")
+    nowhere = Settings(weights_dir=tmp_path / "weights")
+    assert nowhere.models.int8_calibration_faces is None
+    assert nowhere.models.face_embedder == "facenet_openvino"
+    (tmp_path / "faces").mkdir()
+    (tmp_path / "faces" / "someone.png").write_bytes(b"png")
+    monkeypatch.setattr(root, "SHARED_FACES", tmp_path / "faces")
+    shared = Settings(weights_dir=tmp_path / "weights")
+    assert shared.models.int8_calibration_faces == tmp_path / "faces"
+    assert shared.models.face_embedder == "facenet_int8"
+    own = Settings(weights_dir=tmp_path / "weights", int8_calibration_faces=tmp_path)
+    assert own.models.int8_calibration_faces == tmp_path  # a folder given is kept

@@ -44,6 +44,10 @@ REGISTRY: dict[Role, dict[str, PluginSpec]] = {
         # torch (and facenet_pytorch) only once, in a child process that converts the weights.
         "facenet_openvino": PluginSpec("processors.vision.openvino_face",
                                        "OpenVinoFaceNetEmbedder", ("openvino",), torch=False),
+        # The same network quantized to int8 (NNCF once, in a child process: facenet_int8.py).
+        "facenet_int8": PluginSpec("processors.vision.openvino_face",
+                                   "OpenVinoFaceNetInt8Embedder", ("openvino", "nncf"),
+                                   torch=False),
         "mobilefacenet": PluginSpec("processors.vision.mobilefacenet", "MobileFaceNetEmbedder",
                                     ("onnxruntime",), torch=False),
     },
@@ -70,41 +74,62 @@ REGISTRY: dict[Role, dict[str, PluginSpec]] = {
 }
 
 
-# The face embedder setting "auto" (the default) takes the first of these whose weights file
-# the weights folder or the weights mirror holds, so a mirror that gains the stronger model's
-# optional file switches the default with it. Templates name the embedder that made them: a
-# process that chose another refuses them with "enroll again" rather than compare two models'
-# embeddings.
+# The face embedder setting "auto" (the default) takes the first of these it can run: the
+# stronger model when the weights folder or the weights mirror holds its optional file (so a
+# mirror that gains it switches the default with it), then FaceNet in int8 when there are
+# photos to calibrate it on, else FaceNet in float. Templates name the weights that made them:
+# a process that chose another model refuses them with "enroll again" rather than compare two
+# models' embeddings (FaceNet's int8 and float runs share the weights and compare).
 AUTO = "auto"
 MOBILEFACENET_WEIGHTS = "mobilefacenet-128-arcface.onnx"
+# The photos facenet_int8 calibrates on when int8_calibration_faces is not set: the shared
+# test pictures beside the project, where they are (development machines and CI).
+SHARED_FACES = Path(__file__).resolve().parents[2].parent / "shared" / "testdata" / "faces"
+CALIBRATION_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
 @dataclass(frozen=True)
 class EmbedderChoice:
-    """A face embedder "auto" may take, and the optional weights file it needs (None: its
-    files are always fetched)."""
+    """A face embedder "auto" may take, and what it needs beyond the fetched weights: an
+    optional weights file, or calibration photos."""
 
     name: str
-    weights: str | None
+    weights: str | None = None
+    calibrated: bool = False
 
 
-AUTO_EMBEDDERS = (EmbedderChoice("mobilefacenet", MOBILEFACENET_WEIGHTS),
-                  EmbedderChoice("facenet_openvino", None))
+AUTO_EMBEDDERS = (EmbedderChoice("mobilefacenet", weights=MOBILEFACENET_WEIGHTS),
+                  EmbedderChoice("facenet_int8", calibrated=True),
+                  EmbedderChoice("facenet_openvino"))
 # Each embedder's own distance threshold, where verify_threshold is not set: the development
 # identity sets' one threshold at FMR 0.1% (docs/identity.md; FNMR there 0.9% for
-# MobileFaceNet, 8.1% for FaceNet-CASIA).
-EMBEDDER_THRESHOLDS = {"facenet": 1.10, "facenet_openvino": 1.10, "mobilefacenet": 1.16}
+# MobileFaceNet, 8.1% for FaceNet-CASIA, 8.9% for it in int8).
+EMBEDDER_THRESHOLDS = {"facenet": 1.10, "facenet_openvino": 1.10, "facenet_int8": 1.10,
+                       "mobilefacenet": 1.16}
 
 
-def choose_embedder(weights_dir: Path, mirror: Path | None = None) -> str:
+def calibration_photos(folder: Path | None) -> list[Path]:
+    """The photos of a calibration folder, by name (none when it is None or absent)."""
+    if folder is None or not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir()
+                  if p.is_file() and p.suffix.lower() in CALIBRATION_SUFFIXES)
+
+
+def choose_embedder(weights_dir: Path, mirror: Path | None = None,
+                    calibration: Path | None = None) -> str:
     """What "auto" means with this weights folder: the first of AUTO_EMBEDDERS it can run,
     its optional file in the folder or in the ``mirror`` that fetching copies it from (so a
-    process that chooses before the first fetch chooses as the stages will after it)."""
+    process that chooses before the first fetch chooses as the stages will after it), or
+    photos in the ``calibration`` folder."""
     folders = [weights_dir] + ([mirror] if mirror is not None else [])
     for choice in AUTO_EMBEDDERS:
-        if choice.weights is None or any((f / choice.weights).is_file() for f in folders):
+        if choice.weights is not None:
+            if any((f / choice.weights).is_file() for f in folders):
+                return choice.name
+        elif not choice.calibrated or calibration_photos(calibration):
             return choice.name
-    raise AssertionError("the last of AUTO_EMBEDDERS needs no optional file")
+    raise AssertionError("the last of AUTO_EMBEDDERS needs nothing optional")
 
 
 def plugin_names(role: Role) -> tuple[str, ...]:

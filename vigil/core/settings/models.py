@@ -53,15 +53,26 @@ class ModelsSettings(Area):
     )
     face_embedder: FaceEmbedderName = Field(
         AUTO, description="Face embedder plug-in: auto (mobilefacenet when the weights folder "
-        "or the weights mirror holds its optional file, else facenet_openvino: "
-        "vigil/core/plugins.py AUTO_EMBEDDERS), "
+        "or the weights mirror holds its optional file, else facenet_int8 when "
+        "int8_calibration_faces has photos, else facenet_openvino: vigil/core/plugins.py "
+        "AUTO_EMBEDDERS), "
         "facenet_openvino (InceptionResnetV1, 512-d, run by OpenVINO on the CPU; converted from "
-        "the torch weights once, into STATE_DIR/model-cache), facenet (the same in torch; the "
+        "the torch weights once, into STATE_DIR/model-cache), facenet_int8 (the same network "
+        "quantized to int8 by NNCF once, on int8_calibration_faces; its templates and "
+        "facenet_openvino's compare), facenet (the same in torch; the "
         "one to choose on a CUDA machine) or mobilefacenet (128-d ArcFace-family ONNX on faces "
         "aligned by their landmarks; its file is optional in the manifest). On the development "
         "identity sets (`vigil bench identity`, docs/identity.md) FNMR at FMR 0.1% was 0.9% "
-        "(5/530) for mobilefacenet and 8.1% (43/530) for FaceNet. Changing it means enrolling "
-        "everyone again (embeddings belong to the embedder: templates of another are refused)."
+        "(5/530) for mobilefacenet, 8.1% (43/530) for FaceNet and 8.9% (47/530) for it in "
+        "int8. Changing between models means enrolling everyone again (embeddings belong to "
+        "the weights that made them: templates of others are refused)."
+    )
+    int8_calibration_faces: Path | None = Field(
+        None, description="Folder of face photos (jpg, png; 8 faces or more) that "
+        "facenet_int8 calibrates its int8 ranges on, once (cached in model-cache, by the "
+        "photos' digest). Unset: the shared test pictures beside the project "
+        "(../shared/testdata/faces) where that folder exists; elsewhere facenet_int8 is not "
+        "chosen by auto. Any faces do: they are not the users'."
     )
     liveness_model: LivenessModelName = Field(
         "ensemble", description="Liveness plug-in: ensemble (the models of liveness_ensemble, "

@@ -27,7 +27,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from vigil.core.plugins import AUTO, choose_embedder
+from vigil.core.plugins import AUTO, SHARED_FACES, choose_embedder
 from vigil.core.settings.base import Area, SettingsError
 from vigil.core.settings.console import ConsoleSettings
 from vigil.core.settings.control import ControlSettings
@@ -94,10 +94,15 @@ class Settings(BaseSettings):
                    if getattr(self.weights, name) is None}
         if missing:  # a new area object: never change one that another Settings may share
             object.__setattr__(self, "weights", self.weights.model_copy(update=missing))
+        models: dict[str, Any] = {}
+        if self.models.int8_calibration_faces is None and SHARED_FACES.is_dir():
+            models["int8_calibration_faces"] = SHARED_FACES
         if self.models.face_embedder == AUTO:
-            chosen = choose_embedder(self.weights.path, self.weights.mirror)
-            object.__setattr__(self, "models",
-                               self.models.model_copy(update={"face_embedder": chosen}))
+            models["face_embedder"] = choose_embedder(
+                self.weights.path, self.weights.mirror,
+                models.get("int8_calibration_faces", self.models.int8_calibration_faces))
+        if models:
+            object.__setattr__(self, "models", self.models.model_copy(update=models))
         return self
 
     def replace(self, **changes: Any) -> Settings:

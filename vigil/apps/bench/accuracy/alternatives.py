@@ -173,6 +173,8 @@ class ModelCache:
         if name == ENSEMBLE:
             key += (settings.models.liveness_ensemble, settings.models.liveness_combine,
                     settings.models.liveness_calibrated, settings.models.liveness_calibration_file)
+        if name == "facenet_int8":
+            key += (settings.models.int8_calibration_faces,)
         if role == "phone_detector":
             key += (settings.models.phone_views, settings.models.phone_rect_input,
                     settings.models.phone_cascade_floor)

@@ -46,8 +46,9 @@ PREPARATION = "webcam 640x480 jpeg q60"  # vigil.apps.bench.accuracy.dataset.web
 _BOTH = ("device", "cuda_min_free_mb", "inference_threads", "openvino_precision",
          "max_image_pixels")
 MODEL_SETTINGS: dict[Half, tuple[str, ...]] = {
-    "face": (*_BOTH, "face_detector", "face_embedder", "liveness_model", "liveness_ensemble",
-             "liveness_combine", "liveness_calibrated", "liveness_calibration_file",
+    "face": (*_BOTH, "face_detector", "face_embedder", "int8_calibration_faces",
+             "liveness_model", "liveness_ensemble", "liveness_combine", "liveness_calibrated",
+             "liveness_calibration_file",
              "face_min_size", "face_detect_threshold", "embedder_weights",
              "liveness_weights", "yunet_weights", "yunet_max_side", "celebaspoof_weights",
              "celebaspoof_int8_weights", "face_batch_size"),
