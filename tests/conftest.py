@@ -164,8 +164,15 @@ def fetched_weights(weights_dir: Path) -> Path:
         pytest.skip(f"model weights mirror {SHARED_WEIGHTS} is absent")
     from vigil.core.weights import fetch_weights
 
-    fetch_weights(load_settings(weights_dir=weights_dir, weights_mirror=SHARED_WEIGHTS),
-                  progress=False)
+    settings = load_settings(weights_dir=weights_dir, weights_mirror=SHARED_WEIGHTS,
+                             model_cache_dir=model_cache(weights_dir), device="cpu")
+    fetch_weights(settings, progress=False)
+    # Convert (and quantize) the configured face models into the session's model cache once,
+    # before any stack starts: each stack's face process and enrollment would otherwise do it
+    # at the same time, on a loaded machine (a 300 s enrollment timeout was hit that way).
+    from processors.vision.chain import FaceChain
+
+    FaceChain.load(settings)
     return weights_dir
 
 

@@ -39,12 +39,6 @@ def softmax(logits: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     return result
 
 
-# Liveness runs in f32 whatever openvino_precision says: it is the verdict that attacks aim
-# at, and cheap (1-2 ms a face); in bf16 CelebA-Spoof's score moved by up to 0.05 on the
-# shared photos (tests/vision/test_openvino_plugins.py).
-LIVENESS_PRECISION = "f32"
-
-
 class OpenVinoFaceNetEmbedder(FaceNetEmbedder):
     """FaceNet (CASIA-WebFace) embeddings computed by OpenVINO on the CPU."""
 
@@ -99,10 +93,11 @@ class OpenVinoMiniFasNetLiveness(MiniFasNetLiveness):
     def load(self) -> None:
         """Compile the cached IR of each configured MiniFASNet (converting it once if needed)."""
         self._networks: list[tuple[float, CompiledIR]] = []
+        precision = self.settings.models.liveness_precision
         for file_name in self.settings.models.liveness_weights:
             xml = converted_ir(self.settings, "minifasnet", file_name)
             scale = parse_model_name(file_name).scale
-            self._networks.append((scale, CompiledIR(self.settings, xml, LIVENESS_PRECISION)))
+            self._networks.append((scale, CompiledIR(self.settings, xml, precision)))
             log.info("loaded liveness weights=%s scale=%.1f runtime=openvino", file_name, scale)
         self.loaded = True
 
@@ -121,14 +116,14 @@ class OpenVinoMiniFasNetLiveness(MiniFasNetLiveness):
 
 
 class OpenVinoCelebaSpoofLiveness(CelebaSpoofLiveness):
-    """CelebA-Spoof real-face score, its ONNX file run by OpenVINO on the CPU (fp32)."""
+    """CelebA-Spoof real-face score, its ONNX file run by OpenVINO on the CPU."""
 
     name = "celebaspoof_openvino"
 
     def load(self) -> None:
         """Compile the verified ONNX file (OpenVINO reads ONNX itself; nothing is converted)."""
         path = require_weight(self.settings, self.weights_file())
-        self._network = CompiledIR(self.settings, path, LIVENESS_PRECISION)
+        self._network = CompiledIR(self.settings, path, self.settings.models.liveness_precision)
         self.loaded = True
         log.info("loaded liveness weights=%s runtime=openvino", path.name)
 

@@ -14,8 +14,9 @@ Every OpenVINO model of Vigil is compiled with :func:`cpu_config`: ``inference_t
 threads and a precision written down (left alone, OpenVINO picks bf16 by itself on CPUs that
 have it). FaceNet and YuNet run at ``openvino_precision``: in ``bf16`` (CPUs with AVX512-BF16
 or AMX) they take half the CPU, embedding distances move by under 0.01 and boxes by a few
-pixels; in ``f32`` scores match torch's to about 1e-6. The liveness models always run in f32
-(openvino_face.py) and the int8 phone detector f32 around its int8 layers (phone_openvino.py).
+pixels; in ``f32`` scores match torch's to about 1e-6. The liveness models run at their own
+``liveness_precision`` (bf16 too by default: scores within 0.03, docs/accuracy.md), the int8
+models (phone detector, FaceNet int8) f32 around their int8 layers.
 """
 
 from __future__ import annotations

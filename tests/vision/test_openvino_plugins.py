@@ -40,7 +40,8 @@ PRECISIONS = [pytest.param("f32", 1e-3, id="f32"),
 
 def _plugins(settings: Settings, chain: FaceChain, role: Role, names: tuple[str, str],
              precision: str = "f32") -> list[FacePlugin[object]]:
-    settings = settings.replace(openvino_precision=precision)
+    # Liveness at f32 (its own liveness_precision): the scores stay the reference's.
+    settings = settings.replace(openvino_precision=precision, liveness_precision="f32")
     return [cast(FacePlugin[object], load_plugin(role, settings, chain.device, n)) for n in names]
 
 
@@ -74,7 +75,7 @@ def test_openvino_facenet_embeds_as_torch_and_verifies_the_same(
 def test_openvino_liveness_scores_as_its_reference(
         vision_settings: Settings, chain: FaceChain, reference: str, openvino_name: str,
         precision: str, frames_and_boxes: tuple[list[np.ndarray], list[list[BoxXYXY]]]) -> None:
-    # Liveness runs in f32 whatever openvino_precision says: the scores stay torch's.
+    # Liveness runs at liveness_precision whatever openvino_precision says.
     frames, boxes = frames_and_boxes
     reference_plugin, openvino = _plugins(vision_settings, chain, "liveness_model",
                                           (reference, openvino_name), precision)
@@ -147,3 +148,18 @@ def test_a_face_process_on_openvino_never_loads_torch(vision_settings: Settings,
         timeout=120,
     )
     assert out.stdout.split() == ["1", "True", "False"], out.stderr[-2000:]
+
+
+@pytest.mark.skipif(not cpu_has_bf16(), reason="this CPU has no bf16 (AVX512-BF16 or AMX)")
+@pytest.mark.parametrize("name", ["minifasnet_openvino", "celebaspoof_openvino"])
+def test_liveness_precision_bf16_scores_near_f32(
+        vision_settings: Settings, chain: FaceChain, name: str,
+        frames_and_boxes: tuple[list[np.ndarray], list[list[BoxXYXY]]]) -> None:
+    # liveness_precision is the liveness models' own: bf16 moves their scores a little.
+    frames, boxes = frames_and_boxes
+    f32, bf16 = (cast(FacePlugin[float], load_plugin(
+        "liveness_model", vision_settings.replace(liveness_precision=p), chain.device, name))
+        for p in ("f32", "bf16"))
+    expected = np.array([s[0] for s in f32.infer(frames, boxes)])
+    got = np.array([s[0] for s in bf16.infer(frames, boxes)])
+    assert 0 < np.abs(expected - got).max() < 0.06, np.abs(expected - got)

@@ -161,6 +161,18 @@ class ModelsSettings(Area):
         "rates on the development set, FaceNet and YuNet at half the CPU. The int8 phone "
         "detector runs f32 around its int8 layers either way (faster there)."
     )
+    liveness_precision: Literal["f32", "bf16"] = Field(
+        "bf16", description="Precision OpenVINO runs the liveness models in "
+        "(minifasnet_openvino, celebaspoof_openvino), apart from openvino_precision: bf16 where "
+        "the CPU has it (AVX512-BF16 or AMX; elsewhere f32 is used and logged), or f32 (their "
+        "scores then match torch's and ONNX Runtime's to 1e-4). Default by `vigil bench "
+        "accuracy` and `vigil bench sessions` (docs/accuracy.md): on 4,385 development frames "
+        "the calibrated score moved by 0.002 (median; at most 0.031), 13 frames at a threshold's "
+        "edge were decided otherwise (attacks allowed 122 against 124, genuine frames decided "
+        "spoof 65 both ways); in the sessions bench every figure was the same (26 of 9,552 "
+        "frames decided otherwise, none newly allowed but 2 head-turn frames less); the three "
+        "networks at half their CPU."
+    )
     omp_wait_policy: Literal["passive", "active", "library"] = Field(
         "passive", description="How torch's OpenMP threads wait between parallel regions. "
         "passive: they sleep, which is what several model processes sharing a few cores need "

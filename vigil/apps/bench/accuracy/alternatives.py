@@ -169,7 +169,8 @@ class ModelCache:
         name = configured_name(settings, role)
         # Settings that change what a loaded plug-in computes are part of its key.
         key: tuple[object, ...] = (role, name, settings.models.openvino_precision,
-                                   settings.models.yunet_max_side)
+                                   settings.models.yunet_max_side,
+                                   settings.models.liveness_precision)
         if name == ENSEMBLE:
             key += (settings.models.liveness_ensemble, settings.models.liveness_combine,
                     settings.models.liveness_calibrated, settings.models.liveness_calibration_file)

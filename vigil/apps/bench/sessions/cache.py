@@ -48,7 +48,7 @@ _BOTH = ("device", "cuda_min_free_mb", "inference_threads", "openvino_precision"
 MODEL_SETTINGS: dict[Half, tuple[str, ...]] = {
     "face": (*_BOTH, "face_detector", "face_embedder", "int8_calibration_faces",
              "liveness_model", "liveness_ensemble", "liveness_combine", "liveness_calibrated",
-             "liveness_calibration_file",
+             "liveness_calibration_file", "liveness_precision",
              "face_min_size", "face_detect_threshold", "embedder_weights",
              "liveness_weights", "yunet_weights", "yunet_max_side", "celebaspoof_weights",
              "celebaspoof_int8_weights", "face_batch_size"),
