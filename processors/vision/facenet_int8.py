@@ -22,9 +22,6 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import logging
-import os
-import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -34,7 +31,7 @@ import numpy.typing as npt
 
 from processors.vision.embedder import facenet_crop, preprocess
 from processors.vision.imaging import BadImageError, read_image
-from processors.vision.openvino_ir import CONVERT_TIMEOUT_S, IR_FILE, ModelConversionError
+from processors.vision.openvino_ir import IR_FILE, built_once
 from vigil.core.errors import VigilError
 from vigil.core.plugins import CALIBRATION_SUFFIXES, calibration_photos
 from vigil.core.settings import Settings
@@ -93,29 +90,15 @@ def quantized_ir(settings: Settings, float_xml: Path, folder: Path) -> Path:
     if (target / IR_FILE).is_file():
         return target / IR_FILE
     crops = calibration_crops(settings, folder)
-    scratch = Path(tempfile.mkdtemp(prefix=".quantize-", dir=target.parent))
-    try:
-        np.save(scratch / "crops.npy", crops)
-        command = [sys.executable, "-m", "processors.vision.facenet_int8", str(float_xml),
-                   str(scratch / "crops.npy"), str(scratch / IR_FILE)]
-        log.info("quantizing facenet to int8 on %d faces of %s into %s", len(crops) // 2,
-                 folder, target)
-        done = subprocess.run(command, capture_output=True, text=True,
-                              timeout=CONVERT_TIMEOUT_S, check=False)
-        if done.returncode != 0:
-            raise ModelConversionError(
-                f"quantizing FaceNet to int8 failed (exit {done.returncode}); choose "
-                f"face_embedder=facenet_openvino to run the float model: "
-                f"{done.stderr.strip()[-1500:]}")
-        (scratch / "crops.npy").unlink()
-        try:
-            os.rename(scratch, target)  # atomic: a reader sees the whole IR or none
-        except OSError:
-            if not (target / IR_FILE).is_file():  # not just a concurrent quantization's win
-                raise
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    return target / IR_FILE
+    with tempfile.TemporaryDirectory(prefix=".calibration-", dir=float_xml.parent.parent) as tmp:
+        crops_file = Path(tmp) / "crops.npy"
+        np.save(crops_file, crops)
+        return built_once(
+            target,
+            lambda ir: ["processors.vision.facenet_int8", str(float_xml), str(crops_file),
+                        str(ir)],
+            f"quantizing FaceNet to int8 on {len(crops) // 2} faces of {folder}",
+            "choose face_embedder=facenet_openvino to run the float model")
 
 
 def quantize(float_xml: Path, crops_file: Path, out: Path) -> None:

@@ -28,6 +28,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -66,26 +67,36 @@ def converted_ir(settings: Settings, network: str, weights: str) -> Path:
     """The cached IR of the torch ``network`` ("facenet" or "minifasnet") with ``weights``;
     converted first, in a child process, when it is not cached yet."""
     path = require_weight(settings, weights)
-    folder = ir_folder(settings, weights)
+    return built_once(
+        ir_folder(settings, weights),
+        lambda ir: ["processors.vision.torch_export", network, str(path), str(ir)],
+        f"converting {weights} for OpenVINO",
+        "it needs torch once (and facenet-pytorch for FaceNet), or choose the torch plug-in")
+
+
+def built_once(folder: Path, module_args: Callable[[Path], list[str]], what: str,
+               way_out: str) -> Path:
+    """``folder/model.xml``, built first when missing by ``python -m MODULE ARGS``
+    (``module_args`` gives them for the IR path to write) into a scratch folder beside
+    ``folder``, then renamed into place, so a process that starts meanwhile sees the whole IR
+    or none; two processes building at once both succeed. A failed build raises
+    ModelConversionError saying ``what`` failed, the ``way_out`` and the child's stderr."""
     if (folder / IR_FILE).is_file():
         return folder / IR_FILE
     folder.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=".convert-", dir=folder.parent))
+    scratch = Path(tempfile.mkdtemp(prefix=".build-", dir=folder.parent))
     try:
-        command = [sys.executable, "-m", "processors.vision.torch_export", network, str(path),
-                   str(scratch / IR_FILE)]
-        log.info("converting weights=%s for openvino into %s", weights, folder)
-        done = subprocess.run(command, capture_output=True, text=True,
-                              timeout=CONVERT_TIMEOUT_S, check=False)
+        log.info("%s into %s", what, folder)
+        done = subprocess.run([sys.executable, "-m", *module_args(scratch / IR_FILE)],
+                              capture_output=True, text=True, timeout=CONVERT_TIMEOUT_S,
+                              check=False)
         if done.returncode != 0:
-            raise ModelConversionError(
-                f"converting {weights} for OpenVINO failed (exit {done.returncode}); it needs "
-                f"torch once (and facenet-pytorch for FaceNet), or choose the torch plug-in: "
-                f"{done.stderr.strip()[-1500:]}")
+            raise ModelConversionError(f"{what} failed (exit {done.returncode}); {way_out}: "
+                                       f"{done.stderr.strip()[-1500:]}")
         try:
             os.rename(scratch, folder)  # atomic: a reader sees the whole IR or none
         except OSError:
-            if not (folder / IR_FILE).is_file():  # not just a concurrent conversion's win
+            if not (folder / IR_FILE).is_file():  # not just a concurrent build's win
                 raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
