@@ -167,9 +167,10 @@ def fetched_weights(weights_dir: Path) -> Path:
     settings = load_settings(weights_dir=weights_dir, weights_mirror=SHARED_WEIGHTS,
                              model_cache_dir=model_cache(weights_dir), device="cpu")
     fetch_weights(settings, progress=False)
-    # Convert (and quantize) the configured face models into the session's model cache once,
-    # before any stack starts: each stack's face process and enrollment would otherwise do it
-    # at the same time, on a loaded machine (a 300 s enrollment timeout was hit that way).
+    # What `vigil weights prepare` does: convert (and quantize) the configured face models into
+    # the session's model cache once, before any stack starts; each stack's face process and
+    # enrollment would otherwise do it at the same time, on a loaded machine (a 300 s
+    # enrollment timeout was hit that way).
     from processors.vision.chain import FaceChain
 
     FaceChain.load(settings)

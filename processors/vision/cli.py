@@ -1,4 +1,4 @@
-"""CLI subcommands of the vision area: `vigil weights fetch|verify|activate|active`.
+"""CLI subcommands of the vision area: `vigil weights fetch|verify|prepare|activate|active`.
 
 ``vigil/apps/cli.py`` calls :func:`register` with its top-level subparsers (`vigil bench
 models` lives with the other benchmarks, in vigil/apps/bench/cli.py). Handlers return an exit
@@ -25,6 +25,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fetch.set_defaults(handler=weights_command)
     actions.add_parser("verify", help="check every file's size and sha256").set_defaults(
         handler=weights_command)
+    actions.add_parser(
+        "prepare", help="convert (and quantize) the configured face models into the model "
+        "cache once, so that no stage does it when it starts").set_defaults(
+        handler=prepare_command)
     activate = actions.add_parser(
         "activate", help="make the running stages swap in another plug-in for a role "
         "(stored in the user database, so restarts keep it)")
@@ -52,6 +56,19 @@ def weights_command(args: argparse.Namespace) -> int:
     if not all(s.ok for s in statuses):
         print("run `vigil weights fetch` to repair the files marked BAD")
         return 1
+    return 0
+
+
+def prepare_command(args: argparse.Namespace) -> int:
+    """`vigil weights prepare`: load the configured face chain once (what is not in the model
+    cache yet is converted, and FaceNet quantized, then cached), and say what is ready."""
+    from processors.vision.chain import FaceChain
+
+    settings = command_settings(args)
+    chain = FaceChain.load(settings)
+    for role, version in chain.versions.items():
+        print(f"ok      {role}: {version}")
+    print(f"model cache: {settings.weights.model_cache_path}")
     return 0
 
 

@@ -12,6 +12,7 @@ from processors.vision.cli import register
 from processors.vision.device import DeviceChoice
 from processors.vision.embedder import FaceNetEmbedder
 from processors.vision.liveness import MiniFasNetLiveness
+from tests.conftest import model_cache
 from tests.vision.conftest import MIRROR, needs_mirror
 from vigil.core.settings import Settings, load_settings
 from vigil.core.weights import (
@@ -120,3 +121,23 @@ def test_cli_verify_exit_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                 settings.weights.path / settings.models.liveness_weights[1])
     assert args.handler(args) == 1
     assert "BAD" in capsys.readouterr().out
+
+
+def test_cli_prepare_fills_the_model_cache_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fetched_weights: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # The session's cache is prepared already (tests/conftest.py): prepare finds every model
+    # there, converts nothing again, and names the versions the stages will report.
+    cache = model_cache(fetched_weights)
+    before = {p: p.stat().st_mtime_ns for p in cache.rglob("*.xml")}
+    monkeypatch.setenv("VIGIL_WEIGHTS_DIR", str(fetched_weights))
+    monkeypatch.setenv("VIGIL_MODEL_CACHE_DIR", str(cache))
+    monkeypatch.setenv("VIGIL_STATE_DIR", str(tmp_path / "state"))
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["weights", "prepare"])
+    assert args.handler(args) == 0
+    out = capsys.readouterr().out
+    embedder = load_settings().models.face_embedder
+    assert f"ok      face_embedder: {embedder}@" in out and f"model cache: {cache}" in out
+    assert before and {p: p.stat().st_mtime_ns for p in cache.rglob("*.xml")} == before
