@@ -9,7 +9,7 @@ model's (docs/identity.md). Embeddings stay FaceNet's: the same weights file, so
 plug-in version digest, and templates enrolled with either are compared with the other.
 
 Calibration faces: every face the configured detector finds in the photos of
-``int8_calibration_faces`` (vigil/core/plugins.py ``calibration_faces``), cropped as the
+``int8_calibration_faces`` (vigil/core/plugins.py ``calibration_photos``), cropped as the
 embedder crops it, and its mirror image. The cache folder is named by the float IR's folder,
 the NNCF version and a digest of the photos, so other photos or another NNCF mean another
 quantization, never a stale one. Quantizing runs in a child process (``python -m

@@ -9,7 +9,7 @@
 - models.py: milliseconds per frame of every vision plug-in.
 """
 
-from pathlib import Path
+from vigil.core.plugins import SHARED_TESTDATA
 
-TESTDATA = Path(__file__).resolve().parents[3].parent / "shared" / "testdata"
+TESTDATA = SHARED_TESTDATA
 """The shared test pictures beside the repository (../shared/testdata): the benches' default."""

@@ -63,7 +63,7 @@ class ModelsSettings(Area):
         "one to choose on a CUDA machine) or mobilefacenet (128-d ArcFace-family ONNX on faces "
         "aligned by their landmarks; its file is optional in the manifest). On the development "
         "identity sets (`vigil bench identity`, docs/identity.md) FNMR at FMR 0.1% was 0.9% "
-        "(5/530) for mobilefacenet, 8.1% (43/530) for FaceNet and 8.9% (47/530) for it in "
+        "(5/530) for mobilefacenet, 8.1% (43/530) for FaceNet and 9.1% (48/530) for it in "
         "int8. Changing between models means enrolling everyone again (embeddings belong to "
         "the weights that made them: templates of others are refused)."
     )
