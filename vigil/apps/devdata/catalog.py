@@ -1,7 +1,9 @@
 """What a source is: which files of which repository, labelled by the source's own names.
 
 A source module declares one :class:`Source`; the builder does the rest. Labels come from the
-source (its folder names, file names, label files or README), never from running a model.
+source (its folder names, file names, label files or README) or, where it has none, from
+looking at the pictures (runs declared by their first and last file, as piiyush's prints
+and phones), never from running a model.
 """
 
 from __future__ import annotations
@@ -85,14 +87,16 @@ class Stills:
 
 @dataclass(frozen=True)
 class TimedRun:
-    """One person at the webcam, the frames named ``first`` to ``last`` (inclusive): live, or
-    (``kind`` an attack) their face presented by someone else."""
+    """One person at the webcam, the frames named ``first`` to ``last`` (inclusive): live,
+    live with a phone in use (``kind`` PHONE_IN_USE), or (``kind`` an attack) their face
+    presented by someone else."""
 
     person: str
     first: str
     last: str
     note: str = ""  # what the frames show
-    # GENUINE, or one of ATTACK_KINDS: someone presenting ``person``'s face (attack sessions)
+    # GENUINE, PHONE_IN_USE (a phone in sight in every frame), or one of ATTACK_KINDS:
+    # someone presenting ``person``'s face (attack sessions)
     kind: str = GENUINE
     # (first, last): enroll ``person`` from these frames (all of them) instead of the run's
     # first ones, e.g. a printed face's sharpest frames, just after the attack run
@@ -101,7 +105,7 @@ class TimedRun:
     def __post_init__(self) -> None:
         if "." in self.person:
             raise ValueError(f"run {self.first}: a person name cannot hold '.' ({self.person})")
-        if self.kind not in ATTACK_KINDS | {GENUINE}:
+        if self.kind not in ATTACK_KINDS | {GENUINE, PHONE_IN_USE}:
             raise ValueError(f"run {self.first}: unknown kind {self.kind!r}")
 
 

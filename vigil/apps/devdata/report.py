@@ -18,10 +18,11 @@ This data is not committed to the Vigil repository: licences are mostly unstated
 stays outside git and every picture is cited here. To rebuild: fetch every repository below,
 then run the build command; sources whose snapshot is missing are skipped and named.
 
-Labels come from each source's own folder names, file names or label files, never from a
-model. Frames of videos: {clip_frames} spread evenly over each clip go to `frames/<set>/`;
-sessions keep about {fps:g} frames a second in capture order (at most {max_frames}); the first
-{enroll} of a person's first genuine clip enroll them and are not in their genuine session.
+Labels come from each source's own folder names, file names or label files, or where it has
+none from looking at the pictures (declared runs, named below), never from a model. Frames
+of videos: {clip_frames} spread evenly over each clip go to `frames/<set>/`; sessions keep
+about {fps:g} frames a second in capture order (at most {max_frames}); the first {enroll} of
+a person's first genuine clip enroll them and are not in their genuine session.
 Sources considered and not used, what is missing, and today's defaults on these sets:
 docs/data.md in the Vigil repository.
 """

@@ -8,8 +8,9 @@ capture time, become ``genuine/<person>.<k>/`` (a new session wherever the captu
 longer than ``max_gap_s``), the first ``enroll`` of a person's first run going to
 ``enroll/<person>/`` instead. A run of an attack kind (a printed face held to the webcam)
 becomes ``attack/<person>.<kind>-<k>/`` the same way, and may name the frames its person
-enrolls from (``enroll_from``). Frames are copied byte for byte; none go to a frame set (a
-source's frame sets are declared with :class:`~vigil.apps.devdata.catalog.Pictures`).
+enrolls from (``enroll_from``); a run with a phone in use, ``phone/<person>.phone-<k>/``.
+Frames are copied byte for byte; none go to a frame set (a source's frame sets are declared
+with :class:`~vigil.apps.devdata.catalog.Pictures`).
 """
 
 from __future__ import annotations
