@@ -16,7 +16,9 @@ before) and each named in the policy file:
   ``spoof_frames_needed`` in its scores.
 - **Phone window** (``phone_window:``): besides a frame with a phone at ``phone`` confidence,
   a phone seen at ``threshold`` or more in ``frames`` of the client's last ``window`` frames
-  is a phone in use: the weak detector's flickering sightings add up.
+  is a phone in use: the weak detector's flickering sightings add up. With ``without_face``
+  a phone counts in a frame where no face is found too (someone reading a phone bends their
+  head over it, and the face detector loses the face): ``phone``, not ``no_face``.
 
 The per-client windows live in :class:`RecentFrames`, kept in the client's standing
 (client_state.py), so a restart of the decide stage keeps them.
@@ -78,6 +80,7 @@ class PhoneWindow:
     window: int = 1
     frames: int = 1
     threshold: float | None = None  # None: the phone threshold (the window adds nothing)
+    without_face: bool = False  # a phone counts in a frame with no face found (policy.py)
 
 
 @dataclass(frozen=True)
@@ -148,7 +151,9 @@ def settle(recent: RecentFrames, reason: Reason, strong: bool, scores: dict[str,
     if "phone" in scores:
         low = phone_threshold if phones.threshold is None else phones.threshold
         seen = (*seen, scores["phone"] >= low)[-phones.window:]
-        if phones.window > 1 and reason in BELOW_PHONE and reason is not Reason.PHONE:
+        overridable = reason in BELOW_PHONE or (phones.without_face
+                                                and reason is Reason.NO_FACE)
+        if phones.window > 1 and overridable and reason is not Reason.PHONE:
             sightings = sum(seen)
             if sightings >= phones.frames:
                 reason = Reason.PHONE

@@ -5,7 +5,8 @@ The seed's security decision flow, checked in this order on the main face (the l
 1. a processor could not decode the frame        -> ``bad_frame``
 2. a processor reached the frame too late       -> ``stale``
 3. a half missing (deadline passed) or failed (``error`` set) -> ``incomplete``
-4. no face                                   -> ``no_face``
+4. no face                                   -> ``no_face``; with ``phone_window.without_face``
+   a phone (confidence >= threshold) then is ``phone``: a head bent over a phone hides the face
 5. the face lies mostly inside a phone's or a screen's box -> ``spoof`` (a replay on a
    device; strong evidence: it needs no window, graded.py)
 6. a phone (confidence >= threshold)         -> ``phone``, whatever the liveness crop made of it
@@ -211,6 +212,11 @@ def unprocessed_reason(face: FaceResult | None, phone: PhoneResult | None) -> Re
     return None
 
 
+def seen_phone(phone: PhoneResult, policy: Policy) -> bool:
+    """A phone box at the phone threshold or over it."""
+    return any(p.is_phone and p.confidence >= policy.phone_threshold for p in phone.phones)
+
+
 def evaluate(face: FaceResult | None, phone: PhoneResult | None, policy: Policy) -> Verdict:
     """The reason for one frame, in the order of the module docstring."""
     scores = scores_of(face, phone)
@@ -223,6 +229,8 @@ def evaluate(face: FaceResult | None, phone: PhoneResult | None, policy: Policy)
     assert face is not None and phone is not None
     main = main_face(face.faces)
     if main is None:
+        if policy.phone_window.without_face and seen_phone(phone, policy):
+            return Verdict(Reason.PHONE, scores)
         return Verdict(Reason.NO_FACE, scores)
     replay = replay_device(main, phone.phones, policy)
     if replay is not None:
@@ -231,7 +239,7 @@ def evaluate(face: FaceResult | None, phone: PhoneResult | None, policy: Policy)
         if not replay[0].is_phone:
             scores["replay_screen"] = 1.0
         return Verdict(Reason.SPOOF, scores, strong=True)
-    if any(p.is_phone and p.confidence >= policy.phone_threshold for p in phone.phones):
+    if seen_phone(phone, policy):
         return Verdict(Reason.PHONE, scores)
     issues = policy.quality.issues(main.quality)
     if issues:

@@ -13,7 +13,7 @@ The file (``settings.policy_file``, default ``processors/decide/policy.yaml``) h
                  min_sharpness: 10, min_face_side: 60,
                  max_face_fill: 0.9}                            # graded.py; each off if absent
     liveness:   {spoof_below: 0.1, certain_below: 0.01, window: 6, spoof_frames: 3}
-    phone_window: {window: 10, frames: 3, threshold: 0.15}
+    phone_window: {window: 10, frames: 3, threshold: 0.15, without_face: true}
     identity:   {window: 5, per_person: true, hold_mismatch: true}   # identity.py
     challenges: {on_doubt: true, at_start: [...], every_s: 600, ...}  # challenge_policy.py
 
@@ -164,6 +164,9 @@ class PhoneWindowSpec(_Spec):
     threshold: float | None = Field(default=None, ge=0.0, le=1.0, description="Smallest "
                                     "phone confidence counted as a sighting; absent: the "
                                     "phone threshold.")
+    without_face: bool = Field(default=False, description="A phone counts in a frame where "
+                               "no face is found (a head bent over a phone): phone, not "
+                               "no_face.")
 
     @model_validator(mode="after")
     def _frames_fit_the_window(self) -> PhoneWindowSpec:

@@ -169,6 +169,30 @@ def test_weak_phone_sightings_spread_out_are_not_a_phone(graded: Policy) -> None
     assert Reason.PHONE not in {d.reason for d in run(decider, frames)}
 
 
+def test_a_phone_without_a_face_is_no_face_unless_the_policy_counts_it(
+        settings: Settings) -> None:
+    # A head bent over a phone: the face detector finds no face, the phone detector a phone.
+    frames = [([], (0.7,))]
+    assert [d.reason for d in run(make_decider(parse_policy(GRADED, settings))[0], frames)] \
+        == [Reason.NO_FACE]
+    counted = parse_policy(GRADED.replace("threshold: 0.2}", "threshold: 0.2, "
+                                          "without_face: true}"), settings)
+    decisions = run(make_decider(counted)[0], [*frames, ([], ())])
+    assert [d.reason for d in decisions] == [Reason.PHONE, Reason.NO_FACE]
+    assert decisions[0].action is Action.SIGN_OUT
+
+
+def test_weak_sightings_without_a_face_add_up_only_when_counted(settings: Settings) -> None:
+    frames = [([], (0.25,)), ([live(0.9)], (0.3,)), ([], (0.22,))]
+    plain = run(make_decider(parse_policy(GRADED, settings))[0], frames)
+    assert plain[-1].reason is Reason.NO_FACE
+    counted = parse_policy(GRADED.replace("threshold: 0.2}", "threshold: 0.2, "
+                                          "without_face: true}"), settings)
+    decisions = run(make_decider(counted)[0], frames)
+    assert decisions[-1].reason is Reason.PHONE
+    assert decisions[-1].scores["phone_frames"] == 3
+
+
 def test_verifying_frames_do_not_reset_the_live_frames_a_session_has_shown(
         settings: Settings) -> None:
     policy = parse_policy(GRADED + "temporal: {min_live_frames: 2}\n", settings)
