@@ -29,10 +29,13 @@ debounce and the temporal gate, before escalation (client_state.rule):
   on). **Failed**: the spoof action (sign_out), reason ``spoof``.
   **No answer by the deadline**: the ``challenge_timeout`` action (lock_screen), reason
   ``challenge_timeout`` — unless a spoof was held while it ran: then the spoof action, reason
-  ``spoof``, as without a challenge (waiting for an answer never spares an attack).
-- **Owed.** A challenge that ended in ``spoof`` is owed: the client's next frames (in this
-  session or the next one: signing in again does not dodge it) are asked again as soon as
-  the rate allows (trigger ``after_failure``), and until then nothing is allowed. Passive
+  ``spoof``, as without a challenge (waiting for an answer never spares an attack). A
+  session's first challenge (``at_start``) left unanswered is owed (below): sign-in asks
+  for a pass, and a photo that scores as live must not get in by waiting out the deadline.
+- **Owed.** A challenge that ended in ``spoof``, or a sign-in challenge that ran out, is
+  owed: the client's next frames (in this session or the next one: signing in again does
+  not dodge it) are asked again as soon as the rate allows (trigger ``after_failure``), and
+  until then nothing is allowed. Passive
   liveness alone let the flat pictures of the development data through (they score as live:
   docs/challenges.md), so only a pass clears it.
 - A new session of the client while a challenge runs asks it again on the new socket, with a
@@ -274,4 +277,6 @@ def _run(standing: ChallengeStanding, active: ActiveChallenge, sight: ChallengeS
         return ChallengeStep(held, reason, progress, passed)
     if trial.state is ChallengeState.FAILED or active.spoof_held:
         return ChallengeStep(spoof_action, Reason.SPOOF, progress, replace(ended, owed=True))
+    if active.trigger == "session_start":  # sign-in needs a pass, not a wait
+        ended = replace(ended, owed=True)
     return ChallengeStep(timeout_action, Reason.CHALLENGE_TIMEOUT, progress, ended)

@@ -241,6 +241,34 @@ def test_a_verifying_frame_is_doubt_but_a_pass_does_not_make_verifying_frames_al
     assert client.frame(head(), liveness=0.9).action is Action.ALLOW
 
 
+def test_a_sign_in_challenge_left_unanswered_is_owed_so_waiting_lets_no_photo_in() -> None:
+    # A printed photo the liveness models score as live (0.9): it cannot turn, so it waits.
+    client = Client(policy_with(at_start=True, deadline_s=2, min_gap_s=5))
+    asked(client.frame(flat_picture()))
+    late = [client.frame(flat_picture(), step_ms=500) for _ in range(5)][-1]
+    assert late.challenge and late.challenge.state is ChallengeState.EXPIRED
+    assert (late.action, late.reason) == (Action.LOCK_SCREEN, Reason.CHALLENGE_TIMEOUT)
+    held = [client.frame(flat_picture(), step_ms=1000) for _ in range(4)]
+    assert all(d.action is Action.LOCK_SCREEN and d.scores["challenge_owed"] == 1.0
+               for d in held)
+    again = client.frame(flat_picture(), step_ms=1000)
+    assert asked(again).trigger == "after_failure"
+    client.frame(head(turn(asked(again).action, 30)))  # the real person comes back and turns
+    passed = client.frame(head())
+    assert passed.challenge and passed.challenge.state is ChallengeState.PASSED
+    assert client.frame(head()).action is Action.ALLOW
+
+
+def test_a_doubt_challenge_left_unanswered_is_not_owed() -> None:
+    # An ok frame in the band's upper half (a spoof held meanwhile would be owed: above).
+    client = Client(policy_with(on_doubt=True, doubt_low=0.3, doubt_high=0.6, deadline_s=2,
+                                min_gap_s=60))
+    assert asked(client.frame(head(), liveness=0.55)).trigger == "doubt"
+    late = [client.frame(head(), step_ms=500) for _ in range(5)][-1]
+    assert late.challenge and late.challenge.state is ChallengeState.EXPIRED
+    assert client.frame(head(), step_ms=500).action is Action.ALLOW
+
+
 def test_after_a_failure_nothing_is_allowed_until_a_challenge_passes_even_on_a_new_session(
         ) -> None:
     client = Client(policy_with(at_start=True, min_gap_s=5))
