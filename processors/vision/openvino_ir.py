@@ -21,6 +21,7 @@ models (phone detector, FaceNet int8) f32 around their int8 layers.
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import logging
 import os
@@ -79,11 +80,22 @@ def built_once(folder: Path, module_args: Callable[[Path], list[str]], what: str
     """``folder/model.xml``, built first when missing by ``python -m MODULE ARGS``
     (``module_args`` gives them for the IR path to write) into a scratch folder beside
     ``folder``, then renamed into place, so a process that starts meanwhile sees the whole IR
-    or none; two processes building at once both succeed. A failed build raises
-    ModelConversionError saying ``what`` failed, the ``way_out`` and the child's stderr."""
+    or none. Processes that need the same IR at once take turns on a lock file beside it: one
+    builds, the others wait and find it built. A failed build raises ModelConversionError
+    saying ``what`` failed, the ``way_out`` and the child's stderr."""
     if (folder / IR_FILE).is_file():
         return folder / IR_FILE
     folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / f".{folder.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process dies
+        if (folder / IR_FILE).is_file():  # built while this process waited
+            return folder / IR_FILE
+        _build(folder, module_args, what, way_out)
+    return folder / IR_FILE
+
+
+def _build(folder: Path, module_args: Callable[[Path], list[str]], what: str,
+           way_out: str) -> None:
     scratch = Path(tempfile.mkdtemp(prefix=".build-", dir=folder.parent))
     try:
         log.info("%s into %s", what, folder)
@@ -93,14 +105,11 @@ def built_once(folder: Path, module_args: Callable[[Path], list[str]], what: str
         if done.returncode != 0:
             raise ModelConversionError(f"{what} failed (exit {done.returncode}); {way_out}: "
                                        f"{done.stderr.strip()[-1500:]}")
-        try:
-            os.rename(scratch, folder)  # atomic: a reader sees the whole IR or none
-        except OSError:
-            if not (folder / IR_FILE).is_file():  # not just a concurrent build's win
-                raise
+        if folder.exists():  # left without its IR (a build interrupted before renames)
+            shutil.rmtree(folder)
+        os.rename(scratch, folder)  # atomic: a reader sees the whole IR or none
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return folder / IR_FILE
 
 
 @functools.cache
