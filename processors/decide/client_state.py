@@ -115,6 +115,10 @@ def rule(standing: ClientStanding, verdict: Verdict, frame: FrameEvidence, polic
     scores = {**verdict.scores, **settled.scores}
     streak = next_streak(standing.streak, reason)
     action = debounced_action(streak, policy)
+    if (policy.grades.grace and verdict.graceable and reason is Reason.VERIFYING
+            and standing.streak is not None and standing.streak.reason is Reason.OK):
+        action = Action.ALLOW  # one dip after an ok frame (graded.py); the gate still holds
+        scores["liveness_grace"] = 1.0
     needed = policy.frames_needed(reason)
     if needed > 1:
         scores["streak"] = float(streak.count)

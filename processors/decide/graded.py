@@ -13,7 +13,10 @@ before) and each named in the policy file:
   among the client's last ``window`` scored frames, or one frame under ``certain_below``, or
   geometry (the face inside a phone's or a screen's box, policy.py). Until the window fills,
   a spoof-evidence frame is decided ``verifying`` with ``spoof_frames`` and
-  ``spoof_frames_needed`` in its scores.
+  ``spoof_frames_needed`` in its scores. With ``grace``, one doubtful frame right after an
+  ``ok`` one keeps the session allowed (``liveness_grace`` in its scores) when its face, alone
+  in the picture, is the enrolled person's by its own distance (client_state.py): a single
+  dip of a live face is not a reason to lock; two in a row, or spoof evidence, are.
 - **Phone window** (``phone_window:``): besides a frame with a phone at ``phone`` confidence,
   a phone seen at ``threshold`` or more in ``frames`` of the client's last ``window`` frames
   is a phone in use: the weak detector's flickering sightings add up. With ``without_face``
@@ -71,6 +74,7 @@ class LivenessGrades:
     certain_below: float = 0.0  # one frame under this is spoof at once (0: never)
     window: int = 1  # scored frames of the client looked at
     spoof_frames: int = 1  # spoof-evidence frames among them that make a spoof
+    grace: bool = False  # one doubtful frame of the enrolled person after an ok one: allowed
 
 
 @dataclass(frozen=True)

@@ -118,6 +118,8 @@ class Verdict:
     missing: list[Half] = field(default_factory=list)
     strong: bool = False  # a spoof that needs no window (geometry, a certain score)
     issues: list[QualityIssue] = field(default_factory=list)  # for poor_quality
+    # verifying by liveness alone: one face, the enrolled person's (liveness.grace may allow it)
+    graceable: bool = False
 
 
 @dataclass(frozen=True)
@@ -246,7 +248,9 @@ def evaluate(face: FaceResult | None, phone: PhoneResult | None, policy: Policy)
         return Verdict(Reason.POOR_QUALITY, scores, issues=issues)
     grade = liveness_grade(face, main, policy)
     if grade.reason is not Reason.OK:
-        return Verdict(grade.reason, scores, strong=grade.strong)
+        graceable = (grade.reason is Reason.VERIFYING and len(face.faces) == 1
+                     and is_enrolled_user(face, main, policy))
+        return Verdict(grade.reason, scores, strong=grade.strong, graceable=graceable)
     if not is_enrolled_user(face, main, policy):
         reason = Reason.WRONG_USER
     elif len(face.faces) > 1:

@@ -12,7 +12,7 @@ The file (``settings.policy_file``, default ``processors/decide/policy.yaml``) h
     quality:    {min_brightness: 40, max_brightness: 230, max_overexposed: 0.3,
                  min_sharpness: 10, min_face_side: 60,
                  max_face_fill: 0.9}                            # graded.py; each off if absent
-    liveness:   {spoof_below: 0.1, certain_below: 0.01, window: 6, spoof_frames: 3}
+    liveness:   {spoof_below: 0.1, certain_below: 0.01, window: 6, spoof_frames: 3, grace: true}
     phone_window: {window: 10, frames: 3, threshold: 0.15, without_face: true}
     identity:   {window: 5, per_person: true, hold_mismatch: true}   # identity.py
     challenges: {on_doubt: true, at_start: [...], every_s: 600, ...}  # challenge_policy.py
@@ -146,6 +146,9 @@ class LivenessSpec(_Spec):
                         "frames the spoof evidence is counted over.")
     spoof_frames: int = Field(default=1, ge=1, le=1000, description="Spoof-evidence frames "
                               "in the window that make a spoof.")
+    grace: bool = Field(default=False, description="One doubtful (verifying) frame right "
+                        "after an ok one stays allowed when its face, alone, is the enrolled "
+                        "person's by its own distance; two in a row lock.")
 
     @model_validator(mode="after")
     def _frames_fit_the_window(self) -> LivenessSpec:

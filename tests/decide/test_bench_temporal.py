@@ -32,8 +32,11 @@ def test_play_runs_the_decide_policy_frame_by_frame() -> None:
     assert play(GENUINE, off, fps=2) == [
         Action.LOCK_SCREEN, Action.ALLOW, Action.ALLOW, Action.SIGN_OUT, Action.ALLOW,
         Action.ALLOW, Action.ALLOW]
-    # With the shipped grades the doubtful frame (0.2) holds the session instead.
-    assert play(GENUINE, Variant(0, 1, 1).apply(SHIPPED), fps=2)[3] is Action.LOCK_SCREEN
+    # With the shipped grades the doubtful frame (0.2) is no spoof: one dip after ok frames
+    # stays allowed (liveness.grace); without the grace it holds the session.
+    assert play(GENUINE, Variant(0, 1, 1).apply(SHIPPED), fps=2)[3] is Action.ALLOW
+    no_grace = replace(SHIPPED, grades=replace(SHIPPED.grades, grace=False))
+    assert play(GENUINE, Variant(0, 1, 1).apply(no_grace), fps=2)[3] is Action.LOCK_SCREEN
     two = Variant(2, 1, 1).apply(POLICY)
     assert play(GENUINE, two, fps=2) == [
         Action.LOCK_SCREEN, Action.LOCK_SCREEN, Action.ALLOW, Action.SIGN_OUT,

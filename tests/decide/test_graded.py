@@ -193,6 +193,38 @@ def test_weak_sightings_without_a_face_add_up_only_when_counted(settings: Settin
     assert decisions[-1].scores["phone_frames"] == 3
 
 
+GRACE = GRADED.replace("spoof_frames: 3}", "spoof_frames: 3, grace: true}")
+
+
+def someone_else(score: float) -> Face:
+    return live(score).model_copy(update={"distance": 1.4})
+
+
+def test_one_doubtful_frame_after_an_ok_one_keeps_the_session_allowed_with_grace(
+        settings: Settings) -> None:
+    frames = [([live(0.9)], ()), ([live(0.3)], ()), ([live(0.9)], ()), ([live(0.3)], ()),
+              ([live(0.3)], ())]
+    plain = run(make_decider(parse_policy(GRADED, settings))[0], frames)
+    assert [d.action for d in plain] == [Action.ALLOW, Action.LOCK_SCREEN, Action.ALLOW,
+                                         Action.LOCK_SCREEN, Action.LOCK_SCREEN]
+    graced = run(make_decider(parse_policy(GRACE, settings))[0], frames)
+    assert [d.action for d in graced] == [Action.ALLOW, Action.ALLOW, Action.ALLOW,
+                                          Action.ALLOW, Action.LOCK_SCREEN]  # two in a row
+    assert [d.reason for d in graced] == [Reason.OK, Reason.VERIFYING, Reason.OK,
+                                          Reason.VERIFYING, Reason.VERIFYING]
+    assert graced[1].scores["liveness_grace"] == 1.0 and "liveness_grace" not in graced[4].scores
+
+
+def test_grace_spares_no_stranger_no_crowd_and_no_spoof_evidence(settings: Settings) -> None:
+    policy = parse_policy(GRACE, settings)
+    for doubtful in ([someone_else(0.3)], [live(0.3), live(0.3).model_copy(update={
+            "box": Box(x1=10, y1=10, x2=60, y2=70)})], [live(0.1)]):
+        decisions = run(make_decider(policy)[0], [([live(0.9)], ()), (doubtful, ())])
+        assert decisions[0].action is Action.ALLOW
+        assert decisions[1].action is not Action.ALLOW, doubtful
+        assert "liveness_grace" not in decisions[1].scores
+
+
 def test_verifying_frames_do_not_reset_the_live_frames_a_session_has_shown(
         settings: Settings) -> None:
     policy = parse_policy(GRADED + "temporal: {min_live_frames: 2}\n", settings)
