@@ -103,6 +103,28 @@ def test_an_attack_run_is_an_attack_session_enrolled_from_the_frames_it_names(
     assert outcome.built.sessions == {"attack": 1}
 
 
+def test_a_phone_run_is_a_phone_session_and_named_pictures_a_frame_set(
+        mirror: Path, tmp_path: Path) -> None:
+    # ann's first 1.5 s enroll her; then 1 s with a phone in hand (labelled by eye: declared).
+    runs = (TimedRun("ann", _stem(START + 1.5), _stem(START + 2.9),
+                     enroll_from=(_stem(START), _stem(START + 1.4))),
+            TimedRun("ann", _stem(START + 8), _stem(START + 8.9), kind="phone"))
+    named = (_stem(START + 8.2), _stem(START + 8.5))
+    source = Source(name="recipe", repo=REPO, licence="unstated", about="made in a test",
+                    pictures=(Pictures("All", "recipe-phone", ("phone",), names=named),),
+                    timed=(TimedFrames("All", runs, yolo_class=1),))
+    out = tmp_path / "out"
+    [outcome] = build_all(mirror, out, [source], progress=lambda _: None)
+    assert outcome.built is not None
+    sessions = out / "sessions" / "recipe"
+    assert len(_names(sessions / "enroll" / "ann")) == 15
+    assert len(_names(sessions / "genuine" / "ann.1")) == 8  # 1.4 s at 5 a second
+    assert len(_names(sessions / "phone" / "ann.phone-1")) == 5
+    assert (sessions / "phone" / "ann.phone-1" / "00000.jpg").read_bytes() == _picture(30)
+    assert (outcome.built.sessions["genuine"], outcome.built.sessions["phone"]) == (1, 1)
+    assert _names(out / "frames" / "recipe-phone" / "phone") == [f"{n}.jpg" for n in named]
+
+
 def test_a_run_of_an_unknown_kind_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown kind"):
         TimedRun("ann", _stem(START), _stem(START + 1), kind="hologram")

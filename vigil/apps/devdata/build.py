@@ -198,9 +198,11 @@ def _copy_pictures(pictures: Pictures, snapshot: Snapshot, staging: Path, built:
 
 
 def _in_range(stem: str, pictures: Pictures) -> bool:
-    """Whether a file name (without suffix) lies in the declared ``first``..``last``."""
+    """Whether a file name (without suffix) lies in the declared ``first``..``last`` and,
+    when names are declared, is one of them."""
     return ((pictures.first is None or stem >= pictures.first)
-            and (pictures.last is None or stem <= pictures.last))
+            and (pictures.last is None or stem <= pictures.last)
+            and (pictures.names is None or stem in pictures.names))
 
 
 def _sample_clip(clip: Clip, k: int, snapshot: Snapshot, staging: Path, built: Built,

@@ -29,6 +29,7 @@ class Pictures:
     first: str | None = None  # only file names (without suffix) from this one on, in name order
     last: str | None = None  # ... up to and including this one
     yolo_class: int | None = None  # only pictures whose label file beside them holds only this
+    names: tuple[str, ...] | None = None  # only these file names (without suffix), e.g. by eye
 
 
 @dataclass(frozen=True)
