@@ -82,8 +82,9 @@ def built_once(folder: Path, module_args: Callable[[Path], list[str]], what: str
     ``folder``, then renamed into place, so a process that starts meanwhile sees the whole IR
     or none. Processes that need the same IR at once take turns on a lock file beside it
     (``folder.lock``, left in place: removing it could let a latecomer lock a new file while
-    another holds the old one): one builds, the others wait and find it built. A failed build raises ModelConversionError
-    saying ``what`` failed, the ``way_out`` and the child's stderr."""
+    another holds the old one): one builds, the others wait and find it built. A failed build
+    raises ModelConversionError saying ``what`` failed, the ``way_out`` and the child's
+    stderr."""
     if (folder / IR_FILE).is_file():
         return folder / IR_FILE
     folder.parent.mkdir(parents=True, exist_ok=True)
