@@ -28,7 +28,10 @@ its centre lies in and is clipped to that cell. One frame runs on a 320x320 inpu
 640x320 (the IR rewritten for those shapes as for the rectangular whole view, yolo_rect.py),
 three or four on the square (a missing fourth cell is grey): a lone frame costs a quarter of
 the square, not all of it. A grey gutter inside each cell (4 or 8 pixels) measured worse on
-the development set (README, issue 11) than cells that touch.
+the development set (README, issue 11) than cells that touch. The cells see their neighbours
+(the network's receptive field crosses a cell's edge), so a frame's scores depend on the
+frames batched with it, of any client; with ``phone_tile_alone`` every frame runs alone on
+the 320x320 input instead (off: it found fewer phones, docs/accuracy.md).
 
 The cascade (``phone_cascade_floor`` > 0, with ``tiled`` among the views): the tiled view runs
 first, and the other views only on the frames whose cell holds a phone, tv or laptop score of
@@ -320,7 +323,7 @@ class OpenVinoPhoneDetector(FramePlugin[PhoneDetections]):
         On the square: four 320x320 cells keep grey between the rows of frames. Four 320x240
         cells on the 640x480 input let the large phones of replays through (development set:
         3/40 attacks passed against 2/40; README)."""
-        group = TILES * TILES
+        group = 1 if self.settings.models.phone_tile_alone else TILES * TILES
         peaks: list[float] = []
         for start in range(0, len(frames), group):
             chunk = frames[start : start + group]

@@ -79,3 +79,27 @@ def test_fewer_than_four_tiled_frames_run_on_their_own_input(
     found = tiled.infer(frames)
     assert [r.phone for r in found] == [False] * (count - 1) + [True]
     assert tile_layout(count) == [(1, 1), (2, 1), (2, 2)][count - 1]
+
+
+@needs_testdata
+def test_a_frame_alone_gets_the_same_phones_whatever_is_batched_with_it(
+        vision_settings: Settings, chain: FaceChain) -> None:
+    # Shared cells see their neighbours: the same frame scores differently beside other
+    # frames. With phone_tile_alone its tiled view runs on its own input, so it does not.
+    phone = as_webcam(OBJECTS / "coco_val2017_000000001296_face_phone.jpg")
+    others = [as_webcam(OBJECTS / "bus.jpg"), as_webcam(OBJECTS / "zidane.jpg"),
+              np.full((480, 640, 3), 200, np.uint8)]
+    settings = vision_settings.replace(phone_views=("tiled",))
+    shared = load_plugin("phone_detector", settings, chain.device, "yolo_openvino")
+    alone = load_plugin("phone_detector", settings.replace(phone_tile_alone=True),
+                        chain.device, "yolo_openvino")
+
+    def scores(detector: Any, frames: list[Any]) -> list[tuple[str, float]]:
+        return sorted((p.label, round(p.confidence, 4)) for p in detector.infer(frames)[0].phones)
+
+    batches = ([phone], [phone, *others], [phone, *others[::-1]])
+    assert len({tuple(scores(shared, b)) for b in batches}) > 1  # shared: the neighbours count
+    by_itself = scores(alone, [phone])
+    assert by_itself and scores(alone, [phone, *others]) == by_itself
+    assert scores(alone, [phone, *others[::-1]]) == by_itself
+    assert scores(shared, [phone]) == by_itself  # one frame: the same 320x320 input

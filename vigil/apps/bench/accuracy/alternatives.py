@@ -178,7 +178,7 @@ class ModelCache:
             key += (settings.models.int8_calibration_faces,)
         if role == "phone_detector":
             key += (settings.models.phone_views, settings.models.phone_rect_input,
-                    settings.models.phone_cascade_floor)
+                    settings.models.phone_cascade_floor, settings.models.phone_tile_alone)
         if key not in self._loaded:
             self._loaded[key] = load_plugin(role, settings, self.device, name)
         return self._loaded[key]

@@ -53,7 +53,7 @@ MODEL_SETTINGS: dict[Half, tuple[str, ...]] = {
              "liveness_weights", "yunet_weights", "yunet_max_side", "celebaspoof_weights",
              "celebaspoof_int8_weights", "face_batch_size"),
     "phone": (*_BOTH, "phone_detector", "phone_views", "phone_rect_input", "phone_threshold",
-              "phone_cascade_floor",
+              "phone_cascade_floor", "phone_tile_alone",
               "phone_openvino_model", "phone_weights", "phone_inference_threads",
               "phone_batch_size"),
 }
