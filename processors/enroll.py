@@ -136,6 +136,13 @@ def own_threshold(settings: Settings, control: ClientControl, client_id: str,
     dim = own.shape[1]
     cohort = np.concatenate([enrolled_cohort(control.repo, client_id, dim),
                              load_cohort_file(settings.enroll.identity_cohort_file, dim)])
+    return threshold_against(settings, own, cohort)
+
+
+def threshold_against(settings: Settings, own: npt.NDArray[np.float32],
+                      cohort: npt.NDArray[np.float32]) -> ThresholdChoice:
+    """The threshold of ``own`` embeddings against a cohort, with the settings' target FMR,
+    ceiling (the global threshold) and floor."""
     return choose_threshold(
         own,
         cohort,

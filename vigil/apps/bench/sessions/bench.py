@@ -27,6 +27,7 @@ from vigil.apps.bench.accuracy.alternatives import (
     settings_for,
 )
 from vigil.apps.bench.sessions.cache import OutputCache
+from vigil.apps.bench.sessions.cohort import OwnThresholds
 from vigil.apps.bench.sessions.decide import Step, asking, decide_session
 from vigil.apps.bench.sessions.layout import SessionSet, load_session_set
 from vigil.apps.bench.sessions.metrics import Figure, Ran, summarize
@@ -50,6 +51,7 @@ class BenchOptions:
     seed: int = 0
     swap_window_s: float = 3.0
     cache_dir: Path | None = None
+    per_person: bool = False  # own thresholds against the other enrolled people (cohort.py)
 
     def check(self) -> None:
         """A VigilError (exit code 2) naming the first option out of range."""
@@ -125,12 +127,14 @@ def run_alternative(source: FrameOutputSource, sets: Sequence[SessionSet],
                                   options.seed, options.fps, options.capture_fps)
     sessions = column.presentation.sessions
     outputs = source.frames(sorted({p for s in sessions for p in s.frames}))
+    thresholds = OwnThresholds(embeddings, source.settings) if options.per_person else None
     for index, session in enumerate(tqdm(sessions, desc=f"decide {column.alternative.label}",
                                          unit="session", file=sys.stderr, leave=False)):
         steps: list[Step] = decide_session(
             [outputs[p] for p in session.frames], embeddings.get(session.enrolled),
             source.settings, asking(column.policy, session.asked), options.fps,
-            session_id=f"s{index}")
+            session_id=f"s{index}",
+            threshold=thresholds.of(session) if thresholds is not None else None)
         column.runs.append((session, steps))
     for data in sets:
         column.figures[data.name] = summarize(column.runs_of(data.name), options.fps,

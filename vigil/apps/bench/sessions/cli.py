@@ -37,6 +37,10 @@ def register_sessions(bench_sub: argparse._SubParsersAction) -> None:
                           help="also write the figures and every frame's decision as JSON")
     sessions.add_argument("--plots", type=Path, metavar="DIR",
                           help="write a timeline PNG per recorded and swap session here")
+    sessions.add_argument("--per-person", action="store_true",
+                          help="judge each enrolled person with the own threshold `vigil "
+                          "enroll` would set against the other people enrolled here, leaving "
+                          "out the person presented (default: the global threshold)")
     sessions.add_argument("--markdown", action="store_true", help="print Markdown tables")
     sessions.add_argument("--cache", type=Path, metavar="DIR",
                           help="model outputs kept between runs (default "
@@ -52,7 +56,7 @@ def sessions_command(args: argparse.Namespace) -> int:
     settings = command_settings(args)
     report = run_sessions(settings, BenchOptions(
         tuple(args.folders), args.fps, args.capture_fps, tuple(args.compare),
-        args.impostor_pairs, args.seed, args.swap_window, args.cache))
+        args.impostor_pairs, args.seed, args.swap_window, args.cache, args.per_person))
     print(format_report(report, markdown=args.markdown))
     if args.json is not None:
         write_json(report, args.json)

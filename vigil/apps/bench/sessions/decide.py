@@ -84,15 +84,16 @@ def _frame(seq: int, at_ms: int, session_id: str) -> DecodedFrame:
 
 def decide_session(outputs: Sequence[FrameOutputs], enrolled: np.ndarray | None,
                    settings: Settings, policy: Policy, fps: float,
-                   session_id: str = "bench-session") -> list[Step]:
-    """Every frame's decision, in frame order (see the module docstring)."""
+                   session_id: str = "bench-session",
+                   threshold: float | None = None) -> list[Step]:
+    """Every frame's decision, in frame order (see the module docstring); ``threshold`` is
+    the enrolled person's own (--per-person), None for the global one."""
     now = [START_MS]
     decider = Decider({}, {}, {}, lambda: policy, deadline_ms=settings.decide.deadline_ms,
                       clock=lambda: now[0])
     steps = []
-    # The global threshold: this bench enrolls one person, so there is no cohort to set an
-    # own threshold against (vigil/core/template.py, control/users/thresholds.py).
-    template = None if enrolled is None else Template(enrolled)
+    # The global threshold unless --per-person chose the person's own (cohort.py).
+    template = None if enrolled is None else Template(enrolled, threshold)
     reuse = PhoneReuse.from_settings(settings)  # a new client: nothing checked yet
     for seq, found in enumerate(outputs):
         now[0] = START_MS + round(seq * 1000 / fps)

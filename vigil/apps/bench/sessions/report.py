@@ -69,7 +69,10 @@ def format_report(report: SessionsReport, markdown: bool = False) -> str:
     o = report.options
     lines = [f"vigil bench sessions {' '.join(str(f) for f in o.folders)}: frames as a webcam "
              f"client sends them at {o.fps:g} fps (640x480, JPEG q60), decided by the decide "
-             "stage's Decider"]
+             "stage's Decider",
+             "  identity: " + ("each person's own threshold against the others enrolled here, "
+                               "the person presented left out (--per-person)" if o.per_person
+                               else "the global verify threshold")]
     for column in report.columns:
         lines.append(f"  {column.alternative.label}: {column.plugins}; policy "
                      f"{column.policy.version}")
@@ -150,6 +153,7 @@ def report_json(report: SessionsReport) -> dict[str, Any]:
     return {
         "folders": [str(f) for f in o.folders], "fps": o.fps, "capture_fps": o.capture_fps,
         "seed": o.seed, "pair_limit": o.pair_limit, "swap_window_s": o.swap_window_s,
+        "per_person": o.per_person,
         "cache": {"hits": report.cache_hits, "misses": report.cache_misses},
         "alternatives": [{
             "label": c.alternative.label, "plugins": c.plugins, "policy": c.policy.version,

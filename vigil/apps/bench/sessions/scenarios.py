@@ -52,6 +52,7 @@ class Presented:
     frames: tuple[Path, ...]
     swap_at: int | None = None  # swap: index of the second person's first frame
     asked: ChallengeKind | None = None  # headturn: the challenge asked at the start
+    presenter: str = NOBODY  # impostor, swap: person_key of the other person in the frames
 
 
 @dataclass(frozen=True)
@@ -87,14 +88,16 @@ def _sample(pairs: list[Presented], limit: int | None, rng: random.Random) -> li
 
 def impostors(genuine: Sequence[Source], enrolled: Collection[str]) -> list[Presented]:
     """B's genuine session at A's enrollment, for every enrolled A and every B that is not A."""
-    return [Presented(IMPOSTOR, a.split("/", 1)[0], f"{b.name}@{a}", a, b.session.frames)
+    return [Presented(IMPOSTOR, a.split("/", 1)[0], f"{b.name}@{a}", a, b.session.frames,
+                      presenter=b.person)
             for a in sorted(enrolled) for b in genuine if b.person != a]
 
 
 def swaps(genuine: Sequence[Source], enrolled: Collection[str]) -> list[Presented]:
     """A's genuine session then B's, for every ordered pair of sessions of two people."""
     return [Presented(SWAP, a.set_name, f"{a.name}>{b.name}", a.person,
-                      a.session.frames + b.session.frames, len(a.session.frames))
+                      a.session.frames + b.session.frames, len(a.session.frames),
+                      presenter=b.person)
             for a in genuine if a.person in enrolled for b in genuine if b.person != a.person]
 
 
