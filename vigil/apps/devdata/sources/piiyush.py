@@ -84,7 +84,7 @@ SOURCE = Source(
                      note="a young man in a teal T-shirt, same room, 35 s, hands at his face"),
             TimedRun("pink_wall", PINK_WALL_NO_PHONE[1][0], PINK_WALL_NO_PHONE[1][1],
                      enroll_from=PINK_WALL_NO_PHONE[0][:2],
-                     note="a young man in a red striped shirt by a pink wall, 2 s, after the "
+                     note="a young man in a red striped shirt by a pink wall, 3 s, after the "
                           "phone below (enrolled from the 1.2 s before it)"),
             TimedRun("pink_wall", *PINK_WALL_PHONE[:2], kind=PHONE_IN_USE,
                      note="the same, a phone in both hands, low, 1.5 s"),
