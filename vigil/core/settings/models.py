@@ -147,7 +147,7 @@ class ModelsSettings(Area):
         "of four frames of a batch in the cells of one 640x640 inference. Shared, the cells see "
         "their neighbours (a box filling its cell touches them): a frame's phone and screen "
         "scores then depend on which frames, of any client, were batched with it (one "
-        "frame's phone score moved 0.38-0.63 with its neighbours). Alone costs the same CPU "
+        "frame's phone score moved 0.37-0.63 with its neighbours). Alone costs the same CPU "
         "(20.9 against 21.0 ms a frame) and needs phone_rect_input (otherwise each frame pays "
         "a whole square). Off by measurement (docs/accuracy.md, phones round 3): alone found "
         "212 of 312 phone frames against 219 shared, false phones 78 against 80 of 976; "
