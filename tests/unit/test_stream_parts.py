@@ -162,3 +162,45 @@ def test_the_ceiling_is_the_better_of_two_and_a_change_in_between_is_flagged() -
     assert fps == 20.0 and len(lines) == 2 and "20.0 frames/s" in lines[0]
     fps, lines = ceiling_lines(slower, steady)
     assert fps == 20.0 and lines[-1].startswith("WARNING")
+
+
+def test_a_session_the_server_closes_mid_stream_ends_the_stream_at_once(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A block closes the session while frames are still being sent (or after the last):
+    the client reports the close and what came, raises nothing, and does not wait out its
+    reply timeout."""
+    import asyncio
+    import json
+    import time
+
+    from websockets.asyncio.server import ServerConnection, serve
+
+    from vigil.apps.client import stream_frames
+
+    async def server(ws: ServerConnection, close_after: int) -> None:
+        await ws.recv()  # hello
+        await ws.send(json.dumps({"type": "welcome", "session_id": "s1"}))
+        for seq in range(1, close_after + 1):
+            await ws.recv()  # the frame's header
+            await ws.recv()  # its JPEG
+            await ws.send(json.dumps({"type": "decision", "session_id": "s1", "seq": seq,
+                                      "action": "sign_out", "reason": "phone"}))
+        await ws.send(json.dumps({"type": "status", "state": "blocked"}))
+        await ws.close(1008, "blocked: escalation")
+
+    async def run(frames: int, close_after: int) -> tuple[StreamReport, float]:
+        port = free_port()
+        async with serve(lambda ws: server(ws, close_after), "127.0.0.1", port):
+            started = time.monotonic()
+            report = await stream_frames(f"ws://127.0.0.1:{port}/v1/stream", "c", "t",
+                                         [b"\xff\xd8"] * frames, fps=20.0,
+                                         reply_timeout_s=120.0)
+            return report, time.monotonic() - started
+
+    for frames, close_after in ((6, 2), (2, 1)):  # closed while sending; after the last
+        report, took_s = asyncio.run(run(frames, close_after))
+        assert (report.close_code, report.close_reason) == (1008, "blocked: escalation")
+        assert sorted(report.decisions) == list(range(1, close_after + 1))
+        assert report.statuses == [{"type": "status", "state": "blocked"}]
+        assert took_s < 60.0, took_s  # not the 120 s reply timeout
+    assert "never retrieved" not in caplog.text

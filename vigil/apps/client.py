@@ -109,17 +109,24 @@ async def stream_frames(
 
             receiver = asyncio.create_task(receive())
             waiter = asyncio.create_task(welcome.wait())
-            await asyncio.wait({receiver, waiter}, return_when=asyncio.FIRST_COMPLETED)
-            if welcome.is_set():
-                await _send_all(ws, frames, fps, report)
-                try:
-                    await asyncio.wait_for(all_replied.wait(), reply_timeout_s)
-                except TimeoutError:
-                    log.warning("client=%s %d frames without a decision after %.0f s",
-                                client_id, len(report.lost), reply_timeout_s)
-                await ws.close()
-            waiter.cancel()
-            await asyncio.gather(receiver, return_exceptions=True)
+            try:
+                await asyncio.wait({receiver, waiter}, return_when=asyncio.FIRST_COMPLETED)
+                if welcome.is_set():
+                    await _send_all(ws, frames, fps, report)
+                    # Every frame answered, or the server closed the session, or time is up.
+                    replied = asyncio.create_task(all_replied.wait())
+                    ended, _ = await asyncio.wait({replied, receiver}, timeout=reply_timeout_s,
+                                                  return_when=asyncio.FIRST_COMPLETED)
+                    replied.cancel()
+                    if not ended:
+                        log.warning("client=%s %d frames without a decision after %.0f s",
+                                    client_id, len(report.lost), reply_timeout_s)
+                    await ws.close()
+            finally:
+                # The server may close the session while frames are being sent (a block):
+                # the receiver then ends with that close, which is reported, not raised.
+                waiter.cancel()
+                await asyncio.gather(receiver, return_exceptions=True)
             report.close_code, report.close_reason = ws.close_code, ws.close_reason or ""
     except ConnectionClosed as exc:
         if exc.rcvd is not None:
