@@ -4,7 +4,8 @@ under the configured settings and each ``--compare`` alternative.
 Per alternative, over all sets at once (impostors may come from another set): enroll each
 person from ``enroll/<person>/`` (outputs.py, the code of `vigil enroll`), make the sessions to
 present (scenarios.py), get every frame's model outputs (from the cache, or the models), decide
-every session (decide.py), and sum up per set and over all (metrics.py).
+every session (decide.py), and sum up per set and over all (metrics.py). With ``--stack``, one
+more column: the configured column's sessions through a running Vigil (stack.py).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from vigil.apps.bench.sessions.layout import SessionSet, load_session_set
 from vigil.apps.bench.sessions.metrics import Figure, Ran, summarize
 from vigil.apps.bench.sessions.outputs import FrameOutputSource, LazyModels
 from vigil.apps.bench.sessions.scenarios import Presentation, person_key, present
+from vigil.apps.bench.sessions.stack import StackRun, run_through_stack, with_stack
 from vigil.core.errors import VigilError
 from vigil.core.settings import Settings
 
@@ -52,6 +54,7 @@ class BenchOptions:
     swap_window_s: float = 3.0
     cache_dir: Path | None = None
     per_person: bool = False  # own thresholds against the other enrolled people (cohort.py)
+    stack: bool = False  # also run the sessions through a running Vigil (stack.py)
 
     def check(self) -> None:
         """A VigilError (exit code 2) naming the first option out of range."""
@@ -60,7 +63,10 @@ class BenchOptions:
                      "--capture-fps must be above 0"),
                     (self.pair_limit is not None and self.pair_limit < 0,
                      "--impostor-pairs must be 0 or more"),
-                    (self.swap_window_s < 0, "--swap-window must be 0 or more")]
+                    (self.swap_window_s < 0, "--swap-window must be 0 or more"),
+                    (self.stack and self.per_person,
+                     "--stack enrolls through the deployment, which sets its own thresholds: "
+                     "leave out --per-person")]
         for bad, message in problems:
             if bad:
                 raise VigilError(message, exit_code=2)
@@ -97,6 +103,7 @@ class SessionsReport:
     columns: list[AlternativeRun]
     cache_hits: int = 0
     cache_misses: int = 0
+    stack: StackRun | None = None  # what the stack column did not decide or run
 
 
 def default_cache_dir(settings: Settings) -> Path:
@@ -136,6 +143,11 @@ def run_alternative(source: FrameOutputSource, sets: Sequence[SessionSet],
             session_id=f"s{index}",
             threshold=thresholds.of(session) if thresholds is not None else None)
         column.runs.append((session, steps))
+    sum_up(column, sets, options)
+
+
+def sum_up(column: AlternativeRun, sets: Sequence[SessionSet], options: BenchOptions) -> None:
+    """The column's figures per set and over all, from its runs."""
     for data in sets:
         column.figures[data.name] = summarize(column.runs_of(data.name), options.fps,
                                               options.swap_window_s)
@@ -163,4 +175,20 @@ def run_sessions(settings: Settings, options: BenchOptions) -> SessionsReport:
             columns.append(column)
     finally:
         cache.close()
-    return SessionsReport(options, sets, columns, cache.hits, cache.misses)
+    stack = None
+    if options.stack:
+        stack, column = stack_column(settings, sets, columns[0], options)
+        columns.append(column)
+    return SessionsReport(options, sets, columns, cache.hits, cache.misses, stack)
+
+
+def stack_column(settings: Settings, sets: Sequence[SessionSet], first: AlternativeRun,
+                 options: BenchOptions) -> tuple[StackRun, AlternativeRun]:
+    """The first column's sessions through the stack (stack.py), as one more column."""
+    done = with_stack(settings, lambda: run_through_stack(
+        settings, sets, first.presentation.sessions, options.fps))
+    column = AlternativeRun(Alternative("through the stack"), settings, first.policy,
+                            dict(first.enrolled), dict(first.refused),
+                            Presentation([s for s, _ in done.runs], []), done.runs)
+    sum_up(column, sets, options)
+    return done, column

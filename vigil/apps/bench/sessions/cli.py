@@ -1,5 +1,5 @@
 """`vigil bench sessions DIR [DIR ...] [--fps F] [--compare NAME ...] [--json OUT]
-[--plots DIR] [--impostor-pairs N] [--seed S] [--swap-window S] [--cache DIR]`."""
+[--plots DIR] [--impostor-pairs N] [--seed S] [--swap-window S] [--cache DIR] [--stack]`."""
 
 from __future__ import annotations
 
@@ -41,6 +41,11 @@ def register_sessions(bench_sub: argparse._SubParsersAction) -> None:
                           help="judge each enrolled person with the own threshold `vigil "
                           "enroll` would set against the other people enrolled here, leaving "
                           "out the person presented (default: the global threshold)")
+    sessions.add_argument("--stack", action="store_true",
+                          help="also run the configured column's sessions through a running "
+                          "Vigil over protocol v1, one enrolled client per session (starts "
+                          "`vigil up` when no gateway answers): one more column, and the "
+                          "frames decided otherwise than in-process")
     sessions.add_argument("--markdown", action="store_true", help="print Markdown tables")
     sessions.add_argument("--cache", type=Path, metavar="DIR",
                           help="model outputs kept between runs (default "
@@ -56,7 +61,8 @@ def sessions_command(args: argparse.Namespace) -> int:
     settings = command_settings(args)
     report = run_sessions(settings, BenchOptions(
         tuple(args.folders), args.fps, args.capture_fps, tuple(args.compare),
-        args.impostor_pairs, args.seed, args.swap_window, args.cache, args.per_person))
+        args.impostor_pairs, args.seed, args.swap_window, args.cache, args.per_person,
+        args.stack))
     print(format_report(report, markdown=args.markdown))
     if args.json is not None:
         write_json(report, args.json)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from vigil.apps.bench.sessions.bench import AlternativeRun, SessionsReport
 from vigil.apps.bench.sessions.layout import RECORDED_KINDS
 from vigil.apps.bench.sessions.metrics import Figure, PerHour, Ran, Seconds
 from vigil.apps.bench.sessions.scenarios import NOBODY
+from vigil.apps.bench.sessions.stack import label
 
 ALL_SETS = "all sets"
 
@@ -85,15 +86,17 @@ def format_report(report: SessionsReport, markdown: bool = False) -> str:
     if len(report.sets) > 1:
         lines += ["", f"{ALL_SETS}:"]
         lines += _table(report.columns, [c.overall for c in report.columns], markdown)
-    return "\n".join(lines + _frame_lines(report.columns))
+    return "\n".join(lines + _frame_lines(report.columns, report.stack is not None)
+                     + _stack_lines(report))
 
 
-def _frame_lines(columns: Sequence[AlternativeRun]) -> list[str]:
+def _frame_lines(columns: Sequence[AlternativeRun], stack: bool = False) -> list[str]:
     """Per alternative: frames whose phone half was reused (the detector not run), and frames
-    decided otherwise (action or reason) than the first column, session by session."""
+    decided otherwise (action or reason) than the first column, session by session. The
+    stack column, last when ``stack``, has its own lines (_stack_lines)."""
     lines = [""]
     first = columns[0]
-    for column in columns:
+    for column in columns[:-1] if stack else columns:
         steps = [step for _, ran in column.runs for step in ran]
         line = (f"{column.alternative.label}: phone detector reused on "
                 f"{sum(s.phone_reused for s in steps)} of {len(steps)} frames")
@@ -107,15 +110,59 @@ def _frame_lines(columns: Sequence[AlternativeRun]) -> list[str]:
     return lines
 
 
-def _differing(base: Sequence[Ran], other: Sequence[Ran]) -> int | None:
-    """Frames whose (action, reason) differ between two columns' runs of the same sessions;
-    None when the sessions themselves differ (another enrollment, say)."""
-    if [(s.name, s.kind, s.enrolled) for s, _ in base] != [
-            (s.name, s.kind, s.enrolled) for s, _ in other]:
+def _differing(base: Sequence[Ran], other: Sequence[Ran],
+               compared: Mapping[str, list[bool]] | None = None) -> int | None:
+    """Frames whose (action, reason) differ between two columns' runs of the same sessions
+    (``other`` may run fewer of them: the stack column, which compares only the frames
+    ``compared`` marks); None when ``other`` ran a session ``base`` did not."""
+    per_session = _differing_sessions(base, other, compared)
+    return None if per_session is None else sum(per_session.values())
+
+
+def _differing_sessions(base: Sequence[Ran], other: Sequence[Ran],
+                        compared: Mapping[str, list[bool]] | None = None
+                        ) -> dict[str, int] | None:
+    """Per session of ``other``, its frames decided otherwise than in ``base`` (see above)."""
+    key = lambda s: (s.name, s.kind, s.enrolled)  # noqa: E731
+    by_key = {key(s): steps for s, steps in base}
+    if any(key(s) not in by_key for s, _ in other):
         return None
-    return sum((a.action, a.reason) != (b.action, b.reason)
-               for (_, one), (_, two) in zip(base, other, strict=True)
-               for a, b in zip(one, two, strict=True))
+    marks = compared or {}
+    return {label(s): sum((a.action, a.reason) != (b.action, b.reason)
+                          for a, b, mark in zip(by_key[key(s)], steps,
+                                                marks.get(label(s), [True] * len(steps)),
+                                                strict=True) if mark)
+            for s, steps in other}
+
+
+def _stack_lines(report: SessionsReport) -> list[str]:
+    """What the stack column ran, left out and did not decide, and where it differed."""
+    stack = report.stack
+    if stack is None:
+        return []
+    undecided = {name: flags.count(False) for name, flags in stack.decided.items()}
+    in_blocked = sum(n for name, n in undecided.items() if name in stack.blocked)
+    frames = sum(len(flags) for flags in stack.decided.values())
+    lines = ["", f"through the stack: {len(stack.runs)} sessions, one client at a time; "
+             f"{sum(undecided.values()) - in_blocked} of {frames} frames got no decision "
+             f"(not allowed), {in_blocked} more after the server blocked the client "
+             f"({len(stack.blocked)} sessions; counted as block)"]
+    if stack.latencies_s:
+        ordered = sorted(stack.latencies_s)
+        at = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
+        lines.append(f"  decision latency (sent -> received) p50 {at(0.5) * 1000:.0f} ms, "
+                     f"p95 {at(0.95) * 1000:.0f} ms over {len(ordered)} frames")
+    lines += [f"  not run: {n} {why}" for why, n in stack.skipped.items()]
+    lines += [f"  not enrolled: {name}: {why}" for name, why in stack.refused.items()]
+    first = report.columns[0]
+    per_session = _differing_sessions(first.runs, stack.runs, stack.decided) or {}
+    differing = {name: n for name, n in per_session.items() if n}
+    lines.append(f"  frames decided otherwise than {first.alternative.label} (of those the "
+                 f"stack decided): {sum(differing.values())} of {frames - sum(undecided.values())}"
+                 f", in {len(differing)} of {len(per_session)} sessions")
+    lines += [f"    {name}: {n} of {stack.decided[name].count(True)} frames"
+              for name, n in differing.items()]
+    return lines
 
 
 def figure_json(figure: Figure) -> dict[str, Any]:
@@ -163,6 +210,10 @@ def report_json(report: SessionsReport) -> dict[str, Any]:
             "sets": {name: _figures_json(figures) for name, figures in c.figures.items()},
             "sessions": [_session_json(r) for r in c.runs],
         } for c in report.columns],
+        "stack": None if report.stack is None else {
+            "decided": report.stack.decided, "blocked": sorted(report.stack.blocked),
+            "not_run": report.stack.skipped,
+            "not_enrolled": report.stack.refused, "latencies_s": report.stack.latencies_s},
     }
 
 

@@ -1,0 +1,53 @@
+"""`vigil bench sessions --stack` through the shared `vigil up`: the in-process bench decides
+every frame as the deployment does, over protocol v1, with Kafka, Redis and the models."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.bench.session_set import make_session_set
+from tests.conftest import require_testdata
+from tests.stack import Running
+from vigil.apps.bench.sessions.bench import BenchOptions, run_sessions
+from vigil.apps.bench.sessions.report import _differing_sessions, format_report
+from vigil.apps.bench.sessions.stack import label
+from vigil.core.settings import load_settings
+
+pytestmark = pytest.mark.integration
+
+
+def test_the_session_bench_decides_every_frame_as_the_stack_does(
+        running: Running, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The bench's in-process column under the deployment's own settings (policy, weights).
+    for name in [n for n in os.environ if n.startswith("VIGIL_")]:
+        monkeypatch.delenv(name)
+    for name, value in running.env.items():
+        if name.startswith("VIGIL_"):
+            monkeypatch.setenv(name, value)
+    settings = load_settings()
+    tiny = make_session_set(require_testdata(), tmp_path / "tiny")
+    report = run_sessions(settings, BenchOptions(
+        (tiny,), fps=4.0, pair_limit=1, cache_dir=tmp_path / "cache", stack=True))
+    in_process, through = report.columns[0], report.columns[-1]
+    stack = report.stack
+    assert stack is not None and through.alternative.label == "through the stack"
+
+    # Every session the bench made is run: 2 genuine, 2 attacks, the phone session (its
+    # person is enrolled), one impostor and one swap.
+    assert sorted(s.kind for s, _ in stack.runs) == sorted(s.kind for s, _ in in_process.runs)
+    assert len(stack.runs) == 7 and not stack.skipped and not stack.refused
+    # Every frame is decided, but those in flight when the server blocked a client.
+    for session, _ in stack.runs:
+        if label(session) not in stack.blocked:
+            assert all(stack.decided[label(session)]), session.name
+    # The woman holding a phone is signed out on each frame: the third sign-out blocks her.
+    assert [label(s) for s, _ in stack.runs if s.kind == "phone"] == sorted(stack.blocked)
+
+    # Each decided frame gets the same action and reason both ways.
+    assert _differing_sessions(in_process.runs, stack.runs, stack.decided) == {
+        label(s): 0 for s, _ in stack.runs}
+    text = format_report(report)
+    assert "frames decided otherwise than configured (of those the stack decided): 0 of" in text
