@@ -71,8 +71,8 @@ def test_the_closer_views_run_only_where_the_tiled_view_saw_something(
 def test_fewer_than_four_tiled_frames_run_on_their_own_input(
         vision_settings: Settings, chain: FaceChain, count: int) -> None:
     # One frame on 320x320, two on 640x320, three on the square: the phone stays in its frame.
-    tiled = load_plugin("phone_detector", vision_settings.replace(phone_views=("tiled",)),
-                        chain.device, "yolo_openvino")
+    tiled = load_plugin("phone_detector", vision_settings.replace(
+        phone_views=("tiled",), phone_tile_alone=False), chain.device, "yolo_openvino")
     phone = as_webcam(OBJECTS / "coco_val2017_000000001296_face_phone.jpg")
     grey = np.full((480, 640, 3), 90, np.uint8)
     frames = [grey] * (count - 1) + [phone]
@@ -89,7 +89,7 @@ def test_a_frame_alone_gets_the_same_phones_whatever_is_batched_with_it(
     phone = as_webcam(OBJECTS / "coco_val2017_000000001296_face_phone.jpg")
     others = [as_webcam(OBJECTS / "bus.jpg"), as_webcam(OBJECTS / "zidane.jpg"),
               np.full((480, 640, 3), 200, np.uint8)]
-    settings = vision_settings.replace(phone_views=("tiled",))
+    settings = vision_settings.replace(phone_views=("tiled",), phone_tile_alone=False)
     shared = load_plugin("phone_detector", settings, chain.device, "yolo_openvino")
     alone = load_plugin("phone_detector", settings.replace(phone_tile_alone=True),
                         chain.device, "yolo_openvino")

@@ -143,15 +143,18 @@ class ModelsSettings(Area):
         "changed (34,695 frames); the phone detector at half its CPU."
     )
     phone_tile_alone: bool = Field(
-        False, description="Run the tiled view of each frame on its own 320x320 input instead "
+        True, description="Run the tiled view of each frame on its own 320x320 input instead "
         "of four frames of a batch in the cells of one 640x640 inference. Shared, the cells see "
         "their neighbours (a box filling its cell touches them): a frame's phone and screen "
         "scores then depend on which frames, of any client, were batched with it (one "
-        "frame's phone score moved 0.37-0.63 with its neighbours). Alone costs the same CPU "
-        "(20.9 against 21.0 ms a frame) and needs phone_rect_input (otherwise each frame pays "
-        "a whole square). Off by measurement (docs/accuracy.md, phones round 3): alone found "
-        "212 of 312 phone frames against 219 shared, false phones 78 against 80 of 976; "
-        "frames without a phone-like thing scored 0 either way, whatever their neighbours."
+        "frame's phone score moved 0.37-0.63 with its neighbours), so a bench that batches "
+        "a session's frames together does not decide as a deployment does. On by "
+        "measurement (docs/sessions.md, round 7): through a running stack, one client at a "
+        "time, 7 of 853 development frames were decided otherwise than by the session bench "
+        "with shared cells, 0 of 853 alone; aitkherimed's phone sessions caught 3 of 5 "
+        "through the stack, which the bench says alone (5 of 5 shared). Alone costs the same "
+        "CPU (20.9 against 21.0 ms a frame) and needs phone_rect_input (otherwise each frame "
+        "pays a whole square)."
     )
     phone_rect_input: bool = Field(
         True, description="Run the yolo_openvino whole view on a 640x480 input "
