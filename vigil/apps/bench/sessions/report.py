@@ -143,10 +143,11 @@ def _stack_lines(report: SessionsReport) -> list[str]:
     undecided = {name: flags.count(False) for name, flags in stack.decided.items()}
     in_blocked = sum(n for name, n in undecided.items() if name in stack.blocked)
     frames = sum(len(flags) for flags in stack.decided.values())
-    lines = ["", f"through the stack: {len(stack.runs)} sessions, one client at a time; "
-             f"{sum(undecided.values()) - in_blocked} of {frames} frames got no decision "
-             f"(not allowed), {in_blocked} more after the server blocked the client "
-             f"({len(stack.blocked)} sessions; counted as block)"]
+    lines = ["", f"through the stack: {len(stack.runs)} sessions, one client at a time, "
+             f"{frames} frames sent: {frames - sum(undecided.values())} decided; "
+             f"{in_blocked} not, after the server blocked the client ({len(stack.blocked)} "
+             f"sessions; counted as block); {sum(undecided.values()) - in_blocked} not, "
+             "otherwise (counted as not allowed)"]
     if stack.latencies_s:
         ordered = sorted(stack.latencies_s)
         at = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
