@@ -26,7 +26,9 @@ debounce and the temporal gate, before escalation (client_state.rule):
 - **Passed** (turn_check.py): the frame is allowed if it is ``ok`` or a spoof in the doubt
   band (not ``verifying``: see :func:`_vouchable`), and so are such frames for ``trust_s``
   after (client_state.py also forgets the spoof evidence of the frames the turn was seen
-  on). **Failed**: the spoof action (sign_out), reason ``spoof``.
+  on). **Failed**: the spoof action (sign_out), reason ``spoof`` — after ``retry_failed``
+  failures in a row were each held (``hold_action``, reason ``spoof``, score
+  ``challenge_retry``) and asked again at once (owed, no ``min_gap_s``); a pass clears them.
   **No answer by the deadline**: the ``challenge_timeout`` action (lock_screen), reason
   ``challenge_timeout`` — unless a spoof was held while it ran: then the spoof action, reason
   ``spoof``, as without a challenge (waiting for an answer never spares an attack). A
@@ -92,12 +94,14 @@ class ChallengeStanding:
     start_session: str = ""  # the session whose first frame was already considered
     next_random_at: int = 0  # when a random check is due (0: not drawn yet)
     owed: bool = False  # the last one ended in spoof: ask again before any allow
+    retries: int = 0  # failures in a row held and asked again (retry_failed)
 
     def to_json(self) -> dict[str, Any]:
         return {"active": self.active.to_json() if self.active else None,
                 "asked": list(self.asked), "last_end": self.last_end,
                 "passed_at": self.passed_at, "start_session": self.start_session,
-                "next_random_at": self.next_random_at, "owed": self.owed}
+                "next_random_at": self.next_random_at, "owed": self.owed,
+                "retries": self.retries}
 
     @classmethod
     def from_json(cls, raw: dict[str, Any] | None) -> ChallengeStanding:
@@ -107,7 +111,8 @@ class ChallengeStanding:
         return cls(ActiveChallenge.from_json(active) if active else None,
                    tuple(int(t) for t in raw.get("asked", ())), int(raw.get("last_end", 0)),
                    int(raw.get("passed_at", 0)), str(raw.get("start_session", "")),
-                   int(raw.get("next_random_at", 0)), bool(raw.get("owed", False)))
+                   int(raw.get("next_random_at", 0)), bool(raw.get("owed", False)),
+                   int(raw.get("retries", 0)))
 
 
 @dataclass(frozen=True)
@@ -187,9 +192,12 @@ def _trigger(standing: ChallengeStanding, sight: ChallengeSight, reason: Reason,
 
 
 def _allowed_now(standing: ChallengeStanding, policy: ChallengePolicy, now: int) -> bool:
+    """Within ``max_per_hour``, and ``min_gap_s`` after the last one (a retry: at once)."""
     recent = [t for t in standing.asked if t > now - HOUR_MS]
+    retry = standing.owed and standing.retries > 0
     return (len(recent) < policy.max_per_hour
-            and (standing.last_end == 0 or now - standing.last_end >= policy.min_gap_s * 1000))
+            and (retry or standing.last_end == 0
+                 or now - standing.last_end >= policy.min_gap_s * 1000))
 
 
 def _next_random(policy: ChallengePolicy, sight: ChallengeSight, now: int) -> int:
@@ -270,13 +278,18 @@ def _run(standing: ChallengeStanding, active: ActiveChallenge, sight: ChallengeS
     ended = replace(standing, active=None, last_end=now,
                     start_session=sight.session_id)
     if trial.state is ChallengeState.PASSED:
-        passed = replace(ended, passed_at=now, owed=False)
+        passed = replace(ended, passed_at=now, owed=False, retries=0)
         if action is Action.ALLOW or _vouchable(reason, sight, policy):
             return ChallengeStep(Action.ALLOW, reason, progress, passed)
         held, _ = _held(action, reason, sight, policy, active)  # spoof evidence is forgotten
         return ChallengeStep(held, reason, progress, passed)
+    if trial.state is ChallengeState.FAILED and standing.retries < policy.retry_failed:
+        retry = replace(ended, owed=True, retries=standing.retries + 1)
+        return ChallengeStep(policy.hold_action, Reason.SPOOF, progress, retry,
+                             {"challenge_retry": float(retry.retries)})
     if trial.state is ChallengeState.FAILED or active.spoof_held:
-        return ChallengeStep(spoof_action, Reason.SPOOF, progress, replace(ended, owed=True))
+        return ChallengeStep(spoof_action, Reason.SPOOF, progress,
+                             replace(ended, owed=True, retries=0))
     if active.trigger == "session_start":  # sign-in needs a pass, not a wait
         ended = replace(ended, owed=True)
     return ChallengeStep(timeout_action, Reason.CHALLENGE_TIMEOUT, progress, ended)

@@ -47,6 +47,7 @@ class ChallengePolicy:
     kinds: tuple[ChallengeKind, ...] = (ChallengeKind.TURN_LEFT, ChallengeKind.TURN_RIGHT)
     hold_action: Action = Action.LOCK_SCREEN
     trust_s: float = 120.0
+    retry_failed: int = 0  # failed challenges held and asked again before one is a spoof
     turn: TurnRule = field(default_factory=TurnRule)
 
     def doubtful(self, liveness: float | None) -> bool:
@@ -116,6 +117,11 @@ class ChallengesSpec(_Spec):
     trust_s: float = Field(
         default=120.0, ge=0.0, description="After a pass, doubtful frames are allowed for this "
         "long.")
+    retry_failed: int = Field(
+        default=0, ge=0, le=3, description="A challenge that fails (a flat picture turned, "
+        "another person back) is held (hold_action, reason spoof) and asked again at once, "
+        "this many times in a row, before a failure takes spoof's action: the face detector's "
+        "noise can fail a real face once. A pass clears the count.")
     turn: TurnSpec = Field(default_factory=TurnSpec)
 
     @model_validator(mode="after")
@@ -141,4 +147,4 @@ class ChallengesSpec(_Spec):
             else (), every_s=self.every_s, max_per_hour=self.max_per_hour,
             min_gap_s=self.min_gap_s, deadline_s=self.deadline_s, kinds=tuple(self.kinds),
             hold_action=self.hold_action, trust_s=self.trust_s,
-            turn=TurnRule(**self.turn.model_dump()))
+            retry_failed=self.retry_failed, turn=TurnRule(**self.turn.model_dump()))

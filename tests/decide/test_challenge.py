@@ -6,7 +6,10 @@ import json
 from dataclasses import replace
 from typing import Any
 
-from processors.decide.challenge_policy import ChallengePolicy
+import pytest
+from pydantic import ValidationError
+
+from processors.decide.challenge_policy import ChallengePolicy, ChallengesSpec
 from processors.decide.decider import Decider
 from processors.decide.graded import LivenessGrades
 from processors.decide.policy import Policy
@@ -291,3 +294,45 @@ def test_a_verifying_face_of_someone_else_is_no_doubt_a_challenge_can_clear() ->
     client = Client(graded_with(on_doubt=True))
     stranger = client.frame(head(), liveness=0.3, distance=1.6)
     assert stranger.reason is Reason.VERIFYING and stranger.challenge is None
+
+
+def test_with_retry_failed_a_failure_is_held_and_asked_again_at_once_the_next_signs_out(
+        ) -> None:
+    client = Client(policy_with(at_start=True, retry_failed=1, min_gap_s=60))
+
+    def fail_one() -> Decision:
+        challenge = asked(client.frame(flat_picture()))
+        for deg in (10, 25, 35, 40):
+            decision = client.frame(flat_picture(turn(challenge.action, deg)))
+            if decision.challenge and decision.challenge.state is ChallengeState.FAILED:
+                return decision
+        raise AssertionError("the flat picture did not fail")
+
+    first = fail_one()
+    assert (first.action, first.reason) == (Action.LOCK_SCREEN, Reason.SPOOF)
+    assert first.scores["challenge_retry"] == 1.0
+    second = fail_one()  # asked on the very next frame, not min_gap_s later
+    assert (second.action, second.reason) == (Action.SIGN_OUT, Reason.SPOOF)
+    assert "challenge_retry" not in second.scores
+
+
+def test_a_real_face_that_failed_once_passes_the_retry_and_is_allowed() -> None:
+    client = Client(policy_with(at_start=True, retry_failed=1))
+    challenge = asked(client.frame(flat_picture()))
+    failed = [client.frame(flat_picture(turn(challenge.action, deg))) for deg in (10, 25, 35)]
+    assert failed[-1].action is Action.LOCK_SCREEN and failed[-1].reason is Reason.SPOOF
+    again = asked(client.frame(head()))
+    assert again.trigger == "after_failure"
+    client.frame(head(turn(again.action, 30)))
+    passed = client.frame(head())
+    assert passed.challenge and passed.challenge.state is ChallengeState.PASSED
+    assert passed.action is Action.ALLOW
+    # The pass cleared the count, in the client's table entry (what the changelog keeps).
+    assert '"retries": 0' in json.dumps(client.tables)
+
+
+def test_retry_failed_is_a_policy_knob_of_at_most_three() -> None:
+    assert ChallengesSpec(retry_failed=2).resolve(0.5).retry_failed == 2
+    assert ChallengesSpec().resolve(0.5).retry_failed == 0  # as shipped: a failure signs out
+    with pytest.raises(ValidationError):
+        ChallengesSpec(retry_failed=4)
