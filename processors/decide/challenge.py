@@ -28,7 +28,8 @@ debounce and the temporal gate, before escalation (client_state.rule):
   after (client_state.py also forgets the spoof evidence of the frames the turn was seen
   on). **Failed**: the spoof action (sign_out), reason ``spoof`` — after ``retry_failed``
   failures in a row were each held (``hold_action``, reason ``spoof``, score
-  ``challenge_retry``) and asked again at once (owed, no ``min_gap_s``); a pass clears them.
+  ``challenge_retry``) and asked again at once (owed, no ``min_gap_s``); a retry left
+  unanswered by its deadline ends as a failure; a pass clears them.
   **No answer by the deadline**: the ``challenge_timeout`` action (lock_screen), reason
   ``challenge_timeout`` — unless a spoof was held while it ran: then the spoof action, reason
   ``spoof``, as without a challenge (waiting for an answer never spares an attack). A
@@ -287,7 +288,9 @@ def _run(standing: ChallengeStanding, active: ActiveChallenge, sight: ChallengeS
         retry = replace(ended, owed=True, retries=standing.retries + 1)
         return ChallengeStep(policy.hold_action, Reason.SPOOF, progress, retry,
                              {"challenge_retry": float(retry.retries)})
-    if trial.state is ChallengeState.FAILED or active.spoof_held:
+    # A spoof held meanwhile, or a retry left unanswered, ends as a failure does.
+    retry_unanswered = active.trigger == "after_failure" and standing.retries > 0
+    if trial.state is ChallengeState.FAILED or active.spoof_held or retry_unanswered:
         return ChallengeStep(spoof_action, Reason.SPOOF, progress,
                              replace(ended, owed=True, retries=0))
     if active.trigger == "session_start":  # sign-in needs a pass, not a wait

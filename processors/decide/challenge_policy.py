@@ -121,7 +121,8 @@ class ChallengesSpec(_Spec):
         default=0, ge=0, le=3, description="A challenge that fails (a flat picture turned, "
         "another person back) is held (hold_action, reason spoof) and asked again at once, "
         "this many times in a row, before a failure takes spoof's action: the face detector's "
-        "noise can fail a real face once. A pass clears the count.")
+        "noise can fail a real face once. A retry left unanswered is a failure; a pass clears "
+        "the count.")
     turn: TurnSpec = Field(default_factory=TurnSpec)
 
     @model_validator(mode="after")

@@ -336,3 +336,15 @@ def test_retry_failed_is_a_policy_knob_of_at_most_three() -> None:
     assert ChallengesSpec().resolve(0.5).retry_failed == 0  # as shipped: a failure signs out
     with pytest.raises(ValidationError):
         ChallengesSpec(retry_failed=4)
+
+
+def test_a_retry_left_unanswered_takes_spoofs_action() -> None:
+    client = Client(policy_with(at_start=True, retry_failed=1, deadline_s=2))
+    challenge = asked(client.frame(flat_picture()))
+    failed = [client.frame(flat_picture(turn(challenge.action, deg))) for deg in (10, 25, 35)]
+    assert failed[-1].action is Action.LOCK_SCREEN and failed[-1].reason is Reason.SPOOF
+    assert asked(client.frame(flat_picture())).trigger == "after_failure"
+    waiting = [client.frame(flat_picture(), step_ms=500) for _ in range(5)]  # 2.5 s
+    late = waiting[-1]
+    assert late.challenge and late.challenge.state is ChallengeState.EXPIRED
+    assert (late.action, late.reason) == (Action.SIGN_OUT, Reason.SPOOF)
