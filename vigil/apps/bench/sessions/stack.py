@@ -128,14 +128,10 @@ def enrollment_photos(sets: Sequence[SessionSet]) -> dict[str, list[Path]]:
             for data in sets for person, photos in data.enroll.items()}
 
 
-Streamer = Callable[[str, str, list[bytes]], StreamReport]
-
-
 def run_through_stack(settings: Settings, sets: Sequence[SessionSet],
-                      sessions: Sequence[Presented], fps: float,
-                      stream: Streamer | None = None) -> StackRun:
-    """Every runnable session through the deployment ``settings`` names (see the module
-    docstring); ``stream(client_id, token, frames)`` defaults to protocol v1 at ``fps``."""
+                      sessions: Sequence[Presented], fps: float) -> StackRun:
+    """Every runnable session through the deployment ``settings`` names, streamed over
+    protocol v1 at ``fps`` (see the module docstring)."""
     from control.cli import control_plane
     from processors.enroll import enroll
     from processors.vision.chain import FaceChain
@@ -143,8 +139,6 @@ def run_through_stack(settings: Settings, sets: Sequence[SessionSet],
     from sinks.evidence_store import forget_evidence
 
     url = f"ws://{settings.gateway.host}:{settings.gateway.port}/v1/stream"
-    send = stream or (lambda client, token, frames: asyncio.run(stream_frames(
-        url, client, token, frames, fps=fps, reply_timeout_s=REPLY_TIMEOUT_S)))
     photos = enrollment_photos(sets)
     chain = FaceChain.load(settings)
     prefix = f"bench-{secrets.token_hex(3)}"
@@ -164,7 +158,9 @@ def run_through_stack(settings: Settings, sets: Sequence[SessionSet],
                 continue
             try:
                 frames = [webcam_jpeg(read_image(str(p))) for p in session.frames]
-                streamed = send(client, control.issue_token(client), frames)
+                streamed = asyncio.run(stream_frames(
+                    url, client, control.issue_token(client), frames, fps=fps,
+                    reply_timeout_s=REPLY_TIMEOUT_S))
             finally:
                 control.forget(client, "bench session done", "bench",
                                lambda cid: forget_evidence(settings, cid))
