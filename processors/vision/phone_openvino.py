@@ -30,8 +30,8 @@ three or four on the square (a missing fourth cell is grey): a lone frame costs 
 the square, not all of it. A grey gutter inside each cell (4 or 8 pixels) measured worse on
 the development set (README, issue 11) than cells that touch. The cells see their neighbours
 (the network's receptive field crosses a cell's edge), so a frame's scores depend on the
-frames batched with it, of any client; with ``phone_tile_alone`` every frame runs alone on
-the 320x320 input instead (off: it found fewer phones, docs/accuracy.md).
+frames batched with it, of any client; with ``phone_tile_alone`` (on as shipped) every frame
+runs alone on the 320x320 input instead, so its scores are its own (docs/sessions.md, round 7).
 
 The cascade (``phone_cascade_floor`` > 0, with ``tiled`` among the views): the tiled view runs
 first, and the other views only on the frames whose cell holds a phone, tv or laptop score of

@@ -152,9 +152,10 @@ class ModelsSettings(Area):
         "measurement (docs/sessions.md, round 7): through a running stack, one client at a "
         "time, 7 of 853 development frames were decided otherwise than by the session bench "
         "with shared cells, 0 of 853 alone; aitkherimed's phone sessions caught 3 of 5 "
-        "through the stack, which the bench says alone (5 of 5 shared). Alone costs the same "
-        "CPU (20.9 against 21.0 ms a frame) and needs phone_rect_input (otherwise each frame "
-        "pays a whole square)."
+        "through the stack, which the bench says alone (5 of 5 shared). Alone runs the same "
+        "arithmetic as four smaller inferences (alone 21.0 and 22.5 ms a frame against 20.9 "
+        "shared, in two frame-level runs) and needs phone_rect_input "
+        "(otherwise each frame pays a whole square)."
     )
     phone_rect_input: bool = Field(
         True, description="Run the yolo_openvino whole view on a 640x480 input "

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from vigil.apps.bench.accuracy.metrics import Ratio
+from vigil.apps.bench.report import percentile
 from vigil.apps.bench.sessions.bench import AlternativeRun, SessionsReport
 from vigil.apps.bench.sessions.layout import RECORDED_KINDS
 from vigil.apps.bench.sessions.metrics import Figure, PerHour, Ran, Seconds
@@ -143,24 +144,24 @@ def _stack_lines(report: SessionsReport) -> list[str]:
     undecided = {name: flags.count(False) for name, flags in stack.decided.items()}
     in_blocked = sum(n for name, n in undecided.items() if name in stack.blocked)
     frames = sum(len(flags) for flags in stack.decided.values())
+    decided = frames - sum(undecided.values())
     lines = ["", f"through the stack: {len(stack.runs)} sessions, one client at a time, "
-             f"{frames} frames sent: {frames - sum(undecided.values())} decided; "
+             f"{frames} frames sent: {decided} decided; "
              f"{in_blocked} not, after the server blocked the client ({len(stack.blocked)} "
-             f"sessions; counted as block); {sum(undecided.values()) - in_blocked} not, "
+             f"sessions; counted as block); {frames - decided - in_blocked} not, "
              "otherwise (counted as not allowed)"]
     if stack.latencies_s:
-        ordered = sorted(stack.latencies_s)
-        at = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
-        lines.append(f"  decision latency (sent -> received) p50 {at(0.5) * 1000:.0f} ms, "
-                     f"p95 {at(0.95) * 1000:.0f} ms over {len(ordered)} frames")
+        p50, p95 = (percentile(stack.latencies_s, q) * 1000 for q in (50, 95))
+        lines.append(f"  decision latency (sent -> received) p50 {p50:.0f} ms, "
+                     f"p95 {p95:.0f} ms over {len(stack.latencies_s)} frames")
     lines += [f"  not run: {n} {why}" for why, n in stack.skipped.items()]
     lines += [f"  not enrolled: {name}: {why}" for name, why in stack.refused.items()]
     first = report.columns[0]
     per_session = _differing_sessions(first.runs, stack.runs, stack.decided) or {}
     differing = {name: n for name, n in per_session.items() if n}
     lines.append(f"  frames decided otherwise than {first.alternative.label} (of those the "
-                 f"stack decided): {sum(differing.values())} of {frames - sum(undecided.values())}"
-                 f", in {len(differing)} of {len(per_session)} sessions")
+                 f"stack decided): {sum(differing.values())} of {decided}, in "
+                 f"{len(differing)} of {len(per_session)} sessions")
     lines += [f"    {name}: {n} of {stack.decided[name].count(True)} frames"
               for name, n in differing.items()]
     return lines

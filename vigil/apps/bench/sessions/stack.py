@@ -51,7 +51,8 @@ STOP_TIMEOUT_S = 300.0
 
 
 class StackBenchError(VigilError):
-    """The stack could not be used (Vigil did not start, a client could not be enrolled)."""
+    """The stack could not be used: `vigil up` did not start. (A person whose photos are
+    refused is counted in StackRun.refused, not raised.)"""
 
 
 @dataclass
