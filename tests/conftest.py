@@ -46,15 +46,17 @@ class Infra:
 def local_infra_settings(state: Path, brokers: int) -> Settings:
     """Settings for local servers on free ports: ``brokers`` Kafka nodes and one Redis."""
     from vigil.local.kafka_cluster import cluster_bootstrap, cluster_nodes
-    from vigil.local.servers import free_port, free_port_run
+    from vigil.local.servers import port_block
 
-    first = free_port_run(2 * brokers)  # node N: port first + 2N, its controller the next
+    # Below the ephemeral range: the first nodes' connections to each other must not take a
+    # later node's port before it binds (CI saw kafka-3 exit at start-up on such a port).
+    first = port_block(2 * brokers + 1)  # node N: port first + 2N, its controller the next
     layout = load_settings(state_dir=state, kafka_bootstrap=f"127.0.0.1:{first}",
                            kafka_controller_port=first + 1, kafka_brokers=brokers)
     return load_settings(state_dir=state, kafka_controller_port=first + 1,
                          kafka_bootstrap=cluster_bootstrap(cluster_nodes(layout)),
                          kafka_brokers=brokers,
-                         redis_url=f"redis://127.0.0.1:{free_port()}/0")
+                         redis_url=f"redis://127.0.0.1:{first + 2 * brokers}/0")
 
 
 def _docker_answers() -> bool:

@@ -42,6 +42,25 @@ def test_server_that_never_answers_names_port_and_log(tmp_path: Path) -> None:
     assert server.pid() is None
 
 
+class FailingServer(SilentServer):
+    """A process that says why and exits: stands in for a server whose port was taken."""
+
+    name = "failing"
+
+    def command(self) -> list[str]:
+        return ["sh", "-c", "echo starting; echo 'Address already in use' >&2; exit 1"]
+
+
+def test_server_that_exits_at_start_up_shows_its_last_log_lines(tmp_path: Path) -> None:
+    server = FailingServer(load_settings(state_dir=tmp_path), free_port())
+    server.start()
+    with pytest.raises(InfraError) as err:
+        server.wait_ready(10.0)
+    message = str(err.value)
+    assert "exited during start-up" in message and str(server.log_file) in message
+    assert message.endswith("starting\nAddress already in use")
+
+
 def test_stop_ignores_a_pid_file_of_someone_else(tmp_path: Path) -> None:
     server = SilentServer(load_settings(state_dir=tmp_path), free_port())
     server.root.mkdir(parents=True)

@@ -92,15 +92,6 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def free_port_run(length: int, attempts: int = 200) -> int:
-    """The first of ``length`` consecutive ports that are free now (a local cluster's block)."""
-    for _ in range(attempts):
-        first = free_port()
-        if first + length < 65536 and all(port_free(first + i) for i in range(length)):
-            return first
-    raise InfraError(f"found no {length} consecutive free ports on 127.0.0.1")
-
-
 def port_block(count: int) -> int:
     """The first of ``count`` free consecutive ports below the OS's ephemeral range.
 
@@ -216,13 +207,21 @@ class LocalServer:
             if self.pid() is None:
                 raise InfraError(
                     f"{self.name} exited during start-up (port {self.port}); "
-                    f"read {self.log_file}"
+                    f"read {self.log_file}; its last lines:\n{self.log_tail()}"
                 )
             time.sleep(0.3)
         raise InfraError(
             f"{self.name} did not answer on {self.host}:{self.port} within {timeout_s:.0f} s; "
             f"read {self.log_file}"
         )
+
+    def log_tail(self, lines: int = 15) -> str:
+        """The last lines of the server's log (why it exited), or a note that there is none."""
+        try:
+            text = self.log_file.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
 
     def stop(self, timeout_s: float = 30.0) -> bool:
         """Stop our process (SIGTERM, then SIGKILL after the timeout). False if none ran."""
