@@ -6,6 +6,8 @@ the client's enrolled embeddings; the result carries the client's own verify thr
 its template (control/users/thresholds.py), which ``match`` and the decide stage use. Enrolled
 templates are cached per client and dropped when a ``control`` event names the client
 (re-enrolled, blocked, ...), so a change is seen at once.
+Each result also says how the main face moved against the scene around it since the
+client's last frame (processors/scene_motion.py: per-client state, in memory).
 A ``model-activated`` event swaps the face detector or liveness model between two batches
 (processors/model_swap.py); every result names the versions it ran with (``models``).
 """
@@ -22,6 +24,7 @@ import numpy as np
 from processors.batch import DecodedFrame, UnprocessedFrame, common_fields
 from processors.model_stage import ModelStage
 from processors.model_swap import ModelSwitcher
+from processors.scene_motion import SceneTracker, grey_copy, with_scene
 from processors.verdict import is_live, is_match, main_face
 from processors.vision.chain import FaceChain
 from processors.vision.quality import FaceMeasure
@@ -129,6 +132,7 @@ class FaceInference:
         self.settings = settings
         self.chain = FaceChain.load(settings, names=names)
         self.cache = cache
+        self.scene = SceneTracker.from_settings(settings)
         self.device = self.chain.device.kind
         self.switcher = ModelSwitcher(
             stage, ("face_detector", "liveness_model"), self.chain.versions,
@@ -154,11 +158,17 @@ class FaceInference:
         models = self.switcher.between_batches()
         found = self.chain.run([f.image for f in frames])
         processed = now_ms()
-        return [
+        # In batch order, which is each client's frame order (a client is one partition).
+        results = [
             to_face_result(frame, faces, self.cache.get(frame.headers.client_id),
                            self.settings, self.device, processed, models)
             for frame, faces in zip(frames, found, strict=True)
         ]
+        if not self.scene.enabled:
+            return results
+        return [with_scene(self.scene, result, grey_copy(frame.image),
+                           (frame.image.shape[1], frame.image.shape[0]))
+                for frame, result in zip(frames, results, strict=True)]
 
 
 def build(entry: Stage, settings: Settings, io: StageIO) -> ModelStage[FaceResult]:

@@ -166,6 +166,15 @@ class Face(Event):
         default=None, description="Pixel quality; None if not measured")
 
 
+class SceneMovement(Event):
+    """How the main face moved since the client's last frame, against the scene around it
+    (processors/scene_motion.py): a flat picture's face moves with its surroundings."""
+
+    motion: float = Field(ge=0.0, description="Mean landmark movement, in face sizes")
+    residual: float = Field(ge=0.0, description="Mean distance of the landmarks from where the "
+                            "surrounding scene's motion carries them, in face sizes")
+
+
 class FaceResult(FrameEvent):
     """Output of the face processor for one frame."""
 
@@ -181,6 +190,9 @@ class FaceResult(FrameEvent):
     device: str = Field(description="cpu or cuda")
     unprocessed: UnprocessedField = None
     models: ModelVersions = {}
+    scene: SceneMovement | None = Field(
+        default=None, description="The main face's movement against its surroundings since the "
+        "client's last frame; None when not measured (first frame, a gap, a bare wall)")
 
 
 class PhoneDetection(Event):
@@ -238,9 +250,10 @@ class ChallengeProgress(Event):
     action: ChallengeKind
     state: ChallengeState
     issued: bool = Field(False, description="This decision asks the challenge")
-    trigger: Literal["doubt", "session_start", "random", "after_failure"] = Field(
+    trigger: Literal["doubt", "session_start", "random", "after_failure", "flat_scene"] = Field(
         description="Why it was asked: doubtful liveness, the session's start, a random "
-        "check, or the client's last challenge ended in spoof")
+        "check, the client's last challenge ended in spoof, or the face moved with the scene "
+        "around it (a picture held to the camera)")
     deadline_at: EpochMs = Field(description="When an unanswered challenge expires")
     deadline_ms: int = Field(ge=0, description="Time the client was given to answer")
     progress: float = Field(0.0, ge=0.0, le=1.0, description="Share of the turn done so far: "

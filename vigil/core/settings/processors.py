@@ -70,3 +70,20 @@ class ProcessorsSettings(Area):
         "recently seen forgotten first; a forgotten client's next frame runs the detector). "
         "About 4 KB each.",
     )
+    scene_motion_max_gap_ms: int = Field(
+        2000,
+        ge=0,
+        le=60_000,
+        description="Longest gap between two frames of a client whose face's movement the "
+        "face processor measures against the scene around it (processors/scene_motion.py: "
+        "FaceResult.scene, which the decide stage's challenges.on_flat reads). 0 turns the "
+        "measure off. At 2 frames a second a gap is 500 ms; 2000 tolerates a few lost frames.",
+    )
+    scene_motion_clients: int = Field(
+        1000,
+        ge=1,
+        le=1_000_000,
+        description="Clients whose last frame with a face a face processor keeps in memory "
+        "for the scene measure (a 320x240 grey copy, 77 KB each; least recently seen "
+        "forgotten first, and useless after scene_motion_max_gap_ms).",
+    )
