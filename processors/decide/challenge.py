@@ -6,9 +6,12 @@ debounce and the temporal gate, before escalation (client_state.rule):
 
 - **Asking.** With no challenge running, one is asked when the policy's ``challenges:`` section
   says so: the main face's liveness lies in the doubt band (``on_doubt``), the frame is the
-  first of a session (``at_start``: all clients, or the listed ones), or a random check is due
-  (``every_s``). Never more than ``max_per_hour`` in any hour, nor sooner than ``min_gap_s``
-  after the last one ended. The direction is drawn from ``kinds`` with the frame_id as seed,
+  first of a session (``at_start``: all clients, or the listed ones), a random check is due
+  (``every_s``), or the face moved with the scene around it on ``flat_pairs`` moving frames
+  in a row (``on_flat``: a picture held to the camera; FaceResult.scene,
+  processors/scene_motion.py; a frame whose face moved against the room ends the run).
+  Never more than ``max_per_hour`` in any hour, nor sooner than ``min_gap_s`` after the last
+  one ended. The direction is drawn from ``kinds`` with the frame_id as seed,
   so a replayed frame asks the same thing. The decision carries the challenge with
   ``issued`` true; the gateway turns that into the protocol's ``challenge`` message.
   A frame is *doubtful* when passive liveness is unsure of it: the graded policy's
@@ -33,7 +36,8 @@ debounce and the temporal gate, before escalation (client_state.rule):
   **No answer by the deadline**: the ``challenge_timeout`` action (lock_screen), reason
   ``challenge_timeout`` — unless a spoof was held while it ran: then the spoof action, reason
   ``spoof``, as without a challenge (waiting for an answer never spares an attack). A
-  session's first challenge (``at_start``) left unanswered is owed (below): sign-in asks
+  session's first challenge (``at_start``), or one asked of a flat scene (``on_flat``), left
+  unanswered is owed (below): sign-in asks
   for a pass, and a photo that scores as live must not get in by waiting out the deadline.
 - **Owed.** A challenge that ended in ``spoof``, or a sign-in challenge that ran out, is
   owed: the client's next frames (in this session or the next one: signing in again does
@@ -96,13 +100,14 @@ class ChallengeStanding:
     next_random_at: int = 0  # when a random check is due (0: not drawn yet)
     owed: bool = False  # the last one ended in spoof: ask again before any allow
     retries: int = 0  # failures in a row held and asked again (retry_failed)
+    flat_run: int = 0  # this session's moving frames in a row whose scene moved with the face
 
     def to_json(self) -> dict[str, Any]:
         return {"active": self.active.to_json() if self.active else None,
                 "asked": list(self.asked), "last_end": self.last_end,
                 "passed_at": self.passed_at, "start_session": self.start_session,
                 "next_random_at": self.next_random_at, "owed": self.owed,
-                "retries": self.retries}
+                "retries": self.retries, "flat_run": self.flat_run}
 
     @classmethod
     def from_json(cls, raw: dict[str, Any] | None) -> ChallengeStanding:
@@ -113,7 +118,7 @@ class ChallengeStanding:
                    tuple(int(t) for t in raw.get("asked", ())), int(raw.get("last_end", 0)),
                    int(raw.get("passed_at", 0)), str(raw.get("start_session", "")),
                    int(raw.get("next_random_at", 0)), bool(raw.get("owed", False)),
-                   int(raw.get("retries", 0)))
+                   int(raw.get("retries", 0)), int(raw.get("flat_run", 0)))
 
 
 @dataclass(frozen=True)
@@ -128,6 +133,7 @@ class ChallengeSight:
     liveness: float | None  # of the main face
     replay: bool = False  # the face lies inside a phone's box (a spoof by geometry)
     strong: bool = False  # a spoof that acts on its own (geometry, a certain score)
+    flat: bool | None = None  # the face moved with its scene (True), against it (False)
 
 
 @dataclass(frozen=True)
@@ -187,6 +193,9 @@ def _trigger(standing: ChallengeStanding, sight: ChallengeSight, reason: Reason,
     doubt = policy.on_doubt and _doubtful(reason, sight, policy)
     if doubt and not _trusted(standing, policy, now):
         return "doubt"
+    flat = policy.on_flat and standing.flat_run >= policy.flat_pairs
+    if flat and not _trusted(standing, policy, now):
+        return "flat_scene"
     if policy.every_s is not None and 0 < standing.next_random_at <= now:
         return "random"
     return None
@@ -211,6 +220,7 @@ def step(standing: ChallengeStanding, sight: ChallengeSight, action: Action, rea
          policy: ChallengePolicy, spoof_action: Action, timeout_action: Action,
          now: int) -> ChallengeStep:
     """Apply challenges to one frame's action and reason (see the module docstring)."""
+    standing = _count_flat(standing, sight)
     if standing.active is not None:
         return _run(standing, standing.active, sight, action, reason, policy, spoof_action,
                     timeout_action, now)
@@ -228,6 +238,14 @@ def step(standing: ChallengeStanding, sight: ChallengeSight, action: Action, rea
             and _vouchable(reason, sight, policy)):
         return ChallengeStep(Action.ALLOW, reason, None, standing, {"challenge_vouched": 1.0})
     return ChallengeStep(action, reason, None, standing)
+
+
+def _count_flat(standing: ChallengeStanding, sight: ChallengeSight) -> ChallengeStanding:
+    """The session's run of flat moving frames after this one (a still frame leaves it)."""
+    run = standing.flat_run if standing.start_session == sight.session_id else 0
+    if sight.flat is not None:
+        run = run + 1 if sight.flat else 0
+    return standing if run == standing.flat_run else replace(standing, flat_run=run)
 
 
 def _ask(standing: ChallengeStanding, sight: ChallengeSight, trigger: str, action: Action,
@@ -279,7 +297,7 @@ def _run(standing: ChallengeStanding, active: ActiveChallenge, sight: ChallengeS
     ended = replace(standing, active=None, last_end=now,
                     start_session=sight.session_id)
     if trial.state is ChallengeState.PASSED:
-        passed = replace(ended, passed_at=now, owed=False, retries=0)
+        passed = replace(ended, passed_at=now, owed=False, retries=0, flat_run=0)
         if action is Action.ALLOW or _vouchable(reason, sight, policy):
             return ChallengeStep(Action.ALLOW, reason, progress, passed)
         held, _ = _held(action, reason, sight, policy, active)  # spoof evidence is forgotten
@@ -293,6 +311,6 @@ def _run(standing: ChallengeStanding, active: ActiveChallenge, sight: ChallengeS
     if trial.state is ChallengeState.FAILED or active.spoof_held or retry_unanswered:
         return ChallengeStep(spoof_action, Reason.SPOOF, progress,
                              replace(ended, owed=True, retries=0))
-    if active.trigger == "session_start":  # sign-in needs a pass, not a wait
+    if active.trigger in ("session_start", "flat_scene"):  # a picture must not wait it out
         ended = replace(ended, owed=True)
     return ChallengeStep(timeout_action, Reason.CHALLENGE_TIMEOUT, progress, ended)

@@ -48,6 +48,10 @@ class ChallengePolicy:
     hold_action: Action = Action.LOCK_SCREEN
     trust_s: float = 120.0
     retry_failed: int = 0  # failed challenges held and asked again before one is a spoof
+    on_flat: bool = False
+    flat_motion: float = 0.12
+    flat_residual: float = 0.05
+    flat_pairs: int = 2
     turn: TurnRule = field(default_factory=TurnRule)
 
     def doubtful(self, liveness: float | None) -> bool:
@@ -56,6 +60,14 @@ class ChallengePolicy:
 
     def asks_at_start(self, client_id: str) -> bool:
         return self.at_start or client_id in self.at_start_clients
+
+    def flat_scene(self, motion: float, residual: float) -> bool | None:
+        """A frame's scene measure (FaceResult.scene): True when the face moved and its
+        surroundings moved with it (a flat picture), False when it moved against them, None
+        when it hardly moved (nothing to tell)."""
+        if motion < self.flat_motion:
+            return None
+        return residual <= self.flat_residual
 
 
 class _Spec(BaseModel):
@@ -123,6 +135,20 @@ class ChallengesSpec(_Spec):
         "this many times in a row, before a failure takes spoof's action: the face detector's "
         "noise can fail a real face once. A retry left unanswered is a failure; a pass clears "
         "the count.")
+    on_flat: bool = Field(
+        default=False, description="Challenge when the face moved with the scene around it "
+        "(FaceResult.scene, processors/scene_motion.py) on flat_pairs moving frames in a row: "
+        "a picture held to the camera. Left unanswered, it is owed, as at sign-in.")
+    flat_motion: float = Field(
+        default=0.12, gt=0.0, le=5.0, description="A frame counts for on_flat only when the "
+        "face's landmarks moved at least this far (face sizes) since the client's last frame.")
+    flat_residual: float = Field(
+        default=0.05, gt=0.0, le=5.0, description="Such a frame is flat when the landmarks "
+        "lie within this (face sizes) of where the surrounding scene's motion carries them; "
+        "farther, it moved against the room, and the run restarts.")
+    flat_pairs: int = Field(
+        default=2, ge=1, le=100, description="Flat moving frames in a row (still frames do "
+        "not break the run) that ask the challenge.")
     turn: TurnSpec = Field(default_factory=TurnSpec)
 
     @model_validator(mode="after")
@@ -148,4 +174,6 @@ class ChallengesSpec(_Spec):
             else (), every_s=self.every_s, max_per_hour=self.max_per_hour,
             min_gap_s=self.min_gap_s, deadline_s=self.deadline_s, kinds=tuple(self.kinds),
             hold_action=self.hold_action, trust_s=self.trust_s,
-            retry_failed=self.retry_failed, turn=TurnRule(**self.turn.model_dump()))
+            retry_failed=self.retry_failed, on_flat=self.on_flat, flat_motion=self.flat_motion,
+            flat_residual=self.flat_residual, flat_pairs=self.flat_pairs,
+            turn=TurnRule(**self.turn.model_dump()))

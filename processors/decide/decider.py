@@ -227,4 +227,6 @@ def sight_of(base: FaceResult | PhoneResult, face: FaceResult | None, verdict: V
         matched=bool(face is not None and main is not None
                      and is_enrolled_user(face, main, policy)),
         liveness=main.liveness if main is not None else None,
-        replay="replay_overlap" in verdict.scores, strong=verdict.strong)
+        replay="replay_overlap" in verdict.scores, strong=verdict.strong,
+        flat=(policy.challenges.flat_scene(face.scene.motion, face.scene.residual)
+              if face is not None and face.scene is not None else None))

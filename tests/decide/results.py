@@ -12,6 +12,7 @@ from schemas.events import (
     FrameRef,
     PhoneDetection,
     PhoneResult,
+    SceneMovement,
     Unprocessed,
 )
 
@@ -41,14 +42,14 @@ def face_result(
     frame_id: str, client_id: str = "c1", faces: list[Face] | None = None, *,
     enrolled: bool = True, error: str | None = None, seq: int = 1,
     session_id: str | None = None, received_at: int | None = None,
-    unprocessed: Unprocessed | None = None,
+    unprocessed: Unprocessed | None = None, scene: SceneMovement | None = None,
 ) -> FaceResult:
     faces = [face()] if faces is None and unprocessed is None else faces or []
     return FaceResult(
         **frame_fields(frame_id, client_id, seq, session_id, received_at),  # type: ignore[arg-type]
         processed_at=int(time.time() * 1000), faces=faces, live=unprocessed is None,
         match=unprocessed is None, enrolled=enrolled, error=error, device="cpu",
-        unprocessed=unprocessed,
+        unprocessed=unprocessed, scene=scene,
     )
 
 

@@ -21,6 +21,7 @@ from schemas.events import (
     Decision,
     Face,
     Reason,
+    SceneMovement,
 )
 from tests.decide.head_turns import flat_picture, head
 from tests.decide.results import BIG, face_result, phone_result
@@ -45,12 +46,13 @@ class Client:
         self.session = "s1"
 
     def frame(self, points: Points | None, liveness: float = 0.9, distance: float = 0.5,
-              step_ms: int = 200) -> Decision:
+              step_ms: int = 200, scene: SceneMovement | None = None) -> Decision:
         faces = [] if points is None else [Face(box=BIG, score=0.99, landmarks=points,
                                                 liveness=liveness, distance=distance)]
-        return self.faces(faces, step_ms)
+        return self.faces(faces, step_ms, scene)
 
-    def faces(self, faces: list[Face], step_ms: int = 200) -> Decision:
+    def faces(self, faces: list[Face], step_ms: int = 200,
+              scene: SceneMovement | None = None) -> Decision:
         """One frame showing these faces (the face processor's result), ``step_ms`` after
         the last."""
         self.seq += 1
@@ -60,7 +62,8 @@ class Client:
         fid = f"f{self.seq}"
         decider.on_result("phone", phone_result(fid, seq=self.seq, session_id=self.session), 0)
         outcome = decider.on_result("face", face_result(fid, faces=faces, seq=self.seq,
-                                                        session_id=self.session), 0)
+                                                        session_id=self.session,
+                                                        scene=scene), 0)
         assert outcome is not None
         return outcome.decision
 
@@ -348,3 +351,59 @@ def test_a_retry_left_unanswered_takes_spoofs_action() -> None:
     late = waiting[-1]
     assert late.challenge and late.challenge.state is ChallengeState.EXPIRED
     assert (late.action, late.reason) == (Action.SIGN_OUT, Reason.SPOOF)
+
+
+FLAT = SceneMovement(motion=0.3, residual=0.02)  # moved 0.3 face sizes, its scene with it
+ROOM = SceneMovement(motion=0.3, residual=0.25)  # moved against the room behind it
+STILL = SceneMovement(motion=0.02, residual=0.01)  # hardly moved: tells nothing
+
+
+def test_a_face_moving_with_its_scene_asks_a_challenge_before_it_is_allowed() -> None:
+    # A printed photo the liveness models score as live, moved about in front of the camera.
+    client = Client(policy_with(on_flat=True, flat_pairs=2, deadline_s=2, min_gap_s=5))
+    first = [client.frame(flat_picture(), step_ms=500, scene=s) for s in (None, FLAT)]
+    assert all(d.challenge is None for d in first)
+    challenge = asked(client.frame(flat_picture(), step_ms=500, scene=FLAT))
+    assert challenge.trigger == "flat_scene"
+    waiting = [client.frame(flat_picture(), step_ms=500, scene=FLAT) for _ in range(5)]
+    assert waiting[-1].challenge and waiting[-1].challenge.state is ChallengeState.EXPIRED
+    held = [client.frame(flat_picture(), step_ms=1000) for _ in range(6)]
+    assert not any(d.action is Action.ALLOW for d in [*waiting, *held])  # owed: no allow
+    assert [d.challenge.trigger for d in held if d.challenge and d.challenge.issued] == [
+        "after_failure"]  # asked again once min_gap_s allows
+
+
+def test_a_face_moving_against_the_room_restarts_the_run_and_still_frames_keep_it() -> None:
+    client = Client(policy_with(on_flat=True, flat_pairs=2))
+    for scene in (FLAT, ROOM, FLAT, STILL, None):
+        assert client.frame(head(), step_ms=500, scene=scene).challenge is None
+    assert asked(client.frame(head(), step_ms=500, scene=FLAT)).trigger == "flat_scene"
+
+
+def test_a_real_head_turn_answers_a_flat_scene_challenge_and_clears_the_run() -> None:
+    client = Client(policy_with(on_flat=True, flat_pairs=1, min_gap_s=0))
+    challenge = asked(client.frame(head(), scene=FLAT))
+    client.frame(head(turn(challenge.action, 30)))
+    passed = client.frame(head())
+    assert passed.challenge and passed.challenge.state is ChallengeState.PASSED
+    assert passed.action is Action.ALLOW
+    assert client.frame(head(), scene=STILL).challenge is None  # the run starts again at 0
+
+
+def test_the_flat_run_starts_again_with_each_session_and_is_off_unless_asked() -> None:
+    client = Client(policy_with(on_flat=True, flat_pairs=2))
+    assert client.frame(head(), scene=FLAT).challenge is None
+    client.session = "s2"  # signed in again: the run does not carry over
+    assert client.frame(head(), scene=FLAT).challenge is None
+    assert asked(client.frame(head(), scene=FLAT)).trigger == "flat_scene"
+    off = Client(policy_with())
+    assert all(off.frame(head(), scene=FLAT).challenge is None for _ in range(5))
+
+
+def test_flat_scene_knobs_classify_a_measure() -> None:
+    policy = ChallengesSpec(on_flat=True, flat_motion=0.1, flat_residual=0.05).resolve(0.5)
+    assert policy.flat_scene(0.3, 0.02) is True
+    assert policy.flat_scene(0.3, 0.2) is False
+    assert policy.flat_scene(0.05, 0.0) is None
+    with pytest.raises(ValidationError):
+        ChallengesSpec(flat_pairs=0)

@@ -2,7 +2,9 @@
 
 Each frame gets headers as the gateway gives them (``captured_at`` = ``received_at`` = the
 session's start + ``seq / fps``), its FaceResult from :func:`processors.face.to_face_result`
-(distances to the enrolled person's embeddings, as the face processor computes them) and its
+(distances to the enrolled person's embeddings, as the face processor computes them; with
+``scene_motion_max_gap_ms``, the face's movement against its scene from the face stage's own
+tracker, processors/scene_motion.py) and its
 PhoneResult from :func:`processors.phone.to_phone_result` (with ``phone_reuse_max_gap_ms``, through
 the phone stage's own gate, processors/phone_reuse.py: a frame whose scene has not changed gets
 the last checked frame's detections). Both halves go, frame after frame,
@@ -26,6 +28,7 @@ from processors.decide.policy import Policy
 from processors.face import to_face_result
 from processors.phone import gate_frame, to_phone_result
 from processors.phone_reuse import PhoneReuse
+from processors.scene_motion import SceneTracker, with_scene
 from processors.vision.results import PhoneDetections
 from schemas.events import (
     Action,
@@ -95,10 +98,13 @@ def decide_session(outputs: Sequence[FrameOutputs], enrolled: np.ndarray | None,
     # The global threshold unless --per-person chose the person's own (cohort.py).
     template = None if enrolled is None else Template(enrolled, threshold)
     reuse = PhoneReuse.from_settings(settings)  # a new client: nothing checked yet
+    scene = SceneTracker.from_settings(settings)  # nor seen
     for seq, found in enumerate(outputs):
         now[0] = START_MS + round(seq * 1000 / fps)
         frame = _frame(seq, now[0], session_id)
         face = to_face_result(frame, found.faces, template, settings, DEVICE, now[0], {})
+        if found.grey is not None:
+            face = with_scene(scene, face, found.grey, found.size)
         phones, reused_from = _phone_half(reuse, frame, found)
         phone = to_phone_result(frame, phones, DEVICE, now[0], {}, reused_from)
         first = decider.on_result("face", face, 0)

@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from processors.enroll import EnrollmentReport, Image, QualityLimits, analyze_photos
 from processors.phone_reuse import Thumbnail, thumbnail
+from processors.scene_motion import Grey, grey_copy
 from processors.vision.device import select_device
 from processors.vision.imaging import read_image
 from processors.vision.results import FrameFaces, PhoneDetections
@@ -48,11 +49,14 @@ CHUNK_FRAMES = 128  # frames decoded and run at a time (about 120 MB of pixels)
 @dataclass(frozen=True)
 class FrameOutputs:
     """What the models made of one frame: the face chain's faces and the phone boxes; with
-    phone reuse on, the frame's thumbnail too (the phone stage's gate compares them)."""
+    phone reuse on, the frame's thumbnail too (the phone stage's gate compares them); with
+    the scene measure on, its grey copy and size (the face stage's tracker compares them)."""
 
     faces: FrameFaces
     phones: PhoneDetections
     thumb: Thumbnail | None = None
+    grey: Grey | None = None
+    size: tuple[int, int] = (0, 0)  # the frame's width and height
 
 
 class LazyModels:
@@ -100,22 +104,29 @@ class FrameOutputSource:
         if unique:
             stored.update(self._run(unique, keys))
         threshold = self.settings.models.liveness_threshold
-        thumbs = self._thumbnails(paths)
+        pixels = self._pixels(paths)
         return {p: FrameOutputs(faces_from_json(stored[fk], threshold),
-                                phones_from_json(stored[pk]), thumbs.get(p))
+                                phones_from_json(stored[pk]), *pixels.get(p, (None, None, (0, 0))))
                 for p, (fk, pk) in keys.items()}
 
-    def _thumbnails(self, paths: Sequence[Path]) -> dict[Path, Thumbnail]:
-        """With phone reuse on, each frame's thumbnail as the phone stage makes it (from the
-        frame a webcam client sends); nothing otherwise."""
-        if not self.settings.processors.phone_reuse_max_gap_ms:
+    def _pixels(self, paths: Sequence[Path]
+                ) -> dict[Path, tuple[Thumbnail | None, Grey | None, tuple[int, int]]]:
+        """What the stages' per-client state keeps of each frame (from the frame a webcam
+        client sends): with phone reuse on, the phone stage's thumbnail; with the scene
+        measure on, the face stage's grey copy. Nothing when both are off."""
+        p = self.settings.processors
+        thumbs, greys = bool(p.phone_reuse_max_gap_ms), bool(p.scene_motion_max_gap_ms)
+        if not thumbs and not greys:
             return {}
-        thumbs = {}
+        kept = {}
         for start in range(0, len(paths), CHUNK_FRAMES):
             chunk = paths[start:start + CHUNK_FRAMES]
             frames = webcam_frames(chunk, self.settings.models.max_image_pixels)
-            thumbs.update({p: thumbnail(f.image) for p, f in zip(chunk, frames, strict=True)})
-        return thumbs
+            kept.update({path: (thumbnail(f.image) if thumbs else None,
+                                grey_copy(f.image) if greys else None,
+                                (f.image.shape[1], f.image.shape[0]))
+                         for path, f in zip(chunk, frames, strict=True)})
+        return kept
 
     def _run(self, paths: list[Path], keys: dict[Path, tuple[str, str]]
              ) -> dict[str, dict[str, Any]]:
