@@ -16,6 +16,9 @@ from processors.vision.imaging import encode_jpeg, read_image
 # (dx, dy, gain) per frame: small head movements and light changes.
 MOVES = ((0, 0, 1.0), (3, -2, 1.04), (-2, 3, 0.96), (4, 1, 1.08), (-3, -3, 0.93),
          (1, 4, 1.02), (-4, 2, 0.98), (2, -4, 1.05))
+# A picture moved about by a hand: the face and its surroundings shift together, far.
+HAND = ((0, 0, 1.0), (40, 12, 1.02), (5, -20, 0.98), (45, 8, 1.0), (0, 15, 1.03),
+        (38, -10, 0.97), (-5, 10, 1.0), (35, 0, 1.02))
 
 
 def moved(image: np.ndarray, dx: int, dy: int, gain: float) -> np.ndarray:
@@ -26,17 +29,20 @@ def moved(image: np.ndarray, dx: int, dy: int, gain: float) -> np.ndarray:
     return np.clip(out.astype(np.float32) * gain, 0, 255).astype(np.uint8)
 
 
-def write_session(folder: Path, source: Path, frames: int = len(MOVES)) -> None:
+def write_session(folder: Path, source: Path, frames: int = len(MOVES),
+                  moves: tuple[tuple[int, int, float], ...] = MOVES) -> None:
     """``frames`` moved copies of ``source`` as 0000.jpg, 0001.jpg, ... in ``folder``."""
     folder.mkdir(parents=True)
     image = read_image(str(source))
-    for index, (dx, dy, gain) in enumerate(MOVES[:frames]):
+    for index, (dx, dy, gain) in enumerate(moves[:frames]):
         (folder / f"{index:04d}.jpg").write_bytes(encode_jpeg(moved(image, dx, dy, gain), 92))
 
 
-def make_session_set(testdata: Path, out: Path) -> Path:
+def make_session_set(testdata: Path, out: Path, hand_print: bool = False) -> Path:
     """Two people (the live webcam face of spoof/ and obama), a print and a screen attack
-    on the first, and a phone session of the COCO woman holding a phone."""
+    on the first, and a phone session of the COCO woman holding a phone; with
+    ``hand_print``, also the first person's own live picture moved about by a hand (a print
+    passive liveness scores as live, which only the scene measure tells: challenges.on_flat)."""
     spoof, faces = testdata / "spoof", testdata / "faces"
     woman = testdata / "objects" / "coco_val2017_000000001296_face_phone.jpg"
     write_session(out / "enroll" / "t", spoof / "image_T1.jpg", 2)
@@ -47,4 +53,6 @@ def make_session_set(testdata: Path, out: Path) -> Path:
     write_session(out / "attack" / "t.print-1", spoof / "image_F1.jpg")
     write_session(out / "attack" / "t.screen_replay-1", spoof / "image_F2.jpg")
     write_session(out / "phone" / "woman.1", woman)
+    if hand_print:
+        write_session(out / "attack" / "t.print-2", spoof / "image_T1.jpg", moves=HAND)
     return out

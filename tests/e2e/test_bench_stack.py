@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from schemas.events import Action, ChallengeState
 from tests.bench.session_set import make_session_set
 from tests.conftest import require_testdata
 from tests.stack import Running
@@ -28,7 +29,7 @@ def test_the_session_bench_decides_every_frame_as_the_stack_does(
         if name.startswith("VIGIL_"):
             monkeypatch.setenv(name, value)
     settings = load_settings()
-    tiny = make_session_set(require_testdata(), tmp_path / "tiny")
+    tiny = make_session_set(require_testdata(), tmp_path / "tiny", hand_print=True)
     # No impostors: this stack has other clients enrolled, so its enrollment sets each bench
     # client its own threshold against them, where the in-process column uses the global one.
     report = run_sessions(settings, BenchOptions(
@@ -37,10 +38,10 @@ def test_the_session_bench_decides_every_frame_as_the_stack_does(
     stack = report.stack
     assert stack is not None and through.alternative.label == "through the stack"
 
-    # Every session the bench made is run: 2 genuine, 2 attacks and the phone session (its
+    # Every session the bench made is run: 2 genuine, 3 attacks and the phone session (its
     # person is enrolled).
     assert sorted(s.kind for s, _ in stack.runs) == sorted(s.kind for s, _ in in_process.runs)
-    assert len(stack.runs) == 5 and not stack.skipped and not stack.refused
+    assert len(stack.runs) == 6 and not stack.skipped and not stack.refused
     # Every frame is decided, but those in flight when the server blocked a client.
     for session, _ in stack.runs:
         if label(session) not in stack.blocked:
@@ -50,6 +51,14 @@ def test_the_session_bench_decides_every_frame_as_the_stack_does(
     escalated = {label(s) for s, steps in in_process.runs
                  if any(step.action == "block" for step in steps)}
     assert "phone tiny/woman.1" in escalated and stack.blocked == escalated
+
+    # The live picture moved about by a hand: the face stage's scene measure (per client,
+    # across the stage's batches) asks a head turn on the frame that would be its first
+    # allow, in the deployment as in-process (challenges.on_flat, shipped on).
+    for column in (in_process.runs, stack.runs):
+        hand = next(steps for s, steps in column if s.name == "tiny/t.print-2")
+        assert [step.challenge for step in hand[:3]] == [None, None, ChallengeState.PENDING]
+        assert all(step.action is not Action.ALLOW for step in hand)
 
     # Each decided frame gets the same action and reason both ways.
     assert _differing_sessions(in_process.runs, stack.runs, stack.decided) == {
