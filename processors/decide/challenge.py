@@ -37,14 +37,14 @@ debounce and the temporal gate, before escalation (client_state.rule):
   ``challenge_timeout`` — unless a spoof was held while it ran: then the spoof action, reason
   ``spoof``, as without a challenge (waiting for an answer never spares an attack). A
   session's first challenge (``at_start``), or one asked of a flat scene (``on_flat``), left
-  unanswered is owed (below): sign-in asks
-  for a pass, and a photo that scores as live must not get in by waiting out the deadline.
-- **Owed.** A challenge that ended in ``spoof``, or a sign-in challenge that ran out, is
-  owed: the client's next frames (in this session or the next one: signing in again does
-  not dodge it) are asked again as soon as the rate allows (trigger ``after_failure``), and
-  until then nothing is allowed. Passive
-  liveness alone let the flat pictures of the development data through (they score as live:
-  docs/challenges.md), so only a pass clears it.
+  unanswered is owed (below): sign-in asks for a pass, and a photo that scores as live must
+  not get in by waiting out the deadline.
+- **Owed.** A challenge that ended in ``spoof``, or a sign-in or flat-scene challenge that
+  ran out, is owed: the client's next frames (in this session or the next one: signing in
+  again does not dodge it) are asked again as soon as the rate allows (trigger
+  ``after_failure``), and until then nothing is allowed. Passive liveness alone let the flat
+  pictures of the development data through (they score as live: docs/challenges.md), so only
+  a pass clears it.
 - A new session of the client while a challenge runs asks it again on the new socket, with a
   fresh deadline: reconnecting does not dodge it.
 """
