@@ -39,7 +39,9 @@ from processors.vision.imaging import Image
 from schemas.events import FaceResult, SceneMovement
 from vigil.core.settings import Settings
 
-GREY_W, GREY_H = 320, 240  # the copy kept: half of a 640x480 webcam frame each way
+# The copy kept: half of a 640x480 webcam frame each way (a frame of another shape is squeezed
+# to it; both measures are in face sizes, so the squeeze hardly moves them).
+GREY_W, GREY_H = 320, 240
 RING_INNER, RING_OUTER = 1.15, 2.6  # the ring around the face, in box sizes
 MAX_CORNERS = 200
 MIN_TRACKED = 8  # fewer tracked ring features than this: no homography, no measure
