@@ -18,11 +18,10 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 
-from processors.vision.imaging import Image
+from processors.vision.imaging import Image, grey_small
 from processors.vision.results import PhoneDetections
 from vigil.core.settings import Settings
 
@@ -33,9 +32,7 @@ Thumbnail = npt.NDArray[np.float32]
 
 def thumbnail(image: Image) -> Thumbnail:
     """A 32x24 grey thumbnail (area average: sensor noise and JPEG blocks mostly cancel)."""
-    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
-    small = cv2.resize(grey, (THUMB_W, THUMB_H), interpolation=cv2.INTER_AREA)
-    return np.asarray(small, dtype=np.float32)
+    return np.asarray(grey_small(image, (THUMB_W, THUMB_H)), dtype=np.float32)
 
 
 def scene_change(before: Thumbnail, after: Thumbnail) -> float:

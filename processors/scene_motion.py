@@ -35,7 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from processors.verdict import main_face
-from processors.vision.imaging import Image
+from processors.vision.imaging import Image, grey_small
 from schemas.events import FaceResult, SceneMovement
 from vigil.core.settings import Settings
 
@@ -83,9 +83,7 @@ class Movement:
 
 def grey_copy(image: Image) -> Grey:
     """The small grey copy of a frame the tracker keeps (area average)."""
-    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
-    small = cv2.resize(grey, (GREY_W, GREY_H), interpolation=cv2.INTER_AREA)
-    return np.asarray(small, dtype=np.uint8)
+    return grey_small(image, (GREY_W, GREY_H))
 
 
 def scene_view(grey: Grey, frame_size: tuple[int, int], box: Sequence[float],

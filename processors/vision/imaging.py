@@ -156,6 +156,13 @@ def letterbox(image: Image, size: tuple[int, int] = (640, 480)) -> Image:
     return canvas
 
 
+def grey_small(image: Image, size: tuple[int, int]) -> Image:
+    """``image`` in grey, shrunk to ``size`` (width, height) by area average (sensor noise and
+    JPEG blocks mostly cancel): what the stages keep of a client's last frame."""
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+    return np.asarray(cv2.resize(grey, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
+
+
 def encode_jpeg(image: Image, quality: int = 90) -> bytes:
     """Encode a BGR frame as JPEG bytes."""
     ok, buffer = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
