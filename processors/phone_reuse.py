@@ -14,13 +14,13 @@ process) only means the detector runs on its next frame.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
+from processors.client_memory import ClientMemory
 from processors.vision.imaging import Image, grey_small
 from processors.vision.results import PhoneDetections
 from vigil.core.settings import Settings
@@ -92,8 +92,7 @@ class PhoneReuse:
     def __init__(self, max_gap_ms: int, change: float, clients: int) -> None:
         self.max_gap_ms = max_gap_ms
         self.change = change
-        self.clients = clients
-        self._last: OrderedDict[str, Checked] = OrderedDict()
+        self._last: ClientMemory[Checked] = ClientMemory(clients)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PhoneReuse:
@@ -122,11 +121,10 @@ class PhoneReuse:
             # A checked frame without detections from an earlier batch failed: run again.
             if (last is not None and (last.found is not None or id(last) in fresh)
                     and self._reusable(last, frame)):
-                self._last.move_to_end(frame.client_id)
                 plan.sources.append(last)
                 continue
             checked = Checked(frame.frame_id, frame.session_id, frame.received_at, frame.thumb)
-            self._remember(frame.client_id, checked)
+            self._last.remember(frame.client_id, checked)
             fresh.add(id(checked))
             plan.run.append(index)
             plan.sources.append(checked)
@@ -136,9 +134,3 @@ class PhoneReuse:
         return (self.enabled and last.session_id == frame.session_id
                 and abs(frame.received_at - last.received_at) <= self.max_gap_ms
                 and scene_change(last.thumb, frame.thumb) < self.change)
-
-    def _remember(self, client_id: str, checked: Checked) -> None:
-        self._last[client_id] = checked
-        self._last.move_to_end(client_id)
-        while len(self._last) > self.clients:
-            self._last.popitem(last=False)

@@ -26,7 +26,6 @@ no measure on its next frame.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -34,6 +33,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from processors.client_memory import ClientMemory
 from processors.verdict import main_face
 from processors.vision.imaging import Image, grey_small
 from schemas.events import FaceResult, SceneMovement
@@ -139,8 +139,7 @@ class SceneTracker:
 
     def __init__(self, max_gap_ms: int, clients: int) -> None:
         self.max_gap_ms = max_gap_ms
-        self.clients = clients
-        self._last: OrderedDict[str, SceneView] = OrderedDict()
+        self._last: ClientMemory[SceneView] = ClientMemory(clients)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SceneTracker:
@@ -149,7 +148,7 @@ class SceneTracker:
 
     @property
     def enabled(self) -> bool:
-        return self.max_gap_ms > 0 and self.clients > 0
+        return self.max_gap_ms > 0 and self._last.limit > 0
 
     def __len__(self) -> int:
         return len(self._last)
@@ -160,12 +159,10 @@ class SceneTracker:
         the client's last, so a measure never spans a frame the face left."""
         if not self.enabled:
             return None
-        last = self._last.pop(client_id, None)
+        last = self._last.forget(client_id)
         if view is None:
             return None
-        self._last[client_id] = view
-        while len(self._last) > self.clients:
-            self._last.popitem(last=False)
+        self._last.remember(client_id, view)
         if (last is None or last.session_id != view.session_id
                 or not 0 < view.at_ms - last.at_ms <= self.max_gap_ms):
             return None
