@@ -83,9 +83,11 @@ def to_face_result(frame: DecodedFrame, found: FrameFaces, template: Template | 
             log.warning("template mismatch client_id=%s: %s", frame.headers.client_id,
                         mismatch)
             enrolled, error = None, error or mismatch
-    threshold = settings.models.verify
-    if template is not None and template.threshold is not None:
-        threshold = template.threshold
+    # A person's own threshold only tightens the one in force: a template enrolled when the
+    # global threshold was looser keeps no looser bar than it (docs/identity.md).
+    own = None if template is None or template.threshold is None else min(
+        template.threshold, settings.models.verify)
+    threshold = settings.models.verify if own is None else own
     faces = []
     for face in found.faces:
         distance = None
@@ -107,7 +109,7 @@ def to_face_result(frame: DecodedFrame, found: FrameFaces, template: Template | 
         live=is_live(main, settings.models.liveness_threshold),
         match=is_match(main, threshold),
         enrolled=enrolled is not None and len(enrolled) > 0,
-        verify_threshold=None if template is None else template.threshold,
+        verify_threshold=own,
         error=error,
         device=device,
         models=dict(models),

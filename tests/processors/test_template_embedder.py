@@ -56,3 +56,20 @@ def test_the_face_stage_answers_an_error_instead_of_a_distance_on_a_mismatch() -
                            {"face_embedder": FACENET})
     assert other.error is not None and "enroll the client again" in other.error
     assert other.faces[0].distance is None and not other.match
+
+
+def test_a_persons_own_threshold_never_loosens_the_one_in_force() -> None:
+    # Enrolled alone when the global threshold was 1.10 (no cohort: own = global), judged now
+    # under 1.00; an own threshold tighter than the global one stays.
+    rows = unit_rows(2, 128)
+    frame, found = frame_with_face(rows[1])  # at distance |rows[0] - rows[1]| from rows[0]
+    distance = float(np.linalg.norm(rows[0] - rows[1]))
+    settings = Settings(verify_threshold=distance - 0.01)
+    for own, judged in ((distance + 0.1, distance - 0.01), (distance - 0.05, distance - 0.05)):
+        template = Template(rows[:1], own, embedder=FACENET)
+        result = to_face_result(frame, found, template, settings, "cpu", 0,
+                                {"face_embedder": FACENET})
+        assert result.verify_threshold == judged and not result.match
+    unset = to_face_result(frame, found, Template(rows[:1], embedder=FACENET), settings, "cpu",
+                           0, {"face_embedder": FACENET})
+    assert unset.verify_threshold is None and not unset.match

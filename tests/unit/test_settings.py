@@ -273,14 +273,14 @@ def test_auto_embedder_follows_the_weights_folder(tmp_path: Path) -> None:
     for folder in (weights, mirror, faces):
         folder.mkdir()
     without = Settings(weights_dir=weights, weights_mirror=mirror, int8_calibration_faces=faces)
-    assert (without.models.face_embedder, without.models.verify) == ("facenet_openvino", 1.10)
+    assert (without.models.face_embedder, without.models.verify) == ("facenet_openvino", 1.00)
     (faces / "notes.txt").write_text("not a photo")
     assert Settings(weights_dir=weights, int8_calibration_faces=faces).models.face_embedder == (
         "facenet_openvino")
     (faces / "someone.JPG").write_bytes(b"jpeg")
     calibrated = Settings(weights_dir=weights, weights_mirror=mirror,
                           int8_calibration_faces=faces)
-    assert (calibrated.models.face_embedder, calibrated.models.verify) == ("facenet_int8", 1.10)
+    assert (calibrated.models.face_embedder, calibrated.models.verify) == ("facenet_int8", 1.00)
     # In the mirror, not yet fetched: chosen already, as the stages will once they fetch it
     # (a process that enrolls before the first fetch must not enroll under the other one).
     (mirror / MOBILEFACENET_WEIGHTS).write_bytes(b"onnx")
@@ -292,7 +292,7 @@ def test_auto_embedder_follows_the_weights_folder(tmp_path: Path) -> None:
     assert (chosen.models.face_embedder, chosen.models.verify) == ("mobilefacenet", 1.16)
     assert Settings(weights_dir=weights, verify_threshold=0.9).models.verify == 0.9
     # A choice made stays made: replace() does not choose again, and a named embedder is kept.
-    assert chosen.replace(face_embedder="facenet").models.verify == 1.10
+    assert chosen.replace(face_embedder="facenet").models.verify == 1.00
     assert without.replace(weights_dir=weights).models.face_embedder == "facenet_openvino"
     assert Settings(weights_dir=weights, face_embedder="facenet").models.face_embedder == (
         "facenet")

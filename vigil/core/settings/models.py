@@ -215,7 +215,7 @@ class ModelsSettings(Area):
         description="Largest L2 distance between unit-length embeddings that counts as the "
         "same person (a person enrolled with their own threshold is judged by it, never above "
         "this). None: the embedder's own, chosen on the development identity sets "
-        "(EMBEDDER_THRESHOLDS: facenet 1.10, mobilefacenet 1.16).",
+        "(EMBEDDER_THRESHOLDS: facenet 1.00, mobilefacenet 1.16).",
     )
     liveness_threshold: float = Field(
         0.5, ge=0.0, le=1.0, description="Smallest real-face score of the liveness plug-in "
