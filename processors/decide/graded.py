@@ -155,8 +155,10 @@ def settle(recent: RecentFrames, reason: Reason, strong: bool, scores: dict[str,
     if "phone" in scores:
         low = phone_threshold if phones.threshold is None else phones.threshold
         seen = (*seen, scores["phone"] >= low)[-phones.window:]
-        overridable = reason in BELOW_PHONE or (phones.without_face
-                                                and reason is Reason.NO_FACE)
+        # A strong spoof (a face inside the phone's own box, or a certain score) keeps its
+        # reason: the phone it shows is the replay device, not a phone in use.
+        overridable = ((reason in BELOW_PHONE and not (strong and reason is Reason.SPOOF))
+                       or (phones.without_face and reason is Reason.NO_FACE))
         if phones.window > 1 and overridable and reason is not Reason.PHONE:
             sightings = sum(seen)
             if sightings >= phones.frames:

@@ -43,10 +43,12 @@ def graded(settings: Settings) -> Policy:
 
 
 def run(decider: Decider, frames: list[tuple[list[Face], tuple[float, ...]]],
-        phone_box: Box | None = None, label: str = "cell phone") -> list[Decision]:
-    """Decide a sequence of frames of one client; each is (faces, phone confidences)."""
+        phone_box: Box | None = None, label: str = "cell phone", start: int = 1
+        ) -> list[Decision]:
+    """Decide a sequence of frames of one client; each is (faces, phone confidences); a
+    sequence that continues an earlier one starts at its next ``seq``."""
     out = []
-    for seq, (faces, phones) in enumerate(frames, start=1):
+    for seq, (faces, phones) in enumerate(frames, start=start):
         fid = f"f{seq}"
         phone = phone_result(fid, confidences=phones, seq=seq, box=phone_box or Box(
             x1=400, y1=300, x2=460, y2=420))
@@ -166,6 +168,20 @@ def test_a_phone_seen_in_k_of_n_frames_is_a_phone_in_use(graded: Policy) -> None
     assert [d.reason for d in decisions] == [Reason.OK, Reason.OK, Reason.OK, Reason.PHONE]
     assert decisions[-1].action is Action.SIGN_OUT
     assert decisions[-1].scores["phone_frames"] == 3
+
+
+def test_a_replay_stays_a_spoof_when_the_phone_window_is_full(graded: Policy) -> None:
+    # The phone holding the face is the replay device: strong spoof evidence keeps its reason
+    # however many phones the window has seen (the action, sign_out, is the same either way).
+    decider, _ = make_decider(graded)
+    run(decider, [([live(0.9)], (0.25,)), ([live(0.9)], (0.25,))])
+    [replay] = run(decider, [([live(0.9)], (0.6,))], start=3,
+                   phone_box=Box(x1=50, y1=40, x2=400, y2=400))
+    assert (replay.reason, replay.scores["replay_overlap"]) == (Reason.SPOOF, 1)
+    [certain] = run(decider, [([live(0.005)], (0.25,))], start=4)
+    assert certain.reason is Reason.SPOOF
+    [weak] = run(decider, [([live(0.9)], (0.25,))], start=5)  # the sightings still count
+    assert weak.reason is Reason.PHONE
 
 
 def test_weak_phone_sightings_spread_out_are_not_a_phone(graded: Policy) -> None:
