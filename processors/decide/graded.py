@@ -21,7 +21,9 @@ before) and each named in the policy file:
   a phone seen at ``threshold`` or more in ``frames`` of the client's last ``window`` frames
   is a phone in use: the weak detector's flickering sightings add up. With ``without_face``
   a phone counts in a frame where no face is found too (someone reading a phone bends their
-  head over it, and the face detector loses the face): ``phone``, not ``no_face``.
+  head over it, and the face detector loses the face): ``phone``, not ``no_face``. A strong
+  spoof (the face inside a phone's or a screen's box, or a certain score) keeps its reason:
+  the phone it shows is the replay device.
 
 The per-client windows live in :class:`RecentFrames`, kept in the client's standing
 (client_state.py), so a restart of the decide stage keeps them.
