@@ -263,7 +263,6 @@ def test_windows_that_cannot_fill_are_refused(settings: Settings) -> None:
         parse_policy("version: x\nphone_window: {window: 2, frames: 3}\n", settings)
 
 
-
 def test_the_shipped_window_counts_a_weak_phone_seen_twice_in_five_seconds(
         settings: Settings) -> None:
     # A phone held low or in dim light scores 0.2-0.3 now and then (docs/accuracy.md, phones
